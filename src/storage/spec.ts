@@ -1,0 +1,42 @@
+/**
+ * Where a backup lives, as parsed from a storage URL (`s3://bucket/prefix`) or from the
+ * YAML `storage:` block. Both front ends produce this one shape; backends consume it.
+ */
+export type StorageSpec =
+  | { backend: 'filesystem'; path: string }
+  | { backend: 'memory' }
+  | {
+      backend: 's3';
+      bucket: string;
+      prefix?: string;
+      region?: string;
+      endpoint?: string;
+      accessKey?: string;
+      secretKey?: string;
+      sessionToken?: string;
+      pathStyle?: boolean;
+      allowHttp?: boolean;
+    }
+  | {
+      backend: 'azure';
+      accountName: string;
+      container: string;
+      prefix?: string;
+      accountKey?: string;
+      sasToken?: string;
+      endpoint?: string;
+      clientId?: string;
+      tenantId?: string;
+      clientSecret?: string;
+      useWorkloadIdentity?: boolean;
+    }
+  | {
+      backend: 'gcs';
+      bucket: string;
+      prefix?: string;
+      serviceAccountPath?: string;
+      serviceAccountJson?: string;
+      endpoint?: string;
+    };
+
+export type StorageBackendName = StorageSpec['backend'];
