@@ -1,0 +1,159 @@
+import { metadataV12, type ConnectionOptions } from '@platformatic/kafka';
+import { BrokerUnreachableError, KafkaError } from '../util/errors.js';
+import { BrokerConnection } from './connection.js';
+import { connectionOptions, parseHostPort, type KafkaConnectionSettings } from './security.js';
+import { errorName } from './errors.js';
+
+export interface PartitionInfo {
+  partition: number;
+  leader: number;
+  leaderEpoch: number;
+  replicas: number[];
+}
+
+export interface TopicInfo {
+  name: string;
+  topicId: string;
+  isInternal: boolean;
+  partitions: PartitionInfo[];
+}
+
+export interface BrokerInfo {
+  nodeId: number;
+  host: string;
+  port: number;
+}
+
+export interface ClusterMetadata {
+  clusterId: string | null;
+  brokers: Map<number, BrokerInfo>;
+  topics: Map<string, TopicInfo>;
+}
+
+/**
+ * Knows the brokers and partition leaders of one cluster and keeps connections to them.
+ * Connections are keyed by (broker, lane): a long-polling fetch on one lane never delays
+ * a produce or an admin request on another, since Kafka serves one connection's requests in order.
+ */
+export class KafkaCluster {
+  readonly settings: KafkaConnectionSettings;
+  readonly #opts: ConnectionOptions;
+  readonly #conns = new Map<string, Promise<BrokerConnection>>();
+  #meta: ClusterMetadata | undefined;
+
+  private constructor(settings: KafkaConnectionSettings) {
+    this.settings = settings;
+    this.#opts = connectionOptions(settings);
+  }
+
+  /** Connects to the first reachable bootstrap server and reads the cluster's metadata. */
+  static async connect(settings: KafkaConnectionSettings): Promise<KafkaCluster> {
+    const cluster = new KafkaCluster(settings);
+    await cluster.refresh();
+    return cluster;
+  }
+
+  get clusterId(): string | null {
+    return this.#meta?.clusterId ?? null;
+  }
+
+  async #bootstrapConnection(): Promise<BrokerConnection> {
+    const failures: string[] = [];
+    for (const server of this.settings.bootstrapServers) {
+      const { host, port } = parseHostPort(server);
+      try {
+        return await BrokerConnection.open(host, port, this.#opts, this.settings.clientId);
+      } catch (err) {
+        failures.push((err as Error).message);
+      }
+    }
+    throw new BrokerUnreachableError(`no bootstrap server reachable (${this.settings.bootstrapServers.join(', ')}): ${failures.join('; ')}`);
+  }
+
+  /** Re-reads metadata for all topics. */
+  async refresh(): Promise<ClusterMetadata> {
+    let conn: BrokerConnection | undefined;
+    const any = this.#meta ? [...this.#meta.brokers.values()][0] : undefined;
+    try {
+      conn = any ? await this.connection(any.nodeId, 'admin') : undefined;
+    } catch {
+      conn = undefined;
+    }
+    const own = conn ? undefined : await this.#bootstrapConnection();
+    try {
+      const res = await (conn ?? own)!.call(metadataV12.api, null, false, false);
+      const brokers = new Map<number, BrokerInfo>();
+      for (const b of res.brokers) brokers.set(b.nodeId, { nodeId: b.nodeId, host: b.host, port: b.port });
+      const topics = new Map<string, TopicInfo>();
+      for (const t of res.topics) {
+        if (!t.name) continue;
+        topics.set(t.name, {
+          name: t.name,
+          topicId: t.topicId,
+          isInternal: t.isInternal,
+          partitions: t.partitions
+            .map((p) => ({ partition: p.partitionIndex, leader: p.leaderId, leaderEpoch: p.leaderEpoch, replicas: p.replicaNodes }))
+            .sort((a, b) => a.partition - b.partition),
+        });
+      }
+      const meta: ClusterMetadata = { clusterId: res.clusterId ?? null, brokers, topics };
+      this.#meta = meta;
+      return meta;
+    } finally {
+      await own?.close();
+    }
+  }
+
+  async metadata(): Promise<ClusterMetadata> {
+    return this.#meta ?? (await this.refresh());
+  }
+
+  async topic(name: string): Promise<TopicInfo | undefined> {
+    return (await this.metadata()).topics.get(name);
+  }
+
+  async connection(nodeId: number, lane = 'default'): Promise<BrokerConnection> {
+    const key = `${nodeId}/${lane}`;
+    const existing = this.#conns.get(key);
+    if (existing) {
+      const c = await existing.catch(() => undefined);
+      if (c?.connected) return c;
+      this.#conns.delete(key);
+    }
+    const meta = await this.metadata();
+    const broker = meta.brokers.get(nodeId);
+    if (!broker) throw new KafkaError(`broker ${nodeId} is not in the cluster metadata`, undefined, { nodeId });
+    const p = BrokerConnection.open(broker.host, broker.port, this.#opts, this.settings.clientId);
+    this.#conns.set(key, p);
+    p.catch(() => this.#conns.delete(key));
+    return p;
+  }
+
+  async leader(topic: string, partition: number): Promise<PartitionInfo> {
+    const t = await this.topic(topic);
+    const p = t?.partitions.find((x) => x.partition === partition);
+    if (!p) throw new KafkaError(`${topic}/${partition} does not exist on the cluster`, 3, { topic, partition });
+    if (p.leader < 0) throw new KafkaError(`${topic}/${partition} has no leader (${errorName(5)})`, 5, { topic, partition });
+    return p;
+  }
+
+  async leaderConnection(topic: string, partition: number, lane = 'default'): Promise<BrokerConnection> {
+    const p = await this.leader(topic, partition);
+    return this.connection(p.leader, lane);
+  }
+
+  /** Drop a connection that failed so the next call reconnects. */
+  async dropConnection(conn: BrokerConnection): Promise<void> {
+    for (const [key, p] of this.#conns) {
+      const c = await p.catch(() => undefined);
+      if (c === conn) this.#conns.delete(key);
+    }
+    await conn.close();
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#conns.values()];
+    this.#conns.clear();
+    await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.close()));
+  }
+}

@@ -1,0 +1,69 @@
+import { Connection, type API, type Callback, type ConnectionOptions, type ResponseParser, type Writer } from '@platformatic/kafka';
+import { BrokerUnreachableError, KafkaError } from '../util/errors.js';
+
+/**
+ * One TCP (or TLS) connection to one broker, with SASL done on connect.
+ * A thin promise wrapper over @platformatic/kafka's Connection: it owns framing,
+ * correlation ids, SASL and TLS; we own the request and response bodies.
+ */
+export class BrokerConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly #conn: Connection;
+
+  private constructor(host: string, port: number, conn: Connection) {
+    this.host = host;
+    this.port = port;
+    this.#conn = conn;
+  }
+
+  static async open(host: string, port: number, opts: ConnectionOptions, clientId = 'kafka-backup'): Promise<BrokerConnection> {
+    const conn = new Connection(clientId, opts);
+    conn.on('error', () => {}); // surfaced through the pending request callbacks
+    try {
+      await conn.connect(host, port);
+    } catch (err) {
+      await conn.close().catch(() => {});
+      const cause = err as Error & { code?: string; errors?: Error[] };
+      const detail = cause.errors?.[0]?.message ?? cause.message;
+      if (/auth|sasl/i.test(`${cause.name} ${detail}`)) {
+        throw new BrokerUnreachableError(`authentication to Kafka broker ${host}:${port} failed: ${detail}`, { host, port }, { cause: err });
+      }
+      throw new BrokerUnreachableError(`cannot connect to Kafka broker ${host}:${port}: ${detail}`, { host, port }, { cause: err });
+    }
+    return new BrokerConnection(host, port, conn);
+  }
+
+  get connected(): boolean {
+    return this.#conn.isConnected();
+  }
+
+  /** A request whose body we build and parse ourselves (flexible versions: tagged header fields). */
+  send<T>(apiKey: number, apiVersion: number, build: () => Writer, parse: ResponseParser<T>, flexible = true): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const cb: Callback<T> = (err, res) => {
+        if (err) reject(wrapError(err, this.host, this.port, apiKey));
+        else resolve(res as T);
+      };
+      this.#conn.send(apiKey, apiVersion, build, parse, flexible, flexible, cb);
+    });
+  }
+
+  /** A request through one of @platformatic/kafka's per-version API modules. */
+  call<A extends unknown[], R>(api: API<A, R>, ...args: A): Promise<R> {
+    return api.async(this.#conn, ...args).catch((err: unknown) => {
+      throw wrapError(err, this.host, this.port, api.key);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#conn.close().catch(() => {});
+  }
+}
+
+function wrapError(err: unknown, host: string, port: number, apiKey: number): Error {
+  if (err instanceof KafkaError) return err;
+  const e = err as Error & { errors?: { apiCode?: number; code?: string; message?: string }[] };
+  const inner = e.errors?.[0];
+  return new KafkaError(`${host}:${port} api ${apiKey}: ${inner?.message ?? e.message}`, inner?.apiCode, { host, port, apiKey }, { cause: err });
+}

@@ -1,0 +1,59 @@
+import { KafkaError } from '../util/errors.js';
+import type { KafkaCluster } from './cluster.js';
+import { ErrorCode, errorName, isRetriable, needsMetadataRefresh } from './errors.js';
+import { createFetchRequest, FETCH_API_KEY, FETCH_VERSION, IsolationLevel, parseFetchResponse, type FetchPartitionResponse } from './protocol/fetch.js';
+import { sleep } from '../util/time.js';
+
+export interface FetchOptions {
+  maxWaitMs?: number;
+  maxBytes?: number;
+  readCommitted?: boolean;
+  /** Connection lane, so partitions fetched in parallel do not queue behind each other. */
+  lane?: string;
+  retries?: number;
+}
+
+/**
+ * Fetches raw record batches of one partition from its leader, following leader
+ * changes and retrying transient errors with backoff. OFFSET_OUT_OF_RANGE is returned
+ * to the caller (it decides whether that is a gap to record or an error).
+ */
+export async function fetchPartition(cluster: KafkaCluster, topic: string, partition: number, offset: bigint, opts: FetchOptions = {}): Promise<FetchPartitionResponse> {
+  const retries = opts.retries ?? 8;
+  const maxBytes = opts.maxBytes ?? 8 * 1024 * 1024;
+  let lastErr: unknown;
+  for (let attempt = 0; attempt <= retries; attempt++) {
+    if (attempt > 0) await sleep(Math.min(100 * 2 ** attempt, 5000));
+    let conn;
+    try {
+      conn = await cluster.leaderConnection(topic, partition, opts.lane ?? `fetch-${topic}-${partition}`);
+      const res = await conn.send(
+        FETCH_API_KEY,
+        FETCH_VERSION,
+        () =>
+          createFetchRequest({
+            maxWaitMs: opts.maxWaitMs ?? 500,
+            minBytes: 1,
+            maxBytes,
+            isolationLevel: opts.readCommitted ? IsolationLevel.READ_COMMITTED : IsolationLevel.READ_UNCOMMITTED,
+            topics: [{ topic, partitions: [{ partition, fetchOffset: offset, partitionMaxBytes: maxBytes }] }],
+          }),
+        parseFetchResponse,
+      );
+      if (res.errorCode !== 0) throw new KafkaError(`fetch ${topic}/${partition}: ${errorName(res.errorCode)}`, res.errorCode);
+      const p = res.topics.get(topic)?.find((x) => x.partition === partition);
+      if (!p) throw new KafkaError(`fetch ${topic}/${partition}: partition missing from the response`);
+      if (p.errorCode === ErrorCode.NONE || p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) return p;
+      const err = new KafkaError(`fetch ${topic}/${partition} at offset ${offset}: ${errorName(p.errorCode)}`, p.errorCode, { topic, partition });
+      if (!isRetriable(p.errorCode)) throw err;
+      lastErr = err;
+      if (needsMetadataRefresh(p.errorCode)) await cluster.refresh().catch(() => {});
+    } catch (err) {
+      if (err instanceof KafkaError && err.kafkaCode !== undefined && !isRetriable(err.kafkaCode)) throw err;
+      lastErr = err;
+      if (conn) await cluster.dropConnection(conn);
+      await cluster.refresh().catch(() => {});
+    }
+  }
+  throw new KafkaError(`fetch ${topic}/${partition} failed after ${retries} retries: ${(lastErr as Error)?.message}`, undefined, { topic, partition }, { cause: lastErr });
+}

@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions as TLSConnectionOptions } from 'node:tls';
+import type { ConnectionOptions, SASLOptions } from '@platformatic/kafka';
+import { UserError } from '../util/errors.js';
+
+/** The `source.security` / `target.security` block, normalised by the config loader. */
+export interface KafkaSecurity {
+  security_protocol?: 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
+  sasl_mechanism?: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'GSSAPI';
+  sasl_username?: string;
+  sasl_password?: string;
+  ssl_ca_location?: string;
+  ssl_certificate_location?: string;
+  ssl_key_location?: string;
+  ssl_key_password?: string;
+}
+
+export interface KafkaConnectionSettings {
+  bootstrapServers: string[];
+  security?: KafkaSecurity;
+  clientId?: string;
+  connectTimeoutMs?: number;
+  requestTimeoutMs?: number;
+}
+
+function readPem(path: string, key: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new UserError('CONFIG', `${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { key, path });
+  }
+}
+
+/** Translate our security block into @platformatic/kafka connection options (TLS and SASL). */
+export function connectionOptions(s: KafkaConnectionSettings): ConnectionOptions {
+  const sec = s.security ?? {};
+  const protocol = sec.security_protocol ?? 'PLAINTEXT';
+  const opts: ConnectionOptions = {
+    connectTimeout: s.connectTimeoutMs ?? 10_000,
+    requestTimeout: s.requestTimeoutMs ?? 60_000,
+    maxInflights: 64,
+  };
+  if (protocol === 'SSL' || protocol === 'SASL_SSL') {
+    const tls: TLSConnectionOptions = { rejectUnauthorized: true };
+    if (sec.ssl_ca_location) tls.ca = readPem(sec.ssl_ca_location, 'security.ssl_ca_location');
+    if (sec.ssl_certificate_location || sec.ssl_key_location) {
+      if (!sec.ssl_certificate_location || !sec.ssl_key_location) {
+        throw new UserError('CONFIG', 'security: mutual TLS needs both ssl_certificate_location and ssl_key_location');
+      }
+      tls.cert = readPem(sec.ssl_certificate_location, 'security.ssl_certificate_location');
+      tls.key = readPem(sec.ssl_key_location, 'security.ssl_key_location');
+      if (sec.ssl_key_password) tls.passphrase = sec.ssl_key_password;
+    }
+    opts.tls = tls;
+    opts.tlsServerName = true;
+  }
+  if (protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL') {
+    const mechanism = sec.sasl_mechanism ?? 'PLAIN';
+    if (mechanism === 'GSSAPI') {
+      throw new UserError('CONFIG', 'security.sasl_mechanism: GSSAPI (Kerberos) is not supported yet; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512');
+    }
+    const sasl: SASLOptions = { mechanism, username: sec.sasl_username ?? '', password: sec.sasl_password ?? '' };
+    opts.sasl = sasl;
+  }
+  return opts;
+}
+
+export function parseHostPort(server: string): { host: string; port: number } {
+  const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(server.trim());
+  if (!m || !m[1] || !m[2] || Number(m[2]) > 65535) {
+    throw new UserError('CONFIG', `bootstrap_servers: "${server}" is not host:port (for example kafka-0.example.com:9092)`, { server });
+  }
+  return { host: m[1], port: Number(m[2]) };
+}
