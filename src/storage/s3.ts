@@ -1,0 +1,224 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { Readable } from 'node:stream';
+import { AlreadyExistsError, NotFoundError, StorageError, UserError } from '../util/errors.js';
+import { checkRange, validateKey, validatePrefix } from './keys.js';
+import type { StorageSpec } from './spec.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
+import { counting } from './util.js';
+
+export type S3Spec = Extract<StorageSpec, { backend: 's3' }>;
+
+/** Multipart part size and parts in flight: putStream holds at most PART_SIZE * QUEUE_SIZE bytes. */
+export const S3_PART_SIZE = 8 * 1024 * 1024;
+export const S3_QUEUE_SIZE = 4;
+/** SDK "standard" retry mode: exponential backoff with jitter on 5xx, throttling and transient network errors. */
+export const S3_MAX_ATTEMPTS = 5;
+
+interface AwsErrorShape {
+  name?: string;
+  Code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function shape(e: unknown): AwsErrorShape {
+  return typeof e === 'object' && e !== null ? (e as AwsErrorShape) : {};
+}
+function status(e: unknown): number | undefined {
+  return shape(e).$metadata?.httpStatusCode;
+}
+function errName(e: unknown): string {
+  const s = shape(e);
+  return s.name ?? s.Code ?? 'Error';
+}
+
+/** S3 and S3-compatible stores (MinIO, Ceph, R2, ...) via the official AWS SDK v3, bucket root. */
+export class S3Store implements ObjectStore {
+  readonly url: string;
+  readonly client: S3Client;
+  readonly bucket: string;
+
+  constructor(spec: S3Spec) {
+    this.bucket = spec.bucket;
+    this.url = `s3://${spec.bucket}`;
+    const config: S3ClientConfig = { maxAttempts: S3_MAX_ATTEMPTS, retryMode: 'standard' };
+    const region = spec.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+    if (region) config.region = region;
+    else if (spec.endpoint) config.region = 'us-east-1'; // S3-compatible servers mostly ignore it
+    if (spec.endpoint) {
+      let ep: URL;
+      try {
+        ep = new URL(spec.endpoint);
+      } catch {
+        throw new UserError('BAD_STORAGE_CONFIG', `invalid S3 endpoint ${JSON.stringify(spec.endpoint)}: expected http(s)://host[:port]`);
+      }
+      if (ep.protocol !== 'https:' && ep.protocol !== 'http:') throw new UserError('BAD_STORAGE_CONFIG', `invalid S3 endpoint ${ep.origin}: expected http(s)://host[:port]`);
+      if (ep.protocol === 'http:' && spec.allowHttp === false) throw new UserError('BAD_STORAGE_CONFIG', `S3 endpoint ${ep.origin} is plain http but allow_http is false`);
+      config.endpoint = spec.endpoint;
+    }
+    // Path-style (http://host/bucket/key) is what MinIO and most self-hosted servers expect.
+    config.forcePathStyle = spec.pathStyle ?? Boolean(spec.endpoint);
+    if (spec.accessKey !== undefined || spec.secretKey !== undefined) {
+      if (!spec.accessKey || !spec.secretKey) throw new UserError('BAD_STORAGE_CONFIG', 'S3 access_key and secret_key must be given together');
+      config.credentials = { accessKeyId: spec.accessKey, secretAccessKey: spec.secretKey, ...(spec.sessionToken ? { sessionToken: spec.sessionToken } : {}) };
+    }
+    // Otherwise the SDK's default chain: env vars, SSO, shared config/credentials profile (AWS_PROFILE),
+    // credential_process, web identity token (EKS IRSA), ECS container credentials, EC2 instance metadata.
+    this.client = new S3Client(config);
+  }
+
+  #fail(op: string, key: string, e: unknown): StorageError {
+    if (e instanceof StorageError) return e;
+    const st = status(e);
+    const name = errName(e);
+    if (name === 'NoSuchKey' || name === 'NotFound' || (st === 404 && name !== 'NoSuchBucket')) return new NotFoundError(key, { cause: e });
+    if (name === 'CredentialsProviderError') {
+      return new StorageError('NO_CREDENTIALS', `s3 ${op} ${this.url}/${key}: no AWS credentials found (set access_key/secret_key, AWS_* env vars, a profile, or run with an instance/pod role)`, key, { cause: e });
+    }
+    const code = st === 403 ? 'ACCESS_DENIED' : name === 'NoSuchBucket' ? 'NO_SUCH_BUCKET' : 'S3';
+    // SDK error messages carry the service's error text, never the credentials.
+    const msg = shape(e).message ?? String(e);
+    return new StorageError(code, `s3 ${op} ${this.url}/${key} failed: ${name}${st ? ` (HTTP ${st})` : ''}: ${msg}`, key, { cause: e });
+  }
+
+  async put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
+    validateKey(key);
+    // AWS answers 409 ConditionalRequestConflict when conditional writes race mid-flight: retry.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: data, ContentLength: data.byteLength, ...(opts?.ifNotExists ? { IfNoneMatch: '*' } : {}) }),
+        );
+        return;
+      } catch (e) {
+        if (opts?.ifNotExists && status(e) === 412) throw new AlreadyExistsError(key, { cause: e });
+        if (opts?.ifNotExists && status(e) === 409 && attempt < 5) {
+          await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+          continue;
+        }
+        throw this.#fail('put', key, e);
+      }
+    }
+  }
+
+  async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
+    validateKey(key);
+    const src = counting(body);
+    // lib-storage buffers at most partSize * queueSize; bodies under one part become a single PutObject.
+    // IfNoneMatch is sent on PutObject / CompleteMultipartUpload, so the object appears atomically,
+    // and only if absent. On failure the multipart upload is aborted (leavePartsOnError: false).
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.bucket, Key: key, Body: Readable.from(src.iterable), ...(opts?.ifNotExists ? { IfNoneMatch: '*' } : {}) },
+      partSize: S3_PART_SIZE,
+      queueSize: S3_QUEUE_SIZE,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (e) {
+      if (opts?.ifNotExists && status(e) === 412) throw new AlreadyExistsError(key, { cause: e });
+      throw this.#fail('putStream', key, e);
+    }
+    return { size: src.size() };
+  }
+
+  #rangeHeader(start: number, end: number | undefined): string | undefined {
+    if (start === 0 && end === undefined) return undefined;
+    return end === undefined ? `bytes=${start}-` : `bytes=${start}-${end - 1}`;
+  }
+
+  async #getObject(key: string, range?: ByteRange): Promise<Readable | undefined> {
+    validateKey(key);
+    const [start, end] = checkRange(key, range);
+    if (end !== undefined && end <= start) {
+      if (!(await this.exists(key))) throw new NotFoundError(key);
+      return undefined;
+    }
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: this.#rangeHeader(start, end) }));
+      return r.Body as Readable;
+    } catch (e) {
+      // 416: the range starts at or past the end of the object: empty, if the object exists.
+      if (status(e) === 416 || errName(e) === 'InvalidRange') {
+        if (!(await this.exists(key))) throw new NotFoundError(key, { cause: e });
+        return undefined;
+      }
+      throw this.#fail('get', key, e);
+    }
+  }
+
+  async get(key: string, range?: ByteRange): Promise<Buffer> {
+    const body = await this.#getObject(key, range);
+    if (!body) return Buffer.alloc(0);
+    const parts: Buffer[] = [];
+    try {
+      for await (const c of body) parts.push(c as Buffer);
+    } catch (e) {
+      throw this.#fail('get', key, e);
+    }
+    return Buffer.concat(parts);
+  }
+
+  async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
+    const body = await this.#getObject(key, range);
+    return body ?? (async function* () {})();
+  }
+
+  async head(key: string): Promise<ObjectMeta | undefined> {
+    validateKey(key);
+    try {
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { key, size: r.ContentLength ?? 0, ...(r.LastModified ? { lastModified: r.LastModified } : {}), ...(r.ETag ? { etag: r.ETag } : {}) };
+    } catch (e) {
+      const err = this.#fail('head', key, e);
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return (await this.head(key)) !== undefined;
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectMeta> {
+    validatePrefix(prefix);
+    let token: string | undefined;
+    do {
+      let r;
+      try {
+        r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, ContinuationToken: token }));
+      } catch (e) {
+        throw this.#fail('list', prefix, e);
+      }
+      for (const o of r.Contents ?? []) {
+        if (o.Key === undefined) continue;
+        yield { key: o.Key, size: o.Size ?? 0, ...(o.LastModified ? { lastModified: o.LastModified } : {}), ...(o.ETag ? { etag: o.ETag } : {}) };
+      }
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(key: string): Promise<void> {
+    validateKey(key);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (e) {
+      const err = this.#fail('delete', key, e);
+      if (!(err instanceof NotFoundError)) throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+}

@@ -1,0 +1,147 @@
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../util/errors.js';
+import { normalizeRootPrefix } from './keys.js';
+import type { StorageSpec } from './spec.js';
+
+export const ACCEPTED_STORAGE_URLS =
+  '/abs/path, ./rel/path, file:///abs/path, s3://bucket[/prefix][?region=R&endpoint=URL&path_style=true] (or s3a://), ' +
+  'az://container[/prefix], azure://ACCOUNT[.blob.core.windows.net]/CONTAINER[/prefix], gs://bucket[/prefix] (or gcs://), memory://';
+
+/** Hide anything credential-like before a URL goes into a message. */
+export function redactUrl(url: string): string {
+  return url
+    .replace(/\/\/[^/@?#]*@/, '//***@')
+    .replace(/([?&](?:sig|se|sp|sv|sr|st|spr|srt|ss|skoid|sktid|skt|ske|sks|skv|secret[_-]?key|access[_-]?key|session[_-]?token|account[_-]?key|sas(?:[_-]?token)?|token|key)=)[^&#]*/gi, '$1***');
+}
+
+function bad(url: string, why: string): UserError {
+  return new UserError('BAD_STORAGE_URL', `invalid storage URL "${redactUrl(url)}": ${why}; accepted forms: ${ACCEPTED_STORAGE_URLS}`);
+}
+
+function prefixOf(url: string, p: string): string | undefined {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(p);
+  } catch {
+    throw bad(url, 'bad percent-encoding in the path');
+  }
+  try {
+    const n = normalizeRootPrefix(decoded);
+    return n === '' ? undefined : n;
+  } catch (e) {
+    throw bad(url, `bad prefix (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
+function bool(url: string, name: string, v: string): boolean {
+  if (/^(true|1|yes)$/i.test(v)) return true;
+  if (/^(false|0|no)$/i.test(v)) return false;
+  throw bad(url, `${name} must be true or false`);
+}
+
+function checkParams(url: string, u: URL, allowed: string[]): void {
+  for (const k of u.searchParams.keys()) {
+    if (!allowed.includes(k)) throw bad(url, `unknown query parameter "${k}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`);
+  }
+}
+
+/**
+ * Parse a storage URL into a StorageSpec. Credentials are never taken from URLs: they come from
+ * the YAML `storage:` block or the environment (see docs/storage.md).
+ */
+export function parseStorageUrl(url: string): StorageSpec {
+  const raw = url.trim();
+  if (raw === '') throw bad(url, 'empty');
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(raw)?.[1]?.toLowerCase();
+  if (scheme === undefined || (scheme.length === 1 && /^[a-zA-Z]:[\\/]/.test(raw))) {
+    // A plain path (absolute or relative); Windows drive letters land here too.
+    if (raw.includes('\0')) throw bad(url, 'NUL in path');
+    return { backend: 'filesystem', path: raw };
+  }
+  if (!raw.slice(scheme.length + 1).startsWith('//')) throw bad(url, `expected ${scheme}://...`);
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw bad(url, 'not a valid URL');
+  }
+  if (u.hash) throw bad(url, 'fragments (#...) are not allowed');
+  if ((u.username || u.password) && scheme !== 'az') throw bad(url, 'credentials do not belong in the URL; use the config file or environment');
+  switch (scheme) {
+    case 'file': {
+      if (u.host !== '' && u.host !== 'localhost') throw bad(url, 'file:// URLs must be local (file:///path)');
+      checkParams(url, u, []);
+      return { backend: 'filesystem', path: fileURLToPath(u) };
+    }
+    case 'memory': {
+      if (u.host !== '' || (u.pathname !== '' && u.pathname !== '/')) throw bad(url, 'memory:// takes no bucket or path');
+      checkParams(url, u, []);
+      return { backend: 'memory' };
+    }
+    case 's3':
+    case 's3a': {
+      if (!u.hostname) throw bad(url, 'missing bucket name');
+      if (u.port) throw bad(url, 'a bucket has no port; use ?endpoint=http://host:port for a custom endpoint');
+      checkParams(url, u, ['region', 'endpoint', 'path_style', 'allow_http']);
+      const spec: StorageSpec = { backend: 's3', bucket: u.hostname };
+      const prefix = prefixOf(url, u.pathname);
+      if (prefix) spec.prefix = prefix;
+      const q = u.searchParams;
+      const region = q.get('region');
+      if (region) spec.region = region;
+      const endpoint = q.get('endpoint');
+      if (endpoint) {
+        if (!/^https?:\/\/[^/\s]+/.test(endpoint)) throw bad(url, 'endpoint must be http(s)://host[:port]');
+        spec.endpoint = endpoint;
+      }
+      const ps = q.get('path_style');
+      if (ps !== null) spec.pathStyle = bool(url, 'path_style', ps);
+      const ah = q.get('allow_http');
+      if (ah !== null) spec.allowHttp = bool(url, 'allow_http', ah);
+      return spec;
+    }
+    case 'az': {
+      // az://container/prefix, or az://container@account/prefix; account otherwise from AZURE_STORAGE_ACCOUNT.
+      if (u.password) throw bad(url, 'credentials do not belong in the URL; use the config file or environment');
+      const container = u.username ? decodeURIComponent(u.username) : u.hostname;
+      const accountName = u.username ? u.hostname.replace(/\.blob\.core\.windows\.net$/i, '') : process.env.AZURE_STORAGE_ACCOUNT;
+      if (!container) throw bad(url, 'missing container name');
+      if (!accountName) throw bad(url, 'no storage account: set AZURE_STORAGE_ACCOUNT or use azure://ACCOUNT/CONTAINER');
+      checkParams(url, u, ['endpoint']);
+      const spec: StorageSpec = { backend: 'azure', accountName, container };
+      const prefix = prefixOf(url, u.pathname);
+      if (prefix) spec.prefix = prefix;
+      const endpoint = u.searchParams.get('endpoint');
+      if (endpoint) spec.endpoint = endpoint;
+      return spec;
+    }
+    case 'azure': {
+      const host = u.hostname;
+      if (!host) throw bad(url, 'missing storage account');
+      const m = /^([a-z0-9]+)(\.blob\.core\.windows\.net)?$/i.exec(host);
+      if (!m?.[1]) throw bad(url, 'host must be ACCOUNT or ACCOUNT.blob.core.windows.net');
+      const [, container = '', ...rest] = u.pathname.split('/');
+      if (!container) throw bad(url, 'missing container: azure://ACCOUNT/CONTAINER[/prefix]');
+      checkParams(url, u, ['endpoint']);
+      const spec: StorageSpec = { backend: 'azure', accountName: m[1].toLowerCase(), container: decodeURIComponent(container) };
+      const prefix = prefixOf(url, rest.join('/'));
+      if (prefix) spec.prefix = prefix;
+      const endpoint = u.searchParams.get('endpoint');
+      if (endpoint) spec.endpoint = endpoint;
+      return spec;
+    }
+    case 'gs':
+    case 'gcs': {
+      if (!u.hostname) throw bad(url, 'missing bucket name');
+      checkParams(url, u, ['endpoint']);
+      const spec: StorageSpec = { backend: 'gcs', bucket: u.hostname };
+      const prefix = prefixOf(url, u.pathname);
+      if (prefix) spec.prefix = prefix;
+      const endpoint = u.searchParams.get('endpoint');
+      if (endpoint) spec.endpoint = endpoint;
+      return spec;
+    }
+    default:
+      throw bad(url, `unsupported scheme "${scheme}:"`);
+  }
+}

@@ -1,0 +1,37 @@
+import type { ObjectStore } from './store.js';
+
+/** Chunks of a buffer as an async iterable (for `getStream` over an in-memory result). */
+export async function* bufferChunks(buf: Buffer, chunkSize = 1 << 20): AsyncGenerator<Buffer> {
+  for (let i = 0; i < buf.length; i += chunkSize) yield buf.subarray(i, Math.min(buf.length, i + chunkSize));
+}
+
+/** Collect an async iterable of byte chunks into one Buffer. */
+export async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of body) parts.push(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+  return Buffer.concat(parts);
+}
+
+/** `exists` in terms of `head`, for backends with nothing cheaper. */
+export async function existsViaHead(store: Pick<ObjectStore, 'head'>, key: string): Promise<boolean> {
+  return (await store.head(key)) !== undefined;
+}
+
+/** Counts bytes flowing through, and normalises chunks to Buffers. */
+export function counting(body: AsyncIterable<Uint8Array>): { iterable: AsyncGenerator<Buffer>; size: () => number } {
+  let n = 0;
+  async function* gen(): AsyncGenerator<Buffer> {
+    for await (const c of body) {
+      n += c.byteLength;
+      if (c.byteLength > 0) yield Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+    }
+  }
+  return { iterable: gen(), size: () => n };
+}
+
+/** Slice [start, end) clipped to the buffer (start past the end gives an empty buffer). */
+export function sliceRange(buf: Buffer, start: number, end: number | undefined): Buffer {
+  const s = Math.min(start, buf.length);
+  const e = end === undefined ? buf.length : Math.min(end, buf.length);
+  return buf.subarray(s, Math.max(s, e));
+}
