@@ -1,0 +1,132 @@
+/**
+ * Compression codecs, for two users:
+ *
+ *  - Kafka record batches (attributes & 0x07):
+ *      0 none | 1 gzip | 2 snappy | 3 lz4 | 4 zstd
+ *    gzip  : RFC 1952 stream (zlib)
+ *    snappy: the xerial framing the Java client writes, which readers must accept, and raw snappy:
+ *              xerial  = magic[8] = 82 'S' 'N' 'A' 'P' 'P' 'Y' 00
+ *                        version:int32 = 1, compatibleVersion:int32 = 1
+ *                        { chunkLength:int32  chunk:raw-snappy[chunkLength] }*
+ *            we write xerial with 32 KiB chunks (as the Java client does) and read both.
+ *    lz4   : LZ4 frame format (magic 04 22 4D 18), via @platformatic/kafka's wasm codec
+ *    zstd  : zstd frame (node:zlib, Node >= 22.15)
+ *
+ *  - Backup segment blocks (src/format/segment.ts): zstd (level 1..22) | lz4 | none.
+ *
+ * Decompression never trusts its input: every failure (bad stream, wasm trap, output larger than
+ * `maxOutputLength`) becomes a CorruptDataError. gzip and zstd stop at `maxOutputLength` while
+ * inflating; lz4 and snappy output is bounded by their format's maximum ratio (about 255:1 and
+ * 6:1 of the input) and checked afterwards.
+ */
+import zlib from 'node:zlib';
+import { compressionsAlgorithms } from '@platformatic/kafka';
+import { CorruptDataError, errorMessage } from '../../util/errors.js';
+
+export type KafkaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
+
+/** Kafka's attribute codes, indexed by code. */
+export const KAFKA_COMPRESSIONS: readonly KafkaCompression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
+
+export function kafkaCompressionCode(c: KafkaCompression): number {
+  const i = KAFKA_COMPRESSIONS.indexOf(c);
+  if (i < 0) throw new RangeError(`unknown compression ${String(c)}`);
+  return i;
+}
+
+/** Largest output we inflate to unless told otherwise (a Kafka batch is bounded by message.max.bytes). */
+export const DEFAULT_MAX_DECOMPRESSED = 1 << 30;
+
+const XERIAL_MAGIC = Buffer.from([0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00]);
+const XERIAL_HEADER_SIZE = 16;
+const XERIAL_CHUNK = 32 * 1024;
+
+const { lz4, snappy } = compressionsAlgorithms;
+
+export function compress(codec: KafkaCompression, data: Buffer, level?: number): Buffer {
+  switch (codec) {
+    case 'none':
+      return data;
+    case 'gzip':
+      return zlib.gzipSync(data, level === undefined ? {} : { level });
+    case 'zstd':
+      return zlib.zstdCompressSync(data, level === undefined ? {} : { params: { [zlib.constants.ZSTD_c_compressionLevel]: level } });
+    case 'lz4':
+      return lz4.compressSync(data);
+    case 'snappy':
+      return xerialSnappyCompress(data);
+    default:
+      throw new RangeError(`unknown compression ${String(codec)}`);
+  }
+}
+
+function xerialSnappyCompress(data: Buffer): Buffer {
+  const parts: Buffer[] = [];
+  const header = Buffer.alloc(XERIAL_HEADER_SIZE);
+  XERIAL_MAGIC.copy(header, 0);
+  header.writeInt32BE(1, 8);
+  header.writeInt32BE(1, 12);
+  parts.push(header);
+  for (let p = 0; p < data.length; p += XERIAL_CHUNK) {
+    const chunk = snappy.compressSync(data.subarray(p, Math.min(p + XERIAL_CHUNK, data.length)));
+    const len = Buffer.alloc(4);
+    len.writeInt32BE(chunk.length, 0);
+    parts.push(len, chunk);
+  }
+  return Buffer.concat(parts);
+}
+
+function xerialSnappyDecompress(data: Buffer, maxOutputLength: number, what: string): Buffer {
+  const parts: Buffer[] = [];
+  let total = 0;
+  let p = XERIAL_HEADER_SIZE;
+  if (data.length < XERIAL_HEADER_SIZE) throw new CorruptDataError(`${what}: truncated xerial snappy header`);
+  while (p < data.length) {
+    if (p + 4 > data.length) throw new CorruptDataError(`${what}: truncated xerial snappy chunk length`);
+    const len = data.readInt32BE(p);
+    p += 4;
+    if (len < 0 || p + len > data.length) throw new CorruptDataError(`${what}: xerial snappy chunk of ${len} bytes overruns the data`);
+    const out = snappy.decompressSync(data.subarray(p, p + len));
+    p += len;
+    total += out.length;
+    if (total > maxOutputLength) throw new CorruptDataError(`${what}: decompressed size exceeds ${maxOutputLength} bytes`);
+    parts.push(out);
+  }
+  return Buffer.concat(parts, total);
+}
+
+/**
+ * Inflates `data`. `what` names the thing in error messages ("record batch at offset 42").
+ * Throws CorruptDataError on any failure.
+ */
+export function decompress(codec: KafkaCompression, data: Buffer, maxOutputLength = DEFAULT_MAX_DECOMPRESSED, what = 'compressed data'): Buffer {
+  let out: Buffer;
+  try {
+    switch (codec) {
+      case 'none':
+        out = data;
+        break;
+      case 'gzip':
+        out = zlib.gunzipSync(data, { maxOutputLength: Math.max(1, maxOutputLength) });
+        break;
+      case 'zstd':
+        out = zlib.zstdDecompressSync(data, { maxOutputLength: Math.max(1, maxOutputLength) });
+        break;
+      case 'lz4':
+        out = lz4.decompressSync(data);
+        break;
+      case 'snappy':
+        out = data.length >= XERIAL_MAGIC.length && data.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC)
+          ? xerialSnappyDecompress(data, maxOutputLength, what)
+          : snappy.decompressSync(data);
+        break;
+      default:
+        throw new CorruptDataError(`${what}: unknown compression ${String(codec)}`);
+    }
+  } catch (err) {
+    if (err instanceof CorruptDataError) throw err;
+    throw new CorruptDataError(`${what}: ${codec} decompression failed: ${errorMessage(err)}`, undefined, { codec });
+  }
+  if (out.length > maxOutputLength) throw new CorruptDataError(`${what}: decompressed size ${out.length} exceeds ${maxOutputLength} bytes`);
+  return out;
+}
