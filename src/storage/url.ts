@@ -59,6 +59,9 @@ export function parseStorageUrl(url: string): StorageSpec {
     return { backend: 'filesystem', path: raw };
   }
   if (!raw.slice(scheme.length + 1).startsWith('//')) throw bad(url, `expected ${scheme}://...`);
+  // WHATWG URL parsing silently resolves '.'/'..' segments: refuse them before it sees them.
+  const rawPath = raw.slice(scheme.length + 3).split(/[?#]/)[0] ?? '';
+  if (rawPath.split(/[/\\]/).some((seg) => /^(\.|%2e){1,2}$/i.test(seg))) throw bad(url, "bad prefix ('.' and '..' segments are not allowed)");
   let u: URL;
   try {
     u = new URL(raw);

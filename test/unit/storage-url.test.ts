@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { describe, it } from 'node:test';
+import { openStore, parseStorageUrl } from '../../src/storage/index.js';
+import type { StorageSpec } from '../../src/storage/spec.js';
+import { UserError } from '../../src/util/errors.js';
+
+function withEnv<T>(name: string, value: string | undefined, fn: () => T): T {
+  const saved = process.env[name];
+  if (value === undefined) delete process.env[name];
+  else process.env[name] = value;
+  try {
+    return fn();
+  } finally {
+    if (saved === undefined) delete process.env[name];
+    else process.env[name] = saved;
+  }
+}
+
+describe('parseStorageUrl', () => {
+  const ok: Array<[string, StorageSpec]> = [
+    ['/var/backups/kafka', { backend: 'filesystem', path: '/var/backups/kafka' }],
+    ['./rel', { backend: 'filesystem', path: './rel' }],
+    ['rel/dir', { backend: 'filesystem', path: 'rel/dir' }],
+    ['file:///var/backups/kafka', { backend: 'filesystem', path: '/var/backups/kafka' }],
+    ['file:///tmp/with%20space', { backend: 'filesystem', path: '/tmp/with space' }],
+    ['memory://', { backend: 'memory' }],
+    ['s3://bucket', { backend: 's3', bucket: 'bucket' }],
+    ['s3://bucket/', { backend: 's3', bucket: 'bucket' }],
+    ['s3://bucket/prefix/deeper/', { backend: 's3', bucket: 'bucket', prefix: 'prefix/deeper' }],
+    ['s3a://bucket/p', { backend: 's3', bucket: 'bucket', prefix: 'p' }],
+    [
+      's3://bkt/p?region=eu-west-1&endpoint=http://127.0.0.1:9000&path_style=true',
+      { backend: 's3', bucket: 'bkt', prefix: 'p', region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', pathStyle: true },
+    ],
+    ['s3://bkt?path_style=false&allow_http=true', { backend: 's3', bucket: 'bkt', pathStyle: false, allowHttp: true }],
+    ['azure://myacct/container', { backend: 'azure', accountName: 'myacct', container: 'container' }],
+    ['azure://myacct.blob.core.windows.net/container/pre/fix', { backend: 'azure', accountName: 'myacct', container: 'container', prefix: 'pre/fix' }],
+    ['az://container@acct2/pre', { backend: 'azure', accountName: 'acct2', container: 'container', prefix: 'pre' }],
+    ['gs://bucket/prefix', { backend: 'gcs', bucket: 'bucket', prefix: 'prefix' }],
+    ['gcs://bucket', { backend: 'gcs', bucket: 'bucket' }],
+    ['gs://bucket/p?endpoint=http://localhost:4443', { backend: 'gcs', bucket: 'bucket', prefix: 'p', endpoint: 'http://localhost:4443' }],
+  ];
+  for (const [url, spec] of ok) {
+    it(`parses ${url}`, () => assert.deepEqual(parseStorageUrl(url), spec));
+  }
+
+  it('az:// takes the account from AZURE_STORAGE_ACCOUNT', () => {
+    withEnv('AZURE_STORAGE_ACCOUNT', 'envacct', () => {
+      assert.deepEqual(parseStorageUrl('az://container/prefix'), { backend: 'azure', accountName: 'envacct', container: 'container', prefix: 'prefix' });
+    });
+    withEnv('AZURE_STORAGE_ACCOUNT', undefined, () => {
+      assert.throws(() => parseStorageUrl('az://container/prefix'), /AZURE_STORAGE_ACCOUNT/);
+    });
+  });
+
+  const bad: Array<[string, RegExp]> = [
+    ['s3://', /missing bucket/],
+    ['s3:///prefix', /missing bucket/],
+    ['ftp://x', /unsupported scheme "ftp:"/],
+    ['gs://', /missing bucket/],
+    ['azure://acct', /missing container/],
+    ['azure://', /missing storage account/],
+    ['s3://bucket/../x', /bad prefix/],
+    ['s3://bucket/a//b', /bad prefix/],
+    ['s3://bucket?colour=blue', /unknown query parameter "colour"/],
+    ['s3://bucket?path_style=maybe', /path_style must be true or false/],
+    ['s3://bucket?endpoint=notaurl', /endpoint must be/],
+    ['s3://bucket:9000/p', /no port/],
+    ['file://remotehost/x', /must be local/],
+    ['memory://something', /takes no bucket/],
+    ['s3:bucket', /expected s3:\/\//],
+    ['', /empty/],
+  ];
+  for (const [url, why] of bad) {
+    it(`rejects ${JSON.stringify(url)} with a one-line UserError naming it`, () => {
+      assert.throws(
+        () => parseStorageUrl(url),
+        (e: unknown) => {
+          assert.ok(e instanceof UserError, String(e));
+          assert.equal(e.code, 'BAD_STORAGE_URL');
+          assert.ok(!e.message.includes('\n'));
+          assert.ok(e.message.includes(`"${url}"`), e.message);
+          assert.match(e.message, why);
+          assert.match(e.message, /accepted forms: .*s3:\/\/bucket.*az:\/\/.*azure:\/\/.*gs:\/\/.*memory:\/\//);
+          return true;
+        },
+      );
+    });
+  }
+
+  it('never echoes credentials embedded in a URL', () => {
+    assert.throws(
+      () => parseStorageUrl('s3://AKIAXXXX:topsecret@bucket/p'),
+      (e: unknown) => e instanceof UserError && !e.message.includes('topsecret') && /credentials do not belong/.test(e.message),
+    );
+    assert.throws(
+      () => parseStorageUrl('azure://acct/c?sig=topsecret'),
+      (e: unknown) => e instanceof UserError && !e.message.includes('topsecret'),
+    );
+  });
+});
+
+describe('openStore', () => {
+  it('constructs every backend without network access, applying prefixes', async () => {
+    const fsStore = await openStore(parseStorageUrl('./some/rel'));
+    assert.equal(fsStore.url, path.resolve('./some/rel'));
+    const s3 = await openStore({ backend: 's3', bucket: 'b', prefix: 'p/q', region: 'us-east-1', accessKey: 'a', secretKey: 's' });
+    assert.equal(s3.url, 's3://b/p/q');
+    await s3.close();
+    const az = await openStore({ backend: 'azure', accountName: 'acct', container: 'c', prefix: 'x', accountKey: Buffer.from('k').toString('base64') });
+    assert.equal(az.url, 'azure://acct/c/x');
+    await az.close();
+    const azSas = await openStore({ backend: 'azure', accountName: 'acct', container: 'c', sasToken: '?sv=1&sig=secret' });
+    assert.ok(!azSas.url.includes('secret'));
+    const azDefault = await withEnv('AZURE_STORAGE_KEY', undefined, () => openStore({ backend: 'azure', accountName: 'acct', container: 'c' }));
+    assert.equal(azDefault.url, 'azure://acct/c');
+    const gcs = await openStore({ backend: 'gcs', bucket: 'gb', prefix: 'pre', serviceAccountJson: JSON.stringify({ client_email: 'x@y.iam.gserviceaccount.com', private_key: 'k' }) });
+    assert.equal(gcs.url, 'gs://gb/pre');
+    await gcs.close();
+    await openStore(parseStorageUrl('gs://gb'));
+  });
+
+  it('rejects inconsistent configs with UserError', async () => {
+    await assert.rejects(openStore({ backend: 's3', bucket: 'b', accessKey: 'only-id' }), UserError);
+    await assert.rejects(openStore({ backend: 's3', bucket: 'b', endpoint: 'http://x:1', allowHttp: false }), UserError);
+    await assert.rejects(openStore({ backend: 's3', bucket: 'b', endpoint: 'ftp://x' }), UserError);
+    await assert.rejects(openStore({ backend: 'azure', accountName: 'a', container: 'c', clientId: 'id' }), UserError);
+    await assert.rejects(openStore({ backend: 'gcs', bucket: 'b', serviceAccountJson: '{not json' }), (e: unknown) => e instanceof UserError && !e.message.includes('{not json'));
+  });
+
+  it('rejects invalid keys before any network call', async () => {
+    const s3 = await openStore({ backend: 's3', bucket: 'b', region: 'us-east-1', endpoint: 'http://127.0.0.1:1', accessKey: 'a', secretKey: 's' });
+    await assert.rejects(s3.get('../x'), { code: 'INVALID_KEY' });
+    await s3.close();
+  });
+});
