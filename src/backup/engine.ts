@@ -1,0 +1,189 @@
+import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
+import { KafkaCluster } from '../kafka/cluster.js';
+import { readJsonObject, writeJsonObject } from '../format/json-object.js';
+import { checkBackupId, keys } from '../format/layout.js';
+import { FORMAT_VERSION, manifestSchema, type GroupSnapshot, type Manifest, type ManifestTopic } from '../format/manifest.js';
+import { UserError } from '../util/errors.js';
+import { logger } from '../util/logger.js';
+import { TOOL_VERSION } from '../util/version.js';
+import type { BackupOptions, BackupSummary, StartOffset } from './options.js';
+import { PartitionWorker, type PartitionJob } from './partition-worker.js';
+import { matchesFilter, missingLiterals } from './topic-selection.js';
+import { runPool } from '../util/pool.js';
+
+const log = logger('backup');
+
+function startFor(start: StartOffset, topic: string, partition: number, logStart: number, end: number): number {
+  if (start === 'earliest') return logStart;
+  if (start === 'latest') return end;
+  if (typeof start === 'number') return Math.min(Math.max(start, logStart), end);
+  const specific = start[topic]?.[partition];
+  return specific === undefined ? logStart : Math.min(Math.max(specific, logStart), end);
+}
+
+/** Runs a snapshot or continuous backup; resumes a backup id that already has data. */
+export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
+  checkBackupId(opts.backupId);
+  const started = Date.now();
+  const cluster = await KafkaCluster.connect(opts.source);
+  const admin = new KafkaAdmin(opts.source);
+  try {
+    const existing = await readJsonObject(opts.store, keys.manifest(opts.backupId), manifestSchema);
+    const manifest: Manifest = existing ?? {
+      format_version: FORMAT_VERSION,
+      tool_version: TOOL_VERSION,
+      backup_id: opts.backupId,
+      status: 'running',
+      mode: opts.continuous ? 'continuous' : 'snapshot',
+      source_cluster_id: opts.sourceClusterId ?? cluster.clusterId,
+      source_bootstrap_servers: opts.source.bootstrapServers,
+      compression: opts.compression,
+      include_offset_headers: opts.includeOffsetHeaders,
+      created_at: started,
+      updated_at: started,
+      completed_at: null,
+      topics: [],
+    };
+    if (existing) {
+      log.info({ backupId: opts.backupId, status: existing.status }, 'resuming existing backup');
+      manifest.status = 'running';
+      manifest.completed_at = null;
+    }
+
+    const workers: PartitionWorker[] = [];
+    const known = new Set<string>();
+    const select = async (): Promise<PartitionJob[]> => {
+      const meta = await cluster.refresh();
+      const names = [...meta.topics.values()]
+        .filter((t) => !t.isInternal || (opts.includeInternalTopics && (opts.internalTopics.length === 0 || opts.internalTopics.includes(t.name))))
+        .map((t) => t.name)
+        .filter((n) => matchesFilter(n, opts.topics))
+        .sort();
+      const fresh = names.filter((n) => !known.has(n));
+      const jobs: PartitionJob[] = [];
+      const configs = await admin.topicConfigs(fresh);
+      for (const name of fresh) {
+        known.add(name);
+        const info = meta.topics.get(name)!;
+        const parts = info.partitions.map((p) => p.partition);
+        const starts = await admin.listOffsets(name, parts, EARLIEST);
+        // Read-committed end = last stable offset: a snapshot never waits for open transactions to finish.
+        const ends = await admin.listOffsets(name, parts, LATEST, true);
+        const mt: ManifestTopic = {
+          name,
+          partition_count: parts.length,
+          configs: configs.get(name) ?? {},
+          partitions: parts.map((p) => ({ partition: p, log_start_offset: Number(starts.get(p) ?? 0n), end_offset: Number(ends.get(p) ?? 0n) })),
+        };
+        const i = manifest.topics.findIndex((t) => t.name === name);
+        if (i >= 0) manifest.topics[i] = mt;
+        else manifest.topics.push(mt);
+        for (const p of mt.partitions) {
+          jobs.push({
+            topic: name,
+            partition: p.partition,
+            startAt: startFor(opts.startOffset, name, p.partition, p.log_start_offset, p.end_offset),
+            target: opts.continuous ? null : p.end_offset,
+          });
+        }
+      }
+      manifest.topics.sort((a, b) => a.name.localeCompare(b.name));
+      return jobs;
+    };
+
+    const firstJobs = await select();
+    const missing = missingLiterals(opts.topics, known);
+    if (missing.length) {
+      throw new UserError('TOPIC_NOT_FOUND', `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')}`);
+    }
+    if (firstJobs.length === 0) {
+      throw new UserError('NO_TOPICS', `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`);
+    }
+    await saveManifest(opts, manifest);
+    let groups = await snapshotGroups(opts, admin, known);
+
+    const syncTimer = setInterval(() => {
+      void (async () => {
+        try {
+          if (opts.continuous) {
+            const more = await select();
+            if (more.length) {
+              log.info({ topics: [...new Set(more.map((j) => j.topic))] }, 'new topics picked up');
+              queue.push(...more);
+              kick();
+            }
+            groups = await snapshotGroups(opts, admin, known);
+          }
+          await saveManifest(opts, manifest);
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'periodic sync failed; will retry');
+        }
+      })();
+    }, Math.max(1, opts.syncIntervalSecs) * 1000);
+    const progressTimer = opts.onProgress
+      ? setInterval(() => opts.onProgress!({ startedAt: started, partitions: workers.map((w) => w.progress) }), 1000)
+      : undefined;
+
+    const queue: PartitionJob[] = [...firstJobs];
+    let kick: () => void = () => {};
+    try {
+      await runPool(
+        queue,
+        opts.maxConcurrentPartitions,
+        async (job) => {
+          const w = new PartitionWorker(opts, cluster, admin, job);
+          workers.push(w);
+          await w.run();
+        },
+        (k) => (kick = k),
+        opts.continuous ? opts.signal : undefined,
+      );
+    } finally {
+      clearInterval(syncTimer);
+      if (progressTimer) clearInterval(progressTimer);
+    }
+    opts.onProgress?.({ startedAt: started, partitions: workers.map((w) => w.progress) });
+    groups = await snapshotGroups(opts, admin, known).catch(() => groups);
+    manifest.status = opts.continuous ? 'stopped' : 'complete';
+    manifest.completed_at = Date.now();
+    await saveManifest(opts, manifest);
+    const sum = (f: (w: PartitionWorker) => number) => workers.reduce((n, w) => n + f(w), 0);
+    return {
+      backupId: opts.backupId,
+      status: manifest.status,
+      topics: known.size,
+      partitions: workers.length,
+      records: sum((w) => w.progress.records),
+      rawBytes: sum((w) => w.progress.rawBytes),
+      storedBytes: sum((w) => w.progress.storedBytes),
+      segments: sum((w) => w.progress.segments),
+      durationMs: Date.now() - started,
+      groupsSnapshotted: groups,
+    };
+  } finally {
+    await admin.close();
+    await cluster.close();
+  }
+}
+
+async function saveManifest(opts: BackupOptions, manifest: Manifest): Promise<void> {
+  manifest.updated_at = Date.now();
+  await writeJsonObject(opts.store, keys.manifest(opts.backupId), manifest);
+}
+
+/** Stores the committed offsets of every group that has offsets on a backed-up topic. */
+async function snapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
+  const ids = await admin.listGroups();
+  const all = await admin.groupOffsets(ids);
+  const snap: GroupSnapshot = { taken_at: Date.now(), groups: [] };
+  for (const g of all) {
+    const offsets: Record<string, Record<string, number>> = {};
+    for (const [topic, parts] of g.offsets) {
+      if (!topics.has(topic)) continue;
+      offsets[topic] = Object.fromEntries([...parts].map(([p, o]) => [String(p), Number(o.offset)]));
+    }
+    if (Object.keys(offsets).length) snap.groups.push({ group_id: g.groupId, offsets });
+  }
+  await writeJsonObject(opts.store, keys.groupSnapshot(opts.backupId, snap.taken_at), snap);
+  return snap.groups.length;
+}

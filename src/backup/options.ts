@@ -1,0 +1,64 @@
+import type { KafkaConnectionSettings } from '../kafka/security.js';
+import type { ObjectStore } from '../storage/store.js';
+import type { TopicFilter } from './topic-selection.js';
+
+export type StartOffset = 'earliest' | 'latest' | number | { [topic: string]: { [partition: number]: number } };
+
+/** Everything the backup engine needs, independent of how the user wrote it (YAML, flags). */
+export interface BackupOptions {
+  backupId: string;
+  source: KafkaConnectionSettings;
+  store: ObjectStore;
+  topics: TopicFilter;
+  includeInternalTopics: boolean;
+  /** Exact names of internal topics allowed; empty = all internal topics (when allowed). */
+  internalTopics: string[];
+  compression: 'zstd' | 'lz4' | 'none';
+  compressionLevel: number;
+  startOffset: StartOffset;
+  segmentMaxBytes: number;
+  segmentMaxIntervalMs: number;
+  segmentMaxRecords?: number;
+  continuous: boolean;
+  pollIntervalMs: number;
+  maxConcurrentPartitions: number;
+  fetchMaxBytes: number;
+  /** How often the manifest and the consumer-group snapshot are refreshed while running. */
+  syncIntervalSecs: number;
+  /** Longest time a partition's durable position may lag behind what was fetched. */
+  checkpointIntervalSecs: number;
+  includeOffsetHeaders: boolean;
+  sourceClusterId?: string;
+  signal?: AbortSignal;
+  onProgress?: (p: BackupProgress) => void;
+}
+
+export interface PartitionProgress {
+  topic: string;
+  partition: number;
+  position: number;
+  target: number | null;
+  records: number;
+  rawBytes: number;
+  storedBytes: number;
+  segments: number;
+  done: boolean;
+}
+
+export interface BackupProgress {
+  startedAt: number;
+  partitions: PartitionProgress[];
+}
+
+export interface BackupSummary {
+  backupId: string;
+  status: 'complete' | 'stopped';
+  topics: number;
+  partitions: number;
+  records: number;
+  rawBytes: number;
+  storedBytes: number;
+  segments: number;
+  durationMs: number;
+  groupsSnapshotted: number;
+}

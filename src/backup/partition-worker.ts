@@ -1,0 +1,146 @@
+import type { KafkaAdmin } from '../kafka/admin.js';
+import { EARLIEST } from '../kafka/admin.js';
+import type { KafkaCluster } from '../kafka/cluster.js';
+import { ErrorCode } from '../kafka/errors.js';
+import { fetchPartition } from '../kafka/fetcher.js';
+import { batchTimestampRange, readBatchHeader, splitBatches } from '../kafka/protocol/record-batch.js';
+import { readJsonObject, writeJsonObject } from '../format/json-object.js';
+import { keys } from '../format/layout.js';
+import { emptyIndex, partitionIndexSchema, summarize, type PartitionIndex } from '../format/partition-index.js';
+import { KafkaError } from '../util/errors.js';
+import { logger } from '../util/logger.js';
+import { sleep } from '../util/time.js';
+import type { BackupOptions, PartitionProgress } from './options.js';
+import { SegmentBuilder } from './segment-builder.js';
+
+const CONTROL_FLAG = 0x20;
+
+export interface PartitionJob {
+  topic: string;
+  partition: number;
+  /** Where to start when the index holds no position yet. */
+  startAt: number;
+  /** Snapshot: stop once the position reaches this offset. Continuous: null. */
+  target: number | null;
+}
+
+/**
+ * Backs up one partition: fetch raw batches from the position in its index, roll them into
+ * segments, store each segment and only then the index that names it. A crash at any point
+ * leaves the index naming complete segments only, and `next_offset` is exactly where to resume.
+ */
+export class PartitionWorker {
+  readonly progress: PartitionProgress;
+  readonly #opts: BackupOptions;
+  readonly #cluster: KafkaCluster;
+  readonly #admin: KafkaAdmin;
+  readonly #job: PartitionJob;
+  readonly #log;
+  #index: PartitionIndex = emptyIndex('', 0);
+
+  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob) {
+    this.#opts = opts;
+    this.#cluster = cluster;
+    this.#admin = admin;
+    this.#job = job;
+    this.#log = logger('backup').child({ topic: job.topic, partition: job.partition });
+    this.progress = { topic: job.topic, partition: job.partition, position: job.startAt, target: job.target, records: 0, rawBytes: 0, storedBytes: 0, segments: 0, done: false };
+  }
+
+  async run(): Promise<void> {
+    const { topic, partition } = this.#job;
+    const { store, backupId } = this.#opts;
+    const indexKey = keys.partitionIndex(backupId, topic, partition);
+    this.#index = (await readJsonObject(store, indexKey, partitionIndexSchema)) ?? emptyIndex(topic, partition);
+    const s = summarize(this.#index);
+    Object.assign(this.progress, { records: s.records, rawBytes: s.rawBytes, storedBytes: s.storedBytes, segments: s.segments });
+    let position = this.#index.next_offset ?? this.#job.startAt;
+    this.progress.position = position;
+    if (this.#index.next_offset === null) {
+      this.#index.next_offset = position;
+      await this.#saveIndex();
+    }
+    let fetchMax = this.#opts.fetchMaxBytes;
+    let builder: SegmentBuilder | undefined;
+    let openedAt = 0;
+    const signal = this.#opts.signal;
+
+    const flush = async (): Promise<void> => {
+      if (!builder || builder.batchCount === 0) return;
+      const b = builder;
+      builder = undefined;
+      const key = keys.segment(backupId, topic, partition, b.firstOffset, b.lastOffset);
+      const entry = await b.store(store, key);
+      this.#index.segments.push(entry);
+      this.#index.next_offset = position;
+      await this.#saveIndex();
+      this.progress.segments++;
+      this.progress.storedBytes += entry.stored_bytes;
+      this.#log.debug({ key, records: entry.record_count, bytes: entry.stored_bytes }, 'segment stored');
+    };
+
+    while (!signal?.aborted) {
+      if (this.#job.target !== null && position >= this.#job.target) break;
+      const res = await fetchPartition(this.#cluster, topic, partition, BigInt(position), {
+        maxBytes: fetchMax,
+        maxWaitMs: this.#opts.continuous ? Math.max(100, Math.min(this.#opts.pollIntervalMs * 5, 1000)) : 500,
+        readCommitted: true,
+      });
+      if (res.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
+        const logStart = Number((await this.#admin.listOffsets(topic, [partition], EARLIEST)).get(partition) ?? -1);
+        if (logStart > position) {
+          // Retention removed records before we reached them: record the gap, never hide it.
+          await flush();
+          this.#log.warn({ from: position, to: logStart }, 'records deleted by retention before they were backed up');
+          this.#index.gaps.push({ from_offset: position, to_offset: logStart, reason: 'offset_out_of_range', detected_at: Date.now() });
+          position = logStart;
+          this.#index.next_offset = position;
+          await this.#saveIndex();
+          continue;
+        }
+        throw new KafkaError(`${topic}/${partition}: offset ${position} is out of range (log starts at ${logStart})`, ErrorCode.OFFSET_OUT_OF_RANGE);
+      }
+      const { batches } = splitBatches(res.records);
+      if (batches.length === 0 && res.records.length > 0) {
+        // A batch larger than the fetch size: ask for more next time.
+        fetchMax = Math.min(fetchMax * 2, 256 * 1024 * 1024);
+        continue;
+      }
+      for (const batch of batches) {
+        const h = readBatchHeader(batch);
+        const last = Number(h.baseOffset) + h.lastOffsetDelta;
+        if (last < position) continue;
+        if (!builder) {
+          builder = new SegmentBuilder(this.#opts.compression, this.#opts.compressionLevel);
+          openedAt = Date.now();
+        }
+        const control = (h.attributes & CONTROL_FLAG) !== 0;
+        const ts = control ? null : batchTimestampRange(batch);
+        builder.add(batch, Number(h.baseOffset), last, control ? 0 : h.recordCount, ts ? Number(ts.min) : null, ts ? Number(ts.max) : null);
+        position = last + 1;
+        if (!control) this.progress.records += h.recordCount;
+        this.progress.rawBytes += batch.length;
+      }
+      if (builder) builder.addAborted(res.abortedTransactions);
+      this.progress.position = position;
+      const full =
+        builder &&
+        (builder.rawBytes >= this.#opts.segmentMaxBytes ||
+          (this.#opts.segmentMaxRecords !== undefined && builder.recordCount >= this.#opts.segmentMaxRecords) ||
+          Date.now() - openedAt >= this.#opts.segmentMaxIntervalMs);
+      if (full) await flush();
+      if (batches.length === 0 && this.#opts.continuous) {
+        // Nothing new: make what we hold durable within the interval, then poll again.
+        if (builder && Date.now() - openedAt >= this.#opts.segmentMaxIntervalMs) await flush();
+        await sleep(this.#opts.pollIntervalMs, signal);
+      }
+    }
+    await flush();
+    this.progress.done = true;
+  }
+
+  async #saveIndex(): Promise<void> {
+    this.#index.updated_at = Date.now();
+    await writeJsonObject(this.#opts.store, keys.partitionIndex(this.#opts.backupId, this.#job.topic, this.#job.partition), this.#index);
+  }
+}

@@ -1,0 +1,31 @@
+import { validateBackup, type BackupValidation } from '../../backup/validate.js';
+import { bytes, num, RULE } from '../output.js';
+
+export { validateBackup };
+
+export function validateJson(v: BackupValidation): unknown {
+  return {
+    backup_id: v.backupId,
+    valid: v.problems.length === 0,
+    deep: v.deep,
+    segments_checked: v.segmentsChecked,
+    records_checked: v.deep ? v.recordsChecked : null,
+    bytes_checked: v.bytesChecked,
+    problems: v.problems,
+    warnings: v.warnings,
+  };
+}
+
+export function validateText(v: BackupValidation): string {
+  const lines = [
+    `Backup Validation: ${v.backupId}`,
+    RULE,
+    '',
+    `Status: ${v.problems.length === 0 ? '✓ VALID' : `✗ INVALID (${v.problems.length} problem${v.problems.length === 1 ? '' : 's'})`}`,
+    `Segments checked: ${num(v.segmentsChecked)} (${bytes(v.bytesChecked)}, SHA-256${v.deep ? ', every batch CRC-32C and record decoded' : ''})`,
+  ];
+  if (v.deep) lines.push(`Records decoded: ${num(v.recordsChecked)}`);
+  if (v.problems.length) lines.push('', 'Problems:', ...v.problems.map((p) => `  ✗ ${p.object}: ${p.problem}`));
+  if (v.warnings.length) lines.push('', 'Warnings:', ...v.warnings.map((w) => `  ! ${w}`));
+  return lines.join('\n');
+}

@@ -1,0 +1,71 @@
+import type { BackupOptions } from '../backup/options.js';
+import type { KafkaClusterConfig, KafkaBackupConfig } from '../config/types.js';
+import type { KafkaConnectionSettings } from '../kafka/security.js';
+import type { RestoreOptions } from '../restore/options.js';
+import type { ObjectStore } from '../storage/store.js';
+import { UserError } from '../util/errors.js';
+
+export function connectionSettings(c: KafkaClusterConfig, clientId: string): KafkaConnectionSettings {
+  return { bootstrapServers: c.bootstrap_servers, security: c.security, clientId };
+}
+
+/** The YAML's `backup:` and `source:` sections as the backup engine's options. */
+export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): BackupOptions {
+  if (!cfg.source) throw new UserError('CONFIG', 'source: required for mode: backup (source.bootstrap_servers)');
+  const b = cfg.backup;
+  const so = b.start_offset;
+  return {
+    backupId: cfg.backup_id,
+    source: connectionSettings(cfg.source, 'kafka-backup'),
+    store,
+    topics: cfg.source.topics,
+    includeInternalTopics: b.include_internal_topics,
+    internalTopics: b.internal_topics,
+    compression: b.compression,
+    compressionLevel: b.compression_level,
+    startOffset: so.kind === 'earliest' || so.kind === 'latest' ? so.kind : so.kind === 'offset' ? so.offset : so.offsets,
+    segmentMaxBytes: b.segment_max_bytes,
+    segmentMaxIntervalMs: b.segment_max_interval_ms,
+    segmentMaxRecords: b.segment_max_records,
+    continuous: b.continuous,
+    pollIntervalMs: b.poll_interval_ms,
+    maxConcurrentPartitions: b.max_concurrent_partitions,
+    fetchMaxBytes: Math.max(1, Math.min(b.fetch_max_bytes ?? Math.min(b.segment_max_bytes, 16 * 1024 * 1024), 2_147_483_647)),
+    syncIntervalSecs: b.sync_interval_secs,
+    checkpointIntervalSecs: b.checkpoint_interval_secs,
+    includeOffsetHeaders: b.include_offset_headers,
+    sourceClusterId: b.source_cluster_id,
+  };
+}
+
+/** The YAML's `restore:` and `target:` sections as the restore engine's options. */
+export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): RestoreOptions {
+  const r = cfg.restore;
+  return {
+    backupId: cfg.backup_id,
+    store,
+    target: cfg.target ? connectionSettings(cfg.target, 'kafka-backup-restore') : undefined,
+    windowStart: r.time_window_start,
+    windowEnd: r.time_window_end,
+    topics: cfg.target?.topics ?? { include: [], exclude: [] },
+    extraTopicFilters: r.topics ? [{ include: r.topics, exclude: [] }] : [],
+    topicMapping: r.topic_mapping,
+    sourcePartitions: r.source_partitions,
+    partitionMapping: r.partition_mapping,
+    includeOriginalOffsetHeader: r.include_original_offset_header || r.consumer_group_strategy === 'header-based',
+    stripOffsetHeaders: r.strip_offset_headers,
+    createTopics: r.create_topics,
+    defaultReplicationFactor: r.default_replication_factor ?? -1,
+    allowNonEmptyTarget: r.allow_non_empty_target,
+    dryRun: r.dry_run,
+    maxConcurrentPartitions: r.max_concurrent_partitions,
+    rateLimitRecordsPerSec: r.rate_limit_records_per_sec,
+    rateLimitBytesPerSec: r.rate_limit_bytes_per_sec,
+    produceBatchSize: r.produce_batch_size,
+    produceAcks: r.produce_acks,
+    produceTimeoutMs: r.produce_timeout_ms,
+    checkpointState: r.checkpoint_state,
+    checkpointIntervalSecs: r.checkpoint_interval_secs,
+    offsetReport: r.offset_report,
+  };
+}

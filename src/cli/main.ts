@@ -1,0 +1,248 @@
+import { Command, CommanderError, Option } from 'commander';
+import { inspectBackup, listBackupIds } from '../backup/inspect.js';
+import { runBackup } from '../backup/engine.js';
+import { loadConfig } from '../config/index.js';
+import { planRestore } from '../restore/plan.js';
+import { runRestore } from '../restore/engine.js';
+import { openStore, parseStorageUrl } from '../storage/index.js';
+import type { ObjectStore } from '../storage/store.js';
+import { KafkaBackupError, UserError } from '../util/errors.js';
+import { configureLogger, logger } from '../util/logger.js';
+import { humanDuration, isoMs } from '../util/time.js';
+import { TOOL_VERSION } from '../util/version.js';
+import { backupOptions, restoreOptions } from './config-mapping.js';
+import { describeJson, describeText } from './commands/describe.js';
+import { validationJson, validationText, noRecordsWarning, type RestoreValidation } from './commands/validate-restore.js';
+import { restoreJson, restoreText } from './commands/restore.js';
+import { validateBackup, validateJson, validateText } from './commands/validate.js';
+import { BackupProgressDisplay } from './progress.js';
+import { bytes, num, parseFormat, render } from './output.js';
+
+let verbosity = 0;
+
+async function storeFromPath(path: string): Promise<ObjectStore> {
+  return openStore(parseStorageUrl(path));
+}
+
+function print(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+}
+
+/** Ctrl-C / SIGTERM: stop cleanly (flush what is complete); a second Ctrl-C exits at once. */
+function stopSignal(): AbortController {
+  const ac = new AbortController();
+  let count = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    count++;
+    if (count > 1) process.exit(130);
+    logger().warn(`${sig} received: finishing the current segment and stopping (Ctrl-C again to exit at once)`);
+    ac.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return ac;
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('kafka-backup')
+    .description('Back up Apache Kafka topics to object storage and restore them, whole or to any point in time.')
+    .version(`kafka-backup ${TOOL_VERSION}`, '-V, --version')
+    .option('-v, --verbose', 'more logging: -v debug, -vv trace (repeatable)', (_v, prev: number) => prev + 1, 0)
+    .showHelpAfterError()
+    .hook('preAction', (cmd) => {
+      verbosity = (cmd.opts() as { verbose?: number }).verbose ?? 0;
+      configureLogger(verbosity);
+    });
+
+  program
+    .command('backup')
+    .description('Back up topics from a Kafka cluster (mode: backup), once (snapshot) or continuously')
+    .requiredOption('-c, --config <path>', 'YAML config file with mode: backup')
+    .action(async (o: { config: string }) => {
+      const cfg = await loadConfig(o.config, { expectMode: 'backup', onWarning: (w) => logger().warn(w) });
+      const store = await openStore(cfg.storage);
+      const ac = stopSignal();
+      const progress = new BackupProgressDisplay(cfg.backup.continuous);
+      try {
+        const sum = await runBackup({ ...backupOptions(cfg, store), signal: ac.signal, onProgress: (p) => progress.update(p) });
+        progress.done();
+        print(
+          [
+            `Backup ${sum.backupId}: ${sum.status}`,
+            `  Topics: ${sum.topics}   Partitions: ${sum.partitions}   Segments: ${num(sum.segments)}`,
+            `  Records: ${num(sum.records)}   Kafka bytes: ${bytes(sum.rawBytes)}   Stored: ${bytes(sum.storedBytes)}`,
+            `  Consumer groups snapshotted: ${sum.groupsSnapshotted}`,
+            `  Duration: ${humanDuration(sum.durationMs)}`,
+          ].join('\n'),
+        );
+      } finally {
+        progress.done();
+        await store.close();
+      }
+    });
+
+  program
+    .command('restore')
+    .description('Restore a backup, whole or a point-in-time window, into a Kafka cluster (mode: restore)')
+    .requiredOption('-c, --config <path>', 'YAML config file with mode: restore')
+    .option('-f, --format <format>', 'report format: text, json or yaml', 'text')
+    .action(async (o: { config: string; format: string }) => {
+      const format = parseFormat(o.format);
+      const cfg = await loadConfig(o.config, { expectMode: 'restore', onWarning: (w) => logger().warn(w) });
+      const store = await openStore(cfg.storage);
+      try {
+        const opts = restoreOptions(cfg, store);
+        if (opts.dryRun) {
+          const plan = await planRestore(opts);
+          const v: RestoreValidation = { plan, errors: plan.errors, warnings: plan.warnings, consumerOffsetActions: [] };
+          print(render(format, validationJson(v), () => `Dry run: nothing written.\n\n${validationText(v)}`));
+          if (plan.errors.length) process.exitCode = 1;
+          return;
+        }
+        const ac = stopSignal();
+        const text = format === 'text';
+        if (text) {
+          print(`[INFO] Starting ${opts.windowStart !== undefined || opts.windowEnd !== undefined ? 'PITR ' : ''}restore from: ${cfg.backup_id}`);
+          if (opts.windowStart !== undefined || opts.windowEnd !== undefined) {
+            print(`[INFO] Time window: ${opts.windowStart !== undefined ? isoMs(opts.windowStart) : 'beginning'} to ${opts.windowEnd !== undefined ? isoMs(opts.windowEnd) : 'end of backup'}`);
+            print('[INFO] Filtering records by timestamp...');
+          }
+        }
+        const res = await runRestore({ ...opts, signal: ac.signal, onProgress: text ? (l) => logger().debug(l) : undefined });
+        print(render(format, restoreJson(res), () => restoreText(res)));
+        if (res.restored === 0 && text) print('\n' + noRecordsWarning(res.plan));
+        if (ac.signal.aborted) {
+          print('Restore interrupted: run the same command again to continue where it stopped.');
+          process.exitCode = 130;
+        }
+      } finally {
+        await store.close();
+      }
+    });
+
+  program
+    .command('validate-restore')
+    .description('Check a restore config against the backup and the target, and show what it would restore (writes nothing)')
+    .requiredOption('-c, --config <path>', 'YAML config file with mode: restore')
+    .option('-f, --format <format>', 'text, json or yaml', 'text')
+    .action(async (o: { config: string; format: string }) => {
+      const format = parseFormat(o.format);
+      const cfg = await loadConfig(o.config, { expectMode: 'restore', onWarning: (w) => logger().warn(w) });
+      const store = await openStore(cfg.storage);
+      try {
+        const opts = restoreOptions(cfg, store);
+        const plan = await planRestore(opts);
+        const errors = [...plan.errors];
+        const warnings = [...plan.warnings];
+        const { checkTarget } = await import('../restore/target-check.js');
+        await checkTarget(opts, plan, errors, warnings);
+        const v: RestoreValidation = { plan, errors, warnings, consumerOffsetActions: consumerActions(cfg.restore.consumer_group_strategy, cfg.restore.reset_consumer_offsets, cfg.restore.consumer_groups) };
+        print(render(format, validationJson(v), () => validationText(v)));
+        if (errors.length) process.exitCode = 1;
+      } finally {
+        await store.close();
+      }
+    });
+
+  program
+    .command('describe')
+    .description("Show a backup's time range, topics, partitions and record counts")
+    .requiredOption('-p, --path <url>', 'storage location: a directory, file://, s3://bucket/prefix, az://, gs://')
+    .requiredOption('-b, --backup-id <id>', 'backup id')
+    .option('-f, --format <format>', 'text, json or yaml', 'text')
+    .action(async (o: { path: string; backupId: string; format: string }) => {
+      const format = parseFormat(o.format);
+      const store = await storeFromPath(o.path);
+      try {
+        const v = await inspectBackup(store, o.backupId);
+        print(render(format, describeJson(v), () => describeText(v)));
+      } finally {
+        await store.close();
+      }
+    });
+
+  program
+    .command('list')
+    .description('List the backups in a storage location, or summarise one')
+    .requiredOption('-p, --path <url>', 'storage location')
+    .option('-b, --backup-id <id>', 'summarise this backup')
+    .option('-f, --format <format>', 'text or json', 'text')
+    .action(async (o: { path: string; backupId?: string; format: string }) => {
+      const format = parseFormat(o.format, ['text', 'json']);
+      const store = await storeFromPath(o.path);
+      try {
+        const ids = o.backupId ? [o.backupId] : await listBackupIds(store);
+        if (ids.length === 0) {
+          print(format === 'json' ? '[]' : `No backups found in ${store.url}`);
+          return;
+        }
+        const views: Awaited<ReturnType<typeof inspectBackup>>[] = [];
+        for (const id of ids) views.push(await inspectBackup(store, id));
+        print(
+          render(
+            format,
+            views.map((v) => ({ backup_id: v.manifest.backup_id, status: v.manifest.status, earliest_timestamp: v.minTimestamp, latest_timestamp: v.maxTimestamp, topics: v.topics.map((t) => t.name), records: v.records, stored_bytes: v.storedBytes })),
+            () =>
+              (o.backupId ? [] : [`Available backups in ${store.url}:`])
+                .concat(views.map((v) => `  ${v.manifest.backup_id}  ${v.manifest.status.padEnd(8)}  ${isoMs(v.minTimestamp)} → ${isoMs(v.maxTimestamp)}  ${v.topics.length} topics (${v.topics.map((t) => t.name).join(', ')})  ${num(v.records)} records  ${bytes(v.storedBytes)}`))
+                .join('\n'),
+          ),
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+  program
+    .command('validate')
+    .description('Check a backup: manifest, indexes and every segment checksum (--deep decodes every record)')
+    .requiredOption('-p, --path <url>', 'storage location')
+    .requiredOption('-b, --backup-id <id>', 'backup id')
+    .option('--deep', 'decode every record batch and check its CRC', false)
+    .option('-f, --format <format>', 'text or json', 'text')
+    .action(async (o: { path: string; backupId: string; deep: boolean; format: string }) => {
+      const format = parseFormat(o.format, ['text', 'json']);
+      const store = await storeFromPath(o.path);
+      try {
+        const r = await validateBackup(store, o.backupId, o.deep);
+        print(render(format, validateJson(r), () => validateText(r)));
+        if (r.problems.length) process.exitCode = 1;
+      } finally {
+        await store.close();
+      }
+    });
+
+  program.addOption(new Option('--no-color', 'plain output').hideHelp());
+  return program;
+}
+
+function consumerActions(strategy: string, reset: boolean, groups: string[]): string[] {
+  if (strategy === 'skip' && !reset) return [];
+  return [`strategy ${strategy}${reset ? `, reset offsets of ${groups.length ? groups.join(', ') : 'every group in the backup'}` : ''}`];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    if (err instanceof UserError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof KafkaBackupError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      if (verbosity > 0 && err.stack) process.stderr.write(err.stack + '\n');
+      return 1;
+    }
+    const e = err as Error;
+    process.stderr.write(`error: ${e?.message ?? String(err)}\n`);
+    if (e?.stack) process.stderr.write((verbosity > 0 ? e.stack : e.stack.split('\n').slice(0, 4).join('\n')) + '\n');
+    return 1;
+  }
+}

@@ -1,0 +1,53 @@
+import { CorruptDataError } from '../util/errors.js';
+
+/*
+  Object layout of one backup, relative to the storage root (prefix included by the store):
+
+  {backup_id}/manifest.json                                   backup-wide facts (manifest.ts)
+  {backup_id}/lease.json                                      the running writer's lease
+  {backup_id}/topics/{topic}/{partition}/index.json           the partition's segment index (partition-index.ts)
+  {backup_id}/topics/{topic}/{partition}/{first:020}-{last:020}.kbseg   one segment (segment.ts)
+  {backup_id}/consumer-groups/{taken_at_ms:015}.json          a consumer-group offsets snapshot
+  {backup_id}/restores/{restore_id}/state.json                a restore's progress and exact offset map
+  {backup_id}/restores/{restore_id}/report.json               a finished restore's report
+
+  Topic names are legal path segments: Kafka allows only [a-zA-Z0-9._-] and forbids "." and "..".
+  Names read back from stored objects are checked again, so a forged manifest cannot make a
+  reader or writer step outside the backup's prefix.
+*/
+
+const TOPIC_RE = /^[a-zA-Z0-9._-]{1,249}$/;
+const BACKUP_ID_RE = /^[a-zA-Z0-9._-]{1,200}$/;
+
+export function checkTopicName(topic: string, where = 'topic'): string {
+  if (!TOPIC_RE.test(topic) || topic === '.' || topic === '..') {
+    throw new CorruptDataError(`${where}: "${topic}" is not a valid Kafka topic name`, where);
+  }
+  return topic;
+}
+
+export function checkBackupId(id: string): string {
+  if (!BACKUP_ID_RE.test(id) || id === '.' || id === '..') {
+    throw new CorruptDataError(`backup_id "${id}" must be 1-200 characters of a-z A-Z 0-9 . _ - (and not "." or "..")`);
+  }
+  return id;
+}
+
+function pad(n: number): string {
+  return String(n).padStart(20, '0');
+}
+
+export const keys = {
+  manifest: (backupId: string) => `${backupId}/manifest.json`,
+  lease: (backupId: string) => `${backupId}/lease.json`,
+  topicsPrefix: (backupId: string) => `${backupId}/topics/`,
+  partitionPrefix: (backupId: string, topic: string, partition: number) => `${backupId}/topics/${checkTopicName(topic)}/${partition}/`,
+  partitionIndex: (backupId: string, topic: string, partition: number) => `${keys.partitionPrefix(backupId, topic, partition)}index.json`,
+  segment: (backupId: string, topic: string, partition: number, first: number, last: number) =>
+    `${keys.partitionPrefix(backupId, topic, partition)}${pad(first)}-${pad(last)}.kbseg`,
+  groupsPrefix: (backupId: string) => `${backupId}/consumer-groups/`,
+  groupSnapshot: (backupId: string, takenAt: number) => `${backupId}/consumer-groups/${String(takenAt).padStart(15, '0')}.json`,
+  restorePrefix: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/`,
+  restoreState: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/state.json`,
+  restoreReport: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/report.json`,
+};

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+
+/*
+  {backup_id}/manifest.json — the backup's manifest, format version 1. Written when a backup
+  starts (status "running"), refreshed every sync interval, and finalised at the end
+  ("complete" for a finished snapshot, "stopped" when a continuous backup was stopped cleanly).
+  A manifest left at "running" by a crashed process means "incomplete": `validate` says so and
+  the next `backup` with the same id resumes it. Per-partition record counts and time ranges
+  live in the partition indexes, which are the source of truth.
+*/
+
+const safeInt = z.number().int().refine(Number.isSafeInteger, 'must be a safe integer');
+
+export const manifestPartitionSchema = z.strictObject({
+  partition: safeInt.refine((n) => n >= 0, 'must be >= 0'),
+  /** Log start and end (high watermark) when the backup (or this run of it) started. */
+  log_start_offset: safeInt,
+  end_offset: safeInt,
+});
+
+export const manifestTopicSchema = z.strictObject({
+  name: z.string().min(1),
+  partition_count: safeInt.refine((n) => n > 0 && n <= 100_000, 'must be between 1 and 100000'),
+  /** Topic configs set on the topic itself (non-default), to recreate it faithfully. */
+  configs: z.record(z.string(), z.string()),
+  partitions: z.array(manifestPartitionSchema),
+});
+
+export const manifestSchema = z.strictObject({
+  format_version: z.literal(1),
+  tool_version: z.string(),
+  backup_id: z.string(),
+  status: z.enum(['running', 'complete', 'stopped', 'failed']),
+  mode: z.enum(['snapshot', 'continuous']),
+  source_cluster_id: z.string().nullable(),
+  source_bootstrap_servers: z.array(z.string()),
+  compression: z.enum(['none', 'zstd', 'lz4']),
+  include_offset_headers: z.boolean(),
+  created_at: safeInt,
+  updated_at: safeInt,
+  completed_at: safeInt.nullable(),
+  topics: z.array(manifestTopicSchema),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type ManifestTopic = z.infer<typeof manifestTopicSchema>;
+
+export const groupSnapshotSchema = z.strictObject({
+  taken_at: safeInt,
+  groups: z.array(
+    z.strictObject({
+      group_id: z.string(),
+      /** topic → partition (as a string key) → committed offset. */
+      offsets: z.record(z.string(), z.record(z.string(), safeInt)),
+    }),
+  ),
+});
+
+export type GroupSnapshot = z.infer<typeof groupSnapshotSchema>;
+
+export const FORMAT_VERSION = 1;

@@ -1,0 +1,303 @@
+import { createHash } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
+import { KafkaCluster } from '../kafka/cluster.js';
+import { RawProducer } from '../kafka/producer.js';
+import { readJsonObject, writeJsonObject } from '../format/json-object.js';
+import { keys } from '../format/layout.js';
+import { UserError } from '../util/errors.js';
+import { logger } from '../util/logger.js';
+import { runPool } from '../util/pool.js';
+import { OffsetMapBuilder, type OffsetRun } from './offset-map.js';
+import type { RestoreOptions } from './options.js';
+import { planRestore, type PlannedPartition, type RestorePlan } from './plan.js';
+import { RateLimiter } from './rate-limiter.js';
+import { restoreBatches, type OutBatch } from './record-stream.js';
+import { restoreStateSchema, type RestoreState, type TargetPartitionState } from './state.js';
+
+const log = logger('restore');
+
+export interface PartitionResult {
+  sourceTopic: string;
+  sourcePartitions: number[];
+  targetTopic: string;
+  targetPartition: number;
+  restored: number;
+}
+
+export interface RestoreResult {
+  restoreId: string;
+  plan: RestorePlan;
+  partitions: PartitionResult[];
+  restored: number;
+  skippedOutsideWindow: number;
+  abortedSkipped: number;
+  bytesRead: number;
+  reusedBatches: number;
+  rebuiltBatches: number;
+  durationMs: number;
+  offsetMap: OffsetRun[];
+  warnings: string[];
+  resumed: boolean;
+}
+
+/** A restore's identity: the same backup, target and selection resume the same restore. */
+export function restoreIdFor(opts: RestoreOptions): string {
+  const h = createHash('sha256')
+    .update(
+      JSON.stringify([
+        opts.backupId,
+        [...(opts.target?.bootstrapServers ?? [])].sort(),
+        opts.windowStart ?? null,
+        opts.windowEnd ?? null,
+        opts.topics,
+        opts.extraTopicFilters ?? [],
+        opts.topicMapping,
+        opts.sourcePartitions ?? null,
+        opts.partitionMapping,
+        opts.includeOriginalOffsetHeader,
+        opts.stripOffsetHeaders,
+      ]),
+    )
+    .digest('hex');
+  return `restore-${h.slice(0, 16)}`;
+}
+
+interface TargetJob {
+  targetTopic: string;
+  targetPartition: number;
+  sources: PlannedPartition[];
+}
+
+export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
+  const started = Date.now();
+  const plan = await planRestore(opts);
+  if (plan.errors.length) throw new UserError('INVALID_RESTORE', `restore configuration is not valid:\n  - ${plan.errors.join('\n  - ')}`);
+  if (!opts.target) throw new UserError('CONFIG', 'target.bootstrap_servers is required to restore');
+  const restoreId = restoreIdFor(opts);
+  const warnings = [...plan.warnings];
+  const cluster = await KafkaCluster.connect(opts.target);
+  const admin = new KafkaAdmin(opts.target);
+  try {
+    const stateKey = keys.restoreState(opts.backupId, restoreId);
+    const previous = await readJsonObject(opts.store, stateKey, restoreStateSchema);
+    const state: RestoreState = previous ?? { format_version: 1, restore_id: restoreId, backup_id: opts.backupId, started_at: started, updated_at: started, completed_at: null, partitions: {} };
+    const resumed = previous !== undefined;
+    if (resumed) log.info({ restoreId }, 'resuming an interrupted restore');
+
+    await prepareTargets(opts, plan, cluster, admin, state, warnings);
+    await saveState(opts, stateKey, state);
+
+    const jobs = new Map<string, TargetJob>();
+    for (const t of plan.topics) {
+      for (const p of t.partitions) {
+        const k = `${p.targetTopic}/${p.targetPartition}`;
+        const j = jobs.get(k) ?? { targetTopic: p.targetTopic, targetPartition: p.targetPartition, sources: [] };
+        j.sources.push(p);
+        jobs.set(k, j);
+      }
+    }
+    for (const j of jobs.values()) j.sources.sort((a, b) => a.sourceTopic.localeCompare(b.sourceTopic) || a.sourcePartition - b.sourcePartition);
+
+    const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
+    const recordLimiter = opts.rateLimitRecordsPerSec ? new RateLimiter(opts.rateLimitRecordsPerSec) : undefined;
+    const byteLimiter = opts.rateLimitBytesPerSec ? new RateLimiter(opts.rateLimitBytesPerSec) : undefined;
+    const stats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
+    const results: PartitionResult[] = [];
+    let dirty = false;
+    const checkpoint = setInterval(() => {
+      if (!dirty) return;
+      dirty = false;
+      void saveState(opts, stateKey, state).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'checkpoint failed; will retry'));
+    }, Math.max(1, opts.checkpointIntervalSecs) * 1000);
+
+    try {
+      await runPool([...jobs.values()], opts.maxConcurrentPartitions, async (job) => {
+        const key = `${job.targetTopic}/${job.targetPartition}`;
+        const ps = state.partitions[key]!;
+        const map = new OffsetMapBuilder();
+        map.runs.push(...ps.runs);
+        // Records that reached the target after the last checkpoint: the sequence is deterministic,
+        // so they are exactly the next `extra` records; skip them and map them to the offsets they got.
+        const end = Number((await admin.listOffsets(job.targetTopic, [job.targetPartition], LATEST)).get(job.targetPartition) ?? 0n);
+        const expected = ps.initial_end_offset + ps.produced;
+        if (end < expected) {
+          throw new UserError('TARGET_CHANGED', `${key}: the target partition ends at offset ${end} but this restore had already written up to ${expected}; it was truncated or recreated since. Delete the restore state ${stateKey} to start over.`);
+        }
+        let nextTarget = ps.initial_end_offset + ps.produced;
+        let skip = end - ps.initial_end_offset;
+        let before = ps.produced;
+        for (const src of job.sources) {
+          if (opts.signal?.aborted) break;
+          const onSkipped = (sourceOffset: number): void => {
+            if (before > 0) {
+              before--;
+              return;
+            }
+            map.add(src.sourceTopic, src.sourcePartition, sourceOffset, nextTarget++);
+            ps.produced++;
+          };
+          const streamStats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0 };
+          const streamOpts = {
+            windowStart: opts.windowStart,
+            windowEnd: opts.windowEnd,
+            includeOriginalOffsetHeader: opts.includeOriginalOffsetHeader,
+            stripOffsetHeaders: opts.stripOffsetHeaders,
+            skip,
+            onSkipped,
+            stats: streamStats,
+          };
+          const stream = restoreBatches(opts.store, src, streamOpts);
+          let pending: OutBatch[] = [];
+          let pendingRecords = 0;
+          let pendingBytes = 0;
+          const flush = async (): Promise<void> => {
+            if (pending.length === 0) return;
+            await recordLimiter?.take(pendingRecords, opts.signal);
+            await byteLimiter?.take(pendingBytes, opts.signal);
+            const res = await producer.send(job.targetTopic, job.targetPartition, pending.map((b) => b.batch));
+            let t = Number(res.baseOffset);
+            for (const b of pending) for (const s of b.sourceOffsets) map.add(src.sourceTopic, src.sourcePartition, s, t++);
+            ps.produced += pendingRecords;
+            nextTarget = t;
+            ps.runs = map.runs;
+            dirty = true;
+            pending = [];
+            pendingRecords = 0;
+            pendingBytes = 0;
+          };
+          for await (const b of stream) {
+            if (opts.signal?.aborted) break;
+            if (b.reused) stats.reused++;
+            else stats.rebuilt++;
+            pending.push(b);
+            pendingRecords += b.sourceOffsets.length;
+            pendingBytes += b.batch.length;
+            if (pendingRecords >= opts.produceBatchSize || pendingBytes >= 1024 * 1024) await flush();
+          }
+          await flush();
+          // Whatever this source did not consume of the skip carries over to the next merged source.
+          skip = streamOpts.skip;
+          stats.skippedOutsideWindow += streamStats.skippedOutsideWindow;
+          stats.abortedSkipped += streamStats.abortedSkipped;
+          stats.bytesRead += streamStats.bytesRead;
+        }
+        ps.runs = map.runs;
+        const restored = map.records;
+        results.push({ sourceTopic: job.sources[0]!.sourceTopic, sourcePartitions: job.sources.map((s) => s.sourcePartition), targetTopic: job.targetTopic, targetPartition: job.targetPartition, restored });
+        opts.onProgress?.(`  Restoring partition ${job.targetPartition} of ${job.targetTopic}: ${restored.toLocaleString('en-US')} records`);
+      });
+    } finally {
+      clearInterval(checkpoint);
+      await saveState(opts, stateKey, state);
+    }
+    const offsetMap = Object.values(state.partitions).flatMap((p) => p.runs);
+    const restored = offsetMap.reduce((n, r) => n + r.count, 0);
+    const result: RestoreResult = {
+      restoreId,
+      plan,
+      partitions: results.sort((a, b) => a.targetTopic.localeCompare(b.targetTopic) || a.targetPartition - b.targetPartition),
+      restored,
+      skippedOutsideWindow: Math.max(0, plan.recordsInBackup - restored - stats.abortedSkipped),
+      abortedSkipped: stats.abortedSkipped,
+      bytesRead: stats.bytesRead,
+      reusedBatches: stats.reused,
+      rebuiltBatches: stats.rebuilt,
+      durationMs: Date.now() - started,
+      offsetMap,
+      warnings,
+      resumed,
+    };
+    if (!opts.signal?.aborted) {
+      state.completed_at = Date.now();
+      await saveState(opts, stateKey, state);
+      const report = reportJson(result);
+      await writeJsonObject(opts.store, keys.restoreReport(opts.backupId, restoreId), report);
+      if (opts.offsetReport) await writeLocal(opts.offsetReport, report);
+    }
+    return result;
+  } finally {
+    await admin.close();
+    await cluster.close();
+  }
+}
+
+export function reportJson(r: RestoreResult): Record<string, unknown> {
+  return {
+    restore_id: r.restoreId,
+    backup_id: r.plan.manifest.backup_id,
+    source_cluster_id: r.plan.manifest.source_cluster_id,
+    time_window_start: r.plan.windowStart ?? null,
+    time_window_end: r.plan.windowEnd ?? null,
+    records_restored: r.restored,
+    records_skipped_outside_window: r.skippedOutsideWindow,
+    records_skipped_aborted: r.abortedSkipped,
+    bytes_read: r.bytesRead,
+    duration_ms: r.durationMs,
+    partitions: r.partitions,
+    offset_map: r.offsetMap,
+  };
+}
+
+async function writeLocal(path: string, value: unknown): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, JSON.stringify(value, null, 2) + '\n');
+}
+
+async function saveState(opts: RestoreOptions, key: string, state: RestoreState): Promise<void> {
+  state.updated_at = Date.now();
+  await writeJsonObject(opts.store, key, state);
+  if (opts.checkpointState) await writeLocal(opts.checkpointState, state);
+}
+
+/**
+ * Creates missing target topics, refuses non-empty target partitions (unless allowed),
+ * warns about LogAppendTime targets, and records each target partition's starting end offset.
+ */
+async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: KafkaCluster, admin: KafkaAdmin, state: RestoreState, warnings: string[]): Promise<void> {
+  const problems: string[] = [];
+  for (const t of plan.topics) {
+    let info = await cluster.topic(t.targetTopic);
+    if (!info) {
+      if (!opts.createTopics) {
+        problems.push(`target topic ${t.targetTopic} does not exist; create it or set restore.create_topics: true`);
+        continue;
+      }
+      log.info({ topic: t.targetTopic, partitions: t.requiredTargetPartitions }, 'creating target topic');
+      await admin.createTopic(t.targetTopic, t.requiredTargetPartitions, opts.defaultReplicationFactor, t.configs);
+      for (let i = 0; i < 50 && !info; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        await cluster.refresh();
+        info = await cluster.topic(t.targetTopic);
+      }
+      if (!info) throw new UserError('TOPIC_CREATE', `target topic ${t.targetTopic} was created but does not appear in the metadata`);
+    }
+    if (info.partitions.length < t.requiredTargetPartitions) {
+      problems.push(`target topic ${t.targetTopic} has ${info.partitions.length} partitions but the restore writes into partition ${t.requiredTargetPartitions - 1}`);
+      continue;
+    }
+    const tsType = (await admin.topicConfig(t.targetTopic, ['message.timestamp.type']))['message.timestamp.type'];
+    if (tsType === 'LogAppendTime') {
+      const w = `target topic ${t.targetTopic} uses message.timestamp.type=LogAppendTime: the broker will overwrite the original timestamps`;
+      warnings.push(w);
+      log.warn(w);
+    }
+    const parts = [...new Set(t.partitions.map((p) => p.targetPartition))];
+    const starts = await admin.listOffsets(t.targetTopic, parts, EARLIEST);
+    const ends = await admin.listOffsets(t.targetTopic, parts, LATEST);
+    for (const p of parts) {
+      const key = `${t.targetTopic}/${p}`;
+      if (state.partitions[key]) continue;
+      const end = Number(ends.get(p) ?? 0n);
+      const start = Number(starts.get(p) ?? 0n);
+      if (end > start && !opts.allowNonEmptyTarget) {
+        problems.push(`target partition ${key} already holds ${end - start} records; restoring into it would mix old and restored data (set restore.allow_non_empty_target: true to append anyway, or restore into a new topic with topic_mapping)`);
+        continue;
+      }
+      const tp: TargetPartitionState = { initial_end_offset: end, produced: 0, runs: [] };
+      state.partitions[key] = tp;
+    }
+  }
+  if (problems.length) throw new UserError('TARGET_NOT_READY', `cannot restore:\n  - ${problems.join('\n  - ')}`);
+}

@@ -1,0 +1,38 @@
+import type { KafkaConnectionSettings } from '../kafka/security.js';
+import type { ObjectStore } from '../storage/store.js';
+import type { TopicFilter } from '../backup/topic-selection.js';
+
+/** Everything the restore engine needs, independent of how the user wrote it. */
+export interface RestoreOptions {
+  backupId: string;
+  store: ObjectStore;
+  target?: KafkaConnectionSettings;
+  /** Inclusive bounds, epoch milliseconds; undefined = open. */
+  windowStart?: number;
+  windowEnd?: number;
+  /** Source topic selection (restore.topics and target.topics.include/exclude). */
+  topics: TopicFilter;
+  extraTopicFilters?: TopicFilter[];
+  topicMapping: Record<string, string>;
+  sourcePartitions?: number[];
+  partitionMapping: Record<number, number>;
+  includeOriginalOffsetHeader: boolean;
+  stripOffsetHeaders: boolean;
+  createTopics: boolean;
+  defaultReplicationFactor: number;
+  allowNonEmptyTarget: boolean;
+  dryRun: boolean;
+  maxConcurrentPartitions: number;
+  rateLimitRecordsPerSec?: number;
+  rateLimitBytesPerSec?: number;
+  produceBatchSize: number;
+  produceAcks: -1 | 0 | 1;
+  produceTimeoutMs: number;
+  /** Local file mirroring the restore's progress (the state is also kept in the backup storage). */
+  checkpointState?: string;
+  checkpointIntervalSecs: number;
+  /** Local file receiving the offset map (JSON) at the end. */
+  offsetReport?: string;
+  signal?: AbortSignal;
+  onProgress?: (line: string) => void;
+}

@@ -1,0 +1,208 @@
+import { readJsonObject } from '../format/json-object.js';
+import { keys } from '../format/layout.js';
+import { manifestSchema, type Manifest } from '../format/manifest.js';
+import { partitionIndexSchema, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
+import { matchesFilter } from '../backup/topic-selection.js';
+import { UserError } from '../util/errors.js';
+import type { RestoreOptions } from './options.js';
+
+export interface PlannedSegment {
+  entry: SegmentEntry;
+  /** Every record of the segment is inside the window (by the index's min/max timestamps). */
+  fullyInside: boolean;
+}
+
+export interface PlannedPartition {
+  sourceTopic: string;
+  sourcePartition: number;
+  targetTopic: string;
+  targetPartition: number;
+  segments: PlannedSegment[];
+  segmentsTotal: number;
+  /** Records in segments fully inside the window (exact) and in partially overlapping ones (upper bound). */
+  recordsExact: number;
+  recordsPartialUpperBound: number;
+  /** Linear estimate of the records of partially overlapping segments that fall in the window. */
+  recordsEstimate: number;
+  bytesEstimate: number;
+  recordsInBackup: number;
+  offsetRange: [number, number] | null;
+  timestampRange: [number, number] | null;
+  abortedTransactions: { producer_id: number; first_offset: number }[];
+}
+
+export interface PlannedTopic {
+  sourceTopic: string;
+  targetTopic: string;
+  sourcePartitionCount: number;
+  /** Partitions the target topic needs (source count, or more when partition_mapping points higher). */
+  requiredTargetPartitions: number;
+  configs: Record<string, string>;
+  partitions: PlannedPartition[];
+}
+
+export interface RestorePlan {
+  manifest: Manifest;
+  windowStart?: number;
+  windowEnd?: number;
+  topics: PlannedTopic[];
+  segmentsMatching: number;
+  segmentsTotal: number;
+  recordsEstimate: number;
+  recordsUpperBound: number;
+  recordsInBackup: number;
+  bytesEstimate: number;
+  backupTimeRange: [number, number] | null;
+  errors: string[];
+  warnings: string[];
+}
+
+function overlaps(s: SegmentEntry, start?: number, end?: number): boolean {
+  if (s.min_timestamp === null || s.max_timestamp === null) return false; // control batches only
+  return (start === undefined || s.max_timestamp >= start) && (end === undefined || s.min_timestamp <= end);
+}
+
+function inside(s: SegmentEntry, start?: number, end?: number): boolean {
+  if (s.min_timestamp === null || s.max_timestamp === null) return false;
+  return (start === undefined || s.min_timestamp >= start) && (end === undefined || s.max_timestamp <= end);
+}
+
+/** Share of a segment's time span that the window covers, as a linear estimate of its records. */
+function overlapShare(s: SegmentEntry, start?: number, end?: number): number {
+  const lo = s.min_timestamp!;
+  const hi = s.max_timestamp!;
+  if (hi === lo) return 1;
+  const a = Math.max(lo, start ?? lo);
+  const b = Math.min(hi, end ?? hi);
+  return Math.max(0, Math.min(1, (b - a + 1) / (hi - lo + 1)));
+}
+
+export async function loadManifest(opts: Pick<RestoreOptions, 'store' | 'backupId'>): Promise<Manifest> {
+  const manifest = await readJsonObject(opts.store, keys.manifest(opts.backupId), manifestSchema);
+  if (!manifest) {
+    throw new UserError('BACKUP_NOT_FOUND', `backup "${opts.backupId}" not found in ${opts.store.url} (no ${keys.manifest(opts.backupId)}); run "kafka-backup list --path ${opts.store.url}" to see the backups there`);
+  }
+  return manifest;
+}
+
+export async function loadIndex(opts: Pick<RestoreOptions, 'store' | 'backupId'>, topic: string, partition: number): Promise<PartitionIndex | undefined> {
+  return readJsonObject(opts.store, keys.partitionIndex(opts.backupId, topic, partition), partitionIndexSchema);
+}
+
+/**
+ * What a restore will do, computed from the manifest and the partition indexes only (no record
+ * data is read): which segments overlap the window, how many records that is, and whether the
+ * topic selection and the mappings make sense. `validate-restore` prints it; `restore` runs it.
+ */
+export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
+  const manifest = await loadManifest(opts);
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const { windowStart: start, windowEnd: end } = opts;
+  if (start !== undefined && end !== undefined && start > end) errors.push(`time_window_start (${start}) is after time_window_end (${end})`);
+
+  const filters = [opts.topics, ...(opts.extraTopicFilters ?? [])];
+  const selected = manifest.topics.filter((t) => filters.every((f) => matchesFilter(t.name, f)));
+  for (const f of filters) {
+    for (const name of f.include) {
+      if (!/[*?~]/.test(name) && !manifest.topics.some((t) => t.name === name)) errors.push(`topic "${name}" is not in backup ${manifest.backup_id} (it holds: ${manifest.topics.map((t) => t.name).join(', ') || 'nothing'})`);
+    }
+  }
+  for (const src of Object.keys(opts.topicMapping)) {
+    if (!manifest.topics.some((t) => t.name === src)) errors.push(`restore.topic_mapping: source topic "${src}" is not in the backup`);
+  }
+  if (selected.length === 0 && errors.length === 0) errors.push('no topic of the backup is selected for restore');
+
+  const plan: RestorePlan = {
+    manifest,
+    windowStart: start,
+    windowEnd: end,
+    topics: [],
+    segmentsMatching: 0,
+    segmentsTotal: 0,
+    recordsEstimate: 0,
+    recordsUpperBound: 0,
+    recordsInBackup: 0,
+    bytesEstimate: 0,
+    backupTimeRange: null,
+    errors,
+    warnings,
+  };
+  const targetWriters = new Map<string, string[]>();
+  for (const t of selected) {
+    const targetTopic = opts.topicMapping[t.name] ?? t.name;
+    const parts = t.partitions.map((p) => p.partition).filter((p) => !opts.sourcePartitions || opts.sourcePartitions.includes(p));
+    for (const p of opts.sourcePartitions ?? []) {
+      if (p >= t.partition_count) warnings.push(`restore.source_partitions: ${t.name} has no partition ${p} (it has ${t.partition_count})`);
+    }
+    const pt: PlannedTopic = { sourceTopic: t.name, targetTopic, sourcePartitionCount: t.partition_count, requiredTargetPartitions: t.partition_count, configs: t.configs, partitions: [] };
+    for (const p of parts) {
+      const idx = await loadIndex(opts, t.name, p);
+      const segs = idx?.segments ?? [];
+      const targetPartition = opts.partitionMapping[p] ?? p;
+      pt.requiredTargetPartitions = Math.max(pt.requiredTargetPartitions, targetPartition + 1);
+      const pp: PlannedPartition = {
+        sourceTopic: t.name,
+        sourcePartition: p,
+        targetTopic,
+        targetPartition,
+        segments: [],
+        segmentsTotal: segs.length,
+        recordsExact: 0,
+        recordsPartialUpperBound: 0,
+        recordsEstimate: 0,
+        bytesEstimate: 0,
+        recordsInBackup: 0,
+        offsetRange: null,
+        timestampRange: null,
+        abortedTransactions: [],
+      };
+      for (const s of segs) {
+        pp.recordsInBackup += s.record_count;
+        if (s.min_timestamp !== null && s.max_timestamp !== null) {
+          const r = plan.backupTimeRange;
+          plan.backupTimeRange = r ? [Math.min(r[0], s.min_timestamp), Math.max(r[1], s.max_timestamp)] : [s.min_timestamp, s.max_timestamp];
+        }
+        pp.abortedTransactions.push(...s.aborted_transactions);
+        if (!overlaps(s, start, end)) continue;
+        const full = inside(s, start, end);
+        pp.segments.push({ entry: s, fullyInside: full });
+        if (full) {
+          pp.recordsExact += s.record_count;
+          pp.recordsEstimate += s.record_count;
+          pp.bytesEstimate += s.raw_bytes;
+        } else {
+          const share = overlapShare(s, start, end);
+          pp.recordsPartialUpperBound += s.record_count;
+          pp.recordsEstimate += Math.round(s.record_count * share);
+          pp.bytesEstimate += Math.round(s.raw_bytes * share);
+        }
+        pp.offsetRange = pp.offsetRange ? [pp.offsetRange[0], s.last_offset] : [s.first_offset, s.last_offset];
+        const tr: [number, number] = [s.min_timestamp!, s.max_timestamp!];
+        pp.timestampRange = pp.timestampRange ? [Math.min(pp.timestampRange[0], tr[0]), Math.max(pp.timestampRange[1], tr[1])] : tr;
+      }
+      const key = `${targetTopic}/${targetPartition}`;
+      targetWriters.set(key, [...(targetWriters.get(key) ?? []), `${t.name}/${p}`]);
+      plan.segmentsTotal += pp.segmentsTotal;
+      plan.segmentsMatching += pp.segments.length;
+      plan.recordsEstimate += pp.recordsEstimate;
+      plan.recordsUpperBound += pp.recordsExact + pp.recordsPartialUpperBound;
+      plan.recordsInBackup += pp.recordsInBackup;
+      plan.bytesEstimate += pp.bytesEstimate;
+      pt.partitions.push(pp);
+    }
+    plan.topics.push(pt);
+  }
+  for (const [src, dst] of Object.entries(opts.partitionMapping)) {
+    if (!selected.some((t) => Number(src) < t.partition_count)) warnings.push(`restore.partition_mapping: source partition ${src} exists in none of the selected topics`);
+    if (dst < 0) errors.push(`restore.partition_mapping: target partition ${dst} is negative`);
+  }
+  for (const [target, sources] of targetWriters) {
+    if (sources.length > 1) {
+      const topics = new Set(sources.map((s) => s.slice(0, s.lastIndexOf('/'))));
+      if (topics.size > 1) errors.push(`target partition ${target} would receive records from different source topics (${sources.join(', ')}); map them to different target topics`);
+      else warnings.push(`partitions ${sources.join(', ')} are merged into ${target}: each keeps its own order, one after the other`);
+    }
+  }
+  return plan;
+}

@@ -1,0 +1,89 @@
+import { batchReuseProblem, decodeBatch, encodeBatch, readBatchHeader, type KafkaRecord } from '../kafka/protocol/record-batch.js';
+import type { ObjectStore } from '../storage/store.js';
+import { originHeaders, stripOffsetHeaders } from './headers.js';
+import type { PlannedPartition } from './plan.js';
+import { readSegmentBatches } from './segment-source.js';
+
+/** A batch ready to produce, and the source offsets of its records in order. */
+export interface OutBatch {
+  batch: Buffer;
+  sourceOffsets: number[];
+  /** True when the stored batch is sent as is (only the producer fields are re-stamped). */
+  reused: boolean;
+}
+
+export interface StreamOptions {
+  windowStart?: number;
+  windowEnd?: number;
+  includeOriginalOffsetHeader: boolean;
+  stripOffsetHeaders: boolean;
+  /** Skip this many leading records of the sequence (resume after a crash). */
+  skip: number;
+  onSkipped?: (sourceOffset: number) => void;
+  stats: { skippedOutsideWindow: number; abortedSkipped: number; bytesRead: number };
+}
+
+function inWindow(ts: bigint, o: StreamOptions): boolean {
+  return (o.windowStart === undefined || ts >= BigInt(o.windowStart)) && (o.windowEnd === undefined || ts <= BigInt(o.windowEnd));
+}
+
+/**
+ * The records of one source partition that a restore writes, as batches, in source offset order.
+ * The sequence is deterministic for a given backup and configuration, which is what makes a
+ * resumed restore exact: it skips as many records as the target partition already holds.
+ * Aborted transactions are dropped the way a read_committed consumer drops them, and control
+ * batches (transaction markers) are never produced.
+ */
+export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, o: StreamOptions): AsyncGenerator<OutBatch> {
+  const aborted = [...pp.abortedTransactions].sort((a, b) => a.first_offset - b.first_offset);
+  let ai = 0;
+  const abortedProducers = new Set<string>();
+  const transform = o.includeOriginalOffsetHeader || o.stripOffsetHeaders;
+  for (const seg of pp.segments) {
+    for await (const { batch, bytes } of readSegmentBatches(store, seg.entry, o)) {
+      o.stats.bytesRead += bytes;
+      const h = readBatchHeader(batch);
+      const last = Number(h.lastOffset);
+      while (ai < aborted.length && aborted[ai]!.first_offset <= last) abortedProducers.add(String(aborted[ai++]!.producer_id));
+      if (h.isControl) {
+        abortedProducers.delete(String(h.producerId));
+        continue;
+      }
+      if (h.isTransactional && abortedProducers.has(String(h.producerId))) {
+        o.stats.abortedSkipped += h.recordCount;
+        continue;
+      }
+      if (h.recordCount === 0) continue;
+      const batchInside = seg.fullyInside || (o.windowStart === undefined && o.windowEnd === undefined);
+      if (batchInside && !transform && o.skip === 0 && batchReuseProblem(batch) === null) {
+        const first = Number(h.baseOffset);
+        yield { batch, sourceOffsets: Array.from({ length: h.recordCount }, (_, i) => first + i), reused: true };
+        continue;
+      }
+      const decoded = decodeBatch(batch);
+      const keep: KafkaRecord[] = [];
+      for (const r of decoded.records) {
+        if (!inWindow(r.timestamp, o)) {
+          o.stats.skippedOutsideWindow++;
+          continue;
+        }
+        if (o.skip > 0) {
+          o.skip--;
+          o.onSkipped?.(Number(r.offset));
+          continue;
+        }
+        keep.push(r);
+      }
+      if (keep.length === 0) continue;
+      const out = encodeBatch(
+        keep.map((r, i) => {
+          let headers = o.stripOffsetHeaders ? stripOffsetHeaders(r.headers) : r.headers;
+          if (o.includeOriginalOffsetHeader) headers = [...headers, ...originHeaders(pp.sourceTopic, pp.sourcePartition, r.offset, r.timestamp)];
+          return { key: r.key, value: r.value, headers, timestamp: r.timestamp, offsetDelta: i };
+        }),
+        { compression: h.compression, timestampType: 'create' },
+      );
+      yield { batch: out, sourceOffsets: keep.map((r) => Number(r.offset)), reused: false };
+    }
+  }
+}

@@ -1,0 +1,55 @@
+import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
+import { KafkaCluster } from '../kafka/cluster.js';
+import { errorMessage } from '../util/errors.js';
+import type { RestoreOptions } from './options.js';
+import type { RestorePlan } from './plan.js';
+
+/**
+ * The target-side checks of validate-restore: reachable, target topics exist or will be
+ * created, enough partitions, empty target partitions (or allowed), timestamp type.
+ * Adds to `errors` / `warnings`; changes nothing on the cluster.
+ */
+export async function checkTarget(opts: RestoreOptions, plan: RestorePlan, errors: string[], warnings: string[]): Promise<void> {
+  if (!opts.target) {
+    errors.push('target.bootstrap_servers is required to restore');
+    return;
+  }
+  let cluster: KafkaCluster;
+  try {
+    cluster = await KafkaCluster.connect(opts.target);
+  } catch (err) {
+    errors.push(`target cluster not reachable: ${errorMessage(err)}`);
+    return;
+  }
+  const admin = new KafkaAdmin(opts.target);
+  try {
+    for (const t of plan.topics) {
+      const info = await cluster.topic(t.targetTopic);
+      if (!info) {
+        if (opts.createTopics) warnings.push(`target topic ${t.targetTopic} will be created with ${t.requiredTargetPartitions} partitions${Object.keys(t.configs).length ? ` and configs ${JSON.stringify(t.configs)}` : ''}`);
+        else errors.push(`target topic ${t.targetTopic} does not exist and restore.create_topics is false`);
+        continue;
+      }
+      if (info.partitions.length < t.requiredTargetPartitions) {
+        errors.push(`target topic ${t.targetTopic} has ${info.partitions.length} partitions; the restore writes into partition ${t.requiredTargetPartitions - 1}`);
+        continue;
+      }
+      const cfg = await admin.topicConfig(t.targetTopic, ['message.timestamp.type', 'cleanup.policy']);
+      if (cfg['message.timestamp.type'] === 'LogAppendTime') warnings.push(`target topic ${t.targetTopic} uses LogAppendTime: original timestamps will be overwritten`);
+      const parts = [...new Set(t.partitions.map((p) => p.targetPartition))];
+      const starts = await admin.listOffsets(t.targetTopic, parts, EARLIEST);
+      const ends = await admin.listOffsets(t.targetTopic, parts, LATEST);
+      for (const p of parts) {
+        const n = Number((ends.get(p) ?? 0n) - (starts.get(p) ?? 0n));
+        if (n > 0) {
+          const msg = `target partition ${t.targetTopic}/${p} already holds ${n} records`;
+          if (opts.allowNonEmptyTarget) warnings.push(`${msg}; restored records will be appended after them`);
+          else errors.push(`${msg}; restore into a new topic (topic_mapping) or set restore.allow_non_empty_target: true (an interrupted restore of this same config resumes instead)`);
+        }
+      }
+    }
+  } finally {
+    await admin.close();
+    await cluster.close();
+  }
+}
