@@ -1,0 +1,215 @@
+/**
+ * The typed, normalised configuration produced by `loadConfig` / `parseConfigText`.
+ *
+ * Key names are the YAML key names (snake_case) so that code, docs and user files use one
+ * vocabulary. Every default of docs/configuration.md is filled in; spelling variants are
+ * normalised (e.g. `SCRAM-SHA256` -> `SCRAM-SHA-256`); time windows are epoch milliseconds.
+ */
+import type { StorageSpec } from '../storage/spec.js';
+
+export type Mode = 'backup' | 'restore';
+
+export type SecurityProtocol = 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
+export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'GSSAPI';
+
+export interface SecurityConfig {
+  security_protocol: SecurityProtocol;
+  sasl_mechanism?: SaslMechanism;
+  sasl_username?: string;
+  sasl_password?: string;
+  ssl_ca_location?: string;
+  ssl_certificate_location?: string;
+  ssl_key_location?: string;
+  ssl_key_password?: string;
+  sasl_kerberos_service_name?: string;
+  sasl_keytab_path?: string;
+  sasl_krb5_config_path?: string;
+}
+
+export interface ConnectionConfig {
+  tcp_keepalive: boolean;
+  keepalive_time_secs: number;
+  keepalive_interval_secs: number;
+  tcp_nodelay: boolean;
+  /** `0` in the file is normalised to `1`, as the reference tool does. */
+  connections_per_broker: number;
+}
+
+export interface TopicSelection {
+  /** Empty = every topic. Globs `*` / `?`; on `target` an entry starting with `~` is a regex. */
+  include: string[];
+  exclude: string[];
+}
+
+/** `source` / `target`: one Kafka cluster. */
+export interface KafkaClusterConfig {
+  /** Always a list of `host:port`; a comma-separated string in the file is split. */
+  bootstrap_servers: string[];
+  security: SecurityConfig;
+  connection: ConnectionConfig;
+  topics: TopicSelection;
+}
+
+export type Compression = 'zstd' | 'lz4' | 'none';
+
+/** Where a partition starts when there is no stored progress. */
+export type StartOffset =
+  | { kind: 'earliest' }
+  | { kind: 'latest' }
+  /** Our extension: `start_offset: 1234` = this offset for every partition. */
+  | { kind: 'offset'; offset: number }
+  /** `!specific {topic: {partition: offset}}`; unlisted partitions start at earliest. */
+  | { kind: 'specific'; offsets: Record<string, Record<number, number>> };
+
+export interface BackupOptions {
+  segment_max_bytes: number;
+  segment_max_interval_ms: number;
+  segment_max_records?: number;
+  compression: Compression;
+  compression_level: number;
+  start_offset: StartOffset;
+  continuous: boolean;
+  stop_at_current_offsets: boolean;
+  poll_interval_ms: number;
+  max_concurrent_partitions: number;
+  fetch_max_bytes?: number;
+  include_internal_topics: boolean;
+  internal_topics: string[];
+  checkpoint_interval_secs: number;
+  sync_interval_secs: number;
+  include_offset_headers: boolean;
+  source_cluster_id?: string;
+  consumer_group_snapshot: boolean;
+  capture_topic_configs: boolean;
+  require_topic_configs: boolean;
+}
+
+export type RepartitionStrategy = 'murmur2' | 'automatic';
+
+export interface RepartitioningConfig {
+  strategy: RepartitionStrategy;
+  target_partitions: number;
+}
+
+export type ConsumerGroupStrategy = 'skip' | 'header-based' | 'timestamp-based' | 'cluster-scan' | 'manual' | 'exact';
+
+export type ProduceAcks = -1 | 0 | 1;
+
+export interface RestoreOptions {
+  /** Epoch milliseconds (ISO strings in the file are converted). Absent = open. */
+  time_window_start?: number;
+  /** Epoch milliseconds, inclusive. Absent = open. */
+  time_window_end?: number;
+  /** Our addition: source topic names (globs) to restore; absent = all. */
+  topics?: string[];
+  source_partitions?: number[];
+  partition_mapping: Record<number, number>;
+  topic_mapping: Record<string, string>;
+  repartitioning: Record<string, RepartitioningConfig>;
+  consumer_group_strategy: ConsumerGroupStrategy;
+  dry_run: boolean;
+  include_original_offset_header: boolean;
+  strip_offset_headers: boolean;
+  rate_limit_records_per_sec?: number;
+  rate_limit_bytes_per_sec?: number;
+  max_concurrent_partitions: number;
+  produce_batch_size: number;
+  produce_acks: ProduceAcks;
+  produce_timeout_ms: number;
+  checkpoint_state?: string;
+  checkpoint_interval_secs: number;
+  consumer_groups: string[];
+  reset_consumer_offsets: boolean;
+  auto_consumer_groups: boolean;
+  offset_report?: string;
+  create_topics: boolean;
+  default_replication_factor?: number;
+  purge_topics: boolean;
+  /** Our addition: allow writing into target partitions that already hold records. */
+  allow_non_empty_target: boolean;
+}
+
+export interface OffsetStorageConfig {
+  backend: 'sqlite' | 'memory';
+  db_path: string;
+  s3_key?: string;
+  sync_interval_secs: number;
+}
+
+export interface MetricsConfig {
+  enabled: boolean;
+  port: number;
+  bind_address: string;
+  path: string;
+  update_interval_ms: number;
+  keep_alive_seconds: number;
+  max_partition_labels: number;
+}
+
+/** The `storage:` section as written (variants normalised), before conversion to a StorageSpec. */
+export type StorageConfig =
+  | { backend: 'filesystem'; path: string }
+  | { backend: 'memory' }
+  | {
+      backend: 's3';
+      bucket: string;
+      region?: string;
+      endpoint?: string;
+      /** Also spelt `access_key_id` in published docs. */
+      access_key?: string;
+      /** Also spelt `secret_access_key` in published docs. */
+      secret_key?: string;
+      prefix?: string;
+      path_style: boolean;
+      allow_http: boolean;
+    }
+  | {
+      backend: 'azure';
+      account_name: string;
+      /** Also spelt `container`. */
+      container_name: string;
+      account_key?: string;
+      prefix?: string;
+      endpoint?: string;
+      use_workload_identity: boolean;
+      client_id?: string;
+      tenant_id?: string;
+      client_secret?: string;
+      /** A leading `?` is removed. */
+      sas_token?: string;
+    }
+  | {
+      backend: 'gcs';
+      bucket: string;
+      service_account_path?: string;
+      /** Inline service-account JSON (from `service_account_json` when it holds JSON). */
+      service_account_json?: string;
+      prefix?: string;
+    };
+
+export interface KafkaBackupConfig {
+  mode: Mode;
+  backup_id: string;
+  source?: KafkaClusterConfig;
+  target?: KafkaClusterConfig;
+  /** The `storage:` section converted to the shape the storage backends consume. */
+  storage: StorageSpec;
+  backup: BackupOptions;
+  restore: RestoreOptions;
+  /** Present only when the file has an `offset_storage` section (presence switches the store on). */
+  offset_storage?: OffsetStorageConfig;
+  metrics: MetricsConfig;
+}
+
+export interface LoadConfigOptions {
+  /** Environment for `${VAR}` substitution; default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** The command being run; the file's `mode` must match it. */
+  expectMode?: Mode;
+  /** Receives non-fatal notices (keys accepted for compatibility that have no effect, etc.). */
+  onWarning?: (message: string) => void;
+  /** Base directory for relative `${file:...}` paths; default: the config file's directory. */
+  baseDir?: string;
+  /** Reads `${file:...}` references; default `fs.readFileSync(path, 'utf8')`. */
+  readFile?: (path: string) => string;
+}
