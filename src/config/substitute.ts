@@ -42,7 +42,7 @@ export interface SubstitutionContext {
   readFile: (path: string) => string;
 }
 
-type Region = { start: number; end: number; kind: 'comment' | 'double' | 'single' };
+type Region = { start: number; end: number; kind: 'comment' | 'double' | 'single' | 'block' };
 
 const CONTROL = new Set(['\x02', '\x18', '\x1f']);
 
@@ -51,6 +51,7 @@ function regions(text: string): Region[] {
   const out: Region[] = [];
   let offset = 0;
   let prev = '';
+  let blockHeader = false;
   for (const tok of new Lexer().lex(text)) {
     if (CONTROL.has(tok)) {
       prev = tok;
@@ -58,6 +59,11 @@ function regions(text: string): Region[] {
     }
     const afterScalarMark = prev === '\x1f';
     const c = tok[0];
+    if (!afterScalarMark && (c === '|' || c === '>')) blockHeader = true;
+    else if (afterScalarMark && blockHeader) {
+      out.push({ start: offset, end: offset + tok.length, kind: 'block' });
+      blockHeader = false;
+    } else if (c !== '\n' && c !== ' ' && c !== '#' && c !== '\t') blockHeader = false;
     if (!afterScalarMark && c === '#') out.push({ start: offset, end: offset + tok.length, kind: 'comment' });
     else if (!afterScalarMark && c === '"') out.push({ start: offset, end: offset + tok.length, kind: 'double' });
     else if (!afterScalarMark && c === "'") out.push({ start: offset, end: offset + tok.length, kind: 'single' });
@@ -130,6 +136,12 @@ export function substituteVariables(text: string, ctx: SubstitutionContext): Sub
     }
     const ref = text.slice(i + 2, close);
     const value = resolveReference(ref, ctx, lineAt(text, i), problems);
+    const atScalarStart = i === 0 || /\s/.test(text[i - 1] ?? '');
+    if (value !== undefined && reg === undefined && (/(^|\s)#|:(\s|$)|[\r\n]/.test(value) || (atScalarStart && /^[&*!|>'"%@`]/.test(value)))) {
+      // Inserted verbatim into plain YAML, this value would silently change the file's structure
+      // (a comment would cut it, a ": " or line break would create keys). Never echo it: it may be a secret.
+      problems.push({ line: lineAt(text, i), message: `the value of \${${ref}} contains YAML-special characters (": ", " #", a line break or a leading indicator such as & * ! | > ' "); put the reference in double quotes: "\${${ref}}"` });
+    }
     const inserted = value === undefined ? '' : reg?.kind === 'double' ? escapeDouble(value) : reg?.kind === 'single' ? escapeSingle(value) : value;
     out += text.slice(last, i);
     const outStart = out.length;

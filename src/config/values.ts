@@ -83,6 +83,7 @@ export function int(min: number, max: number = Number.MAX_SAFE_INTEGER, what = '
     if (n === undefined) return bad(`expected ${what}, got ${describe(v)}`);
     if (!Number.isFinite(n) || !Number.isInteger(n)) return bad(`expected ${what}, got ${n}`);
     if (!Number.isSafeInteger(n)) return bad(`${n} is too large (largest accepted: ${Number.MAX_SAFE_INTEGER})`);
+    if ((n < min || n > max) && max <= 65535) return bad(`must be between ${min} and ${max}, got ${n}`);
     if (n < min) return bad(min === 1 ? `must be greater than 0, got ${n}` : `must be at least ${min}, got ${n}`);
     if (n > max) return bad(`must be at most ${max}, got ${n}`);
     return ok(n);
