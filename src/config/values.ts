@@ -157,7 +157,8 @@ const MICROS_THRESHOLD = 100_000_000_000_000;
 const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
 
 function isoOf(ms: number): string {
-  return new Date(ms).toISOString();
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? 'out of the date range' : d.toISOString();
 }
 
 export function parseIsoTimestamp(s: string): CheckResult<number> {
@@ -207,6 +208,7 @@ export function epochMs(allowZero: boolean): Check<number> {
     if (n >= MICROS_THRESHOLD) {
       const ms = n >= 1e17 ? Math.floor(n / 1_000_000) : Math.floor(n / 1000);
       const unit = n >= 1e17 ? 'nanoseconds' : 'microseconds';
+      if (n >= 1e20) return bad(`expected epoch milliseconds, but ${n} is far too large`);
       if (!Number.isSafeInteger(n)) return bad(`expected epoch milliseconds, but ${n} is too large (it looks like ${unit}; in milliseconds roughly ${ms}, ${isoOf(ms)})`);
       return bad(`expected epoch milliseconds, but ${n} looks like ${unit}; in milliseconds that is ${ms} (${isoOf(ms)})`);
     }

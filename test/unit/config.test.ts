@@ -351,6 +351,8 @@ describe('refused configs', () => {
     assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_start: 2024-11-10T10:00:00\n`).message, /restore\.time_window_start: "2024-11-10T10:00:00" has no time zone; add Z/);
     assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_start: "1731236400000"\n`).message, /restore\.time_window_start: expected epoch milliseconds as an unquoted integer .* got a quoted number/);
     assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_start: 1731236400000000\n`).message, /looks like microseconds; in milliseconds that is 1731236400000/);
+    assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_end: 8.64e21\n`).message, /restore\.time_window_end: expected epoch milliseconds \(an integer\)|far too large/);
+    assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_end: 86400000000000000000000\n`).message, /far too large/);
     assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_start: yesterday\n`).message, /restore\.time_window_start: expected epoch milliseconds or an ISO-8601 time/);
     assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_start: 2024-02-30T00:00:00Z\n`).message, /is not a valid date and time/);
     const order = failure(`${BASE_RESTORE}restore:\n  time_window_start: 1731250800000\n  time_window_end: 2024-11-10T10:00:00Z\n`);
