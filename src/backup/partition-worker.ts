@@ -120,6 +120,10 @@ export class PartitionWorker {
         position = last + 1;
         if (!control) this.progress.records += h.recordCount;
         this.progress.rawBytes += batch.length;
+        if (builder.rawBytes >= this.#opts.segmentMaxBytes || (this.#opts.segmentMaxRecords !== undefined && builder.recordCount >= this.#opts.segmentMaxRecords)) {
+          builder.addAborted(res.abortedTransactions);
+          await flush();
+        }
       }
       if (builder) builder.addAborted(res.abortedTransactions);
       this.progress.position = position;

@@ -7,7 +7,7 @@ import { createProduceRequest, parseProduceResponse, PRODUCE_API_KEY, PRODUCE_VE
 import { readBatchHeader, rewriteBatchForProduce } from './protocol/record-batch.js';
 
 export interface ProduceResult {
-  /** Target offset of the first record of the first batch; the others follow consecutively. */
+  /** Target offset of the batch's first record; its other records follow consecutively. */
   baseOffset: bigint;
   recordCount: number;
 }
@@ -46,41 +46,60 @@ export class RawProducer {
     const meta = await this.#cluster.metadata();
     const broker = [...meta.brokers.keys()][0];
     if (broker === undefined) throw new KafkaError('the target cluster reports no brokers');
-    const conn = await this.#cluster.connection(broker, 'admin');
-    const res = await conn.call(initProducerIdV4.api, null, -1, -1n, -1);
-    if (res.errorCode !== 0) throw new KafkaError(`InitProducerId: ${errorName(res.errorCode)}`, res.errorCode);
-    this.#producerId = res.producerId;
-    this.#producerEpoch = res.producerEpoch;
+    // Right after a broker starts, the transaction coordinator may still be loading: retry.
+    for (let attempt = 0; ; attempt++) {
+      const conn = await this.#cluster.connection(broker, 'admin');
+      let code: number;
+      try {
+        const res = await conn.call(initProducerIdV4.api, null, -1, -1n, -1);
+        code = res.errorCode;
+        if (code === 0) {
+          this.#producerId = res.producerId;
+          this.#producerEpoch = res.producerEpoch;
+          return;
+        }
+      } catch (err) {
+        code = err instanceof KafkaError && err.kafkaCode !== undefined ? err.kafkaCode : -1;
+        if (!isRetriable(code) || attempt >= this.#opts.retries) throw err;
+      }
+      if (!isRetriable(code) || attempt >= this.#opts.retries) throw new KafkaError(`InitProducerId: ${errorName(code)}`, code);
+      await sleep(Math.min(200 * 2 ** attempt, 3000));
+    }
   }
 
   /**
-   * Appends `batches` (complete v2 record batches, in order) to one partition and returns
-   * the offset the broker gave the first record. Batches are re-stamped, not re-encoded.
+   * Appends `batches` (complete v2 record batches, in order) to one partition and returns the
+   * offset the broker gave the first record of each. Batches are re-stamped, not re-encoded.
+   * Produce v3+ carries exactly one batch per partition per request, so each batch is its own request.
    */
-  async send(topic: string, partition: number, batches: Buffer[]): Promise<ProduceResult> {
+  async send(topic: string, partition: number, batches: Buffer[]): Promise<ProduceResult[]> {
     const key = `${topic}\u0000${partition}`;
     let seq = this.#sequences.get(key) ?? 0;
-    const stamped: Buffer[] = [];
-    let recordCount = 0;
+    const stamped: { batch: Buffer; count: number }[] = [];
     for (const b of batches) {
       const n = readBatchHeader(b).recordCount;
-      stamped.push(rewriteBatchForProduce(b, { producerId: this.#producerId, producerEpoch: this.#producerEpoch, baseSequence: seq }));
+      stamped.push({ batch: rewriteBatchForProduce(b, { producerId: this.#producerId, producerEpoch: this.#producerEpoch, baseSequence: seq }), count: n });
       seq = (seq + n) % 0x80000000;
-      recordCount += n;
     }
+    const results: ProduceResult[] = [];
+    // One request at a time per partition: simple and always in order. Pipelining (up to 5 in
+    // flight, as idempotence allows) is a throughput step for later.
+    for (const s of stamped) results.push({ baseOffset: await this.#sendOne(topic, partition, s.batch), recordCount: s.count });
+    this.#sequences.set(key, seq);
+    return results;
+  }
+
+  async #sendOne(topic: string, partition: number, batch: Buffer): Promise<bigint> {
     let lastErr: unknown;
     for (let attempt = 0; attempt <= this.#opts.retries; attempt++) {
       if (attempt > 0) await sleep(Math.min(100 * 2 ** attempt, 5000));
       let conn;
       try {
         conn = await this.#cluster.leaderConnection(topic, partition, `produce-${topic}-${partition}`);
-        const res = await conn.send(PRODUCE_API_KEY, PRODUCE_VERSION, () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: stamped }] }]), parseProduceResponse);
+        const res = await conn.send(PRODUCE_API_KEY, PRODUCE_VERSION, () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [batch] }] }]), parseProduceResponse);
         const p = res.get(topic)?.find((x) => x.partition === partition);
         if (!p) throw new KafkaError(`produce ${topic}/${partition}: partition missing from the response`);
-        if (p.errorCode === ErrorCode.NONE || p.errorCode === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) {
-          this.#sequences.set(key, seq);
-          return { baseOffset: p.baseOffset, recordCount };
-        }
+        if (p.errorCode === ErrorCode.NONE || p.errorCode === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) return p.baseOffset;
         const detail = [p.errorMessage, ...p.recordErrors.map((e) => e.message)].filter(Boolean).join('; ');
         const err = new KafkaError(`produce ${topic}/${partition}: ${errorName(p.errorCode)}${detail ? ` (${detail})` : ''}`, p.errorCode, { topic, partition });
         if (!isRetriable(p.errorCode)) throw err;

@@ -157,8 +157,11 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
             await recordLimiter?.take(pendingRecords, opts.signal);
             await byteLimiter?.take(pendingBytes, opts.signal);
             const res = await producer.send(job.targetTopic, job.targetPartition, pending.map((b) => b.batch));
-            let t = Number(res.baseOffset);
-            for (const b of pending) for (const s of b.sourceOffsets) map.add(src.sourceTopic, src.sourcePartition, s, t++);
+            let t = nextTarget;
+            pending.forEach((b, i) => {
+              t = Number(res[i]!.baseOffset);
+              for (const s of b.sourceOffsets) map.add(src.sourceTopic, src.sourcePartition, s, t++);
+            });
             ps.produced += pendingRecords;
             nextTarget = t;
             ps.runs = map.runs;
