@@ -357,7 +357,8 @@ export const restoreShape = {
   reset_consumer_offsets: leaf(bool, false),
   auto_consumer_groups: leaf(bool, false),
   offset_report: leaf(nonEmptyStr),
-  create_topics: leaf(bool, false),
+  // Default true (the reference tool says false but relied on broker auto-creation; the seed's example expects the topics to appear).
+  create_topics: leaf(bool, true),
   default_replication_factor: leaf((v) => {
     const r = int(-1, I16_MAX, 'a replication factor')(v);
     return r.ok && r.value === 0 ? bad('must be -1 (broker default) or at least 1, got 0') : r;

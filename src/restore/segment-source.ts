@@ -22,14 +22,14 @@ function checkSha(entry: SegmentEntry, bytes: Buffer): void {
   if (sha !== entry.sha256) throw new CorruptDataError(`${entry.key}: SHA-256 mismatch (index says ${entry.sha256}, object has ${sha})`, entry.key);
 }
 
-async function readFooter(store: ObjectStore, entry: SegmentEntry): Promise<{ footer: SegmentFooter; tailBytes: number }> {
+async function readFooter(store: ObjectStore, entry: SegmentEntry): Promise<{ footer: SegmentFooter; tail: Buffer; tailBytes: number }> {
   const size = entry.stored_bytes;
   const tail = await store.get(entry.key, { start: Math.max(0, size - TAIL_BYTES) });
   if (tail.length !== Math.min(size, TAIL_BYTES)) throw new CorruptDataError(`${entry.key}: object is shorter than the ${size} bytes the index records`, entry.key);
   const parsed = parseSegmentTail(tail, size);
-  if (parsed.footer) return { footer: parsed.footer, tailBytes: tail.length };
+  if (parsed.footer) return { footer: parsed.footer, tail, tailBytes: tail.length };
   const fb = await store.get(entry.key, parsed.footerRange);
-  return { footer: parseSegmentFooter(fb, parsed.trailer), tailBytes: tail.length + fb.length };
+  return { footer: parseSegmentFooter(fb, parsed.trailer), tail, tailBytes: tail.length + fb.length };
 }
 
 /**
@@ -55,7 +55,9 @@ export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntr
     }
     return;
   }
-  const { footer, tailBytes } = await readFooter(store, entry);
+  const { footer, tail, tailBytes } = await readFooter(store, entry);
+  // A small segment came whole with the tail read: cut its blocks from that instead of fetching again.
+  const tailStart = entry.stored_bytes - tail.length;
   let extra = tailBytes;
   for (const b of footer.blocks) {
     // Blocks holding only control batches have no meaningful time range but carry transaction
@@ -63,11 +65,14 @@ export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntr
     const onlyControl = b.controlBatchCount === b.batchCount;
     const meets = (w.windowStart === undefined || b.maxTimestamp >= BigInt(w.windowStart)) && (w.windowEnd === undefined || b.minTimestamp <= BigInt(w.windowEnd));
     if (!meets && !onlyControl) continue;
-    const stored = await store.get(entry.key, { start: b.storedOffset, end: b.storedOffset + b.storedLength });
+    const inTail = b.storedOffset >= tailStart;
+    const stored = inTail
+      ? tail.subarray(b.storedOffset - tailStart, b.storedOffset - tailStart + b.storedLength)
+      : await store.get(entry.key, { start: b.storedOffset, end: b.storedOffset + b.storedLength });
     const batches = decodeBlock(stored, b);
     let first = true;
     for (const batch of batches) {
-      yield { batch, bytes: first ? stored.length + extra : 0 };
+      yield { batch, bytes: first ? (inTail ? 0 : stored.length) + extra : 0 };
       first = false;
       extra = 0;
     }
