@@ -22,6 +22,6 @@ start=$(date +%s)
 rm -rf "$DEST"
 mkdir -p "$DEST"
 # -B: batch mode (no colours / progress, works without a TTY in CI)
-mvn -q -B -f "$ROOT/pom.xml" dependency:copy-dependencies -DoutputDirectory="$DEST"
+mvn -q -B -Dstyle.color=never -f "$ROOT/pom.xml" dependency:copy-dependencies -DoutputDirectory="$DEST"
 echo "$want" > "$MARKER"
 echo "install-kafka: $(ls "$DEST"/*.jar | wc -l) jars in $(( $(date +%s) - start ))s"
