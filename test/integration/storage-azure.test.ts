@@ -36,6 +36,8 @@ before(async () => {
   const port = await freePort();
   const bin = path.resolve('node_modules/.bin/azurite-blob');
   proc = spawn(bin, ['--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', dir, '--silent', '--skipApiVersionCheck', '--loose'], { stdio: 'ignore' });
+  // The runner may force-exit before `after` completes: never leave Azurite behind.
+  process.once('exit', () => proc?.kill('SIGKILL'));
   endpoint = `http://127.0.0.1:${port}/${ACCOUNT}`;
   const client = new ContainerClient(`${endpoint}/${container}`, new StorageSharedKeyCredential(ACCOUNT, KEY));
   const deadline = Date.now() + 30_000;
@@ -51,7 +53,12 @@ before(async () => {
 });
 
 after(async () => {
-  proc?.kill('SIGTERM');
+  if (proc && proc.exitCode === null) {
+    const exited = new Promise((r) => proc!.once('exit', r));
+    proc.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+    if (proc.exitCode === null) proc.kill('SIGKILL');
+  }
   await rm(dir, { recursive: true, force: true });
 });
 
