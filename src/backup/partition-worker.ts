@@ -37,6 +37,8 @@ export class PartitionWorker {
   readonly #job: PartitionJob;
   readonly #log;
   #index: PartitionIndex = emptyIndex('', 0);
+  /** The segment being streamed to storage, abandoned if the worker fails. */
+  #streaming: SegmentBuilder | undefined;
 
   constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob) {
     this.#opts = opts;
@@ -48,6 +50,16 @@ export class PartitionWorker {
   }
 
   async run(): Promise<void> {
+    try {
+      await this.#run();
+    } catch (err) {
+      // No partial object: the open upload is abandoned; the index still names complete segments only.
+      await this.#streaming?.abort(err);
+      throw err;
+    }
+  }
+
+  async #run(): Promise<void> {
     const { topic, partition } = this.#job;
     const { store, backupId } = this.#opts;
     const indexKey = keys.partitionIndex(backupId, topic, partition);
@@ -69,8 +81,9 @@ export class PartitionWorker {
       if (!builder || builder.batchCount === 0) return;
       const b = builder;
       builder = undefined;
-      const key = keys.segment(backupId, topic, partition, b.firstOffset, b.lastOffset);
+      const key = b.key ?? keys.streamedSegment(backupId, topic, partition, b.firstOffset);
       const entry = await b.store(store, key);
+      this.#streaming = undefined;
       this.#index.segments.push(entry);
       this.#index.next_offset = position;
       await this.#saveIndex();
@@ -112,6 +125,9 @@ export class PartitionWorker {
         if (last < position) continue;
         if (!builder) {
           builder = new SegmentBuilder(this.#opts.compression, this.#opts.compressionLevel);
+          // Streamed: blocks go to storage while the segment fills; the index follows once it is complete.
+          builder.open(store, keys.streamedSegment(backupId, topic, partition, Number(h.baseOffset)));
+          this.#streaming = builder;
           openedAt = Date.now();
         }
         const control = (h.attributes & CONTROL_FLAG) !== 0;
@@ -123,6 +139,8 @@ export class PartitionWorker {
         if (builder.rawBytes >= this.#opts.segmentMaxBytes || (this.#opts.segmentMaxRecords !== undefined && builder.recordCount >= this.#opts.segmentMaxRecords)) {
           builder.addAborted(res.abortedTransactions);
           await flush();
+        } else if (builder.needsDrain) {
+          await builder.drain();
         }
       }
       if (builder) builder.addAborted(res.abortedTransactions);

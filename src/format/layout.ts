@@ -6,7 +6,8 @@ import { CorruptDataError } from '../util/errors.js';
   {backup_id}/manifest.json                                   backup-wide facts (manifest.ts)
   {backup_id}/lease.json                                      the running writer's lease
   {backup_id}/topics/{topic}/{partition}/index.json           the partition's segment index (partition-index.ts)
-  {backup_id}/topics/{topic}/{partition}/{first:020}-{last:020}.kbseg   one segment (segment.ts)
+  {backup_id}/topics/{topic}/{partition}/{first:020}.kbseg     one segment (segment.ts), streamed while written
+  {backup_id}/topics/{topic}/{partition}/{first:020}-{last:020}.kbseg   one segment (written whole; older backups)
   {backup_id}/consumer-groups/{taken_at_ms:015}.json          a consumer-group offsets snapshot
   {backup_id}/restores/{restore_id}/state.json                a restore's progress and exact offset map
   {backup_id}/restores/{restore_id}/report.json               a finished restore's report
@@ -45,6 +46,9 @@ export const keys = {
   partitionIndex: (backupId: string, topic: string, partition: number) => `${keys.partitionPrefix(backupId, topic, partition)}index.json`,
   segment: (backupId: string, topic: string, partition: number, first: number, last: number) =>
     `${keys.partitionPrefix(backupId, topic, partition)}${pad(first)}-${pad(last)}.kbseg`,
+  /** A segment streamed while it is written: its last offset is not known when the upload starts. */
+  streamedSegment: (backupId: string, topic: string, partition: number, first: number) =>
+    `${keys.partitionPrefix(backupId, topic, partition)}${pad(first)}.kbseg`,
   groupsPrefix: (backupId: string) => `${backupId}/consumer-groups/`,
   groupSnapshot: (backupId: string, takenAt: number) => `${backupId}/consumer-groups/${String(takenAt).padStart(15, '0')}.json`,
   restorePrefix: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/`,
