@@ -125,6 +125,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
         if (end < expected) {
           throw new UserError('TARGET_CHANGED', `${key}: the target partition ends at offset ${end} but this restore had already written up to ${expected}; it was truncated or recreated since. Delete the restore state ${stateKey} to start over.`);
         }
+        if (end > expected) log.info({ partition: key, records: end - expected }, 'records reached the target after the last checkpoint; recognised, not written again');
         let nextTarget = ps.initial_end_offset + ps.produced;
         let skip = end - ps.initial_end_offset;
         let before = ps.produced;
