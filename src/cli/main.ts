@@ -16,6 +16,7 @@ import { validationJson, validationText, noRecordsWarning, type RestoreValidatio
 import { restoreJson, restoreText } from './commands/restore.js';
 import { validateBackup, validateJson, validateText } from './commands/validate.js';
 import { BackupProgressDisplay } from './progress.js';
+import { offsetsAfterRestore, outcomeErrors, registerOffsetCommands, resetJson, resetText } from './commands/offsets.js';
 import { bytes, num, parseFormat, render } from './output.js';
 
 let verbosity = 0;
@@ -111,7 +112,13 @@ export function buildProgram(): Command {
           }
         }
         const res = await runRestore({ ...opts, signal: ac.signal, onProgress: text ? (l) => logger().debug(l) : undefined });
-        print(render(format, restoreJson(res), () => restoreText(res)));
+        // Consumer-group offsets (src/cli/commands/offsets.ts): reset_consumer_offsets / auto_consumer_groups.
+        const offsets = ac.signal.aborted ? undefined : await offsetsAfterRestore(cfg, opts);
+        print(render(format, { ...(restoreJson(res) as object), ...(offsets?.report ? { consumer_group_offsets: resetJson(offsets.report) } : {}) }, () => restoreText(res) + (offsets?.report ? `\n\n${resetText(offsets.report)}` : offsets?.notice ? `\n\n[INFO] ${offsets.notice}` : '')));
+        for (const e of outcomeErrors(offsets)) {
+          process.stderr.write(`error: ${e}\n`);
+          process.exitCode = 1;
+        }
         if (res.restored === 0 && text) print('\n' + noRecordsWarning(res.plan));
         if (ac.signal.aborted) {
           print('Restore interrupted: run the same command again to continue where it stopped.');
@@ -213,6 +220,9 @@ export function buildProgram(): Command {
         await store.close();
       }
     });
+
+  // Consumer-group offset commands: three-phase-restore, … (src/cli/commands/offsets.ts)
+  registerOffsetCommands(program);
 
   program.addOption(new Option('--no-color', 'plain output').hideHelp());
   return program;

@@ -163,19 +163,18 @@ export interface SourceRecordTime {
  * Timestamp-based (approximate) translation, source side: `records` are the source partition's
  * records that the restore wrote (in source offset order). Returns the timestamp to look up on
  * the target with ListOffsets (the timestamp of the first restored record at or after C), or
- * undefined when there is none (commit the end offset), and an upper bound of the records the
- * group will see twice: restored records before C stamped at or after that timestamp (ListOffsets
- * returns the first record whose timestamp is >= it, so with out-of-order timestamps it may land
- * earlier than C).
+ * undefined when there is none (commit the end offset), and the records the group will see
+ * twice: ListOffsets returns the first record whose timestamp is >= that timestamp, which with
+ * out-of-order timestamps can be a record before C; from there up to C everything is read again.
+ * Exact when the target keeps the source's order and CreateTime timestamps; the count is labelled
+ * an upper bound because the caller does not filter aborted transactions out of `records`.
  */
 export function timestampLookup(records: readonly SourceRecordTime[], committed: number): { timestamp: number | undefined; duplicatesAtMost: number } {
   const first = records.find((r) => r.offset >= committed);
   if (!first) return { timestamp: undefined, duplicatesAtMost: 0 };
+  const landing = records.findIndex((r) => r.timestamp >= first.timestamp);
   let dup = 0;
-  for (const r of records) {
-    if (r.offset >= committed) break;
-    if (r.timestamp >= first.timestamp) dup++;
-  }
+  for (let i = landing; i < records.length && records[i]!.offset < committed; i++) dup++;
   return { timestamp: first.timestamp, duplicatesAtMost: dup };
 }
 

@@ -144,6 +144,14 @@ describe('timestamp-based lookup', () => {
     assert.deepEqual(timestampLookup(recs, 3), { timestamp: 300, duplicatesAtMost: 1 }); // record 2 (350 >= 300)
     assert.deepEqual(timestampLookup(recs, 4), { timestamp: 500, duplicatesAtMost: 0 }); // 4 not restored
     assert.deepEqual(timestampLookup(recs, 6), { timestamp: undefined, duplicatesAtMost: 0 });
+    // Landing on a record stamped later than C's: everything from there up to C is read again.
+    const late = [
+      { offset: 0, timestamp: 100 },
+      { offset: 1, timestamp: 400 },
+      { offset: 2, timestamp: 200 },
+      { offset: 3, timestamp: 300 },
+    ];
+    assert.deepEqual(timestampLookup(late, 3), { timestamp: 300, duplicatesAtMost: 2 });
   });
 });
 
