@@ -52,6 +52,8 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     topicMapping: r.topic_mapping,
     sourcePartitions: r.source_partitions,
     partitionMapping: r.partition_mapping,
+    repartitioning: r.repartitioning,
+    purgeTopics: r.purge_topics,
     includeOriginalOffsetHeader: r.include_original_offset_header || r.consumer_group_strategy === 'header-based',
     stripOffsetHeaders: r.strip_offset_headers,
     createTopics: r.create_topics,

@@ -108,6 +108,14 @@ export class KafkaAdmin {
     await this.#wrap('DeleteTopics', this.#admin.deleteTopics({ topics: names }));
   }
 
+  /** DeleteRecords: moves each partition's log start up to the given offset (irreversible). */
+  async deleteRecords(topic: string, upTo: Map<number, bigint>): Promise<void> {
+    await this.#wrap(
+      `DeleteRecords ${topic}`,
+      this.#admin.deleteRecords({ topics: [{ name: topic, partitions: [...upTo].map(([partition, offset]) => ({ partition, offset })) }] }),
+    );
+  }
+
   async listGroups(): Promise<string[]> {
     const groups = await this.#wrap('ListGroups', this.#admin.listGroups());
     return [...groups.keys()].sort();

@@ -11,8 +11,9 @@ import { logger } from '../util/logger.js';
 import { runPool } from '../util/pool.js';
 import { OffsetMapBuilder, type OffsetRun } from './offset-map.js';
 import type { RestoreOptions } from './options.js';
-import { planRestore, type PlannedPartition, type RestorePlan } from './plan.js';
+import { planRestore, targetPartitionsOf, type PlannedPartition, type PlannedTopic, type RestorePlan } from './plan.js';
 import { RateLimiter } from './rate-limiter.js';
+import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import { restoreBatches, type OutBatch } from './record-stream.js';
 import { restoreStateSchema, type RestoreState, type TargetPartitionState } from './state.js';
 
@@ -66,8 +67,10 @@ export function restoreIdFor(opts: RestoreOptions): string {
 
 interface TargetJob {
   targetTopic: string;
+  /** -1 for a repartitioned topic (one job writes all its partitions). */
   targetPartition: number;
   sources: PlannedPartition[];
+  repartitioned?: PlannedTopic;
 }
 
 export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
@@ -91,6 +94,10 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
 
     const jobs = new Map<string, TargetJob>();
     for (const t of plan.topics) {
+      if (t.repartition) {
+        jobs.set(`${t.targetTopic}/*`, { targetTopic: t.targetTopic, targetPartition: -1, sources: t.partitions, repartitioned: t });
+        continue;
+      }
       for (const p of t.partitions) {
         const k = `${p.targetTopic}/${p.targetPartition}`;
         const j = jobs.get(k) ?? { targetTopic: p.targetTopic, targetPartition: p.targetPartition, sources: [] };
@@ -114,6 +121,13 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
 
     try {
       await runPool([...jobs.values()], opts.maxConcurrentPartitions, async (job) => {
+        if (job.repartitioned) {
+          const ctx = { opts, admin, producer, state, stateKey, recordLimiter, byteLimiter, stats, markDirty: () => (dirty = true) };
+          for (const r of await restoreRepartitioned(job.repartitioned, ctx)) {
+            results.push({ sourceTopic: job.repartitioned.sourceTopic, sourcePartitions: job.sources.map((s) => s.sourcePartition), targetTopic: job.targetTopic, targetPartition: r.targetPartition, restored: r.restored });
+          }
+          return;
+        }
         const key = `${job.targetTopic}/${job.targetPartition}`;
         const ps = state.partitions[key]!;
         const map = new OffsetMapBuilder();
@@ -287,7 +301,15 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
       warnings.push(w);
       log.warn(w);
     }
-    const parts = [...new Set(t.partitions.map((p) => p.targetPartition))];
+    const parts = targetPartitionsOf(t);
+    if (opts.purgeTopics && parts.some((p) => !state.partitions[`${t.targetTopic}/${p}`])) {
+      const purged = await purgePartitions(admin, t.targetTopic, parts.filter((p) => !state.partitions[`${t.targetTopic}/${p}`]));
+      if (purged) {
+        const w = `restore.purge_topics: deleted ${purged} records from ${t.targetTopic} before restoring`;
+        warnings.push(w);
+        log.warn(w);
+      }
+    }
     const starts = await admin.listOffsets(t.targetTopic, parts, EARLIEST);
     const ends = await admin.listOffsets(t.targetTopic, parts, LATEST);
     for (const p of parts) {

@@ -16,6 +16,10 @@ export interface RestoreOptions {
   topicMapping: Record<string, string>;
   sourcePartitions?: number[];
   partitionMapping: Record<number, number>;
+  /** Target topic → re-spread its records over `target_partitions` (wins over partitionMapping). */
+  repartitioning?: Record<string, { strategy: 'murmur2' | 'automatic'; target_partitions: number }>;
+  /** Empty the target partitions (DeleteRecords) before the first write of a restore. Irreversible. */
+  purgeTopics?: boolean;
   includeOriginalOffsetHeader: boolean;
   stripOffsetHeaders: boolean;
   createTopics: boolean;

@@ -37,6 +37,8 @@ export interface PlannedTopic {
   sourcePartitionCount: number;
   /** Partitions the target topic needs (source count, or more when partition_mapping points higher). */
   requiredTargetPartitions: number;
+  /** Set when restore.repartitioning re-spreads this topic: every record is routed by key (murmur2) or round-robin. */
+  repartition?: { strategy: 'murmur2' | 'automatic'; targetPartitions: number };
   configs: Record<string, string>;
   partitions: PlannedPartition[];
 }
@@ -135,12 +137,22 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     for (const p of opts.sourcePartitions ?? []) {
       if (p >= t.partition_count) warnings.push(`restore.source_partitions: ${t.name} has no partition ${p} (it has ${t.partition_count})`);
     }
-    const pt: PlannedTopic = { sourceTopic: t.name, targetTopic, sourcePartitionCount: t.partition_count, requiredTargetPartitions: t.partition_count, configs: t.configs, partitions: [] };
+    const rp = opts.repartitioning?.[targetTopic];
+    const pt: PlannedTopic = {
+      sourceTopic: t.name,
+      targetTopic,
+      sourcePartitionCount: t.partition_count,
+      requiredTargetPartitions: rp ? rp.target_partitions : t.partition_count,
+      configs: t.configs,
+      partitions: [],
+      ...(rp ? { repartition: { strategy: rp.strategy, targetPartitions: rp.target_partitions } } : {}),
+    };
     for (const p of parts) {
       const idx = await loadIndex(opts, t.name, p);
       const segs = idx?.segments ?? [];
-      const targetPartition = opts.partitionMapping[p] ?? p;
-      pt.requiredTargetPartitions = Math.max(pt.requiredTargetPartitions, targetPartition + 1);
+      // -1: routed record by record (repartitioning), not a fixed target partition.
+      const targetPartition = rp ? -1 : (opts.partitionMapping[p] ?? p);
+      if (!rp) pt.requiredTargetPartitions = Math.max(pt.requiredTargetPartitions, targetPartition + 1);
       const pp: PlannedPartition = {
         sourceTopic: t.name,
         sourcePartition: p,
@@ -181,7 +193,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
         const tr: [number, number] = [s.min_timestamp!, s.max_timestamp!];
         pp.timestampRange = pp.timestampRange ? [Math.min(pp.timestampRange[0], tr[0]), Math.max(pp.timestampRange[1], tr[1])] : tr;
       }
-      const key = `${targetTopic}/${targetPartition}`;
+      const key = rp ? `${targetTopic}/*` : `${targetTopic}/${targetPartition}`;
       targetWriters.set(key, [...(targetWriters.get(key) ?? []), `${t.name}/${p}`]);
       plan.segmentsTotal += pp.segmentsTotal;
       plan.segmentsMatching += pp.segments.length;
@@ -197,7 +209,15 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     if (!selected.some((t) => Number(src) < t.partition_count)) warnings.push(`restore.partition_mapping: source partition ${src} exists in none of the selected topics`);
     if (dst < 0) errors.push(`restore.partition_mapping: target partition ${dst} is negative`);
   }
+  for (const name of Object.keys(opts.repartitioning ?? {})) {
+    if (!plan.topics.some((t) => t.targetTopic === name)) warnings.push(`restore.repartitioning: "${name}" is not the target topic of any restored topic (keys are TARGET topic names)`);
+  }
   for (const [target, sources] of targetWriters) {
+    if (target.endsWith('/*')) {
+      const topics = new Set(sources.map((s) => s.slice(0, s.lastIndexOf('/'))));
+      if (topics.size > 1) errors.push(`target topic ${target.slice(0, -2)} is repartitioned from different source topics (${[...topics].join(', ')})`);
+      continue;
+    }
     if (sources.length > 1) {
       const topics = new Set(sources.map((s) => s.slice(0, s.lastIndexOf('/'))));
       if (topics.size > 1) errors.push(`target partition ${target} would receive records from different source topics (${sources.join(', ')}); map them to different target topics`);
@@ -205,4 +225,10 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     }
   }
   return plan;
+}
+
+/** The target partitions a planned topic writes into. */
+export function targetPartitionsOf(t: PlannedTopic): number[] {
+  if (t.repartition) return Array.from({ length: t.repartition.targetPartitions }, (_, i) => i);
+  return [...new Set(t.partitions.map((p) => p.targetPartition))].sort((a, b) => a - b);
 }

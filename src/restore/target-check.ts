@@ -2,7 +2,7 @@ import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { errorMessage } from '../util/errors.js';
 import type { RestoreOptions } from './options.js';
-import type { RestorePlan } from './plan.js';
+import { targetPartitionsOf, type RestorePlan } from './plan.js';
 
 /**
  * The target-side checks of validate-restore: reachable, target topics exist or will be
@@ -36,14 +36,15 @@ export async function checkTarget(opts: RestoreOptions, plan: RestorePlan, error
       }
       const cfg = await admin.topicConfig(t.targetTopic, ['message.timestamp.type', 'cleanup.policy']);
       if (cfg['message.timestamp.type'] === 'LogAppendTime') warnings.push(`target topic ${t.targetTopic} uses LogAppendTime: original timestamps will be overwritten`);
-      const parts = [...new Set(t.partitions.map((p) => p.targetPartition))];
+      const parts = targetPartitionsOf(t);
       const starts = await admin.listOffsets(t.targetTopic, parts, EARLIEST);
       const ends = await admin.listOffsets(t.targetTopic, parts, LATEST);
       for (const p of parts) {
         const n = Number((ends.get(p) ?? 0n) - (starts.get(p) ?? 0n));
         if (n > 0) {
           const msg = `target partition ${t.targetTopic}/${p} already holds ${n} records`;
-          if (opts.allowNonEmptyTarget) warnings.push(`${msg}; restored records will be appended after them`);
+          if (opts.purgeTopics) warnings.push(`${msg}; restore.purge_topics will delete them before restoring (irreversible)`);
+          else if (opts.allowNonEmptyTarget) warnings.push(`${msg}; restored records will be appended after them`);
           else errors.push(`${msg}; restore into a new topic (topic_mapping) or set restore.allow_non_empty_target: true (an interrupted restore of this same config resumes instead)`);
         }
       }

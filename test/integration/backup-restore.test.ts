@@ -10,6 +10,7 @@ import { validateBackup } from '../../src/backup/validate.js';
 import { runRestore } from '../../src/restore/engine.js';
 import type { RestoreOptions } from '../../src/restore/options.js';
 import { planRestore } from '../../src/restore/plan.js';
+import { partitionFor } from '../../src/restore/repartition.js';
 import { readSegmentBatches } from '../../src/restore/segment-source.js';
 import { decodeBatch, readBatchHeader, type KafkaRecord } from '../../src/kafka/protocol/record-batch.js';
 import { FsStore } from '../../src/storage/fs.js';
@@ -208,6 +209,35 @@ describe('backup and restore against the real broker', () => {
       assert.deepEqual(r.headers.slice(0, e.headers.length), e.headers);
       assert.equal(recordKey({ ...r, headers: e.headers }), recordKey(e));
     });
+  });
+
+  test('repartitioning: records re-spread by murmur2 of the key (null keys round-robin), source order kept per target partition', async () => {
+    const target = uniqueTopic('repart');
+    const res = await runRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, repartitioning: { [target]: { strategy: 'murmur2', target_partitions: 3 } } }));
+    assert.equal(res.restored, 1500);
+    const source = (await Promise.all(codecs.map((_, p) => consumeAll(bootstrap, topic, p)))).flat();
+    const expected: string[][] = [[], [], []];
+    source.forEach((r, i) => expected[partitionFor('murmur2', r.key, i, 3)]!.push(recordKey(r)));
+    for (let p = 0; p < 3; p++) {
+      const got = await consumeAll(bootstrap, target, p);
+      assert.deepEqual(got.map((r) => recordKey(r)), expected[p], `target partition ${p}`);
+    }
+    const plan = await planRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, repartitioning: { [target]: { strategy: 'automatic', target_partitions: 2 } } }));
+    assert.equal(plan.topics[0]!.requiredTargetPartitions, 2);
+  });
+
+  test('purge_topics empties the target partitions before restoring', async () => {
+    const target = uniqueTopic('purge');
+    await runRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, sourcePartitions: [0] }));
+    assert.equal((await consumeAll(bootstrap, target, 0)).length, 300);
+    const all = await consumeAll(bootstrap, topic, 0);
+    const cut = Number(all[150]!.timestamp);
+    await assert.rejects(runRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, sourcePartitions: [0], windowStart: cut })), /already holds 300 records/);
+    const res = await runRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, sourcePartitions: [0], windowStart: cut, purgeTopics: true }));
+    const got = await consumeAll(bootstrap, target, 0);
+    assert.deepEqual(got.map((r) => recordKey(r)), all.filter((r) => r.timestamp >= BigInt(cut)).map((r) => recordKey(r)));
+    assert.equal(res.restored, got.length);
+    assert.ok(res.warnings.some((w) => /deleted 300 records/.test(w)));
   });
 
   test('a non-empty target partition is refused unless allowed', async () => {

@@ -1,0 +1,143 @@
+import { murmur2 } from '@platformatic/kafka';
+import { EARLIEST, LATEST, type KafkaAdmin } from '../kafka/admin.js';
+import type { RawProducer } from '../kafka/producer.js';
+import { decodeBatch, encodeBatch, type KafkaRecord } from '../kafka/protocol/record-batch.js';
+import { UserError } from '../util/errors.js';
+import { OffsetMapBuilder } from './offset-map.js';
+import type { RestoreOptions } from './options.js';
+import type { PlannedTopic } from './plan.js';
+import type { RateLimiter } from './rate-limiter.js';
+import { restoreBatches } from './record-stream.js';
+import type { RestoreState } from './state.js';
+
+/**
+ * Kafka's default partitioner for keyed records: murmur2 of the key bytes, made positive, modulo
+ * the partition count (an empty key is hashed too). Records without a key, and every record with
+ * `automatic`, go round-robin by their position in the topic's restore sequence, which keeps the
+ * routing deterministic so that a resumed restore routes every record to the same partition.
+ */
+export function partitionFor(strategy: 'murmur2' | 'automatic', key: Buffer | null, index: number, partitions: number): number {
+  if (strategy === 'murmur2' && key !== null) return (murmur2(key) & 0x7fffffff) % partitions;
+  return index % partitions;
+}
+
+export interface RepartitionContext {
+  opts: RestoreOptions;
+  admin: KafkaAdmin;
+  producer: RawProducer;
+  state: RestoreState;
+  stateKey: string;
+  recordLimiter?: RateLimiter;
+  byteLimiter?: RateLimiter;
+  stats: { skippedOutsideWindow: number; abortedSkipped: number; bytesRead: number; reused: number; rebuilt: number };
+  markDirty: () => void;
+}
+
+interface Lane {
+  key: string;
+  map: OffsetMapBuilder;
+  /** Records of this target partition already on the target: skipped (the first `known` are already mapped). */
+  skip: number;
+  known: number;
+  nextTarget: number;
+  pending: { record: KafkaRecord; sourcePartition: number }[];
+  bytes: number;
+  restored: number;
+}
+
+/**
+ * Restores one topic re-spread over a new partition count (restore.repartitioning). The source
+ * partitions are read one after the other in partition order; each record goes to the target
+ * partition its key (or position) picks, keeping the source order within every target partition.
+ */
+export async function restoreRepartitioned(t: PlannedTopic, ctx: RepartitionContext): Promise<{ targetPartition: number; restored: number }[]> {
+  const { opts, state } = ctx;
+  const rp = t.repartition!;
+  const parts = Array.from({ length: rp.targetPartitions }, (_, i) => i);
+  const ends = await ctx.admin.listOffsets(t.targetTopic, parts, LATEST);
+  const lanes: Lane[] = parts.map((p) => {
+    const key = `${t.targetTopic}/${p}`;
+    const ps = state.partitions[key]!;
+    const end = Number(ends.get(p) ?? 0n);
+    const expected = ps.initial_end_offset + ps.produced;
+    if (end < expected) throw new UserError('TARGET_CHANGED', `${key}: the target partition ends at offset ${end} but this restore had already written up to ${expected}; delete the restore state ${ctx.stateKey} to start over`);
+    const map = new OffsetMapBuilder();
+    map.runs.push(...ps.runs);
+    return { key, map, skip: end - ps.initial_end_offset, known: ps.produced, nextTarget: expected, pending: [], bytes: 0, restored: 0 };
+  });
+
+  const flush = async (p: number): Promise<void> => {
+    const lane = lanes[p]!;
+    if (lane.pending.length === 0) return;
+    const batch = encodeBatch(
+      lane.pending.map((x, i) => ({ key: x.record.key, value: x.record.value, headers: x.record.headers, timestamp: x.record.timestamp, offsetDelta: i })),
+      { compression: 'lz4' },
+    );
+    await ctx.recordLimiter?.take(lane.pending.length, opts.signal);
+    await ctx.byteLimiter?.take(batch.length, opts.signal);
+    const [res] = await ctx.producer.send(t.targetTopic, p, [batch]);
+    let target = Number(res!.baseOffset);
+    for (const x of lane.pending) lane.map.add(t.sourceTopic, x.sourcePartition, Number(x.record.offset), target++);
+    const ps = state.partitions[lane.key]!;
+    ps.produced += lane.pending.length;
+    ps.runs = lane.map.runs;
+    lane.nextTarget = target;
+    lane.restored += lane.pending.length;
+    lane.pending = [];
+    lane.bytes = 0;
+    ctx.markDirty();
+    ctx.stats.rebuilt++;
+  };
+
+  let index = 0;
+  const sources = [...t.partitions].sort((a, b) => a.sourcePartition - b.sourcePartition);
+  for (const src of sources) {
+    if (opts.signal?.aborted) break;
+    const streamStats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0 };
+    const stream = restoreBatches(opts.store, src, {
+      windowStart: opts.windowStart,
+      windowEnd: opts.windowEnd,
+      includeOriginalOffsetHeader: opts.includeOriginalOffsetHeader,
+      stripOffsetHeaders: opts.stripOffsetHeaders,
+      skip: 0,
+      stats: streamStats,
+    });
+    for await (const out of stream) {
+      if (opts.signal?.aborted) break;
+      const records = decodeBatch(out.batch).records;
+      for (let i = 0; i < records.length; i++) {
+        // Carry the source offset, not the offset inside the re-encoded batch.
+        const record = { ...records[i]!, offset: BigInt(out.sourceOffsets[i]!) };
+        const p = partitionFor(rp.strategy, record.key, index++, rp.targetPartitions);
+        const lane = lanes[p]!;
+        if (lane.skip > 0) {
+          lane.skip--;
+          if (lane.known > 0) lane.known--;
+          else {
+            lane.map.add(t.sourceTopic, src.sourcePartition, Number(record.offset), lane.nextTarget++);
+            state.partitions[lane.key]!.produced++;
+            lane.restored++;
+          }
+          continue;
+        }
+        lane.pending.push({ record, sourcePartition: src.sourcePartition });
+        lane.bytes += (record.value?.length ?? 0) + (record.key?.length ?? 0);
+        if (lane.pending.length >= opts.produceBatchSize || lane.bytes >= 1024 * 1024) await flush(p);
+      }
+    }
+    for (const p of parts) await flush(p);
+    ctx.stats.skippedOutsideWindow += streamStats.skippedOutsideWindow;
+    ctx.stats.abortedSkipped += streamStats.abortedSkipped;
+    ctx.stats.bytesRead += streamStats.bytesRead;
+  }
+  return lanes.map((l, p) => ({ targetPartition: p, restored: state.partitions[l.key]!.runs.reduce((n, r) => n + r.count, 0) }));
+}
+
+/** restore.purge_topics: empty the target partitions before the first write (DeleteRecords to the end). */
+export async function purgePartitions(admin: KafkaAdmin, topic: string, partitions: number[]): Promise<number> {
+  const starts = await admin.listOffsets(topic, partitions, EARLIEST);
+  const ends = await admin.listOffsets(topic, partitions, LATEST);
+  const todo = partitions.filter((p) => (ends.get(p) ?? 0n) > (starts.get(p) ?? 0n));
+  if (todo.length) await admin.deleteRecords(topic, new Map(todo.map((p) => [p, ends.get(p)!])));
+  return todo.reduce((n, p) => n + Number(ends.get(p)! - starts.get(p)!), 0);
+}
