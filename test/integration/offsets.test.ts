@@ -212,5 +212,13 @@ describe('consumer-group offset translation against the real broker', () => {
     assert.match(second.stdout, /\[PHASE 2\/3\] Building the consumer-group offset mapping: already done/);
     assert.match(second.stdout, new RegExp(`Group ${G.active}: reset`));
     assert.equal((await admin.groupOffsets([G.active]))[0]!.offsets.get(target2)!.get(0)!.offset, 5n);
+
+    const map = cli(['show-offset-mapping', '--path', dir, '--backup-id', backupId, '--format', 'json']);
+    assert.equal(map.status, 0, map.stderr);
+    const entries = (JSON.parse(map.stdout) as { entries: { target_topic: string; target_partition: number; source_first_offset: number; target_last_offset: number; records: number }[] }).entries;
+    const e = entries.find((x) => x.target_topic === target2 && x.target_partition === 0)!;
+    assert.deepEqual([e.source_first_offset, e.target_last_offset, e.records], [0, 119, 120]);
+    const csv = cli(['show-offset-mapping', '--path', dir, '--backup-id', backupId, '--format', 'csv']);
+    assert.match(csv.stdout, /^restore_id,target_topic,target_partition,source_topic/);
   });
 });

@@ -1,10 +1,15 @@
 import type { Command } from 'commander';
+import { readJsonObject } from '../../format/json-object.js';
+import { keys } from '../../format/layout.js';
+import { restoreStateSchema } from '../../restore/state.js';
+import { openStore, parseStorageUrl } from '../../storage/index.js';
+import type { ObjectStore } from '../../storage/store.js';
 import type { KafkaBackupConfig } from '../../config/types.js';
 import { refusedGroups, resetGroupOffsets, type ResetReport, type ResetStrategy } from '../../offsets/reset.js';
 import type { RestoreOptions } from '../../restore/options.js';
 import { UserError } from '../../util/errors.js';
 import { isoMs } from '../../util/time.js';
-import { columns } from '../output.js';
+import { columns, parseFormat, render } from '../output.js';
 import { registerThreePhaseRestore } from './three-phase.js';
 
 /** The consumer-group part of a restore config as reset options (undefined = no reset asked for). */
@@ -104,7 +109,80 @@ export function resetText(rep: ResetReport): string {
   return lines.join('\n');
 }
 
+export interface MappingEntry {
+  restore_id: string;
+  completed_at: number | null;
+  target_topic: string;
+  target_partition: number;
+  source_topic: string;
+  source_partition: number;
+  source_first_offset: number;
+  source_last_offset: number;
+  target_first_offset: number;
+  target_last_offset: number;
+  records: number;
+  runs: number;
+}
+
+/** The exact offset maps of every restore of a backup (from the stored restore states), one entry per target partition and source. */
+export async function offsetMappings(store: ObjectStore, backupId: string): Promise<MappingEntry[]> {
+  const out: MappingEntry[] = [];
+  for await (const m of store.list(`${backupId}/restores/`)) {
+    if (!m.key.endsWith('/state.json')) continue;
+    const st = await readJsonObject(store, m.key, restoreStateSchema);
+    if (!st) continue;
+    for (const [k, ps] of Object.entries(st.partitions)) {
+      const slash = k.lastIndexOf('/');
+      const bySource = new Map<string, typeof ps.runs>();
+      for (const r of ps.runs) {
+        const sk = `${r.source_topic}/${r.source_partition}`;
+        bySource.set(sk, [...(bySource.get(sk) ?? []), r]);
+      }
+      for (const runs of bySource.values()) {
+        const first = runs[0]!;
+        const last = runs.at(-1)!;
+        out.push({
+          restore_id: st.restore_id, completed_at: st.completed_at, target_topic: k.slice(0, slash), target_partition: Number(k.slice(slash + 1)),
+          source_topic: first.source_topic, source_partition: first.source_partition,
+          source_first_offset: Math.min(...runs.map((r) => r.source)), source_last_offset: Math.max(...runs.map((r) => r.source + r.count - 1)),
+          target_first_offset: first.target, target_last_offset: last.target + last.count - 1,
+          records: runs.reduce((n, r) => n + r.count, 0), runs: runs.length,
+        });
+      }
+    }
+  }
+  return out.sort((a, b) => a.restore_id.localeCompare(b.restore_id) || a.target_topic.localeCompare(b.target_topic) || a.target_partition - b.target_partition);
+}
+
 /** Registers the offset commands (called once from src/cli/main.ts). */
 export function registerOffsetCommands(program: Command): void {
+  program
+    .command('show-offset-mapping')
+    .description("Show the exact source → target offset maps of a backup's restores")
+    .requiredOption('-p, --path <url>', 'storage location')
+    .requiredOption('-b, --backup-id <id>', 'backup id')
+    .option('-f, --format <format>', 'text, json, yaml or csv', 'text')
+    .action(async (o: { path: string; backupId: string; format: string }) => {
+      const format = parseFormat(o.format, ['text', 'json', 'yaml', 'csv']);
+      const store = await openStore(parseStorageUrl(o.path));
+      try {
+        const entries = await offsetMappings(store, o.backupId);
+        const cols = ['restore_id', 'target_topic', 'target_partition', 'source_topic', 'source_partition', 'source_first_offset', 'source_last_offset', 'target_first_offset', 'target_last_offset', 'records', 'runs'] as const;
+        let s: string;
+        if (format === 'csv') s = [cols.join(','), ...entries.map((e) => cols.map((c) => String(e[c])).join(','))].join('\n');
+        else
+          s = render(format, { backup_id: o.backupId, entries }, () =>
+            entries.length === 0
+              ? `No stored restore of ${o.backupId} (restore states under ${keys.restorePrefix(o.backupId, '')})`
+              : columns([
+                  ['restore', 'target', 'source', 'source offsets', 'target offsets', 'records', 'runs'],
+                  ...entries.map((e) => [`${e.restore_id}${e.completed_at === null ? ' (unfinished)' : ''}`, `${e.target_topic}/${e.target_partition}`, `${e.source_topic}/${e.source_partition}`, `${e.source_first_offset}..${e.source_last_offset}`, `${e.target_first_offset}..${e.target_last_offset}`, String(e.records), String(e.runs)]),
+                ], 3).join('\n'),
+          );
+        process.stdout.write(s + '\n');
+      } finally {
+        await store.close();
+      }
+    });
   registerThreePhaseRestore(program);
 }
