@@ -112,21 +112,35 @@ export class KafkaCluster {
     return (await this.metadata()).topics.get(name);
   }
 
+  /**
+   * The connection of one lane to one broker. Concurrent callers share one connection: the
+   * pending open is registered before the first await, so two requests racing to open a lane
+   * cannot end up on two sockets (Kafka orders requests per connection only; a producer's
+   * pipelined requests on two connections can reach the log out of sequence).
+   */
   async connection(nodeId: number, lane = 'default'): Promise<BrokerConnection> {
     const key = `${nodeId}/${lane}`;
-    const existing = this.#conns.get(key);
-    if (existing) {
+    for (let attempt = 0; ; attempt++) {
+      const existing = this.#conns.get(key);
+      if (!existing) break;
       const c = await existing.catch(() => undefined);
       if (c?.connected) return c;
-      this.#conns.delete(key);
+      if (this.#conns.get(key) === existing) this.#conns.delete(key);
+      if (attempt >= 1) break;
     }
+    const p = this.#open(nodeId);
+    this.#conns.set(key, p);
+    p.catch(() => {
+      if (this.#conns.get(key) === p) this.#conns.delete(key);
+    });
+    return p;
+  }
+
+  async #open(nodeId: number): Promise<BrokerConnection> {
     const meta = await this.metadata();
     const broker = meta.brokers.get(nodeId);
     if (!broker) throw new KafkaError(`broker ${nodeId} is not in the cluster metadata`, undefined, { nodeId });
-    const p = BrokerConnection.open(broker.host, broker.port, this.#opts, this.settings.clientId);
-    this.#conns.set(key, p);
-    p.catch(() => this.#conns.delete(key));
-    return p;
+    return BrokerConnection.open(broker.host, broker.port, this.#opts, this.settings.clientId);
   }
 
   async leader(topic: string, partition: number): Promise<PartitionInfo> {

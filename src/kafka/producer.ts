@@ -2,6 +2,7 @@ import { initProducerIdV4 } from '@platformatic/kafka';
 import { KafkaError } from '../util/errors.js';
 import { sleep } from '../util/time.js';
 import type { KafkaCluster } from './cluster.js';
+import type { BrokerConnection } from './connection.js';
 import { ErrorCode, errorName, isRetriable, needsMetadataRefresh } from './errors.js';
 import { createProduceRequest, parseProduceResponse, PRODUCE_API_KEY, PRODUCE_VERSION } from './protocol/produce.js';
 import { readBatchHeader, rewriteBatchForProduce } from './protocol/record-batch.js';
@@ -16,13 +17,22 @@ export interface RawProducerOptions {
   acks?: -1 | 0 | 1;
   timeoutMs?: number;
   retries?: number;
+  /**
+   * Produce requests in flight per partition (1..5, default 5). Idempotence keeps the order with
+   * up to 5: the broker checks each batch's sequence and caches the last 5 per producer.
+   */
+  maxInFlight?: number;
 }
+
+/** Outcome of one pipelined request: the base offset, or why it must be sent again. */
+type Attempt = { ok: true; baseOffset: bigint } | { ok: false; error: unknown };
 
 /**
  * An idempotent producer of ready-made record batches. Each batch is stamped with our
  * producer id, epoch and the partition's next sequence number, so a retry after a lost
  * response is recognised by the broker as a duplicate instead of being written twice.
- * Callers send the batches of one partition in order, one request at a time.
+ * Callers send the batches of one partition in order (one `send` at a time per partition);
+ * within a `send`, up to `maxInFlight` requests are pipelined on the partition's connection.
  */
 export class RawProducer {
   readonly #cluster: KafkaCluster;
@@ -33,7 +43,9 @@ export class RawProducer {
 
   private constructor(cluster: KafkaCluster, opts: RawProducerOptions) {
     this.#cluster = cluster;
-    this.#opts = { acks: opts.acks ?? -1, timeoutMs: opts.timeoutMs ?? 30_000, retries: opts.retries ?? 10 };
+    const maxInFlight = opts.maxInFlight ?? 5;
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > 5) throw new RangeError('maxInFlight must be 1..5 (idempotent producer)');
+    this.#opts = { acks: opts.acks ?? -1, timeoutMs: opts.timeoutMs ?? 30_000, retries: opts.retries ?? 10, maxInFlight };
   }
 
   static async create(cluster: KafkaCluster, opts: RawProducerOptions = {}): Promise<RawProducer> {
@@ -70,7 +82,12 @@ export class RawProducer {
   /**
    * Appends `batches` (complete v2 record batches, in order) to one partition and returns the
    * offset the broker gave the first record of each. Batches are re-stamped, not re-encoded.
-   * Produce v3+ carries exactly one batch per partition per request, so each batch is its own request.
+   * Produce v3+ carries exactly one batch per partition per request, so each batch is its own
+   * request; up to `maxInFlight` of them are in flight at once on one connection (which keeps
+   * them in order: requests are written in call order and Kafka handles a connection's requests
+   * one after another). After a failure the requests that followed it, which the broker refuses
+   * with OUT_OF_ORDER_SEQUENCE_NUMBER (or, if the failure was only a lost response, accepted),
+   * are sent again one by one with their original sequence numbers; duplicates are recognised.
    */
   async send(topic: string, partition: number, batches: Buffer[]): Promise<ProduceResult[]> {
     const key = `${topic}\u0000${partition}`;
@@ -81,12 +98,69 @@ export class RawProducer {
       stamped.push({ batch: rewriteBatchForProduce(b, { producerId: this.#producerId, producerEpoch: this.#producerEpoch, baseSequence: seq }), count: n });
       seq = (seq + n) % 0x80000000;
     }
-    const results: ProduceResult[] = [];
-    // One request at a time per partition: simple and always in order. Pipelining (up to 5 in
-    // flight, as idempotence allows) is a throughput step for later.
-    for (const s of stamped) results.push({ baseOffset: await this.#sendOne(topic, partition, s.batch), recordCount: s.count });
+    const offsets: (bigint | undefined)[] = new Array<bigint | undefined>(stamped.length);
+    let next = 0;
+    while (next < stamped.length) {
+      const failedAt = await this.#pipeline(topic, partition, stamped, next, offsets);
+      if (failedAt === undefined) break;
+      // Recover in order: the failed request and every later one of its window, one at a time.
+      next = failedAt.sentUpTo;
+      for (let i = failedAt.index; i < next; i++) {
+        if (offsets[i] === undefined) offsets[i] = await this.#sendOne(topic, partition, stamped[i]!.batch);
+      }
+    }
     this.#sequences.set(key, seq);
-    return results;
+    return stamped.map((s, i) => ({ baseOffset: offsets[i]!, recordCount: s.count }));
+  }
+
+  /**
+   * Sends stamped[from..] with at most maxInFlight requests outstanding on one connection, filling
+   * `offsets`. Stops issuing at the first failure and returns its index and how far it had sent.
+   */
+  async #pipeline(topic: string, partition: number, stamped: { batch: Buffer }[], from: number, offsets: (bigint | undefined)[]): Promise<{ index: number; sentUpTo: number } | undefined> {
+    let conn;
+    try {
+      conn = await this.#cluster.leaderConnection(topic, partition, `produce-${topic}-${partition}`);
+    } catch {
+      return { index: from, sentUpTo: from + 1 };
+    }
+    const c = conn;
+    let next = from;
+    let failed: number | undefined;
+    await new Promise<void>((resolve) => {
+      let inflight = 0;
+      const pump = (): void => {
+        // Requests are handed to the connection synchronously, in order: the wire order is the call order.
+        while (failed === undefined && inflight < this.#opts.maxInFlight && next < stamped.length) {
+          const i = next++;
+          inflight++;
+          void this.#attempt(c, topic, partition, stamped[i]!.batch).then((a) => {
+            inflight--;
+            if (a.ok) offsets[i] = a.baseOffset;
+            else if (failed === undefined || i < failed) failed = i;
+            if (inflight === 0 && (failed !== undefined || next >= stamped.length)) resolve();
+            else pump();
+          });
+        }
+      };
+      pump();
+    });
+    if (failed === undefined) return undefined;
+    // The connection may be broken: the sequential retry path reconnects as needed.
+    return { index: failed, sentUpTo: next };
+  }
+
+  /** One produce request; never throws (a non-retriable error is rethrown by the sequential retry). */
+  async #attempt(conn: BrokerConnection, topic: string, partition: number, batch: Buffer): Promise<Attempt> {
+    try {
+      const res = await conn.send(PRODUCE_API_KEY, PRODUCE_VERSION, () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [batch] }] }]), parseProduceResponse);
+      const p = res.get(topic)?.find((x) => x.partition === partition);
+      if (!p) return { ok: false, error: new KafkaError(`produce ${topic}/${partition}: partition missing from the response`) };
+      if (p.errorCode === ErrorCode.NONE || p.errorCode === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) return { ok: true, baseOffset: p.baseOffset };
+      return { ok: false, error: new KafkaError(`produce ${topic}/${partition}: ${errorName(p.errorCode)}`, p.errorCode, { topic, partition }) };
+    } catch (error) {
+      return { ok: false, error };
+    }
   }
 
   async #sendOne(topic: string, partition: number, batch: Buffer): Promise<bigint> {
