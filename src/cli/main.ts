@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { inspectBackup, listBackupIds } from '../backup/inspect.js';
 import { runBackup } from '../backup/engine.js';
 import { loadConfig } from '../config/index.js';
-import { planRestore } from '../restore/plan.js';
+import { planRestore, refineWithFooters } from '../restore/plan.js';
 import { runRestore } from '../restore/engine.js';
 import { openStore, parseStorageUrl } from '../storage/index.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -97,6 +97,7 @@ export function buildProgram(): Command {
         const opts = restoreOptions(cfg, store);
         if (opts.dryRun) {
           const plan = await planRestore(opts);
+          if (plan.errors.length === 0) await refineWithFooters(plan, store);
           const v: RestoreValidation = { plan, errors: plan.errors, warnings: plan.warnings, consumerOffsetActions: [] };
           print(render(format, validationJson(v), () => `Dry run: nothing written.\n\n${validationText(v)}`));
           if (plan.errors.length) process.exitCode = 1;
@@ -141,6 +142,7 @@ export function buildProgram(): Command {
       try {
         const opts = restoreOptions(cfg, store);
         const plan = await planRestore(opts);
+        if (plan.errors.length === 0) await refineWithFooters(plan, store);
         const errors = [...plan.errors];
         const warnings = [...plan.warnings];
         const { checkTarget } = await import('../restore/target-check.js');

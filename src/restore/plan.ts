@@ -4,6 +4,8 @@ import { manifestSchema, type Manifest } from '../format/manifest.js';
 import { partitionIndexSchema, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
 import { matchesFilter } from '../backup/topic-selection.js';
 import { UserError } from '../util/errors.js';
+import type { ObjectStore } from '../storage/store.js';
+import { readFooter } from './segment-source.js';
 import type { RestoreOptions } from './options.js';
 
 export interface PlannedSegment {
@@ -51,8 +53,13 @@ export interface RestorePlan {
   segmentsMatching: number;
   segmentsTotal: number;
   recordsEstimate: number;
+  /** The window holds at least this many records (segments or blocks wholly inside it)... */
+  recordsLowerBound: number;
+  /** ...and at most this many (plus those of segments or blocks that only partly overlap it). */
   recordsUpperBound: number;
   recordsInBackup: number;
+  /** Segment footers read to narrow the estimate (validate-restore). */
+  footersRead: number;
   bytesEstimate: number;
   backupTimeRange: [number, number] | null;
   errors: string[];
@@ -123,8 +130,10 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     segmentsMatching: 0,
     segmentsTotal: 0,
     recordsEstimate: 0,
+    recordsLowerBound: 0,
     recordsUpperBound: 0,
     recordsInBackup: 0,
+    footersRead: 0,
     bytesEstimate: 0,
     backupTimeRange: null,
     errors,
@@ -198,6 +207,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       plan.segmentsTotal += pp.segmentsTotal;
       plan.segmentsMatching += pp.segments.length;
       plan.recordsEstimate += pp.recordsEstimate;
+      plan.recordsLowerBound += pp.recordsExact;
       plan.recordsUpperBound += pp.recordsExact + pp.recordsPartialUpperBound;
       plan.recordsInBackup += pp.recordsInBackup;
       plan.bytesEstimate += pp.bytesEstimate;
@@ -231,4 +241,61 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
 export function targetPartitionsOf(t: PlannedTopic): number[] {
   if (t.repartition) return Array.from({ length: t.repartition.targetPartitions }, (_, i) => i);
   return [...new Set(t.partitions.map((p) => p.targetPartition))].sort((a, b) => a - b);
+}
+
+/**
+ * Narrows the plan's record estimate with the block index in the footer of every segment the
+ * window only partly covers (one or two small ranged GETs per segment, no record data): blocks
+ * wholly inside count exactly, blocks wholly outside not at all, and only the blocks the window
+ * cuts through (about 1 MiB of batches each) remain estimated.
+ */
+export async function refineWithFooters(plan: RestorePlan, store: ObjectStore): Promise<void> {
+  const { windowStart: start, windowEnd: end } = plan;
+  for (const t of plan.topics) {
+    for (const pp of t.partitions) {
+      let exact = 0;
+      let partial = 0;
+      let estimate = 0;
+      let bytes = 0;
+      for (const seg of pp.segments) {
+        if (seg.fullyInside) {
+          exact += seg.entry.record_count;
+          estimate += seg.entry.record_count;
+          bytes += seg.entry.raw_bytes;
+          continue;
+        }
+        const { footer } = await readFooter(store, seg.entry);
+        plan.footersRead++;
+        for (const b of footer.blocks) {
+          const records = b.recordCount - b.controlBatchCount;
+          if (records <= 0) continue;
+          const lo = Number(b.minTimestamp);
+          const hi = Number(b.maxTimestamp);
+          const meets = (start === undefined || hi >= start) && (end === undefined || lo <= end);
+          if (!meets) continue;
+          const inside = (start === undefined || lo >= start) && (end === undefined || hi <= end);
+          if (inside) {
+            exact += records;
+            estimate += records;
+            bytes += b.rawLength;
+          } else {
+            const a = Math.max(lo, start ?? lo);
+            const z = Math.min(hi, end ?? hi);
+            const share = hi === lo ? 1 : Math.max(0, Math.min(1, (z - a + 1) / (hi - lo + 1)));
+            partial += records;
+            estimate += Math.round(records * share);
+            bytes += Math.round(b.rawLength * share);
+          }
+        }
+      }
+      plan.recordsEstimate += estimate - pp.recordsEstimate;
+      plan.recordsLowerBound += exact - pp.recordsExact;
+      plan.recordsUpperBound += exact + partial - (pp.recordsExact + pp.recordsPartialUpperBound);
+      plan.bytesEstimate += bytes - pp.bytesEstimate;
+      pp.recordsExact = exact;
+      pp.recordsPartialUpperBound = partial;
+      pp.recordsEstimate = estimate;
+      pp.bytesEstimate = bytes;
+    }
+  }
 }

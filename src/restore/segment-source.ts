@@ -22,7 +22,8 @@ function checkSha(entry: SegmentEntry, bytes: Buffer): void {
   if (sha !== entry.sha256) throw new CorruptDataError(`${entry.key}: SHA-256 mismatch (index says ${entry.sha256}, object has ${sha})`, entry.key);
 }
 
-async function readFooter(store: ObjectStore, entry: SegmentEntry): Promise<{ footer: SegmentFooter; tail: Buffer; tailBytes: number }> {
+/** The segment's footer (block index), with at most two ranged GETs. */
+export async function readFooter(store: ObjectStore, entry: SegmentEntry): Promise<{ footer: SegmentFooter; tail: Buffer; tailBytes: number }> {
   const size = entry.stored_bytes;
   const tail = await store.get(entry.key, { start: Math.max(0, size - TAIL_BYTES) });
   if (tail.length !== Math.min(size, TAIL_BYTES)) throw new CorruptDataError(`${entry.key}: object is shorter than the ${size} bytes the index records`, entry.key);

@@ -20,6 +20,7 @@ export function validationJson(v: RestoreValidation): unknown {
     segments_to_process: p.segmentsMatching,
     segments_total: p.segmentsTotal,
     records_to_restore: p.recordsEstimate,
+    records_lower_bound: p.recordsLowerBound,
     records_upper_bound: p.recordsUpperBound,
     bytes_to_restore: p.bytesEstimate,
     time_range: p.backupTimeRange,
@@ -44,7 +45,7 @@ export function validationJson(v: RestoreValidation): unknown {
 /** The seed's "Restore Validation Report". `~` marks an estimate; exact counts have none. */
 export function validationText(v: RestoreValidation): string {
   const p = v.plan;
-  const exact = p.recordsEstimate === p.recordsUpperBound;
+  const exact = p.recordsLowerBound === p.recordsUpperBound;
   const approx = exact ? '' : '~';
   const lines = ['Restore Validation Report', RULE, '', `Status: ${v.errors.length === 0 ? '✓ VALID' : '✗ INVALID'}`, ''];
   if (p.windowStart !== undefined || p.windowEnd !== undefined) {
@@ -56,7 +57,7 @@ export function validationText(v: RestoreValidation): string {
   }
   lines.push('Data to Restore:');
   lines.push(`  Segments matching: ${num(p.segmentsMatching)} of ${num(p.segmentsTotal)}`);
-  lines.push(`  Records in window: ${approx}${num(p.recordsEstimate)}${exact ? '' : ` (at most ${num(p.recordsUpperBound)})`}`);
+  lines.push(`  Records in window: ${approx}${num(p.recordsEstimate)}${exact ? '' : ` (between ${num(p.recordsLowerBound)} and ${num(p.recordsUpperBound)})`}`);
   lines.push(`  Estimated size: ${bytes(p.bytesEstimate)}`);
   lines.push('');
   lines.push('Topics:');

@@ -1,0 +1,107 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runBackup } from '../../src/backup/engine.js';
+import { runRestore } from '../../src/restore/engine.js';
+import type { RestoreOptions } from '../../src/restore/options.js';
+import { loadIndex, planRestore, refineWithFooters } from '../../src/restore/plan.js';
+import { FsStore } from '../../src/storage/fs.js';
+import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
+import { produce } from '../helpers/records.js';
+
+let bootstrap: string;
+let dir: string;
+let store: FsStore;
+const topic = uniqueTopic('estimates');
+const T0 = Date.UTC(2024, 10, 10, 0, 0, 0);
+
+function opts(extra: Partial<RestoreOptions>): RestoreOptions {
+  return {
+    backupId: 'est',
+    store,
+    target: { bootstrapServers: [bootstrap] },
+    topics: { include: [], exclude: [] },
+    topicMapping: { [topic]: uniqueTopic('est-dst') },
+    partitionMapping: {},
+    includeOriginalOffsetHeader: false,
+    stripOffsetHeaders: false,
+    createTopics: true,
+    defaultReplicationFactor: -1,
+    allowNonEmptyTarget: false,
+    dryRun: false,
+    maxConcurrentPartitions: 2,
+    produceBatchSize: 500,
+    produceAcks: -1,
+    produceTimeoutMs: 30_000,
+    checkpointIntervalSecs: 5,
+    ...extra,
+  };
+}
+
+before(async () => {
+  bootstrap = (await getTestKafka()).bootstrap;
+  dir = await mkdtemp(join(tmpdir(), 'kb-est-'));
+  store = new FsStore(dir);
+  await createTopic(bootstrap, topic, 1);
+  // One record per second, 2000 records, 100 per batch.
+  const records = Array.from({ length: 2000 }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.alloc(200, i % 251), headers: [], timestamp: BigInt(T0 + i * 1000) }));
+  await produce(bootstrap, topic, 0, records, 'none', 100);
+  await runBackup({
+    backupId: 'est',
+    source: { bootstrapServers: [bootstrap] },
+    store,
+    topics: { include: [topic], exclude: [] },
+    includeInternalTopics: false,
+    internalTopics: [],
+    compression: 'none',
+    compressionLevel: 3,
+    startOffset: 'earliest',
+    segmentMaxBytes: 100 * 1024,
+    segmentMaxIntervalMs: 60_000,
+    continuous: false,
+    pollIntervalMs: 100,
+    maxConcurrentPartitions: 1,
+    fetchMaxBytes: 32 * 1024,
+    syncIntervalSecs: 30,
+    checkpointIntervalSecs: 5,
+    includeOffsetHeaders: true,
+  });
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+  await stopTestKafka();
+});
+
+test('validate-restore: exact count when the window falls on segment boundaries, and the real count within the stated bounds otherwise', async () => {
+  const segs = (await loadIndex({ store, backupId: 'est' }, topic, 0))!.segments;
+  assert.ok(segs.length >= 4, `several segments (${segs.length})`);
+  const start = segs[1]!.min_timestamp!;
+  const end = segs[3]!.max_timestamp!;
+  const plan = await planRestore(opts({ windowStart: start, windowEnd: end }));
+  assert.equal(plan.recordsLowerBound, plan.recordsUpperBound);
+  const res = await runRestore(opts({ windowStart: start, windowEnd: end }));
+  assert.equal(plan.recordsEstimate, res.restored);
+  assert.equal(res.restored, segs[1]!.record_count + segs[2]!.record_count + segs[3]!.record_count);
+
+  for (const [a, b] of [
+    [T0 + 123_456, T0 + 777_777],
+    [T0 + 5_500, T0 + 9_200],
+    [T0 + 1_000_500, T0 + 1_999_000],
+  ] as const) {
+    const coarse = await planRestore(opts({ windowStart: a, windowEnd: b }));
+    const fine = await planRestore(opts({ windowStart: a, windowEnd: b }));
+    await refineWithFooters(fine, store);
+    const actual = (await runRestore(opts({ windowStart: a, windowEnd: b }))).restored;
+    const inWindow = Math.floor((b - T0) / 1000) - Math.ceil((a - T0) / 1000) + 1;
+    assert.equal(actual, inWindow);
+    for (const p of [coarse, fine]) {
+      assert.ok(p.recordsLowerBound <= actual && actual <= p.recordsUpperBound, `${p.recordsLowerBound} <= ${actual} <= ${p.recordsUpperBound}`);
+    }
+    assert.ok(fine.recordsUpperBound - fine.recordsLowerBound <= coarse.recordsUpperBound - coarse.recordsLowerBound);
+    // With evenly spread timestamps the linear estimate is within one batch of the truth per cut edge.
+    assert.ok(Math.abs(fine.recordsEstimate - actual) <= 200, `estimate ${fine.recordsEstimate} vs ${actual}`);
+  }
+});
