@@ -302,8 +302,6 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
   if (backupParsed?.segment_max_age_secs !== undefined) warnings.push('backup.segment_max_age_secs is accepted for compatibility with published docs but has no effect; use backup.segment_max_interval_ms');
   if (offset_storage !== undefined) warnings.push('offset_storage is accepted but has no effect yet (not implemented)');
   if (isPlainObject(top['metrics']) && top['metrics']['update_interval_ms'] !== undefined) warnings.push('metrics.update_interval_ms is accepted but has no effect');
-  if (restore && Object.keys(restore.repartitioning).length > 0) warnings.push('restore.repartitioning is accepted but not implemented yet: it has no effect');
-  if (restore?.purge_topics) warnings.push('restore.purge_topics is accepted but not implemented yet: target topics are not purged');
 
   if (problems.length > 0) fail();
   if (mode === undefined || backup_id === undefined || storage === undefined || backupParsed === undefined || restore === undefined || metrics === undefined) {
