@@ -1,0 +1,163 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { runBackup } from '../../src/backup/engine.js';
+import type { BackupOptions } from '../../src/backup/options.js';
+import { KafkaAdmin } from '../../src/kafka/admin.js';
+import { runRestore } from '../../src/restore/engine.js';
+import type { RestoreOptions } from '../../src/restore/options.js';
+import { FsStore } from '../../src/storage/fs.js';
+import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
+import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+let bootstrap: string;
+let dir: string;
+let store: FsStore;
+const topic = uniqueTopic('opts-src');
+
+function backupOpts(backupId: string, topics: string[], extra: Partial<BackupOptions> = {}): BackupOptions {
+  return {
+    backupId,
+    source: { bootstrapServers: [bootstrap] },
+    store,
+    topics: { include: topics, exclude: [] },
+    includeInternalTopics: false,
+    internalTopics: [],
+    compression: 'zstd',
+    compressionLevel: 3,
+    startOffset: 'earliest',
+    segmentMaxBytes: 64 * 1024,
+    segmentMaxIntervalMs: 500,
+    continuous: false,
+    pollIntervalMs: 100,
+    maxConcurrentPartitions: 4,
+    fetchMaxBytes: 64 * 1024,
+    syncIntervalSecs: 1,
+    checkpointIntervalSecs: 1,
+    includeOffsetHeaders: true,
+    ...extra,
+  };
+}
+
+function restoreOpts(backupId: string, extra: Partial<RestoreOptions>): RestoreOptions {
+  return {
+    backupId,
+    store,
+    target: { bootstrapServers: [bootstrap] },
+    topics: { include: [], exclude: [] },
+    topicMapping: {},
+    partitionMapping: {},
+    includeOriginalOffsetHeader: false,
+    stripOffsetHeaders: false,
+    createTopics: true,
+    defaultReplicationFactor: -1,
+    allowNonEmptyTarget: false,
+    dryRun: false,
+    maxConcurrentPartitions: 4,
+    produceBatchSize: 1000,
+    produceAcks: -1,
+    produceTimeoutMs: 30_000,
+    checkpointIntervalSecs: 1,
+    ...extra,
+  };
+}
+
+before(async () => {
+  bootstrap = (await getTestKafka()).bootstrap;
+  dir = await mkdtemp(join(tmpdir(), 'kb-opts-'));
+  store = new FsStore(join(dir, 'backups'));
+  await createTopic(bootstrap, topic, 2, { 'retention.ms': 987654321, 'max.message.bytes': 2000000 });
+  await produce(bootstrap, topic, 0, awkwardRecords(120, Date.UTC(2024, 10, 10), 21), 'gzip');
+  await produce(bootstrap, topic, 1, awkwardRecords(120, Date.UTC(2024, 10, 10), 22), 'snappy');
+  await runBackup(backupOpts('opts', [topic]));
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+  await stopTestKafka();
+});
+
+test('created target topics get the source partition count and non-default configs', async () => {
+  const target = uniqueTopic('opts-cfg');
+  await runRestore(restoreOpts('opts', { topicMapping: { [topic]: target } }));
+  const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
+  try {
+    const cfg = await admin.topicConfig(target, ['retention.ms', 'max.message.bytes']);
+    assert.equal(cfg['retention.ms'], '987654321');
+    assert.equal(cfg['max.message.bytes'], '2000000');
+  } finally {
+    await admin.close();
+  }
+  assert.equal((await consumeAll(bootstrap, target, 1)).length, 120);
+});
+
+test('strip_offset_headers: restoring a backup of a restored topic removes the previous restore\'s origin headers', async () => {
+  const once = uniqueTopic('opts-once');
+  await runRestore(restoreOpts('opts', { topicMapping: { [topic]: once }, includeOriginalOffsetHeader: true }));
+  const withHeaders = await consumeAll(bootstrap, once, 0);
+  assert.ok(withHeaders.every((r) => r.headers.some((h) => h.key.toString() === 'x-original-offset')));
+  await runBackup(backupOpts('opts-again', [once]));
+  const twice = uniqueTopic('opts-twice');
+  await runRestore(restoreOpts('opts-again', { topicMapping: { [once]: twice }, stripOffsetHeaders: true }));
+  const original = await consumeAll(bootstrap, topic, 0);
+  const got = await consumeAll(bootstrap, twice, 0);
+  assert.deepEqual(got.map((r) => recordKey(r)), original.map((r) => recordKey(r)), 'headers back to exactly the original ones');
+});
+
+test('a LogAppendTime target is warned about; dry_run and validate-restore write nothing', async () => {
+  const lat = uniqueTopic('opts-lat');
+  await createTopic(bootstrap, lat, 2, { 'message.timestamp.type': 'LogAppendTime' });
+  const res = await runRestore(restoreOpts('opts', { topicMapping: { [topic]: lat } }));
+  assert.ok(res.warnings.some((w) => /LogAppendTime/.test(w)), res.warnings.join('; '));
+
+  const dry = uniqueTopic('opts-dry');
+  const cfg = join(dir, 'dry.yaml');
+  await writeFile(cfg, `mode: restore\nbackup_id: opts\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${JSON.stringify(join(dir, 'backups'))}\nrestore:\n  dry_run: true\n  time_window_start: "2024-11-10T00:00:30Z"\n  topic_mapping:\n    ${topic}: ${dry}\n`);
+  const before = (await readdir(join(dir, 'backups', 'opts', 'restores'))).length;
+  for (const args of [['restore', '--config', cfg, '--format', 'yaml'], ['validate-restore', '--config', cfg, '--format', 'json']]) {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const report = (args[0] === 'restore' ? parse(r.stdout) : JSON.parse(r.stdout)) as { valid: boolean; time_window: { start: number } };
+    assert.equal(report.valid, true);
+    assert.equal(report.time_window.start, Date.UTC(2024, 10, 10, 0, 0, 30));
+  }
+  const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
+  try {
+    await assert.rejects(admin.listOffsets(dry, [0], -1n), /Unknown topic|UNKNOWN_TOPIC/i, 'dry run created no topic');
+  } finally {
+    await admin.close();
+  }
+  assert.equal((await readdir(join(dir, 'backups', 'opts', 'restores'))).length, before, 'no restore state written');
+});
+
+test('a continuous backup picks up a new matching topic and stops cleanly when aborted', async () => {
+  const prefix = uniqueTopic('opts-cont');
+  const first = `${prefix}-a`;
+  await createTopic(bootstrap, first, 1);
+  await produce(bootstrap, first, 0, awkwardRecords(30, Date.UTC(2024, 10, 11), 31));
+  const ac = new AbortController();
+  const running = runBackup(backupOpts('cont', [`${prefix}-*`], { continuous: true, signal: ac.signal, syncIntervalSecs: 1 }));
+  await new Promise((r) => setTimeout(r, 1500));
+  const second = `${prefix}-b`;
+  await createTopic(bootstrap, second, 1);
+  await produce(bootstrap, second, 0, awkwardRecords(40, Date.UTC(2024, 10, 12), 32));
+  const deadline = Date.now() + 20_000;
+  let view;
+  const { inspectBackup } = await import('../../src/backup/inspect.js');
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 500));
+    view = await inspectBackup(store, 'cont').catch(() => undefined);
+    if (view && view.records === 70) break;
+    if (Date.now() > deadline) break;
+  }
+  ac.abort();
+  const sum = await running;
+  assert.equal(sum.status, 'stopped');
+  assert.deepEqual(view?.topics.map((t) => t.name), [first, second]);
+  assert.equal(view?.records, 70);
+});
