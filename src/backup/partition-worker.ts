@@ -119,6 +119,12 @@ export class PartitionWorker {
         fetchMax = Math.min(fetchMax * 2, 256 * 1024 * 1024);
         continue;
       }
+      // Transaction markers of this response: an aborted transaction the broker lists for the
+      // response but whose marker comes before the current segment's first offset ended in an
+      // earlier segment and must not be listed in this one (restore trusts each segment's list).
+      const markers: { producerId: bigint; offset: number }[] = [];
+      const abortedFor = (b: SegmentBuilder): { producerId: bigint; firstOffset: bigint }[] =>
+        res.abortedTransactions.filter((a) => !markers.some((m) => m.producerId === a.producerId && m.offset >= Number(a.firstOffset) && m.offset < b.firstOffset));
       for (const batch of batches) {
         const h = readBatchHeader(batch);
         const last = Number(h.baseOffset) + h.lastOffsetDelta;
@@ -131,19 +137,22 @@ export class PartitionWorker {
           openedAt = Date.now();
         }
         const control = (h.attributes & CONTROL_FLAG) !== 0;
-        const ts = control ? null : batchTimestampRange(batch);
+        if (control) markers.push({ producerId: h.producerId, offset: Number(h.baseOffset) });
+        // Empty batches (kept by the log cleaner for producer state) hold no record: their
+        // maxTimestamp is not a record timestamp and must not widen the index's data range.
+        const ts = control || h.recordCount === 0 ? null : batchTimestampRange(batch);
         builder.add(batch, Number(h.baseOffset), last, control ? 0 : h.recordCount, ts ? Number(ts.min) : null, ts ? Number(ts.max) : null);
         position = last + 1;
         if (!control) this.progress.records += h.recordCount;
         this.progress.rawBytes += batch.length;
         if (builder.rawBytes >= this.#opts.segmentMaxBytes || (this.#opts.segmentMaxRecords !== undefined && builder.recordCount >= this.#opts.segmentMaxRecords)) {
-          builder.addAborted(res.abortedTransactions);
+          builder.addAborted(abortedFor(builder));
           await flush();
         } else if (builder.needsDrain) {
           await builder.drain();
         }
       }
-      if (builder) builder.addAborted(res.abortedTransactions);
+      if (builder) builder.addAborted(abortedFor(builder));
       this.progress.position = position;
       const full =
         builder &&
