@@ -8,6 +8,7 @@ import type { ObjectStore } from '../../src/storage/store.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { getTestS3, stopTestS3 } from '../helpers/minio.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
+import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 
 let bootstrap: string;
 let store: ObjectStore;
@@ -30,26 +31,7 @@ after(async () => {
 });
 
 test('backup to S3 (MinIO), validate --deep, and a PITR restore from it', async () => {
-  const sum = await runBackup({
-    backupId: 's3-backup',
-    source: { bootstrapServers: [bootstrap] },
-    store,
-    topics: { include: [topic], exclude: [] },
-    includeInternalTopics: false,
-    internalTopics: [],
-    compression: 'lz4',
-    compressionLevel: 3,
-    startOffset: 'earliest',
-    segmentMaxBytes: 8192,
-    segmentMaxIntervalMs: 60_000,
-    continuous: false,
-    pollIntervalMs: 100,
-    maxConcurrentPartitions: 2,
-    fetchMaxBytes: 32 * 1024,
-    syncIntervalSecs: 30,
-    checkpointIntervalSecs: 5,
-    includeOffsetHeaders: true,
-  });
+  const sum = await runBackup(testBackupOptions(bootstrap, store, 's3-backup', [topic], { compression: 'lz4', segmentMaxBytes: 8192, maxConcurrentPartitions: 2, fetchMaxBytes: 32 * 1024 }));
   assert.equal(sum.records, 500);
   const v = await validateBackup(store, 's3-backup', true);
   assert.deepEqual(v.problems, []);
@@ -60,27 +42,7 @@ test('backup to S3 (MinIO), validate --deep, and a PITR restore from it', async 
   const start = sorted[100]!;
   const end = sorted[300]!;
   const target = uniqueTopic('s3-pitr');
-  const res = await runRestore({
-    backupId: 's3-backup',
-    store,
-    target: { bootstrapServers: [bootstrap] },
-    windowStart: start,
-    windowEnd: end,
-    topics: { include: [], exclude: [] },
-    topicMapping: { [topic]: target },
-    partitionMapping: {},
-    includeOriginalOffsetHeader: false,
-    stripOffsetHeaders: false,
-    createTopics: true,
-    defaultReplicationFactor: -1,
-    allowNonEmptyTarget: false,
-    dryRun: false,
-    maxConcurrentPartitions: 2,
-    produceBatchSize: 100,
-    produceAcks: -1,
-    produceTimeoutMs: 30_000,
-    checkpointIntervalSecs: 1,
-  });
+  const res = await runRestore(testRestoreOptions(bootstrap, store, 's3-backup', { windowStart: start, windowEnd: end, topicMapping: { [topic]: target }, maxConcurrentPartitions: 2, produceBatchSize: 100 }));
   let expectedTotal = 0;
   for (const p of [0, 1]) {
     const expected = (await consumeAll(bootstrap, topic, p)).filter((r) => r.timestamp >= BigInt(start) && r.timestamp <= BigInt(end));

@@ -8,6 +8,7 @@ import { runBackup } from '../../src/backup/engine.js';
 import { FsStore } from '../../src/storage/fs.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
+import { testBackupOptions } from '../helpers/options.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -56,26 +57,7 @@ before(async () => {
   await produce(bootstrap, topic, 0, awkwardRecords(3000, Date.UTC(2024, 10, 10), 11), 'lz4', 20);
   await produce(bootstrap, topic, 1, awkwardRecords(3000, Date.UTC(2024, 10, 10), 12), 'none', 20);
   const store = new FsStore(join(dir, 'backups'));
-  await runBackup({
-    backupId: 'crash-backup',
-    source: { bootstrapServers: [bootstrap] },
-    store,
-    topics: { include: [topic], exclude: [] },
-    includeInternalTopics: false,
-    internalTopics: [],
-    compression: 'zstd',
-    compressionLevel: 3,
-    startOffset: 'earliest',
-    segmentMaxBytes: 32 * 1024,
-    segmentMaxIntervalMs: 60_000,
-    continuous: false,
-    pollIntervalMs: 100,
-    maxConcurrentPartitions: 2,
-    fetchMaxBytes: 64 * 1024,
-    syncIntervalSecs: 30,
-    checkpointIntervalSecs: 5,
-    includeOffsetHeaders: true,
-  });
+  await runBackup(testBackupOptions(bootstrap, store, 'crash-backup', [topic], { segmentMaxBytes: 32 * 1024, maxConcurrentPartitions: 2 }));
 });
 
 after(async () => {

@@ -13,6 +13,7 @@ import type { RestoreOptions } from '../../src/restore/options.js';
 import { FsStore } from '../../src/storage/fs.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
+import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 let bootstrap: string;
@@ -21,50 +22,11 @@ let store: FsStore;
 const topic = uniqueTopic('opts-src');
 
 function backupOpts(backupId: string, topics: string[], extra: Partial<BackupOptions> = {}): BackupOptions {
-  return {
-    backupId,
-    source: { bootstrapServers: [bootstrap] },
-    store,
-    topics: { include: topics, exclude: [] },
-    includeInternalTopics: false,
-    internalTopics: [],
-    compression: 'zstd',
-    compressionLevel: 3,
-    startOffset: 'earliest',
-    segmentMaxBytes: 64 * 1024,
-    segmentMaxIntervalMs: 500,
-    continuous: false,
-    pollIntervalMs: 100,
-    maxConcurrentPartitions: 4,
-    fetchMaxBytes: 64 * 1024,
-    syncIntervalSecs: 1,
-    checkpointIntervalSecs: 1,
-    includeOffsetHeaders: true,
-    ...extra,
-  };
+  return testBackupOptions(bootstrap, store, backupId, topics, { segmentMaxIntervalMs: 500, syncIntervalSecs: 1, checkpointIntervalSecs: 1, ...extra });
 }
 
 function restoreOpts(backupId: string, extra: Partial<RestoreOptions>): RestoreOptions {
-  return {
-    backupId,
-    store,
-    target: { bootstrapServers: [bootstrap] },
-    topics: { include: [], exclude: [] },
-    topicMapping: {},
-    partitionMapping: {},
-    includeOriginalOffsetHeader: false,
-    stripOffsetHeaders: false,
-    createTopics: true,
-    defaultReplicationFactor: -1,
-    allowNonEmptyTarget: false,
-    dryRun: false,
-    maxConcurrentPartitions: 4,
-    produceBatchSize: 1000,
-    produceAcks: -1,
-    produceTimeoutMs: 30_000,
-    checkpointIntervalSecs: 1,
-    ...extra,
-  };
+  return testRestoreOptions(bootstrap, store, backupId, extra);
 }
 
 before(async () => {

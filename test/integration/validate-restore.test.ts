@@ -10,6 +10,7 @@ import { loadIndex, planRestore, refineWithFooters } from '../../src/restore/pla
 import { FsStore } from '../../src/storage/fs.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { produce } from '../helpers/records.js';
+import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 
 let bootstrap: string;
 let dir: string;
@@ -18,26 +19,7 @@ const topic = uniqueTopic('estimates');
 const T0 = Date.UTC(2024, 10, 10, 0, 0, 0);
 
 function opts(extra: Partial<RestoreOptions>): RestoreOptions {
-  return {
-    backupId: 'est',
-    store,
-    target: { bootstrapServers: [bootstrap] },
-    topics: { include: [], exclude: [] },
-    topicMapping: { [topic]: uniqueTopic('est-dst') },
-    partitionMapping: {},
-    includeOriginalOffsetHeader: false,
-    stripOffsetHeaders: false,
-    createTopics: true,
-    defaultReplicationFactor: -1,
-    allowNonEmptyTarget: false,
-    dryRun: false,
-    maxConcurrentPartitions: 2,
-    produceBatchSize: 500,
-    produceAcks: -1,
-    produceTimeoutMs: 30_000,
-    checkpointIntervalSecs: 5,
-    ...extra,
-  };
+  return testRestoreOptions(bootstrap, store, 'est', { topicMapping: { [topic]: uniqueTopic('est-dst') }, maxConcurrentPartitions: 2, produceBatchSize: 500, checkpointIntervalSecs: 5, ...extra });
 }
 
 before(async () => {
@@ -48,26 +30,7 @@ before(async () => {
   // One record per second, 2000 records, 100 per batch.
   const records = Array.from({ length: 2000 }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.alloc(200, i % 251), headers: [], timestamp: BigInt(T0 + i * 1000) }));
   await produce(bootstrap, topic, 0, records, 'none', 100);
-  await runBackup({
-    backupId: 'est',
-    source: { bootstrapServers: [bootstrap] },
-    store,
-    topics: { include: [topic], exclude: [] },
-    includeInternalTopics: false,
-    internalTopics: [],
-    compression: 'none',
-    compressionLevel: 3,
-    startOffset: 'earliest',
-    segmentMaxBytes: 100 * 1024,
-    segmentMaxIntervalMs: 60_000,
-    continuous: false,
-    pollIntervalMs: 100,
-    maxConcurrentPartitions: 1,
-    fetchMaxBytes: 32 * 1024,
-    syncIntervalSecs: 30,
-    checkpointIntervalSecs: 5,
-    includeOffsetHeaders: true,
-  });
+  await runBackup(testBackupOptions(bootstrap, store, 'est', [topic], { compression: 'none', segmentMaxBytes: 100 * 1024, maxConcurrentPartitions: 1, fetchMaxBytes: 32 * 1024 }));
 });
 
 after(async () => {
