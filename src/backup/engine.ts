@@ -61,7 +61,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
         .sort();
       const fresh = names.filter((n) => !known.has(n));
       const jobs: PartitionJob[] = [];
-      const configs = await admin.topicConfigs(fresh);
+      const configs = await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err));
       for (const name of fresh) {
         known.add(name);
         const info = meta.topics.get(name)!;
@@ -117,6 +117,7 @@ export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
           await saveManifest(opts, manifest);
         } catch (err) {
           log.warn({ err: (err as Error).message }, 'periodic sync failed; will retry');
+          opts.metrics?.error('sync');
         }
       })();
     }, Math.max(1, opts.syncIntervalSecs) * 1000);
@@ -172,7 +173,7 @@ async function saveManifest(opts: BackupOptions, manifest: Manifest): Promise<vo
 }
 
 /** Stores the committed offsets of every group that has offsets on a backed-up topic. */
-async function snapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
+export async function snapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
   const ids = await admin.listGroups();
   const all = await admin.groupOffsets(ids);
   const snap: GroupSnapshot = { taken_at: Date.now(), groups: [] };
@@ -186,4 +187,12 @@ async function snapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Se
   }
   await writeJsonObject(opts.store, keys.groupSnapshot(opts.backupId, snap.taken_at), snap);
   return snap.groups.length;
+}
+
+/** backup.require_topic_configs: DescribeConfigs refused (ACLs) fails the backup, or is a warning and no configs. */
+function topicConfigsRefused(opts: BackupOptions, err: unknown): Map<string, Record<string, string>> {
+  if (opts.requireTopicConfigs) throw new UserError('TOPIC_CONFIGS', `backup.require_topic_configs: cannot read the topic configs (DescribeConfigs): ${(err as Error).message}`);
+  log.warn({ err: (err as Error).message }, 'cannot read topic configs (DescribeConfigs refused?); the manifest records none (set backup.require_topic_configs: true to fail instead)');
+  opts.metrics?.error('describe_configs');
+  return new Map();
 }

@@ -1,4 +1,5 @@
 import type { KafkaConnectionSettings } from '../kafka/security.js';
+import type { BackupMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { TopicFilter } from './topic-selection.js';
 
@@ -31,6 +32,10 @@ export interface BackupOptions {
   sourceClusterId?: string;
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
+  /** Counters for the metrics endpoint (src/metrics); absent = no metrics. */
+  metrics?: BackupMetricsSink;
+  /** backup.require_topic_configs: fail when DescribeConfigs is refused (else warn and store no configs). */
+  requireTopicConfigs?: boolean;
 }
 
 export interface PartitionProgress {

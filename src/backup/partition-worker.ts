@@ -55,6 +55,7 @@ export class PartitionWorker {
     } catch (err) {
       // No partial object: the open upload is abandoned; the index still names complete segments only.
       await this.#streaming?.abort(err);
+      this.#opts.metrics?.error('partition');
       throw err;
     }
   }
@@ -89,6 +90,7 @@ export class PartitionWorker {
       await this.#saveIndex();
       this.progress.segments++;
       this.progress.storedBytes += entry.stored_bytes;
+      this.#opts.metrics?.segmentWritten(topic, partition, entry.stored_bytes);
       this.#log.debug({ key, records: entry.record_count, bytes: entry.stored_bytes }, 'segment stored');
     };
 
@@ -98,6 +100,7 @@ export class PartitionWorker {
         maxBytes: fetchMax,
         maxWaitMs: this.#opts.continuous ? Math.max(100, Math.min(this.#opts.pollIntervalMs * 5, 1000)) : 500,
         readCommitted: true,
+        onRetry: () => this.#opts.metrics?.retry('fetch'),
       });
       if (res.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
         const logStart = Number((await this.#admin.listOffsets(topic, [partition], EARLIEST)).get(partition) ?? -1);
@@ -145,6 +148,7 @@ export class PartitionWorker {
         position = last + 1;
         if (!control) this.progress.records += h.recordCount;
         this.progress.rawBytes += batch.length;
+        this.#opts.metrics?.recordsRead(topic, partition, control ? 0 : h.recordCount, batch.length);
         if (builder.rawBytes >= this.#opts.segmentMaxBytes || (this.#opts.segmentMaxRecords !== undefined && builder.recordCount >= this.#opts.segmentMaxRecords)) {
           builder.addAborted(abortedFor(builder));
           await flush();
@@ -154,6 +158,7 @@ export class PartitionWorker {
       }
       if (builder) builder.addAborted(abortedFor(builder));
       this.progress.position = position;
+      this.#opts.metrics?.position(topic, partition, position, Number(res.highWatermark));
       const full =
         builder &&
         (builder.rawBytes >= this.#opts.segmentMaxBytes ||

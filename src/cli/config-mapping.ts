@@ -35,6 +35,7 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     checkpointIntervalSecs: b.checkpoint_interval_secs,
     includeOffsetHeaders: b.include_offset_headers,
     sourceClusterId: b.source_cluster_id,
+    requireTopicConfigs: b.require_topic_configs,
   };
 }
 

@@ -18,6 +18,8 @@ import { validateBackup, validateJson, validateText } from './commands/validate.
 import { BackupProgressDisplay } from './progress.js';
 import { offsetsAfterRestore, outcomeErrors, registerOffsetCommands, resetJson, resetText } from './commands/offsets.js';
 import { bytes, num, parseFormat, render } from './output.js';
+import { withMetrics } from '../metrics/index.js';
+import { registerOperationsCommands } from './operations.js';
 
 let verbosity = 0;
 
@@ -67,7 +69,7 @@ export function buildProgram(): Command {
       const ac = stopSignal();
       const progress = new BackupProgressDisplay(cfg.backup.continuous);
       try {
-        const sum = await runBackup({ ...backupOptions(cfg, store), signal: ac.signal, onProgress: (p) => progress.update(p) });
+        const sum = await withMetrics(cfg.metrics, { mode: 'backup', backupId: cfg.backup_id }, store, ac.signal, (m) => runBackup({ ...backupOptions(cfg, m.store), metrics: m.metrics, signal: ac.signal, onProgress: (p) => progress.update(p) }));
         progress.done();
         print(
           [
@@ -112,7 +114,7 @@ export function buildProgram(): Command {
             print('[INFO] Filtering records by timestamp...');
           }
         }
-        const res = await runRestore({ ...opts, signal: ac.signal, onProgress: text ? (l) => logger().debug(l) : undefined });
+        const res = await withMetrics(cfg.metrics, { mode: 'restore', backupId: cfg.backup_id }, store, ac.signal, (m) => runRestore({ ...opts, store: m.store, metrics: m.metrics, signal: ac.signal, onProgress: text ? (l) => logger().debug(l) : undefined }));
         // Consumer-group offsets (src/cli/commands/offsets.ts): reset_consumer_offsets / auto_consumer_groups.
         const offsets = ac.signal.aborted ? undefined : await offsetsAfterRestore(cfg, opts);
         print(render(format, { ...(restoreJson(res) as object), ...(offsets?.report ? { consumer_group_offsets: resetJson(offsets.report) } : {}) }, () => restoreText(res) + (offsets?.report ? `\n\n${resetText(offsets.report)}` : offsets?.notice ? `\n\n[INFO] ${offsets.notice}` : '')));
@@ -225,6 +227,9 @@ export function buildProgram(): Command {
 
   // Consumer-group offset commands: three-phase-restore, … (src/cli/commands/offsets.ts)
   registerOffsetCommands(program);
+
+  // Operations commands: status, snapshot-groups (src/cli/operations.ts)
+  registerOperationsCommands(program);
 
   program.addOption(new Option('--no-color', 'plain output').hideHelp());
   return program;

@@ -11,6 +11,8 @@ export interface FetchOptions {
   /** Connection lane, so partitions fetched in parallel do not queue behind each other. */
   lane?: string;
   retries?: number;
+  /** Called before each retry (metrics). */
+  onRetry?: () => void;
 }
 
 /**
@@ -23,6 +25,7 @@ export async function fetchPartition(cluster: KafkaCluster, topic: string, parti
   const maxBytes = opts.maxBytes ?? 8 * 1024 * 1024;
   let lastErr: unknown;
   for (let attempt = 0; attempt <= retries; attempt++) {
+    if (attempt > 0) opts.onRetry?.();
     if (attempt > 0) await sleep(Math.min(100 * 2 ** attempt, 5000));
     let conn;
     try {

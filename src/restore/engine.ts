@@ -105,6 +105,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
         jobs.set(k, j);
       }
     }
+    opts.metrics?.partitionsPlanned(jobs.size);
     for (const j of jobs.values()) j.sources.sort((a, b) => a.sourceTopic.localeCompare(b.sourceTopic) || a.sourcePartition - b.sourcePartition);
 
     const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
@@ -116,7 +117,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
     const checkpoint = setInterval(() => {
       if (!dirty) return;
       dirty = false;
-      void saveState(opts, stateKey, state).catch((err: unknown) => log.warn({ err: (err as Error).message }, 'checkpoint failed; will retry'));
+      void saveState(opts, stateKey, state).catch((err: unknown) => { log.warn({ err: (err as Error).message }, 'checkpoint failed; will retry'); opts.metrics?.error('checkpoint'); });
     }, Math.max(1, opts.checkpointIntervalSecs) * 1000);
 
     try {
@@ -125,7 +126,9 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
           const ctx = { opts, admin, producer, state, stateKey, recordLimiter, byteLimiter, stats, markDirty: () => (dirty = true) };
           for (const r of await restoreRepartitioned(job.repartitioned, ctx)) {
             results.push({ sourceTopic: job.repartitioned.sourceTopic, sourcePartitions: job.sources.map((s) => s.sourcePartition), targetTopic: job.targetTopic, targetPartition: r.targetPartition, restored: r.restored });
+            opts.metrics?.restored(job.targetTopic, r.targetPartition, r.restored, 0);
           }
+          opts.metrics?.partitionDone(job.targetTopic, -1);
           return;
         }
         const key = `${job.targetTopic}/${job.targetPartition}`;
@@ -178,6 +181,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
               for (const s of b.sourceOffsets) map.add(src.sourceTopic, src.sourcePartition, s, t++);
             });
             ps.produced += pendingRecords;
+            opts.metrics?.restored(job.targetTopic, job.targetPartition, pendingRecords, pendingBytes);
             nextTarget = t;
             ps.runs = map.runs;
             dirty = true;
@@ -204,6 +208,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
         ps.runs = map.runs;
         const restored = map.records;
         results.push({ sourceTopic: job.sources[0]!.sourceTopic, sourcePartitions: job.sources.map((s) => s.sourcePartition), targetTopic: job.targetTopic, targetPartition: job.targetPartition, restored });
+        opts.metrics?.partitionDone(job.targetTopic, job.targetPartition);
         opts.onProgress?.(`  Restoring partition ${job.targetPartition} of ${job.targetTopic}: ${restored.toLocaleString('en-US')} records`);
       });
     } finally {

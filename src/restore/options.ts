@@ -1,4 +1,5 @@
 import type { KafkaConnectionSettings } from '../kafka/security.js';
+import type { RestoreMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { TopicFilter } from '../backup/topic-selection.js';
 
@@ -39,4 +40,6 @@ export interface RestoreOptions {
   offsetReport?: string;
   signal?: AbortSignal;
   onProgress?: (line: string) => void;
+  /** Counters for the metrics endpoint (src/metrics); absent = no metrics. */
+  metrics?: RestoreMetricsSink;
 }

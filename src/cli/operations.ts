@@ -1,0 +1,104 @@
+/**
+ * Operations commands: `status` (a backup's progress from storage, or the running job's metrics
+ * endpoint) and `snapshot-groups` (a consumer-group snapshot now). Registered by main.ts in one call.
+ */
+import type { Command } from 'commander';
+import { loadConfig } from '../config/index.js';
+import { openStore, parseStorageUrl } from '../storage/index.js';
+import { UserError } from '../util/errors.js';
+import { logger } from '../util/logger.js';
+import { sleep } from '../util/time.js';
+import { backupOptions } from './config-mapping.js';
+import { liveText, loadStatus, metricsUrl, queryLive, statusText } from './commands/status.js';
+import { snapshotGroupsNow, snapshotGroupsText } from './commands/snapshot-groups.js';
+import { parseFormat, render } from './output.js';
+
+function print(s: string): void {
+  process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+}
+
+function splitList(v: string, prev: string[] = []): string[] {
+  return prev.concat(v.split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+interface StatusFlags {
+  path?: string;
+  backupId?: string;
+  config?: string;
+  watch: boolean;
+  interval: string;
+  bootstrapServers?: string[];
+  format: string;
+}
+
+export function registerOperationsCommands(program: Command): void {
+  program
+    .command('status')
+    .description("Progress of a backup: from storage (--path, --backup-id), or live from the running job's metrics endpoint (--config [--watch])")
+    .option('-p, --path <url>', 'storage location (static status)')
+    .option('-b, --backup-id <id>', 'backup id (static status)')
+    .option('--bootstrap-servers <list>', 'static status: also show the lag against the current end offsets of this cluster (PLAINTEXT; comma-separated or repeated)', splitList)
+    .option('-c, --config <path>', "live status: query the metrics endpoint of this config's metrics section")
+    .option('--watch', 'live status: refresh until Ctrl-C (needs --config)', false)
+    .option('--interval <secs>', 'seconds between refreshes with --watch', '2')
+    .option('-f, --format <format>', 'text or json', 'text')
+    .action(async (o: StatusFlags) => {
+      const format = parseFormat(o.format, ['text', 'json']);
+      if (o.config && (o.path || o.backupId)) throw new UserError('USAGE', 'status: --config (live status) cannot be combined with --path/--backup-id (status from storage)');
+      if (o.watch && !o.config) throw new UserError('USAGE', 'status: --watch needs --config (it queries the running job’s metrics endpoint)');
+      if (o.config) {
+        const cfg = await loadConfig(o.config, { onWarning: (w) => logger().debug(w) });
+        const url = metricsUrl(cfg.metrics);
+        const interval = Number(o.interval);
+        if (!Number.isFinite(interval) || interval <= 0) throw new UserError('USAGE', `--interval: "${o.interval}" is not a positive number of seconds`);
+        if (!o.watch) {
+          const live = await queryLive(url);
+          print(render(format, live, () => liveText(live)));
+          if (!live.reachable) process.exitCode = 1;
+          return;
+        }
+        const ac = new AbortController();
+        const stop = (): void => ac.abort();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        try {
+          while (!ac.signal.aborted) {
+            const live = await queryLive(url);
+            const out = render(format, live, () => liveText(live));
+            if (format === 'text' && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
+            print(format === 'json' ? JSON.stringify(live) : out);
+            await sleep(interval * 1000, ac.signal);
+          }
+        } finally {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
+        return;
+      }
+      if (!o.path || !o.backupId) throw new UserError('USAGE', 'status: give --path and --backup-id (status from storage), or --config (live status of a running job)');
+      const store = await openStore(parseStorageUrl(o.path));
+      try {
+        const s = await loadStatus(store, o.backupId, o.bootstrapServers);
+        print(render(format, s, () => statusText(s)));
+      } finally {
+        await store.close();
+      }
+    });
+
+  program
+    .command('snapshot-groups')
+    .description("Write a consumer-group offsets snapshot for the backup's topics now (mode: backup config)")
+    .requiredOption('-c, --config <path>', 'YAML config file with mode: backup')
+    .option('-f, --format <format>', 'text or json', 'text')
+    .action(async (o: { config: string; format: string }) => {
+      const format = parseFormat(o.format, ['text', 'json']);
+      const cfg = await loadConfig(o.config, { expectMode: 'backup', onWarning: (w) => logger().warn(w) });
+      const store = await openStore(cfg.storage);
+      try {
+        const r = await snapshotGroupsNow(backupOptions(cfg, store));
+        print(render(format, r, () => snapshotGroupsText(r, store.url)));
+      } finally {
+        await store.close();
+      }
+    });
+}
