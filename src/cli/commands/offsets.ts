@@ -11,6 +11,8 @@ import { UserError } from '../../util/errors.js';
 import { isoMs } from '../../util/time.js';
 import { columns, parseFormat, render } from '../output.js';
 import { registerThreePhaseRestore } from './three-phase.js';
+import { registerOffsetResetCommands } from './offset-reset.js';
+import { registerOffsetRollbackCommands } from './offset-rollback.js';
 
 /** The consumer-group part of a restore config as reset options (undefined = no reset asked for). */
 export function resetRequest(cfg: KafkaBackupConfig, forceStrategy?: ResetStrategy): { strategy: ResetStrategy; groups: string[]; manualOffsets: KafkaBackupConfig['restore']['manual_offsets'] } | { skip: string } {
@@ -185,4 +187,6 @@ export function registerOffsetCommands(program: Command): void {
       }
     });
   registerThreePhaseRestore(program);
+  registerOffsetResetCommands(program);
+  registerOffsetRollbackCommands(program);
 }
