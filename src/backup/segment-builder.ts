@@ -3,6 +3,10 @@ import type { SegmentEntry } from '../format/partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { KafkaBackupError } from '../util/errors.js';
 
+/** Record batch v2: attributes (i16) at byte 21, compression codec in bits 0-2. */
+const ATTRIBUTES_AT = 21;
+const COMPRESSION_MASK = 0x07;
+
 /** Compressed bytes a segment may have queued for its upload before `add` callers must wait. */
 export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
@@ -107,7 +111,10 @@ class ChunkQueue implements AsyncIterable<Uint8Array> {
  * index only after the segment exists. Without `open`, `store` uploads everything at the end.
  */
 export class SegmentBuilder {
-  readonly #writer: SegmentWriter;
+  #w: SegmentWriter | undefined;
+  readonly #codec: SegmentCodec;
+  readonly #level: number;
+  readonly #blockSize: number | undefined;
   readonly #aborted = new Map<string, { producer_id: number; first_offset: number }>();
   readonly #maxQueued: number;
   #queue: ChunkQueue | undefined;
@@ -125,8 +132,29 @@ export class SegmentBuilder {
   maxTimestamp: number | null = null;
 
   constructor(codec: SegmentCodec, level: number, opts: SegmentBuilderOptions = {}) {
-    this.#writer = new SegmentWriter({ codec, level, ...(opts.blockSize !== undefined ? { blockSize: opts.blockSize } : {}) });
+    this.#codec = codec;
+    this.#level = level;
+    this.#blockSize = opts.blockSize;
     this.#maxQueued = opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+  }
+
+  /**
+   * The writer is made at the first batch: when that batch is already compressed by the
+   * producer (lz4, zstd, ...), the segment's blocks are stored as they are (codec none) instead of
+   * compressing compressed bytes again, which costs most of a backup's CPU and gains little.
+   */
+  #writerFor(batch: Buffer): SegmentWriter {
+    if (!this.#w) {
+      const producerCompressed = batch.length > ATTRIBUTES_AT + 1 && (batch.readInt16BE(ATTRIBUTES_AT) & COMPRESSION_MASK) !== 0;
+      const codec = producerCompressed ? 'none' : this.#codec;
+      this.#w = new SegmentWriter({ codec, level: this.#level, ...(this.#blockSize !== undefined ? { blockSize: this.#blockSize } : {}) });
+    }
+    return this.#w;
+  }
+
+  get #writer(): SegmentWriter {
+    if (!this.#w) throw new KafkaBackupError('SEGMENT_EMPTY', 'a segment needs at least one batch');
+    return this.#w;
   }
 
   /** Starts the upload of this segment to `key`; blocks are streamed as they are cut. */
@@ -168,7 +196,7 @@ export class SegmentBuilder {
 
   add(batch: Buffer, first: number, last: number, dataRecords: number, minTs: number | null, maxTs: number | null): void {
     if (this.#uploadError) throw this.#uploadError.error;
-    const chunks = this.#writer.add(batch);
+    const chunks = this.#writerFor(batch).add(batch);
     if (chunks.length) this.#emit(chunks);
     if (this.firstOffset < 0) this.firstOffset = first;
     this.lastOffset = last;

@@ -1,0 +1,364 @@
+/**
+ * npm run bench [-- --quick] [-- --size-mb N] [-- --no-s3] [-- --no-curve] [-- --keep]
+ *
+ * Measures kafka-backup against Apache Kafka's own tools on the same broker, in one run:
+ *   1. starts a local broker (and MinIO for the S3 case);
+ *   2. loads the data set with ProducerPerformance (the produce baseline): three topics, 14
+ *      partitions, 1 KiB values with keys and two headers (bench/java/BenchInterceptor.java),
+ *      compression lz4 and none, synthetic timestamps 1 ms apart per topic;
+ *   3. ConsumerPerformance on the same topics (the consume baseline);
+ *   4. `kafka-backup backup` (snapshot) to the filesystem and to S3, `restore` of the whole backup
+ *      and of a 1 % PITR window into new topics, and a backup curve for max_concurrent_partitions.
+ * Each tool runs as a child process under /usr/bin/time -v (peak RSS, CPU seconds). Prints a table
+ * and writes bench/results/latest.json. It checks nothing: it is a measurement, not a test.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { kafkaInstalled, KAFKA_JARS_DIR, startKafka, type RunningKafka } from '../scripts/kafka.js';
+import { createBucket, minioInstalled, startMinio, type RunningMinio } from '../scripts/minio.js';
+import { ROOT } from '../scripts/proc.js';
+import { KafkaAdmin } from '../src/kafka/admin.js';
+
+interface Args {
+  quick: boolean;
+  sizeMb: number;
+  s3: boolean;
+  curve: boolean;
+  keep: boolean;
+  profile: boolean;
+  /** backup.fetch_max_bytes in MiB (default: the tool's default). */
+  fetchMb?: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { quick: false, sizeMb: 2048, s3: true, curve: true, keep: false, profile: false };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i];
+    if (v === '--quick') a.quick = true;
+    else if (v === '--size-mb') a.sizeMb = Number(argv[++i]);
+    else if (v === '--no-s3') a.s3 = false;
+    else if (v === '--no-curve') a.curve = false;
+    else if (v === '--keep') a.keep = true;
+    else if (v === '--profile') a.profile = true;
+    else if (v === '--fetch-mb') a.fetchMb = Number(argv[++i]);
+    else throw new Error(`unknown argument ${v}`);
+  }
+  if (a.quick && !argv.includes('--size-mb')) a.sizeMb = 384;
+  if (!(a.sizeMb > 0)) throw new Error('--size-mb must be a positive number');
+  return a;
+}
+
+const RECORD_SIZE = 1024;
+const TS_BASE = 1_700_000_000_000;
+const WORK = join(ROOT, '.run', 'bench');
+const CLASSES = join(WORK, 'classes');
+const DIST = join(WORK, 'dist');
+const JARS = `${KAFKA_JARS_DIR}/*`;
+
+interface TopicSpec {
+  name: string;
+  partitions: number;
+  compression: 'lz4' | 'none';
+  share: number;
+  records: number;
+}
+
+interface Measure {
+  name: string;
+  /** What it is compared with. */
+  baseline?: string;
+  records: number;
+  /** Payload bytes (records × 1 KiB value): the unit ProducerPerformance reports. */
+  payloadBytes: number;
+  seconds: number;
+  recordsPerSec: number;
+  mbPerSec: number;
+  ratio?: number;
+  peakRssMb?: number;
+  cpuSeconds?: number;
+  extra?: Record<string, number | string>;
+}
+
+interface Timed {
+  stdout: string;
+  stderr: string;
+  code: number;
+  wallSeconds: number;
+  peakRssMb: number;
+  cpuSeconds: number;
+}
+
+/** Runs a command under /usr/bin/time -v and reports its wall time, peak RSS and CPU seconds. */
+function timed(cmd: string, args: string[], env: Record<string, string> = {}): Promise<Timed> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-v', cmd, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const num = (re: RegExp) => Number(re.exec(stderr)?.[1] ?? NaN);
+      resolve({
+        stdout,
+        stderr,
+        code: code ?? -1,
+        wallSeconds,
+        peakRssMb: num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024,
+        cpuSeconds: num(/User time \(seconds\): ([\d.]+)/) + num(/System time \(seconds\): ([\d.]+)/),
+      });
+    });
+  });
+}
+
+function must(t: Timed, what: string): Timed {
+  if (t.code !== 0) throw new Error(`${what} exited with ${t.code}\n${t.stdout.slice(-2000)}\n${t.stderr.slice(-4000)}`);
+  return t;
+}
+
+function measure(name: string, records: number, seconds: number, t?: Timed, baseline?: Measure, extra?: Measure['extra']): Measure {
+  const m: Measure = {
+    name,
+    records,
+    payloadBytes: records * RECORD_SIZE,
+    seconds,
+    recordsPerSec: records / seconds,
+    mbPerSec: (records * RECORD_SIZE) / seconds / 1e6,
+  };
+  if (baseline) {
+    m.baseline = baseline.name;
+    m.ratio = m.recordsPerSec / baseline.recordsPerSec;
+  }
+  if (t) {
+    m.peakRssMb = t.peakRssMb;
+    m.cpuSeconds = t.cpuSeconds;
+  }
+  if (extra) m.extra = extra;
+  return m;
+}
+
+function combine(name: string, parts: Measure[]): Measure {
+  const records = parts.reduce((n, p) => n + p.records, 0);
+  const seconds = parts.reduce((n, p) => n + p.seconds, 0);
+  const m = measure(name, records, seconds);
+  m.peakRssMb = Math.max(...parts.map((p) => p.peakRssMb ?? 0));
+  m.cpuSeconds = parts.reduce((n, p) => n + (p.cpuSeconds ?? 0), 0);
+  return m;
+}
+
+function log(s: string): void {
+  process.stderr.write(`[bench] ${s}\n`);
+}
+
+function buildTool(): string {
+  log('compiling the tool (tsc) ...');
+  rmSync(DIST, { recursive: true, force: true });
+  try {
+    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', DIST, '--sourceMap', 'false'], { cwd: ROOT, stdio: 'pipe' });
+  } catch {
+    // Type errors elsewhere in the checkout (tests being written) do not stop the emit.
+  }
+  const entry = join(DIST, 'src', 'cli', 'run.js');
+  if (!existsSync(entry)) throw new Error(`tsc did not produce ${entry}`);
+  return entry;
+}
+
+function buildInterceptor(): void {
+  mkdirSync(CLASSES, { recursive: true });
+  execFileSync('javac', ['-d', CLASSES, '-cp', JARS, join(ROOT, 'bench', 'java', 'BenchInterceptor.java')], { stdio: 'inherit' });
+}
+
+function dirBytes(dir: string, suffix: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile() && e.name.endsWith(suffix)) n += statSync(join(e.parentPath, e.name)).size;
+  }
+  return n;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (!kafkaInstalled()) execFileSync('bash', [join(ROOT, 'scripts/install-kafka.sh')], { stdio: 'inherit' });
+  if (args.s3 && !minioInstalled()) execFileSync('bash', [join(ROOT, 'scripts/install-minio.sh')], { stdio: 'inherit' });
+  rmSync(WORK, { recursive: true, force: true });
+  mkdirSync(WORK, { recursive: true });
+  buildInterceptor();
+  const tool = buildTool();
+
+  const totalRecords = Math.round((args.sizeMb * 1024 * 1024) / RECORD_SIZE);
+  const topics: TopicSpec[] = [
+    { name: 'bench-lz4-a', partitions: 6, compression: 'lz4', share: 0.4, records: 0 },
+    { name: 'bench-lz4-b', partitions: 4, compression: 'lz4', share: 0.3, records: 0 },
+    { name: 'bench-none', partitions: 4, compression: 'none', share: 0.3, records: 0 },
+  ];
+  for (const t of topics) t.records = Math.round(totalRecords * t.share);
+  const allRecords = topics.reduce((n, t) => n + t.records, 0);
+
+  log(`starting Kafka${args.s3 ? ' and MinIO' : ''} ...`);
+  const kafka: RunningKafka = await startKafka({ heap: '1g', brokerConfig: { 'log.segment.bytes': 256 * 1024 * 1024, 'num.io.threads': 4 } });
+  let minio: RunningMinio | undefined;
+  const results: Measure[] = [];
+  const started = Date.now();
+  try {
+    if (args.s3) {
+      minio = await startMinio();
+      await createBucket(minio, 'bench');
+    }
+    const admin = new KafkaAdmin({ bootstrapServers: [kafka.bootstrap] });
+    for (const t of topics) await admin.createTopic(t.name, t.partitions, 1, {});
+    await admin.close();
+
+    // ---- load = produce baseline -------------------------------------------------------------
+    const produce: Measure[] = [];
+    for (const t of topics) {
+      log(`ProducerPerformance: ${t.records} records into ${t.name} (${t.compression}) ...`);
+      const r = must(
+        await timed('java', [
+          '-Xmx512m', '-cp', `${JARS}:${CLASSES}`, 'org.apache.kafka.tools.ProducerPerformance',
+          '--topic', t.name, '--num-records', String(t.records), '--record-size', String(RECORD_SIZE), '--throughput', '-1',
+          '--producer-props', `bootstrap.servers=${kafka.bootstrap}`, `compression.type=${t.compression}`, 'acks=all', 'linger.ms=5',
+          'batch.size=65536', 'interceptor.classes=BenchInterceptor', `bench.ts.base=${TS_BASE}`,
+        ]),
+        'ProducerPerformance',
+      );
+      // "N records sent, R records/sec (M MB/sec), ..." is its summary line.
+      const line = /(\d+) records sent, ([\d.]+) records\/sec/.exec(r.stdout);
+      if (!line) throw new Error(`cannot parse ProducerPerformance output:\n${r.stdout.slice(-1000)}`);
+      produce.push(measure(t.name, Number(line[1]), Number(line[1]) / Number(line[2]), r));
+    }
+    const produceBase = combine('ProducerPerformance (baseline)', produce);
+    results.push(produceBase);
+
+    // ---- consume baseline --------------------------------------------------------------------
+    const consume: Measure[] = [];
+    for (const t of topics) {
+      log(`ConsumerPerformance: ${t.name} ...`);
+      const r = must(
+        await timed('java', [
+          '-Xmx512m', '-cp', JARS, 'org.apache.kafka.tools.ConsumerPerformance', '--bootstrap-server', kafka.bootstrap,
+          '--topic', t.name, '--messages', String(t.records), '--timeout', '60000', '--hide-header', '--group', `bench-${t.name}`,
+        ]),
+        'ConsumerPerformance',
+      );
+      // start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, ...
+      const row = r.stdout.trim().split('\n').filter((l) => l.includes(',')).at(-1)!.split(',').map((s) => s.trim());
+      const n = Number(row[4]);
+      const fetchMs = Number(row[7]);
+      consume.push(measure(t.name, n, fetchMs / 1000, r));
+    }
+    const consumeBase = combine('ConsumerPerformance (baseline)', consume);
+    results.push(consumeBase);
+
+    // ---- backup ------------------------------------------------------------------------------
+    const fsRoot = join(WORK, 'backups');
+    const source = `source:\n  bootstrap_servers: ["${kafka.bootstrap}"]\n  topics:\n    include: [${topics.map((t) => t.name).join(', ')}]\n`;
+    const fsStorage = `storage:\n  backend: filesystem\n  path: ${JSON.stringify(fsRoot)}\n`;
+    const s3Storage = minio
+      ? `storage:\n  backend: s3\n  bucket: bench\n  region: ${minio.region}\n  endpoint: ${minio.endpoint}\n  allow_http: true\n  path_style: true\n  access_key: ${minio.accessKey}\n  secret_key: ${minio.secretKey}\n`
+      : '';
+    const nodeArgs = (name: string): string[] => (args.profile ? ['--cpu-prof', '--cpu-prof-dir', join(WORK, 'profiles'), '--cpu-prof-name', `${name}.cpuprofile`] : []);
+    const runTool = async (name: string, command: string, yaml: string, extraArgs: string[] = []): Promise<Timed> => {
+      const cfg = join(WORK, `${name}.yaml`);
+      writeFileSync(cfg, yaml);
+      log(`kafka-backup ${command} (${name}) ...`);
+      return must(await timed(process.execPath, [...nodeArgs(name), tool, command, '--config', cfg, ...extraArgs]), `kafka-backup ${command} (${name})`);
+    };
+    const backupYaml = (id: string, storage: string, concurrency = 8) =>
+      `mode: backup\nbackup_id: ${id}\n${source}${storage}backup:\n  compression: zstd\n  max_concurrent_partitions: ${concurrency}\n${args.fetchMb ? `  fetch_max_bytes: ${args.fetchMb * 1024 * 1024}\n` : ''}`;
+
+    const bfs = await runTool('backup-fs', 'backup', backupYaml('bench-fs', fsStorage));
+    const storedBytes = dirBytes(join(fsRoot, 'bench-fs'), '.kbseg');
+    results.push(measure('backup → filesystem', allRecords, bfs.wallSeconds, bfs, consumeBase, { stored_mb: +(storedBytes / 1e6).toFixed(1) }));
+    if (minio) {
+      const bs3 = await runTool('backup-s3', 'backup', backupYaml('bench-s3', s3Storage));
+      results.push(measure('backup → S3 (MinIO)', allRecords, bs3.wallSeconds, bs3, consumeBase));
+    }
+
+    // ---- restore -----------------------------------------------------------------------------
+    const mapping = (prefix: string) => `  topic_mapping:\n${topics.map((t) => `    ${t.name}: ${prefix}-${t.name}\n`).join('')}`;
+    const restoreYaml = (id: string, storage: string, prefix: string, window = '') =>
+      `mode: restore\nbackup_id: ${id}\ntarget:\n  bootstrap_servers: ["${kafka.bootstrap}"]\n${storage}restore:\n${mapping(prefix)}${window}`;
+    const rfull = await runTool('restore-full', 'restore', restoreYaml('bench-fs', fsStorage, 'restored'), ['--format', 'json']);
+    const full = JSON.parse(rfull.stdout) as { records_restored: number; bytes_read: number; bytes_in_backup: number; reused_batches: number; rebuilt_batches: number };
+    const fullMeasure = measure('restore (full) ← filesystem', full.records_restored, rfull.wallSeconds, rfull, produceBase, {
+      reused_batches: full.reused_batches,
+      rebuilt_batches: full.rebuilt_batches,
+    });
+    results.push(fullMeasure);
+
+    // A 1 % window: timestamps are TS_BASE + record number in each topic, so [50 %, 51 %) of every topic.
+    const start = TS_BASE + Math.floor(Math.min(...topics.map((t) => t.records)) * 0.5);
+    const span = Math.floor(Math.min(...topics.map((t) => t.records)) * 0.01);
+    const win = `  time_window_start: ${start}\n  time_window_end: ${start + span - 1}\n`;
+    const rpitr = await runTool('restore-pitr', 'restore', restoreYaml('bench-fs', fsStorage, 'pitr', win), ['--format', 'json']);
+    const pitr = JSON.parse(rpitr.stdout) as typeof full;
+    const windowBytes = (pitr.bytes_in_backup * pitr.records_restored) / allRecords;
+    results.push(
+      measure('restore (1 % PITR) ← filesystem', pitr.records_restored, rpitr.wallSeconds, rpitr, produceBase, {
+        bytes_read_mb: +(pitr.bytes_read / 1e6).toFixed(2),
+        window_bytes_mb: +(windowBytes / 1e6).toFixed(2),
+        read_share_of_backup_pct: +((100 * pitr.bytes_read) / pitr.bytes_in_backup).toFixed(2),
+        time_vs_full_pct: +((100 * rpitr.wallSeconds) / rfull.wallSeconds).toFixed(1),
+      }),
+    );
+    if (minio) {
+      const rs3 = await runTool('restore-s3', 'restore', restoreYaml('bench-s3', s3Storage, 'restored-s3'), ['--format', 'json']);
+      const r = JSON.parse(rs3.stdout) as typeof full;
+      results.push(measure('restore (full) ← S3 (MinIO)', r.records_restored, rs3.wallSeconds, rs3, produceBase));
+    }
+
+    // ---- scaling curve -----------------------------------------------------------------------
+    if (args.curve) {
+      for (const c of [1, 2, 4, 8]) {
+        const b = await runTool(`backup-fs-c${c}`, 'backup', backupYaml(`bench-fs-c${c}`, fsStorage, c));
+        results.push(measure(`backup → filesystem, max_concurrent_partitions ${c}`, allRecords, b.wallSeconds, b, consumeBase));
+        rmSync(join(fsRoot, `bench-fs-c${c}`), { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await minio?.stop().catch(() => {});
+    await kafka.stop().catch(() => {});
+    if (!args.keep) rmSync(join(WORK, 'backups'), { recursive: true, force: true });
+  }
+
+  const out = {
+    at: new Date().toISOString(),
+    args,
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    dataset: { records: allRecords, record_size: RECORD_SIZE, payload_mb: +((allRecords * RECORD_SIZE) / 1e6).toFixed(1), topics },
+    duration_s: Math.round((Date.now() - started) / 1000),
+    results,
+  };
+  mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
+  writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), JSON.stringify(out, null, 2) + '\n');
+  console.log(table(results));
+  console.log(`\ndata set: ${allRecords} records of ${RECORD_SIZE} B in ${topics.length} topics / ${topics.reduce((n, t) => n + t.partitions, 0)} partitions; ratios are records/s against the baseline named; MB/s = payload (1 KiB values) per second`);
+  for (const r of results) if (r.extra) console.log(`  ${r.name}: ${Object.entries(r.extra).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  console.log(`wrote bench/results/latest.json (run took ${out.duration_s} s)`);
+}
+
+function table(rows: Measure[]): string {
+  const head = ['measurement', 'records', 'seconds', 'records/s', 'MB/s', 'ratio', 'vs', 'peak RSS MB', 'CPU s'];
+  const body = rows.map((r) => [
+    r.name,
+    String(r.records),
+    r.seconds.toFixed(2),
+    Math.round(r.recordsPerSec).toLocaleString('en-US'),
+    r.mbPerSec.toFixed(1),
+    r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`,
+    r.baseline ? r.baseline.replace(' (baseline)', '') : '',
+    r.peakRssMb === undefined ? '' : Math.round(r.peakRssMb).toString(),
+    r.cpuSeconds === undefined ? '' : r.cpuSeconds.toFixed(1),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  return [line(head), `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 1) + '-' : '-'.repeat(w + 1) + ':')).join('|')}|`, ...body.map(line)].join('\n');
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack ?? err.message : err);
+  process.exit(1);
+});
