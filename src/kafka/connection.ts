@@ -1,5 +1,20 @@
 import { Connection, type API, type Callback, type ConnectionOptions, type ResponseParser, type Writer } from '@platformatic/kafka';
+import { isIP } from 'node:net';
 import { BrokerUnreachableError, KafkaError } from '../util/errors.js';
+import { socketTuningOf } from './security.js';
+
+/** The most specific reason in an error's cause/errors chain ("Connection to x failed." says nothing). */
+function connectFailureDetail(err: unknown): string {
+  const parts: string[] = [];
+  let e = err as (Error & { cause?: unknown; errors?: unknown[] }) | undefined;
+  for (let i = 0; e && i < 6; i++) {
+    const m = e.message?.replace(/\.$/, '');
+    if (m && !parts.includes(m)) parts.push(m);
+    e = (e.cause ?? e.errors?.[0]) as typeof e;
+  }
+  // Outermost is "Connection to host:port failed."; the reason is further down.
+  return parts.length > 1 ? parts.slice(1).join(': ') : (parts[0] ?? String(err));
+}
 
 /**
  * One TCP (or TLS) connection to one broker, with SASL done on connect.
@@ -18,18 +33,24 @@ export class BrokerConnection {
   }
 
   static async open(host: string, port: number, opts: ConnectionOptions, clientId = 'kafka-backup'): Promise<BrokerConnection> {
-    const conn = new Connection(clientId, opts);
+    // An IP address is not a valid TLS server name (RFC 6066; node warns): verify against the IP instead.
+    const conn = new Connection(clientId, opts.tls && isIP(host) ? { ...opts, tlsServerName: false } : opts);
     conn.on('error', () => {}); // surfaced through the pending request callbacks
     try {
       await conn.connect(host, port);
     } catch (err) {
       await conn.close().catch(() => {});
       const cause = err as Error & { code?: string; errors?: Error[] };
-      const detail = cause.errors?.[0]?.message ?? cause.message;
+      const detail = connectFailureDetail(err);
       if (/auth|sasl/i.test(`${cause.name} ${detail}`)) {
         throw new BrokerUnreachableError(`authentication to Kafka broker ${host}:${port} failed: ${detail}`, { host, port }, { cause: err });
       }
       throw new BrokerUnreachableError(`cannot connect to Kafka broker ${host}:${port}: ${detail}`, { host, port }, { cause: err });
+    }
+    const tuning = socketTuningOf(opts);
+    if (tuning) {
+      conn.socket.setNoDelay(tuning.noDelay);
+      conn.socket.setKeepAlive(tuning.keepAlive, tuning.keepAliveDelayMs);
     }
     return new BrokerConnection(host, port, conn);
   }
