@@ -1,4 +1,4 @@
-import { batchReuseProblem, decodeBatch, encodeBatch, readBatchHeader, type KafkaRecord } from '../kafka/protocol/record-batch.js';
+import { batchReuseProblem, batchTimestampRange, decodeBatch, encodeBatch, readBatchHeader, type KafkaRecord } from '../kafka/protocol/record-batch.js';
 import type { ObjectStore } from '../storage/store.js';
 import { originHeaders, stripOffsetHeaders } from './headers.js';
 import type { PlannedPartition } from './plan.js';
@@ -21,6 +21,11 @@ export interface StreamOptions {
   skip: number;
   onSkipped?: (sourceOffset: number) => void;
   stats: { skippedOutsideWindow: number; abortedSkipped: number; bytesRead: number };
+}
+
+function batchWithin(batch: Buffer, o: StreamOptions): boolean {
+  const r = batchTimestampRange(batch);
+  return inWindow(r.min, o) && inWindow(r.max, o);
 }
 
 function inWindow(ts: bigint, o: StreamOptions): boolean {
@@ -74,7 +79,9 @@ export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, 
         continue;
       }
       if (h.recordCount === 0) continue;
-      const batchInside = seg.fullyInside || (o.windowStart === undefined && o.windowEnd === undefined);
+      // Whole stored batches are kept untouched when every record is in the window: decided per
+      // segment from the index, else per batch from its own timestamp range.
+      const batchInside = seg.fullyInside || (o.windowStart === undefined && o.windowEnd === undefined) || batchWithin(batch, o);
       if (batchInside && !transform && o.skip === 0 && batchReuseProblem(batch) === null) {
         const first = Number(h.baseOffset);
         yield { batch, sourceOffsets: Array.from({ length: h.recordCount }, (_, i) => first + i), reused: true };
