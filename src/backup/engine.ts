@@ -10,6 +10,7 @@ import type { BackupOptions, BackupSummary, StartOffset } from './options.js';
 import { PartitionWorker, type PartitionJob } from './partition-worker.js';
 import { matchesFilter, missingLiterals } from './topic-selection.js';
 import { runPool } from '../util/pool.js';
+import { BackupLease, type LeaseOptions } from './lease.js';
 
 const log = logger('backup');
 
@@ -21,9 +22,19 @@ function startFor(start: StartOffset, topic: string, partition: number, logStart
   return specific === undefined ? logStart : Math.min(Math.max(specific, logStart), end);
 }
 
-/** Runs a snapshot or continuous backup; resumes a backup id that already has data. */
-export async function runBackup(opts: BackupOptions): Promise<BackupSummary> {
+/**
+ * Runs a snapshot or continuous backup; resumes a backup id that already has data. Holds the
+ * backup id's lease ({backup_id}/lease.json, src/backup/lease.ts) while it runs: a second writer
+ * is refused; losing the lease stops the run and fences its writes. `lease: false` skips it.
+ */
+export async function runBackup(opts: BackupOptions & { lease?: LeaseOptions | false }): Promise<BackupSummary> {
   checkBackupId(opts.backupId);
+  if (opts.lease === false) return runBackupHeld(opts);
+  const lease = await BackupLease.acquire(opts.store, opts.backupId, opts.lease);
+  return lease.run(opts.store, opts.signal, (store, signal) => runBackupHeld({ ...opts, store, signal }));
+}
+
+async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
   const started = Date.now();
   const cluster = await KafkaCluster.connect(opts.source);
   const admin = new KafkaAdmin(opts.source);

@@ -4,7 +4,7 @@ import { runBackup } from '../backup/engine.js';
 import { loadConfig } from '../config/index.js';
 import { planRestore, refineWithFooters } from '../restore/plan.js';
 import { runRestore } from '../restore/engine.js';
-import { openStore, parseStorageUrl } from '../storage/index.js';
+import { openStore, parseStorageUrl, setDefaultEncryption } from '../storage/index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { KafkaBackupError, UserError } from '../util/errors.js';
 import { configureLogger, logger } from '../util/logger.js';
@@ -53,10 +53,15 @@ export function buildProgram(): Command {
     .description('Back up Apache Kafka topics to object storage and restore them, whole or to any point in time.')
     .version(`kafka-backup ${TOOL_VERSION}`, '-V, --version')
     .option('-v, --verbose', 'more logging: -v debug, -vv trace (repeatable)', (_v, prev: number) => prev + 1, 0)
+    .addOption(new Option('--encryption-key-file <path>', 'encrypted backups: file holding the 256-bit key (commands without a config file; a config\'s encryption: section wins)').env('KAFKA_BACKUP_ENCRYPTION_KEY_FILE'))
+    .addOption(new Option('--encryption-key-env <name>', 'encrypted backups: environment variable holding the key (hex or base64)').env('KAFKA_BACKUP_ENCRYPTION_KEY_ENV'))
+    .addOption(new Option('--encryption-key-id <id>', 'key id to record when writing (default: derived from the key)').env('KAFKA_BACKUP_ENCRYPTION_KEY_ID'))
     .showHelpAfterError()
     .hook('preAction', (cmd) => {
       verbosity = (cmd.opts() as { verbose?: number }).verbose ?? 0;
       configureLogger(verbosity);
+      const e = cmd.opts() as { encryptionKeyFile?: string; encryptionKeyEnv?: string; encryptionKeyId?: string };
+      setDefaultEncryption(e.encryptionKeyFile !== undefined || e.encryptionKeyEnv !== undefined ? { keyFile: e.encryptionKeyFile, keyEnv: e.encryptionKeyEnv, keyId: e.encryptionKeyId } : undefined);
     });
 
   program

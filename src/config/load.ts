@@ -14,7 +14,7 @@ import { logger } from '../util/logger.js';
 import { originalOffset, substituteVariables, type Splice } from './substitute.js';
 import { parseYamlTree, pathString, PlainScalar, SpecificTagged } from './yaml-tree.js';
 import {
-  backendOf, backupSchema, backupShape, connectionShape, metricsSchema, metricsShape, offsetStorageSchema, offsetStorageShape, restoreSchema,
+  backendOf, backupSchema, backupShape, connectionShape, encryptionSchema, encryptionShape, metricsSchema, metricsShape, offsetStorageSchema, offsetStorageShape, restoreSchema,
   restoreShape, securityShape, sourceSchema, sourceShape, sourceTopicsShape, storageSchemas, storageShapes, targetSchema, TOP_LEVEL_KEYS, topShape,
   type BackendName, type StorageSectionParsed,
 } from './schema.js';
@@ -67,6 +67,8 @@ function knownKeysAt(path: Path, backend: BackendName | undefined): readonly str
         return Object.keys(offsetStorageShape);
       case 'metrics':
         return Object.keys(metricsShape);
+      case 'encryption':
+        return Object.keys(encryptionShape);
       case 'storage':
         return backend ? Object.keys(storageShapes[backend]) : undefined;
     }
@@ -253,6 +255,10 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
   const restore = run('restore', restoreSchema, top['restore']) as RestoreOptions | undefined;
   const offset_storage = present('offset_storage') ? run('offset_storage', offsetStorageSchema, top['offset_storage']) : undefined;
   const metrics = run('metrics', metricsSchema, top['metrics']);
+  const encryption = present('encryption') ? run('encryption', encryptionSchema, top['encryption']) : undefined;
+  if (encryption && (encryption.key_file === undefined) === (encryption.key_env === undefined)) {
+    add(['encryption'], 'needs exactly one of key_file (a file holding the 256-bit key) or key_env (an environment variable holding it)');
+  }
 
   let storage: StorageConfig | undefined;
   if (!present('storage')) add(['storage'], 'required key is missing (where the backup lives: backend s3, azure, gcs, filesystem or memory)');
@@ -319,7 +325,7 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
     backup_id: backup_id!,
     source,
     target,
-    storage: storageSpecFromConfig(storage!),
+    storage: { ...storageSpecFromConfig(storage!), ...(encryption ? { encryption: { keyFile: encryption.key_file, keyEnv: encryption.key_env, keyId: encryption.key_id } } : {}) },
     backup: backup as BackupOptions,
     restore: restore!,
     offset_storage,

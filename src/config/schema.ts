@@ -9,7 +9,7 @@ import {
   type Check, type CheckResult,
 } from './values.js';
 import type {
-  BackupOptions, ConsumerGroupStrategy, Compression, KafkaClusterConfig, MetricsConfig, OffsetStorageConfig, ProduceAcks,
+  BackupOptions, ConsumerGroupStrategy, Compression, EncryptionConfig, KafkaClusterConfig, MetricsConfig, OffsetStorageConfig, ProduceAcks,
   RepartitioningConfig, RestoreOptions, SaslMechanism, SecurityProtocol, StartOffset, StorageConfig,
 } from './types.js';
 import { isIP } from 'node:net';
@@ -491,6 +491,24 @@ export type StorageSectionParsed =
   | { backend: 'memory' };
 
 // ---------------------------------------------------------------------------------------------
+// Encryption (ours): client-side AES-256-GCM of every stored object (src/storage/encrypted.ts)
+
+export const encryptionShape = {
+  key_file: leaf(nonEmptyStr),
+  key_env: leaf((v) => {
+    const r = str(v);
+    if (r.ok && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(r.value)) return bad('expected the name of an environment variable (letters, digits, _), not the key itself (value not shown; the key never goes in the file)');
+    return r;
+  }),
+  key_id: leaf((v) => {
+    const r = str(v);
+    if (r.ok && !/^[A-Za-z0-9._:@/+=-]{1,64}$/.test(r.value)) return bad(`expected 1 to 64 characters of A-Z a-z 0-9 . _ : @ / + = -, got ${quote(r.value)}`);
+    return r;
+  }),
+};
+export const encryptionSchema = section(encryptionShape);
+
+// ---------------------------------------------------------------------------------------------
 // Top level (1.1)
 
 export const topShape = {
@@ -499,7 +517,7 @@ export const topShape = {
 };
 
 /** Every top-level key; `storage` and `logging` are handled by load.ts. */
-export const TOP_LEVEL_KEYS = ['mode', 'backup_id', 'source', 'target', 'storage', 'backup', 'restore', 'offset_storage', 'metrics', 'logging'] as const;
+export const TOP_LEVEL_KEYS = ['mode', 'backup_id', 'source', 'target', 'storage', 'backup', 'restore', 'offset_storage', 'metrics', 'logging', 'encryption'] as const;
 
 // Compile-time checks that the parsed shapes match the public types.
 type Assert<T extends true> = T;
@@ -509,6 +527,7 @@ export type _Checks = [
   Assert<z.output<typeof repartitioningEntry> extends RepartitioningConfig ? true : false>,
   Assert<z.output<typeof offsetStorageSchema> extends OffsetStorageConfig ? true : false>,
   Assert<z.output<typeof metricsSchema> extends MetricsConfig ? true : false>,
+  Assert<z.output<typeof encryptionSchema> extends EncryptionConfig ? true : false>,
 ];
 export type { StorageConfig };
 export { list };

@@ -148,6 +148,13 @@ export interface MetricsConfig {
   max_partition_labels: number;
 }
 
+/** Our `encryption:` section: exactly one of key_file / key_env (checked by load.ts). */
+export interface EncryptionConfig {
+  key_file?: string;
+  key_env?: string;
+  key_id?: string;
+}
+
 /** The `storage:` section as written (variants normalised), before conversion to a StorageSpec. */
 export type StorageConfig =
   | { backend: 'filesystem'; path: string }
@@ -194,7 +201,7 @@ export interface KafkaBackupConfig {
   backup_id: string;
   source?: KafkaClusterConfig;
   target?: KafkaClusterConfig;
-  /** The `storage:` section converted to the shape the storage backends consume. */
+  /** The `storage:` section converted to the shape the storage backends consume (with `encryption:` as storage.encryption). */
   storage: StorageSpec;
   backup: BackupOptions;
   restore: RestoreOptions;

@@ -4,6 +4,7 @@ import { MemoryStore } from './memory.js';
 import { PrefixStore } from './prefix.js';
 import type { StorageSpec } from './spec.js';
 import type { ObjectStore } from './store.js';
+import { withEncryption } from './encrypted.js';
 
 export type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
 export type { StorageSpec, StorageBackendName } from './spec.js';
@@ -12,6 +13,7 @@ export { validateKey } from './keys.js';
 export { PrefixStore } from './prefix.js';
 export { MemoryStore } from './memory.js';
 export { FsStore } from './fs.js';
+export { EncryptedStore, EncryptionKeyError, PlaintextGuardStore, setDefaultEncryption, type EncryptionSpec } from './encrypted.js';
 
 function withPrefix(store: ObjectStore, prefix: string | undefined): ObjectStore {
   return prefix ? new PrefixStore(store, prefix) : store;
@@ -20,8 +22,13 @@ function withPrefix(store: ObjectStore, prefix: string | undefined): ObjectStore
 /**
  * Open the store a spec describes. Cloud SDKs are imported lazily, so a filesystem backup never
  * loads them. Remote prefixes are applied by PrefixStore, identically for every backend.
+ * Encryption (spec.encryption, or the CLI's default) wraps the result, outermost.
  */
 export async function openStore(spec: StorageSpec): Promise<ObjectStore> {
+  return withEncryption(await openBackend(spec), spec.encryption);
+}
+
+async function openBackend(spec: StorageSpec): Promise<ObjectStore> {
   switch (spec.backend) {
     case 'filesystem':
       if (!spec.path) throw new UserError('BAD_STORAGE_CONFIG', 'filesystem storage needs a path');

@@ -1,8 +1,15 @@
+import type { EncryptionSpec } from './encrypted.js';
+
 /**
  * Where a backup lives, as parsed from a storage URL (`s3://bucket/prefix`) or from the
  * YAML `storage:` block. Both front ends produce this one shape; backends consume it.
  */
-export type StorageSpec =
+export type StorageSpec = StorageBackendSpec & {
+  /** Client-side encryption (src/storage/encrypted.ts); from the YAML `encryption:` section. */
+  encryption?: EncryptionSpec;
+};
+
+export type StorageBackendSpec =
   | { backend: 'filesystem'; path: string }
   | { backend: 'memory' }
   | {
