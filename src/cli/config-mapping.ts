@@ -6,7 +6,8 @@ import type { ObjectStore } from '../storage/store.js';
 import { UserError } from '../util/errors.js';
 
 export function connectionSettings(c: KafkaClusterConfig, clientId: string): KafkaConnectionSettings {
-  return { bootstrapServers: c.bootstrap_servers, security: c.security, clientId };
+  const k = c.connection;
+  return { bootstrapServers: c.bootstrap_servers, security: c.security, clientId, socket: { noDelay: k.tcp_nodelay, keepAlive: k.tcp_keepalive, keepAliveDelayMs: k.keepalive_time_secs * 1000 } };
 }
 
 /** The YAML's `backup:` and `source:` sections as the backup engine's options. */

@@ -21,6 +21,22 @@ export interface KafkaConnectionSettings {
   clientId?: string;
   connectTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** `source.connection` / `target.connection`: applied to each broker socket we open (fetch, produce). */
+  socket?: SocketTuning;
+}
+
+export interface SocketTuning {
+  noDelay: boolean;
+  keepAlive: boolean;
+  /** Idle time before the first keepalive probe (the probe interval is the OS default: Node.js cannot set it). */
+  keepAliveDelayMs: number;
+}
+
+const socketTunings = new WeakMap<ConnectionOptions, SocketTuning>();
+
+/** The socket tuning that `connectionOptions` attached to these options, for BrokerConnection.open. */
+export function socketTuningOf(opts: ConnectionOptions): SocketTuning | undefined {
+  return socketTunings.get(opts);
 }
 
 function readPem(path: string, key: string): Buffer {
@@ -62,6 +78,7 @@ export function connectionOptions(s: KafkaConnectionSettings): ConnectionOptions
     const sasl: SASLOptions = { mechanism, username: sec.sasl_username ?? '', password: sec.sasl_password ?? '' };
     opts.sasl = sasl;
   }
+  if (s.socket) socketTunings.set(opts, s.socket);
   return opts;
 }
 
