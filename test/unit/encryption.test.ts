@@ -323,7 +323,7 @@ describe('encryption config', () => {
     assert.throws(() => parseConfigText(base + 'encryption: { key_id: x }\n', 'b.yaml'), /encryption: needs exactly one of key_file/);
     assert.throws(() => parseConfigText(base + 'encryption: { key_file: /k, key_env: K }\n', 'b.yaml'), /exactly one/);
     assert.throws(() => parseConfigText(base + 'encryption: { key_fil: /k }\n', 'b.yaml'), /did you mean encryption.key_file/);
-    assert.throws(() => parseConfigText(base + `encryption: { key_env: "${'ab'.repeat(32)}=" }\n`, 'b.yaml'), /environment variable name/);
+    assert.throws(() => parseConfigText(base + `encryption: { key_env: "${'ab'.repeat(32)}=" }\n`, 'b.yaml'), /name of an environment variable/);
     assert.throws(() => parseConfigText(base + 'encryption: { key_file: /k, key_id: "has space" }\n', 'b.yaml'), /encryption.key_id/);
   });
 });
