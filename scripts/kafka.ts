@@ -52,6 +52,19 @@ export interface StartKafkaOptions {
   detached?: boolean;
   /** Client id used for the readiness probe. */
   clientId?: string;
+  /**
+   * An extra PLAINTEXT listener named EXTERNAL whose advertised address is another one (a fault
+   * proxy in front of the broker): clients bootstrapped through that address keep going through
+   * it, since the metadata of the EXTERNAL listener names it. Inter-broker traffic stays on PLAINTEXT.
+   */
+  external?: { advertisedPort: number; advertisedHost?: string };
+}
+
+export interface KafkaRestartOptions {
+  /** Time between the broker's exit and its start again (ms), default 0. */
+  downMs?: number;
+  /** SIGTERM grace before SIGKILL (ms), default 15 s; 0 = kill at once (no controlled shutdown). */
+  graceMs?: number;
 }
 
 export interface KafkaSaslListener {
@@ -94,6 +107,10 @@ export interface RunningKafka {
   /** Process group id of the broker (its watchdog). */
   pid: number;
   security?: KafkaSecurity;
+  /** The EXTERNAL listener (StartKafkaOptions.external): where it listens and what it advertises. */
+  external?: { port: number; bootstrap: string; advertised: string };
+  /** Stops the broker and starts it again on the same ports, with the same data directory and cluster id. */
+  restart(opts?: KafkaRestartOptions): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -210,19 +227,24 @@ async function startOnce(opts: StartKafkaOptions): Promise<RunningKafka> {
   const logFile = join(dir, 'kafka.log');
   const tlsOpts: KafkaTlsOptions | undefined = opts.tls === true ? {} : opts.tls || undefined;
   const sasl = opts.sasl;
-  const [port, controllerPort, saslPort, tlsPort, saslSslPort] = (await freePorts(5)) as [number, number, number, number, number];
+  const [port, controllerPort, saslPort, tlsPort, saslSslPort, externalPort] = (await freePorts(6)) as [number, number, number, number, number, number];
   const host = '127.0.0.1';
   const clusterId = randomClusterId();
 
   const listeners = [`PLAINTEXT://${host}:${port}`, `CONTROLLER://${host}:${controllerPort}`];
   const advertised = [`PLAINTEXT://${host}:${port}`];
+  const external = opts.external ? { port: externalPort, bootstrap: `${host}:${externalPort}`, advertised: `${opts.external.advertisedHost ?? host}:${opts.external.advertisedPort}` } : undefined;
+  if (external) {
+    listeners.push(`EXTERNAL://${external.bootstrap}`);
+    advertised.push(`EXTERNAL://${external.advertised}`);
+  }
   const props: Record<string, string | number | boolean> = {
     'process.roles': 'broker,controller',
     'node.id': 1,
     'controller.quorum.voters': `1@${host}:${controllerPort}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,EXTERNAL:PLAINTEXT',
     'log.dirs': join(dir, 'data'),
     'num.partitions': 1,
     'default.replication.factor': 1,
@@ -326,39 +348,60 @@ async function startOnce(opts: StartKafkaOptions): Promise<RunningKafka> {
     throw new Error(`kafka StorageTool format failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
   }
 
-  const proc: Supervised = supervise('java', [...jvmArgs(dir, opts.heap ?? '512m'), '-cp', classpath(), 'kafka.Kafka', propsFile], {
-    cwd: dir,
-    logFile,
-    dir: keep ? undefined : dir,
-    ownedByThisProcess: !opts.detached,
-  });
+  let proc: Supervised | undefined;
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  /** Starts the JVM on the formatted directory and waits until it answers (also used by restart). */
+  const launch = async (): Promise<void> => {
+    const p = supervise('java', [...jvmArgs(dir, opts.heap ?? '512m'), '-cp', classpath(), 'kafka.Kafka', propsFile], {
+      cwd: dir,
+      logFile,
+      dir: keep ? undefined : dir,
+      ownedByThisProcess: !opts.detached,
+    });
+    proc = p;
+    try {
+      await waitFor(`kafka on ${host}:${port}`, () => canConnect(port, host), {
+        timeoutMs,
+        intervalMs: 200,
+        abort: () => (p.isRunning() ? undefined : 'broker process exited'),
+      });
+      await waitFor(`kafka metadata on ${host}:${port}`, () => kafkaAnswers(`${host}:${port}`, opts.clientId), {
+        timeoutMs,
+        intervalMs: 300,
+        abort: () => (p.isRunning() ? undefined : 'broker process exited'),
+      });
+      if (security.sasl) await waitFor('kafka SASL listener', () => canConnect(saslPort, host), { timeoutMs: 10_000 });
+      if (security.tls) await waitFor('kafka SSL listener', () => canConnect(tlsPort, host), { timeoutMs: 10_000 });
+      if (external) await waitFor('kafka EXTERNAL listener', () => canConnect(externalPort, host), { timeoutMs: 10_000 });
+    } catch (err) {
+      const logTail = tail(logFile, 80);
+      await p.stop(5000);
+      const e = new Error(`${(err as Error).message}\n--- tail of ${logFile} ---\n${logTail}`) as Error & { brokerLog?: string };
+      e.brokerLog = logTail;
+      throw e;
+    }
+  };
 
   const stop = async () => {
-    await proc.stop();
+    await proc?.stop();
     cleanup();
   };
 
-  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const restart = async (r: KafkaRestartOptions = {}): Promise<void> => {
+    const old = proc;
+    if (old) {
+      // The watchdog deletes `dir` only when this node process dies, not on stop(): the data stays.
+      await old.stop(r.graceMs ?? 15_000);
+    }
+    if (r.downMs) await new Promise((res) => setTimeout(res, r.downMs));
+    await launch();
+  };
+
   try {
-    await waitFor(`kafka on ${host}:${port}`, () => canConnect(port, host), {
-      timeoutMs,
-      intervalMs: 200,
-      abort: () => (proc.isRunning() ? undefined : 'broker process exited'),
-    });
-    await waitFor(`kafka metadata on ${host}:${port}`, () => kafkaAnswers(`${host}:${port}`, opts.clientId), {
-      timeoutMs,
-      intervalMs: 300,
-      abort: () => (proc.isRunning() ? undefined : 'broker process exited'),
-    });
-    if (security.sasl) await waitFor('kafka SASL listener', () => canConnect(saslPort, host), { timeoutMs: 10_000 });
-    if (security.tls) await waitFor('kafka SSL listener', () => canConnect(tlsPort, host), { timeoutMs: 10_000 });
+    await launch();
   } catch (err) {
-    const logTail = tail(logFile, 80);
-    await proc.stop(5000);
-    const e = new Error(`${(err as Error).message}\n--- tail of ${logFile} ---\n${logTail}`) as Error & { brokerLog?: string };
-    e.brokerLog = logTail;
     cleanup();
-    throw e;
+    throw err;
   }
 
   return {
@@ -368,8 +411,12 @@ async function startOnce(opts: StartKafkaOptions): Promise<RunningKafka> {
     clusterId,
     dir,
     logFile,
-    pid: proc.pid,
+    get pid() {
+      return proc!.pid;
+    },
     ...(Object.keys(security).length ? { security } : {}),
+    ...(external ? { external } : {}),
+    restart,
     stop,
   };
 }
