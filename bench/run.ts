@@ -224,8 +224,8 @@ async function main(): Promise<void> {
         ]),
         'ProducerPerformance',
       );
-      // "N records sent, R records/sec (M MB/sec), ..." is its summary line.
-      const line = /(\d+) records sent, ([\d.]+) records\/sec/.exec(r.stdout);
+      // "N records sent, R records/sec (M MB/sec), ..." is its summary line: the last one (the others are 5 s progress lines).
+      const line = [...r.stdout.matchAll(/(\d+) records sent, ([\d.]+) records\/sec/g)].at(-1);
       if (!line) throw new Error(`cannot parse ProducerPerformance output:\n${r.stdout.slice(-1000)}`);
       produce.push(measure(t.name, Number(line[1]), Number(line[1]) / Number(line[2]), r));
     }
