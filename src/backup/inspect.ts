@@ -1,9 +1,9 @@
 import { readJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
 import { manifestSchema, type Manifest } from '../format/manifest.js';
-import { partitionIndexSchema, summarize, type PartitionIndex, type PartitionSummary } from '../format/partition-index.js';
+import { readPartitionIndex, summarize, type PartitionIndex, type PartitionSummary } from '../format/partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
-import { UserError } from '../util/errors.js';
+import { CorruptDataError, UserError } from '../util/errors.js';
 
 export interface PartitionView {
   topic: string;
@@ -54,10 +54,13 @@ export async function inspectBackup(store: ObjectStore, backupId: string): Promi
   if (!manifest) {
     throw new UserError('BACKUP_NOT_FOUND', `backup "${backupId}" not found in ${store.url} (no ${keys.manifest(backupId)}); "kafka-backup list --path ${store.url}" lists the backups there`);
   }
+  if (manifest.backup_id !== backupId) {
+    throw new CorruptDataError(`${keys.manifest(backupId)}: the manifest is for backup_id "${manifest.backup_id}", not "${backupId}"`, keys.manifest(backupId));
+  }
   const view: BackupView = { manifest, topics: [], records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, groupSnapshots: 0 };
   for (const t of manifest.topics) {
     const tv: TopicView = { name: t.name, partitionCount: t.partition_count, records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, partitions: [] };
-    const indexes = await Promise.all(t.partitions.map((p) => readJsonObject(store, keys.partitionIndex(backupId, t.name, p.partition), partitionIndexSchema)));
+    const indexes = await Promise.all(t.partitions.map((p) => readPartitionIndex(store, backupId, t.name, p.partition)));
     t.partitions.forEach((p, i) => {
       const index = indexes[i];
       const summary = index ? summarize(index) : EMPTY;

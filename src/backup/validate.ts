@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { decodeBatch, readBatchHeader } from '../kafka/protocol/record-batch.js';
+import { checkBackupId } from '../format/layout.js';
 import { readSegment } from '../format/segment.js';
 import type { ObjectStore } from '../storage/store.js';
 import { errorMessage, NotFoundError } from '../util/errors.js';
@@ -28,6 +29,7 @@ export interface BackupValidation {
  * against the index (offsets, record counts, timestamp range).
  */
 export async function validateBackup(store: ObjectStore, backupId: string, deep: boolean): Promise<BackupValidation> {
+  checkBackupId(backupId); // a backup id like "../x" is a usage error, not a problem of some backup
   const out: BackupValidation = { backupId, deep, segmentsChecked: 0, recordsChecked: 0, bytesChecked: 0, problems: [], warnings: [] };
   let view: BackupView;
   try {

@@ -27,6 +27,28 @@ export function checkTopicName(topic: string, where = 'topic'): string {
   return topic;
 }
 
+/** True for a legal Kafka topic name (also a safe path segment). */
+export function isValidTopicName(topic: string): boolean {
+  return TOPIC_RE.test(topic) && topic !== '.' && topic !== '..';
+}
+
+const SEGMENT_NAME_RE = /^(\d{20})(?:-(\d{20}))?\.kbseg$/;
+
+/**
+ * A segment key read from a partition index must be a segment of *that* partition: directly under
+ * its prefix, named `{first:020}.kbseg` or `{first:020}-{last:020}.kbseg` with the offsets the index
+ * entry records. Anything else (`../../other/...`, another topic's segment, the manifest) is refused
+ * before it is read, so a forged index cannot make a restore or validate read outside the partition.
+ */
+export function checkSegmentKey(backupId: string, topic: string, partition: number, key: string, firstOffset: number, lastOffset: number, where = keys.partitionIndex(backupId, topic, partition)): string {
+  const prefix = keys.partitionPrefix(backupId, topic, partition);
+  const m = key.startsWith(prefix) ? SEGMENT_NAME_RE.exec(key.slice(prefix.length)) : null;
+  if (!m || Number(m[1]) !== firstOffset || (m[2] !== undefined && Number(m[2]) !== lastOffset)) {
+    throw new CorruptDataError(`${where}: segment key "${key}" is not the key of offsets ${firstOffset}..${lastOffset} of ${topic}/${partition} (expected ${prefix}${pad(firstOffset)}.kbseg); refusing to read it`, where);
+  }
+  return key;
+}
+
 export function checkBackupId(id: string): string {
   if (!BACKUP_ID_RE.test(id) || id === '.' || id === '..') {
     throw new CorruptDataError(`backup_id "${id}" must be 1-200 characters of a-z A-Z 0-9 . _ - (and not "." or "..")`);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isValidTopicName } from './layout.js';
 
 /*
   {backup_id}/manifest.json — the backup's manifest, format version 1. Written when a backup
@@ -10,21 +11,32 @@ import { z } from 'zod';
 */
 
 const safeInt = z.number().int().refine(Number.isSafeInteger, 'must be a safe integer');
+const nonNeg = safeInt.refine((n) => n >= 0, 'must be >= 0');
 
 export const manifestPartitionSchema = z.strictObject({
-  partition: safeInt.refine((n) => n >= 0, 'must be >= 0'),
+  partition: nonNeg,
   /** Log start and end (high watermark) when the backup (or this run of it) started. */
-  log_start_offset: safeInt,
-  end_offset: safeInt,
+  log_start_offset: nonNeg,
+  end_offset: nonNeg,
 });
 
-export const manifestTopicSchema = z.strictObject({
-  name: z.string().min(1),
-  partition_count: safeInt.refine((n) => n > 0 && n <= 100_000, 'must be between 1 and 100000'),
-  /** Topic configs set on the topic itself (non-default), to recreate it faithfully. */
-  configs: z.record(z.string(), z.string()),
-  partitions: z.array(manifestPartitionSchema),
-});
+export const manifestTopicSchema = z
+  .strictObject({
+    /** Becomes a path segment of every key of the topic: only Kafka's legal names ([a-zA-Z0-9._-], not "." or ".."). */
+    name: z.string().refine(isValidTopicName, 'is not a valid Kafka topic name ([a-zA-Z0-9._-], 1-249 characters, not "." or "..")'),
+    partition_count: safeInt.refine((n) => n > 0 && n <= 100_000, 'must be between 1 and 100000'),
+    /** Topic configs set on the topic itself (non-default), to recreate it faithfully. */
+    configs: z.record(z.string(), z.string()),
+    partitions: z.array(manifestPartitionSchema),
+  })
+  .superRefine((t, ctx) => {
+    const seen = new Set<number>();
+    t.partitions.forEach((p, i) => {
+      if (p.partition >= t.partition_count) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'partition'], message: `partition ${p.partition} of ${t.name} is not below its partition_count ${t.partition_count}` });
+      if (seen.has(p.partition)) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'partition'], message: `partition ${p.partition} of ${t.name} is listed twice` });
+      seen.add(p.partition);
+    });
+  });
 
 export const manifestSchema = z.strictObject({
   format_version: z.literal(1),
@@ -39,7 +51,13 @@ export const manifestSchema = z.strictObject({
   created_at: safeInt,
   updated_at: safeInt,
   completed_at: safeInt.nullable(),
-  topics: z.array(manifestTopicSchema),
+  topics: z.array(manifestTopicSchema).superRefine((topics, ctx) => {
+    const seen = new Set<string>();
+    topics.forEach((t, i) => {
+      if (seen.has(t.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `topic ${t.name} is listed twice` });
+      seen.add(t.name);
+    });
+  }),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;

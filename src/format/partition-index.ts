@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import type { ObjectStore } from '../storage/store.js';
+import { CorruptDataError } from '../util/errors.js';
+import { readJsonObject } from './json-object.js';
+import { checkSegmentKey, keys } from './layout.js';
 
 /*
   {backup_id}/topics/{topic}/{partition}/index.json — the partition's segment index, version 1.
@@ -59,6 +63,31 @@ export const partitionIndexSchema = z
   });
 
 export type PartitionIndex = z.infer<typeof partitionIndexSchema>;
+
+/**
+ * Checks that an index read from `{backupId}/topics/{topic}/{partition}/index.json` is that
+ * partition's index: its own topic and partition, every segment key the layout key of its offsets
+ * under the partition's prefix (never `../`, another partition or any other object), and a
+ * `next_offset` not before the end of its last segment. Throws a CorruptDataError naming the index.
+ */
+export function verifyPartitionIndex(idx: PartitionIndex, backupId: string, topic: string, partition: number): PartitionIndex {
+  const where = keys.partitionIndex(backupId, topic, partition);
+  if (idx.topic !== topic || idx.partition !== partition) {
+    throw new CorruptDataError(`${where}: the index is for ${idx.topic}/${idx.partition}, not ${topic}/${partition}`, where);
+  }
+  for (const s of idx.segments) checkSegmentKey(backupId, topic, partition, s.key, s.first_offset, s.last_offset, where);
+  const last = idx.segments.at(-1);
+  if (last && (idx.next_offset === null || idx.next_offset <= last.last_offset)) {
+    throw new CorruptDataError(`${where}: next_offset ${idx.next_offset} is not past the last segment's last offset ${last.last_offset}`, where);
+  }
+  return idx;
+}
+
+/** Reads and verifies a partition index; `undefined` when it does not exist. */
+export async function readPartitionIndex(store: ObjectStore, backupId: string, topic: string, partition: number): Promise<PartitionIndex | undefined> {
+  const idx = await readJsonObject(store, keys.partitionIndex(backupId, topic, partition), partitionIndexSchema);
+  return idx && verifyPartitionIndex(idx, backupId, topic, partition);
+}
 
 export function emptyIndex(topic: string, partition: number): PartitionIndex {
   return { format_version: 1, topic, partition, next_offset: null, segments: [], gaps: [], updated_at: Date.now() };

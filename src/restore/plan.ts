@@ -1,9 +1,10 @@
 import { readJsonObject } from '../format/json-object.js';
-import { keys } from '../format/layout.js';
+import { checkBackupId, keys } from '../format/layout.js';
 import { manifestSchema, type Manifest } from '../format/manifest.js';
-import { partitionIndexSchema, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
+import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
 import { matchesFilter } from '../backup/topic-selection.js';
-import { UserError } from '../util/errors.js';
+import { CorruptDataError, errorMessage, UserError } from '../util/errors.js';
+import { runPool } from '../util/pool.js';
 import type { ObjectStore } from '../storage/store.js';
 import { readFooter } from './segment-source.js';
 import type { RestoreOptions } from './options.js';
@@ -87,15 +88,39 @@ function overlapShare(s: SegmentEntry, start?: number, end?: number): number {
 }
 
 export async function loadManifest(opts: Pick<RestoreOptions, 'store' | 'backupId'>): Promise<Manifest> {
+  checkBackupId(opts.backupId);
   const manifest = await readJsonObject(opts.store, keys.manifest(opts.backupId), manifestSchema);
   if (!manifest) {
     throw new UserError('BACKUP_NOT_FOUND', `backup "${opts.backupId}" not found in ${opts.store.url} (no ${keys.manifest(opts.backupId)}); run "kafka-backup list --path ${opts.store.url}" to see the backups there`);
   }
+  if (manifest.backup_id !== opts.backupId) {
+    throw new CorruptDataError(`${keys.manifest(opts.backupId)}: the manifest is for backup_id "${manifest.backup_id}", not "${opts.backupId}"`, keys.manifest(opts.backupId));
+  }
   return manifest;
 }
 
+/** The partition's index, checked to belong to it (segment keys under its prefix; see verifyPartitionIndex). */
 export async function loadIndex(opts: Pick<RestoreOptions, 'store' | 'backupId'>, topic: string, partition: number): Promise<PartitionIndex | undefined> {
-  return readJsonObject(opts.store, keys.partitionIndex(opts.backupId, topic, partition), partitionIndexSchema);
+  return readPartitionIndex(opts.store, opts.backupId, topic, partition);
+}
+
+/**
+ * Every segment the plan will read exists with the size its index records (one HEAD each), so a
+ * missing or truncated segment stops the restore before anything is written to the target.
+ */
+async function checkSegmentObjects(plan: RestorePlan, store: ObjectStore): Promise<void> {
+  const entries = plan.topics.flatMap((t) => t.partitions.flatMap((p) => p.segments.map((s) => s.entry)));
+  await runPool(entries, 16, async (e) => {
+    let size: number | undefined;
+    try {
+      size = (await store.head(e.key))?.size;
+    } catch (err) {
+      plan.errors.push(`${e.key}: cannot read the segment object: ${errorMessage(err)}`);
+      return;
+    }
+    if (size === undefined) plan.errors.push(`${e.key}: segment object is missing (named by its partition index)`);
+    else if (size !== e.stored_bytes) plan.errors.push(`${e.key}: segment object is ${size} bytes, its partition index records ${e.stored_bytes} (truncated or replaced)`);
+  });
 }
 
 /**
@@ -158,6 +183,12 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     };
     for (const p of parts) {
       const idx = await loadIndex(opts, t.name, p);
+      if (!idx) {
+        const msg = `${keys.partitionIndex(opts.backupId, t.name, p)}: missing partition index (the manifest lists ${t.name}/${p})`;
+        // A running (or interrupted) backup may not have reached this partition yet; a finished one has an index for every partition.
+        if (manifest.status === 'running') warnings.push(`${msg}; the backup is still running or was interrupted, so nothing of this partition is restored`);
+        else errors.push(msg);
+      }
       const segs = idx?.segments ?? [];
       // -1: routed record by record (repartitioning), not a fixed target partition.
       const targetPartition = rp ? -1 : (opts.partitionMapping[p] ?? p);
@@ -215,6 +246,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     }
     plan.topics.push(pt);
   }
+  await checkSegmentObjects(plan, opts.store);
   for (const [src, dst] of Object.entries(opts.partitionMapping)) {
     if (!selected.some((t) => Number(src) < t.partition_count)) warnings.push(`restore.partition_mapping: source partition ${src} exists in none of the selected topics`);
     if (dst < 0) errors.push(`restore.partition_mapping: target partition ${dst} is negative`);
