@@ -20,8 +20,13 @@ export type S3Spec = Extract<StorageSpec, { backend: 's3' }>;
 /** Multipart part size and parts in flight: putStream holds at most PART_SIZE * QUEUE_SIZE bytes. */
 export const S3_PART_SIZE = 8 * 1024 * 1024;
 export const S3_QUEUE_SIZE = 4;
-/** SDK "standard" retry mode: exponential backoff with jitter on 5xx, throttling and transient network errors. */
-export const S3_MAX_ATTEMPTS = 5;
+/**
+ * SDK "standard" retry mode: exponential backoff with full jitter on 5xx, throttling and transient
+ * network errors (base 100 ms, 500 ms when throttled, each delay capped at 20 s). 10 attempts ride
+ * out a throttling or 5xx spell of several seconds (5 gave up after at most 1.5 s of 500s, tested
+ * in test/integration/faults-storage.test.ts); a permanent failure still ends within about a minute.
+ */
+export const S3_MAX_ATTEMPTS = 10;
 
 interface AwsErrorShape {
   name?: string;

@@ -1,0 +1,263 @@
+/**
+ * Storage faults during backup and restore:
+ *  - S3 (MinIO) behind an HTTP fault proxy of our own (test/helpers/http-fault-proxy.ts) that
+ *    answers 503 SlowDown, 503 ServiceUnavailable or 500 InternalError for N requests or T
+ *    seconds: the backup and the restore still complete; a permanent failure gives a clear error
+ *    after bounded retries.
+ *  - The local disk full under the filesystem backend: a small tmpfs mounted by the test (root
+ *    only; otherwise a store decorator that throws ENOSPC after N bytes stands in for it).
+ * After each: validate --deep passes and the data matches the source record for record.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runBackup } from '../../src/backup/engine.js';
+import type { BackupOptions } from '../../src/backup/options.js';
+import { validateBackup } from '../../src/backup/validate.js';
+import { decodeBatch, readBatchHeader, type KafkaRecord, type RecordInput } from '../../src/kafka/protocol/record-batch.js';
+import { runRestore } from '../../src/restore/engine.js';
+import { planRestore } from '../../src/restore/plan.js';
+import { readSegmentBatches } from '../../src/restore/segment-source.js';
+import { openStore } from '../../src/storage/index.js';
+import { FsStore } from '../../src/storage/fs.js';
+import { S3_MAX_ATTEMPTS } from '../../src/storage/s3.js';
+import type { ObjectStore, PutOptions } from '../../src/storage/store.js';
+import { StorageError } from '../../src/util/errors.js';
+import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
+import { getTestS3, stopTestS3, type TestS3 } from '../helpers/minio.js';
+import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
+import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
+import { startHttpFaultProxy, type HttpFaultProxy } from '../helpers/http-fault-proxy.js';
+
+let bootstrap: string;
+let s3: TestS3;
+let proxy: HttpFaultProxy;
+let dir: string;
+const stores: ObjectStore[] = [];
+
+async function s3Store(bucket: string, endpoint: string): Promise<ObjectStore> {
+  const st = await openStore({ backend: 's3', bucket, prefix: 'faults', endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, allowHttp: true, pathStyle: true });
+  stores.push(st);
+  return st;
+}
+
+async function backupRecords(store: ObjectStore, backupId: string, topic: string, partition: number): Promise<KafkaRecord[]> {
+  const plan = await planRestore(testRestoreOptions('127.0.0.1:1', store, backupId, { topics: { include: [topic], exclude: [] } }));
+  const pp = plan.topics[0]?.partitions.find((p) => p.sourcePartition === partition);
+  const out: KafkaRecord[] = [];
+  for (const s of pp?.segments ?? []) {
+    for await (const { batch } of readSegmentBatches(store, s.entry)) {
+      if (readBatchHeader(batch).isControl) continue;
+      out.push(...decodeBatch(batch).records);
+    }
+  }
+  return out;
+}
+
+/** validate --deep passes and the backup holds each source record exactly once, offsets included. */
+async function assertBackupExact(store: ObjectStore, backupId: string, topic: string, partitions: number): Promise<number> {
+  const v = await validateBackup(store, backupId, true);
+  assert.deepEqual(v.problems, [], 'validate --deep finds no problem');
+  let total = 0;
+  for (let p = 0; p < partitions; p++) {
+    const src = await consumeAll(bootstrap, topic, p);
+    const got = await backupRecords(store, backupId, topic, p);
+    assert.equal(got.length, src.length, `${topic}/${p}: ${got.length} records in the backup, ${src.length} in the source`);
+    assert.deepEqual(got.map((r) => recordKey(r, true)), src.map((r) => recordKey(r, true)), `${topic}/${p}: nothing lost, nothing duplicated`);
+    total += src.length;
+  }
+  assert.equal(v.recordsChecked, total);
+  return total;
+}
+
+function opts(store: ObjectStore, backupId: string, topic: string, extra: Partial<BackupOptions> = {}): BackupOptions {
+  return testBackupOptions(bootstrap, store, backupId, [topic], { segmentMaxBytes: 8 * 1024, fetchMaxBytes: 16 * 1024, maxConcurrentPartitions: 3, ...extra });
+}
+
+before(async () => {
+  bootstrap = (await getTestKafka()).bootstrap;
+  s3 = await getTestS3();
+  proxy = await startHttpFaultProxy({ upstream: s3.endpoint });
+  dir = await mkdtemp(join(tmpdir(), 'kb-faults-storage-'));
+});
+
+after(async () => {
+  for (const st of stores) await st.close().catch(() => {});
+  await proxy?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+  await stopTestKafka();
+  await stopTestS3();
+});
+
+describe('S3 answering 500/503 and throttling (HTTP fault proxy in front of MinIO)', () => {
+  test('throttled (503 SlowDown) for 8 requests, then 500/503 for 2 s mid-backup: the backup completes', async (t) => {
+    const topic = uniqueTopic('s3-faults');
+    await createTopic(bootstrap, topic, 3);
+    for (let p = 0; p < 3; p++) await produce(bootstrap, topic, p, awkwardRecords(800, Date.UTC(2024, 10, 1), 10 + p), p === 0 ? 'zstd' : 'none', 25);
+    const bucket = await s3.freshBucket('kb-faults');
+    const store = await s3Store(bucket, proxy.endpoint);
+    proxy.failNext(8, { status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' });
+    let faultsArmed = false;
+    const sum = await runBackup({
+      ...opts(store, 's3-faults', topic),
+      onProgress: (p) => {
+        // Mid-backup: once a third is stored, a 2 s window of server errors on every request.
+        if (!faultsArmed && p.partitions.reduce((n, x) => n + x.records, 0) >= 800) {
+          faultsArmed = true;
+          proxy.failFor(1000, { status: 503, code: 'ServiceUnavailable' });
+          proxy.failFor(2000, { status: 500, code: 'InternalError' });
+        }
+      },
+    });
+    t.diagnostic(`proxy: ${JSON.stringify(proxy.stats)}`);
+    assert.equal(sum.status, 'complete');
+    assert.equal(sum.records, 2400);
+    assert.ok((proxy.stats.byKind['PUT 503'] ?? 0) + (proxy.stats.byKind['GET 503'] ?? 0) + (proxy.stats.byKind['HEAD 503'] ?? 0) >= 8, 'the throttling was seen');
+    assert.ok(faultsArmed, 'the error window opened mid-backup');
+    // Checked through the proxy (no faults now) and directly against MinIO.
+    await assertBackupExact(store, 's3-faults', topic, 3);
+    await assertBackupExact(await s3Store(bucket, s3.endpoint), 's3-faults', topic, 3);
+
+    // A restore reading through the same proxy while GETs fail for a while.
+    const target = uniqueTopic('s3-faults-dst');
+    proxy.failNext(6, { status: 503, code: 'SlowDown', match: (r) => r.method === 'GET' });
+    proxy.failFor(1500, { status: 500, code: 'InternalError', match: (r) => r.method === 'GET' });
+    const res = await runRestore(testRestoreOptions(bootstrap, store, 's3-faults', { topicMapping: { [topic]: target }, produceBatchSize: 100 }));
+    proxy.clear();
+    assert.equal(res.restored, 2400);
+    for (let p = 0; p < 3; p++) {
+      const src = await consumeAll(bootstrap, topic, p);
+      const got = await consumeAll(bootstrap, target, p);
+      assert.deepEqual(got.map((r) => recordKey(r)), src.map((r) => recordKey(r)), `${target}/${p}: nothing lost, nothing duplicated`);
+    }
+  });
+
+  test('a permanent 500 fails the backup with a clear error after bounded retries; it resumes once S3 recovers', async (t) => {
+    const topic = uniqueTopic('s3-down');
+    await createTopic(bootstrap, topic, 1);
+    await produce(bootstrap, topic, 0, awkwardRecords(600, Date.UTC(2024, 10, 1), 20), 'none', 25);
+    const bucket = await s3.freshBucket('kb-down');
+    const store = await s3Store(bucket, proxy.endpoint);
+    // Let the manifest and the first segments through, then fail every PUT.
+    let n = 0;
+    proxy.failAlways({ status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.', match: (r) => r.method === 'PUT' && ++n > 6 });
+    const before = proxy.stats.faulted;
+    const t0 = Date.now();
+    let err: Error | undefined;
+    try {
+      await runBackup(opts(store, 's3-down', topic, { maxConcurrentPartitions: 1 }));
+    } catch (e) {
+      err = e as Error;
+    }
+    const took = Date.now() - t0;
+    const faulted = proxy.stats.faulted - before;
+    proxy.clear();
+    assert.ok(err, 'the backup failed');
+    t.diagnostic(`failed after ${took} ms and ${faulted} failed requests: ${err.message}`);
+    assert.ok(err instanceof StorageError, `a storage error: ${err.constructor.name}`);
+    assert.match(err.message, /s3 \w+ s3:\/\/kb-down[^ ]*\/faults\/s3-down\/\S+ failed: InternalError \(HTTP 500\)/, 'names the operation, object and HTTP status');
+    // Bounded: one operation's attempts (the SDK's standard retry), and a few seconds.
+    assert.ok(faulted >= S3_MAX_ATTEMPTS && faulted <= 3 * S3_MAX_ATTEMPTS, `${faulted} failed requests before giving up (max attempts ${S3_MAX_ATTEMPTS})`);
+    assert.ok(took < 90_000, `gave up after ${took} ms`);
+    // What is indexed is valid; the re-run resumes and completes.
+    assert.deepEqual((await validateBackup(store, 's3-down', true)).problems, []);
+    const sum = await runBackup(opts(store, 's3-down', topic));
+    assert.equal(sum.status, 'complete');
+    await assertBackupExact(store, 's3-down', topic, 1);
+  });
+});
+
+/** Incompressible records, so a few MB of backup fill a small disk. */
+function bulkyRecords(n: number, seed: number): RecordInput[] {
+  return Array.from({ length: n }, (_, i) => ({ key: Buffer.from(`k-${seed}-${i}`), value: randomBytes(1024), headers: [{ key: 'i', value: Buffer.from(String(i)) }], timestamp: BigInt(Date.UTC(2024, 10, 1) + i) }));
+}
+
+function tryMount(path: string, size: string): boolean {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', path], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stand-in for a full disk where tmpfs cannot be mounted (not root): writes fail with ENOSPC once
+ * `capacity` bytes were written, until `grow()`. Same error shape as FsStore's for a real ENOSPC.
+ */
+function diskLimitedStore(inner: FsStore, capacity: number): { store: ObjectStore; grow: () => void } {
+  let used = 0;
+  let limit = capacity;
+  const enospc = (key: string): StorageError =>
+    new StorageError('IO', `filesystem write of ${key} under ${inner.root} failed: ENOSPC: no space left on device, write`, key);
+  const store: ObjectStore = {
+    url: inner.url,
+    put: async (k: string, d: Uint8Array, o?: PutOptions) => {
+      if (used + d.byteLength > limit) throw enospc(k);
+      used += d.byteLength;
+      return inner.put(k, d, o);
+    },
+    putStream: async (k: string, b: AsyncIterable<Uint8Array>, o?: PutOptions) => {
+      const counted = async function* () {
+        for await (const c of b) {
+          if (used + c.byteLength > limit) throw enospc(k);
+          used += c.byteLength;
+          yield c;
+        }
+      };
+      return inner.putStream(k, counted(), o);
+    },
+    get: (k, r) => inner.get(k, r),
+    getStream: (k, r) => inner.getStream(k, r),
+    head: (k) => inner.head(k),
+    exists: (k) => inner.exists(k),
+    list: (p) => inner.list(p),
+    delete: (k) => inner.delete(k),
+    close: () => inner.close(),
+  };
+  return { store, grow: () => (limit = Number.MAX_SAFE_INTEGER) };
+}
+
+describe('local disk full (filesystem backend)', () => {
+  test('the backup fails with ENOSPC naming the path, stays valid and resumable, and completes once space returns', async (t) => {
+    const topic = uniqueTopic('disk-full');
+    await createTopic(bootstrap, topic, 2);
+    for (let p = 0; p < 2; p++) await produce(bootstrap, topic, p, bulkyRecords(1500, p), 'none', 20);
+    const mnt = join(dir, 'small-disk');
+    await mkdir(mnt, { recursive: true });
+    const mounted = tryMount(mnt, '1m');
+    t.diagnostic(mounted ? 'a 1 MiB tmpfs is the disk' : 'tmpfs not mountable here (not root): ENOSPC decorator after 1 MiB');
+    const fs = new FsStore(join(mnt, 'backups'));
+    const limited = mounted ? undefined : diskLimitedStore(fs, 1024 * 1024);
+    const store = limited?.store ?? fs;
+    try {
+      let err: Error | undefined;
+      try {
+        await runBackup(testBackupOptions(bootstrap, store, 'disk-full', [topic], { compression: 'none', segmentMaxBytes: 64 * 1024, fetchMaxBytes: 64 * 1024, maxConcurrentPartitions: 2 }));
+      } catch (e) {
+        err = e as Error;
+      }
+      assert.ok(err, 'the backup failed on the full disk');
+      t.diagnostic(err.message);
+      assert.match(err.message, /ENOSPC/, 'says the disk is full');
+      assert.ok(err.message.includes(join(mnt, 'backups')), 'names the path');
+      assert.match(err.message, /disk-full\/topics\/|disk-full\//, 'names the object');
+      // What is indexed is complete and valid.
+      const v = await validateBackup(store, 'disk-full', true);
+      assert.deepEqual(v.problems, []);
+      assert.ok(v.recordsChecked > 0 && v.recordsChecked < 3000, `part of the backup is stored (${v.recordsChecked} records)`);
+      // Space returns: the resumed backup completes with no gap and no duplicate.
+      if (mounted) execFileSync('mount', ['-o', 'remount,size=64m', mnt]);
+      else limited!.grow();
+      const sum = await runBackup(testBackupOptions(bootstrap, store, 'disk-full', [topic], { compression: 'none', segmentMaxBytes: 64 * 1024, fetchMaxBytes: 64 * 1024 }));
+      assert.equal(sum.status, 'complete');
+      assert.equal(await assertBackupExact(store, 'disk-full', topic, 2), 3000);
+    } finally {
+      if (mounted) execFileSync('umount', ['-l', mnt]);
+    }
+  });
+});
