@@ -218,14 +218,18 @@ export class EncryptedStore implements ObjectStore {
   /** Headers of recently range-read objects: a ranged read then needs one GET, not two. */
   readonly #headers = new Map<string, Header>();
 
-  constructor(readonly inner: ObjectStore, key: Uint8Array, opts: EncryptedStoreOptions = {}) {
+  readonly inner: ObjectStore;
+
+  constructor(inner: ObjectStore, key: Uint8Array, opts: EncryptedStoreOptions = {}) {
+    // Over a store from openStore (which guards against reading encrypted objects without a key): use what it guards.
+    this.inner = inner instanceof PlaintextGuardStore ? inner.inner : inner;
     if (key.length !== 32) throw new UserError('BAD_ENCRYPTION_KEY', `encryption key must be 32 bytes (256 bits), got ${key.length}`);
     this.#key = Buffer.from(key);
     this.#fingerprint = keyFingerprint(this.#key);
     this.keyId = checkKeyId(opts.keyId ?? `key-${this.#fingerprint.toString('hex')}`);
     this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
     if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1 || this.chunkSize > MAX_CHUNK_SIZE) throw new UserError('BAD_ENCRYPTION_CONFIG', `encryption chunk size must be 1..${MAX_CHUNK_SIZE}`);
-    this.url = inner.url;
+    this.url = this.inner.url;
   }
 
   /** Opens the key a spec names and wraps `inner`. */

@@ -16,6 +16,9 @@ import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helper
 import { getTestS3, listObjectKeys, minioEnv } from '../helpers/minio.js';
 import { consumeAll, produce, recordKey } from '../helpers/records.js';
 import { openStore } from '../../src/storage/index.js';
+import { EncryptedStore } from '../../src/storage/encrypted.js';
+import type { ObjectStore } from '../../src/storage/store.js';
+import { runStorageContract } from '../helpers/storage-contract.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MARKER = 'PLAINTEXT-MARKER-7f3a9c';
@@ -41,6 +44,19 @@ async function filesUnder(dir: string): Promise<string[]> {
   for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) out.push(join(e.parentPath, e.name));
   return out;
 }
+
+// The ObjectStore contract through EncryptedStore on a real S3 server (small chunks: many per object).
+let contractBucket: Promise<{ bucket: string; s3: Awaited<ReturnType<typeof getTestS3>> }> | undefined;
+async function encryptedS3(): Promise<ObjectStore> {
+  contractBucket ??= (async () => {
+    const s3 = await getTestS3();
+    return { s3, bucket: await s3.freshBucket('kb-enc-contract') };
+  })();
+  const { s3, bucket } = await contractBucket;
+  const inner = await openStore({ backend: 's3', bucket, prefix: 'enc', endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, pathStyle: true, allowHttp: true });
+  return new EncryptedStore(inner, Buffer.alloc(32, 3), { chunkSize: 4096, keyId: 'contract' });
+}
+runStorageContract('encrypted over s3 (MinIO)', encryptedS3);
 
 describe('encrypted backups end to end (CLI, real broker)', () => {
   let bootstrap: string;
