@@ -20,6 +20,7 @@ import { offsetsAfterRestore, outcomeErrors, registerOffsetCommands, resetJson, 
 import { bytes, num, parseFormat, render } from './output.js';
 import { withMetrics } from '../metrics/index.js';
 import { registerOperationsCommands } from './operations.js';
+import { registerValidationCommands } from './commands/validation.js';
 
 let verbosity = 0;
 
@@ -235,6 +236,7 @@ export function buildProgram(): Command {
 
   // Operations commands: status, snapshot-groups (src/cli/operations.ts)
   registerOperationsCommands(program);
+  registerValidationCommands(program); // validation run | evidence-list | evidence-get | evidence-verify (src/cli/commands/validation.ts)
 
   program.addOption(new Option('--no-color', 'plain output').hideHelp());
   return program;
