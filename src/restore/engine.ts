@@ -76,7 +76,7 @@ interface TargetJob {
 export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   const plan = await planRestore(opts);
-  if (plan.errors.length) throw new UserError('INVALID_RESTORE', `restore configuration is not valid:\n  - ${plan.errors.join('\n  - ')}`);
+  if (plan.errors.length) throw new UserError('INVALID_RESTORE', `cannot restore (run validate-restore for the full report):\n  - ${plan.errors.join('\n  - ')}`);
   if (!opts.target) throw new UserError('CONFIG', 'target.bootstrap_servers is required to restore');
   const restoreId = restoreIdFor(opts);
   const warnings = [...plan.warnings];
