@@ -1,8 +1,10 @@
 import { Command, CommanderError, Option } from 'commander';
 import { inspectBackup, listBackupIds } from '../backup/inspect.js';
 import { runBackup } from '../backup/engine.js';
-import { loadConfig } from '../config/index.js';
+import { loadConfig, type KafkaBackupConfig } from '../config/index.js';
 import { planRestore, refineWithFooters } from '../restore/plan.js';
+import { checkTarget } from '../restore/target-check.js';
+import type { RestoreOptions } from '../restore/options.js';
 import { runRestore } from '../restore/engine.js';
 import { openStore, parseStorageUrl, setDefaultEncryption } from '../storage/index.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -104,11 +106,10 @@ export function buildProgram(): Command {
       try {
         const opts = restoreOptions(cfg, store);
         if (opts.dryRun) {
-          const plan = await planRestore(opts);
-          if (plan.errors.length === 0) await refineWithFooters(plan, store);
-          const v: RestoreValidation = { plan, errors: plan.errors, warnings: plan.warnings, consumerOffsetActions: [] };
+          // dry_run: true makes `restore` exactly `validate-restore`: the same checks, nothing written.
+          const v = await validateRestore(cfg, opts);
           print(render(format, validationJson(v), () => `Dry run: nothing written.\n\n${validationText(v)}`));
-          if (plan.errors.length) process.exitCode = 1;
+          if (v.errors.length) process.exitCode = 1;
           return;
         }
         const ac = stopSignal();
@@ -148,16 +149,9 @@ export function buildProgram(): Command {
       const cfg = await loadConfig(o.config, { expectMode: 'restore', onWarning: (w) => logger().warn(w) });
       const store = await openStore(cfg.storage);
       try {
-        const opts = restoreOptions(cfg, store);
-        const plan = await planRestore(opts);
-        if (plan.errors.length === 0) await refineWithFooters(plan, store);
-        const errors = [...plan.errors];
-        const warnings = [...plan.warnings];
-        const { checkTarget } = await import('../restore/target-check.js');
-        await checkTarget(opts, plan, errors, warnings);
-        const v: RestoreValidation = { plan, errors, warnings, consumerOffsetActions: consumerActions(cfg.restore.consumer_group_strategy, cfg.restore.reset_consumer_offsets, cfg.restore.consumer_groups) };
+        const v = await validateRestore(cfg, restoreOptions(cfg, store));
         print(render(format, validationJson(v), () => validationText(v)));
-        if (errors.length) process.exitCode = 1;
+        if (v.errors.length) process.exitCode = 1;
       } finally {
         await store.close();
       }
@@ -240,6 +234,16 @@ export function buildProgram(): Command {
 
   program.addOption(new Option('--no-color', 'plain output').hideHelp());
   return program;
+}
+
+/** What validate-restore (and restore with dry_run) report: plan, narrowed estimates, target checks. */
+async function validateRestore(cfg: KafkaBackupConfig, opts: RestoreOptions): Promise<RestoreValidation> {
+  const plan = await planRestore(opts);
+  if (plan.errors.length === 0) await refineWithFooters(plan, opts.store);
+  const errors = [...plan.errors];
+  const warnings = [...plan.warnings];
+  await checkTarget(opts, plan, errors, warnings);
+  return { plan, errors, warnings, consumerOffsetActions: consumerActions(cfg.restore.consumer_group_strategy, cfg.restore.reset_consumer_offsets, cfg.restore.consumer_groups) };
 }
 
 function consumerActions(strategy: string, reset: boolean, groups: string[]): string[] {
