@@ -82,9 +82,16 @@ export class BrokerConnection {
   }
 }
 
+/** Names of the APIs we call, for error messages. */
+const API_NAMES: Record<number, string> = { 0: 'Produce', 1: 'Fetch', 2: 'ListOffsets', 3: 'Metadata', 22: 'InitProducerId' };
+
 function wrapError(err: unknown, host: string, port: number, apiKey: number): Error {
   if (err instanceof KafkaError) return err;
   const e = err as Error & { errors?: { apiCode?: number; code?: string; message?: string }[] };
   const inner = e.errors?.[0];
-  return new KafkaError(`${host}:${port} api ${apiKey}: ${inner?.message ?? e.message}`, inner?.apiCode, { host, port, apiKey }, { cause: err });
+  const detail = inner?.message ?? e.message;
+  const api = API_NAMES[apiKey] ? `${API_NAMES[apiKey]} (api ${apiKey})` : `api ${apiKey}`;
+  // A silent broker: say so, rather than only the library's "Request timed out".
+  const what = /request timed out/i.test(detail) ? `the broker did not answer within the request timeout (${detail})` : detail;
+  return new KafkaError(`${host}:${port} ${api}: ${what}`, inner?.apiCode, { host, port, apiKey }, { cause: err });
 }
