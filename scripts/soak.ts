@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     const all = topics.flatMap((t) => Array.from({ length: args.partitions }, (_, p) => ({ topic: t, partition: p })));
     console.log(`soak: ${topics.length} topics x ${args.partitions} partitions = ${all.length} partitions; producing ${args.rate} records/s of ${args.recordBytes} B for ${args.minutes} min`);
 
-    // The backup, in its own process: one worker per partition (a continuous worker never ends).
+    // The backup, in its own process, with one fetch slot per partition (as measured in docs/reliability.md).
     const backupDir = join(runDir, 'backups');
     const cfg: BackupChildConfig = {
       bootstrap,

@@ -10,6 +10,7 @@ import type { BackupOptions, BackupSummary, StartOffset } from './options.js';
 import { PartitionWorker, type PartitionJob } from './partition-worker.js';
 import { matchesFilter, missingLiterals } from './topic-selection.js';
 import { runPool } from '../util/pool.js';
+import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
 
 const log = logger('backup');
@@ -139,11 +140,14 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
     const queue: PartitionJob[] = [...firstJobs];
     let kick: () => void = () => {};
     try {
+      // A snapshot runs max_concurrent_partitions workers, each to its end offset. A continuous
+      // worker never ends, so every partition gets one and the gate bounds concurrent fetches instead.
+      const gate = opts.continuous ? new Semaphore(opts.maxConcurrentPartitions) : undefined;
       await runPool(
         queue,
-        opts.maxConcurrentPartitions,
+        opts.continuous ? Number.MAX_SAFE_INTEGER : opts.maxConcurrentPartitions,
         async (job) => {
-          const w = new PartitionWorker(opts, cluster, admin, job);
+          const w = new PartitionWorker(opts, cluster, admin, job, gate);
           workers.push(w);
           await w.run();
         },

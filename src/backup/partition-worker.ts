@@ -10,6 +10,7 @@ import { emptyIndex, partitionIndexSchema, summarize, type PartitionIndex } from
 import { KafkaError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { sleep } from '../util/time.js';
+import type { Semaphore } from '../util/semaphore.js';
 import type { BackupOptions, PartitionProgress } from './options.js';
 import { SegmentBuilder } from './segment-builder.js';
 
@@ -35,12 +36,14 @@ export class PartitionWorker {
   readonly #cluster: KafkaCluster;
   readonly #admin: KafkaAdmin;
   readonly #job: PartitionJob;
+  readonly #gate: Semaphore | undefined;
   readonly #log;
   #index: PartitionIndex = emptyIndex('', 0);
   /** The segment being streamed to storage, abandoned if the worker fails. */
   #streaming: SegmentBuilder | undefined;
 
-  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob) {
+  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob, gate?: Semaphore) {
+    this.#gate = gate;
     this.#opts = opts;
     this.#cluster = cluster;
     this.#admin = admin;
@@ -96,12 +99,15 @@ export class PartitionWorker {
 
     while (!signal?.aborted) {
       if (this.#job.target !== null && position >= this.#job.target) break;
+      // Continuous mode: every partition has a worker, and the gate bounds how many fetch at once.
+      const release = await this.#gate?.acquire();
       const res = await fetchPartition(this.#cluster, topic, partition, BigInt(position), {
         maxBytes: fetchMax,
-        maxWaitMs: this.#opts.continuous ? Math.max(100, Math.min(this.#opts.pollIntervalMs * 5, 1000)) : 500,
+        maxWaitMs: this.#gate?.contended ? 50 : this.#opts.continuous ? Math.max(100, Math.min(this.#opts.pollIntervalMs * 5, 1000)) : 500,
         readCommitted: true,
         onRetry: () => this.#opts.metrics?.retry('fetch'),
       });
+      release?.();
       if (res.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
         const logStart = Number((await this.#admin.listOffsets(topic, [partition], EARLIEST)).get(partition) ?? -1);
         if (logStart > position) {

@@ -123,3 +123,22 @@ test('a continuous backup picks up a new matching topic and stops cleanly when a
   assert.deepEqual(view?.topics.map((t) => t.name), [first, second]);
   assert.equal(view?.records, 70);
 });
+
+test('a continuous backup covers every partition even when there are more than max_concurrent_partitions', async () => {
+  const wide = uniqueTopic('opts-wide');
+  await createTopic(bootstrap, wide, 6);
+  for (let p = 0; p < 6; p++) await produce(bootstrap, wide, p, awkwardRecords(10, Date.UTC(2024, 10, 13), 40 + p));
+  const ac = new AbortController();
+  const running = runBackup(backupOpts('wide', [wide], { continuous: true, maxConcurrentPartitions: 2, signal: ac.signal }));
+  const { inspectBackup } = await import('../../src/backup/inspect.js');
+  const deadline = Date.now() + 30_000;
+  let records = 0;
+  while (Date.now() < deadline && records < 60) {
+    await new Promise((r) => setTimeout(r, 500));
+    records = (await inspectBackup(store, 'wide').catch(() => undefined))?.records ?? 0;
+  }
+  ac.abort();
+  await running;
+  const view = await inspectBackup(store, 'wide');
+  assert.deepEqual(view.topics[0]!.partitions.map((p) => p.summary.records), [10, 10, 10, 10, 10, 10]);
+});
