@@ -32,6 +32,7 @@ import { getTestS3, stopTestS3, type TestS3 } from '../helpers/minio.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 import { startHttpFaultProxy, type HttpFaultProxy } from '../helpers/http-fault-proxy.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 let bootstrap: string;
 let s3: TestS3;
@@ -258,6 +259,48 @@ describe('local disk full (filesystem backend)', () => {
       assert.equal(await assertBackupExact(store, 'disk-full', topic, 2), 3000);
     } finally {
       if (mounted) execFileSync('umount', ['-l', mnt]);
+    }
+  });
+});
+
+describe('the connection to S3 cut at the TCP level and restored (TCP proxy in front of MinIO)', () => {
+  test('3 s without a connection mid-backup and mid-restore: both complete, nothing lost or duplicated', async () => {
+    const topic = uniqueTopic('s3-cut');
+    await createTopic(bootstrap, topic, 2);
+    for (let p = 0; p < 2; p++) await produce(bootstrap, topic, p, awkwardRecords(600, Date.UTC(2024, 10, 2), 60 + p), 'none', 20);
+    const minio = new URL(s3.endpoint);
+    const tcp = await startTcpProxy({ upstream: { host: minio.hostname, port: Number(minio.port) } });
+    try {
+      const bucket = await s3.freshBucket('kb-cut');
+      const store = await s3Store(bucket, `http://${tcp.address}`);
+      let cut = false;
+      const sum = await runBackup({
+        ...opts(store, 's3-cut', topic, { maxConcurrentPartitions: 2 }),
+        onProgress: (p) => {
+          if (!cut && p.partitions.reduce((n, x) => n + x.records, 0) >= 300) {
+            cut = true;
+            tcp.cut();
+            setTimeout(() => tcp.restore(), 3000);
+          }
+        },
+      });
+      assert.ok(cut, 'the cut happened mid-backup');
+      assert.equal(sum.records, 1200);
+      assert.ok(tcp.stats.refused > 0 || tcp.stats.accepted > 1, 'the tool reconnected');
+      await assertBackupExact(store, 's3-cut', topic, 2);
+
+      const target = uniqueTopic('s3-cut-dst');
+      tcp.cut();
+      setTimeout(() => tcp.restore(), 3000);
+      const res = await runRestore(testRestoreOptions(bootstrap, store, 's3-cut', { topicMapping: { [topic]: target } }));
+      assert.equal(res.restored, 1200);
+      for (let p = 0; p < 2; p++) {
+        const src = await consumeAll(bootstrap, topic, p);
+        const got = await consumeAll(bootstrap, target, p);
+        assert.deepEqual(got.map((r) => recordKey(r)), src.map((r) => recordKey(r)), `${target}/${p}`);
+      }
+    } finally {
+      await tcp.close();
     }
   });
 });
