@@ -4,7 +4,9 @@ import type { SegmentEntry } from '../format/partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError } from '../util/errors.js';
 
-const TAIL_BYTES = 64 * 1024;
+// One ranged GET of the tail brings the footer; a segment no larger than this comes whole with it,
+// so a small segment is never fetched twice (tail, then its block).
+const TAIL_BYTES = 256 * 1024;
 
 export interface SourceBatch {
   batch: Buffer;
