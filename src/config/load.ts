@@ -21,6 +21,7 @@ import {
 import { normaliseStorage, storageSpecFromConfig } from './storage.js';
 import { isoOf } from './values.js';
 import type { BackupOptions, KafkaBackupConfig, KafkaClusterConfig, LoadConfigOptions, Mode, RestoreOptions, StorageConfig } from './types.js';
+import { lineOf, lineStarts } from './lines.js';
 
 type Path = (string | number)[];
 
@@ -155,23 +156,6 @@ function stripUndefined<T>(v: T): T {
     }
   }
   return v;
-}
-
-function lineStarts(text: string): number[] {
-  const starts = [0];
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
-  return starts;
-}
-
-function lineOf(starts: readonly number[], offset: number): number {
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if ((starts[mid] ?? 0) <= offset) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo + 1;
 }
 
 /** Parses config text (synchronously; `${file:...}` references are read with readFileSync). */

@@ -5,6 +5,7 @@ import { logger } from '../util/logger.js';
 import { InstrumentedStore } from './instrumented-store.js';
 import { KafkaBackupMetrics } from './registry.js';
 import { MetricsServer } from './server.js';
+import { sleep } from '../util/time.js';
 
 export { KafkaBackupMetrics, PartitionLabels, OVERFLOW_LABEL } from './registry.js';
 export { InstrumentedStore } from './instrumented-store.js';
@@ -54,21 +55,10 @@ export async function withMetrics<T>(
     metrics.lastActivityAt = Date.now();
     if (cfg.keep_alive_seconds > 0 && !signal?.aborted) {
       log.info({ seconds: cfg.keep_alive_seconds, url: server.url }, 'run ended; metrics server stays up (metrics.keep_alive_seconds)');
-      await waitFor(cfg.keep_alive_seconds * 1000, signal);
+      await sleep(cfg.keep_alive_seconds * 1000, signal);
     }
     metrics.close();
     await server.close();
   }
 }
 
-function waitFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}

@@ -18,6 +18,7 @@ import { bad, bool, describe, epochMs, int, leaf, listLeaf, nonEmptyStr, ok, one
 import { parseYamlTree, pathString, PlainScalar, SpecificTagged } from '../config/yaml-tree.js';
 import type { StorageSpec } from '../storage/spec.js';
 import { ConfigError } from '../util/errors.js';
+import { lineOf, lineStarts } from '../config/lines.js';
 
 export type MessageCountMode = 'exact' | 'sample';
 export type EvidenceFormat = 'json' | 'pdf';
@@ -267,23 +268,6 @@ function unknownKeyMessage(parent: Path, key: string, backend: BackendName | und
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof PlainScalar) && !(v instanceof SpecificTagged);
-}
-
-function lineStarts(text: string): number[] {
-  const starts = [0];
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) starts.push(i + 1);
-  return starts;
-}
-
-function lineOf(starts: readonly number[], offset: number): number {
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if ((starts[mid] ?? 0) <= offset) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo + 1;
 }
 
 /** Parses the text of a validation config file. Throws ValidationConfigError listing every problem. */
