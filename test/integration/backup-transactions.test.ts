@@ -15,59 +15,18 @@ import { KafkaCluster } from '../../src/kafka/cluster.js';
 import { fetchPartition } from '../../src/kafka/fetcher.js';
 import { decodeBatch, readBatchHeader, splitBatches, type KafkaRecord } from '../../src/kafka/protocol/record-batch.js';
 import { runRestore } from '../../src/restore/engine.js';
-import type { RestoreOptions } from '../../src/restore/options.js';
 import { readSegmentBatches } from '../../src/restore/segment-source.js';
 import { FsStore } from '../../src/storage/fs.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { consumeAll, produce, recordKey } from '../helpers/records.js';
+import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 
 function backupOpts(bootstrap: string, store: ObjectStore, backupId: string, topics: string[], extra: Partial<BackupOptions> = {}): BackupOptions {
-  return {
-    backupId,
-    source: { bootstrapServers: [bootstrap] },
-    store,
-    topics: { include: topics, exclude: [] },
-    includeInternalTopics: false,
-    internalTopics: [],
-    compression: 'zstd',
-    compressionLevel: 3,
-    startOffset: 'earliest',
-    segmentMaxBytes: 16 * 1024,
-    segmentMaxIntervalMs: 60_000,
-    continuous: false,
-    pollIntervalMs: 100,
-    maxConcurrentPartitions: 4,
-    fetchMaxBytes: 64 * 1024,
-    syncIntervalSecs: 30,
-    checkpointIntervalSecs: 5,
-    includeOffsetHeaders: true,
-    ...extra,
-  };
+  return testBackupOptions(bootstrap, store, backupId, topics, { segmentMaxBytes: 16 * 1024, ...extra });
 }
 
-function restoreOpts(bootstrap: string, store: ObjectStore, backupId: string, extra: Partial<RestoreOptions> = {}): RestoreOptions {
-  return {
-    backupId,
-    store,
-    target: { bootstrapServers: [bootstrap] },
-    topics: { include: [], exclude: [] },
-    topicMapping: {},
-    partitionMapping: {},
-    includeOriginalOffsetHeader: false,
-    stripOffsetHeaders: false,
-    createTopics: true,
-    defaultReplicationFactor: -1,
-    allowNonEmptyTarget: false,
-    dryRun: false,
-    maxConcurrentPartitions: 4,
-    produceBatchSize: 1000,
-    produceAcks: -1,
-    produceTimeoutMs: 30_000,
-    checkpointIntervalSecs: 1,
-    ...extra,
-  };
-}
+const restoreOpts = testRestoreOptions;
 
 /** The raw batches the broker holds for a partition (read_committed fetch up to the last stable offset), control and aborted ones included. */
 async function brokerBatches(bootstrap: string, topic: string, partition: number): Promise<Buffer[]> {
