@@ -10,13 +10,12 @@ import { validateBackup } from '../../src/backup/validate.js';
 import { runRestore } from '../../src/restore/engine.js';
 import { planRestore } from '../../src/restore/plan.js';
 import { partitionFor } from '../../src/restore/repartition.js';
-import { readSegmentBatches } from '../../src/restore/segment-source.js';
-import { decodeBatch, readBatchHeader, type KafkaRecord } from '../../src/kafka/protocol/record-batch.js';
 import { FsStore } from '../../src/storage/fs.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { getTestKafka, createTopic, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
+import { backupRecords } from '../helpers/backup-read.js';
 
 function backupOpts(bootstrap: string, store: ObjectStore, backupId: string, topics: string[], extra: Partial<BackupOptions> = {}): BackupOptions {
   return testBackupOptions(bootstrap, store, backupId, topics, { segmentMaxBytes: 16 * 1024, ...extra });
@@ -24,18 +23,6 @@ function backupOpts(bootstrap: string, store: ObjectStore, backupId: string, top
 
 const restoreOpts = testRestoreOptions;
 
-async function backupRecords(store: ObjectStore, backupId: string, topic: string, partition: number): Promise<KafkaRecord[]> {
-  const plan = await planRestore(restoreOpts('127.0.0.1:1', store, backupId, { topics: { include: [topic], exclude: [] } }));
-  const pp = plan.topics[0]!.partitions.find((p) => p.sourcePartition === partition)!;
-  const out: KafkaRecord[] = [];
-  for (const s of pp.segments) {
-    for await (const { batch } of readSegmentBatches(store, s.entry)) {
-      if (readBatchHeader(batch).isControl) continue;
-      out.push(...decodeBatch(batch).records);
-    }
-  }
-  return out;
-}
 
 describe('backup and restore against the real broker', () => {
   let bootstrap: string;

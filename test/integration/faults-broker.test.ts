@@ -20,11 +20,8 @@ import { runBackup } from '../../src/backup/engine.js';
 import type { BackupOptions, BackupProgress, BackupSummary } from '../../src/backup/options.js';
 import { validateBackup } from '../../src/backup/validate.js';
 import { LATEST, KafkaAdmin } from '../../src/kafka/admin.js';
-import { decodeBatch, readBatchHeader, type KafkaRecord } from '../../src/kafka/protocol/record-batch.js';
 import { runRestore, type RestoreResult } from '../../src/restore/engine.js';
 import type { RestoreOptions } from '../../src/restore/options.js';
-import { planRestore } from '../../src/restore/plan.js';
-import { readSegmentBatches } from '../../src/restore/segment-source.js';
 import { FsStore } from '../../src/storage/fs.js';
 import type { ObjectStore, PutOptions } from '../../src/storage/store.js';
 import { kafkaInstalled, startKafka, type RunningKafka } from '../../scripts/kafka.js';
@@ -34,6 +31,7 @@ import { freePort, sleep } from '../helpers/ports.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { assertBackupExact } from '../helpers/backup-read.js';
 
 /** Client timeouts the tool runs with in this file (the defaults are 10 s connect, 60 s request). */
 const REQUEST_TIMEOUT_MS = 2000;
@@ -85,35 +83,7 @@ function restoreOptions(store: ObjectStore, backupId: string, extra: Partial<Res
   return testRestoreOptions(direct, store, backupId, { target: viaProxy(), produceBatchSize: 50, ...extra });
 }
 
-/** Every data record in the backup of one partition, in stored order, with its original offset. */
-async function backupRecords(store: ObjectStore, backupId: string, topic: string, partition: number): Promise<KafkaRecord[]> {
-  const plan = await planRestore(testRestoreOptions('127.0.0.1:1', store, backupId, { topics: { include: [topic], exclude: [] } }));
-  const pp = plan.topics[0]?.partitions.find((p) => p.sourcePartition === partition);
-  const out: KafkaRecord[] = [];
-  for (const s of pp?.segments ?? []) {
-    for await (const { batch } of readSegmentBatches(store, s.entry)) {
-      if (readBatchHeader(batch).isControl) continue;
-      out.push(...decodeBatch(batch).records);
-    }
-  }
-  return out;
-}
 
-/** validate --deep passes and the backup holds each source record exactly once, offsets included. */
-async function assertBackupExact(store: ObjectStore, backupId: string, topic: string, partitions: number): Promise<number> {
-  const v = await validateBackup(store, backupId, true);
-  assert.deepEqual(v.problems, [], 'validate --deep finds no problem');
-  let total = 0;
-  for (let p = 0; p < partitions; p++) {
-    const src = await consumeAll(direct, topic, p);
-    const got = await backupRecords(store, backupId, topic, p);
-    assert.equal(got.length, src.length, `${topic}/${p}: ${got.length} records in the backup, ${src.length} in the source`);
-    assert.deepEqual(got.map((r) => recordKey(r, true)), src.map((r) => recordKey(r, true)), `${topic}/${p}: nothing lost, nothing duplicated`);
-    total += src.length;
-  }
-  assert.equal(v.recordsChecked, total);
-  return total;
-}
 
 /** The target holds each source record exactly once, in source order, per partition. */
 async function assertRestoreExact(source: string, target: string, partitions: number, res: RestoreResult): Promise<void> {
@@ -208,7 +178,7 @@ describe('broker restarted', () => {
     await waitUntil('the backup to catch up after the restart', () => caughtUp(run.progress(), topic, ends), 90_000, run.done);
     const sum = await run.stop();
     assert.equal(sum.status, 'stopped');
-    assert.equal(await assertBackupExact(store, 'restart-bk', topic, 3), 6000);
+    assert.equal(await assertBackupExact(direct, store, 'restart-bk', topic, 3), 6000);
   });
 
   test('mid-restore (broker killed, no controlled shutdown): the restore finishes; every record exactly once', async () => {
@@ -255,7 +225,7 @@ describe('connection to the broker cut and restored (TCP proxy)', () => {
     assert.equal(sum.status, 'complete');
     assert.equal(sum.records, 4500);
     assert.ok(proxy.stats.refused > refusedBefore, 'the tool tried to reconnect while the path was cut');
-    await assertBackupExact(store, 'cut-bk', topic, 3);
+    await assertBackupExact(direct, store, 'cut-bk', topic, 3);
   });
 
   test('mid-restore: connections reset twice, the restore finishes; every record exactly once', async () => {
@@ -308,7 +278,7 @@ describe('broker stops answering (TCP proxy accepts, never responds)', () => {
     assert.deepEqual((await validateBackup(store, 'hang-bk', true)).problems, []);
     const sum = await runBackup(backupOptions(store, 'hang-bk', [topic]));
     assert.equal(sum.status, 'complete');
-    await assertBackupExact(store, 'hang-bk', topic, 2);
+    await assertBackupExact(direct, store, 'hang-bk', topic, 2);
   });
 
   test('restore: fails with a clear error within a bounded time, then the re-run finishes; every record exactly once', async (t) => {

@@ -18,10 +18,8 @@ import { join } from 'node:path';
 import { runBackup } from '../../src/backup/engine.js';
 import type { BackupOptions } from '../../src/backup/options.js';
 import { validateBackup } from '../../src/backup/validate.js';
-import { decodeBatch, readBatchHeader, type KafkaRecord, type RecordInput } from '../../src/kafka/protocol/record-batch.js';
+import type { RecordInput } from '../../src/kafka/protocol/record-batch.js';
 import { runRestore } from '../../src/restore/engine.js';
-import { planRestore } from '../../src/restore/plan.js';
-import { readSegmentBatches } from '../../src/restore/segment-source.js';
 import { openStore } from '../../src/storage/index.js';
 import { FsStore } from '../../src/storage/fs.js';
 import { S3_MAX_ATTEMPTS } from '../../src/storage/s3.js';
@@ -31,6 +29,7 @@ import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helper
 import { getTestS3, stopTestS3, type TestS3 } from '../helpers/minio.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
+import { assertBackupExact } from '../helpers/backup-read.js';
 import { startHttpFaultProxy, type HttpFaultProxy } from '../helpers/http-fault-proxy.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -46,34 +45,7 @@ async function s3Store(bucket: string, endpoint: string): Promise<ObjectStore> {
   return st;
 }
 
-async function backupRecords(store: ObjectStore, backupId: string, topic: string, partition: number): Promise<KafkaRecord[]> {
-  const plan = await planRestore(testRestoreOptions('127.0.0.1:1', store, backupId, { topics: { include: [topic], exclude: [] } }));
-  const pp = plan.topics[0]?.partitions.find((p) => p.sourcePartition === partition);
-  const out: KafkaRecord[] = [];
-  for (const s of pp?.segments ?? []) {
-    for await (const { batch } of readSegmentBatches(store, s.entry)) {
-      if (readBatchHeader(batch).isControl) continue;
-      out.push(...decodeBatch(batch).records);
-    }
-  }
-  return out;
-}
 
-/** validate --deep passes and the backup holds each source record exactly once, offsets included. */
-async function assertBackupExact(store: ObjectStore, backupId: string, topic: string, partitions: number): Promise<number> {
-  const v = await validateBackup(store, backupId, true);
-  assert.deepEqual(v.problems, [], 'validate --deep finds no problem');
-  let total = 0;
-  for (let p = 0; p < partitions; p++) {
-    const src = await consumeAll(bootstrap, topic, p);
-    const got = await backupRecords(store, backupId, topic, p);
-    assert.equal(got.length, src.length, `${topic}/${p}: ${got.length} records in the backup, ${src.length} in the source`);
-    assert.deepEqual(got.map((r) => recordKey(r, true)), src.map((r) => recordKey(r, true)), `${topic}/${p}: nothing lost, nothing duplicated`);
-    total += src.length;
-  }
-  assert.equal(v.recordsChecked, total);
-  return total;
-}
 
 function opts(store: ObjectStore, backupId: string, topic: string, extra: Partial<BackupOptions> = {}): BackupOptions {
   return testBackupOptions(bootstrap, store, backupId, [topic], { segmentMaxBytes: 8 * 1024, fetchMaxBytes: 16 * 1024, maxConcurrentPartitions: 3, ...extra });
@@ -120,8 +92,8 @@ describe('S3 answering 500/503 and throttling (HTTP fault proxy in front of MinI
     assert.ok((proxy.stats.byKind['PUT 503'] ?? 0) + (proxy.stats.byKind['GET 503'] ?? 0) + (proxy.stats.byKind['HEAD 503'] ?? 0) >= 8, 'the throttling was seen');
     assert.ok(faultsArmed, 'the error window opened mid-backup');
     // Checked through the proxy (no faults now) and directly against MinIO.
-    await assertBackupExact(store, 's3-faults', topic, 3);
-    await assertBackupExact(await s3Store(bucket, s3.endpoint), 's3-faults', topic, 3);
+    await assertBackupExact(bootstrap, store, 's3-faults', topic, 3);
+    await assertBackupExact(bootstrap, await s3Store(bucket, s3.endpoint), 's3-faults', topic, 3);
 
     // A restore reading through the same proxy while GETs fail for a while.
     const target = uniqueTopic('s3-faults-dst');
@@ -168,7 +140,7 @@ describe('S3 answering 500/503 and throttling (HTTP fault proxy in front of MinI
     assert.deepEqual((await validateBackup(store, 's3-down', true)).problems, []);
     const sum = await runBackup(opts(store, 's3-down', topic));
     assert.equal(sum.status, 'complete');
-    await assertBackupExact(store, 's3-down', topic, 1);
+    await assertBackupExact(bootstrap, store, 's3-down', topic, 1);
   });
 });
 
@@ -256,7 +228,7 @@ describe('local disk full (filesystem backend)', () => {
       else limited!.grow();
       const sum = await runBackup(testBackupOptions(bootstrap, store, 'disk-full', [topic], { compression: 'none', segmentMaxBytes: 64 * 1024, fetchMaxBytes: 64 * 1024 }));
       assert.equal(sum.status, 'complete');
-      assert.equal(await assertBackupExact(store, 'disk-full', topic, 2), 3000);
+      assert.equal(await assertBackupExact(bootstrap, store, 'disk-full', topic, 2), 3000);
     } finally {
       if (mounted) execFileSync('umount', ['-l', mnt]);
     }
@@ -287,7 +259,7 @@ describe('the connection to S3 cut at the TCP level and restored (TCP proxy in f
       assert.ok(cut, 'the cut happened mid-backup');
       assert.equal(sum.records, 1200);
       assert.ok(tcp.stats.refused > 0 || tcp.stats.accepted > 1, 'the tool reconnected');
-      await assertBackupExact(store, 's3-cut', topic, 2);
+      await assertBackupExact(bootstrap, store, 's3-cut', topic, 2);
 
       const target = uniqueTopic('s3-cut-dst');
       tcp.cut();
