@@ -3,6 +3,7 @@ import { EARLIEST } from '../kafka/admin.js';
 import type { KafkaCluster } from '../kafka/cluster.js';
 import { ErrorCode } from '../kafka/errors.js';
 import { fetchPartition } from '../kafka/fetcher.js';
+import type { FetchPartitionResponse } from '../kafka/protocol/fetch.js';
 import { batchTimestampRange, readBatchHeader, splitBatches } from '../kafka/protocol/record-batch.js';
 import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { keys } from '../format/layout.js';
@@ -97,17 +98,34 @@ export class PartitionWorker {
       this.#log.debug({ key, records: entry.record_count, bytes: entry.stored_bytes }, 'segment stored');
     };
 
+    // One Fetch is started ahead: as soon as a response arrives, the request for the offset after
+    // its last batch goes out, so the broker reads the log while this worker stores what came.
+    let ahead: { at: number; res: Promise<FetchPartitionResponse> } | undefined;
+    const startFetch = (at: number): { at: number; res: Promise<FetchPartitionResponse> } => {
+      const res = (async () => {
+        // Continuous mode: every partition has a worker, and the gate bounds how many fetch at once.
+        const release = await this.#gate?.acquire();
+        try {
+          return await fetchPartition(this.#cluster, topic, partition, BigInt(at), {
+            maxBytes: fetchMax,
+            maxWaitMs: this.#gate?.contended ? 50 : this.#opts.continuous ? Math.max(100, Math.min(this.#opts.pollIntervalMs * 5, 1000)) : 500,
+            readCommitted: true,
+            onRetry: () => this.#opts.metrics?.retry('fetch'),
+          });
+        } finally {
+          release?.();
+        }
+      })();
+      // Observed here so a prefetch that is never awaited (stop, failure) is not an unhandled rejection.
+      res.catch(() => {});
+      return { at, res };
+    };
+
     while (!signal?.aborted) {
       if (this.#job.target !== null && position >= this.#job.target) break;
-      // Continuous mode: every partition has a worker, and the gate bounds how many fetch at once.
-      const release = await this.#gate?.acquire();
-      const res = await fetchPartition(this.#cluster, topic, partition, BigInt(position), {
-        maxBytes: fetchMax,
-        maxWaitMs: this.#gate?.contended ? 50 : this.#opts.continuous ? Math.max(100, Math.min(this.#opts.pollIntervalMs * 5, 1000)) : 500,
-        readCommitted: true,
-        onRetry: () => this.#opts.metrics?.retry('fetch'),
-      });
-      release?.();
+      const current = ahead?.at === position ? ahead : startFetch(position);
+      ahead = undefined;
+      const res = await current.res;
       if (res.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) {
         const logStart = Number((await this.#admin.listOffsets(topic, [partition], EARLIEST)).get(partition) ?? -1);
         if (logStart > position) {
@@ -127,6 +145,11 @@ export class PartitionWorker {
         // A batch larger than the fetch size: ask for more next time.
         fetchMax = Math.min(fetchMax * 2, 256 * 1024 * 1024);
         continue;
+      }
+      if (batches.length > 0) {
+        const tail = readBatchHeader(batches[batches.length - 1]!);
+        const next = Number(tail.baseOffset) + tail.lastOffsetDelta + 1;
+        if (next > position && (this.#job.target === null || next < this.#job.target)) ahead = startFetch(next);
       }
       // Transaction markers of this response: an aborted transaction the broker lists for the
       // response but whose marker comes before the current segment's first offset ended in an
@@ -149,8 +172,10 @@ export class PartitionWorker {
         if (control) markers.push({ producerId: h.producerId, offset: Number(h.baseOffset) });
         // Empty batches (kept by the log cleaner for producer state) hold no record: their
         // maxTimestamp is not a record timestamp and must not widen the index's data range.
-        const ts = control || h.recordCount === 0 ? null : batchTimestampRange(batch);
-        builder.add(batch, Number(h.baseOffset), last, control ? 0 : h.recordCount, ts ? Number(ts.min) : null, ts ? Number(ts.max) : null);
+        // One record scan per batch, shared with the segment's block index.
+        const range = batchTimestampRange(batch);
+        const data = !control && h.recordCount > 0;
+        builder.add(batch, Number(h.baseOffset), last, control ? 0 : h.recordCount, data ? Number(range.min) : null, data ? Number(range.max) : null, range);
         position = last + 1;
         if (!control) this.progress.records += h.recordCount;
         this.progress.rawBytes += batch.length;

@@ -194,9 +194,13 @@ export class SegmentBuilder {
     if (this.#uploadError) throw this.#uploadError.error;
   }
 
-  add(batch: Buffer, first: number, last: number, dataRecords: number, minTs: number | null, maxTs: number | null): void {
+  /**
+   * `range` is the batch's `batchTimestampRange` (all batches, for the block index); `minTs` /
+   * `maxTs` widen the segment's data range (null for control and empty batches).
+   */
+  add(batch: Buffer, first: number, last: number, dataRecords: number, minTs: number | null, maxTs: number | null, range?: { min: bigint; max: bigint }): void {
     if (this.#uploadError) throw this.#uploadError.error;
-    const chunks = this.#writerFor(batch).add(batch);
+    const chunks = this.#writerFor(batch).add(batch, range);
     if (chunks.length) this.#emit(chunks);
     if (this.firstOffset < 0) this.firstOffset = first;
     this.lastOffset = last;

@@ -5,6 +5,9 @@ import type { RestoreOptions } from '../restore/options.js';
 import type { ObjectStore } from '../storage/store.js';
 import { UserError } from '../util/errors.js';
 
+/** Per Fetch request; with one request prefetched per partition, two responses per partition in flight. */
+export const DEFAULT_FETCH_MAX_BYTES = 4 * 1024 * 1024;
+
 export function connectionSettings(c: KafkaClusterConfig, clientId: string): KafkaConnectionSettings {
   const k = c.connection;
   return { bootstrapServers: c.bootstrap_servers, security: c.security, clientId, socket: { noDelay: k.tcp_nodelay, keepAlive: k.tcp_keepalive, keepAliveDelayMs: k.keepalive_time_secs * 1000 } };
@@ -31,7 +34,7 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     continuous: b.continuous,
     pollIntervalMs: b.poll_interval_ms,
     maxConcurrentPartitions: b.max_concurrent_partitions,
-    fetchMaxBytes: Math.max(1, Math.min(b.fetch_max_bytes ?? Math.min(b.segment_max_bytes, 16 * 1024 * 1024), 2_147_483_647)),
+    fetchMaxBytes: Math.max(1, Math.min(b.fetch_max_bytes ?? Math.min(b.segment_max_bytes, DEFAULT_FETCH_MAX_BYTES), 2_147_483_647)),
     syncIntervalSecs: b.sync_interval_secs,
     checkpointIntervalSecs: b.checkpoint_interval_secs,
     includeOffsetHeaders: b.include_offset_headers,

@@ -1,4 +1,4 @@
-import { batchReuseProblem, batchTimestampRange, decodeBatch, encodeBatch, readBatchHeader, type KafkaRecord } from '../kafka/protocol/record-batch.js';
+import { batchReuseProblem, decodeBatch, encodeBatch, readBatchHeader, scanBatch, type BatchScan, type KafkaRecord } from '../kafka/protocol/record-batch.js';
 import type { ObjectStore } from '../storage/store.js';
 import { originHeaders, stripOffsetHeaders } from './headers.js';
 import type { PlannedPartition } from './plan.js';
@@ -23,9 +23,8 @@ export interface StreamOptions {
   stats: { skippedOutsideWindow: number; abortedSkipped: number; bytesRead: number };
 }
 
-function batchWithin(batch: Buffer, o: StreamOptions): boolean {
-  const r = batchTimestampRange(batch);
-  return inWindow(r.min, o) && inWindow(r.max, o);
+function scanWithin(scan: BatchScan, o: StreamOptions): boolean {
+  return inWindow(scan.min, o) && inWindow(scan.max, o);
 }
 
 function inWindow(ts: bigint, o: StreamOptions): boolean {
@@ -81,8 +80,11 @@ export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, 
       if (h.recordCount === 0) continue;
       // Whole stored batches are kept untouched when every record is in the window: decided per
       // segment from the index, else per batch from its own timestamp range.
-      const batchInside = seg.fullyInside || (o.windowStart === undefined && o.windowEnd === undefined) || batchWithin(batch, o);
-      if (batchInside && !transform && o.skip === 0 && batchReuseProblem(batch) === null) {
+      // One record scan serves both the window check and the reuse check.
+      const reusable = !transform && o.skip === 0;
+      const scan = reusable ? scanBatch(batch) : undefined;
+      const batchInside = seg.fullyInside || (o.windowStart === undefined && o.windowEnd === undefined) || (scan !== undefined && scanWithin(scan, o));
+      if (batchInside && reusable && batchReuseProblem(batch, {}, scan) === null) {
         const first = Number(h.baseOffset);
         yield { batch, sourceOffsets: Array.from({ length: h.recordCount }, (_, i) => first + i), reused: true };
         continue;

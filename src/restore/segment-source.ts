@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { decodeBlock, parseSegmentFooter, parseSegmentTail, readSegment, type SegmentFooter } from '../format/segment.js';
+import { decodeBlock, parseSegmentFooter, parseSegmentTail, type SegmentFooter } from '../format/segment.js';
 import type { SegmentEntry } from '../format/partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError } from '../util/errors.js';
@@ -19,9 +19,14 @@ export interface ReadWindow {
   windowEnd?: number;
 }
 
-function checkSha(entry: SegmentEntry, bytes: Buffer): void {
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  if (sha !== entry.sha256) throw new CorruptDataError(`${entry.key}: SHA-256 mismatch (index says ${entry.sha256}, object has ${sha})`, entry.key);
+/** Runs a format check, naming the object in what it throws (the format layer knows no keys). */
+function named<T>(entry: SegmentEntry, check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (e instanceof CorruptDataError && e.object === undefined) throw new CorruptDataError(`${entry.key}: ${e.message.replace(/^segment: /, '')}`, entry.key, e.context);
+    throw e;
+  }
 }
 
 /** The segment's footer (block index), with at most two ranged GETs. */
@@ -29,17 +34,105 @@ export async function readFooter(store: ObjectStore, entry: SegmentEntry): Promi
   const size = entry.stored_bytes;
   const tail = await store.get(entry.key, { start: Math.max(0, size - TAIL_BYTES) });
   if (tail.length !== Math.min(size, TAIL_BYTES)) throw new CorruptDataError(`${entry.key}: object is shorter than the ${size} bytes the index records`, entry.key);
-  const parsed = parseSegmentTail(tail, size);
+  const parsed = named(entry, () => parseSegmentTail(tail, size));
   if (parsed.footer) return { footer: parsed.footer, tail, tailBytes: tail.length };
   const fb = await store.get(entry.key, parsed.footerRange);
-  return { footer: parseSegmentFooter(fb, parsed.trailer), tail, tailBytes: tail.length + fb.length };
+  return { footer: named(entry, () => parseSegmentFooter(fb, parsed.trailer)), tail, tailBytes: tail.length + fb.length };
+}
+
+/**
+ * Pulls exact byte counts off a chunked stream, copying only when a block straddles chunks.
+ * `onChunk` sees every chunk once, in order (the segment's SHA-256).
+ */
+class StreamTaker {
+  readonly #it: AsyncIterator<Buffer>;
+  #buf: Buffer[] = [];
+  #have = 0;
+  constructor(source: AsyncIterable<Buffer>) {
+    this.#it = source[Symbol.asyncIterator]();
+  }
+
+  /** The next `n` bytes, or fewer when the stream ends first. */
+  async take(n: number): Promise<Buffer> {
+    while (this.#have < n) {
+      const r = await this.#it.next();
+      if (r.done) break;
+      this.#buf.push(r.value);
+      this.#have += r.value.length;
+    }
+    const first = this.#buf[0];
+    let out: Buffer;
+    if (first && first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.#buf.shift();
+      else this.#buf[0] = first.subarray(n);
+    } else {
+      const all = Buffer.concat(this.#buf, this.#have);
+      out = all.subarray(0, Math.min(n, all.length));
+      this.#buf = all.length > n ? [all.subarray(n)] : [];
+    }
+    this.#have -= out.length;
+    return out;
+  }
+
+  /** Reads the stream to its end; returns the bytes that were left. */
+  async drain(): Promise<number> {
+    let left = this.#have;
+    this.#buf = [];
+    this.#have = 0;
+    for (let r = await this.#it.next(); !r.done; r = await this.#it.next()) left += r.value.length;
+    return left;
+  }
+}
+
+/**
+ * A whole segment, block by block: the tail read gives the footer, then one streamed GET of the
+ * rest brings the blocks in order, each checked against its CRC-32C before its batches are
+ * yielded, so at most about one block is held, whatever the segment's size. The SHA-256 in the
+ * index covers the whole object and is checked when the stream ends (a mismatch there fails the
+ * restore; the batches already yielded passed their block's CRC-32C and their own).
+ */
+async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): AsyncGenerator<SourceBatch> {
+  const { footer, tail } = await readFooter(store, entry);
+  const tailStart = entry.stored_bytes - tail.length;
+  const hash = createHash('sha256');
+  let streamed = 0;
+  const source = async function* (): AsyncGenerator<Buffer> {
+    if (tailStart > 0) {
+      for await (const chunk of await store.getStream(entry.key, { start: 0, end: tailStart })) {
+        const c = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+        hash.update(c);
+        streamed += c.length;
+        yield c;
+      }
+      if (streamed !== tailStart) throw new CorruptDataError(`${entry.key}: object is shorter than the ${entry.stored_bytes} bytes the index records`, entry.key);
+    }
+    hash.update(tail);
+    yield tail;
+  };
+  const taker = new StreamTaker(source());
+  // The footer, trailer and tail are counted with the first block.
+  let extra = entry.stored_bytes - footer.blocks.reduce((n, b) => n + b.storedLength, 0);
+  for (const b of footer.blocks) {
+    const stored = await taker.take(b.storedLength);
+    const batches = named(entry, () => decodeBlock(stored, b));
+    let first = true;
+    for (const batch of batches) {
+      yield { batch, bytes: first ? b.storedLength + extra : 0 };
+      first = false;
+      extra = 0;
+    }
+  }
+  await taker.drain();
+  const sha = hash.digest('hex');
+  if (sha !== entry.sha256) throw new CorruptDataError(`${entry.key}: SHA-256 mismatch (index says ${entry.sha256}, object has ${sha})`, entry.key);
 }
 
 /**
  * The stored batches of one segment, in order. When a time window cuts through the segment,
  * only the footer and the blocks whose timestamp range meets the window are fetched (ranged
- * GETs, each block checked against its CRC-32C); otherwise the whole object is fetched and
- * checked against the SHA-256 in the index.
+ * GETs, each block checked against its CRC-32C); otherwise the whole object is streamed block
+ * by block and checked against the SHA-256 in the index (see readWholeSegment).
  */
 export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntry, w: ReadWindow = {}): AsyncGenerator<SourceBatch> {
   const windowed = w.windowStart !== undefined || w.windowEnd !== undefined;
@@ -47,15 +140,7 @@ export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntr
     !windowed ||
     (entry.min_timestamp !== null && entry.max_timestamp !== null && (w.windowStart === undefined || entry.min_timestamp >= w.windowStart) && (w.windowEnd === undefined || entry.max_timestamp <= w.windowEnd));
   if (fully) {
-    const bytes = await store.get(entry.key);
-    if (bytes.length !== entry.stored_bytes) throw new CorruptDataError(`${entry.key}: ${bytes.length} bytes, the index records ${entry.stored_bytes}`, entry.key);
-    checkSha(entry, bytes);
-    const { batches } = readSegment(bytes);
-    let first = true;
-    for (const batch of batches) {
-      yield { batch, bytes: first ? bytes.length : 0 };
-      first = false;
-    }
+    yield* readWholeSegment(store, entry);
     return;
   }
   const { footer, tail, tailBytes } = await readFooter(store, entry);
@@ -72,7 +157,7 @@ export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntr
     const stored = inTail
       ? tail.subarray(b.storedOffset - tailStart, b.storedOffset - tailStart + b.storedLength)
       : await store.get(entry.key, { start: b.storedOffset, end: b.storedOffset + b.storedLength });
-    const batches = decodeBlock(stored, b);
+    const batches = named(entry, () => decodeBlock(stored, b));
     let first = true;
     for (const batch of batches) {
       yield { batch, bytes: first ? (inTail ? 0 : stored.length) + extra : 0 };

@@ -17,9 +17,13 @@ import { counting } from './util.js';
 
 export type S3Spec = Extract<StorageSpec, { backend: 's3' }>;
 
-/** Multipart part size and parts in flight: putStream holds at most PART_SIZE * QUEUE_SIZE bytes. */
-export const S3_PART_SIZE = 8 * 1024 * 1024;
-export const S3_QUEUE_SIZE = 4;
+/**
+ * Multipart part size (S3's minimum) and parts in flight per upload. A backup streams one upload
+ * per partition in flight, and lib-storage holds up to PART_SIZE * (QUEUE_SIZE + 1) for each
+ * (the parts being sent and the one being assembled): 15 MiB, so 8 partitions stay near 120 MiB.
+ */
+export const S3_PART_SIZE = 5 * 1024 * 1024;
+export const S3_QUEUE_SIZE = 2;
 /**
  * SDK "standard" retry mode: exponential backoff with full jitter on 5xx, throttling and transient
  * network errors (base 100 ms, 500 ms when throttled, each delay capped at 20 s). 10 attempts ride
@@ -118,12 +122,14 @@ export class S3Store implements ObjectStore {
   async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
     validateKey(key);
     const src = counting(body);
-    // lib-storage buffers at most partSize * queueSize; bodies under one part become a single PutObject.
+    // highWaterMark 1: the Readable must not pull chunks ahead of lib-storage (its default, 16
+    // objects, drained the caller's bounded queue into memory). Bodies under one part become a
+    // single PutObject.
     // IfNoneMatch is sent on PutObject / CompleteMultipartUpload, so the object appears atomically,
     // and only if absent. On failure the multipart upload is aborted (leavePartsOnError: false).
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: key, Body: Readable.from(src.iterable), ...(opts?.ifNotExists ? { IfNoneMatch: '*' } : {}) },
+      params: { Bucket: this.bucket, Key: key, Body: Readable.from(src.iterable, { objectMode: true, highWaterMark: 1 }), ...(opts?.ifNotExists ? { IfNoneMatch: '*' } : {}) },
       partSize: S3_PART_SIZE,
       queueSize: S3_QUEUE_SIZE,
       leavePartsOnError: false,

@@ -375,6 +375,26 @@ export function batchTimestampRange(batch: Buffer, opts: ReadOptions = {}): { mi
   return { min, max };
 }
 
+export interface BatchScan {
+  /** As batchTimestampRange. */
+  min: bigint;
+  max: bigint;
+  /** Offset deltas are exactly 0, 1, ..., recordCount - 1 (see batchReuseProblem). */
+  consecutive: boolean;
+}
+
+/**
+ * batchTimestampRange and the offset-delta check of batchReuseProblem from one walk over the
+ * records, for callers that need both (a compressed batch is inflated once, not twice).
+ */
+export function scanBatch(batch: Buffer, opts: ReadOptions = {}): BatchScan {
+  const h = wholeBatchHeader(batch);
+  if (opts.verifyCrc === true) assertCrc(batch, h);
+  if (h.recordCount === 0) return { min: h.maxTimestamp, max: h.maxTimestamp, consecutive: true };
+  const scan = scanRecords(batch, h, opts);
+  return h.timestampType === 'logAppend' ? { min: h.maxTimestamp, max: h.maxTimestamp, consecutive: scan.consecutive } : scan;
+}
+
 // ---- encoding --------------------------------------------------------------------------------
 
 export interface RecordHeaderInput {
@@ -548,7 +568,7 @@ export function rewriteBatchForProduce(batch: Buffer, rw: ProduceRewrite): Buffe
  * (Compacted target topics also refuse records with a null key; that is a record-level matter.)
  * This scans the records (inflating compressed batches) to check the offset deltas.
  */
-export function batchReuseProblem(batch: Buffer, opts: ReadOptions = {}): string | null {
+export function batchReuseProblem(batch: Buffer, opts: ReadOptions = {}, scan?: BatchScan): string | null {
   const h = wholeBatchHeader(batch);
   if (h.isControl) return 'control batch (transaction marker): brokers refuse control records from clients';
   if (h.recordCount === 0) return 'empty batch (all its records were compacted away)';
@@ -557,7 +577,7 @@ export function batchReuseProblem(batch: Buffer, opts: ReadOptions = {}): string
   }
   if (h.timestampType === 'logAppend') return 'LogAppendTime batch: producers may not send LogAppendTime batches';
   if (h.attributes & DELETE_HORIZON_BIT) return 'delete horizon set by the source log cleaner: its tombstones would become removable at once';
-  if (!scanRecords(batch, h, opts).consecutive) return 'record offset deltas are not 0..n-1';
+  if (!(scan ?? scanRecords(batch, h, opts)).consecutive) return 'record offset deltas are not 0..n-1';
   return null;
 }
 
