@@ -75,6 +75,9 @@ interface Measure {
   recordsPerSec: number;
   mbPerSec: number;
   ratio?: number;
+  /** The tool's own duration (its report's duration_ms: no process start or module loading), as ConsumerPerformance's fetch time. */
+  toolSeconds?: number;
+  toolRatio?: number;
   peakRssMb?: number;
   cpuSeconds?: number;
   extra?: Record<string, number | string>;
@@ -119,7 +122,7 @@ function must(t: Timed, what: string): Timed {
   return t;
 }
 
-function measure(name: string, records: number, seconds: number, t?: Timed, baseline?: Measure, extra?: Measure['extra']): Measure {
+function measure(name: string, records: number, seconds: number, t?: Timed, baseline?: Measure, extra?: Measure['extra'], toolSeconds?: number): Measure {
   const m: Measure = {
     name,
     records,
@@ -131,6 +134,10 @@ function measure(name: string, records: number, seconds: number, t?: Timed, base
   if (baseline) {
     m.baseline = baseline.name;
     m.ratio = m.recordsPerSec / baseline.recordsPerSec;
+  }
+  if (toolSeconds !== undefined) {
+    m.toolSeconds = toolSeconds;
+    if (baseline) m.toolRatio = records / toolSeconds / baseline.recordsPerSec;
   }
   if (t) {
     m.peakRssMb = t.peakRssMb;
@@ -269,12 +276,13 @@ async function main(): Promise<void> {
     const backupYaml = (id: string, storage: string, concurrency = 8) =>
       `mode: backup\nbackup_id: ${id}\n${source}${storage}backup:\n  compression: zstd\n  max_concurrent_partitions: ${concurrency}\n${args.fetchMb ? `  fetch_max_bytes: ${args.fetchMb * 1024 * 1024}\n` : ''}`;
 
-    const bfs = await runTool('backup-fs', 'backup', backupYaml('bench-fs', fsStorage));
+    const toolSecs = (t: Timed): number => (JSON.parse(t.stdout) as { duration_ms: number }).duration_ms / 1000;
+    const bfs = await runTool('backup-fs', 'backup', backupYaml('bench-fs', fsStorage), ['--format', 'json']);
     const storedBytes = dirBytes(join(fsRoot, 'bench-fs'), '.kbseg');
-    results.push(measure('backup → filesystem', allRecords, bfs.wallSeconds, bfs, consumeBase, { stored_mb: +(storedBytes / 1e6).toFixed(1) }));
+    results.push(measure('backup → filesystem', allRecords, bfs.wallSeconds, bfs, consumeBase, { stored_mb: +(storedBytes / 1e6).toFixed(1) }, toolSecs(bfs)));
     if (minio) {
-      const bs3 = await runTool('backup-s3', 'backup', backupYaml('bench-s3', s3Storage));
-      results.push(measure('backup → S3 (MinIO)', allRecords, bs3.wallSeconds, bs3, consumeBase));
+      const bs3 = await runTool('backup-s3', 'backup', backupYaml('bench-s3', s3Storage), ['--format', 'json']);
+      results.push(measure('backup → S3 (MinIO)', allRecords, bs3.wallSeconds, bs3, consumeBase, undefined, toolSecs(bs3)));
     }
 
     // ---- restore -----------------------------------------------------------------------------
@@ -286,7 +294,7 @@ async function main(): Promise<void> {
     const fullMeasure = measure('restore (full) ← filesystem', full.records_restored, rfull.wallSeconds, rfull, produceBase, {
       reused_batches: full.reused_batches,
       rebuilt_batches: full.rebuilt_batches,
-    });
+    }, toolSecs(rfull));
     results.push(fullMeasure);
 
     // A 1 % window: timestamps are TS_BASE + record number in each topic, so [50 %, 51 %) of every topic.
@@ -302,19 +310,19 @@ async function main(): Promise<void> {
         window_bytes_mb: +(windowBytes / 1e6).toFixed(2),
         read_share_of_backup_pct: +((100 * pitr.bytes_read) / pitr.bytes_in_backup).toFixed(2),
         time_vs_full_pct: +((100 * rpitr.wallSeconds) / rfull.wallSeconds).toFixed(1),
-      }),
+      }, toolSecs(rpitr)),
     );
     if (minio) {
       const rs3 = await runTool('restore-s3', 'restore', restoreYaml('bench-s3', s3Storage, 'restored-s3'), ['--format', 'json']);
       const r = JSON.parse(rs3.stdout) as typeof full;
-      results.push(measure('restore (full) ← S3 (MinIO)', r.records_restored, rs3.wallSeconds, rs3, produceBase));
+      results.push(measure('restore (full) ← S3 (MinIO)', r.records_restored, rs3.wallSeconds, rs3, produceBase, undefined, toolSecs(rs3)));
     }
 
     // ---- scaling curve -----------------------------------------------------------------------
     if (args.curve) {
       for (const c of [1, 2, 4, 8]) {
-        const b = await runTool(`backup-fs-c${c}`, 'backup', backupYaml(`bench-fs-c${c}`, fsStorage, c));
-        results.push(measure(`backup → filesystem, max_concurrent_partitions ${c}`, allRecords, b.wallSeconds, b, consumeBase));
+        const b = await runTool(`backup-fs-c${c}`, 'backup', backupYaml(`bench-fs-c${c}`, fsStorage, c), ['--format', 'json']);
+        results.push(measure(`backup → filesystem, max_concurrent_partitions ${c}`, allRecords, b.wallSeconds, b, consumeBase, undefined, toolSecs(b)));
         rmSync(join(fsRoot, `bench-fs-c${c}`), { recursive: true, force: true });
       }
     }
@@ -335,13 +343,13 @@ async function main(): Promise<void> {
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
   writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(table(results));
-  console.log(`\ndata set: ${allRecords} records of ${RECORD_SIZE} B in ${topics.length} topics / ${topics.reduce((n, t) => n + t.partitions, 0)} partitions; ratios are records/s against the baseline named; MB/s = payload (1 KiB values) per second`);
+  console.log(`\ndata set: ${allRecords} records of ${RECORD_SIZE} B in ${topics.length} topics / ${topics.reduce((n, t) => n + t.partitions, 0)} partitions; ratios are records/s against the baseline named: "ratio" with our whole process's wall time (node start to exit), "ratio in-tool" with the duration the tool reports (no process start, like ConsumerPerformance's fetch time); MB/s = payload (1 KiB values) per second`);
   for (const r of results) if (r.extra) console.log(`  ${r.name}: ${Object.entries(r.extra).map(([k, v]) => `${k}=${v}`).join(', ')}`);
   console.log(`wrote bench/results/latest.json (run took ${out.duration_s} s)`);
 }
 
 function table(rows: Measure[]): string {
-  const head = ['measurement', 'records', 'seconds', 'records/s', 'MB/s', 'ratio', 'vs', 'peak RSS MB', 'CPU s'];
+  const head = ['measurement', 'records', 'seconds', 'records/s', 'MB/s', 'ratio', 'vs', 'in-tool s', 'ratio in-tool', 'peak RSS MB', 'CPU s'];
   const body = rows.map((r) => [
     r.name,
     String(r.records),
@@ -350,6 +358,8 @@ function table(rows: Measure[]): string {
     r.mbPerSec.toFixed(1),
     r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}×`,
     r.baseline ? r.baseline.replace(' (baseline)', '') : '',
+    r.toolSeconds === undefined ? '' : r.toolSeconds.toFixed(2),
+    r.toolRatio === undefined ? '' : `${r.toolRatio.toFixed(2)}×`,
     r.peakRssMb === undefined ? '' : Math.round(r.peakRssMb).toString(),
     r.cpuSeconds === undefined ? '' : r.cpuSeconds.toFixed(1),
   ]);

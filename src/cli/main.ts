@@ -71,7 +71,9 @@ export function buildProgram(): Command {
     .command('backup')
     .description('Back up topics from a Kafka cluster (mode: backup), once (snapshot) or continuously')
     .requiredOption('-c, --config <path>', 'YAML config file with mode: backup')
-    .action(async (o: { config: string }) => {
+    .option('-f, --format <format>', 'report format: text, json or yaml', 'text')
+    .action(async (o: { config: string; format: string }) => {
+      const format = parseFormat(o.format);
       const cfg = await loadConfig(o.config, { expectMode: 'backup', onWarning: (w) => logger().warn(w) });
       const store = await openStore(cfg.storage);
       const ac = stopSignal();
@@ -79,14 +81,28 @@ export function buildProgram(): Command {
       try {
         const sum = await withMetrics(cfg.metrics, { mode: 'backup', backupId: cfg.backup_id }, store, ac.signal, (m) => runBackup({ ...backupOptions(cfg, m.store), metrics: m.metrics, signal: ac.signal, onProgress: (p) => progress.update(p) }));
         progress.done();
+        const json = {
+          backup_id: sum.backupId,
+          status: sum.status,
+          topics: sum.topics,
+          partitions: sum.partitions,
+          segments: sum.segments,
+          records: sum.records,
+          kafka_bytes: sum.rawBytes,
+          stored_bytes: sum.storedBytes,
+          consumer_groups_snapshotted: sum.groupsSnapshotted,
+          duration_ms: sum.durationMs,
+        };
         print(
-          [
-            `Backup ${sum.backupId}: ${sum.status}`,
-            `  Topics: ${sum.topics}   Partitions: ${sum.partitions}   Segments: ${num(sum.segments)}`,
-            `  Records: ${num(sum.records)}   Kafka bytes: ${bytes(sum.rawBytes)}   Stored: ${bytes(sum.storedBytes)}`,
-            `  Consumer groups snapshotted: ${sum.groupsSnapshotted}`,
-            `  Duration: ${humanDuration(sum.durationMs)}`,
-          ].join('\n'),
+          render(format, json, () =>
+            [
+              `Backup ${sum.backupId}: ${sum.status}`,
+              `  Topics: ${sum.topics}   Partitions: ${sum.partitions}   Segments: ${num(sum.segments)}`,
+              `  Records: ${num(sum.records)}   Kafka bytes: ${bytes(sum.rawBytes)}   Stored: ${bytes(sum.storedBytes)}`,
+              `  Consumer groups snapshotted: ${sum.groupsSnapshotted}`,
+              `  Duration: ${humanDuration(sum.durationMs)}`,
+            ].join('\n'),
+          ),
         );
       } finally {
         progress.done();
