@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --size-mb N] [-- --no-s3] [-- --no-curve] [-- --keep]
+ * npm run bench [-- --quick] [-- --size-mb N] [-- --no-s3] [-- --no-curve] [-- --no-restore] [-- --variants] [-- --fetch-mb N] [-- --profile] [-- --keep]
  *
  * Measures kafka-backup against Apache Kafka's own tools on the same broker, in one run:
  *   1. starts a local broker (and MinIO for the S3 case);
@@ -29,10 +29,14 @@ interface Args {
   profile: boolean;
   /** backup.fetch_max_bytes in MiB (default: the tool's default). */
   fetchMb?: number;
+  /** Extra backup runs showing what each part costs (compression none, zstd level 1). */
+  variants: boolean;
+  /** Skip the restores (backup-only iterations). */
+  restore: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, sizeMb: 2048, s3: true, curve: true, keep: false, profile: false };
+  const a: Args = { quick: false, sizeMb: 2048, s3: true, curve: true, keep: false, profile: false, variants: false, restore: true };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     if (v === '--quick') a.quick = true;
@@ -42,6 +46,8 @@ function parseArgs(argv: string[]): Args {
     else if (v === '--keep') a.keep = true;
     else if (v === '--profile') a.profile = true;
     else if (v === '--fetch-mb') a.fetchMb = Number(argv[++i]);
+    else if (v === '--variants') a.variants = true;
+    else if (v === '--no-restore') a.restore = false;
     else throw new Error(`unknown argument ${v}`);
   }
   if (a.quick && !argv.includes('--size-mb')) a.sizeMb = 384;
@@ -273,8 +279,8 @@ async function main(): Promise<void> {
       log(`kafka-backup ${command} (${name}) ...`);
       return must(await timed(process.execPath, [...nodeArgs(name), tool, command, '--config', cfg, ...extraArgs]), `kafka-backup ${command} (${name})`);
     };
-    const backupYaml = (id: string, storage: string, concurrency = 8) =>
-      `mode: backup\nbackup_id: ${id}\n${source}${storage}backup:\n  compression: zstd\n  max_concurrent_partitions: ${concurrency}\n${args.fetchMb ? `  fetch_max_bytes: ${args.fetchMb * 1024 * 1024}\n` : ''}`;
+    const backupYaml = (id: string, storage: string, concurrency = 8, compression = 'compression: zstd') =>
+      `mode: backup\nbackup_id: ${id}\n${source}${storage}backup:\n  ${compression.replace(/, /g, '\n  ')}\n  max_concurrent_partitions: ${concurrency}\n${args.fetchMb ? `  fetch_max_bytes: ${args.fetchMb * 1024 * 1024}\n` : ''}`;
 
     const toolSecs = (t: Timed): number => (JSON.parse(t.stdout) as { duration_ms: number }).duration_ms / 1000;
     const bfs = await runTool('backup-fs', 'backup', backupYaml('bench-fs', fsStorage), ['--format', 'json']);
@@ -285,37 +291,48 @@ async function main(): Promise<void> {
       results.push(measure('backup → S3 (MinIO)', allRecords, bs3.wallSeconds, bs3, consumeBase, undefined, toolSecs(bs3)));
     }
 
-    // ---- restore -----------------------------------------------------------------------------
-    const mapping = (prefix: string) => `  topic_mapping:\n${topics.map((t) => `    ${t.name}: ${prefix}-${t.name}\n`).join('')}`;
-    const restoreYaml = (id: string, storage: string, prefix: string, window = '') =>
-      `mode: restore\nbackup_id: ${id}\ntarget:\n  bootstrap_servers: ["${kafka.bootstrap}"]\n${storage}restore:\n${mapping(prefix)}${window}`;
-    const rfull = await runTool('restore-full', 'restore', restoreYaml('bench-fs', fsStorage, 'restored'), ['--format', 'json']);
-    const full = JSON.parse(rfull.stdout) as { records_restored: number; bytes_read: number; bytes_in_backup: number; reused_batches: number; rebuilt_batches: number };
-    const fullMeasure = measure('restore (full) ← filesystem', full.records_restored, rfull.wallSeconds, rfull, produceBase, {
-      reused_batches: full.reused_batches,
-      rebuilt_batches: full.rebuilt_batches,
-    }, toolSecs(rfull));
-    results.push(fullMeasure);
+    if (args.variants) {
+      for (const [tag, c] of [['none', 'compression: none'], ['zstd level 1', 'compression: zstd, compression_level: 1']] as const) {
+        const id = `bench-fs-${tag.replace(/ /g, '')}`;
+        const b = await runTool(`backup-fs-${tag.replace(/ /g, '')}`, 'backup', backupYaml(id, fsStorage, 8, c), ['--format', 'json']);
+        results.push(measure(`backup → filesystem, ${tag}`, allRecords, b.wallSeconds, b, consumeBase, undefined, toolSecs(b)));
+        rmSync(join(fsRoot, id), { recursive: true, force: true });
+      }
+    }
 
-    // A 1 % window: timestamps are TS_BASE + record number in each topic, so [50 %, 51 %) of every topic.
-    const start = TS_BASE + Math.floor(Math.min(...topics.map((t) => t.records)) * 0.5);
-    const span = Math.floor(Math.min(...topics.map((t) => t.records)) * 0.01);
-    const win = `  time_window_start: ${start}\n  time_window_end: ${start + span - 1}\n`;
-    const rpitr = await runTool('restore-pitr', 'restore', restoreYaml('bench-fs', fsStorage, 'pitr', win), ['--format', 'json']);
-    const pitr = JSON.parse(rpitr.stdout) as typeof full;
-    const windowBytes = (pitr.bytes_in_backup * pitr.records_restored) / allRecords;
-    results.push(
-      measure('restore (1 % PITR) ← filesystem', pitr.records_restored, rpitr.wallSeconds, rpitr, produceBase, {
-        bytes_read_mb: +(pitr.bytes_read / 1e6).toFixed(2),
-        window_bytes_mb: +(windowBytes / 1e6).toFixed(2),
-        read_share_of_backup_pct: +((100 * pitr.bytes_read) / pitr.bytes_in_backup).toFixed(2),
-        time_vs_full_pct: +((100 * rpitr.wallSeconds) / rfull.wallSeconds).toFixed(1),
-      }, toolSecs(rpitr)),
-    );
-    if (minio) {
-      const rs3 = await runTool('restore-s3', 'restore', restoreYaml('bench-s3', s3Storage, 'restored-s3'), ['--format', 'json']);
-      const r = JSON.parse(rs3.stdout) as typeof full;
-      results.push(measure('restore (full) ← S3 (MinIO)', r.records_restored, rs3.wallSeconds, rs3, produceBase, undefined, toolSecs(rs3)));
+    // ---- restore -----------------------------------------------------------------------------
+    if (args.restore) {
+      const mapping = (prefix: string) => `  topic_mapping:\n${topics.map((t) => `    ${t.name}: ${prefix}-${t.name}\n`).join('')}`;
+      const restoreYaml = (id: string, storage: string, prefix: string, window = '') =>
+        `mode: restore\nbackup_id: ${id}\ntarget:\n  bootstrap_servers: ["${kafka.bootstrap}"]\n${storage}restore:\n${mapping(prefix)}${window}`;
+      const rfull = await runTool('restore-full', 'restore', restoreYaml('bench-fs', fsStorage, 'restored'), ['--format', 'json']);
+      const full = JSON.parse(rfull.stdout) as { records_restored: number; bytes_read: number; bytes_in_backup: number; reused_batches: number; rebuilt_batches: number };
+      const fullMeasure = measure('restore (full) ← filesystem', full.records_restored, rfull.wallSeconds, rfull, produceBase, {
+        reused_batches: full.reused_batches,
+        rebuilt_batches: full.rebuilt_batches,
+      }, toolSecs(rfull));
+      results.push(fullMeasure);
+
+      // A 1 % window: timestamps are TS_BASE + record number in each topic, so [50 %, 51 %) of every topic.
+      const start = TS_BASE + Math.floor(Math.min(...topics.map((t) => t.records)) * 0.5);
+      const span = Math.floor(Math.min(...topics.map((t) => t.records)) * 0.01);
+      const win = `  time_window_start: ${start}\n  time_window_end: ${start + span - 1}\n`;
+      const rpitr = await runTool('restore-pitr', 'restore', restoreYaml('bench-fs', fsStorage, 'pitr', win), ['--format', 'json']);
+      const pitr = JSON.parse(rpitr.stdout) as typeof full;
+      const windowBytes = (pitr.bytes_in_backup * pitr.records_restored) / allRecords;
+      results.push(
+        measure('restore (1 % PITR) ← filesystem', pitr.records_restored, rpitr.wallSeconds, rpitr, produceBase, {
+          bytes_read_mb: +(pitr.bytes_read / 1e6).toFixed(2),
+          window_bytes_mb: +(windowBytes / 1e6).toFixed(2),
+          read_share_of_backup_pct: +((100 * pitr.bytes_read) / pitr.bytes_in_backup).toFixed(2),
+          time_vs_full_pct: +((100 * rpitr.wallSeconds) / rfull.wallSeconds).toFixed(1),
+        }, toolSecs(rpitr)),
+      );
+      if (minio) {
+        const rs3 = await runTool('restore-s3', 'restore', restoreYaml('bench-s3', s3Storage, 'restored-s3'), ['--format', 'json']);
+        const r = JSON.parse(rs3.stdout) as typeof full;
+        results.push(measure('restore (full) ← S3 (MinIO)', r.records_restored, rs3.wallSeconds, rs3, produceBase, undefined, toolSecs(rs3)));
+      }
     }
 
     // ---- scaling curve -----------------------------------------------------------------------

@@ -10,6 +10,9 @@ const COMPRESSION_MASK = 0x07;
 /** Compressed bytes a segment may have queued for its upload before `add` callers must wait. */
 export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
+/** zstd blocks a segment may have on the thread pool before `add` callers must wait. */
+const MAX_COMPRESSING_BLOCKS = 2;
+
 export interface SegmentBuilderOptions {
   /** Raw bytes per block (default 1 MiB, see SegmentWriter). */
   blockSize?: number;
@@ -147,7 +150,8 @@ export class SegmentBuilder {
     if (!this.#w) {
       const producerCompressed = batch.length > ATTRIBUTES_AT + 1 && (batch.readInt16BE(ATTRIBUTES_AT) & COMPRESSION_MASK) !== 0;
       const codec = producerCompressed ? 'none' : this.#codec;
-      this.#w = new SegmentWriter({ codec, level: this.#level, ...(this.#blockSize !== undefined ? { blockSize: this.#blockSize } : {}) });
+      // zstd runs on libuv's thread pool: the JavaScript thread keeps fetching, hashing and writing meanwhile.
+      this.#w = new SegmentWriter({ codec, level: this.#level, compressOffThread: true, ...(this.#blockSize !== undefined ? { blockSize: this.#blockSize } : {}) });
     }
     return this.#w;
   }
@@ -184,11 +188,15 @@ export class SegmentBuilder {
 
   /** True when the caller should `await drain()` before adding more. */
   get needsDrain(): boolean {
-    return this.#queue !== undefined && this.#queue.queuedBytes > this.#maxQueued;
+    return (this.#w !== undefined && this.#w.compressingBlocks > MAX_COMPRESSING_BLOCKS) || (this.#queue !== undefined && this.#queue.queuedBytes > this.#maxQueued);
   }
 
-  /** Waits until the upload has taken the queued blocks down to the limit; throws if the upload failed. */
+  /**
+   * Waits until at most MAX_COMPRESSING_BLOCKS blocks are being compressed and the upload has
+   * taken the queued blocks down to the limit; throws if the upload failed.
+   */
   async drain(): Promise<void> {
+    if (this.#w && this.#w.compressingBlocks > MAX_COMPRESSING_BLOCKS) this.#emit(await this.#w.settle(MAX_COMPRESSING_BLOCKS));
     if (!this.#queue) return;
     await this.#queue.drained();
     if (this.#uploadError) throw this.#uploadError.error;
@@ -232,7 +240,7 @@ export class SegmentBuilder {
   async store(store: ObjectStore, key: string): Promise<SegmentEntry> {
     if (!this.#queue) this.open(store, key);
     else if (key !== this.#key) throw new KafkaBackupError('SEGMENT_KEY', `segment streams to ${this.#key}, not ${key}`);
-    const { chunks, summary } = this.#writer.finish();
+    const { chunks, summary } = await this.#writer.finishAsync();
     this.#emit(chunks);
     this.#queue!.end();
     const { size } = await this.#upload!;

@@ -58,7 +58,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { CorruptDataError, KafkaBackupError } from '../util/errors.js';
-import { compress, decompress } from '../kafka/protocol/compression.js';
+import { compress, decompress, zstdCompressAsync } from '../kafka/protocol/compression.js';
 import { crc32c } from '../kafka/protocol/crc32c.js';
 import { batchTimestampRange, BATCH_HEADER_SIZE, readBatchHeader, splitBatches, verifyBatchCrc, type BatchHeader } from '../kafka/protocol/record-batch.js';
 
@@ -145,6 +145,13 @@ export interface SegmentWriterOptions {
   blockSize?: number;
   /** Check each batch's CRC-32C as it is added (default true). */
   verifyCrc?: boolean;
+  /**
+   * Compress zstd blocks on libuv's thread pool instead of the calling thread (default false).
+   * `add` and `flush` then return only blocks that are final; `settle(n)` waits until at most n
+   * blocks are being compressed and returns the chunks that became final, in order; end the
+   * segment with `finishAsync`.
+   */
+  compressOffThread?: boolean;
 }
 
 interface PendingBlock {
@@ -164,7 +171,8 @@ interface PendingBlock {
  * became final (a compressed block when one was cut; usually none); `finish` returns the last
  * chunks (last block, footer, trailer) and the summary. Concatenated in order, the chunks are the
  * segment object. Memory: one block of batches (kept by reference until its block is cut: do not
- * modify a batch after adding it) and 72 bytes per block of footer.
+ * modify a batch after adding it) and 72 bytes per block of footer. An uncompressed block of
+ * batches that lie back to back in one buffer is returned as a view of that buffer, not a copy.
  */
 export class SegmentWriter {
   readonly codec: SegmentCodec;
@@ -174,6 +182,9 @@ export class SegmentWriter {
   private readonly hash: Hash = createHash('sha256');
   private readonly blocks: BlockMeta[] = [];
   private pending: PendingBlock | null = null;
+  private readonly offThread: boolean;
+  /** Blocks being compressed off-thread, oldest first; sealed strictly in this order. */
+  private readonly compressing: { p: PendingBlock; raw: Buffer; job: Promise<Buffer> }[] = [];
   private position = 0;
   private lastOffset: bigint | null = null;
   private finished = false;
@@ -186,6 +197,12 @@ export class SegmentWriter {
     this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
     if (!Number.isInteger(this.blockSize) || this.blockSize < 1 || this.blockSize > 256 * 1024 * 1024) throw new RangeError('blockSize must be 1 B..256 MiB');
     this.verifyCrc = opts.verifyCrc ?? true;
+    this.offThread = (opts.compressOffThread ?? false) && this.codec === 'zstd';
+  }
+
+  /** Blocks cut but still being compressed (off-thread mode). */
+  get compressingBlocks(): number {
+    return this.compressing.length;
   }
 
   /** Bytes emitted so far. */
@@ -200,7 +217,7 @@ export class SegmentWriter {
 
   /** Number of batches added so far. */
   get batchCount(): number {
-    return this.blocks.reduce((n, b) => n + b.batchCount, 0) + (this.pending?.batches.length ?? 0);
+    return this.blocks.reduce((n, b) => n + b.batchCount, 0) + this.compressing.reduce((n, j) => n + j.p.batches.length, 0) + (this.pending?.batches.length ?? 0);
   }
 
   /**
@@ -220,21 +237,45 @@ export class SegmentWriter {
     if (batch.length > U32_MAX - (this.pending?.rawLength ?? 0)) throw new RangeError('batch too large for a segment block');
     range ??= batchTimestampRange(batch);
     const out: Buffer[] = [];
-    if (this.pending && this.pending.rawLength + batch.length > this.blockSize) out.push(this.cut());
+    if (this.pending && this.pending.rawLength + batch.length > this.blockSize) this.cut(out);
     this.append(h, batch, range);
     this.lastOffset = h.lastOffset;
-    if (this.pending && this.pending.rawLength >= this.blockSize) out.push(this.cut());
+    if (this.pending && this.pending.rawLength >= this.blockSize) this.cut(out);
     return out;
   }
 
-  /** Cuts the current block now (if any) and returns it. */
+  /** Cuts the current block now (if any) and returns it (off-thread mode: once compressed, from `settle`). */
   flush(): Buffer[] {
-    return this.pending ? [this.cut()] : [];
+    const out: Buffer[] = [];
+    if (this.pending) this.cut(out);
+    return out;
   }
 
-  /** Ends the segment: the last chunks and the summary. Needs at least one batch. */
+  /** Off-thread mode: waits until at most `max` blocks are being compressed; the chunks that became final, in order. */
+  async settle(max = 0): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    while (this.compressing.length > max) {
+      const j = this.compressing[0]!;
+      const stored = await j.job;
+      this.compressing.shift();
+      out.push(this.seal(j.p, j.raw, stored));
+    }
+    return out;
+  }
+
+  /** `finish` for either mode: waits for the blocks being compressed. */
+  async finishAsync(): Promise<{ chunks: Buffer[]; summary: SegmentSummary }> {
+    if (this.finished) throw new KafkaBackupError('SEGMENT_FINISHED', 'segment writer already finished');
+    const chunks = this.flush();
+    chunks.push(...(await this.settle(0)));
+    const fin = this.finish();
+    return { chunks: [...chunks, ...fin.chunks], summary: fin.summary };
+  }
+
+  /** Ends the segment: the last chunks and the summary. Needs at least one batch. Off-thread mode: use `finishAsync`. */
   finish(): { chunks: Buffer[]; summary: SegmentSummary } {
     if (this.finished) throw new KafkaBackupError('SEGMENT_FINISHED', 'segment writer already finished');
+    if (this.compressing.length > 0 || (this.offThread && this.pending)) throw new KafkaBackupError('SEGMENT_PENDING', 'blocks are still being compressed: use finishAsync');
     const chunks = this.flush();
     if (this.blocks.length === 0) throw new KafkaBackupError('SEGMENT_EMPTY', 'a segment needs at least one batch');
     this.finished = true;
@@ -284,17 +325,28 @@ export class SegmentWriter {
     p.transactionalBatchCount += txn;
   }
 
-  private cut(): Buffer {
+  /** Cuts the pending block: sealed into `out` now, or (off-thread mode) queued for compression. */
+  private cut(out: Buffer[]): void {
     const p = this.pending!;
     this.pending = null;
-    const raw = p.batches.length === 1 ? p.batches[0]! : Buffer.concat(p.batches, p.rawLength);
+    const raw = adjacent(p.batches, p.rawLength) ?? Buffer.concat(p.batches, p.rawLength);
+    if (this.offThread) {
+      const job = zstdCompressAsync(raw, this.level);
+      job.catch(() => {}); // observed by settle; a writer abandoned mid-way must not leave an unhandled rejection
+      this.compressing.push({ p, raw, job });
+      return;
+    }
+    out.push(this.seal(p, raw, this.codec === 'none' ? raw : compress(this.codec, raw, this.codec === 'zstd' ? this.level : undefined)));
+  }
+
+  /** Records the block in the footer and the hash; a block that did not shrink is stored as is. */
+  private seal(p: PendingBlock, raw: Buffer, compressed: Buffer): Buffer {
     let codec = this.codec;
-    let stored = codec === 'none' ? raw : compress(codec, raw, codec === 'zstd' ? this.level : undefined);
+    let stored = compressed;
     if (codec !== 'none' && stored.length >= raw.length) {
       codec = 'none';
       stored = raw;
     }
-    if (stored === p.batches[0]) stored = Buffer.from(stored); // never hand out the caller's own buffer
     this.blocks.push({
       index: this.blocks.length,
       storedOffset: this.position,
@@ -319,6 +371,21 @@ export class SegmentWriter {
     this.hash.update(chunk);
     this.position += chunk.length;
   }
+}
+
+/**
+ * The batches as one view when they lie back to back in one buffer (batches split from one Fetch
+ * response do), so a block costs no copy; undefined when they do not.
+ */
+function adjacent(batches: readonly Buffer[], total: number): Buffer | undefined {
+  const first = batches[0]!;
+  let end = first.byteOffset + first.length;
+  for (let i = 1; i < batches.length; i++) {
+    const b = batches[i]!;
+    if (b.buffer !== first.buffer || b.byteOffset !== end) return undefined;
+    end += b.length;
+  }
+  return Buffer.from(first.buffer, first.byteOffset, total);
 }
 
 type Totals = Omit<SegmentFooter, 'segmentCodec' | 'blocks'>;

@@ -64,6 +64,12 @@ describe('the kafka-backup command', () => {
     const b = cli(['backup', '--config', cfg], { BROKERS: bootstrap });
     assert.equal(b.code, 0, b.stderr);
     assert.match(b.stdout, /Records: 400/);
+    // Run again with a JSON report: the complete backup is resumed, nothing is fetched twice.
+    const again = cli(['backup', '--config', cfg, '--format', 'json'], { BROKERS: bootstrap });
+    assert.equal(again.code, 0, again.stderr);
+    const rep = JSON.parse(again.stdout) as { backup_id: string; status: string; records: number; partitions: number; segments: number; duration_ms: number };
+    assert.deepEqual([rep.backup_id, rep.status, rep.records, rep.partitions], ['cli-backup', 'complete', 400, 2]);
+    assert.ok(rep.segments >= 2 && Number.isInteger(rep.duration_ms), again.stdout);
     const d = cli(['describe', '-p', backups, '-b', 'cli-backup', '-f', 'json']);
     assert.equal(d.code, 0, d.stderr);
     const desc = JSON.parse(d.stdout) as { records: number; topics: { name: string; partition_count: number }[] };

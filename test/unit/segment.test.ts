@@ -91,6 +91,54 @@ describe('SegmentWriter + readSegment', () => {
     });
   }
 
+  it('compressing off-thread gives the same object, in order, whenever the caller settles', async () => {
+    const batches = makeBatches(120, 7);
+    for (const level of [1, 3]) {
+      const sync = writeSegment(batches, { codec: 'zstd', level, blockSize: 8 * 1024 });
+      const w = new SegmentWriter({ codec: 'zstd', level, blockSize: 8 * 1024, compressOffThread: true });
+      const chunks: Buffer[] = [];
+      let settled = 0;
+      for (const [i, b] of batches.entries()) {
+        chunks.push(...w.add(b));
+        // Settle at irregular points, sometimes letting several blocks pile up.
+        if (i % 7 === 3) {
+          settled++;
+          chunks.push(...(await w.settle(i % 3)));
+        }
+      }
+      assert.throws(() => w.finish(), (e: unknown) => e instanceof KafkaBackupError && e.code === 'SEGMENT_PENDING');
+      const fin = await w.finishAsync();
+      chunks.push(...fin.chunks);
+      assert.ok(settled > 0 && sync.summary.blockCount > 10);
+      assert.ok(Buffer.concat(chunks).equals(sync.bytes), `level ${level}: bytes differ`);
+      assert.deepEqual(fin.summary, sync.summary);
+      assert.equal(w.compressingBlocks, 0);
+      assert.deepEqual(readSegment(Buffer.concat(chunks)).batches, batches);
+    }
+  });
+
+  it('an uncompressed block of batches lying back to back in one buffer is a view of it, not a copy', () => {
+    const batches = makeBatches(6, 3);
+    const response = Buffer.concat(batches); // as a Fetch response holds them
+    const views: Buffer[] = [];
+    for (let at = 0, i = 0; i < batches.length; at += batches[i]!.length, i++) views.push(response.subarray(at, at + batches[i]!.length));
+    const w = new SegmentWriter({ codec: 'none', blockSize: 1 << 20 });
+    for (const v of views) w.add(v);
+    const [block] = w.flush();
+    assert.ok(block!.equals(response));
+    assert.equal(block!.buffer, response.buffer, 'shares the response buffer');
+    // Batches from different buffers are copied into one block (Buffer.alloc: never from the shared pool).
+    const w2 = new SegmentWriter({ codec: 'none', blockSize: 1 << 20 });
+    for (const b of batches) {
+      const own = Buffer.alloc(b.length);
+      b.copy(own);
+      w2.add(own);
+    }
+    const [copied] = w2.flush();
+    assert.ok(copied!.equals(response));
+    assert.notEqual(copied!.buffer, batches[0]!.buffer);
+  });
+
   it('decodes one block from the middle with ranged reads only', () => {
     const { bytes } = writeSegment(BATCHES, { codec: 'zstd', blockSize: 4 * 1024 });
     const tail = bytes.subarray(bytes.length - 4096);
