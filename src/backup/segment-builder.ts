@@ -8,15 +8,15 @@ const ATTRIBUTES_AT = 21;
 const COMPRESSION_MASK = 0x07;
 
 /** Compressed bytes a segment may have queued for its upload before `add` callers must wait. */
-export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_MAX_QUEUED_BYTES = 2 * 1024 * 1024;
 
 /** zstd blocks a segment may have on the thread pool before `add` callers must wait. */
-const MAX_COMPRESSING_BLOCKS = 2;
+const MAX_COMPRESSING_BLOCKS = 1;
 
 export interface SegmentBuilderOptions {
   /** Raw bytes per block (default 1 MiB, see SegmentWriter). */
   blockSize?: number;
-  /** Queued upload bytes above which `needsDrain` turns true (default 4 MiB). */
+  /** Queued upload bytes above which `needsDrain` turns true (default 2 MiB). */
   maxQueuedBytes?: number;
 }
 

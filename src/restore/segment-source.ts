@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { decodeBlock, parseSegmentFooter, parseSegmentTail, type SegmentFooter } from '../format/segment.js';
+import { BLOCK_ENTRY_SIZE, decodeBlock, DEFAULT_BLOCK_SIZE, FOOTER_HEADER_SIZE, parseSegmentFooter, parseSegmentTail, SEGMENT_TRAILER_SIZE, type SegmentFooter } from '../format/segment.js';
 import type { SegmentEntry } from '../format/partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError } from '../util/errors.js';
@@ -7,6 +7,16 @@ import { CorruptDataError } from '../util/errors.js';
 // One ranged GET of the tail brings the footer; a segment no larger than this comes whole with it,
 // so a small segment is never fetched twice (tail, then its block).
 const TAIL_BYTES = 256 * 1024;
+// A larger segment's tail is sized to its footer (72 bytes per block of about DEFAULT_BLOCK_SIZE raw
+// bytes), with room to spare; a footer larger than the guess costs one more ranged GET.
+const MIN_TAIL_BYTES = 64 * 1024;
+
+function tailBytes(entry: SegmentEntry): number {
+  const size = entry.stored_bytes;
+  if (size <= TAIL_BYTES) return size;
+  const footer = SEGMENT_TRAILER_SIZE + FOOTER_HEADER_SIZE + BLOCK_ENTRY_SIZE * (Math.ceil(entry.raw_bytes / DEFAULT_BLOCK_SIZE) + 1);
+  return Math.min(size, Math.max(MIN_TAIL_BYTES, 2 * footer));
+}
 
 export interface SourceBatch {
   batch: Buffer;
@@ -32,8 +42,9 @@ function named<T>(entry: SegmentEntry, check: () => T): T {
 /** The segment's footer (block index), with at most two ranged GETs. */
 export async function readFooter(store: ObjectStore, entry: SegmentEntry): Promise<{ footer: SegmentFooter; tail: Buffer; tailBytes: number }> {
   const size = entry.stored_bytes;
-  const tail = await store.get(entry.key, { start: Math.max(0, size - TAIL_BYTES) });
-  if (tail.length !== Math.min(size, TAIL_BYTES)) throw new CorruptDataError(`${entry.key}: object is shorter than the ${size} bytes the index records`, entry.key);
+  const want = tailBytes(entry);
+  const tail = await store.get(entry.key, { start: size - want });
+  if (tail.length !== want) throw new CorruptDataError(`${entry.key}: object is shorter than the ${size} bytes the index records`, entry.key);
   const parsed = named(entry, () => parseSegmentTail(tail, size));
   if (parsed.footer) return { footer: parsed.footer, tail, tailBytes: tail.length };
   const fb = await store.get(entry.key, parsed.footerRange);

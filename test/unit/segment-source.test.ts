@@ -42,8 +42,8 @@ class ChunkedStore extends MemoryStore {
   }
 }
 
-async function storeSegment(store: MemoryStore, input: Buffer[]): Promise<SegmentEntry> {
-  const w = new SegmentWriter({ codec: 'none', blockSize: 16 * 1024 });
+async function storeSegment(store: MemoryStore, input: Buffer[], blockSize = 16 * 1024): Promise<SegmentEntry> {
+  const w = new SegmentWriter({ codec: 'none', blockSize });
   const chunks = input.flatMap((b) => w.add(b));
   const { chunks: last, summary } = w.finish();
   const bytes = Buffer.concat([...chunks, ...last]);
@@ -99,6 +99,21 @@ describe('readSegmentBatches: a whole segment streamed block by block', () => {
     const got = await readAll(store, entry);
     assert.deepEqual(got.batches, small);
     assert.equal(got.bytes, entry.stored_bytes);
+  });
+
+  it('reads a footer larger than the tail guess with one more ranged read, whole and windowed', async () => {
+    const many = batches(1200);
+    const store = new ChunkedStore(65_536);
+    const entry = await storeSegment(store, many, 1); // one block per batch: a footer of about 86 KB
+    assert.ok(72 * 1200 > 64 * 1024);
+    const got = await readAll(store, entry);
+    assert.equal(got.batches.length, many.length);
+    got.batches.forEach((b, i) => assert.ok(b.equals(many[i]!), `batch ${i} differs`));
+    // A window inside the segment: only the blocks that meet it.
+    const start = 1_700_000_000_000 + 5000;
+    const windowed: Buffer[] = [];
+    for await (const b of readSegmentBatches(store, entry, { windowStart: start, windowEnd: start + 99 })) windowed.push(b.batch);
+    assert.ok(windowed.length > 0 && windowed.length < 20, `${windowed.length} batches`);
   });
 
   it('fails on a SHA-256 that does not match the index, after the blocks passed their CRC', async () => {
