@@ -7,11 +7,15 @@ import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { TOOL_VERSION } from '../util/version.js';
 import type { BackupOptions, BackupSummary, StartOffset } from './options.js';
+import { OpenSegmentBudget } from './open-segment-budget.js';
 import { PartitionWorker, type PartitionJob } from './partition-worker.js';
 import { matchesFilter, missingLiterals } from './topic-selection.js';
 import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
+
+/** Bytes all open segment uploads may hold together before the largest roll early. */
+const DEFAULT_OPEN_SEGMENT_BUDGET = 128 * 1024 * 1024;
 
 const log = logger('backup');
 
@@ -143,11 +147,12 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
       // A snapshot runs max_concurrent_partitions workers, each to its end offset. A continuous
       // worker never ends, so every partition gets one and the gate bounds concurrent fetches instead.
       const gate = opts.continuous ? new Semaphore(opts.maxConcurrentPartitions) : undefined;
+      const budget = new OpenSegmentBudget(opts.openSegmentBudgetBytes ?? DEFAULT_OPEN_SEGMENT_BUDGET);
       await runPool(
         queue,
         opts.continuous ? Number.MAX_SAFE_INTEGER : opts.maxConcurrentPartitions,
         async (job) => {
-          const w = new PartitionWorker(opts, cluster, admin, job, gate);
+          const w = new PartitionWorker(opts, cluster, admin, job, gate, budget);
           workers.push(w);
           await w.run();
         },

@@ -32,6 +32,11 @@ export interface BackupOptions {
   sourceClusterId?: string;
   signal?: AbortSignal;
   onProgress?: (p: BackupProgress) => void;
+  /**
+   * Bytes all open segments together may hold before the largest roll early (default 128 MiB):
+   * object-store uploads keep the part being assembled in memory, one per open segment.
+   */
+  openSegmentBudgetBytes?: number;
   /** Counters for the metrics endpoint (src/metrics); absent = no metrics. */
   metrics?: BackupMetricsSink;
   /** backup.require_topic_configs: fail when DescribeConfigs is refused (else warn and store no configs). */

@@ -13,6 +13,7 @@ import { logger } from '../util/logger.js';
 import { sleep } from '../util/time.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { BackupOptions, PartitionProgress } from './options.js';
+import type { OpenSegmentBudget } from './open-segment-budget.js';
 import { SegmentBuilder } from './segment-builder.js';
 
 const CONTROL_FLAG = 0x20;
@@ -38,13 +39,15 @@ export class PartitionWorker {
   readonly #admin: KafkaAdmin;
   readonly #job: PartitionJob;
   readonly #gate: Semaphore | undefined;
+  readonly #budget: OpenSegmentBudget | undefined;
   readonly #log;
   #index: PartitionIndex = emptyIndex('', 0);
   /** The segment being streamed to storage, abandoned if the worker fails. */
   #streaming: SegmentBuilder | undefined;
 
-  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob, gate?: Semaphore) {
+  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob, gate?: Semaphore, budget?: OpenSegmentBudget) {
     this.#gate = gate;
+    this.#budget = budget;
     this.#opts = opts;
     this.#cluster = cluster;
     this.#admin = admin;
@@ -59,6 +62,7 @@ export class PartitionWorker {
     } catch (err) {
       // No partial object: the open upload is abandoned; the index still names complete segments only.
       await this.#streaming?.abort(err);
+      this.#budget?.set(this, 0);
       this.#opts.metrics?.error('partition');
       throw err;
     }
@@ -89,6 +93,7 @@ export class PartitionWorker {
       const key = b.key ?? keys.streamedSegment(backupId, topic, partition, b.firstOffset);
       const entry = await b.store(store, key);
       this.#streaming = undefined;
+      this.#budget?.set(this, 0);
       this.#index.segments.push(entry);
       this.#index.next_offset = position;
       await this.#saveIndex();
@@ -189,6 +194,15 @@ export class PartitionWorker {
       }
       if (builder) builder.addAborted(abortedFor(builder));
       this.progress.position = position;
+      if (builder && this.#budget) {
+        // Raw bytes of the open segment: an upper bound of what its upload holds (its blocks are at most that size).
+        this.#budget.set(this, builder.rawBytes);
+        // Too much held by open uploads across partitions: roll this segment now if it is one of the large ones.
+        if (this.#budget.shouldRoll(this)) {
+          this.#log.debug({ held: this.#budget.total, limit: this.#budget.limit }, 'open segments over budget: rolling this one early');
+          await flush();
+        }
+      }
       this.#opts.metrics?.position(topic, partition, position, Number(res.highWatermark));
       const full =
         builder &&

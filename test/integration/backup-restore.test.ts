@@ -15,7 +15,7 @@ import type { ObjectStore } from '../../src/storage/store.js';
 import { getTestKafka, createTopic, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
-import { backupRecords } from '../helpers/backup-read.js';
+import { assertBackupExact, backupRecords } from '../helpers/backup-read.js';
 
 function backupOpts(bootstrap: string, store: ObjectStore, backupId: string, topics: string[], extra: Partial<BackupOptions> = {}): BackupOptions {
   return testBackupOptions(bootstrap, store, backupId, topics, { segmentMaxBytes: 16 * 1024, ...extra });
@@ -47,6 +47,18 @@ describe('backup and restore against the real broker', () => {
   after(async () => {
     await rm(dir, { recursive: true, force: true });
     await stopTestKafka();
+  });
+
+  test('open segments over the memory budget roll early; the backup still holds every record exactly once', async () => {
+    const id = 'it-backup-budget';
+    // Small fetches and 1 MiB segments: with the default budget, one segment per partition.
+    const opts = { segmentMaxBytes: 1024 * 1024, fetchMaxBytes: 2048 };
+    const roomy = await runBackup(backupOpts(bootstrap, store, `${id}-roomy`, [topic], opts));
+    assert.equal(roomy.segments, codecs.length);
+    const sum = await runBackup(backupOpts(bootstrap, store, id, [topic], { ...opts, openSegmentBudgetBytes: 8 * 1024 }));
+    assert.equal(sum.records, 300 * codecs.length);
+    assert.ok(sum.segments > roomy.segments, `${sum.segments} segments: the budget rolled none early`);
+    assert.equal(await assertBackupExact(bootstrap, store, id, topic, codecs.length), 300 * codecs.length);
   });
 
   test('the broker returns what was produced: null and empty keys and values, duplicate and null headers, explicit timestamps', async () => {
