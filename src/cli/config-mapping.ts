@@ -8,9 +8,15 @@ import { UserError } from '../util/errors.js';
 /** Per Fetch request; with one request prefetched per partition, two responses per partition in flight. */
 export const DEFAULT_FETCH_MAX_BYTES = 2 * 1024 * 1024;
 
-export function connectionSettings(c: KafkaClusterConfig, clientId: string): KafkaConnectionSettings {
+export function connectionSettings(c: KafkaClusterConfig, clientId: string, minRequestTimeoutMs = 0): KafkaConnectionSettings {
   const k = c.connection;
-  return { bootstrapServers: c.bootstrap_servers, security: c.security, clientId, socket: { noDelay: k.tcp_nodelay, keepAlive: k.tcp_keepalive, keepAliveDelayMs: k.keepalive_time_secs * 1000 } };
+  return {
+    bootstrapServers: c.bootstrap_servers,
+    security: c.security,
+    clientId,
+    requestTimeoutMs: Math.max(k.request_timeout_ms, minRequestTimeoutMs),
+    socket: { noDelay: k.tcp_nodelay, keepAlive: k.tcp_keepalive, keepAliveDelayMs: k.keepalive_time_secs * 1000 },
+  };
 }
 
 /** The YAML's `backup:` and `source:` sections as the backup engine's options. */
@@ -49,7 +55,8 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
   return {
     backupId: cfg.backup_id,
     store,
-    target: cfg.target ? connectionSettings(cfg.target, 'kafka-backup-restore') : undefined,
+    // A produce may wait produce_timeout_ms on the broker (acks=all): the client must wait longer than that.
+    target: cfg.target ? connectionSettings(cfg.target, 'kafka-backup-restore', r.produce_timeout_ms + 5000) : undefined,
     windowStart: r.time_window_start,
     windowEnd: r.time_window_end,
     topics: cfg.target?.topics ?? { include: [], exclude: [] },

@@ -176,6 +176,8 @@ export const connectionShape = {
     const r = u64(v);
     return r.ok && r.value === 0 ? ok(1) : r;
   }, 4),
+  // Ours (not in the reference tool): how long one broker request may go unanswered.
+  request_timeout_ms: leaf(int(1000, I32_MAX, 'milliseconds, at least 1000'), 30_000),
 };
 
 const topicPattern: Check<string> = (v) => {

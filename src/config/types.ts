@@ -33,6 +33,8 @@ export interface ConnectionConfig {
   tcp_nodelay: boolean;
   /** `0` in the file is normalised to `1`, as the reference tool does. */
   connections_per_broker: number;
+  /** Ours: how long one broker request may go unanswered before it is retried (milliseconds). */
+  request_timeout_ms: number;
 }
 
 export interface TopicSelection {

@@ -53,7 +53,7 @@ export function connectionOptions(s: KafkaConnectionSettings): ConnectionOptions
   const protocol = sec.security_protocol ?? 'PLAINTEXT';
   const opts: ConnectionOptions = {
     connectTimeout: s.connectTimeoutMs ?? 10_000,
-    requestTimeout: s.requestTimeoutMs ?? 60_000,
+    requestTimeout: s.requestTimeoutMs ?? 30_000,
     maxInflights: 64,
   };
   if (protocol === 'SSL' || protocol === 'SASL_SSL') {

@@ -109,7 +109,7 @@ describe('full reference file', () => {
       sasl_keytab_path: '/etc/kafka/kafka.keytab',
       sasl_krb5_config_path: '/etc/krb5.conf',
     });
-    assert.deepEqual(src.connection, { tcp_keepalive: true, keepalive_time_secs: 30, keepalive_interval_secs: 10, tcp_nodelay: false, connections_per_broker: 2 });
+    assert.deepEqual(src.connection, { tcp_keepalive: true, keepalive_time_secs: 30, keepalive_interval_secs: 10, tcp_nodelay: false, connections_per_broker: 2, request_timeout_ms: 30000 });
     assert.deepEqual(src.topics, { include: ['orders', 'payments-*', 'events-?'], exclude: ['*-internal'] });
     assert.deepEqual(cfg.target?.topics.include, ['~^orders\\..*$', 'payments']);
     assert.deepEqual(cfg.target?.connection.connections_per_broker, 4);
@@ -264,6 +264,15 @@ describe('spelling variants and extensions', () => {
   test('string values keep their source text (backup_id: 007)', () => {
     assert.equal(parse(BASE_RESTORE.replace('backup_id: b1', 'backup_id: 007')).cfg.backup_id, '007');
     assert.equal(parse(BASE_RESTORE.replace('backup_id: b1', 'backup_id: 2024.10')).cfg.backup_id, '2024.10');
+  });
+  test('connection.request_timeout_ms (ours): default 30 s, below 1 s refused; restore waits longer than produce_timeout_ms', async () => {
+    const { cfg } = parse(BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  connection:\n    request_timeout_ms: 5000'));
+    assert.equal(cfg.target?.connection.request_timeout_ms, 5000);
+    assert.equal(parse(BASE_RESTORE).cfg.target?.connection.request_timeout_ms, 30_000);
+    assert.match(failure(BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  connection:\n    request_timeout_ms: 500')).message, /target\.connection\.request_timeout_ms: .*at least 1000/);
+    const { restoreOptions } = await import('../../src/cli/config-mapping.js');
+    const { MemoryStore } = await import('../../src/storage/memory.js');
+    assert.equal(restoreOptions(cfg, new MemoryStore()).target?.requestTimeoutMs, 35_000, 'produce_timeout_ms 30 s + 5 s');
   });
   test('connections_per_broker 0 is treated as 1', () => {
     assert.equal(parse(BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  connection:\n    connections_per_broker: 0')).cfg.target?.connection.connections_per_broker, 1);
