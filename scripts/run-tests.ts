@@ -15,6 +15,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, globSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { startKafka, type RunningKafka } from './kafka.js';
 import { startMinio, type RunningMinio } from './minio.js';
 import { ROOT } from './proc.js';
@@ -102,7 +103,9 @@ try {
   }
   // No --test-force-exit: with several files in parallel it silently drops test verdicts (whole
   // tails of files, exit code 0; nodejs/node#64833), which once hid 14 tests of a run here.
-  const args = ['--import', 'tsx', '--test', '--test-reporter=spec', ...nodeOpts, ...patterns];
+  // test/helpers/exit-guard.ts: a file that does not exit after its last test fails, naming what is open.
+  const guard = pathToFileURL(join(ROOT, 'test', 'helpers', 'exit-guard.ts')).href;
+  const args = ['--import', 'tsx', '--import', guard, '--test', '--test-reporter=spec', ...nodeOpts, ...patterns];
   console.log(`run-tests: node ${process.version}: node ${args.join(' ')}`);
   const t1 = Date.now();
   child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: 'inherit' });

@@ -1,5 +1,5 @@
 import { metadataV12, type ConnectionOptions } from '@platformatic/kafka';
-import { BrokerUnreachableError, KafkaError } from '../util/errors.js';
+import { BrokerUnreachableError, ClientClosedError, KafkaError } from '../util/errors.js';
 import { BrokerConnection } from './connection.js';
 import { connectionOptions, parseHostPort, type KafkaConnectionSettings } from './security.js';
 import { errorName } from './errors.js';
@@ -40,6 +40,7 @@ export class KafkaCluster {
   readonly #opts: ConnectionOptions;
   readonly #conns = new Map<string, Promise<BrokerConnection>>();
   #meta: ClusterMetadata | undefined;
+  #closed = false;
 
   private constructor(settings: KafkaConnectionSettings) {
     this.settings = settings;
@@ -72,6 +73,7 @@ export class KafkaCluster {
 
   /** Re-reads metadata for all topics. */
   async refresh(): Promise<ClusterMetadata> {
+    if (this.#closed) throw new ClientClosedError('metadata refresh');
     let conn: BrokerConnection | undefined;
     const any = this.#meta ? [...this.#meta.brokers.values()][0] : undefined;
     try {
@@ -119,6 +121,8 @@ export class KafkaCluster {
    * pipelined requests on two connections can reach the log out of sequence).
    */
   async connection(nodeId: number, lane = 'default'): Promise<BrokerConnection> {
+    // After close, nothing may open a socket again (it would outlive the client and keep the process alive).
+    if (this.#closed) throw new ClientClosedError(`connection to broker ${nodeId}`);
     const key = `${nodeId}/${lane}`;
     for (let attempt = 0; ; attempt++) {
       const existing = this.#conns.get(key);
@@ -128,6 +132,7 @@ export class KafkaCluster {
       if (this.#conns.get(key) === existing) this.#conns.delete(key);
       if (attempt >= 1) break;
     }
+    if (this.#closed) throw new ClientClosedError(`connection to broker ${nodeId}`);
     const p = this.#open(nodeId);
     this.#conns.set(key, p);
     p.catch(() => {
@@ -166,6 +171,7 @@ export class KafkaCluster {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     const all = [...this.#conns.values()];
     this.#conns.clear();
     await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.close()));

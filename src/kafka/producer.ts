@@ -1,5 +1,5 @@
 import { initProducerIdV4 } from '@platformatic/kafka';
-import { KafkaError } from '../util/errors.js';
+import { ClientClosedError, KafkaError } from '../util/errors.js';
 import { sleep } from '../util/time.js';
 import type { KafkaCluster } from './cluster.js';
 import type { BrokerConnection } from './connection.js';
@@ -71,6 +71,7 @@ export class RawProducer {
           return;
         }
       } catch (err) {
+        if (err instanceof ClientClosedError) throw err;
         code = err instanceof KafkaError && err.kafkaCode !== undefined ? err.kafkaCode : -1;
         if (!isRetriable(code) || attempt >= this.#opts.retries) throw err;
       }
@@ -180,6 +181,7 @@ export class RawProducer {
         lastErr = err;
         if (needsMetadataRefresh(p.errorCode)) await this.#cluster.refresh().catch(() => {});
       } catch (err) {
+        if (err instanceof ClientClosedError) throw err;
         if (err instanceof KafkaError && err.kafkaCode !== undefined && !isRetriable(err.kafkaCode)) throw err;
         lastErr = err;
         if (conn) await this.#cluster.dropConnection(conn);

@@ -59,6 +59,13 @@ export class KafkaError extends KafkaBackupError {
   }
 }
 
+/** A request on a cluster client that was closed (e.g. a prefetch still in flight when its backup ended): never retried. */
+export class ClientClosedError extends KafkaError {
+  constructor(what: string) {
+    super(`${what}: the Kafka client is closed`);
+  }
+}
+
 /** The broker cannot be reached at all: a user-facing problem (wrong address, broker down). */
 export class BrokerUnreachableError extends UserError {
   constructor(message: string, context: Record<string, unknown> = {}, options?: { cause?: unknown }) {

@@ -4,6 +4,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBackup } from '../../src/backup/engine.js';
+import { KafkaCluster } from '../../src/kafka/cluster.js';
+import { fetchPartition } from '../../src/kafka/fetcher.js';
+import { ClientClosedError } from '../../src/util/errors.js';
 import type { BackupOptions } from '../../src/backup/options.js';
 import { inspectBackup } from '../../src/backup/inspect.js';
 import { validateBackup } from '../../src/backup/validate.js';
@@ -47,6 +50,17 @@ describe('backup and restore against the real broker', () => {
   after(async () => {
     await rm(dir, { recursive: true, force: true });
     await stopTestKafka();
+  });
+
+  test('a closed Kafka client never reconnects: a fetch after close (a backup prefetch in flight at the end) fails at once', async () => {
+    const cluster = await KafkaCluster.connect({ bootstrapServers: [bootstrap] });
+    const first = await fetchPartition(cluster, topic, 0, 0n);
+    assert.ok(first.records.length > 0);
+    await cluster.close();
+    let retries = 0;
+    await assert.rejects(fetchPartition(cluster, topic, 0, 0n, { onRetry: () => retries++ }), ClientClosedError);
+    await assert.rejects(cluster.refresh(), ClientClosedError);
+    assert.equal(retries, 0, 'not retried');
   });
 
   test('open segments over the memory budget roll early; the backup still holds every record exactly once', async () => {
