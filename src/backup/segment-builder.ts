@@ -241,6 +241,8 @@ export class SegmentBuilder {
     if (!this.#queue) this.open(store, key);
     else if (key !== this.#key) throw new KafkaBackupError('SEGMENT_KEY', `segment streams to ${this.#key}, not ${key}`);
     const { chunks, summary } = await this.#writer.finishAsync();
+    // An upload that failed meanwhile is the error to report (not the closed queue's refusal of more chunks).
+    if (this.#uploadError) throw this.#uploadError.error;
     this.#emit(chunks);
     this.#queue!.end();
     const { size } = await this.#upload!;
