@@ -1,8 +1,9 @@
 /**
  * A bound on the bytes held by open segment uploads across all partition workers. An object store
- * upload keeps the part being assembled in memory until the segment rolls, and a continuous backup
- * keeps a segment open for every partition, so without a bound memory grows with the partition
- * count. When the open segments together exceed the limit, a worker whose segment is at least the
+ * upload keeps the part being assembled in memory until the part fills or the segment rolls, and a
+ * continuous backup keeps a segment open for every partition, so without a bound memory grows with
+ * the partition count. Workers report what their open segment can hold (at most about one part),
+ * so a few large segments in flight never trigger it; a thousand small open ones do. When the open segments together exceed the limit, a worker whose segment is at least the
  * average size rolls it early (an ordinary, smaller segment); the largest go first, and every
  * roll frees at least the average, so the total comes back under the limit.
  */

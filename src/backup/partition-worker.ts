@@ -18,6 +18,9 @@ import { SegmentBuilder } from './segment-builder.js';
 
 const CONTROL_FLAG = 0x20;
 
+/** At most what one open segment upload holds: an object-store part (5 MiB), the upload queue (2 MiB), one block (1 MiB). */
+const OPEN_UPLOAD_HOLD_BYTES = 8 * 1024 * 1024;
+
 export interface PartitionJob {
   topic: string;
   partition: number;
@@ -195,8 +198,9 @@ export class PartitionWorker {
       if (builder) builder.addAborted(abortedFor(builder));
       this.progress.position = position;
       if (builder && this.#budget) {
-        // Raw bytes of the open segment: an upper bound of what its upload holds (its blocks are at most that size).
-        this.#budget.set(this, builder.rawBytes);
+        // What an open segment's upload can hold: its raw bytes so far, but never more than one part being
+        // assembled plus the queued blocks and the block being filled (a long segment's earlier parts are sent).
+        this.#budget.set(this, Math.min(builder.rawBytes, OPEN_UPLOAD_HOLD_BYTES));
         // Too much held by open uploads across partitions: roll this segment now if it is one of the large ones.
         if (this.#budget.shouldRoll(this)) {
           this.#log.debug({ held: this.#budget.total, limit: this.#budget.limit }, 'open segments over budget: rolling this one early');
