@@ -1,4 +1,5 @@
 import { protocolErrorsCodesById } from '@platformatic/kafka';
+import { ClientClosedError, KafkaError } from '../util/errors.js';
 
 /** Kafka error codes this tool reacts to by name. */
 export const ErrorCode = {
@@ -58,6 +59,14 @@ const STALE_METADATA = new Set<number>([
 
 export function isRetriable(code: number): boolean {
   return RETRIABLE.has(code);
+}
+
+/**
+ * A failed request that retrying cannot help: the client was closed, or the broker answered with a
+ * non-retriable error code. Anything else (timeouts, dropped connections, retriable codes) is retried.
+ */
+export function isFatal(err: unknown): boolean {
+  return err instanceof ClientClosedError || (err instanceof KafkaError && err.kafkaCode !== undefined && !isRetriable(err.kafkaCode));
 }
 
 export function needsMetadataRefresh(code: number): boolean {

@@ -1,6 +1,6 @@
-import { ClientClosedError, KafkaError } from '../util/errors.js';
+import { KafkaError } from '../util/errors.js';
 import type { KafkaCluster } from './cluster.js';
-import { ErrorCode, errorName, isRetriable, needsMetadataRefresh } from './errors.js';
+import { ErrorCode, errorName, isFatal, isRetriable, needsMetadataRefresh } from './errors.js';
 import { createFetchRequest, FETCH_API_KEY, FETCH_VERSION, IsolationLevel, parseFetchResponse, type FetchPartitionResponse } from './protocol/fetch.js';
 import { sleep } from '../util/time.js';
 
@@ -52,8 +52,7 @@ export async function fetchPartition(cluster: KafkaCluster, topic: string, parti
       lastErr = err;
       if (needsMetadataRefresh(p.errorCode)) await cluster.refresh().catch(() => {});
     } catch (err) {
-      if (err instanceof ClientClosedError) throw err;
-      if (err instanceof KafkaError && err.kafkaCode !== undefined && !isRetriable(err.kafkaCode)) throw err;
+      if (isFatal(err)) throw err;
       lastErr = err;
       if (conn) await cluster.dropConnection(conn);
       await cluster.refresh().catch(() => {});

@@ -3,7 +3,7 @@ import { ClientClosedError, KafkaError } from '../util/errors.js';
 import { sleep } from '../util/time.js';
 import type { KafkaCluster } from './cluster.js';
 import type { BrokerConnection } from './connection.js';
-import { ErrorCode, errorName, isRetriable, needsMetadataRefresh } from './errors.js';
+import { ErrorCode, errorName, isFatal, isRetriable, needsMetadataRefresh } from './errors.js';
 import { createProduceRequest, parseProduceResponse, PRODUCE_API_KEY, PRODUCE_VERSION } from './protocol/produce.js';
 import { readBatchHeader, rewriteBatchForProduce } from './protocol/record-batch.js';
 
@@ -181,8 +181,7 @@ export class RawProducer {
         lastErr = err;
         if (needsMetadataRefresh(p.errorCode)) await this.#cluster.refresh().catch(() => {});
       } catch (err) {
-        if (err instanceof ClientClosedError) throw err;
-        if (err instanceof KafkaError && err.kafkaCode !== undefined && !isRetriable(err.kafkaCode)) throw err;
+        if (isFatal(err)) throw err;
         lastErr = err;
         if (conn) await this.#cluster.dropConnection(conn);
         await this.#cluster.refresh().catch(() => {});

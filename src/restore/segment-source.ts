@@ -11,7 +11,7 @@ const TAIL_BYTES = 256 * 1024;
 // bytes), with room to spare; a footer larger than the guess costs one more ranged GET.
 const MIN_TAIL_BYTES = 64 * 1024;
 
-function tailBytes(entry: SegmentEntry): number {
+function tailLength(entry: SegmentEntry): number {
   const size = entry.stored_bytes;
   if (size <= TAIL_BYTES) return size;
   const footer = SEGMENT_TRAILER_SIZE + FOOTER_HEADER_SIZE + BLOCK_ENTRY_SIZE * (Math.ceil(entry.raw_bytes / DEFAULT_BLOCK_SIZE) + 1);
@@ -42,7 +42,7 @@ function named<T>(entry: SegmentEntry, check: () => T): T {
 /** The segment's footer (block index), with at most two ranged GETs. */
 export async function readFooter(store: ObjectStore, entry: SegmentEntry): Promise<{ footer: SegmentFooter; tail: Buffer; tailBytes: number }> {
   const size = entry.stored_bytes;
-  const want = tailBytes(entry);
+  const want = tailLength(entry);
   const tail = await store.get(entry.key, { start: size - want });
   if (tail.length !== want) throw new CorruptDataError(`${entry.key}: object is shorter than the ${size} bytes the index records`, entry.key);
   const parsed = named(entry, () => parseSegmentTail(tail, size));
@@ -51,10 +51,7 @@ export async function readFooter(store: ObjectStore, entry: SegmentEntry): Promi
   return { footer: named(entry, () => parseSegmentFooter(fb, parsed.trailer)), tail, tailBytes: tail.length + fb.length };
 }
 
-/**
- * Pulls exact byte counts off a chunked stream, copying only when a block straddles chunks.
- * `onChunk` sees every chunk once, in order (the segment's SHA-256).
- */
+/** Pulls exact byte counts off a chunked stream, copying only when a block straddles chunks. */
 class StreamTaker {
   readonly #it: AsyncIterator<Buffer>;
   #buf: Buffer[] = [];
@@ -86,13 +83,11 @@ class StreamTaker {
     return out;
   }
 
-  /** Reads the stream to its end; returns the bytes that were left. */
-  async drain(): Promise<number> {
-    let left = this.#have;
+  /** Reads the stream to its end (the footer and trailer after the last block), discarding it. */
+  async drain(): Promise<void> {
     this.#buf = [];
     this.#have = 0;
-    for (let r = await this.#it.next(); !r.done; r = await this.#it.next()) left += r.value.length;
-    return left;
+    for (let r = await this.#it.next(); !r.done; r = await this.#it.next());
   }
 }
 
@@ -111,10 +106,9 @@ async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): Async
   const source = async function* (): AsyncGenerator<Buffer> {
     if (tailStart > 0) {
       for await (const chunk of await store.getStream(entry.key, { start: 0, end: tailStart })) {
-        const c = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-        hash.update(c);
-        streamed += c.length;
-        yield c;
+        hash.update(chunk);
+        streamed += chunk.length;
+        yield chunk;
       }
       if (streamed !== tailStart) throw new CorruptDataError(`${entry.key}: object is shorter than the ${entry.stored_bytes} bytes the index records`, entry.key);
     }
