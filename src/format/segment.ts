@@ -59,8 +59,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { CorruptDataError, KafkaBackupError } from '../util/errors.js';
 import { compress, decompress, zstdCompressAsync } from '../kafka/protocol/compression.js';
-import { crc32c } from '../kafka/protocol/crc32c.js';
-import { batchTimestampRange, BATCH_HEADER_SIZE, readBatchHeader, splitBatches, verifyBatchCrc, type BatchHeader } from '../kafka/protocol/record-batch.js';
+import { crc32c, crc32cCombine } from '../kafka/protocol/crc32c.js';
+import { ATTRIBUTES_OFFSET, batchTimestampRange, BATCH_HEADER_SIZE, readBatchHeader, splitBatches, verifyBatchCrc, type BatchHeader } from '../kafka/protocol/record-batch.js';
 
 export type SegmentCodec = 'none' | 'zstd' | 'lz4';
 
@@ -164,6 +164,11 @@ interface PendingBlock {
   recordCount: number;
   controlBatchCount: number;
   transactionalBatchCount: number;
+  /**
+   * CRC-32C of the concatenated batches, derived from each batch's checked CRC (crc32cCombine),
+   * so a block stored as it is needs no second pass over its bytes; null when CRCs are not checked.
+   */
+  rawCrc: number | null;
 }
 
 /**
@@ -230,7 +235,12 @@ export class SegmentWriter {
     if (this.finished) throw new KafkaBackupError('SEGMENT_FINISHED', 'segment writer already finished');
     const h = readBatchHeader(batch);
     if (h.size !== batch.length || h.batchLength < BATCH_HEADER_SIZE - 12) throw new CorruptDataError(`record batch at offset ${h.baseOffset}: batchLength says ${h.size} bytes, buffer has ${batch.length}`);
-    if (this.verifyCrc && !verifyBatchCrc(batch)) throw new CorruptDataError(`record batch at offset ${h.baseOffset}: CRC-32C mismatch`);
+    let wholeCrc: number | null = null;
+    if (this.verifyCrc) {
+      if (!verifyBatchCrc(batch)) throw new CorruptDataError(`record batch at offset ${h.baseOffset}: CRC-32C mismatch`);
+      // The batch's CRC covers bytes [21, end): add the 21 bytes before it to get the whole batch's.
+      wholeCrc = crc32cCombine(crc32c(batch.subarray(0, ATTRIBUTES_OFFSET)), h.crc, batch.length - ATTRIBUTES_OFFSET);
+    }
     if (this.lastOffset !== null && h.baseOffset <= this.lastOffset) {
       throw new KafkaBackupError('SEGMENT_ORDER', `record batch at offset ${h.baseOffset} does not follow offset ${this.lastOffset}`, { baseOffset: h.baseOffset.toString(), previous: this.lastOffset.toString() });
     }
@@ -238,7 +248,7 @@ export class SegmentWriter {
     range ??= batchTimestampRange(batch);
     const out: Buffer[] = [];
     if (this.pending && this.pending.rawLength + batch.length > this.blockSize) this.cut(out);
-    this.append(h, batch, range);
+    this.append(h, batch, range, wholeCrc);
     this.lastOffset = h.lastOffset;
     if (this.pending && this.pending.rawLength >= this.blockSize) this.cut(out);
     return out;
@@ -297,7 +307,7 @@ export class SegmentWriter {
     };
   }
 
-  private append(h: BatchHeader, batch: Buffer, range: { min: bigint; max: bigint }): void {
+  private append(h: BatchHeader, batch: Buffer, range: { min: bigint; max: bigint }, wholeCrc: number | null): void {
     const p = this.pending;
     const control = h.isControl ? 1 : 0;
     const txn = h.isTransactional ? 1 : 0;
@@ -312,9 +322,11 @@ export class SegmentWriter {
         recordCount: h.recordCount,
         controlBatchCount: control,
         transactionalBatchCount: txn,
+        rawCrc: wholeCrc,
       };
       return;
     }
+    p.rawCrc = p.rawCrc === null || wholeCrc === null ? null : crc32cCombine(p.rawCrc, wholeCrc, batch.length);
     p.batches.push(batch);
     p.rawLength += batch.length;
     p.lastOffset = h.lastOffset;
@@ -360,7 +372,7 @@ export class SegmentWriter {
       batchCount: p.batches.length,
       controlBatchCount: p.controlBatchCount,
       transactionalBatchCount: p.transactionalBatchCount,
-      crc: crc32c(stored),
+      crc: stored === raw && p.rawCrc !== null ? p.rawCrc : crc32c(stored),
       codec,
     });
     this.emit(stored);

@@ -19,8 +19,8 @@ import {
   type KafkaCompression,
   type RecordInput,
 } from '../../src/kafka/protocol/record-batch.js';
-import { crc32c, crc32cJs, crc32cImplementation } from '../../src/kafka/protocol/crc32c.js';
-import { compress, decompress } from '../../src/kafka/protocol/compression.js';
+import { crc32c, crc32cCombine, crc32cJs, crc32cImplementation } from '../../src/kafka/protocol/crc32c.js';
+import { compress, decompress, zstdCompressAsync } from '../../src/kafka/protocol/compression.js';
 import { ByteReader, varintSize, varlongSize, writeVarint, writeVarlong } from '../../src/format/varint.js';
 import { CorruptDataError } from '../../src/util/errors.js';
 
@@ -101,6 +101,38 @@ describe('crc32c', () => {
     assert.equal(crc32cJs(data.subarray(13), crc32cJs(data.subarray(0, 13))), crc32c(data));
     assert.ok(crc32cImplementation === 'native' || crc32cImplementation === 'js');
   });
+
+  it('combines the CRCs of two pieces into the CRC of both, at every kind of length', () => {
+    const data = Buffer.alloc(200_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+    for (const cut of [0, 1, 7, 21, 4096, 65_537, 199_999, 200_000]) {
+      const a = data.subarray(0, cut);
+      const rest = data.subarray(cut);
+      assert.equal(crc32cCombine(crc32c(a), crc32c(rest), rest.length), crc32c(data), `cut at ${cut}`);
+    }
+    assert.notEqual(crc32cCombine(crc32c(data.subarray(0, 10)), crc32c(data.subarray(10)), data.length - 11), crc32c(data), 'a wrong length gives a wrong CRC');
+  });
+});
+
+describe('lz4 batches scanned in scratch memory', () => {
+  const records = (n: number, t0: bigint): RecordInput[] => Array.from({ length: n }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.alloc(200, i), timestamp: t0 + BigInt((i * 37) % n) }));
+
+  it('gives the exact range, refuses a damaged frame and works again after it', () => {
+    const good = encodeBatch(records(50, 1000n), { compression: 'lz4' });
+    assert.deepEqual(batchTimestampRange(good), { min: 1000n, max: 1049n });
+    const bad = Buffer.from(good);
+    bad.fill(0xff, RECORDS_OFFSET + 8, RECORDS_OFFSET + 40); // inside the lz4 frame, after its header
+    assert.throws(() => batchTimestampRange(bad), CorruptDataError);
+    const other = encodeBatch(records(30, 5000n), { compression: 'lz4' });
+    assert.deepEqual(batchTimestampRange(other), { min: 5000n, max: 5029n });
+    assert.deepEqual(batchTimestampRange(good), { min: 1000n, max: 1049n });
+  });
+
+  it('refuses an output over the limit', () => {
+    const big = encodeBatch(records(100, 0n), { compression: 'lz4' });
+    assert.throws(() => batchTimestampRange(big, { maxDecompressedBytes: 1000 }), /exceeds 1000 bytes/);
+    assert.deepEqual(batchTimestampRange(big), { min: 0n, max: 99n });
+  });
 });
 
 describe('compression', () => {
@@ -113,6 +145,19 @@ describe('compression', () => {
     assert.throws(() => decompress('zstd', compress('zstd', data), 1000), CorruptDataError);
     assert.throws(() => decompress('gzip', compress('gzip', data), 1000), CorruptDataError);
     assert.throws(() => decompress('snappy', compress('snappy', data), 1000), CorruptDataError);
+  });
+
+  it('compresses zstd off the thread to the same bytes as on it, compressible or not', async () => {
+    const text = Buffer.from('offset 42 key k value v '.repeat(60_000));
+    const noise = Buffer.alloc(300_000);
+    for (let i = 0, x = 1; i < noise.length; i++) noise[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    for (const data of [Buffer.alloc(0), Buffer.from('x'), text, noise]) {
+      for (const level of [1, 3]) {
+        const off = await zstdCompressAsync(data, level);
+        assert.deepEqual(off, compress('zstd', data, level), `${data.length} bytes at level ${level}`);
+        assert.deepEqual(decompress('zstd', off), data);
+      }
+    }
   });
 });
 

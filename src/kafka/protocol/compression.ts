@@ -67,7 +67,10 @@ export function compress(codec: KafkaCompression, data: Buffer, level?: number):
 export function zstdCompressAsync(data: Buffer, level: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // pledgedSrcSize puts the content size in the frame header, as the one-shot sync call does: the same bytes.
-    zlib.zstdCompress(data, { pledgedSrcSize: data.length, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } }, (err, out) => (err ? reject(err) : resolve(out)));
+    // chunkSize at zstd's worst case (ZSTD_COMPRESSBOUND) gives one output buffer per block instead of
+    // 16 KiB pieces, each a callback on the JavaScript thread and a copy into the concatenated result.
+    const chunkSize = Math.max(64 * 1024, data.length + (data.length >>> 8) + 1024);
+    zlib.zstdCompress(data, { chunkSize, pledgedSrcSize: data.length, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } }, (err, out) => (err ? reject(err) : resolve(out)));
   });
 }
 

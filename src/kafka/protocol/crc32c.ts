@@ -71,3 +71,49 @@ export const crc32cImplementation: 'native' | 'js' = native ? 'native' : 'js';
 
 /** CRC-32C of `data`, continuing from `previous` (the CRC of the bytes before it) when given. */
 export const crc32c: Crc32cFn = native ?? crc32cJs;
+
+// ---- combining ---------------------------------------------------------------------------------
+// crc32c(a ++ b) from crc32c(a), crc32c(b) and b's length, without reading a or b (zlib's
+// crc32_combine, for the Castagnoli polynomial): the backup checks every batch's own CRC as it
+// arrives, and derives the CRC of a block of such batches from those instead of a second pass.
+
+const POLY = 0x82f63b78;
+
+/** a * b modulo the CRC polynomial (bit-reflected: x^0 is bit 31). */
+function multModP(a: number, b: number): number {
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m /= 2;
+    b = b & 1 ? (b >>> 1) ^ POLY : b >>> 1;
+  }
+  return p >>> 0;
+}
+
+/** X2N[k] = x^(2^k) modulo the polynomial. */
+const X2N: number[] = (() => {
+  const t = [0x40000000]; // x^1
+  for (let k = 1; k < 32; k++) t.push(multModP(t[k - 1]!, t[k - 1]!));
+  return t;
+})();
+
+/** x^(n * 2^k) modulo the polynomial. */
+function x2nModP(n: number, k: number): number {
+  let p = 0x80000000; // x^0
+  while (n > 0) {
+    if (n % 2 === 1) p = multModP(X2N[k & 31]!, p);
+    n = Math.floor(n / 2);
+    k++;
+  }
+  return p;
+}
+
+/** CRC-32C of the concatenation a ++ b, given crc32c(a), crc32c(b) and the length of b in bytes. */
+export function crc32cCombine(crcA: number, crcB: number, lengthB: number): number {
+  if (lengthB === 0) return crcA >>> 0;
+  return (multModP(x2nModP(lengthB, 3), crcA >>> 0) ^ crcB) >>> 0;
+}

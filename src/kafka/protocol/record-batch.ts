@@ -48,6 +48,7 @@
  */
 import { CorruptDataError, KafkaBackupError } from '../../util/errors.js';
 import { ByteReader, varintSize, varlongSize, writeVarint, writeVarlong } from '../../format/varint.js';
+import { withLz4Inflated } from './lz4-scoped.js';
 import { compress, decompress, DEFAULT_MAX_DECOMPRESSED, KAFKA_COMPRESSIONS, kafkaCompressionCode, type KafkaCompression } from './compression.js';
 import { crc32c } from './crc32c.js';
 
@@ -272,10 +273,24 @@ function recordsReader(batch: Buffer, h: BatchHeader, opts: ReadOptions): ByteRe
   const what = `record batch at offset ${h.baseOffset}`;
   let body = batch.subarray(RECORDS_OFFSET);
   if (h.compression !== 'none') body = decompress(h.compression, body, opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED, what);
+  return readerOver(body, h, what);
+}
+
+function readerOver(body: Buffer, h: BatchHeader, what: string): ByteReader {
   if (h.recordCount > body.length / MIN_RECORD_SIZE) {
     throw new CorruptDataError(`${what}: record count ${h.recordCount} cannot fit in ${body.length} bytes of records`);
   }
   return new ByteReader(body, 0, body.length, what);
+}
+
+/**
+ * `use` with a reader over the records, for callers that keep nothing of them: lz4 records
+ * (the common producer codec) are inflated into scratch memory that is reused afterwards.
+ */
+function withRecordsReader<T>(batch: Buffer, h: BatchHeader, opts: ReadOptions, use: (r: ByteReader) => T): T {
+  if (h.compression !== 'lz4') return use(recordsReader(batch, h, opts));
+  const what = `record batch at offset ${h.baseOffset}`;
+  return withLz4Inflated(batch.subarray(RECORDS_OFFSET), opts.maxDecompressedBytes ?? DEFAULT_MAX_DECOMPRESSED, what, (body) => use(readerOver(body, h, what)));
 }
 
 /** Reads one record's framing up to and including offsetDelta; returns the end of the record. */
@@ -342,7 +357,10 @@ interface RecordScan {
 
 /** Walks the records reading only length, timestampDelta and offsetDelta. */
 function scanRecords(batch: Buffer, h: BatchHeader, opts: ReadOptions): RecordScan {
-  const r = recordsReader(batch, h, opts);
+  return withRecordsReader(batch, h, opts, (r) => scanReader(r, h));
+}
+
+function scanReader(r: ByteReader, h: BatchHeader): RecordScan {
   let minDelta = 0n;
   let maxDelta = 0n;
   let consecutive = true;
