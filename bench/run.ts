@@ -277,7 +277,9 @@ async function main(): Promise<void> {
       const cfg = join(WORK, `${name}.yaml`);
       writeFileSync(cfg, yaml);
       log(`kafka-backup ${command} (${name}) ...`);
-      return must(await timed(process.execPath, [...nodeArgs(name), tool, command, '--config', cfg, ...extraArgs]), `kafka-backup ${command} (${name})`);
+      // The malloc setting bin/kafka-backup starts the CLI with, so the figures are those of the command users run.
+      const env = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+      return must(await timed(process.execPath, [...nodeArgs(name), tool, command, '--config', cfg, ...extraArgs], env), `kafka-backup ${command} (${name})`);
     };
     const backupYaml = (id: string, storage: string, concurrency = 8, compression = 'compression: zstd') =>
       `mode: backup\nbackup_id: ${id}\n${source}${storage}backup:\n  ${compression.replace(/, /g, '\n  ')}\n  max_concurrent_partitions: ${concurrency}\n${args.fetchMb ? `  fetch_max_bytes: ${args.fetchMb * 1024 * 1024}\n` : ''}`;

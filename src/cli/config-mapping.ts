@@ -6,7 +6,7 @@ import type { ObjectStore } from '../storage/store.js';
 import { UserError } from '../util/errors.js';
 
 /** Per Fetch request; with one request prefetched per partition, two responses per partition in flight. */
-export const DEFAULT_FETCH_MAX_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_FETCH_MAX_BYTES = 1024 * 1024;
 
 export function connectionSettings(c: KafkaClusterConfig, clientId: string, minRequestTimeoutMs = 0): KafkaConnectionSettings {
   const k = c.connection;

@@ -19,7 +19,9 @@
  * inflating; lz4 and snappy output is bounded by their format's maximum ratio (about 255:1 and
  * 6:1 of the input) and checked afterwards.
  */
+import { availableParallelism } from 'node:os';
 import zlib from 'node:zlib';
+import { Semaphore } from '../../util/semaphore.js';
 import { compressionsAlgorithms } from '@platformatic/kafka';
 import { CorruptDataError, errorMessage } from '../../util/errors.js';
 
@@ -64,7 +66,20 @@ export function compress(codec: KafkaCompression, data: Buffer, level?: number):
  * zstd on libuv's thread pool, so a backup's block compression runs beside the JavaScript thread
  * instead of on it. Byte for byte the output of compress('zstd', data, level).
  */
-export function zstdCompressAsync(data: Buffer, level: number): Promise<Buffer> {
+export async function zstdCompressAsync(data: Buffer, level: number): Promise<Buffer> {
+  // A few jobs at a time, however many partitions compress: the work is bounded by the cores
+  // anyway, and each job in flight holds a compression context and an output buffer.
+  const release = await zstdSlots.acquire();
+  try {
+    return await zstdCompressNow(data, level);
+  } finally {
+    release();
+  }
+}
+
+const zstdSlots = new Semaphore(Math.max(2, Math.min(4, availableParallelism())));
+
+function zstdCompressNow(data: Buffer, level: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     // pledgedSrcSize puts the content size in the frame header, as the one-shot sync call does: the same bytes.
     // chunkSize at zstd's worst case (ZSTD_COMPRESSBOUND) gives one output buffer per block instead of

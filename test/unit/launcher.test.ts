@@ -1,0 +1,41 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const LAUNCHER = join(ROOT, 'bin', 'kafka-backup');
+
+describe('bin/kafka-backup launcher', () => {
+  it('runs the CLI with two malloc arenas unless told otherwise, also through a symlink', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kb-launcher-'));
+    try {
+      // A stand-in `node` that shows what the launcher hands it.
+      const fakeBin = join(dir, 'bin');
+      spawnSync('mkdir', [fakeBin]);
+      writeFileSync(join(fakeBin, 'node'), '#!/bin/sh\necho "arenas=$MALLOC_ARENA_MAX args=$*"\n');
+      chmodSync(join(fakeBin, 'node'), 0o755);
+      const link = join(dir, 'kafka-backup');
+      symlinkSync(LAUNCHER, link);
+      const env = { ...process.env, PATH: `${fakeBin}:${process.env.PATH ?? ''}` };
+      delete env.MALLOC_ARENA_MAX;
+      const viaLink = spawnSync(link, ['describe', '--path', 'a b'], { env, encoding: 'utf8' });
+      assert.equal(viaLink.status, 0, viaLink.stderr);
+      assert.equal(viaLink.stdout.trim(), `arenas=2 args=${join(ROOT, 'bin', 'kafka-backup.js')} describe --path a b`);
+      const own = spawnSync(LAUNCHER, ['--version'], { env: { ...env, MALLOC_ARENA_MAX: '4' }, encoding: 'utf8' });
+      assert.equal(own.stdout.trim(), `arenas=4 args=${join(ROOT, 'bin', 'kafka-backup.js')} --version`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('runs the real CLI', () => {
+    const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+    const r = spawnSync(LAUNCHER, ['--version'], { env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^kafka-backup \d+\.\d+\.\d+/);
+  });
+});
