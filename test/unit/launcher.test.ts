@@ -20,7 +20,7 @@ describe('bin/kafka-backup launcher', () => {
       chmodSync(join(fakeBin, 'node'), 0o755);
       const link = join(dir, 'kafka-backup');
       symlinkSync(LAUNCHER, link);
-      const env = { ...process.env, PATH: `${fakeBin}:${process.env.PATH ?? ''}` };
+      const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${fakeBin}:${process.env.PATH ?? ''}` };
       delete env.MALLOC_ARENA_MAX;
       const viaLink = spawnSync(link, ['describe', '--path', 'a b'], { env, encoding: 'utf8' });
       assert.equal(viaLink.status, 0, viaLink.stderr);
