@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const LAUNCHER = join(ROOT, 'bin', 'kafka-backup');
 
 describe('bin/kafka-backup launcher', () => {
-  it('runs the CLI with two malloc arenas unless told otherwise, also through a symlink', () => {
+  it('runs the CLI with two malloc arenas unless told otherwise, also through a relative symlink', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kb-launcher-'));
     try {
       // A stand-in `node` that shows what the launcher hands it.
@@ -18,8 +18,9 @@ describe('bin/kafka-backup launcher', () => {
       spawnSync('mkdir', [fakeBin]);
       writeFileSync(join(fakeBin, 'node'), '#!/bin/sh\necho "arenas=$MALLOC_ARENA_MAX args=$*"\n');
       chmodSync(join(fakeBin, 'node'), 0o755);
+      // Relative, as npm links node_modules/.bin/kafka-backup to ../kafka-backup/bin/kafka-backup.
       const link = join(dir, 'kafka-backup');
-      symlinkSync(LAUNCHER, link);
+      symlinkSync(relative(dir, LAUNCHER), link);
       const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${fakeBin}:${process.env.PATH ?? ''}` };
       delete env.MALLOC_ARENA_MAX;
       const viaLink = spawnSync(link, ['describe', '--path', 'a b'], { env, encoding: 'utf8' });

@@ -21,9 +21,9 @@
  */
 import { availableParallelism } from 'node:os';
 import zlib from 'node:zlib';
-import { Semaphore } from '../../util/semaphore.js';
 import { compressionsAlgorithms } from '@platformatic/kafka';
 import { CorruptDataError, errorMessage } from '../../util/errors.js';
+import { Semaphore } from '../../util/semaphore.js';
 
 export type KafkaCompression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
 

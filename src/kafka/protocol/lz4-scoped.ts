@@ -2,8 +2,8 @@
  * LZ4 frame inflation for callers that only read the output and let it go (the backup's record
  * scan for each batch's timestamps): the frame is inflated into WebAssembly memory and handed to
  * the caller as a view of it, so neither the copy out of wasm memory nor a new buffer per batch is
- * paid (the backup inflates every lz4 batch it stores; those copies and their garbage were a
- * tenth of its CPU).
+ * paid (the backup inflates every lz4 batch it stores, for its exact timestamp range; the copies
+ * out were about 4 % of its JavaScript thread's time, and 1.4 GB of garbage per 2 GB stored).
  *
  * The codec is @platformatic/kafka's own (the wasm module of @platformatic/wasm-utils, the
  * same code `decompress('lz4', ...)` runs), in an instance of our own so its memory is ours
