@@ -7,6 +7,7 @@ import type { FetchPartitionResponse } from '../kafka/protocol/fetch.js';
 import { batchTimestampRange, readBatchHeader, splitBatches } from '../kafka/protocol/record-batch.js';
 import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { keys } from '../format/layout.js';
+import { DEFAULT_BLOCK_SIZE } from '../format/segment.js';
 import { emptyIndex, partitionIndexSchema, summarize, type PartitionIndex } from '../format/partition-index.js';
 import { KafkaError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
@@ -14,12 +15,15 @@ import { sleep } from '../util/time.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { BackupOptions, PartitionProgress } from './options.js';
 import type { OpenSegmentBudget } from './open-segment-budget.js';
-import { SegmentBuilder } from './segment-builder.js';
+import { DEFAULT_MAX_QUEUED_BYTES, SegmentBuilder } from './segment-builder.js';
 
 const CONTROL_FLAG = 0x20;
 
-/** At most what one open segment upload holds: an object-store part (5 MiB), the upload queue (2 MiB), one block (1 MiB). */
-const OPEN_UPLOAD_HOLD_BYTES = 8 * 1024 * 1024;
+/**
+ * At most what one open segment upload holds: an object-store part being assembled (5 MiB, S3's
+ * part size; not imported, which would load the AWS SDK), the upload queue and the block being filled.
+ */
+const OPEN_UPLOAD_HOLD_BYTES = 5 * 1024 * 1024 + DEFAULT_MAX_QUEUED_BYTES + DEFAULT_BLOCK_SIZE;
 
 export interface PartitionJob {
   topic: string;

@@ -1,11 +1,8 @@
 import { SegmentWriter, type SegmentCodec } from '../format/segment.js';
+import { ATTRIBUTES_OFFSET, COMPRESSION_MASK } from '../kafka/protocol/record-batch.js';
 import type { SegmentEntry } from '../format/partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { KafkaBackupError } from '../util/errors.js';
-
-/** Record batch v2: attributes (i16) at byte 21, compression codec in bits 0-2. */
-const ATTRIBUTES_AT = 21;
-const COMPRESSION_MASK = 0x07;
 
 /** Compressed bytes a segment may have queued for its upload before `add` callers must wait. */
 export const DEFAULT_MAX_QUEUED_BYTES = 2 * 1024 * 1024;
@@ -148,7 +145,7 @@ export class SegmentBuilder {
    */
   #writerFor(batch: Buffer): SegmentWriter {
     if (!this.#w) {
-      const producerCompressed = batch.length > ATTRIBUTES_AT + 1 && (batch.readInt16BE(ATTRIBUTES_AT) & COMPRESSION_MASK) !== 0;
+      const producerCompressed = batch.length > ATTRIBUTES_OFFSET + 1 && (batch.readInt16BE(ATTRIBUTES_OFFSET) & COMPRESSION_MASK) !== 0;
       const codec = producerCompressed ? 'none' : this.#codec;
       // zstd runs on libuv's thread pool: the JavaScript thread keeps fetching, hashing and writing meanwhile.
       this.#w = new SegmentWriter({ codec, level: this.#level, compressOffThread: true, ...(this.#blockSize !== undefined ? { blockSize: this.#blockSize } : {}) });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BLOCK_ENTRY_SIZE, decodeBlock, DEFAULT_BLOCK_SIZE, FOOTER_HEADER_SIZE, parseSegmentFooter, parseSegmentTail, SEGMENT_TRAILER_SIZE, type SegmentFooter } from '../format/segment.js';
+import { BLOCK_ENTRY_SIZE, decodeBlock, DEFAULT_BLOCK_SIZE, FOOTER_HEADER_SIZE, parseSegmentFooter, parseSegmentTail, SEGMENT_TRAILER_SIZE, type BlockMeta, type SegmentFooter } from '../format/segment.js';
 import type { SegmentEntry } from '../format/partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError } from '../util/errors.js';
@@ -49,6 +49,18 @@ export async function readFooter(store: ObjectStore, entry: SegmentEntry): Promi
   if (parsed.footer) return { footer: parsed.footer, tail, tailBytes: tail.length };
   const fb = await store.get(entry.key, parsed.footerRange);
   return { footer: named(entry, () => parseSegmentFooter(fb, parsed.trailer)), tail, tailBytes: tail.length + fb.length };
+}
+
+/**
+ * One block's batches, checked against its CRC-32C and footer entry (errors name the object); the
+ * first carries `bytes`, what reading the block cost (a block holds at least one batch).
+ */
+function* blockBatches(entry: SegmentEntry, stored: Buffer, meta: BlockMeta, bytes: number): Generator<SourceBatch> {
+  let first = true;
+  for (const batch of named(entry, () => decodeBlock(stored, meta))) {
+    yield { batch, bytes: first ? bytes : 0 };
+    first = false;
+  }
 }
 
 /** Pulls exact byte counts off a chunked stream, copying only when a block straddles chunks. */
@@ -119,14 +131,8 @@ async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): Async
   // The footer, trailer and tail are counted with the first block.
   let extra = entry.stored_bytes - footer.blocks.reduce((n, b) => n + b.storedLength, 0);
   for (const b of footer.blocks) {
-    const stored = await taker.take(b.storedLength);
-    const batches = named(entry, () => decodeBlock(stored, b));
-    let first = true;
-    for (const batch of batches) {
-      yield { batch, bytes: first ? b.storedLength + extra : 0 };
-      first = false;
-      extra = 0;
-    }
+    yield* blockBatches(entry, await taker.take(b.storedLength), b, b.storedLength + extra);
+    extra = 0;
   }
   await taker.drain();
   const sha = hash.digest('hex');
@@ -162,12 +168,7 @@ export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntr
     const stored = inTail
       ? tail.subarray(b.storedOffset - tailStart, b.storedOffset - tailStart + b.storedLength)
       : await store.get(entry.key, { start: b.storedOffset, end: b.storedOffset + b.storedLength });
-    const batches = named(entry, () => decodeBlock(stored, b));
-    let first = true;
-    for (const batch of batches) {
-      yield { batch, bytes: first ? (inTail ? 0 : stored.length) + extra : 0 };
-      first = false;
-      extra = 0;
-    }
+    yield* blockBatches(entry, stored, b, (inTail ? 0 : stored.length) + extra);
+    extra = 0;
   }
 }
