@@ -6,7 +6,8 @@ import { FORMAT_VERSION, manifestSchema, type GroupSnapshot, type Manifest, type
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { TOOL_VERSION } from '../util/version.js';
-import type { BackupOptions, BackupSummary, StartOffset } from './options.js';
+import type { BackupOptions, BackupSummary, PartitionShortfall, StartOffset } from './options.js';
+import { partitionIndexSchema } from '../format/partition-index.js';
 import { OpenSegmentBudget } from './open-segment-budget.js';
 import { PartitionWorker, type PartitionJob } from './partition-worker.js';
 import { matchesFilter, missingLiterals } from './topic-selection.js';
@@ -152,6 +153,8 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
         queue,
         opts.continuous ? Number.MAX_SAFE_INTEGER : opts.maxConcurrentPartitions,
         async (job) => {
+          // An interrupted snapshot starts no further partition: what was not reached is reported below.
+          if (!opts.continuous && opts.signal?.aborted) return;
           const w = new PartitionWorker(opts, cluster, admin, job, gate, budget);
           workers.push(w);
           await w.run();
@@ -165,8 +168,11 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
     }
     opts.onProgress?.({ startedAt: started, partitions: workers.map((w) => w.progress) });
     groups = await snapshotGroups(opts, admin, known).catch(() => groups);
-    manifest.status = opts.continuous ? 'stopped' : 'complete';
-    manifest.completed_at = Date.now();
+    // A snapshot is complete only when every partition reached the end offset it was started for;
+    // an interrupted one says so, in the manifest and to the caller, and a re-run resumes it.
+    const shortfall = opts.continuous ? [] : await snapshotShortfall(opts, manifest, workers);
+    manifest.status = opts.continuous ? 'stopped' : shortfall.length ? 'incomplete' : 'complete';
+    manifest.completed_at = manifest.status === 'incomplete' ? null : Date.now();
     await saveManifest(opts, manifest);
     const sum = (f: (w: PartitionWorker) => number) => workers.reduce((n, w) => n + f(w), 0);
     return {
@@ -180,11 +186,31 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
       segments: sum((w) => w.progress.segments),
       durationMs: Date.now() - started,
       groupsSnapshotted: groups,
+      shortfall,
     };
   } finally {
     await admin.close();
     await cluster.close();
   }
+}
+
+/** Partitions of a snapshot whose backed-up reach (the index's next offset) is short of the manifest's end offset. */
+async function snapshotShortfall(opts: BackupOptions, manifest: Manifest, workers: PartitionWorker[]): Promise<PartitionShortfall[]> {
+  const reachOf = new Map(workers.map((w) => [`${w.progress.topic}\u0000${w.progress.partition}`, w.progress.position]));
+  const out: PartitionShortfall[] = [];
+  for (const t of manifest.topics) {
+    for (const p of t.partitions) {
+      // A partition this run never started (stopped first) may still have been reached by an earlier run.
+      const reached = reachOf.get(`${t.name}\u0000${p.partition}`) ?? (await indexReach(opts, t.name, p.partition));
+      if (reached < p.end_offset) out.push({ topic: t.name, partition: p.partition, reached, target: p.end_offset });
+    }
+  }
+  return out;
+}
+
+async function indexReach(opts: BackupOptions, topic: string, partition: number): Promise<number> {
+  const index = await readJsonObject(opts.store, keys.partitionIndex(opts.backupId, topic, partition), partitionIndexSchema);
+  return index?.next_offset ?? -1;
 }
 
 async function saveManifest(opts: BackupOptions, manifest: Manifest): Promise<void> {

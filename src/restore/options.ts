@@ -26,6 +26,8 @@ export interface RestoreOptions {
   createTopics: boolean;
   defaultReplicationFactor: number;
   allowNonEmptyTarget: boolean;
+  /** Restore from a snapshot that did not reach its end offsets (interrupted): what it holds, reported per partition. */
+  allowIncompleteBackup?: boolean;
   dryRun: boolean;
   maxConcurrentPartitions: number;
   rateLimitRecordsPerSec?: number;
