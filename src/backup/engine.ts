@@ -69,6 +69,9 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
 
     const workers: PartitionWorker[] = [];
     const known = new Set<string>();
+    /** Partitions already handed to a worker, per topic: a topic that grows gets workers for the new ones. */
+    const knownParts = new Map<string, Set<number>>();
+    let firstSelection = true;
     const select = async (): Promise<PartitionJob[]> => {
       const meta = await cluster.refresh();
       const names = [...meta.topics.values()]
@@ -78,32 +81,38 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
         .sort();
       const fresh = names.filter((n) => !known.has(n));
       const jobs: PartitionJob[] = [];
-      const configs = await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err));
-      for (const name of fresh) {
-        known.add(name);
+      const configs = fresh.length ? await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err)) : new Map<string, Record<string, string>>();
+      // Whatever appears after the backup started (a topic, or partitions added to one) is new: all of it is backed up.
+      const start: StartOffset = firstSelection ? opts.startOffset : 'earliest';
+      for (const name of names) {
         const info = meta.topics.get(name)!;
-        const parts = info.partitions.map((p) => p.partition);
+        const seen = knownParts.get(name) ?? new Set<number>();
+        const parts = info.partitions.map((p) => p.partition).filter((p) => !seen.has(p)).sort((a, b) => a - b);
+        if (parts.length === 0) continue;
+        known.add(name);
+        knownParts.set(name, new Set([...seen, ...parts]));
         const starts = await admin.listOffsets(name, parts, EARLIEST);
         // Read-committed end = last stable offset: a snapshot never waits for open transactions to finish.
         const ends = await admin.listOffsets(name, parts, LATEST, true);
-        const mt: ManifestTopic = {
-          name,
-          partition_count: parts.length,
-          configs: configs.get(name) ?? {},
-          partitions: parts.map((p) => ({ partition: p, log_start_offset: Number(starts.get(p) ?? 0n), end_offset: Number(ends.get(p) ?? 0n) })),
-        };
+        const added = parts.map((p) => ({ partition: p, log_start_offset: Number(starts.get(p) ?? 0n), end_offset: Number(ends.get(p) ?? 0n) }));
         const i = manifest.topics.findIndex((t) => t.name === name);
+        const mt: ManifestTopic =
+          seen.size === 0 || i < 0
+            ? { name, partition_count: info.partitions.length, configs: configs.get(name) ?? {}, partitions: added }
+            : { ...manifest.topics[i]!, partition_count: info.partitions.length, partitions: [...manifest.topics[i]!.partitions, ...added].sort((a, b) => a.partition - b.partition) };
         if (i >= 0) manifest.topics[i] = mt;
         else manifest.topics.push(mt);
-        for (const p of mt.partitions) {
+        if (seen.size > 0) log.info({ topic: name, partitions: parts, partitionCount: mt.partition_count }, 'partitions added to a backed-up topic: picked up');
+        for (const p of added) {
           jobs.push({
             topic: name,
             partition: p.partition,
-            startAt: startFor(opts.startOffset, name, p.partition, p.log_start_offset, p.end_offset),
+            startAt: startFor(start, name, p.partition, p.log_start_offset, p.end_offset),
             target: opts.continuous ? null : p.end_offset,
           });
         }
       }
+      firstSelection = false;
       manifest.topics.sort((a, b) => a.name.localeCompare(b.name));
       return jobs;
     };
@@ -125,7 +134,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
           if (opts.continuous) {
             const more = await select();
             if (more.length) {
-              log.info({ topics: [...new Set(more.map((j) => j.topic))] }, 'new topics picked up');
+              log.info({ topics: [...new Set(more.map((j) => j.topic))], partitions: more.length }, 'new topics or partitions picked up');
               queue.push(...more);
               kick();
             }
