@@ -17,7 +17,10 @@ export interface BackupValidation {
   segmentsChecked: number;
   recordsChecked: number;
   bytesChecked: number;
+  /** Damage: what is stored is not what the indexes say. */
   problems: BackupProblem[];
+  /** A snapshot's partitions whose index does not reach the manifest's end offset: intact, but not all there. */
+  incomplete: BackupProblem[];
   warnings: string[];
   view?: BackupView;
 }
@@ -48,7 +51,7 @@ function snapshotShortfall(view: BackupView, backupId: string): BackupProblem[] 
  */
 export async function validateBackup(store: ObjectStore, backupId: string, deep: boolean): Promise<BackupValidation> {
   checkBackupId(backupId); // a backup id like "../x" is a usage error, not a problem of some backup
-  const out: BackupValidation = { backupId, deep, segmentsChecked: 0, recordsChecked: 0, bytesChecked: 0, problems: [], warnings: [] };
+  const out: BackupValidation = { backupId, deep, segmentsChecked: 0, recordsChecked: 0, bytesChecked: 0, problems: [], incomplete: [], warnings: [] };
   let view: BackupView;
   try {
     view = await inspectBackup(store, backupId);
@@ -60,7 +63,7 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
   if (view.manifest.status === 'running') out.warnings.push('the backup is marked running: it is in progress, or was interrupted (run it again to resume); what is indexed is complete and valid');
   if (view.manifest.status === 'failed') out.problems.push({ object: `${backupId}/manifest.json`, problem: 'the backup is marked failed' });
   if (view.manifest.status === 'incomplete') out.warnings.push('the backup is an incomplete snapshot: it was stopped before every partition reached its end offset (run it again to complete it)');
-  out.problems.push(...snapshotShortfall(view, backupId));
+  out.incomplete.push(...snapshotShortfall(view, backupId));
   for (const t of view.topics) {
     if (t.partitions.length !== t.partitionCount) out.warnings.push(`${t.name}: manifest lists ${t.partitions.length} of ${t.partitionCount} partitions`);
     for (const p of t.partitions) {

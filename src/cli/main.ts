@@ -252,7 +252,7 @@ export function buildProgram(): Command {
       try {
         const r = await validateBackup(store, o.backupId, o.deep);
         print(render(format, validateJson(r), () => validateText(r)));
-        if (r.problems.length) process.exitCode = 1;
+        if (r.problems.length || r.incomplete.length) process.exitCode = 1;
       } finally {
         await store.close();
       }
