@@ -16,6 +16,7 @@ export function connectionSettings(c: KafkaClusterConfig, clientId: string, minR
     clientId,
     requestTimeoutMs: Math.max(k.request_timeout_ms, minRequestTimeoutMs),
     socket: { noDelay: k.tcp_nodelay, keepAlive: k.tcp_keepalive, keepAliveDelayMs: k.keepalive_time_secs * 1000 },
+    connectionsPerBroker: k.connections_per_broker,
   };
 }
 

@@ -23,6 +23,8 @@ export interface KafkaConnectionSettings {
   requestTimeoutMs?: number;
   /** `source.connection` / `target.connection`: applied to each broker socket we open (fetch, produce). */
   socket?: SocketTuning;
+  /** Connections per broker for fetching, and for producing (connection.connections_per_broker; default 4). */
+  connectionsPerBroker?: number;
 }
 
 export interface SocketTuning {
