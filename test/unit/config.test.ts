@@ -187,7 +187,7 @@ describe('spelling variants and extensions', () => {
   test('azure container_name and container', () => {
     for (const key of ['container_name', 'container']) {
       const { cfg } = parse(`${BASE_RESTORE.replace('backend: memory', `backend: azure\n  account_name: acct\n  ${key}: backups\n  sas_token: "?sv=2022&sig=abc"`)}`);
-      assert.deepEqual(cfg.storage, { backend: 'azure', accountName: 'acct', container: 'backups', sasToken: 'sv=2022&sig=abc', useWorkloadIdentity: false });
+      assert.deepEqual(cfg.storage, { backend: 'azure', accountName: 'acct', container: 'backups', sasToken: 'sv=2022&sig=abc', useWorkloadIdentity: false, allowHttp: false });
     }
     const e = failure(BASE_RESTORE.replace('backend: memory', 'backend: azure\n  account_name: acct\n  container: a\n  container_name: b'));
     assert.match(e.message, /storage\.container: both container_name and container are set/);
@@ -195,8 +195,16 @@ describe('spelling variants and extensions', () => {
     assert.match(e2.message, /storage\.container_name: required key is missing/);
   });
   test('azure: every key', () => {
-    const { cfg } = parse(BASE_RESTORE.replace('backend: memory', 'backend: azure\n  account_name: acct\n  container_name: c\n  account_key: K\n  prefix: p\n  endpoint: http://127.0.0.1:10000/acct\n  use_workload_identity: true\n  client_id: cid\n  tenant_id: tid\n  client_secret: cs'));
-    assert.deepEqual(cfg.storage, { backend: 'azure', accountName: 'acct', container: 'c', accountKey: 'K', prefix: 'p', endpoint: 'http://127.0.0.1:10000/acct', useWorkloadIdentity: true, clientId: 'cid', tenantId: 'tid', clientSecret: 'cs' });
+    const { cfg } = parse(BASE_RESTORE.replace('backend: memory', 'backend: azure\n  account_name: acct\n  container_name: c\n  account_key: K\n  prefix: p\n  endpoint: http://127.0.0.1:10000/acct\n  allow_http: true\n  use_workload_identity: true\n  client_id: cid\n  tenant_id: tid\n  client_secret: cs'));
+    assert.deepEqual(cfg.storage, { backend: 'azure', accountName: 'acct', container: 'c', accountKey: 'K', prefix: 'p', endpoint: 'http://127.0.0.1:10000/acct', useWorkloadIdentity: true, clientId: 'cid', tenantId: 'tid', clientSecret: 'cs', allowHttp: true });
+  });
+  test('azure: a plain http:// endpoint is refused unless storage.allow_http (a SAS token would travel in clear text)', () => {
+    const az = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: azure\n  account_name: acct\n  container_name: c\n  sas_token: "sv=1&sig=SECRETSIG"\n  ${extra}`);
+    const e = failure(az('endpoint: http://azurite:10000/acct'));
+    assert.match(e.message, /storage\.endpoint: is a plain http:\/\/ URL .*set storage\.allow_http: true/);
+    assert.ok(!e.message.includes('SECRETSIG'));
+    assert.equal(parse(az('endpoint: https://acct.blob.core.windows.net')).cfg.storage.backend, 'azure');
+    assert.equal(parse(az('endpoint: http://azurite:10000/acct\n  allow_http: true')).cfg.storage.backend, 'azure');
   });
   test('gcs service_account_path and service_account_json (path or inline JSON)', () => {
     const gcs = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: bk\n  ${extra}`);
@@ -216,7 +224,7 @@ describe('spelling variants and extensions', () => {
       assert.deepEqual(cfg.storage, { backend: 's3', bucket: 'bk', accessKey: 'AK', secretKey: 'SK', pathStyle: false, allowHttp: false });
     }
     assert.match(failure(s3('access_key: A\n  access_key_id: B')).message, /both access_key and access_key_id are set/);
-    assert.match(failure(s3('endpoint: http://minio:9000')).message, /storage\.endpoint: is a plain http:\/\/ URL; set storage\.allow_http: true/);
+    assert.match(failure(s3('endpoint: http://minio:9000')).message, /storage\.endpoint: is a plain http:\/\/ URL .*use https:\/\/, or set storage\.allow_http: true/);
     assert.equal(parse(s3('endpoint: http://minio:9000\n  allow_http: true')).cfg.storage.backend, 's3');
   });
   test('filesystem and memory; storage backend is case-insensitive', () => {
