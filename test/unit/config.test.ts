@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/util/errors.js';
 import { ConfigFileError, loadConfig, parseConfigText, redactConfig, storageSpecFromConfig, type KafkaBackupConfig, type LoadConfigOptions } from '../../src/config/index.js';
+import { kafkaSettings } from '../../src/cli/commands/offset-reset-flags.js';
+import { connectionOptions, plaintextPasswordWarning } from '../../src/kafka/security.js';
 
 const FIX = new URL('../fixtures/config/', import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, FIX), 'utf8');
@@ -180,6 +182,35 @@ describe('spelling variants and extensions', () => {
       assert.equal(cfg.source?.security.sasl_mechanism, normal);
     });
   }
+  test('a SASL_* protocol without sasl_mechanism is refused, naming the key (nothing is assumed, no password sent)', () => {
+    for (const proto of ['SASL_PLAINTEXT', 'SASL_SSL', 'sasl_ssl']) {
+      const e = failure(BASE_BACKUP.replace('[localhost:9092]', `[localhost:9092]\n  security:\n    security_protocol: ${proto}\n    sasl_username: u\n    sasl_password: TOPSECRETPW`));
+      assert.match(e.message, /test\.yaml: source\.security\.sasl_mechanism: required when security_protocol is SASL_(PLAINTEXT|SSL): one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512/);
+      assert.ok(!e.message.includes('TOPSECRETPW'));
+    }
+  });
+  test('SASL PLAIN over SASL_PLAINTEXT warns that the password travels unencrypted; over SASL_SSL or with SCRAM it does not', () => {
+    const warn = (proto: string, mech: string) =>
+      parse(BASE_BACKUP.replace('[localhost:9092]', `[localhost:9092]\n  security:\n    security_protocol: ${proto}\n    sasl_mechanism: ${mech}\n    sasl_username: u\n    sasl_password: TOPSECRETPW`)).warnings.filter((w) => /UNENCRYPTED/.test(w));
+    const w = warn('SASL_PLAINTEXT', 'PLAIN');
+    assert.equal(w.length, 1);
+    assert.match(w[0]!, /^test\.yaml: source\.security: SASL PLAIN over SASL_PLAINTEXT sends the user name and password UNENCRYPTED to every broker.*use SASL_SSL, or SCRAM-SHA-256 \/ SCRAM-SHA-512/);
+    assert.ok(!w[0]!.includes('TOPSECRETPW'));
+    assert.deepEqual(warn('SASL_SSL', 'PLAIN'), []);
+    assert.deepEqual(warn('SASL_PLAINTEXT', 'SCRAM-SHA-512'), []);
+  });
+  test('offset commands: --security-protocol SASL_* defaults the mechanism to PLAIN (documented) and warns when that is without TLS', () => {
+    const env = { KAFKA_USERNAME: 'u', KAFKA_PASSWORD: 'p' };
+    const s = kafkaSettings(['b:9092'], { securityProtocol: 'SASL_PLAINTEXT' }, env);
+    assert.equal(s.security?.sasl_mechanism, 'PLAIN');
+    assert.match(plaintextPasswordWarning('--security-protocol SASL_PLAINTEXT', s.security!) ?? '', /UNENCRYPTED/);
+    assert.equal(plaintextPasswordWarning('x', kafkaSettings(['b:9092'], { securityProtocol: 'SASL_SSL' }, env).security!), undefined);
+    assert.equal(plaintextPasswordWarning('x', kafkaSettings(['b:9092'], { securityProtocol: 'SASL_PLAINTEXT', saslMechanism: 'SCRAM-SHA-512' }, env).security!), undefined);
+  });
+  test('connection options never guess a SASL mechanism', () => {
+    assert.throws(() => connectionOptions({ bootstrapServers: ['b:9092'], security: { security_protocol: 'SASL_PLAINTEXT', sasl_username: 'u', sasl_password: 'p' } }), /security\.sasl_mechanism is required with security_protocol SASL_PLAINTEXT/);
+    assert.equal(connectionOptions({ bootstrapServers: ['b:9092'], security: { security_protocol: 'SASL_PLAINTEXT', sasl_mechanism: 'SCRAM-SHA-256', sasl_username: 'u', sasl_password: 'p' } }).sasl?.mechanism, 'SCRAM-SHA-256');
+  });
   test('unknown sasl_mechanism is refused with the accepted list', () => {
     const e = failure(BASE_BACKUP.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    sasl_mechanism: SCRAM-SHA-1'));
     assert.match(e.message, /test\.yaml: source\.security\.sasl_mechanism: expected one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, got "SCRAM-SHA-1" \(line 6\)/);
