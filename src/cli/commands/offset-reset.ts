@@ -183,7 +183,7 @@ export function registerOffsetResetCommands(program: Command): void {
       });
     });
 
-  planFlags(reset.command('script').description('Write the plan as a bash script of kafka-consumer-groups --reset-offsets calls'))
+  planFlags(reset.command('script').description('Write the plan as a shell script (POSIX sh; every value quoted) of kafka-consumer-groups --reset-offsets calls'))
     .option('-o, --output <file>', 'write the script to this file (mode 755) instead of stdout')
     .action(async (o: PlanFlags & { output?: string }) => {
       await withStore(o.path, async (store) => {
