@@ -439,6 +439,7 @@ export const storageShapes = {
     tenant_id: leaf(str),
     client_secret: leaf(str),
     sas_token: leaf(str),
+    allow_http: leaf(bool, false),
     /** Published docs only; accepted, no effect (warned). */
     use_managed_identity: leaf(bool),
     /** Published docs only; accepted, no effect (warned). */

@@ -189,6 +189,8 @@ export type StorageConfig =
       client_secret?: string;
       /** A leading `?` is removed. */
       sas_token?: string;
+      /** Allow a plain http:// endpoint (Azurite). */
+      allow_http: boolean;
     }
   | {
       backend: 'gcs';

@@ -5,7 +5,7 @@ import { AlreadyExistsError, NotFoundError, StorageError, UserError } from '../u
 import { checkRange, validateKey, validatePrefix } from './keys.js';
 import type { StorageSpec } from './spec.js';
 import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
-import { counting } from './util.js';
+import { checkEndpointScheme, counting } from './util.js';
 
 export type GcsSpec = Extract<StorageSpec, { backend: 'gcs' }>;
 /** Resumable-upload chunk size: putStream buffers at most this much. */
@@ -38,6 +38,7 @@ export class GcsStore implements ObjectStore {
   constructor(spec: GcsSpec) {
     this.url = `gs://${spec.bucket}`;
     const opts: StorageOptions = {};
+    checkEndpointScheme('gcs', spec.endpoint, spec.allowHttp);
     if (spec.endpoint) opts.apiEndpoint = spec.endpoint;
     if (spec.serviceAccountPath) opts.keyFilename = spec.serviceAccountPath;
     if (spec.serviceAccountJson) {
