@@ -60,6 +60,7 @@ describe('seed page examples', () => {
     assert.equal(cfg.restore.consumer_group_strategy, 'skip');
     assert.equal(cfg.restore.topics, undefined);
     assert.equal(cfg.restore.allow_non_empty_target, false);
+    assert.equal(cfg.restore.keep_log_append_time, false);
     assert.equal(cfg.source, undefined);
   });
 
