@@ -452,6 +452,8 @@ export const storageShapes = {
     service_account_path: leaf(nonEmptyStr),
     service_account_json: leaf(nonEmptyStr),
     prefix: leaf(str),
+    /** JSON API base URL (an emulator, a private endpoint); default https://storage.googleapis.com. */
+    endpoint: leaf(nonEmptyStr),
     /** Published docs only; accepted, no effect (warned). */
     project_id: leaf(str),
   },

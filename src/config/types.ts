@@ -199,6 +199,7 @@ export type StorageConfig =
       /** Inline service-account JSON (from `service_account_json` when it holds JSON). */
       service_account_json?: string;
       prefix?: string;
+      endpoint?: string;
     };
 
 export interface KafkaBackupConfig {
