@@ -246,9 +246,10 @@ describe('local disk full (filesystem backend)', () => {
       assert.match(err.message, /ENOSPC/, 'says the disk is full');
       assert.ok(err.message.includes(join(mnt, 'backups')), 'names the path');
       assert.match(err.message, /disk-full\/topics\/|disk-full\//, 'names the object');
-      // What is indexed is complete and valid.
+      // What is indexed is complete and valid; validate says the snapshot is incomplete.
       const v = await validateBackup(store, 'disk-full', true);
       assert.deepEqual(v.problems, []);
+      assert.match(v.incomplete.map((x) => x.problem).join('\n'), /reaches offset \d+ of the snapshot's end offset 1500/, 'validate says the failed snapshot is incomplete');
       assert.ok(v.recordsChecked > 0 && v.recordsChecked < 3000, `part of the backup is stored (${v.recordsChecked} records)`);
       // Space returns: the resumed backup completes with no gap and no duplicate.
       await disk.free();
