@@ -73,6 +73,7 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     defaultReplicationFactor: r.default_replication_factor ?? -1,
     allowNonEmptyTarget: r.allow_non_empty_target,
     allowIncompleteBackup: r.allow_incomplete_backup,
+    keepLogAppendTime: r.keep_log_append_time,
     dryRun: r.dry_run,
     maxConcurrentPartitions: r.max_concurrent_partitions,
     rateLimitRecordsPerSec: r.rate_limit_records_per_sec,

@@ -92,7 +92,16 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
           }
         } else service_account_path = s.service_account_json;
       }
-      return { config: { backend: 'gcs', bucket: s.bucket, service_account_path, service_account_json, prefix: s.prefix }, problems, warnings };
+      if (s.endpoint !== undefined) {
+        let url: URL | undefined;
+        try {
+          url = new URL(s.endpoint);
+        } catch {
+          problems.push({ key: 'endpoint', message: 'expected a URL such as https://storage.googleapis.com' });
+        }
+        if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push({ key: 'endpoint', message: `expected an http:// or https:// URL, got ${url.protocol}` });
+      }
+      return { config: { backend: 'gcs', bucket: s.bucket, service_account_path, service_account_json, prefix: s.prefix, endpoint: s.endpoint }, problems, warnings };
     }
   }
 }
@@ -143,6 +152,7 @@ export function storageSpecFromConfig(storage: StorageConfig): StorageSpec {
         prefix: storage.prefix,
         serviceAccountPath: storage.service_account_path,
         serviceAccountJson: storage.service_account_json,
+        endpoint: storage.endpoint,
       });
   }
 }

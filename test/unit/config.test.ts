@@ -62,6 +62,7 @@ describe('seed page examples', () => {
     assert.equal(cfg.restore.consumer_group_strategy, 'skip');
     assert.equal(cfg.restore.topics, undefined);
     assert.equal(cfg.restore.allow_non_empty_target, false);
+    assert.equal(cfg.restore.keep_log_append_time, false);
     assert.equal(cfg.source, undefined);
   });
 
@@ -247,6 +248,12 @@ describe('spelling variants and extensions', () => {
     const e = failure(gcs(`service_account_json: '{"private_key": "TOPSECRET"'`));
     assert.match(e.message, /storage\.service_account_json: looks like inline JSON but does not parse/);
     assert.ok(!e.message.includes('TOPSECRET'));
+  });
+  test('gcs endpoint (an emulator or private endpoint) must be an http(s) URL', () => {
+    const gcs = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: bk\n  ${extra}`);
+    assert.deepEqual(parse(gcs('endpoint: http://127.0.0.1:4443')).cfg.storage, { backend: 'gcs', bucket: 'bk', endpoint: 'http://127.0.0.1:4443' });
+    assert.match(failure(gcs('endpoint: storage.example.com')).message, /storage\.endpoint: expected a URL such as https:\/\/storage\.googleapis\.com/);
+    assert.match(failure(gcs('endpoint: ftp://storage.example.com')).message, /storage\.endpoint: expected an http:\/\/ or https:\/\/ URL, got ftp:/);
   });
   test('s3 access_key/secret_key and access_key_id/secret_access_key', () => {
     const s3 = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: s3\n  bucket: bk\n  ${extra}`);
