@@ -455,6 +455,7 @@ export const storageShapes = {
     prefix: leaf(str),
     /** JSON API base URL (an emulator, a private endpoint); default https://storage.googleapis.com. */
     endpoint: leaf(nonEmptyStr),
+    allow_http: leaf(bool, false),
     /** Published docs only; accepted, no effect (warned). */
     project_id: leaf(str),
   },

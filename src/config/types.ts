@@ -202,6 +202,7 @@ export type StorageConfig =
       service_account_json?: string;
       prefix?: string;
       endpoint?: string;
+      allow_http: boolean;
     };
 
 export interface KafkaBackupConfig {

@@ -39,7 +39,7 @@ after(async () => {
 
 const spec = (): StorageSpec => {
   if (!gcs) throw new Error('fake-gcs-server not started');
-  return { backend: 'gcs', bucket, endpoint: gcs.endpoint };
+  return { backend: 'gcs', bucket, endpoint: gcs.endpoint, allowHttp: true };
 };
 
 runStorageContract('gcs (fake-gcs-server)', () => openStore(spec()));
@@ -66,7 +66,7 @@ describe('gcs backend specifics', () => {
   });
 
   it('opens from a gs:// URL with ?endpoint=', async () => {
-    const store = await openStore(parseStorageUrl(`gs://${bucket}/via-url?endpoint=${encodeURIComponent(gcs!.endpoint)}`));
+    const store = await openStore(parseStorageUrl(`gs://${bucket}/via-url?endpoint=${encodeURIComponent(gcs!.endpoint)}&allow_http=true`));
     try {
       await store.put('k', Buffer.from('v'));
       const direct = await openStore(spec());
@@ -120,7 +120,7 @@ describe('backup and restore through GCS', () => {
   it('the CLI backs up to and restores from GCS with storage.endpoint in the YAML', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kb-gcs-cli-'));
     try {
-      const storage = `storage:\n  backend: gcs\n  bucket: ${bucket}\n  prefix: cli\n  endpoint: ${gcs!.endpoint}\n`;
+      const storage = `storage:\n  backend: gcs\n  bucket: ${bucket}\n  prefix: cli\n  endpoint: ${gcs!.endpoint}\n  allow_http: true\n`;
       const backup = join(dir, 'backup.yaml');
       await writeFile(backup, `mode: backup\nbackup_id: gcs-cli\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics:\n    include: ["${topic}"]\n${storage}metrics:\n  enabled: false\n`);
       const target = uniqueTopic('gcs-cli');

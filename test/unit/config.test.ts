@@ -238,20 +238,26 @@ describe('spelling variants and extensions', () => {
     assert.equal(parse(az('endpoint: https://acct.blob.core.windows.net')).cfg.storage.backend, 'azure');
     assert.equal(parse(az('endpoint: http://azurite:10000/acct\n  allow_http: true')).cfg.storage.backend, 'azure');
   });
+  test('gcs: a plain http:// endpoint is refused unless storage.allow_http', () => {
+    const gcs = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: bk\n  ${extra}`);
+    assert.match(failure(gcs('endpoint: http://fake-gcs:4443')).message, /storage\.endpoint: is a plain http:\/\/ URL .*set storage\.allow_http: true/);
+    assert.equal(parse(gcs('endpoint: https://storage.googleapis.com')).cfg.storage.backend, 'gcs');
+    assert.equal(parse(gcs('endpoint: http://fake-gcs:4443\n  allow_http: true')).cfg.storage.backend, 'gcs');
+  });
   test('gcs service_account_path and service_account_json (path or inline JSON)', () => {
     const gcs = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: bk\n  ${extra}`);
-    assert.deepEqual(parse(gcs('service_account_path: /k.json')).cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountPath: '/k.json' });
-    assert.deepEqual(parse(gcs('service_account_json: /k.json')).cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountPath: '/k.json' });
+    assert.deepEqual(parse(gcs('service_account_path: /k.json')).cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountPath: '/k.json', allowHttp: false });
+    assert.deepEqual(parse(gcs('service_account_json: /k.json')).cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountPath: '/k.json', allowHttp: false });
     const inline = '{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\\nABC\\n-----END PRIVATE KEY-----\\n"}';
     const { cfg } = parse(gcs(`service_account_json: '${inline}'`));
-    assert.deepEqual(cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountJson: inline });
+    assert.deepEqual(cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountJson: inline, allowHttp: false });
     const e = failure(gcs(`service_account_json: '{"private_key": "TOPSECRET"'`));
     assert.match(e.message, /storage\.service_account_json: looks like inline JSON but does not parse/);
     assert.ok(!e.message.includes('TOPSECRET'));
   });
   test('gcs endpoint (an emulator or private endpoint) must be an http(s) URL', () => {
     const gcs = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: bk\n  ${extra}`);
-    assert.deepEqual(parse(gcs('endpoint: http://127.0.0.1:4443')).cfg.storage, { backend: 'gcs', bucket: 'bk', endpoint: 'http://127.0.0.1:4443' });
+    assert.deepEqual(parse(gcs('endpoint: http://127.0.0.1:4443\n  allow_http: true')).cfg.storage, { backend: 'gcs', bucket: 'bk', endpoint: 'http://127.0.0.1:4443', allowHttp: true });
     assert.match(failure(gcs('endpoint: storage.example.com')).message, /storage\.endpoint: expected a URL such as https:\/\/storage\.googleapis\.com/);
     assert.match(failure(gcs('endpoint: ftp://storage.example.com')).message, /storage\.endpoint: expected an http:\/\/ or https:\/\/ URL, got ftp:/);
   });
@@ -493,7 +499,7 @@ describe('variable substitution', () => {
     const cfg = await loadConfig(cfgPath, { env: {}, onWarning: () => {} });
     assert.equal(cfg.target?.security.sasl_password, 'from-file');
     assert.equal(cfg.target?.security.ssl_key_password, 'from-file');
-    assert.deepEqual(cfg.storage, { backend: 'gcs', bucket: 'b', serviceAccountJson: '{\n  "type": "service_account",\n  "private_key": "k\\n"\n}' });
+    assert.deepEqual(cfg.storage, { backend: 'gcs', bucket: 'b', serviceAccountJson: '{\n  "type": "service_account",\n  "private_key": "k\\n"\n}', allowHttp: false });
     await assert.rejects(loadConfig(cfgPath.replace('c.yaml', 'missing.yaml')), (err: unknown) => err instanceof ConfigError && /cannot read config file .*missing\.yaml: no such file/.test(err.message));
     const e = failure(BASE_RESTORE.replace('backup_id: b1', 'backup_id: ${file:/nonexistent/secret}'));
     assert.match(e.message, /cannot read file referenced by \$\{file:\/nonexistent\/secret\} \(\/nonexistent\/secret\): ENOENT \(line 2\)/);
