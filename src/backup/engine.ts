@@ -81,7 +81,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
         .sort();
       const fresh = names.filter((n) => !known.has(n));
       const jobs: PartitionJob[] = [];
-      const configs = fresh.length ? await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err)) : new Map<string, Record<string, string>>();
+      const configs = fresh.length && opts.captureTopicConfigs !== false ? await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err)) : new Map<string, Record<string, string>>();
       // Whatever appears after the backup started (a topic, or partitions added to one) is new: all of it is backed up.
       const start: StartOffset = firstSelection ? opts.startOffset : 'earliest';
       for (const name of names) {
@@ -126,7 +126,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
       throw new UserError('NO_TOPICS', `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`);
     }
     await saveManifest(opts, manifest);
-    let groups = await snapshotGroups(opts, admin, known);
+    let groups = await maybeSnapshotGroups(opts, admin, known);
 
     // One sync at a time, and the last one awaited before the final manifest: a sync's write landing
     // after it would put `running` back over `complete`, `incomplete` or `stopped`.
@@ -142,7 +142,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
               queue.push(...more);
               kick();
             }
-            groups = await snapshotGroups(opts, admin, known);
+            groups = await maybeSnapshotGroups(opts, admin, known);
           }
           await saveManifest(opts, manifest);
         } catch (err) {
@@ -181,7 +181,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
       await syncing;
     }
     opts.onProgress?.({ startedAt: started, partitions: workers.map((w) => w.progress) });
-    groups = await snapshotGroups(opts, admin, known).catch(() => groups);
+    groups = await maybeSnapshotGroups(opts, admin, known).catch(() => groups);
     // A snapshot is complete only when every partition reached the end offset it was started for;
     // an interrupted one says so, in the manifest and to the caller, and a re-run resumes it.
     const shortfall = opts.continuous ? [] : await snapshotShortfall(opts, manifest, workers);
@@ -230,6 +230,11 @@ async function indexReach(opts: BackupOptions, topic: string, partition: number)
 async function saveManifest(opts: BackupOptions, manifest: Manifest): Promise<void> {
   manifest.updated_at = Date.now();
   await writeJsonObject(opts.store, keys.manifest(opts.backupId), manifest);
+}
+
+/** backup.consumer_group_snapshot: false takes none (0 groups); `snapshot-groups` still takes one on demand. */
+async function maybeSnapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
+  return opts.groupSnapshots === false ? 0 : snapshotGroups(opts, admin, topics);
 }
 
 /** Stores the committed offsets of every group that has offsets on a backed-up topic. */

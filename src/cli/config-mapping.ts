@@ -47,6 +47,8 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     includeOffsetHeaders: b.include_offset_headers,
     sourceClusterId: b.source_cluster_id,
     requireTopicConfigs: b.require_topic_configs,
+    captureTopicConfigs: b.capture_topic_configs,
+    groupSnapshots: b.consumer_group_snapshot,
   };
 }
 

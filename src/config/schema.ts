@@ -303,8 +303,9 @@ export const backupShape = {
   sync_interval_secs: leaf(positive, 30),
   include_offset_headers: leaf(bool, true),
   source_cluster_id: leaf(str),
-  consumer_group_snapshot: leaf(bool, false),
-  capture_topic_configs: leaf(bool, false),
+  // Ours default true (the reference: false): restore's offset reset and topic creation use what they keep.
+  consumer_group_snapshot: leaf(bool, true),
+  capture_topic_configs: leaf(bool, true),
   require_topic_configs: leaf(bool, false),
   /** Published docs only; accepted for compatibility, no effect (warned). */
   segment_max_age_secs: leaf(u64),

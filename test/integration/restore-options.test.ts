@@ -58,6 +58,19 @@ test('created target topics get the source partition count and non-default confi
   assert.equal((await consumeAll(bootstrap, target, 1)).length, 120);
 });
 
+test('backup.capture_topic_configs and backup.consumer_group_snapshot: false keep no configs and no group offsets; true (default) keeps both', async () => {
+  await runBackup(backupOpts('opts-off', [topic], { captureTopicConfigs: false, groupSnapshots: false }));
+  const { inspectBackup } = await import('../../src/backup/inspect.js');
+  const off = await inspectBackup(store, 'opts-off');
+  assert.deepEqual(off.manifest.topics[0]!.configs, {});
+  const snapshots = async (id: string): Promise<string[]> => (await readdir(join(dir, 'backups', id, 'consumer-groups')).catch(() => []));
+  assert.deepEqual(await snapshots('opts-off'), []);
+  await runBackup(backupOpts('opts-on', [topic]));
+  const on = await inspectBackup(store, 'opts-on');
+  assert.equal(on.manifest.topics[0]!.configs['retention.ms'], '987654321');
+  assert.ok((await snapshots('opts-on')).length > 0);
+});
+
 test('strip_offset_headers: restoring a backup of a restored topic removes the previous restore\'s origin headers', async () => {
   const once = uniqueTopic('opts-once');
   await runRestore(restoreOpts('opts', { topicMapping: { [topic]: once }, includeOriginalOffsetHeader: true }));

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { ConfigError } from '../../src/util/errors.js';
 import { ConfigFileError, loadConfig, parseConfigText, redactConfig, storageSpecFromConfig, type KafkaBackupConfig, type LoadConfigOptions } from '../../src/config/index.js';
 import { kafkaSettings } from '../../src/cli/commands/offset-reset-flags.js';
+import { backupOptions } from '../../src/cli/config-mapping.js';
+import type { ObjectStore } from '../../src/storage/store.js';
 import { connectionOptions, plaintextPasswordWarning } from '../../src/kafka/security.js';
 
 const FIX = new URL('../fixtures/config/', import.meta.url);
@@ -167,6 +169,14 @@ describe('full reference file', () => {
     assert.equal(cfg.metrics.port, 8080);
     assert.equal(cfg.offset_storage, undefined);
     assert.deepEqual(cfg.source?.security, { security_protocol: 'PLAINTEXT' });
+  });
+
+  test('backup.consumer_group_snapshot and capture_topic_configs: on by default, off when false, and handed to the engine', () => {
+    const store = { url: 'memory://' } as unknown as ObjectStore;
+    const on = backupOptions(parse(BASE_BACKUP).cfg, store);
+    assert.deepEqual([on.groupSnapshots, on.captureTopicConfigs], [true, true]);
+    const off = backupOptions(parse(`${BASE_BACKUP}backup:\n  consumer_group_snapshot: false\n  capture_topic_configs: false\n`).cfg, store);
+    assert.deepEqual([off.groupSnapshots, off.captureTopicConfigs], [false, false]);
   });
 
   test('explicitly empty sections mean all defaults', () => {
