@@ -70,6 +70,8 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     stripOffsetHeaders: r.strip_offset_headers,
     createTopics: r.create_topics,
     defaultReplicationFactor: r.default_replication_factor ?? -1,
+    ...(r.topic_configs_from_backup !== undefined ? { topicConfigsFromBackup: r.topic_configs_from_backup } : {}),
+    topicConfigs: r.topic_configs,
     allowNonEmptyTarget: r.allow_non_empty_target,
     dryRun: r.dry_run,
     maxConcurrentPartitions: r.max_concurrent_partitions,

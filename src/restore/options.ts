@@ -25,6 +25,10 @@ export interface RestoreOptions {
   stripOffsetHeaders: boolean;
   createTopics: boolean;
   defaultReplicationFactor: number;
+  /** Topic configs of the backup a created topic gets (`*` = all); absent = DEFAULT_TOPIC_CONFIGS_FROM_BACKUP. */
+  topicConfigsFromBackup?: string[];
+  /** Topic configs every created topic gets, over the backup's. */
+  topicConfigs?: Record<string, string>;
   allowNonEmptyTarget: boolean;
   dryRun: boolean;
   maxConcurrentPartitions: number;

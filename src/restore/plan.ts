@@ -1,6 +1,6 @@
 import { readJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
-import { manifestSchema, type Manifest } from '../format/manifest.js';
+import { manifestSchema, type Manifest, type ManifestTopic } from '../format/manifest.js';
 import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
 import { matchesFilter } from '../backup/topic-selection.js';
 import { CorruptDataError, errorMessage, UserError } from '../util/errors.js';
@@ -8,6 +8,7 @@ import { runPool } from '../util/pool.js';
 import type { ObjectStore } from '../storage/store.js';
 import { readFooter } from './segment-source.js';
 import type { RestoreOptions } from './options.js';
+import { chooseTopicConfigs } from './topic-configs.js';
 
 export interface PlannedSegment {
   entry: SegmentEntry;
@@ -42,7 +43,10 @@ export interface PlannedTopic {
   requiredTargetPartitions: number;
   /** Set when restore.repartitioning re-spreads this topic: every record is routed by key (murmur2) or round-robin. */
   repartition?: { strategy: 'murmur2' | 'automatic'; targetPartitions: number };
+  /** Configs the topic is created with (see topic-configs.ts)... */
   configs: Record<string, string>;
+  /** ...and the backup's configs left out. */
+  configsSkipped: Record<string, string>;
   partitions: PlannedPartition[];
 }
 
@@ -123,6 +127,31 @@ async function checkSegmentObjects(plan: RestorePlan, store: ObjectStore): Promi
   });
 }
 
+function topicConfigsOf(opts: RestoreOptions, t: ManifestTopic): { configs: Record<string, string>; configsSkipped: Record<string, string> } {
+  const c = chooseTopicConfigs(t.configs, opts.topicConfigsFromBackup, opts.topicConfigs);
+  return { configs: c.applied, configsSkipped: c.skipped };
+}
+
+/**
+ * The manifest's partition_count decides how many partitions a created target topic gets, so it
+ * must agree with what the backup holds: every partition below it listed, and an index for the
+ * highest one (a backup writes each partition's index when it starts it). A forged or damaged
+ * count (say 100000) would otherwise create that many partitions on the target.
+ */
+async function checkPartitionCount(opts: RestoreOptions, manifest: Manifest, t: ManifestTopic, read: readonly number[], errors: string[]): Promise<void> {
+  const where = keys.manifest(opts.backupId);
+  if (t.partitions.length !== t.partition_count) {
+    errors.push(`${where}: topic ${t.name} has partition_count ${t.partition_count} but lists ${t.partitions.length} partitions (damaged or edited manifest)`);
+    return;
+  }
+  const top = t.partition_count - 1;
+  // Already reported as a missing index when the plan read it for a finished backup.
+  if (read.includes(top) && manifest.status !== 'running') return;
+  if ((await loadIndex(opts, t.name, top)) !== undefined) return;
+  const running = manifest.status === 'running' ? '; the backup is still running or was interrupted before it reached that partition: restore once it has' : '';
+  errors.push(`${where}: topic ${t.name} has partition_count ${t.partition_count} but partition ${top} has no index (${keys.partitionIndex(opts.backupId, t.name, top)}), so the count is not confirmed${running}`);
+}
+
 /**
  * What a restore will do, computed from the manifest and the partition indexes only (no record
  * data is read): which segments overlap the window, how many records that is, and whether the
@@ -177,7 +206,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       targetTopic,
       sourcePartitionCount: t.partition_count,
       requiredTargetPartitions: rp ? rp.target_partitions : t.partition_count,
-      configs: t.configs,
+      ...topicConfigsOf(opts, t),
       partitions: [],
       ...(rp ? { repartition: { strategy: rp.strategy, targetPartitions: rp.target_partitions } } : {}),
     };
@@ -245,6 +274,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       pt.partitions.push(pp);
     }
     plan.topics.push(pt);
+    await checkPartitionCount(opts, manifest, t, parts, errors);
   }
   await checkSegmentObjects(plan, opts.store);
   for (const [src, dst] of Object.entries(opts.partitionMapping)) {
