@@ -33,10 +33,10 @@ function segmentOf(codec: 'zstd' | 'lz4' | 'none'): Buffer {
 }
 
 /** `bytes` with its footer's first block entry changed by `edit`, footer and trailer CRCs recomputed. */
-function reSigned(bytes: Buffer, edit: (entry: Buffer) => void): Buffer {
+function reSigned(bytes: Buffer, edit: (entry: Buffer, footer: Buffer) => void): Buffer {
   const trailer = parseSegmentTrailer(bytes, bytes.length);
   const f = Buffer.from(bytes.subarray(trailer.footerOffset, trailer.footerOffset + trailer.footerLength));
-  edit(f.subarray(FOOTER_HEADER_SIZE, FOOTER_HEADER_SIZE + 72));
+  edit(f.subarray(FOOTER_HEADER_SIZE, FOOTER_HEADER_SIZE + 72), f);
   const t = Buffer.from(bytes.subarray(bytes.length - SEGMENT_TRAILER_SIZE));
   t.writeUInt32BE(crc32c(f), 12);
   t.writeUInt32BE(crc32c(t.subarray(0, 20)), 20);
@@ -46,7 +46,11 @@ function reSigned(bytes: Buffer, edit: (entry: Buffer) => void): Buffer {
 describe('forged segment blocks', () => {
   it('a footer stating a raw length over the format limit is refused before anything is inflated', () => {
     const bytes = segmentOf('zstd');
-    const forged = reSigned(bytes, (e) => e.writeUInt32BE(0xfffffff0, 12));
+    // The footer's rawBytes total is forged to match, so only the block limit can catch it.
+    const forged = reSigned(bytes, (e, f) => {
+      f.writeBigInt64BE(f.readBigInt64BE(56) + BigInt(0xfffffff0 - e.readUInt32BE(12)), 56);
+      e.writeUInt32BE(0xfffffff0, 12);
+    });
     const trailer = parseSegmentTrailer(forged, forged.length);
     assert.throws(
       () => parseSegmentFooter(forged.subarray(trailer.footerOffset, trailer.footerOffset + trailer.footerLength), trailer),
