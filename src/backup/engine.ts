@@ -6,7 +6,8 @@ import { FORMAT_VERSION, manifestSchema, type GroupSnapshot, type Manifest, type
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { TOOL_VERSION } from '../util/version.js';
-import type { BackupOptions, BackupSummary, StartOffset } from './options.js';
+import type { BackupOptions, BackupSummary, PartitionShortfall, StartOffset } from './options.js';
+import { partitionIndexSchema } from '../format/partition-index.js';
 import { OpenSegmentBudget } from './open-segment-budget.js';
 import { PartitionWorker, type PartitionJob } from './partition-worker.js';
 import { matchesFilter, missingLiterals } from './topic-selection.js';
@@ -68,6 +69,9 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
 
     const workers: PartitionWorker[] = [];
     const known = new Set<string>();
+    /** Partitions already handed to a worker, per topic: a topic that grows gets workers for the new ones. */
+    const knownParts = new Map<string, Set<number>>();
+    let firstSelection = true;
     const select = async (): Promise<PartitionJob[]> => {
       const meta = await cluster.refresh();
       const names = [...meta.topics.values()]
@@ -77,32 +81,38 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
         .sort();
       const fresh = names.filter((n) => !known.has(n));
       const jobs: PartitionJob[] = [];
-      const configs = await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err));
-      for (const name of fresh) {
-        known.add(name);
+      const configs = fresh.length ? await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err)) : new Map<string, Record<string, string>>();
+      // Whatever appears after the backup started (a topic, or partitions added to one) is new: all of it is backed up.
+      const start: StartOffset = firstSelection ? opts.startOffset : 'earliest';
+      for (const name of names) {
         const info = meta.topics.get(name)!;
-        const parts = info.partitions.map((p) => p.partition);
+        const seen = knownParts.get(name) ?? new Set<number>();
+        const parts = info.partitions.map((p) => p.partition).filter((p) => !seen.has(p)).sort((a, b) => a - b);
+        if (parts.length === 0) continue;
+        known.add(name);
+        knownParts.set(name, new Set([...seen, ...parts]));
         const starts = await admin.listOffsets(name, parts, EARLIEST);
         // Read-committed end = last stable offset: a snapshot never waits for open transactions to finish.
         const ends = await admin.listOffsets(name, parts, LATEST, true);
-        const mt: ManifestTopic = {
-          name,
-          partition_count: parts.length,
-          configs: configs.get(name) ?? {},
-          partitions: parts.map((p) => ({ partition: p, log_start_offset: Number(starts.get(p) ?? 0n), end_offset: Number(ends.get(p) ?? 0n) })),
-        };
+        const added = parts.map((p) => ({ partition: p, log_start_offset: Number(starts.get(p) ?? 0n), end_offset: Number(ends.get(p) ?? 0n) }));
         const i = manifest.topics.findIndex((t) => t.name === name);
+        const mt: ManifestTopic =
+          seen.size === 0 || i < 0
+            ? { name, partition_count: info.partitions.length, configs: configs.get(name) ?? {}, partitions: added }
+            : { ...manifest.topics[i]!, partition_count: info.partitions.length, partitions: [...manifest.topics[i]!.partitions, ...added].sort((a, b) => a.partition - b.partition) };
         if (i >= 0) manifest.topics[i] = mt;
         else manifest.topics.push(mt);
-        for (const p of mt.partitions) {
+        if (seen.size > 0) log.info({ topic: name, partitions: parts, partitionCount: mt.partition_count }, 'partitions added to a backed-up topic: picked up');
+        for (const p of added) {
           jobs.push({
             topic: name,
             partition: p.partition,
-            startAt: startFor(opts.startOffset, name, p.partition, p.log_start_offset, p.end_offset),
+            startAt: startFor(start, name, p.partition, p.log_start_offset, p.end_offset),
             target: opts.continuous ? null : p.end_offset,
           });
         }
       }
+      firstSelection = false;
       manifest.topics.sort((a, b) => a.name.localeCompare(b.name));
       return jobs;
     };
@@ -124,7 +134,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
           if (opts.continuous) {
             const more = await select();
             if (more.length) {
-              log.info({ topics: [...new Set(more.map((j) => j.topic))] }, 'new topics picked up');
+              log.info({ topics: [...new Set(more.map((j) => j.topic))], partitions: more.length }, 'new topics or partitions picked up');
               queue.push(...more);
               kick();
             }
@@ -152,6 +162,8 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
         queue,
         opts.continuous ? Number.MAX_SAFE_INTEGER : opts.maxConcurrentPartitions,
         async (job) => {
+          // An interrupted snapshot starts no further partition: what was not reached is reported below.
+          if (!opts.continuous && opts.signal?.aborted) return;
           const w = new PartitionWorker(opts, cluster, admin, job, gate, budget);
           workers.push(w);
           await w.run();
@@ -165,8 +177,11 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
     }
     opts.onProgress?.({ startedAt: started, partitions: workers.map((w) => w.progress) });
     groups = await snapshotGroups(opts, admin, known).catch(() => groups);
-    manifest.status = opts.continuous ? 'stopped' : 'complete';
-    manifest.completed_at = Date.now();
+    // A snapshot is complete only when every partition reached the end offset it was started for;
+    // an interrupted one says so, in the manifest and to the caller, and a re-run resumes it.
+    const shortfall = opts.continuous ? [] : await snapshotShortfall(opts, manifest, workers);
+    manifest.status = opts.continuous ? 'stopped' : shortfall.length ? 'incomplete' : 'complete';
+    manifest.completed_at = manifest.status === 'incomplete' ? null : Date.now();
     await saveManifest(opts, manifest);
     const sum = (f: (w: PartitionWorker) => number) => workers.reduce((n, w) => n + f(w), 0);
     return {
@@ -180,11 +195,31 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
       segments: sum((w) => w.progress.segments),
       durationMs: Date.now() - started,
       groupsSnapshotted: groups,
+      shortfall,
     };
   } finally {
     await admin.close();
     await cluster.close();
   }
+}
+
+/** Partitions of a snapshot whose backed-up reach (the index's next offset) is short of the manifest's end offset. */
+async function snapshotShortfall(opts: BackupOptions, manifest: Manifest, workers: PartitionWorker[]): Promise<PartitionShortfall[]> {
+  const reachOf = new Map(workers.map((w) => [`${w.progress.topic}\u0000${w.progress.partition}`, w.progress.position]));
+  const out: PartitionShortfall[] = [];
+  for (const t of manifest.topics) {
+    for (const p of t.partitions) {
+      // A partition this run never started (stopped first) may still have been reached by an earlier run.
+      const reached = reachOf.get(`${t.name}\u0000${p.partition}`) ?? (await indexReach(opts, t.name, p.partition));
+      if (reached < p.end_offset) out.push({ topic: t.name, partition: p.partition, reached, target: p.end_offset });
+    }
+  }
+  return out;
+}
+
+async function indexReach(opts: BackupOptions, topic: string, partition: number): Promise<number> {
+  const index = await readJsonObject(opts.store, keys.partitionIndex(opts.backupId, topic, partition), partitionIndexSchema);
+  return index?.next_offset ?? -1;
 }
 
 async function saveManifest(opts: BackupOptions, manifest: Manifest): Promise<void> {

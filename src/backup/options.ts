@@ -60,9 +60,20 @@ export interface BackupProgress {
   partitions: PartitionProgress[];
 }
 
+/** A snapshot partition the backup did not reach: offsets [reached, target) are not in the backup. */
+export interface PartitionShortfall {
+  topic: string;
+  partition: number;
+  /** The index's next offset: everything before it is backed up (-1: the partition was never started). */
+  reached: number;
+  /** The end offset the snapshot was started for. */
+  target: number;
+}
+
 export interface BackupSummary {
   backupId: string;
-  status: 'complete' | 'stopped';
+  /** `incomplete`: a snapshot stopped before every partition reached its end offset (see `shortfall`). */
+  status: 'complete' | 'incomplete' | 'stopped';
   topics: number;
   partitions: number;
   records: number;
@@ -71,4 +82,6 @@ export interface BackupSummary {
   segments: number;
   durationMs: number;
   groupsSnapshotted: number;
+  /** Snapshot partitions short of their end offset; empty when complete (and for continuous backups). */
+  shortfall: PartitionShortfall[];
 }

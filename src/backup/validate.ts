@@ -17,9 +17,30 @@ export interface BackupValidation {
   segmentsChecked: number;
   recordsChecked: number;
   bytesChecked: number;
+  /** Damage: what is stored is not what the indexes say. */
   problems: BackupProblem[];
+  /** A snapshot's partitions whose index does not reach the manifest's end offset: intact, but not all there. */
+  incomplete: BackupProblem[];
   warnings: string[];
   view?: BackupView;
+}
+
+/** A snapshot partition whose index does not reach the end offset in the manifest is data the backup lacks. */
+function snapshotShortfall(view: BackupView, backupId: string): BackupProblem[] {
+  if (view.manifest.mode !== 'snapshot') return [];
+  const out: BackupProblem[] = [];
+  for (const t of view.manifest.topics) {
+    const seen = view.topics.find((v) => v.name === t.name);
+    for (const mp of t.partitions) {
+      const index = seen?.partitions.find((p) => p.partition === mp.partition)?.index;
+      if (!index) continue; // reported as a missing partition index
+      const reached = index.next_offset ?? mp.log_start_offset;
+      if (reached >= mp.end_offset) continue;
+      const claim = view.manifest.status === 'complete' ? 'the manifest says complete, but ' : '';
+      out.push({ object: `${backupId}/topics/${t.name}/${mp.partition}/index.json`, problem: `${claim}the index reaches offset ${reached} of the snapshot's end offset ${mp.end_offset}: offsets ${reached}..${mp.end_offset - 1} are not backed up` });
+    }
+  }
+  return out;
 }
 
 /**
@@ -30,7 +51,7 @@ export interface BackupValidation {
  */
 export async function validateBackup(store: ObjectStore, backupId: string, deep: boolean): Promise<BackupValidation> {
   checkBackupId(backupId); // a backup id like "../x" is a usage error, not a problem of some backup
-  const out: BackupValidation = { backupId, deep, segmentsChecked: 0, recordsChecked: 0, bytesChecked: 0, problems: [], warnings: [] };
+  const out: BackupValidation = { backupId, deep, segmentsChecked: 0, recordsChecked: 0, bytesChecked: 0, problems: [], incomplete: [], warnings: [] };
   let view: BackupView;
   try {
     view = await inspectBackup(store, backupId);
@@ -41,6 +62,8 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
   out.view = view;
   if (view.manifest.status === 'running') out.warnings.push('the backup is marked running: it is in progress, or was interrupted (run it again to resume); what is indexed is complete and valid');
   if (view.manifest.status === 'failed') out.problems.push({ object: `${backupId}/manifest.json`, problem: 'the backup is marked failed' });
+  if (view.manifest.status === 'incomplete') out.warnings.push('the backup is an incomplete snapshot: it was stopped before every partition reached its end offset (run it again to complete it)');
+  out.incomplete.push(...snapshotShortfall(view, backupId));
   for (const t of view.topics) {
     if (t.partitions.length !== t.partitionCount) out.warnings.push(`${t.name}: manifest lists ${t.partitions.length} of ${t.partitionCount} partitions`);
     for (const p of t.partitions) {

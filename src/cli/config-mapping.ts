@@ -73,6 +73,7 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     ...(r.topic_configs_from_backup !== undefined ? { topicConfigsFromBackup: r.topic_configs_from_backup } : {}),
     topicConfigs: r.topic_configs,
     allowNonEmptyTarget: r.allow_non_empty_target,
+    allowIncompleteBackup: r.allow_incomplete_backup,
     dryRun: r.dry_run,
     maxConcurrentPartitions: r.max_concurrent_partitions,
     rateLimitRecordsPerSec: r.rate_limit_records_per_sec,

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { inspectBackup, listBackupIds } from '../backup/inspect.js';
 import { runBackup } from '../backup/engine.js';
+import type { PartitionShortfall } from '../backup/options.js';
 import { loadConfig, type KafkaBackupConfig } from '../config/index.js';
 import { planRestore, refineWithFooters } from '../restore/plan.js';
 import { checkTarget } from '../restore/target-check.js';
@@ -49,6 +50,19 @@ function stopSignal(): AbortController {
   return ac;
 }
 
+/** What an incomplete snapshot lacks, and how to finish it. */
+function shortfallText(shortfall: PartitionShortfall[]): string[] {
+  if (shortfall.length === 0) return [];
+  const missing = shortfall.reduce((n, m) => n + (m.target - Math.max(m.reached, 0)), 0);
+  const shown = shortfall.slice(0, 20).map((m) => `    ${m.topic}/${m.partition}: ${m.reached < 0 ? 'not started' : `backed up to offset ${num(m.reached)}`} of ${num(m.target)}`);
+  return [
+    `  INCOMPLETE: ${shortfall.length} partition(s) short of the snapshot's end offsets (up to ${num(missing)} offsets missing):`,
+    ...shown,
+    ...(shortfall.length > shown.length ? [`    … and ${shortfall.length - shown.length} more`] : []),
+    '  Run the same backup again to resume and complete it.',
+  ];
+}
+
 export function buildProgram(): Command {
   const program = new Command();
   program
@@ -92,6 +106,7 @@ export function buildProgram(): Command {
           stored_bytes: sum.storedBytes,
           consumer_groups_snapshotted: sum.groupsSnapshotted,
           duration_ms: sum.durationMs,
+          missing: sum.shortfall.map((m) => ({ topic: m.topic, partition: m.partition, backed_up_to: m.reached, end_offset: m.target })),
         };
         print(
           render(format, json, () =>
@@ -101,9 +116,11 @@ export function buildProgram(): Command {
               `  Records: ${num(sum.records)}   Kafka bytes: ${bytes(sum.rawBytes)}   Stored: ${bytes(sum.storedBytes)}`,
               `  Consumer groups snapshotted: ${sum.groupsSnapshotted}`,
               `  Duration: ${humanDuration(sum.durationMs)}`,
+              ...shortfallText(sum.shortfall),
             ].join('\n'),
           ),
         );
+        if (sum.status === 'incomplete') process.exitCode = ac.signal.aborted ? 130 : 1;
       } finally {
         progress.done();
         await store.close();
@@ -235,7 +252,7 @@ export function buildProgram(): Command {
       try {
         const r = await validateBackup(store, o.backupId, o.deep);
         print(render(format, validateJson(r), () => validateText(r)));
-        if (r.problems.length) process.exitCode = 1;
+        if (r.problems.length || r.incomplete.length) process.exitCode = 1;
       } finally {
         await store.close();
       }

@@ -385,6 +385,8 @@ export const restoreShape = {
   topic_configs_from_backup: listLeaf(topicConfigPattern, undefined),
   topic_configs: mapping(leaf(topicConfigValue, REQUIRED), 'a mapping {topic config name: value}', (k) => (TOPIC_CONFIG_NAME.test(k) ? undefined : `${quote(k)} is not a topic config name (lower-case words separated by dots, such as retention.ms)`)),
   allow_non_empty_target: leaf(bool, false),
+  // Ours: an interrupted snapshot is refused unless the user asks for what it holds.
+  allow_incomplete_backup: leaf(bool, false),
   // Ours (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset.
   manual_offsets: mapping(mapping(intKeyedLeaf(int(0, Number.MAX_SAFE_INTEGER, 'an offset (integer >= 0)'), 'a mapping {partition: offset}'), 'a mapping {source topic: {partition: offset}}'), 'a mapping {group: {source topic: {partition: offset}}}'),
 };

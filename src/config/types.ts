@@ -133,6 +133,7 @@ export interface RestoreOptions {
   purge_topics: boolean;
   /** Our addition: allow writing into target partitions that already hold records. */
   allow_non_empty_target: boolean;
+  allow_incomplete_backup: boolean;
   /** Our addition (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset. */
   manual_offsets: Record<string, Record<string, Record<number, number>>>;
 }

@@ -4,9 +4,11 @@ import { isValidTopicName } from './layout.js';
 /*
   {backup_id}/manifest.json — the backup's manifest, format version 1. Written when a backup
   starts (status "running"), refreshed every sync interval, and finalised at the end
-  ("complete" for a finished snapshot, "stopped" when a continuous backup was stopped cleanly).
-  A manifest left at "running" by a crashed process means "incomplete": `validate` says so and
-  the next `backup` with the same id resumes it. Per-partition record counts and time ranges
+  ("complete" for a snapshot whose every partition reached its end_offset, "incomplete" for a
+  snapshot stopped before that, "stopped" when a continuous backup was stopped cleanly). A manifest
+  left at "running" by a crashed process is incomplete too: `validate` says so, `restore` refuses a
+  snapshot that is not "complete" unless restore.allow_incomplete_backup is set, and the next
+  `backup` with the same id resumes it. Per-partition record counts and time ranges
   live in the partition indexes, which are the source of truth.
 */
 
@@ -42,7 +44,7 @@ export const manifestSchema = z.strictObject({
   format_version: z.literal(1),
   tool_version: z.string(),
   backup_id: z.string(),
-  status: z.enum(['running', 'complete', 'stopped', 'failed']),
+  status: z.enum(['running', 'complete', 'incomplete', 'stopped', 'failed']),
   mode: z.enum(['snapshot', 'continuous']),
   source_cluster_id: z.string().nullable(),
   source_bootstrap_servers: z.array(z.string()),

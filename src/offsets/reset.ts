@@ -15,7 +15,8 @@ import { readOriginalOffset } from '../restore/headers.js';
 import type { RestoreOptions } from '../restore/options.js';
 import { planRestore, type PlannedPartition } from '../restore/plan.js';
 import { readSegmentBatches } from '../restore/segment-source.js';
-import { restoreStateSchema, type RestoreState } from '../restore/state.js';
+import type { RestoreState } from '../restore/state.js';
+import { RestoreStateStore } from '../restore/state-store.js';
 import type { ObjectStore } from '../storage/store.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
@@ -89,7 +90,7 @@ export async function loadGroupSnapshots(store: ObjectStore, backupId: string): 
 }
 
 export async function loadRestoreState(opts: RestoreOptions): Promise<RestoreState | undefined> {
-  return readJsonObject(opts.store, keys.restoreState(opts.backupId, restoreIdFor(opts)), restoreStateSchema);
+  return new RestoreStateStore(opts.store, opts.backupId, restoreIdFor(opts), opts.checkpointState).load();
 }
 
 /** The committed source offsets to translate: the user's (manual) or the right snapshot's. */

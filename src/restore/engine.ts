@@ -1,11 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { RawProducer } from '../kafka/producer.js';
-import { readJsonObject, writeJsonObject } from '../format/json-object.js';
-import { keys } from '../format/layout.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { runPool } from '../util/pool.js';
@@ -15,7 +11,8 @@ import { planRestore, targetPartitionsOf, type PlannedPartition, type PlannedTop
 import { RateLimiter } from './rate-limiter.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import { restoreBatches, type OutBatch } from './record-stream.js';
-import { restoreStateSchema, type RestoreState, type TargetPartitionState } from './state.js';
+import { type RestoreState, type TargetPartitionState } from './state.js';
+import { RestoreStateStore, type ReportLocation } from './state-store.js';
 
 const log = logger('restore');
 
@@ -41,6 +38,8 @@ export interface RestoreResult {
   offsetMap: OffsetRun[];
   warnings: string[];
   resumed: boolean;
+  /** Where the report with the offset map was written (unset for an interrupted restore). */
+  reportLocation?: ReportLocation;
 }
 
 /** A restore's identity: the same backup, target and selection resume the same restore. */
@@ -83,14 +82,17 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   const cluster = await KafkaCluster.connect(opts.target);
   const admin = new KafkaAdmin(opts.target);
   try {
-    const stateKey = keys.restoreState(opts.backupId, restoreId);
-    const previous = await readJsonObject(opts.store, stateKey, restoreStateSchema);
+    const states = new RestoreStateStore(opts.store, opts.backupId, restoreId, opts.checkpointState);
+    const previous = await states.load();
+    const stateKey = states.location;
     const state: RestoreState = previous ?? { format_version: 1, restore_id: restoreId, backup_id: opts.backupId, started_at: started, updated_at: started, completed_at: null, partitions: {} };
     const resumed = previous !== undefined;
     if (resumed) log.info({ restoreId }, 'resuming an interrupted restore');
 
+    // Saved before anything is produced: a store that refuses writes stops the restore here, target untouched.
+    await states.save(state);
     await prepareTargets(opts, plan, cluster, admin, state, warnings);
-    await saveState(opts, stateKey, state);
+    await states.save(state);
 
     const jobs = new Map<string, TargetJob>();
     for (const t of plan.topics) {
@@ -117,7 +119,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
     const checkpoint = setInterval(() => {
       if (!dirty) return;
       dirty = false;
-      void saveState(opts, stateKey, state).catch((err: unknown) => { log.warn({ err: (err as Error).message }, 'checkpoint failed; will retry'); opts.metrics?.error('checkpoint'); });
+      void states.save(state).catch((err: unknown) => { log.warn({ err: (err as Error).message }, 'checkpoint failed; will retry'); opts.metrics?.error('checkpoint'); });
     }, Math.max(1, opts.checkpointIntervalSecs) * 1000);
 
     try {
@@ -213,7 +215,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
       });
     } finally {
       clearInterval(checkpoint);
-      await saveState(opts, stateKey, state);
+      await states.save(state);
     }
     const offsetMap = Object.values(state.partitions).flatMap((p) => p.runs);
     const restored = offsetMap.reduce((n, r) => n + r.count, 0);
@@ -234,10 +236,9 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
     };
     if (!opts.signal?.aborted) {
       state.completed_at = Date.now();
-      await saveState(opts, stateKey, state);
-      const report = reportJson(result);
-      await writeJsonObject(opts.store, keys.restoreReport(opts.backupId, restoreId), report);
-      if (opts.offsetReport) await writeLocal(opts.offsetReport, report);
+      await states.save(state);
+      result.reportLocation = await states.saveReport(reportJson(result), opts.offsetReport);
+      if (!states.storeWritable) warnings.push(`the backup storage refuses writes: the restore state is in ${opts.checkpointState} and the report with the offset map in ${result.reportLocation.localFile}`);
     }
     return result;
   } finally {
@@ -263,16 +264,6 @@ export function reportJson(r: RestoreResult): Record<string, unknown> {
   };
 }
 
-async function writeLocal(path: string, value: unknown): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  await writeFile(path, JSON.stringify(value, null, 2) + '\n');
-}
-
-async function saveState(opts: RestoreOptions, key: string, state: RestoreState): Promise<void> {
-  state.updated_at = Date.now();
-  await writeJsonObject(opts.store, key, state);
-  if (opts.checkpointState) await writeLocal(opts.checkpointState, state);
-}
 
 /**
  * Creates missing target topics, refuses non-empty target partitions (unless allowed),

@@ -30,6 +30,8 @@ export interface RestoreOptions {
   /** Topic configs every created topic gets, over the backup's. */
   topicConfigs?: Record<string, string>;
   allowNonEmptyTarget: boolean;
+  /** Restore from a snapshot that did not reach its end offsets (interrupted): what it holds, reported per partition. */
+  allowIncompleteBackup?: boolean;
   dryRun: boolean;
   maxConcurrentPartitions: number;
   rateLimitRecordsPerSec?: number;

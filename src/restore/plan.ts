@@ -194,6 +194,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     warnings,
   };
   const targetWriters = new Map<string, string[]>();
+  const short: ShortPartition[] = [];
   for (const t of selected) {
     const targetTopic = opts.topicMapping[t.name] ?? t.name;
     const parts = t.partitions.map((p) => p.partition).filter((p) => !opts.sourcePartitions || opts.sourcePartitions.includes(p));
@@ -215,9 +216,10 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       if (!idx) {
         const msg = `${keys.partitionIndex(opts.backupId, t.name, p)}: missing partition index (the manifest lists ${t.name}/${p})`;
         // A running (or interrupted) backup may not have reached this partition yet; a finished one has an index for every partition.
-        if (manifest.status === 'running') warnings.push(`${msg}; the backup is still running or was interrupted, so nothing of this partition is restored`);
+        if (manifest.status === 'running' || manifest.status === 'incomplete') warnings.push(`${msg}; the backup is still running or was interrupted, so nothing of this partition is restored`);
         else errors.push(msg);
       }
+      noteShortfall(short, manifest, t, p, idx);
       const segs = idx?.segments ?? [];
       // -1: routed record by record (repartitioning), not a fixed target partition.
       const targetPartition = rp ? -1 : (opts.partitionMapping[p] ?? p);
@@ -276,6 +278,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     plan.topics.push(pt);
     await checkPartitionCount(opts, manifest, t, parts, errors);
   }
+  reportShortfall(plan, short, opts.allowIncompleteBackup === true);
   await checkSegmentObjects(plan, opts.store);
   for (const [src, dst] of Object.entries(opts.partitionMapping)) {
     if (!selected.some((t) => Number(src) < t.partition_count)) warnings.push(`restore.partition_mapping: source partition ${src} exists in none of the selected topics`);
@@ -297,6 +300,45 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     }
   }
   return plan;
+}
+
+interface ShortPartition {
+  name: string;
+  /** The index's next offset, or null when the partition has no index. */
+  reached: number | null;
+  end: number;
+}
+
+/** A snapshot partition whose index does not reach the end offset the snapshot was started for. */
+function noteShortfall(out: ShortPartition[], manifest: Manifest, t: ManifestTopic, p: number, idx: PartitionIndex | undefined): void {
+  if (manifest.mode !== 'snapshot') return;
+  const mp = t.partitions.find((x) => x.partition === p);
+  if (!mp) return;
+  // No index: nothing of the partition is backed up, which is a loss only if it held records.
+  if ((idx?.next_offset ?? mp.log_start_offset) < mp.end_offset) out.push({ name: `${t.name}/${p}`, reached: idx?.next_offset ?? null, end: mp.end_offset });
+}
+
+/**
+ * An incomplete snapshot (interrupted, or an index short of what the manifest promises) is refused
+ * unless restore.allow_incomplete_backup is set; then every short partition is named with its reach.
+ */
+function reportShortfall(plan: RestorePlan, short: ShortPartition[], allowed: boolean): void {
+  const m = plan.manifest;
+  if (short.length === 0) {
+    if (m.mode === 'snapshot' && m.status !== 'complete') plan.warnings.push(`backup ${m.backup_id} is marked ${m.status}, but every selected partition reaches the snapshot's end offset`);
+    return;
+  }
+  const reach = (s: ShortPartition): string => `${s.name} reaches offset ${s.reached ?? 'none (not started)'} of ${s.end}`;
+  if (!allowed) {
+    const shown = short.slice(0, 10).map(reach).join('; ');
+    plan.errors.push(
+      `backup ${m.backup_id} is an incomplete snapshot (status ${m.status}): ${short.length} selected partition(s) do not reach the snapshot's end offsets (${shown}${short.length > 10 ? `; … ${short.length - 10} more` : ''}). ` +
+        'Run the backup again to complete it, or set restore.allow_incomplete_backup: true to restore what it holds',
+    );
+    return;
+  }
+  plan.warnings.push(`backup ${m.backup_id} is an incomplete snapshot (status ${m.status}); restoring what it holds (restore.allow_incomplete_backup: true)`);
+  for (const s of short) plan.warnings.push(`incomplete: ${reach(s)}: offsets ${s.reached ?? 0} to ${s.end - 1} are not in the backup`);
 }
 
 /** The target partitions a planned topic writes into. */

@@ -35,14 +35,25 @@ export class FsStore implements ObjectStore {
     if (e instanceof StorageError) return e;
     const code = errno(e) ?? 'IO';
     const msg = e instanceof Error ? e.message : String(e);
-    return new StorageError(code === 'EACCES' || code === 'EPERM' ? 'ACCESS_DENIED' : 'IO', `filesystem ${op} of ${key} under ${this.root} failed: ${msg}`, key, { cause: e });
+    return new StorageError(code === 'EACCES' || code === 'EPERM' ? 'ACCESS_DENIED' : code === 'EROFS' ? 'READ_ONLY' : 'IO', `filesystem ${op} of ${key} under ${this.root} failed: ${msg}`, key, { cause: e });
+  }
+
+  /** A recursive mkdir on a read-only mount fails with ENOENT; the root's own access check names the real cause. */
+  async #readOnlyOr(e: unknown): Promise<never> {
+    if (errno(e) === 'ENOENT') await fsp.access(this.root, constants.W_OK).catch((ro: unknown) => Promise.reject(errno(ro) === 'EROFS' ? ro : e));
+    throw e;
   }
 
   async #writeTemp(key: string, file: string, write: (fh: fsp.FileHandle) => Promise<number>): Promise<{ tmp: string; size: number }> {
     const dir = path.dirname(file);
-    await fsp.mkdir(dir, { recursive: true });
     const tmp = path.join(dir, `.${path.basename(file)}${TEMP_MARKER}${process.pid}-${randomBytes(6).toString('hex')}`);
-    const fh = await fsp.open(tmp, 'wx', 0o644);
+    let fh: fsp.FileHandle;
+    try {
+      await fsp.mkdir(dir, { recursive: true }).catch((e: unknown) => this.#readOnlyOr(e));
+      fh = await fsp.open(tmp, 'wx', 0o644);
+    } catch (e) {
+      throw this.#fail('write', key, e);
+    }
     try {
       const size = await write(fh);
       await fh.sync();

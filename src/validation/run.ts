@@ -10,6 +10,7 @@ import { KafkaCluster } from '../kafka/cluster.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { ObjectStore } from '../storage/store.js';
 import { logger } from '../util/logger.js';
+import { UserError } from '../util/errors.js';
 import { TOOL_VERSION } from '../util/version.js';
 import type { ValidationConfig, WebhookCheckConfig } from './config.js';
 import { evidenceKey, loadPrivateKey, sha256Hex, signatureFileText, signReport, SIGNATURE_ALGORITHM } from './evidence.js';
@@ -355,7 +356,7 @@ export async function runValidation(opts: ValidationRunOptions): Promise<Validat
     sigText = signatureFileText(signReport(json, key, reportId));
   }
   let pdf: Buffer | undefined;
-  if (cfg.evidence.formats.includes('pdf')) pdf = await (opts.renderPdf ?? (async (r: EvidenceReport) => (await import('./pdf.js')).renderPdf(r)))(report);
+  if (cfg.evidence.formats.includes('pdf')) pdf = await (opts.renderPdf ?? renderPdfLazily)(report);
   await store.put(stored.json, json);
   if (sigText !== undefined) {
     stored.sig = evidenceKey(prefix, reportId, started, 'sig');
@@ -409,4 +410,16 @@ export function redactUrl(url: string): string {
   } catch {
     return '***';
   }
+}
+
+/** pdfkit is an optional dependency (about 20 MB installed): loaded only for evidence.formats: pdf. */
+async function renderPdfLazily(r: EvidenceReport): Promise<Buffer> {
+  let mod: typeof import('./pdf.js');
+  try {
+    mod = await import('./pdf.js');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new UserError('PDF_UNAVAILABLE', 'evidence.formats: pdf needs the optional package pdfkit, which is not installed (install kafka-backup without --omit=optional, or drop pdf from evidence.formats)');
+  }
+  return mod.renderPdf(r);
 }

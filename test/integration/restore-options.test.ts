@@ -11,7 +11,7 @@ import { KafkaAdmin } from '../../src/kafka/admin.js';
 import { runRestore } from '../../src/restore/engine.js';
 import type { RestoreOptions } from '../../src/restore/options.js';
 import { FsStore } from '../../src/storage/fs.js';
-import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
+import { createTopic, getTestKafka, stopTestKafka, uniqueTopic, withAdmin } from '../helpers/kafka.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 
@@ -170,6 +170,38 @@ test('a continuous backup picks up a new matching topic and stops cleanly when a
   assert.equal(sum.status, 'stopped');
   assert.deepEqual(view?.topics.map((t) => t.name), [first, second]);
   assert.equal(view?.records, 70);
+});
+
+test('a continuous backup picks up partitions added to a backed-up topic; the restore recreates them all with their records', async () => {
+  const grow = uniqueTopic('opts-grow');
+  await createTopic(bootstrap, grow, 2);
+  for (let p = 0; p < 2; p++) await produce(bootstrap, grow, p, awkwardRecords(25, Date.UTC(2024, 10, 14), 60 + p));
+  const ac = new AbortController();
+  // start_offset latest: the first 25 records of each partition are left out, but partitions added while the
+  // backup runs are new, so they are backed up from their first record whenever the backup notices them.
+  const running = runBackup(backupOpts('grow', [grow], { continuous: true, signal: ac.signal, syncIntervalSecs: 1, startOffset: 'latest' }));
+  const { inspectBackup } = await import('../../src/backup/inspect.js');
+  const until = async (ok: (v: Awaited<ReturnType<typeof inspectBackup>> | undefined) => boolean): Promise<void> => {
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && !ok(await inspectBackup(store, 'grow').catch(() => undefined))) await new Promise((r) => setTimeout(r, 300));
+  };
+  await until((v) => v?.topics[0]?.partitions.every((p) => p.index) === true);
+  await withAdmin(bootstrap, (a) => a.createPartitions({ topics: [{ name: grow, count: 4 }] }));
+  for (let p = 0; p < 4; p++) await produce(bootstrap, grow, p, awkwardRecords(15, Date.UTC(2024, 10, 15), 70 + p));
+  await until((v) => v?.records === 60);
+  ac.abort();
+  assert.equal((await running).status, 'stopped');
+  const view = await inspectBackup(store, 'grow');
+  assert.equal(view.manifest.topics[0]!.partition_count, 4);
+  assert.deepEqual(view.topics[0]!.partitions.map((p) => [p.partition, p.summary.records]), [[0, 15], [1, 15], [2, 15], [3, 15]]);
+  const target = `${grow}-restored`;
+  await runRestore(restoreOpts('grow', { topicMapping: { [grow]: target } }));
+  const parts = await withAdmin(bootstrap, async (a) => (await a.metadata({ topics: [target], forceUpdate: true })).topics.get(target)?.partitionsCount);
+  assert.equal(parts, 4);
+  for (let p = 0; p < 4; p++) {
+    const source = (await consumeAll(bootstrap, grow, p)).map((r) => recordKey(r));
+    assert.deepEqual((await consumeAll(bootstrap, target, p)).map((r) => recordKey(r)), source.slice(p < 2 ? 25 : 0), `partition ${p}`);
+  }
 });
 
 test('a continuous backup covers every partition even when there are more than max_concurrent_partitions', async () => {

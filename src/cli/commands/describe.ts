@@ -48,6 +48,11 @@ export function describeJson(v: BackupView): unknown {
   };
 }
 
+const STATUS_NOTE: Partial<Record<BackupView['manifest']['status'], string>> = {
+  running: ' (still running, or interrupted: run the backup again to resume)',
+  incomplete: ' (snapshot stopped before every partition reached its end offset: run the backup again to complete it)',
+};
+
 /** The seed's `describe` report, plus the facts an operator checks next (status, size). */
 export function describeText(v: BackupView): string {
   const m = v.manifest;
@@ -62,7 +67,7 @@ export function describeText(v: BackupView): string {
     'Topics:',
     ...columns(v.topics.map((t) => [`  ${t.name}`, `${t.partitionCount} partitions`, `${num(t.records)} records`])),
     '',
-    `Status:       ${m.status}${m.status === 'running' ? ' (still running, or interrupted: run the backup again to resume)' : ''}`,
+    `Status:       ${m.status}${STATUS_NOTE[m.status] ?? ''}`,
     `Source:       ${m.source_cluster_id ?? '-'} (${m.source_bootstrap_servers.join(', ')})`,
     `Created:      ${isoMs(m.created_at)}${m.completed_at ? `   Completed: ${isoMs(m.completed_at)}` : ''}`,
     `Size:         ${bytes(v.storedBytes)} stored (${bytes(v.rawBytes)} of Kafka batches, ${m.compression}) in ${num(v.segments)} segments`,

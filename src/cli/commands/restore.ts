@@ -10,7 +10,15 @@ export function restoreJson(r: RestoreResult): unknown {
     rebuilt_batches: r.rebuiltBatches,
     bytes_in_backup: r.plan.topics.reduce((n, t) => n + t.partitions.reduce((m, p) => m + p.segments.reduce((k, s) => k + s.entry.stored_bytes, 0), 0), 0),
     warnings: r.warnings,
+    report_location: { store_key: r.reportLocation?.storeKey ?? null, local_file: r.reportLocation?.localFile ?? null },
   };
+}
+
+function offsetMapWhere(r: RestoreResult): string {
+  const at = r.reportLocation;
+  if (!at) return 'in the restore state (the restore did not finish)';
+  const places = [at.storeKey ? `in the backup storage at ${at.storeKey}` : '', at.localFile ? `in ${at.localFile}` : ''].filter(Boolean);
+  return `stored with the restore report ${places.join(' and ')}`;
 }
 
 /** The seed's restore output: per topic and partition, then the summary. */
@@ -38,7 +46,7 @@ export function restoreText(r: RestoreResult): string {
     `  Read from storage: ${bytes(r.bytesRead)}`,
     `  Duration: ${humanDuration(r.durationMs)}`,
     `  Throughput: ${num(Math.round(r.restored / Math.max(secs, 0.001)))} records/s`,
-    `  Offset map: ${r.offsetMap.length} runs, stored with the restore report (restore id ${r.restoreId})`,
+    `  Offset map: ${r.offsetMap.length} runs, ${offsetMapWhere(r)} (restore id ${r.restoreId})`,
   );
   for (const w of r.warnings) lines.push(`[WARN] ${w}`);
   return lines.join('\n').replace(/^\n/, '');

@@ -7,11 +7,13 @@ export function validateJson(v: BackupValidation): unknown {
   return {
     backup_id: v.backupId,
     valid: v.problems.length === 0,
+    complete: v.incomplete.length === 0,
     deep: v.deep,
     segments_checked: v.segmentsChecked,
     records_checked: v.deep ? v.recordsChecked : null,
     bytes_checked: v.bytesChecked,
     problems: v.problems,
+    incomplete: v.incomplete,
     warnings: v.warnings,
   };
 }
@@ -25,7 +27,9 @@ export function validateText(v: BackupValidation): string {
     `Segments checked: ${num(v.segmentsChecked)} (${bytes(v.bytesChecked)}, SHA-256${v.deep ? ', every batch CRC-32C and record decoded' : ''})`,
   ];
   if (v.deep) lines.push(`Records decoded: ${num(v.recordsChecked)}`);
+  if (v.incomplete.length) lines.push(`Complete: ✗ INCOMPLETE (${v.incomplete.length} partition${v.incomplete.length === 1 ? '' : 's'} short of the snapshot's end offsets; run the backup again to complete it)`);
   if (v.problems.length) lines.push('', 'Problems:', ...v.problems.map((p) => `  ✗ ${p.object}: ${p.problem}`));
+  if (v.incomplete.length) lines.push('', 'Not backed up:', ...v.incomplete.map((p) => `  ✗ ${p.object}: ${p.problem}`));
   if (v.warnings.length) lines.push('', 'Warnings:', ...v.warnings.map((w) => `  ! ${w}`));
   return lines.join('\n');
 }
