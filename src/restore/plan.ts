@@ -138,18 +138,21 @@ function topicConfigsOf(opts: RestoreOptions, t: ManifestTopic): { configs: Reco
  * highest one (a backup writes each partition's index when it starts it). A forged or damaged
  * count (say 100000) would otherwise create that many partitions on the target.
  */
-async function checkPartitionCount(opts: RestoreOptions, manifest: Manifest, t: ManifestTopic, read: readonly number[], errors: string[]): Promise<void> {
+async function checkPartitionCount(opts: RestoreOptions, manifest: Manifest, t: ManifestTopic, read: readonly number[], errors: string[], warnings: string[]): Promise<void> {
   const where = keys.manifest(opts.backupId);
   if (t.partitions.length !== t.partition_count) {
     errors.push(`${where}: topic ${t.name} has partition_count ${t.partition_count} but lists ${t.partitions.length} partitions (damaged or edited manifest)`);
     return;
   }
   const top = t.partition_count - 1;
+  const unfinished = manifest.status === 'running' || manifest.status === 'incomplete';
   // Already reported as a missing index when the plan read it for a finished backup.
-  if (read.includes(top) && manifest.status !== 'running') return;
+  if (read.includes(top) && !unfinished) return;
   if ((await loadIndex(opts, t.name, top)) !== undefined) return;
-  const running = manifest.status === 'running' ? '; the backup is still running or was interrupted before it reached that partition: restore once it has' : '';
-  errors.push(`${where}: topic ${t.name} has partition_count ${t.partition_count} but partition ${top} has no index (${keys.partitionIndex(opts.backupId, t.name, top)}), so the count is not confirmed${running}`);
+  const what = `${where}: topic ${t.name} has partition_count ${t.partition_count} but partition ${top} has no index (${keys.partitionIndex(opts.backupId, t.name, top)}), so the count is not confirmed`;
+  // An unfinished backup may not have started its last partitions: the user may accept the manifest's count.
+  if (unfinished && opts.allowIncompleteBackup === true) warnings.push(`${what}; a created topic gets ${t.partition_count} partitions as the manifest says (restore.allow_incomplete_backup: true)`);
+  else errors.push(`${what}${unfinished ? `; the backup (status ${manifest.status}) has not reached that partition: run it to completion, or set restore.allow_incomplete_backup: true to take the manifest's count` : ''}`);
 }
 
 /**
@@ -276,7 +279,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       pt.partitions.push(pp);
     }
     plan.topics.push(pt);
-    await checkPartitionCount(opts, manifest, t, parts, errors);
+    await checkPartitionCount(opts, manifest, t, parts, errors, warnings);
   }
   reportShortfall(plan, short, opts.allowIncompleteBackup === true);
   await checkSegmentObjects(plan, opts.store);
