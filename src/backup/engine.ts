@@ -128,8 +128,12 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
     await saveManifest(opts, manifest);
     let groups = await snapshotGroups(opts, admin, known);
 
+    // One sync at a time, and the last one awaited before the final manifest: a sync's write landing
+    // after it would put `running` back over `complete`, `incomplete` or `stopped`.
+    let syncing: Promise<void> | undefined;
     const syncTimer = setInterval(() => {
-      void (async () => {
+      if (syncing) return;
+      syncing = (async () => {
         try {
           if (opts.continuous) {
             const more = await select();
@@ -145,7 +149,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
           log.warn({ err: (err as Error).message }, 'periodic sync failed; will retry');
           opts.metrics?.error('sync');
         }
-      })();
+      })().finally(() => (syncing = undefined));
     }, Math.max(1, opts.syncIntervalSecs) * 1000);
     const progressTimer = opts.onProgress
       ? setInterval(() => opts.onProgress!({ startedAt: started, partitions: workers.map((w) => w.progress) }), 1000)
@@ -174,6 +178,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
     } finally {
       clearInterval(syncTimer);
       if (progressTimer) clearInterval(progressTimer);
+      await syncing;
     }
     opts.onProgress?.({ startedAt: started, partitions: workers.map((w) => w.progress) });
     groups = await snapshotGroups(opts, admin, known).catch(() => groups);

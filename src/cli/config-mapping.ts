@@ -16,6 +16,7 @@ export function connectionSettings(c: KafkaClusterConfig, clientId: string, minR
     clientId,
     requestTimeoutMs: Math.max(k.request_timeout_ms, minRequestTimeoutMs),
     socket: { noDelay: k.tcp_nodelay, keepAlive: k.tcp_keepalive, keepAliveDelayMs: k.keepalive_time_secs * 1000 },
+    connectionsPerBroker: k.connections_per_broker,
   };
 }
 
@@ -74,6 +75,7 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     topicConfigs: r.topic_configs,
     allowNonEmptyTarget: r.allow_non_empty_target,
     allowIncompleteBackup: r.allow_incomplete_backup,
+    keepLogAppendTime: r.keep_log_append_time,
     dryRun: r.dry_run,
     maxConcurrentPartitions: r.max_concurrent_partitions,
     rateLimitRecordsPerSec: r.rate_limit_records_per_sec,

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { z } from 'zod';
+import { plaintextPasswordWarning } from '../kafka/security.js';
 import { ConfigError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { originalOffset, prepareSubstitution, redactSecrets, substituteInDocument, type Splice } from './substitute.js';
@@ -288,7 +289,11 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
     }
     const sasl = sec.security_protocol.startsWith('SASL_');
     if (sec.sasl_mechanism !== undefined && !sasl) warnings.push(`${name}.security.sasl_mechanism is ignored because security_protocol is ${sec.security_protocol}`);
-    if (sasl && sec.sasl_mechanism === undefined) warnings.push(`${name}.security.security_protocol is ${sec.security_protocol} but no sasl_mechanism is set: no SASL authentication will be done`);
+    if (sasl && sec.sasl_mechanism === undefined) {
+      add([name, 'security', 'sasl_mechanism'], `required when security_protocol is ${sec.security_protocol}: one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (none is assumed, so the password is never sent in a way you did not choose)`);
+    }
+    const clearPassword = plaintextPasswordWarning(`${name}.security`, sec);
+    if (clearPassword) warnings.push(clearPassword);
     const tls = sec.security_protocol === 'SSL' || sec.security_protocol === 'SASL_SSL';
     if (!tls && (sec.ssl_ca_location ?? sec.ssl_certificate_location ?? sec.ssl_key_location) !== undefined) warnings.push(`${name}.security ssl_* settings are ignored because security_protocol is ${sec.security_protocol}`);
   }

@@ -387,6 +387,8 @@ export const restoreShape = {
   allow_non_empty_target: leaf(bool, false),
   // Ours: an interrupted snapshot is refused unless the user asks for what it holds.
   allow_incomplete_backup: leaf(bool, false),
+  // Ours: create LogAppendTime source topics as LogAppendTime targets (the broker re-stamps every record).
+  keep_log_append_time: leaf(bool, false),
   // Ours (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset.
   manual_offsets: mapping(mapping(intKeyedLeaf(int(0, Number.MAX_SAFE_INTEGER, 'an offset (integer >= 0)'), 'a mapping {partition: offset}'), 'a mapping {source topic: {partition: offset}}'), 'a mapping {group: {source topic: {partition: offset}}}'),
 };
@@ -457,6 +459,7 @@ export const storageShapes = {
     tenant_id: leaf(str),
     client_secret: leaf(str),
     sas_token: leaf(str),
+    allow_http: leaf(bool, false),
     /** Published docs only; accepted, no effect (warned). */
     use_managed_identity: leaf(bool),
     /** Published docs only; accepted, no effect (warned). */
@@ -468,6 +471,8 @@ export const storageShapes = {
     service_account_path: leaf(nonEmptyStr),
     service_account_json: leaf(nonEmptyStr),
     prefix: leaf(str),
+    /** JSON API base URL (an emulator, a private endpoint); default https://storage.googleapis.com. */
+    endpoint: leaf(nonEmptyStr),
     /** Published docs only; accepted, no effect (warned). */
     project_id: leaf(str),
   },

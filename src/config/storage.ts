@@ -40,7 +40,7 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
           problems.push({ key: 'endpoint', message: 'expected a URL such as https://minio.example.com:9000' });
         }
         if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push({ key: 'endpoint', message: `expected an http:// or https:// URL, got ${url.protocol}` });
-        if (url && url.protocol === 'http:' && !s.allow_http) problems.push({ key: 'endpoint', message: 'is a plain http:// URL; set storage.allow_http: true to allow unencrypted HTTP' });
+        if (url && url.protocol === 'http:' && !s.allow_http) problems.push({ key: 'endpoint', message: 'is a plain http:// URL (credentials and data would travel in clear text); use https://, or set storage.allow_http: true to allow unencrypted HTTP' });
       }
       return {
         config: { backend: 's3', bucket: s.bucket, region: s.region, endpoint: s.endpoint, access_key, secret_key, prefix: s.prefix, path_style: s.path_style, allow_http: s.allow_http },
@@ -53,11 +53,14 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
       if (container_name === undefined && s.container_name === undefined && s.container === undefined) problems.push({ key: 'container_name', message: 'required key is missing (the blob container; `container` is accepted too)' });
       if (s.client_secret !== undefined && (s.client_id === undefined || s.tenant_id === undefined)) warnings.push('storage.client_secret is only used together with client_id and tenant_id');
       if (s.endpoint !== undefined) {
+        let url: URL | undefined;
         try {
-          new URL(s.endpoint);
+          url = new URL(s.endpoint);
         } catch {
           problems.push({ key: 'endpoint', message: 'expected a URL such as https://account.blob.core.windows.net' });
         }
+        if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push({ key: 'endpoint', message: `expected an https:// URL, got ${url.protocol}` });
+        if (url && url.protocol === 'http:' && !s.allow_http) problems.push({ key: 'endpoint', message: 'is a plain http:// URL (the account key\'s signatures or the SAS token would travel in clear text); use https://, or set storage.allow_http: true to allow unencrypted HTTP' });
       }
       const sas_token = s.sas_token?.startsWith('?') ? s.sas_token.slice(1) : s.sas_token;
       return {
@@ -67,6 +70,7 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
             : {
                 backend: 'azure', account_name: s.account_name, container_name, account_key: s.account_key, prefix: s.prefix, endpoint: s.endpoint,
                 use_workload_identity: s.use_workload_identity, client_id: s.client_id, tenant_id: s.tenant_id, client_secret: s.client_secret, sas_token,
+                allow_http: s.allow_http,
               },
         problems,
         warnings,
@@ -88,7 +92,16 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
           }
         } else service_account_path = s.service_account_json;
       }
-      return { config: { backend: 'gcs', bucket: s.bucket, service_account_path, service_account_json, prefix: s.prefix }, problems, warnings };
+      if (s.endpoint !== undefined) {
+        let url: URL | undefined;
+        try {
+          url = new URL(s.endpoint);
+        } catch {
+          problems.push({ key: 'endpoint', message: 'expected a URL such as https://storage.googleapis.com' });
+        }
+        if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push({ key: 'endpoint', message: `expected an http:// or https:// URL, got ${url.protocol}` });
+      }
+      return { config: { backend: 'gcs', bucket: s.bucket, service_account_path, service_account_json, prefix: s.prefix, endpoint: s.endpoint }, problems, warnings };
     }
   }
 }
@@ -130,6 +143,7 @@ export function storageSpecFromConfig(storage: StorageConfig): StorageSpec {
         tenantId: storage.tenant_id,
         clientSecret: storage.client_secret,
         useWorkloadIdentity: storage.use_workload_identity,
+        allowHttp: storage.allow_http,
       });
     case 'gcs':
       return defined({
@@ -138,6 +152,7 @@ export function storageSpecFromConfig(storage: StorageConfig): StorageSpec {
         prefix: storage.prefix,
         serviceAccountPath: storage.service_account_path,
         serviceAccountJson: storage.service_account_json,
+        endpoint: storage.endpoint,
       });
   }
 }

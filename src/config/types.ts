@@ -134,6 +134,8 @@ export interface RestoreOptions {
   /** Our addition: allow writing into target partitions that already hold records. */
   allow_non_empty_target: boolean;
   allow_incomplete_backup: boolean;
+  /** Our addition: keep message.timestamp.type=LogAppendTime on targets (records get the restore's time). */
+  keep_log_append_time: boolean;
   /** Our addition (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset. */
   manual_offsets: Record<string, Record<string, Record<number, number>>>;
 }
@@ -193,6 +195,8 @@ export type StorageConfig =
       client_secret?: string;
       /** A leading `?` is removed. */
       sas_token?: string;
+      /** Allow a plain http:// endpoint (Azurite). */
+      allow_http: boolean;
     }
   | {
       backend: 'gcs';
@@ -201,6 +205,7 @@ export type StorageConfig =
       /** Inline service-account JSON (from `service_account_json` when it holds JSON). */
       service_account_json?: string;
       prefix?: string;
+      endpoint?: string;
     };
 
 export interface KafkaBackupConfig {

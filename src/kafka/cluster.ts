@@ -3,6 +3,7 @@ import { BrokerUnreachableError, ClientClosedError, KafkaError } from '../util/e
 import { BrokerConnection } from './connection.js';
 import { connectionOptions, parseHostPort, type KafkaConnectionSettings } from './security.js';
 import { errorName } from './errors.js';
+import { FetchBatcher } from './fetch-batcher.js';
 
 export interface PartitionInfo {
   partition: number;
@@ -41,6 +42,7 @@ export class KafkaCluster {
   readonly #conns = new Map<string, Promise<BrokerConnection>>();
   #meta: ClusterMetadata | undefined;
   #closed = false;
+  #fetcher: FetchBatcher | undefined;
 
   private constructor(settings: KafkaConnectionSettings) {
     this.settings = settings;
@@ -159,6 +161,17 @@ export class KafkaCluster {
   async leaderConnection(topic: string, partition: number, lane = 'default'): Promise<BrokerConnection> {
     const p = await this.leader(topic, partition);
     return this.connection(p.leader, lane);
+  }
+
+  /** Connections per broker for one purpose (fetch, produce): connection.connections_per_broker. */
+  get lanesPerBroker(): number {
+    return Math.max(1, this.settings.connectionsPerBroker ?? 4);
+  }
+
+  /** The cluster's shared fetcher: every partition fetched through it shares its brokers' connections and requests. */
+  get fetcher(): FetchBatcher {
+    this.#fetcher ??= new FetchBatcher(this, { lanes: this.lanesPerBroker });
+    return this.#fetcher;
   }
 
   /** Drop a connection that failed so the next call reconnects. */

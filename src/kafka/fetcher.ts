@@ -1,15 +1,13 @@
 import { KafkaError } from '../util/errors.js';
 import type { KafkaCluster } from './cluster.js';
 import { ErrorCode, errorName, isFatal, isRetriable, needsMetadataRefresh } from './errors.js';
-import { createFetchRequest, FETCH_API_KEY, FETCH_VERSION, IsolationLevel, parseFetchResponse, type FetchPartitionResponse } from './protocol/fetch.js';
+import type { FetchPartitionResponse } from './protocol/fetch.js';
 import { sleep } from '../util/time.js';
 
 export interface FetchOptions {
   maxWaitMs?: number;
   maxBytes?: number;
   readCommitted?: boolean;
-  /** Connection lane, so partitions fetched in parallel do not queue behind each other. */
-  lane?: string;
   retries?: number;
   /** Called before each retry (metrics). */
   onRetry?: () => void;
@@ -27,25 +25,9 @@ export async function fetchPartition(cluster: KafkaCluster, topic: string, parti
   for (let attempt = 0; attempt <= retries; attempt++) {
     if (attempt > 0) opts.onRetry?.();
     if (attempt > 0) await sleep(Math.min(100 * 2 ** attempt, 5000));
-    let conn;
     try {
-      conn = await cluster.leaderConnection(topic, partition, opts.lane ?? `fetch-${topic}-${partition}`);
-      const res = await conn.send(
-        FETCH_API_KEY,
-        FETCH_VERSION,
-        () =>
-          createFetchRequest({
-            maxWaitMs: opts.maxWaitMs ?? 500,
-            minBytes: 1,
-            maxBytes,
-            isolationLevel: opts.readCommitted ? IsolationLevel.READ_COMMITTED : IsolationLevel.READ_UNCOMMITTED,
-            topics: [{ topic, partitions: [{ partition, fetchOffset: offset, partitionMaxBytes: maxBytes }] }],
-          }),
-        parseFetchResponse,
-      );
-      if (res.errorCode !== 0) throw new KafkaError(`fetch ${topic}/${partition}: ${errorName(res.errorCode)}`, res.errorCode);
-      const p = res.topics.get(topic)?.find((x) => x.partition === partition);
-      if (!p) throw new KafkaError(`fetch ${topic}/${partition}: partition missing from the response`);
+      // Shared with every other partition of the same leader: one request, a few connections per broker.
+      const p = await cluster.fetcher.fetch({ topic, partition, offset, partitionMaxBytes: maxBytes, maxWaitMs: opts.maxWaitMs ?? 500, readCommitted: opts.readCommitted ?? false });
       if (p.errorCode === ErrorCode.NONE || p.errorCode === ErrorCode.OFFSET_OUT_OF_RANGE) return p;
       const err = new KafkaError(`fetch ${topic}/${partition} at offset ${offset}: ${errorName(p.errorCode)}`, p.errorCode, { topic, partition });
       if (!isRetriable(p.errorCode)) throw err;
@@ -54,7 +36,6 @@ export async function fetchPartition(cluster: KafkaCluster, topic: string, parti
     } catch (err) {
       if (isFatal(err)) throw err;
       lastErr = err;
-      if (conn) await cluster.dropConnection(conn);
       await cluster.refresh().catch(() => {});
     }
   }

@@ -121,7 +121,7 @@ export class RawProducer {
   async #pipeline(topic: string, partition: number, stamped: { batch: Buffer }[], from: number, offsets: (bigint | undefined)[]): Promise<{ index: number; sentUpTo: number } | undefined> {
     let conn;
     try {
-      conn = await this.#cluster.leaderConnection(topic, partition, `produce-${topic}-${partition}`);
+      conn = await this.#cluster.leaderConnection(topic, partition, this.#lane(topic, partition));
     } catch {
       return { index: from, sentUpTo: from + 1 };
     }
@@ -164,13 +164,23 @@ export class RawProducer {
     }
   }
 
+  /**
+   * A partition's produce connection: always the same one of the broker's connections_per_broker, so its
+   * requests stay in order, whatever the number of partitions (a connection each ran out of descriptors).
+   */
+  #lane(topic: string, partition: number): string {
+    let h = partition;
+    for (let i = 0; i < topic.length; i++) h = (Math.imul(h, 31) + topic.charCodeAt(i)) | 0;
+    return `produce-${(h >>> 0) % this.#cluster.lanesPerBroker}`;
+  }
+
   async #sendOne(topic: string, partition: number, batch: Buffer): Promise<bigint> {
     let lastErr: unknown;
     for (let attempt = 0; attempt <= this.#opts.retries; attempt++) {
       if (attempt > 0) await sleep(Math.min(100 * 2 ** attempt, 5000));
       let conn;
       try {
-        conn = await this.#cluster.leaderConnection(topic, partition, `produce-${topic}-${partition}`);
+        conn = await this.#cluster.leaderConnection(topic, partition, this.#lane(topic, partition));
         const res = await conn.send(PRODUCE_API_KEY, PRODUCE_VERSION, () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [batch] }] }]), parseProduceResponse);
         const p = res.get(topic)?.find((x) => x.partition === partition);
         if (!p) throw new KafkaError(`produce ${topic}/${partition}: partition missing from the response`);

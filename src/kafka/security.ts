@@ -23,6 +23,8 @@ export interface KafkaConnectionSettings {
   requestTimeoutMs?: number;
   /** `source.connection` / `target.connection`: applied to each broker socket we open (fetch, produce). */
   socket?: SocketTuning;
+  /** Connections per broker for fetching, and for producing (connection.connections_per_broker; default 4). */
+  connectionsPerBroker?: number;
 }
 
 export interface SocketTuning {
@@ -45,6 +47,16 @@ function readPem(path: string, key: string): Buffer {
   } catch (err) {
     throw new UserError('CONFIG', `${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { key, path });
   }
+}
+
+/**
+ * The warning for SASL PLAIN without TLS (undefined otherwise): PLAIN sends the user name and the
+ * password as they are, so on SASL_PLAINTEXT anyone on the path reads them. `where` names the
+ * setting (`source.security`, `--security-protocol`).
+ */
+export function plaintextPasswordWarning(where: string, sec: KafkaSecurity): string | undefined {
+  if (sec.security_protocol !== 'SASL_PLAINTEXT' || sec.sasl_mechanism !== 'PLAIN') return undefined;
+  return `${where}: SASL PLAIN over SASL_PLAINTEXT sends the user name and password UNENCRYPTED to every broker (anyone on the network path can read them); use SASL_SSL, or SCRAM-SHA-256 / SCRAM-SHA-512 (which never send the password)`;
 }
 
 /** Translate our security block into @platformatic/kafka connection options (TLS and SASL). */
@@ -71,7 +83,9 @@ export function connectionOptions(s: KafkaConnectionSettings): ConnectionOptions
     opts.tlsServerName = true;
   }
   if (protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL') {
-    const mechanism = sec.sasl_mechanism ?? 'PLAIN';
+    // The config loader and the CLI flags always set it; never guess one here (a guessed PLAIN sends the password).
+    const mechanism = sec.sasl_mechanism;
+    if (mechanism === undefined) throw new UserError('CONFIG', `security.sasl_mechanism is required with security_protocol ${protocol}: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`);
     if (mechanism === 'GSSAPI') {
       throw new UserError('CONFIG', 'security.sasl_mechanism: GSSAPI (Kerberos) is not supported yet; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512');
     }

@@ -1,6 +1,6 @@
 import type { MetricsConfig } from '../config/types.js';
 import type { ObjectStore } from '../storage/store.js';
-import { errorMessage } from './util.js';
+import { errorClass } from './util.js';
 import { logger } from '../util/logger.js';
 import { InstrumentedStore } from './instrumented-store.js';
 import { KafkaBackupMetrics } from './registry.js';
@@ -48,7 +48,7 @@ export async function withMetrics<T>(
     return r;
   } catch (err) {
     metrics.outcome = 'failed';
-    metrics.failure = errorMessage(err);
+    metrics.failure = errorClass(err);
     metrics.error('run');
     throw err;
   } finally {

@@ -50,6 +50,7 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
   consecutiveStorageErrors = 0;
   /** Set when the run ended: `failed` makes /health answer 503. */
   outcome: 'running' | 'finished' | 'failed' = 'running';
+  /** The failure's class and code only (errorClass): /health shows it to anyone who can connect. */
   failure: string | undefined;
 
   readonly #labels: PartitionLabels;

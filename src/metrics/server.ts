@@ -22,6 +22,7 @@ export interface HealthReport {
   uptime_seconds: number;
   last_activity_at: string;
   consecutive_storage_errors: number;
+  /** Only the failure's class and code (errorClass): the endpoint has no authentication. */
   error?: string;
 }
 
@@ -109,7 +110,10 @@ export class MetricsServer {
     if (path === this.#opts.path || path === '/metrics') {
       reg.metrics().then(
         (text) => res.writeHead(200, { 'content-type': reg.contentType }).end(req.method === 'HEAD' ? undefined : text),
-        (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics collection failed: ${(err as Error).message}\n`),
+        (err: unknown) => {
+          log.warn({ err: (err as Error).message }, 'metrics collection failed');
+          res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics collection failed (see the log)\n');
+        },
       );
       return;
     }

@@ -231,7 +231,7 @@ async function translatePartition(
   const end = Number((await admin.listOffsets(tp.targetTopic, [tp.targetPartition], LATEST)).get(tp.targetPartition) ?? 0n);
   if (technique === 'header-based') {
     const probe = async (offset: number): Promise<{ offset: number; original: number | undefined } | undefined> => {
-      const res = await fetchPartition(cluster!, tp.targetTopic, tp.targetPartition, BigInt(offset), { maxWaitMs: 0, maxBytes: 1024 * 1024, lane: 'offsets' });
+      const res = await fetchPartition(cluster!, tp.targetTopic, tp.targetPartition, BigInt(offset), { maxWaitMs: 0, maxBytes: 1024 * 1024 });
       for (const b of splitBatches(res.records).batches) {
         if (readBatchHeader(b).isControl) continue;
         for (const rec of decodeBatch(b).records) {

@@ -7,7 +7,7 @@ import { logger } from '../util/logger.js';
 import { runPool } from '../util/pool.js';
 import { OffsetMapBuilder, type OffsetRun } from './offset-map.js';
 import type { RestoreOptions } from './options.js';
-import { planRestore, targetPartitionsOf, type PlannedPartition, type PlannedTopic, type RestorePlan } from './plan.js';
+import { LOG_APPEND_TIME, logAppendTimeTargetProblem, planRestore, targetPartitionsOf, TIMESTAMP_TYPE, type PlannedPartition, type PlannedTopic, type RestorePlan } from './plan.js';
 import { RateLimiter } from './rate-limiter.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import { restoreBatches, type OutBatch } from './record-stream.js';
@@ -266,8 +266,8 @@ export function reportJson(r: RestoreResult): Record<string, unknown> {
 
 
 /**
- * Creates missing target topics, refuses non-empty target partitions (unless allowed),
- * warns about LogAppendTime targets, and records each target partition's starting end offset.
+ * Creates missing target topics, refuses non-empty target partitions (unless allowed) and
+ * LogAppendTime targets (unless kept knowingly), and records each target partition's starting end offset.
  */
 async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: KafkaCluster, admin: KafkaAdmin, state: RestoreState, warnings: string[]): Promise<void> {
   const problems: string[] = [];
@@ -293,11 +293,15 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
       problems.push(`target topic ${t.targetTopic} has ${info.partitions.length} partitions but the restore writes into partition ${t.requiredTargetPartitions - 1}`);
       continue;
     }
-    const tsType = (await admin.topicConfig(t.targetTopic, ['message.timestamp.type']))['message.timestamp.type'];
-    if (tsType === 'LogAppendTime') {
-      const w = `target topic ${t.targetTopic} uses message.timestamp.type=LogAppendTime: the broker will overwrite the original timestamps`;
-      warnings.push(w);
-      log.warn(w);
+    const tsType = (await admin.topicConfig(t.targetTopic, [TIMESTAMP_TYPE]))[TIMESTAMP_TYPE];
+    if (tsType === LOG_APPEND_TIME) {
+      const { error, warning } = logAppendTimeTargetProblem(t.targetTopic, opts.keepLogAppendTime === true);
+      if (error) {
+        problems.push(error);
+        continue;
+      }
+      warnings.push(warning!);
+      log.warn(warning!);
     }
     const parts = targetPartitionsOf(t);
     if (opts.purgeTopics && parts.some((p) => !state.partitions[`${t.targetTopic}/${p}`])) {

@@ -32,6 +32,13 @@ export interface RestoreOptions {
   allowNonEmptyTarget: boolean;
   /** Restore from a snapshot that did not reach its end offsets (interrupted): what it holds, reported per partition. */
   allowIncompleteBackup?: boolean;
+  /**
+   * restore.keep_log_append_time: targets of LogAppendTime source topics are created LogAppendTime
+   * and LogAppendTime targets are accepted (the broker stamps restored records with the time of the
+   * restore). Default false: such targets are created CreateTime and records keep the append time
+   * the source's consumers saw.
+   */
+  keepLogAppendTime?: boolean;
   dryRun: boolean;
   maxConcurrentPartitions: number;
   rateLimitRecordsPerSec?: number;

@@ -2,7 +2,7 @@ import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { errorMessage } from '../util/errors.js';
 import type { RestoreOptions } from './options.js';
-import { targetPartitionsOf, type RestorePlan } from './plan.js';
+import { LOG_APPEND_TIME, logAppendTimeTargetProblem, targetPartitionsOf, TIMESTAMP_TYPE, type RestorePlan } from './plan.js';
 
 /**
  * The target-side checks of validate-restore: reachable, target topics exist or will be
@@ -34,8 +34,12 @@ export async function checkTarget(opts: RestoreOptions, plan: RestorePlan, error
         errors.push(`target topic ${t.targetTopic} has ${info.partitions.length} partitions; the restore writes into partition ${t.requiredTargetPartitions - 1}`);
         continue;
       }
-      const cfg = await admin.topicConfig(t.targetTopic, ['message.timestamp.type', 'cleanup.policy']);
-      if (cfg['message.timestamp.type'] === 'LogAppendTime') warnings.push(`target topic ${t.targetTopic} uses LogAppendTime: original timestamps will be overwritten`);
+      const cfg = await admin.topicConfig(t.targetTopic, [TIMESTAMP_TYPE, 'cleanup.policy']);
+      if (cfg[TIMESTAMP_TYPE] === LOG_APPEND_TIME) {
+        const { error, warning } = logAppendTimeTargetProblem(t.targetTopic, opts.keepLogAppendTime === true);
+        if (error) errors.push(error);
+        else warnings.push(warning!);
+      }
       const parts = targetPartitionsOf(t);
       const starts = await admin.listOffsets(t.targetTopic, parts, EARLIEST);
       const ends = await admin.listOffsets(t.targetTopic, parts, LATEST);

@@ -5,7 +5,7 @@ import { AlreadyExistsError, NotFoundError, StorageError, UserError } from '../u
 import { checkRange, validateKey, validatePrefix } from './keys.js';
 import type { StorageSpec } from './spec.js';
 import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
-import { counting } from './util.js';
+import { checkEndpointScheme, counting } from './util.js';
 
 export type AzureSpec = Extract<StorageSpec, { backend: 'azure' }>;
 export const AZURE_BLOCK_SIZE = 8 * 1024 * 1024;
@@ -31,6 +31,7 @@ export class AzureStore implements ObjectStore {
 
   constructor(spec: AzureSpec) {
     this.url = `azure://${spec.accountName}/${spec.container}`;
+    checkEndpointScheme('azure', spec.endpoint, spec.allowHttp);
     const base = (spec.endpoint ?? `https://${spec.accountName}.blob.core.windows.net`).replace(/\/+$/, '');
     let containerUrl = `${base}/${encodeURIComponent(spec.container)}`;
     const accountKey = spec.accountKey ?? process.env.AZURE_STORAGE_KEY ?? process.env.AZURE_STORAGE_ACCOUNT_KEY;

@@ -13,7 +13,15 @@ function errno(e: unknown): string | undefined {
 const MISSING = new Set(['ENOENT', 'ENOTDIR', 'EISDIR']);
 
 /**
- * Local filesystem store rooted at a directory. Writes go to a temp file in the target directory,
+ * A backup holds record data: only its owner may read it. Files 0600, directories this store
+ * creates 0700; the process umask applies on top, so it can only make them stricter. Directories
+ * that exist already (the root a user made) keep their mode.
+ */
+export const FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
+
+/**
+ * Local filesystem store rooted at a directory, private to its owner (FILE_MODE, DIR_MODE). Writes go to a temp file in the target directory,
  * are fsynced, then renamed (or, for `ifNotExists`, hard-linked: link() fails with EEXIST, so two
  * racing creators cannot both win). Temp files contain TEMP_MARKER, which keys may not contain,
  * and are skipped by `list`.
@@ -49,8 +57,8 @@ export class FsStore implements ObjectStore {
     const tmp = path.join(dir, `.${path.basename(file)}${TEMP_MARKER}${process.pid}-${randomBytes(6).toString('hex')}`);
     let fh: fsp.FileHandle;
     try {
-      await fsp.mkdir(dir, { recursive: true }).catch((e: unknown) => this.#readOnlyOr(e));
-      fh = await fsp.open(tmp, 'wx', 0o644);
+      await fsp.mkdir(dir, { recursive: true, mode: DIR_MODE }).catch((e: unknown) => this.#readOnlyOr(e));
+      fh = await fsp.open(tmp, 'wx', FILE_MODE);
     } catch (e) {
       throw this.#fail('write', key, e);
     }

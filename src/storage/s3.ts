@@ -13,7 +13,7 @@ import { AlreadyExistsError, NotFoundError, StorageError, UserError } from '../u
 import { checkRange, validateKey, validatePrefix } from './keys.js';
 import type { StorageSpec } from './spec.js';
 import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
-import { counting } from './util.js';
+import { checkEndpointScheme, counting } from './util.js';
 
 export type S3Spec = Extract<StorageSpec, { backend: 's3' }>;
 
@@ -64,14 +64,7 @@ export class S3Store implements ObjectStore {
     if (region) config.region = region;
     else if (spec.endpoint) config.region = 'us-east-1'; // S3-compatible servers mostly ignore it
     if (spec.endpoint) {
-      let ep: URL;
-      try {
-        ep = new URL(spec.endpoint);
-      } catch {
-        throw new UserError('BAD_STORAGE_CONFIG', `invalid S3 endpoint ${JSON.stringify(spec.endpoint)}: expected http(s)://host[:port]`);
-      }
-      if (ep.protocol !== 'https:' && ep.protocol !== 'http:') throw new UserError('BAD_STORAGE_CONFIG', `invalid S3 endpoint ${ep.origin}: expected http(s)://host[:port]`);
-      if (ep.protocol === 'http:' && spec.allowHttp === false) throw new UserError('BAD_STORAGE_CONFIG', `S3 endpoint ${ep.origin} is plain http but allow_http is false`);
+      checkEndpointScheme('s3', spec.endpoint, spec.allowHttp);
       config.endpoint = spec.endpoint;
     }
     // Path-style (http://host/bucket/key) is what MinIO and most self-hosted servers expect.

@@ -22,6 +22,7 @@ export type StorageBackendSpec =
       secretKey?: string;
       sessionToken?: string;
       pathStyle?: boolean;
+      /** Allow a plain http:// endpoint (MinIO without TLS); refused otherwise. */
       allowHttp?: boolean;
     }
   | {
@@ -36,6 +37,8 @@ export type StorageBackendSpec =
       tenantId?: string;
       clientSecret?: string;
       useWorkloadIdentity?: boolean;
+      /** Allow a plain http:// endpoint (Azurite); refused otherwise. */
+      allowHttp?: boolean;
     }
   | {
       backend: 'gcs';
@@ -44,6 +47,8 @@ export type StorageBackendSpec =
       serviceAccountPath?: string;
       serviceAccountJson?: string;
       endpoint?: string;
+      /** Allow a plain http:// endpoint (an emulator); refused otherwise. */
+      allowHttp?: boolean;
     };
 
 export type StorageBackendName = StorageSpec['backend'];

@@ -4,8 +4,8 @@ import { normalizeRootPrefix } from './keys.js';
 import type { StorageSpec } from './spec.js';
 
 export const ACCEPTED_STORAGE_URLS =
-  '/abs/path, ./rel/path, file:///abs/path, s3://bucket[/prefix][?region=R&endpoint=URL&path_style=true] (or s3a://), ' +
-  'az://container[/prefix], azure://ACCOUNT[.blob.core.windows.net]/CONTAINER[/prefix], gs://bucket[/prefix] (or gcs://), memory://';
+  '/abs/path, ./rel/path, file:///abs/path, s3://bucket[/prefix][?region=R&endpoint=URL&path_style=true&allow_http=true] (or s3a://), ' +
+  'az://container[/prefix], azure://ACCOUNT[.blob.core.windows.net]/CONTAINER[/prefix], gs://bucket[/prefix] (or gcs://) [?endpoint=URL&allow_http=true], memory://';
 
 /** Hide anything credential-like before a URL goes into a message. */
 export function redactUrl(url: string): string {
@@ -43,6 +43,23 @@ function checkParams(url: string, u: URL, allowed: string[]): void {
   for (const k of u.searchParams.keys()) {
     if (!allowed.includes(k)) throw bad(url, `unknown query parameter "${k}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`);
   }
+}
+
+/**
+ * `?endpoint=` and `?allow_http=` of a cloud URL into the spec. A plain http:// endpoint is refused
+ * here, naming the parameter, unless `allow_http=true` (the backend checks again for other callers).
+ */
+function withEndpoint<S extends Extract<StorageSpec, { backend: 's3' | 'azure' | 'gcs' }>>(url: string, u: URL, spec: S): S {
+  const q = u.searchParams;
+  const ah = q.get('allow_http');
+  if (ah !== null) spec.allowHttp = bool(url, 'allow_http', ah);
+  const endpoint = q.get('endpoint');
+  if (endpoint) {
+    if (!/^https?:\/\/[^/\s]+/i.test(endpoint)) throw bad(url, 'endpoint must be http(s)://host[:port]');
+    if (/^http:/i.test(endpoint) && spec.allowHttp !== true) throw bad(url, 'endpoint is plain http://: credentials and data would travel unencrypted; use https://, or add &allow_http=true to allow it');
+    spec.endpoint = endpoint;
+  }
+  return spec;
 }
 
 /**
@@ -86,22 +103,15 @@ export function parseStorageUrl(url: string): StorageSpec {
       if (!u.hostname) throw bad(url, 'missing bucket name');
       if (u.port) throw bad(url, 'a bucket has no port; use ?endpoint=http://host:port for a custom endpoint');
       checkParams(url, u, ['region', 'endpoint', 'path_style', 'allow_http']);
-      const spec: StorageSpec = { backend: 's3', bucket: u.hostname };
+      const spec: Extract<StorageSpec, { backend: 's3' }> = { backend: 's3', bucket: u.hostname };
       const prefix = prefixOf(url, u.pathname);
       if (prefix) spec.prefix = prefix;
       const q = u.searchParams;
       const region = q.get('region');
       if (region) spec.region = region;
-      const endpoint = q.get('endpoint');
-      if (endpoint) {
-        if (!/^https?:\/\/[^/\s]+/.test(endpoint)) throw bad(url, 'endpoint must be http(s)://host[:port]');
-        spec.endpoint = endpoint;
-      }
       const ps = q.get('path_style');
       if (ps !== null) spec.pathStyle = bool(url, 'path_style', ps);
-      const ah = q.get('allow_http');
-      if (ah !== null) spec.allowHttp = bool(url, 'allow_http', ah);
-      return spec;
+      return withEndpoint(url, u, spec);
     }
     case 'az': {
       // az://container/prefix, or az://container@account/prefix; account otherwise from AZURE_STORAGE_ACCOUNT.
@@ -110,13 +120,11 @@ export function parseStorageUrl(url: string): StorageSpec {
       const accountName = u.username ? u.hostname.replace(/\.blob\.core\.windows\.net$/i, '') : process.env.AZURE_STORAGE_ACCOUNT;
       if (!container) throw bad(url, 'missing container name');
       if (!accountName) throw bad(url, 'no storage account: set AZURE_STORAGE_ACCOUNT or use azure://ACCOUNT/CONTAINER');
-      checkParams(url, u, ['endpoint']);
-      const spec: StorageSpec = { backend: 'azure', accountName, container };
+      checkParams(url, u, ['endpoint', 'allow_http']);
+      const spec: Extract<StorageSpec, { backend: 'azure' }> = { backend: 'azure', accountName, container };
       const prefix = prefixOf(url, u.pathname);
       if (prefix) spec.prefix = prefix;
-      const endpoint = u.searchParams.get('endpoint');
-      if (endpoint) spec.endpoint = endpoint;
-      return spec;
+      return withEndpoint(url, u, spec);
     }
     case 'azure': {
       const host = u.hostname;
@@ -125,24 +133,20 @@ export function parseStorageUrl(url: string): StorageSpec {
       if (!m?.[1]) throw bad(url, 'host must be ACCOUNT or ACCOUNT.blob.core.windows.net');
       const [, container = '', ...rest] = u.pathname.split('/');
       if (!container) throw bad(url, 'missing container: azure://ACCOUNT/CONTAINER[/prefix]');
-      checkParams(url, u, ['endpoint']);
-      const spec: StorageSpec = { backend: 'azure', accountName: m[1].toLowerCase(), container: decodeURIComponent(container) };
+      checkParams(url, u, ['endpoint', 'allow_http']);
+      const spec: Extract<StorageSpec, { backend: 'azure' }> = { backend: 'azure', accountName: m[1].toLowerCase(), container: decodeURIComponent(container) };
       const prefix = prefixOf(url, rest.join('/'));
       if (prefix) spec.prefix = prefix;
-      const endpoint = u.searchParams.get('endpoint');
-      if (endpoint) spec.endpoint = endpoint;
-      return spec;
+      return withEndpoint(url, u, spec);
     }
     case 'gs':
     case 'gcs': {
       if (!u.hostname) throw bad(url, 'missing bucket name');
-      checkParams(url, u, ['endpoint']);
-      const spec: StorageSpec = { backend: 'gcs', bucket: u.hostname };
+      checkParams(url, u, ['endpoint', 'allow_http']);
+      const spec: Extract<StorageSpec, { backend: 'gcs' }> = { backend: 'gcs', bucket: u.hostname };
       const prefix = prefixOf(url, u.pathname);
       if (prefix) spec.prefix = prefix;
-      const endpoint = u.searchParams.get('endpoint');
-      if (endpoint) spec.endpoint = endpoint;
-      return spec;
+      return withEndpoint(url, u, spec);
     }
     default:
       throw bad(url, `unsupported scheme "${scheme}:"`);

@@ -134,8 +134,13 @@ export function parseSignatureFile(text: string): SignatureBundle {
   return b;
 }
 
+/** verified: the ECDSA signature checks out with the given key; unverified: no key was given, so nothing is proven. */
+export type VerifyStatus = 'verified' | 'unverified' | 'failed';
+
 export interface VerifyOutcome {
+  /** Only when `status` is 'verified'. */
   ok: boolean;
+  status: VerifyStatus;
   reportId?: string;
   sha256: string;
   expectedSha256: string;
@@ -177,5 +182,7 @@ export function verifyReport(report: Uint8Array, bundle: SignatureBundle, public
     }
     if (!signatureValid) problems.push('ECDSA signature does not verify with this public key');
   }
-  return { ok: problems.length === 0, ...(reportId !== undefined ? { reportId } : {}), sha256: sha, expectedSha256: bundle.reportSha256, sha256Match, reportIdMatch, signatureValid, algorithm: bundle.algorithm, problems };
+  // Without a key nothing is proven: whoever can rewrite the report recomputes its SHA-256 and id too.
+  const status: VerifyStatus = problems.length ? 'failed' : signatureValid ? 'verified' : 'unverified';
+  return { ok: status === 'verified', status, ...(reportId !== undefined ? { reportId } : {}), sha256: sha, expectedSha256: bundle.reportSha256, sha256Match, reportIdMatch, signatureValid, algorithm: bundle.algorithm, problems };
 }

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBackup } from '../../src/backup/engine.js';
@@ -13,7 +13,7 @@ import { validateBackup } from '../../src/backup/validate.js';
 import { runRestore } from '../../src/restore/engine.js';
 import { planRestore } from '../../src/restore/plan.js';
 import { partitionFor } from '../../src/restore/repartition.js';
-import { FsStore } from '../../src/storage/fs.js';
+import { DIR_MODE, FILE_MODE, FsStore } from '../../src/storage/fs.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { getTestKafka, createTopic, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
@@ -114,6 +114,27 @@ describe('backup and restore against the real broker', () => {
     const v = await validateBackup(store, backupId, true);
     assert.deepEqual(v.problems, []);
     assert.equal(v.recordsChecked, 1500);
+  });
+
+  test('the backup on disk is private to its owner: files 0600, the directories it made 0700 (umask only stricter)', async () => {
+    const umask = process.umask();
+    const seen = { files: 0, dirs: 0 };
+    const walk = async (d: string): Promise<void> => {
+      for (const e of await readdir(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        const mode = (await stat(p)).mode & 0o777;
+        if (e.isDirectory()) {
+          seen.dirs++;
+          assert.equal(mode.toString(8), (DIR_MODE & ~umask).toString(8), p);
+          await walk(p);
+        } else {
+          seen.files++;
+          assert.equal(mode.toString(8), (FILE_MODE & ~umask).toString(8), p);
+        }
+      }
+    };
+    await walk(join(dir, backupId));
+    assert.ok(seen.files > codecs.length * 2 && seen.dirs > codecs.length, `walked ${seen.files} files, ${seen.dirs} directories`);
   });
 
   test('full restore: same records in the same order per partition, and an exact offset map', async () => {

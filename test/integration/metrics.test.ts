@@ -11,6 +11,7 @@ import { KafkaBackupMetrics, MetricsServer, PartitionLabels, withMetrics } from 
 import { parsePromText, sumOf, type PromSample } from '../../src/metrics/prom-text.js';
 import { FsStore } from '../../src/storage/fs.js';
 import { MemoryStore } from '../../src/storage/memory.js';
+import { BrokerUnreachableError, KafkaError, StorageError } from '../../src/util/errors.js';
 import { ROOT, waitFor } from '../../scripts/proc.js';
 import { childOptions } from '../helpers/backup-child.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
@@ -122,10 +123,34 @@ describe('metrics endpoint', () => {
     const h = await fetch(base + '/health');
     assert.equal(h.status, 503);
     const body = (await h.json()) as { status: string; state: string; error: string };
-    assert.deepEqual([body.status, body.state, body.error], ['unhealthy', 'failed', 'boom']);
+    assert.deepEqual([body.status, body.state, body.error], ['unhealthy', 'failed', 'Error'], 'the class, not the message');
     assert.equal(sumOf(await scrape(base), 'kafka_backup_errors_total', { operation: 'run' }), 1);
     assert.equal(await settled, 'boom');
     await assert.rejects(fetch(base + '/health'));
+  });
+
+  test('/health of a failed run shows the error class only: no bucket URL, object key, broker address or message', async () => {
+    const secrets = ['s3://acme-prod-backups', 'prod-1/topics/payments/0/00000000000000000042.kbseg', '10.20.30.40:9093', 'sasl_password'];
+    const failures: [Error, string][] = [
+      [new StorageError('ACCESS_DENIED', `s3 put s3://acme-prod-backups/prod-1/topics/payments/0/00000000000000000042.kbseg failed: AccessDenied (sasl_password)`, 'prod-1/topics/payments/0/00000000000000000042.kbseg'), 'StorageError ACCESS_DENIED'],
+      [new BrokerUnreachableError('cannot reach Kafka broker 10.20.30.40:9093: ECONNREFUSED'), 'BrokerUnreachableError BROKER_UNREACHABLE'],
+      [new KafkaError('broker 10.20.30.40:9093 answered UNKNOWN_TOPIC_OR_PARTITION for payments', 3), 'KafkaError 3'],
+      [Object.assign(new Error('s3://acme-prod-backups unreachable'), { name: 'bad name\n10.20.30.40:9093' }), 'Error'],
+    ];
+    for (const [err, expected] of failures) {
+      let base = '';
+      const running = withMetrics(cfg({ keep_alive_seconds: 1 }), { mode: 'backup', backupId: 'prod-1' }, new MemoryStore(), undefined, async (m) => {
+        base = m.server!.url;
+        throw err;
+      }).catch((e: unknown) => e);
+      await waitFor('server', async () => base !== '', { timeoutMs: 5_000, intervalMs: 20 });
+      const h = await fetch(base + '/health');
+      const text = await h.text();
+      assert.equal(h.status, 503);
+      assert.equal((JSON.parse(text) as { error: string }).error, expected);
+      for (const s of secrets) assert.ok(!text.includes(s), `/health shows ${s}: ${text}`);
+      assert.equal(await running, err, 'the run still fails with the full error for the operator');
+    }
   });
 
   test('partition labels are capped by max_partition_labels; the rest are summed under _other', async () => {

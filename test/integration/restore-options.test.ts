@@ -119,10 +119,10 @@ test('strip_offset_headers: restoring a backup of a restored topic removes the p
   assert.deepEqual(got.map((r) => recordKey(r)), original.map((r) => recordKey(r)), 'headers back to exactly the original ones');
 });
 
-test('a LogAppendTime target is warned about; dry_run and validate-restore write nothing', async () => {
+test('a LogAppendTime target kept knowingly is warned about; dry_run and validate-restore write nothing', async () => {
   const lat = uniqueTopic('opts-lat');
   await createTopic(bootstrap, lat, 2, { 'message.timestamp.type': 'LogAppendTime' });
-  const res = await runRestore(restoreOpts('opts', { topicMapping: { [topic]: lat } }));
+  const res = await runRestore(restoreOpts('opts', { topicMapping: { [topic]: lat }, keepLogAppendTime: true }));
   assert.ok(res.warnings.some((w) => /LogAppendTime/.test(w)), res.warnings.join('; '));
 
   const dry = uniqueTopic('opts-dry');

@@ -62,6 +62,6 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const spec = (): StorageSpec => ({ backend: 'azure', accountName: ACCOUNT, container, endpoint, accountKey: KEY });
+const spec = (): StorageSpec => ({ backend: 'azure', accountName: ACCOUNT, container, endpoint, accountKey: KEY, allowHttp: true });
 runStorageContract('azure (Azurite)', () => openStore(spec()));
 runStorageContract('azure (Azurite) with prefix', () => openStore({ ...spec(), prefix: 'pre/fix' } as StorageSpec));

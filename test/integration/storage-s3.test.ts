@@ -12,7 +12,7 @@ let s3: TestS3 | undefined;
 let bucket = '';
 const spec = (): StorageSpec => {
   if (!s3) throw new Error('MinIO not started');
-  return { backend: 's3', bucket, endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, pathStyle: true };
+  return { backend: 's3', bucket, endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, pathStyle: true, allowHttp: true };
 };
 
 before(async () => {
@@ -33,7 +33,7 @@ describe('s3 backend specifics', () => {
     process.env.AWS_SECRET_ACCESS_KEY = s3!.secretKey;
     let store: ObjectStore | undefined;
     try {
-      const parsed = parseStorageUrl(`s3://${bucket}/via-url/?region=${s3!.region}&endpoint=${encodeURIComponent(s3!.endpoint)}&path_style=true`);
+      const parsed = parseStorageUrl(`s3://${bucket}/via-url/?region=${s3!.region}&endpoint=${encodeURIComponent(s3!.endpoint)}&path_style=true&allow_http=true`);
       store = await openStore(parsed);
       assert.equal(store.url, `s3://${bucket}/via-url`);
       await store.put('k', Buffer.from('v'));

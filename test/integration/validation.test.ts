@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -197,8 +197,26 @@ ${extra}`;
     const ok = await cli(['validation', 'evidence-verify', '-r', json, '-s', sig, '--public-key', pubPath]);
     assert.equal(ok.status, 0, ok.stderr + ok.stdout);
     assert.match(ok.stdout, /VERIFIED/);
+    // Without a key the hash and id match, but nothing is proven (a forger recomputes both): UNVERIFIED, exit 1.
     const shaOnly = await cli(['validation', 'evidence-verify', '-r', json, '-s', sig]);
-    assert.equal(shaOnly.status, 0, shaOnly.stdout);
+    assert.equal(shaOnly.status, 1, shaOnly.stdout);
+    assert.match(shaOnly.stdout, /: UNVERIFIED\n/);
+    assert.doesNotMatch(shaOnly.stdout, /: VERIFIED/);
+    assert.match(shaOnly.stdout, /give --public-key/);
+    const shaOnlyJson = JSON.parse((await cli(['validation', 'evidence-verify', '-r', json, '-s', sig, '-f', 'json'])).stdout) as { ok: boolean; status: string };
+    assert.deepEqual([shaOnlyJson.ok, shaOnlyJson.status], [false, 'unverified']);
+    // A forged report with a recomputed digest in a copied .sig: UNVERIFIED without a key, FAILED with it.
+    const forged = join(dir, 'forged.json');
+    const forgedSig = join(dir, 'forged.sig');
+    const forgedBody = (await readFile(json, 'utf8')).replace('"result": "passed"', '"result": "passed" ');
+    await writeFile(forged, forgedBody);
+    await writeFile(forgedSig, (await readFile(sig, 'utf8')).replace(/Report-SHA256: [0-9a-f]+/, `Report-SHA256: ${createHash('sha256').update(forgedBody).digest('hex')}`));
+    const forgedNoKey = await cli(['validation', 'evidence-verify', '-r', forged, '-s', forgedSig]);
+    assert.equal(forgedNoKey.status, 1, forgedNoKey.stdout);
+    assert.match(forgedNoKey.stdout, /UNVERIFIED/);
+    const forgedKey = await cli(['validation', 'evidence-verify', '-r', forged, '-s', forgedSig, '--public-key', pubPath]);
+    assert.equal(forgedKey.status, 1, forgedKey.stdout);
+    assert.match(forgedKey.stdout, /VERIFICATION FAILED[\s\S]*signature does not verify/);
 
     const wrongKey = await cli(['validation', 'evidence-verify', '-r', json, '-s', sig, '--public-key', otherPubPath]);
     assert.equal(wrongKey.status, 1, wrongKey.stdout);

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/util/errors.js';
 import { ConfigFileError, loadConfig, parseConfigText, redactConfig, storageSpecFromConfig, type KafkaBackupConfig, type LoadConfigOptions } from '../../src/config/index.js';
+import { kafkaSettings } from '../../src/cli/commands/offset-reset-flags.js';
+import { connectionOptions, plaintextPasswordWarning } from '../../src/kafka/security.js';
 
 const FIX = new URL('../fixtures/config/', import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, FIX), 'utf8');
@@ -60,6 +62,7 @@ describe('seed page examples', () => {
     assert.equal(cfg.restore.consumer_group_strategy, 'skip');
     assert.equal(cfg.restore.topics, undefined);
     assert.equal(cfg.restore.allow_non_empty_target, false);
+    assert.equal(cfg.restore.keep_log_append_time, false);
     assert.equal(cfg.source, undefined);
   });
 
@@ -180,6 +183,35 @@ describe('spelling variants and extensions', () => {
       assert.equal(cfg.source?.security.sasl_mechanism, normal);
     });
   }
+  test('a SASL_* protocol without sasl_mechanism is refused, naming the key (nothing is assumed, no password sent)', () => {
+    for (const proto of ['SASL_PLAINTEXT', 'SASL_SSL', 'sasl_ssl']) {
+      const e = failure(BASE_BACKUP.replace('[localhost:9092]', `[localhost:9092]\n  security:\n    security_protocol: ${proto}\n    sasl_username: u\n    sasl_password: TOPSECRETPW`));
+      assert.match(e.message, /test\.yaml: source\.security\.sasl_mechanism: required when security_protocol is SASL_(PLAINTEXT|SSL): one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512/);
+      assert.ok(!e.message.includes('TOPSECRETPW'));
+    }
+  });
+  test('SASL PLAIN over SASL_PLAINTEXT warns that the password travels unencrypted; over SASL_SSL or with SCRAM it does not', () => {
+    const warn = (proto: string, mech: string) =>
+      parse(BASE_BACKUP.replace('[localhost:9092]', `[localhost:9092]\n  security:\n    security_protocol: ${proto}\n    sasl_mechanism: ${mech}\n    sasl_username: u\n    sasl_password: TOPSECRETPW`)).warnings.filter((w) => /UNENCRYPTED/.test(w));
+    const w = warn('SASL_PLAINTEXT', 'PLAIN');
+    assert.equal(w.length, 1);
+    assert.match(w[0]!, /^test\.yaml: source\.security: SASL PLAIN over SASL_PLAINTEXT sends the user name and password UNENCRYPTED to every broker.*use SASL_SSL, or SCRAM-SHA-256 \/ SCRAM-SHA-512/);
+    assert.ok(!w[0]!.includes('TOPSECRETPW'));
+    assert.deepEqual(warn('SASL_SSL', 'PLAIN'), []);
+    assert.deepEqual(warn('SASL_PLAINTEXT', 'SCRAM-SHA-512'), []);
+  });
+  test('offset commands: --security-protocol SASL_* defaults the mechanism to PLAIN (documented) and warns when that is without TLS', () => {
+    const env = { KAFKA_USERNAME: 'u', KAFKA_PASSWORD: 'p' };
+    const s = kafkaSettings(['b:9092'], { securityProtocol: 'SASL_PLAINTEXT' }, env);
+    assert.equal(s.security?.sasl_mechanism, 'PLAIN');
+    assert.match(plaintextPasswordWarning('--security-protocol SASL_PLAINTEXT', s.security!) ?? '', /UNENCRYPTED/);
+    assert.equal(plaintextPasswordWarning('x', kafkaSettings(['b:9092'], { securityProtocol: 'SASL_SSL' }, env).security!), undefined);
+    assert.equal(plaintextPasswordWarning('x', kafkaSettings(['b:9092'], { securityProtocol: 'SASL_PLAINTEXT', saslMechanism: 'SCRAM-SHA-512' }, env).security!), undefined);
+  });
+  test('connection options never guess a SASL mechanism', () => {
+    assert.throws(() => connectionOptions({ bootstrapServers: ['b:9092'], security: { security_protocol: 'SASL_PLAINTEXT', sasl_username: 'u', sasl_password: 'p' } }), /security\.sasl_mechanism is required with security_protocol SASL_PLAINTEXT/);
+    assert.equal(connectionOptions({ bootstrapServers: ['b:9092'], security: { security_protocol: 'SASL_PLAINTEXT', sasl_mechanism: 'SCRAM-SHA-256', sasl_username: 'u', sasl_password: 'p' } }).sasl?.mechanism, 'SCRAM-SHA-256');
+  });
   test('unknown sasl_mechanism is refused with the accepted list', () => {
     const e = failure(BASE_BACKUP.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    sasl_mechanism: SCRAM-SHA-1'));
     assert.match(e.message, /test\.yaml: source\.security\.sasl_mechanism: expected one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, got "SCRAM-SHA-1" \(line 6\)/);
@@ -187,7 +219,7 @@ describe('spelling variants and extensions', () => {
   test('azure container_name and container', () => {
     for (const key of ['container_name', 'container']) {
       const { cfg } = parse(`${BASE_RESTORE.replace('backend: memory', `backend: azure\n  account_name: acct\n  ${key}: backups\n  sas_token: "?sv=2022&sig=abc"`)}`);
-      assert.deepEqual(cfg.storage, { backend: 'azure', accountName: 'acct', container: 'backups', sasToken: 'sv=2022&sig=abc', useWorkloadIdentity: false });
+      assert.deepEqual(cfg.storage, { backend: 'azure', accountName: 'acct', container: 'backups', sasToken: 'sv=2022&sig=abc', useWorkloadIdentity: false, allowHttp: false });
     }
     const e = failure(BASE_RESTORE.replace('backend: memory', 'backend: azure\n  account_name: acct\n  container: a\n  container_name: b'));
     assert.match(e.message, /storage\.container: both container_name and container are set/);
@@ -195,8 +227,16 @@ describe('spelling variants and extensions', () => {
     assert.match(e2.message, /storage\.container_name: required key is missing/);
   });
   test('azure: every key', () => {
-    const { cfg } = parse(BASE_RESTORE.replace('backend: memory', 'backend: azure\n  account_name: acct\n  container_name: c\n  account_key: K\n  prefix: p\n  endpoint: http://127.0.0.1:10000/acct\n  use_workload_identity: true\n  client_id: cid\n  tenant_id: tid\n  client_secret: cs'));
-    assert.deepEqual(cfg.storage, { backend: 'azure', accountName: 'acct', container: 'c', accountKey: 'K', prefix: 'p', endpoint: 'http://127.0.0.1:10000/acct', useWorkloadIdentity: true, clientId: 'cid', tenantId: 'tid', clientSecret: 'cs' });
+    const { cfg } = parse(BASE_RESTORE.replace('backend: memory', 'backend: azure\n  account_name: acct\n  container_name: c\n  account_key: K\n  prefix: p\n  endpoint: http://127.0.0.1:10000/acct\n  allow_http: true\n  use_workload_identity: true\n  client_id: cid\n  tenant_id: tid\n  client_secret: cs'));
+    assert.deepEqual(cfg.storage, { backend: 'azure', accountName: 'acct', container: 'c', accountKey: 'K', prefix: 'p', endpoint: 'http://127.0.0.1:10000/acct', useWorkloadIdentity: true, clientId: 'cid', tenantId: 'tid', clientSecret: 'cs', allowHttp: true });
+  });
+  test('azure: a plain http:// endpoint is refused unless storage.allow_http (a SAS token would travel in clear text)', () => {
+    const az = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: azure\n  account_name: acct\n  container_name: c\n  sas_token: "sv=1&sig=SECRETSIG"\n  ${extra}`);
+    const e = failure(az('endpoint: http://azurite:10000/acct'));
+    assert.match(e.message, /storage\.endpoint: is a plain http:\/\/ URL .*set storage\.allow_http: true/);
+    assert.ok(!e.message.includes('SECRETSIG'));
+    assert.equal(parse(az('endpoint: https://acct.blob.core.windows.net')).cfg.storage.backend, 'azure');
+    assert.equal(parse(az('endpoint: http://azurite:10000/acct\n  allow_http: true')).cfg.storage.backend, 'azure');
   });
   test('gcs service_account_path and service_account_json (path or inline JSON)', () => {
     const gcs = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: bk\n  ${extra}`);
@@ -209,6 +249,12 @@ describe('spelling variants and extensions', () => {
     assert.match(e.message, /storage\.service_account_json: looks like inline JSON but does not parse/);
     assert.ok(!e.message.includes('TOPSECRET'));
   });
+  test('gcs endpoint (an emulator or private endpoint) must be an http(s) URL', () => {
+    const gcs = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: bk\n  ${extra}`);
+    assert.deepEqual(parse(gcs('endpoint: http://127.0.0.1:4443')).cfg.storage, { backend: 'gcs', bucket: 'bk', endpoint: 'http://127.0.0.1:4443' });
+    assert.match(failure(gcs('endpoint: storage.example.com')).message, /storage\.endpoint: expected a URL such as https:\/\/storage\.googleapis\.com/);
+    assert.match(failure(gcs('endpoint: ftp://storage.example.com')).message, /storage\.endpoint: expected an http:\/\/ or https:\/\/ URL, got ftp:/);
+  });
   test('s3 access_key/secret_key and access_key_id/secret_access_key', () => {
     const s3 = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: s3\n  bucket: bk\n  ${extra}`);
     for (const [a, s] of [['access_key', 'secret_key'], ['access_key_id', 'secret_access_key']]) {
@@ -216,7 +262,7 @@ describe('spelling variants and extensions', () => {
       assert.deepEqual(cfg.storage, { backend: 's3', bucket: 'bk', accessKey: 'AK', secretKey: 'SK', pathStyle: false, allowHttp: false });
     }
     assert.match(failure(s3('access_key: A\n  access_key_id: B')).message, /both access_key and access_key_id are set/);
-    assert.match(failure(s3('endpoint: http://minio:9000')).message, /storage\.endpoint: is a plain http:\/\/ URL; set storage\.allow_http: true/);
+    assert.match(failure(s3('endpoint: http://minio:9000')).message, /storage\.endpoint: is a plain http:\/\/ URL .*use https:\/\/, or set storage\.allow_http: true/);
     assert.equal(parse(s3('endpoint: http://minio:9000\n  allow_http: true')).cfg.storage.backend, 's3');
   });
   test('filesystem and memory; storage backend is case-insensitive', () => {

@@ -30,16 +30,18 @@ describe('parseStorageUrl', () => {
     ['s3://bucket/prefix/deeper/', { backend: 's3', bucket: 'bucket', prefix: 'prefix/deeper' }],
     ['s3a://bucket/p', { backend: 's3', bucket: 'bucket', prefix: 'p' }],
     [
-      's3://bkt/p?region=eu-west-1&endpoint=http://127.0.0.1:9000&path_style=true',
-      { backend: 's3', bucket: 'bkt', prefix: 'p', region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', pathStyle: true },
+      's3://bkt/p?region=eu-west-1&endpoint=http://127.0.0.1:9000&path_style=true&allow_http=true',
+      { backend: 's3', bucket: 'bkt', prefix: 'p', region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', pathStyle: true, allowHttp: true },
     ],
+    ['s3://bkt?endpoint=https://minio.example:9000', { backend: 's3', bucket: 'bkt', endpoint: 'https://minio.example:9000' }],
+    ['azure://acct/c?endpoint=http://127.0.0.1:10000/acct&allow_http=true', { backend: 'azure', accountName: 'acct', container: 'c', endpoint: 'http://127.0.0.1:10000/acct', allowHttp: true }],
     ['s3://bkt?path_style=false&allow_http=true', { backend: 's3', bucket: 'bkt', pathStyle: false, allowHttp: true }],
     ['azure://myacct/container', { backend: 'azure', accountName: 'myacct', container: 'container' }],
     ['azure://myacct.blob.core.windows.net/container/pre/fix', { backend: 'azure', accountName: 'myacct', container: 'container', prefix: 'pre/fix' }],
     ['az://container@acct2/pre', { backend: 'azure', accountName: 'acct2', container: 'container', prefix: 'pre' }],
     ['gs://bucket/prefix', { backend: 'gcs', bucket: 'bucket', prefix: 'prefix' }],
     ['gcs://bucket', { backend: 'gcs', bucket: 'bucket' }],
-    ['gs://bucket/p?endpoint=http://localhost:4443', { backend: 'gcs', bucket: 'bucket', prefix: 'p', endpoint: 'http://localhost:4443' }],
+    ['gs://bucket/p?endpoint=http://localhost:4443&allow_http=true', { backend: 'gcs', bucket: 'bucket', prefix: 'p', endpoint: 'http://localhost:4443', allowHttp: true }],
   ];
   for (const [url, spec] of ok) {
     it(`parses ${url}`, () => assert.deepEqual(parseStorageUrl(url), spec));
@@ -66,6 +68,12 @@ describe('parseStorageUrl', () => {
     ['s3://bucket?colour=blue', /unknown query parameter "colour"/],
     ['s3://bucket?path_style=maybe', /path_style must be true or false/],
     ['s3://bucket?endpoint=notaurl', /endpoint must be/],
+    // Plain HTTP only when asked for: a signature, SAS token or bearer token would travel in clear text.
+    ['s3://bucket?endpoint=http://minio:9000', /endpoint is plain http:\/\/.*add &allow_http=true/],
+    ['s3://bucket?endpoint=HTTP://minio:9000', /endpoint is plain http:\/\//],
+    ['s3://bucket?endpoint=http://minio:9000&allow_http=false', /endpoint is plain http:\/\//],
+    ['azure://acct/c?endpoint=http://127.0.0.1:10000/acct', /endpoint is plain http:\/\/.*allow_http=true/],
+    ['gs://bucket?endpoint=http://localhost:4443', /endpoint is plain http:\/\/.*allow_http=true/],
     ['s3://bucket:9000/p', /no port/],
     ['file://remotehost/x', /must be local/],
     ['memory://something', /takes no bucket/],
@@ -124,13 +132,18 @@ describe('openStore', () => {
   it('rejects inconsistent configs with UserError', async () => {
     await assert.rejects(openStore({ backend: 's3', bucket: 'b', accessKey: 'only-id' }), UserError);
     await assert.rejects(openStore({ backend: 's3', bucket: 'b', endpoint: 'http://x:1', allowHttp: false }), UserError);
+    // Without allow_http (not only with it false): every backend, whichever front end built the spec.
+    const plain = /storage\.endpoint http:\/\/x:1 \((s3|azure|gcs)\) is plain http: .*storage\.allow_http: true/;
+    await assert.rejects(openStore({ backend: 's3', bucket: 'b', endpoint: 'http://x:1' }), plain);
+    await assert.rejects(openStore({ backend: 'azure', accountName: 'a', container: 'c', endpoint: 'http://x:1/a', sasToken: 'sig=S' }), plain);
+    await assert.rejects(openStore({ backend: 'gcs', bucket: 'b', endpoint: 'http://x:1' }), plain);
     await assert.rejects(openStore({ backend: 's3', bucket: 'b', endpoint: 'ftp://x' }), UserError);
     await assert.rejects(openStore({ backend: 'azure', accountName: 'a', container: 'c', clientId: 'id' }), UserError);
     await assert.rejects(openStore({ backend: 'gcs', bucket: 'b', serviceAccountJson: '{not json' }), (e: unknown) => e instanceof UserError && !e.message.includes('{not json'));
   });
 
   it('rejects invalid keys before any network call', async () => {
-    const s3 = await openStore({ backend: 's3', bucket: 'b', region: 'us-east-1', endpoint: 'http://127.0.0.1:1', accessKey: 'a', secretKey: 's' });
+    const s3 = await openStore({ backend: 's3', bucket: 'b', region: 'us-east-1', endpoint: 'http://127.0.0.1:1', accessKey: 'a', secretKey: 's', allowHttp: true });
     await assert.rejects(s3.get('../x'), { code: 'INVALID_KEY' });
     await s3.close();
   });

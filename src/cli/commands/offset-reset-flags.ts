@@ -5,7 +5,8 @@
  * (KAFKA_USERNAME, KAFKA_PASSWORD; CA file KAFKA_SSL_CA_CERT; mechanism default KAFKA_SASL_MECHANISM).
  */
 import type { Command } from 'commander';
-import type { KafkaConnectionSettings, KafkaSecurity } from '../../kafka/security.js';
+import { plaintextPasswordWarning, type KafkaConnectionSettings, type KafkaSecurity } from '../../kafka/security.js';
+import { logger } from '../../util/logger.js';
 import { UserError } from '../../util/errors.js';
 
 /** Commander parser for comma lists that may also be repeated. */
@@ -56,6 +57,8 @@ export function kafkaSettings(bootstrapServers: string[] | undefined, flags: Sec
     if (!user || pass === undefined) throw new UserError('USAGE', `--security-protocol ${protocol}: set KAFKA_USERNAME and KAFKA_PASSWORD in the environment (credentials have no flags, so they stay out of shell history)`);
     security.sasl_username = user;
     security.sasl_password = pass;
+    const clearPassword = plaintextPasswordWarning(`--security-protocol ${protocol} --sasl-mechanism ${security.sasl_mechanism}${mech ? '' : ' (the default: no --sasl-mechanism, no KAFKA_SASL_MECHANISM)'}`, security);
+    if (clearPassword) logger().warn(clearPassword);
   } else if (flags.saslMechanism) {
     parseSaslMechanism(flags.saslMechanism); // still reject a misspelt mechanism
   }

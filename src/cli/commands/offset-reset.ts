@@ -15,7 +15,7 @@ import { applyOffsetPlan, bulkReset, fillBefore, type BulkReport } from '../../o
 import { buildOffsetPlan, groupsToChange, type OffsetPlan } from '../../offsets/plan.js';
 import { refusedGroups, type ResetReport } from '../../offsets/reset.js';
 import { takeSnapshot, type OffsetSnapshot } from '../../offsets/rollback.js';
-import { offsetResetScript } from '../../offsets/script.js';
+import { commentValue, offsetResetScript, shellQuote, unscriptableGroups } from '../../offsets/script.js';
 import { openStore, parseStorageUrl } from '../../storage/index.js';
 import type { ObjectStore } from '../../storage/store.js';
 import { UserError } from '../../util/errors.js';
@@ -128,8 +128,13 @@ async function safetySnapshot(store: ObjectStore, settings: KafkaConnectionSetti
 
 function snapshotLine(s: OffsetSnapshot | undefined, path: string): string {
   return s
-    ? `[INFO] Rollback snapshot ${s.snapshot_id} saved (the groups' offsets before this reset); undo with: kafka-backup offset-rollback rollback -p ${path} -s ${s.snapshot_id} --bootstrap-servers ${s.bootstrap_servers.join(',')}`
+    ? `[INFO] Rollback snapshot ${s.snapshot_id} saved (the groups' offsets before this reset); undo with: kafka-backup offset-rollback rollback -p ${shellQuote(path)} -s ${shellQuote(s.snapshot_id)} --bootstrap-servers ${shellQuote(s.bootstrap_servers.join(','))}`
     : '[INFO] Nothing to reset: no rollback snapshot taken';
+}
+
+/** Groups whose id no shell argument can carry (a NUL) are left out of a script: say so where the operator looks. */
+function warnUnscriptable(rep: ResetReport): void {
+  for (const id of unscriptableGroups(rep)) process.stderr.write(`[WARN] group ${commentValue(id)} is not in the script: its id or a topic holds a NUL character; reset it with "kafka-backup offset-reset execute"\n`);
 }
 
 export function registerOffsetResetCommands(program: Command): void {
@@ -152,7 +157,10 @@ export function registerOffsetResetCommands(program: Command): void {
         }
         const bs = o.bootstrapServers ?? [];
         if (format === 'csv') return out(planCsv(p.report));
-        if (format === 'shell-script') return out(offsetResetScript(p.report, { bootstrapServers: bs, restoreChoice: p.restoreChoice, generatedAt: p.generatedAt }));
+        if (format === 'shell-script') {
+          warnUnscriptable(p.report);
+          return out(offsetResetScript(p.report, { bootstrapServers: bs, restoreChoice: p.restoreChoice, generatedAt: p.generatedAt }));
+        }
         out(render(format, planJson(p, bs, await sourceClusterId(store, o.backupId)), () => `${planHeader(p)}\n${resetText(p.report)}`));
       });
     });
@@ -175,11 +183,12 @@ export function registerOffsetResetCommands(program: Command): void {
       });
     });
 
-  planFlags(reset.command('script').description('Write the plan as a bash script of kafka-consumer-groups --reset-offsets calls'))
+  planFlags(reset.command('script').description('Write the plan as a shell script (POSIX sh; every value quoted) of kafka-consumer-groups --reset-offsets calls'))
     .option('-o, --output <file>', 'write the script to this file (mode 755) instead of stdout')
     .action(async (o: PlanFlags & { output?: string }) => {
       await withStore(o.path, async (store) => {
         const p = await buildOffsetPlan({ store, backupId: o.backupId, groups: o.groups ?? [], restoreId: o.restoreId });
+        warnUnscriptable(p.report);
         const script = offsetResetScript(p.report, { bootstrapServers: o.bootstrapServers ?? [], restoreChoice: p.restoreChoice, generatedAt: p.generatedAt });
         if (!o.output) return out(script);
         await writeFile(o.output, script, { mode: 0o755 });

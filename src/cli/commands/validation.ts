@@ -6,7 +6,6 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { openStore, parseStorageUrl } from '../../storage/index.js';
 import { UserError } from '../../util/errors.js';
-import { logger } from '../../util/logger.js';
 import { connectionSettings } from '../config-mapping.js';
 import { parseFormat, render } from '../output.js';
 import { loadValidationConfig } from '../../validation/config.js';
@@ -121,7 +120,7 @@ export function registerValidationCommands(program: Command): void {
 
   validation
     .command('evidence-verify')
-    .description("Check an evidence report against its .sig file: SHA-256 and report id, and with --public-key the ECDSA P-256 signature; exit 1 on mismatch")
+    .description("Check an evidence report against its .sig file: SHA-256 and report id, and with --public-key the ECDSA P-256 signature; prints VERIFIED (exit 0) only when the signature checks out with --public-key, else UNVERIFIED or VERIFICATION FAILED (exit 1)")
     .requiredOption('-r, --report <file>', 'the report (.json)')
     .requiredOption('-s, --signature <file>', 'the signature file (.sig)')
     .option('--public-key <file>', 'PEM public key (ECDSA P-256) to verify the signature with')
@@ -139,14 +138,14 @@ export function registerValidationCommands(program: Command): void {
       const bundle = parseSignatureFile((await read(o.signature, 'signature file')).toString('utf8'));
       const key = o.publicKey ? loadPublicKey(await read(o.publicKey, 'public key'), `--public-key ${o.publicKey}`) : undefined;
       const v = verifyReport(report, bundle, key);
-      if (!key) logger().debug('no --public-key: only the SHA-256 and the report id are checked');
       print(
         render(format, v, () =>
           [
-            `Report ${v.reportId ?? o.report}: ${v.ok ? 'VERIFIED' : 'VERIFICATION FAILED'}`,
+            `Report ${v.reportId ?? o.report}: ${{ verified: 'VERIFIED', unverified: 'UNVERIFIED', failed: 'VERIFICATION FAILED' }[v.status]}`,
             `  SHA-256: ${v.sha256} ${v.sha256Match ? '(matches)' : `(signature file: ${v.expectedSha256 || 'none'})`}`,
             `  Signature (${v.algorithm || 'unknown algorithm'}): ${v.signatureValid === null ? 'not checked (give --public-key to check it)' : v.signatureValid ? 'valid' : 'INVALID'}`,
             ...v.problems.map((p) => `  Problem: ${p}`),
+            ...(v.status === 'unverified' ? ['  Not verified: without --public-key only the SHA-256 and report id are compared, which anyone who can rewrite the report recomputes; give --public-key PUB.pem'] : []),
           ].join('\n'),
         ),
       );
