@@ -73,6 +73,8 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     stripOffsetHeaders: r.strip_offset_headers,
     createTopics: r.create_topics,
     defaultReplicationFactor: r.default_replication_factor ?? -1,
+    ...(r.topic_configs_from_backup !== undefined ? { topicConfigsFromBackup: r.topic_configs_from_backup } : {}),
+    topicConfigs: r.topic_configs,
     allowNonEmptyTarget: r.allow_non_empty_target,
     allowIncompleteBackup: r.allow_incomplete_backup,
     keepLogAppendTime: r.keep_log_append_time,

@@ -336,6 +336,22 @@ const produceAcks: Check<ProduceAcks> = (v) => {
   return ok(r.value as ProduceAcks);
 };
 
+/** Kafka topic config names: lower-case words separated by dots (retention.ms, cleanup.policy). */
+const TOPIC_CONFIG_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+
+const topicConfigPattern: Check<string> = (v) => {
+  const r = str(v);
+  if (!r.ok) return r;
+  return r.value === '*' || TOPIC_CONFIG_NAME.test(r.value) ? r : bad(`expected a topic config name such as retention.ms, or *, got ${quote(r.value)}`);
+};
+
+/** A topic config value: Kafka takes strings; YAML numbers and booleans are written as they were. */
+const topicConfigValue: Check<string> = (v) => {
+  if (typeof v === 'string') return ok(v);
+  if (v instanceof PlainScalar) return ok(v.source);
+  return bad(`expected a value (string, number or boolean), got ${describe(v)}`);
+};
+
 export const restoreShape = {
   time_window_start: leaf(epochMs(true)),
   time_window_end: leaf(epochMs(false)),
@@ -367,6 +383,8 @@ export const restoreShape = {
     return r.ok && r.value === 0 ? bad('must be -1 (broker default) or at least 1, got 0') : r;
   }),
   purge_topics: leaf(bool, false),
+  topic_configs_from_backup: listLeaf(topicConfigPattern, undefined),
+  topic_configs: mapping(leaf(topicConfigValue, REQUIRED), 'a mapping {topic config name: value}', (k) => (TOPIC_CONFIG_NAME.test(k) ? undefined : `${quote(k)} is not a topic config name (lower-case words separated by dots, such as retention.ms)`)),
   allow_non_empty_target: leaf(bool, false),
   // Ours: an interrupted snapshot is refused unless the user asks for what it holds.
   allow_incomplete_backup: leaf(bool, false),

@@ -126,6 +126,10 @@ export interface RestoreOptions {
   offset_report?: string;
   create_topics: boolean;
   default_replication_factor?: number;
+  /** Our addition: topic configs of the backup a created topic gets (`*` = all); absent = the default allowlist. */
+  topic_configs_from_backup?: string[];
+  /** Our addition: topic configs every created topic gets, over the backup's. */
+  topic_configs: Record<string, string>;
   purge_topics: boolean;
   /** Our addition: allow writing into target partitions that already hold records. */
   allow_non_empty_target: boolean;

@@ -278,8 +278,10 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
         problems.push(`target topic ${t.targetTopic} does not exist; create it or set restore.create_topics: true`);
         continue;
       }
-      log.info({ topic: t.targetTopic, partitions: t.requiredTargetPartitions }, 'creating target topic');
+      log.info({ topic: t.targetTopic, partitions: t.requiredTargetPartitions, configs: t.configs }, 'creating target topic');
       await admin.createTopic(t.targetTopic, t.requiredTargetPartitions, opts.defaultReplicationFactor, t.configs);
+      const skipped = Object.entries(t.configsSkipped).map(([k, v]) => `${k}=${v}`);
+      if (skipped.length > 0) warnings.push(`target topic ${t.targetTopic} created without these configs of the backup: ${skipped.join(', ')} (not in restore.topic_configs_from_backup)`);
       for (let i = 0; i < 50 && !info; i++) {
         await new Promise((r) => setTimeout(r, 100));
         await cluster.refresh();

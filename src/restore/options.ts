@@ -25,6 +25,10 @@ export interface RestoreOptions {
   stripOffsetHeaders: boolean;
   createTopics: boolean;
   defaultReplicationFactor: number;
+  /** Topic configs of the backup a created topic gets (`*` = all); absent = DEFAULT_TOPIC_CONFIGS_FROM_BACKUP. */
+  topicConfigsFromBackup?: string[];
+  /** Topic configs every created topic gets, over the backup's. */
+  topicConfigs?: Record<string, string>;
   allowNonEmptyTarget: boolean;
   /** Restore from a snapshot that did not reach its end offsets (interrupted): what it holds, reported per partition. */
   allowIncompleteBackup?: boolean;

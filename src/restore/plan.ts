@@ -8,6 +8,7 @@ import { runPool } from '../util/pool.js';
 import type { ObjectStore } from '../storage/store.js';
 import { readFooter } from './segment-source.js';
 import type { RestoreOptions } from './options.js';
+import { chooseTopicConfigs } from './topic-configs.js';
 
 export interface PlannedSegment {
   entry: SegmentEntry;
@@ -42,8 +43,10 @@ export interface PlannedTopic {
   requiredTargetPartitions: number;
   /** Set when restore.repartitioning re-spreads this topic: every record is routed by key (murmur2) or round-robin. */
   repartition?: { strategy: 'murmur2' | 'automatic'; targetPartitions: number };
-  /** Configs a created target topic gets: the source's, with LogAppendTime made CreateTime (see targetConfigs). */
+  /** Configs a created target topic gets: the allowed ones of the backup and the user's (topic-configs.ts), LogAppendTime made CreateTime (see targetConfigs)... */
   configs: Record<string, string>;
+  /** ...and the backup's configs left out. */
+  configsSkipped: Record<string, string>;
   /** The source topic was message.timestamp.type=LogAppendTime (by its recorded configs). */
   sourceLogAppendTime: boolean;
   partitions: PlannedPartition[];
@@ -127,6 +130,41 @@ async function checkSegmentObjects(plan: RestorePlan, store: ObjectStore): Promi
 }
 
 /**
+ * The configs a created topic gets: message.timestamp.type by the LogAppendTime rule
+ * (targetConfigs, restore.keep_log_append_time), every other config of the backup only if allowed,
+ * and the user's values over both.
+ */
+function topicConfigsOf(opts: RestoreOptions, t: ManifestTopic): { configs: Record<string, string>; configsSkipped: Record<string, string> } {
+  const { [TIMESTAMP_TYPE]: ts, ...rest } = t.configs;
+  const c = chooseTopicConfigs(rest, opts.topicConfigsFromBackup, opts.topicConfigs);
+  const timestampType = ts === undefined || Object.prototype.hasOwnProperty.call(c.applied, TIMESTAMP_TYPE) ? {} : targetConfigs({ [TIMESTAMP_TYPE]: ts }, opts.keepLogAppendTime === true);
+  return { configs: { ...timestampType, ...c.applied }, configsSkipped: c.skipped };
+}
+
+/**
+ * The manifest's partition_count decides how many partitions a created target topic gets, so it
+ * must agree with what the backup holds: every partition below it listed, and an index for the
+ * highest one (a backup writes each partition's index when it starts it). A forged or damaged
+ * count (say 100000) would otherwise create that many partitions on the target.
+ */
+async function checkPartitionCount(opts: RestoreOptions, manifest: Manifest, t: ManifestTopic, read: readonly number[], errors: string[], warnings: string[]): Promise<void> {
+  const where = keys.manifest(opts.backupId);
+  if (t.partitions.length !== t.partition_count) {
+    errors.push(`${where}: topic ${t.name} has partition_count ${t.partition_count} but lists ${t.partitions.length} partitions (damaged or edited manifest)`);
+    return;
+  }
+  const top = t.partition_count - 1;
+  const unfinished = manifest.status === 'running' || manifest.status === 'incomplete';
+  // Already reported as a missing index when the plan read it for a finished backup.
+  if (read.includes(top) && !unfinished) return;
+  if ((await loadIndex(opts, t.name, top)) !== undefined) return;
+  const what = `${where}: topic ${t.name} has partition_count ${t.partition_count} but partition ${top} has no index (${keys.partitionIndex(opts.backupId, t.name, top)}), so the count is not confirmed`;
+  // An unfinished backup may not have started its last partitions: the user may accept the manifest's count.
+  if (unfinished && opts.allowIncompleteBackup === true) warnings.push(`${what}; a created topic gets ${t.partition_count} partitions as the manifest says (restore.allow_incomplete_backup: true)`);
+  else errors.push(`${what}${unfinished ? `; the backup (status ${manifest.status}) has not reached that partition: run it to completion, or set restore.allow_incomplete_backup: true to take the manifest's count` : ''}`);
+}
+
+/**
  * What a restore will do, computed from the manifest and the partition indexes only (no record
  * data is read): which segments overlap the window, how many records that is, and whether the
  * topic selection and the mappings make sense. `validate-restore` prints it; `restore` runs it.
@@ -181,7 +219,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       targetTopic,
       sourcePartitionCount: t.partition_count,
       requiredTargetPartitions: rp ? rp.target_partitions : t.partition_count,
-      configs: targetConfigs(t.configs, opts.keepLogAppendTime === true),
+      ...topicConfigsOf(opts, t),
       sourceLogAppendTime: t.configs[TIMESTAMP_TYPE] === LOG_APPEND_TIME,
       partitions: [],
       ...(rp ? { repartition: { strategy: rp.strategy, targetPartitions: rp.target_partitions } } : {}),
@@ -252,6 +290,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     }
     if (pt.sourceLogAppendTime) warnings.push(logAppendTimeNote(pt, opts.keepLogAppendTime === true));
     plan.topics.push(pt);
+    await checkPartitionCount(opts, manifest, t, parts, errors, warnings);
   }
   reportShortfall(plan, short, opts.allowIncompleteBackup === true);
   await checkSegmentObjects(plan, opts.store);

@@ -26,7 +26,7 @@ export async function checkTarget(opts: RestoreOptions, plan: RestorePlan, error
     for (const t of plan.topics) {
       const info = await cluster.topic(t.targetTopic);
       if (!info) {
-        if (opts.createTopics) warnings.push(`target topic ${t.targetTopic} will be created with ${t.requiredTargetPartitions} partitions${Object.keys(t.configs).length ? ` and configs ${JSON.stringify(t.configs)}` : ''}`);
+        if (opts.createTopics) warnings.push(`target topic ${t.targetTopic} will be created with ${t.requiredTargetPartitions} partitions${Object.keys(t.configs).length ? ` and configs ${JSON.stringify(t.configs)}` : ''}${Object.keys(t.configsSkipped).length ? `, without the backup's ${Object.keys(t.configsSkipped).join(', ')} (see "Topic configs")` : ''}`);
         else errors.push(`target topic ${t.targetTopic} does not exist and restore.create_topics is false`);
         continue;
       }
