@@ -91,7 +91,13 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
 
     // Saved before anything is produced: a store that refuses writes stops the restore here, target untouched.
     await states.save(state);
-    await prepareTargets(opts, plan, cluster, admin, state, warnings);
+    try {
+      await prepareTargets(opts, plan, cluster, admin, state, warnings);
+    } catch (err) {
+      // Refused before anything was written: a new restore leaves no state behind (the backup stays as it was).
+      if (!resumed) await states.discard().catch(() => {});
+      throw err;
+    }
     await states.save(state);
 
     const jobs = new Map<string, TargetJob>();
