@@ -287,7 +287,7 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
       log.info({ topic: t.targetTopic, partitions: t.requiredTargetPartitions, configs: t.configs }, 'creating target topic');
       await admin.createTopic(t.targetTopic, t.requiredTargetPartitions, opts.defaultReplicationFactor, t.configs);
       const skipped = Object.entries(t.configsSkipped).map(([k, v]) => `${k}=${v}`);
-      if (skipped.length > 0) warnings.push(`target topic ${t.targetTopic} created without these configs of the backup: ${skipped.join(', ')} (not in restore.topic_configs_from_backup)`);
+      if (skipped.length > 0) warnings.push(`target topic ${t.targetTopic} created without these configs of the backup: ${skipped.join(', ')} (see validate-restore's "Topic configs")`);
       for (let i = 0; i < 50 && !info; i++) {
         await new Promise((r) => setTimeout(r, 100));
         await cluster.refresh();

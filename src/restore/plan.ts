@@ -8,7 +8,7 @@ import { runPool } from '../util/pool.js';
 import type { ObjectStore } from '../storage/store.js';
 import { readFooter } from './segment-source.js';
 import type { RestoreOptions } from './options.js';
-import { chooseTopicConfigs } from './topic-configs.js';
+import { chooseTopicConfigs, holdBackDestructiveRetention, type RestoredExtent } from './topic-configs.js';
 
 export interface PlannedSegment {
   entry: SegmentEntry;
@@ -139,6 +139,12 @@ function topicConfigsOf(opts: RestoreOptions, t: ManifestTopic): { configs: Reco
   const c = chooseTopicConfigs(rest, opts.topicConfigsFromBackup, opts.topicConfigs);
   const timestampType = ts === undefined || Object.prototype.hasOwnProperty.call(c.applied, TIMESTAMP_TYPE) ? {} : targetConfigs({ [TIMESTAMP_TYPE]: ts }, opts.keepLogAppendTime === true);
   return { configs: { ...timestampType, ...c.applied }, configsSkipped: c.skipped };
+}
+
+/** The oldest record a PITR restores is no older than the window's start. */
+function restoredExtent(pt: PlannedTopic, windowStart: number | undefined): RestoredExtent {
+  const oldest = pt.partitions.map((p) => p.timestampRange?.[0]).filter((x): x is number => x !== undefined);
+  return { oldestTimestamp: oldest.length ? Math.max(Math.min(...oldest), windowStart ?? -Infinity) : undefined, largestPartitionBytes: Math.max(0, ...pt.partitions.map((p) => p.bytesEstimate)), now: Date.now() };
 }
 
 /**
@@ -289,6 +295,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       pt.partitions.push(pp);
     }
     if (pt.sourceLogAppendTime) warnings.push(logAppendTimeNote(pt, opts.keepLogAppendTime === true));
+    warnings.push(...holdBackDestructiveRetention(pt, opts.topicConfigs ?? {}, restoredExtent(pt, start), pt.targetTopic));
     plan.topics.push(pt);
     await checkPartitionCount(opts, manifest, t, parts, errors, warnings);
   }

@@ -8,8 +8,47 @@
  * over the backup's. See docs/configuration.md (`restore`) and docs/security.md.
  */
 
-/** Configs that cannot delete records, weaken durability or availability, or rewrite timestamps. */
-export const DEFAULT_TOPIC_CONFIGS_FROM_BACKUP: readonly string[] = ['compression.type', 'max.message.bytes'];
+/**
+ * Configs that cannot weaken durability or availability or rewrite timestamps. Retention is on it, since
+ * a restored topic left at the target's default retention can lose its old records at the next
+ * retention check; a retention value that would delete restored records at once (a forged
+ * `retention.ms=1`, or simply a source retention shorter than the restored data's age) is held back
+ * by `holdBackDestructiveRetention`.
+ */
+export const DEFAULT_TOPIC_CONFIGS_FROM_BACKUP: readonly string[] = ['cleanup.policy', 'compression.type', 'max.message.bytes', 'retention.bytes', 'retention.ms'];
+
+/** What a topic will hold once restored, to judge a retention config by. */
+export interface RestoredExtent {
+  /** The oldest record timestamp restored into the topic (undefined: none). */
+  oldestTimestamp?: number;
+  /** The most bytes restored into one partition. */
+  largestPartitionBytes: number;
+  now: number;
+}
+
+/**
+ * Moves retention.ms / retention.bytes values of the backup (never the user's own, `restore.topic_configs`)
+ * that would make the broker delete restored records right away from `applied` to `skipped`, and says why.
+ */
+export function holdBackDestructiveRetention(choice: { configs: Record<string, string>; configsSkipped: Record<string, string> }, overrides: Readonly<Record<string, string>>, extent: RestoredExtent, topic: string): string[] {
+  const why: string[] = [];
+  const hold = (name: string, reason: string): void => {
+    choice.configsSkipped[name] = choice.configs[name]!;
+    delete choice.configs[name];
+    why.push(`${topic}: the backup's ${name}=${choice.configsSkipped[name]} is not applied: ${reason} (set restore.topic_configs: { ${name}: … } to choose a value)`);
+  };
+  const value = (name: string): number | undefined => (Object.prototype.hasOwnProperty.call(overrides, name) || choice.configs[name] === undefined ? undefined : Number(choice.configs[name]));
+  const ms = value('retention.ms');
+  if (ms !== undefined && ms >= 0 && extent.oldestTimestamp !== undefined && extent.now - extent.oldestTimestamp > ms) {
+    hold('retention.ms', `the broker would delete restored records at once (the oldest is ${Math.floor((extent.now - extent.oldestTimestamp) / 86_400_000)} days old)`);
+  }
+  const bytes = value('retention.bytes');
+  if (bytes !== undefined && bytes >= 0 && extent.largestPartitionBytes > bytes) {
+    hold('retention.bytes', `the broker would delete restored records at once (a partition receives ${extent.largestPartitionBytes} bytes)`);
+  }
+  if (why.length) choice.configsSkipped = Object.fromEntries(Object.entries(choice.configsSkipped).sort(([a], [b]) => a.localeCompare(b)));
+  return why;
+}
 
 export interface TopicConfigChoice {
   /** What the created topic gets: allowed configs of the backup, then the user's values over them. */
@@ -45,7 +84,7 @@ export function topicConfigLines(topics: readonly { targetTopic: string; configs
   for (const t of topics) {
     const applied = Object.keys(t.configs).length > 0 ? pairs(t.configs) : '(broker defaults)';
     lines.push(`  ${t.targetTopic}: ${applied}`);
-    if (Object.keys(t.configsSkipped).length > 0) lines.push(`    not restored from the backup: ${pairs(t.configsSkipped)} (add names to restore.topic_configs_from_backup, or set values in restore.topic_configs)`);
+    if (Object.keys(t.configsSkipped).length > 0) lines.push(`    not restored from the backup: ${pairs(t.configsSkipped)} (not on restore.topic_configs_from_backup, or a retention that would delete restored records; set values in restore.topic_configs)`);
   }
   return lines;
 }

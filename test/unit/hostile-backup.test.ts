@@ -14,7 +14,7 @@ import { compress, decompress, lz4FramesBound } from '../../src/kafka/protocol/c
 import { crc32c } from '../../src/kafka/protocol/crc32c.js';
 import { computeBatchCrc, CRC_OFFSET, encodeBatch } from '../../src/kafka/protocol/record-batch.js';
 import { planRestore } from '../../src/restore/plan.js';
-import { chooseTopicConfigs, DEFAULT_TOPIC_CONFIGS_FROM_BACKUP } from '../../src/restore/topic-configs.js';
+import { chooseTopicConfigs, DEFAULT_TOPIC_CONFIGS_FROM_BACKUP, holdBackDestructiveRetention } from '../../src/restore/topic-configs.js';
 import { MemoryStore } from '../../src/storage/memory.js';
 import { CorruptDataError, KafkaBackupError } from '../../src/util/errors.js';
 import { testRestoreOptions } from '../helpers/options.js';
@@ -181,26 +181,40 @@ describe('topic configs from the backup', () => {
   const forged = { 'retention.ms': '1', 'unclean.leader.election.enable': 'true', 'compression.type': 'zstd', 'max.message.bytes': '2000000', 'cleanup.policy': 'compact' };
 
   it('only the allowlist is copied by default; the rest is reported', () => {
-    assert.deepEqual([...DEFAULT_TOPIC_CONFIGS_FROM_BACKUP], ['compression.type', 'max.message.bytes']);
+    assert.deepEqual([...DEFAULT_TOPIC_CONFIGS_FROM_BACKUP], ['cleanup.policy', 'compression.type', 'max.message.bytes', 'retention.bytes', 'retention.ms']);
     assert.deepEqual(chooseTopicConfigs(forged), {
-      applied: { 'compression.type': 'zstd', 'max.message.bytes': '2000000' },
-      skipped: { 'cleanup.policy': 'compact', 'retention.ms': '1', 'unclean.leader.election.enable': 'true' },
+      applied: { 'cleanup.policy': 'compact', 'compression.type': 'zstd', 'max.message.bytes': '2000000', 'retention.ms': '1' },
+      skipped: { 'unclean.leader.election.enable': 'true' },
     });
   });
 
-  it('the user adds names, copies all with *, and sets values that win', () => {
+  it('the user narrows the list, copies all with *, and sets values that win', () => {
     assert.deepEqual(chooseTopicConfigs(forged, ['cleanup.policy']).applied, { 'cleanup.policy': 'compact' });
     assert.deepEqual(chooseTopicConfigs(forged, ['*']).skipped, {});
-    assert.deepEqual(chooseTopicConfigs(forged, undefined, { 'retention.ms': '-1', 'min.insync.replicas': '2' }), {
-      applied: { 'compression.type': 'zstd', 'max.message.bytes': '2000000', 'min.insync.replicas': '2', 'retention.ms': '-1' },
-      skipped: { 'cleanup.policy': 'compact', 'unclean.leader.election.enable': 'true' },
+    assert.deepEqual(chooseTopicConfigs(forged, ['compression.type'], { 'retention.ms': '-1', 'min.insync.replicas': '2' }), {
+      applied: { 'compression.type': 'zstd', 'min.insync.replicas': '2', 'retention.ms': '-1' },
+      skipped: { 'cleanup.policy': 'compact', 'max.message.bytes': '2000000', 'unclean.leader.election.enable': 'true' },
     });
+  });
+
+  it('a retention from the backup that would delete restored records at once is held back, a safe one applied, the user\'s kept', () => {
+    const now = Date.UTC(2026, 0, 31);
+    const extent = { oldestTimestamp: Date.UTC(2026, 0, 1), largestPartitionBytes: 5_000, now };
+    const forgedChoice = { configs: { 'retention.ms': '1', 'retention.bytes': '100', 'compression.type': 'zstd' }, configsSkipped: {} as Record<string, string> };
+    const why = holdBackDestructiveRetention(forgedChoice, {}, extent, 't');
+    assert.deepEqual(forgedChoice, { configs: { 'compression.type': 'zstd' }, configsSkipped: { 'retention.ms': '1', 'retention.bytes': '100' } });
+    assert.match(why.join('\n'), /t: the backup's retention\.ms=1 is not applied: the broker would delete restored records at once \(the oldest is 30 days old\)/);
+    const safe = { configs: { 'retention.ms': String(60 * 86_400_000), 'retention.bytes': '-1' }, configsSkipped: {} as Record<string, string> };
+    assert.deepEqual(holdBackDestructiveRetention(safe, {}, extent, 't'), []);
+    assert.deepEqual(safe.configs, { 'retention.ms': String(60 * 86_400_000), 'retention.bytes': '-1' });
+    const own = { configs: { 'retention.ms': '1' }, configsSkipped: {} as Record<string, string> };
+    assert.deepEqual(holdBackDestructiveRetention(own, { 'retention.ms': '1' }, extent, 't'), [], 'the user\'s own value is theirs to choose');
   });
 
   it('the plan carries them per topic', async () => {
     const store = await storeWith(manifestWith({ name: 'orders', partition_count: 1, configs: forged, partitions: parts(1) }), [0]);
     const plan = await planRestore(testRestoreOptions('k:9092', store, 'b1', { topicConfigs: { 'retention.ms': '604800000' } }));
-    assert.deepEqual(plan.topics[0]?.configs, { 'compression.type': 'zstd', 'max.message.bytes': '2000000', 'retention.ms': '604800000' });
-    assert.deepEqual(plan.topics[0]?.configsSkipped, { 'cleanup.policy': 'compact', 'unclean.leader.election.enable': 'true' });
+    assert.deepEqual(plan.topics[0]?.configs, { 'cleanup.policy': 'compact', 'compression.type': 'zstd', 'max.message.bytes': '2000000', 'retention.ms': '604800000' });
+    assert.deepEqual(plan.topics[0]?.configsSkipped, { 'unclean.leader.election.enable': 'true' });
   });
 });
