@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { decodeBatch, readBatchHeader } from '../kafka/protocol/record-batch.js';
 import { checkBackupId } from '../format/layout.js';
+import { checkIndexAgainstManifest, confirmRollbacks, type RollbackProblem } from '../format/generations.js';
 import { readSegment } from '../format/segment.js';
 import type { ObjectStore } from '../storage/store.js';
 import { errorMessage, NotFoundError } from '../util/errors.js';
@@ -64,11 +65,16 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
   if (view.manifest.status === 'failed') out.problems.push({ object: `${backupId}/manifest.json`, problem: 'the backup is marked failed' });
   if (view.manifest.status === 'incomplete') out.warnings.push('the backup is an incomplete snapshot: it was stopped before every partition reached its end offset (run it again to complete it)');
   out.incomplete.push(...snapshotShortfall(view, backupId));
+  if (view.manifest.generation === undefined) out.warnings.push('the manifest has no generation (written before rollback detection): an older manifest or index put back in its place cannot be detected');
+  const rollbacks: RollbackProblem[] = [];
   for (const t of view.topics) {
     if (t.partitions.length !== t.partitionCount) out.warnings.push(`${t.name}: manifest lists ${t.partitions.length} of ${t.partitionCount} partitions`);
     for (const p of t.partitions) {
+      // An older index or manifest put back, or a pinned index deleted (reported after the loop).
+      const stale = checkIndexAgainstManifest(view.manifest, t.name, p.partition, p.index);
+      rollbacks.push(...stale);
       if (!p.index) {
-        out.problems.push({ object: `${backupId}/topics/${t.name}/${p.partition}/index.json`, problem: 'missing partition index' });
+        if (stale.length === 0) out.problems.push({ object: `${backupId}/topics/${t.name}/${p.partition}/index.json`, problem: 'missing partition index' });
         continue;
       }
       for (const g of p.index.gaps) out.warnings.push(`${t.name}/${p.partition}: offsets ${g.from_offset}..${g.to_offset - 1} were deleted by retention before the backup reached them`);
@@ -123,6 +129,12 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
         }
       }
     }
+  }
+  // Once per object (a put-back manifest is seen from every index written after it).
+  const named = new Set<string>();
+  for (const r of await confirmRollbacks(store, backupId, rollbacks)) {
+    if (!named.has(r.object)) out.problems.push({ object: r.object, problem: r.problem });
+    named.add(r.object);
   }
   return out;
 }
