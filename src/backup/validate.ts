@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { decodeBatch, readBatchHeader } from '../kafka/protocol/record-batch.js';
-import { checkBackupId } from '../format/layout.js';
-import { checkIndexAgainstManifest, confirmRollbacks, type RollbackProblem } from '../format/generations.js';
+import { checkBackupId, isValidTopicName, keys } from '../format/layout.js';
+import { checkIndexAgainstManifest, confirmRollbacks, indexFreshnessProblems, type RollbackProblem } from '../format/generations.js';
+import { readPartitionIndex } from '../format/partition-index.js';
 import { readSegment } from '../format/segment.js';
 import type { ObjectStore } from '../storage/store.js';
 import { errorMessage, NotFoundError } from '../util/errors.js';
@@ -42,6 +43,32 @@ function snapshotShortfall(view: BackupView, backupId: string): BackupProblem[] 
     }
   }
   return out;
+}
+
+/**
+ * Index objects of partitions the manifest does not list. One written after a newer manifest
+ * generation than the stored manifest's gives a put-back manifest away (returned); any other is a
+ * warning (a backup that stopped before its manifest named the partition, or one written before generations).
+ */
+async function unlistedIndexes(store: ObjectStore, view: BackupView, out: BackupValidation): Promise<RollbackProblem[]> {
+  const { manifest } = view;
+  const listed = new Set(manifest.topics.flatMap((t) => t.partitions.map((p) => `${t.name}/${p.partition}`)));
+  const found: RollbackProblem[] = [];
+  const prefix = keys.topicsPrefix(out.backupId);
+  for await (const o of store.list(prefix)) {
+    const m = /^([^/]+)\/(\d{1,6})\/index\.json$/.exec(o.key.slice(prefix.length));
+    if (!m || !o.key.startsWith(prefix) || !isValidTopicName(m[1]!) || listed.has(`${m[1]}/${Number(m[2])}`)) continue;
+    const [topic, partition] = [m[1]!, Number(m[2])];
+    try {
+      const idx = await readPartitionIndex(store, out.backupId, topic, partition);
+      const stale = indexFreshnessProblems(out.backupId, manifest.generation ?? 0, 0, topic, partition, idx);
+      if (stale.length) found.push(...stale);
+      else out.warnings.push(`${o.key}: a partition index the manifest does not list (its backup stopped before the manifest named ${topic}/${partition}); it is not restored`);
+    } catch (err) {
+      out.problems.push({ object: o.key, problem: errorMessage(err) });
+    }
+  }
+  return found;
 }
 
 /**
@@ -130,6 +157,7 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
       }
     }
   }
+  rollbacks.push(...(await unlistedIndexes(store, view, out)));
   // Once per object (a put-back manifest is seen from every index written after it).
   const named = new Set<string>();
   for (const r of await confirmRollbacks(store, backupId, rollbacks)) {

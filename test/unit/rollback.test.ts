@@ -168,3 +168,20 @@ describe('encrypted objects: key binding and replay', () => {
     assert.equal(book.indexGeneration(TOPIC, 0), 9);
   });
 });
+
+describe('validate: partition indexes the manifest does not list', () => {
+  it('an unlisted index written after a newer manifest generation gives a put-back manifest away; an older one is a warning', async () => {
+    const { store } = encrypted();
+    await writeJsonObject(store, MAN, manifest(3, [2]));
+    await writeJsonObject(store, idxKey(0), index(0, 2, 2, 10));
+    // Partition 1 appeared later (the manifest that listed it was generation 4, and was replaced by generation 3).
+    await writeJsonObject(store, idxKey(1), index(1, 1, 4, 10));
+    let v = await validateBackup(store, BID, false);
+    assert.deepEqual(v.problems.map((p) => p.object), [MAN]);
+    assert.match(v.problems[0]!.problem, /rolled back: this is generation 3 of the manifest, but .*\/1\/index\.json was written after generation 4/);
+    await writeJsonObject(store, idxKey(1), index(1, 1, 3, 10));
+    v = await validateBackup(store, BID, false);
+    assert.deepEqual(v.problems, []);
+    assert.ok(v.warnings.some((w) => w.startsWith(`${idxKey(1)}: a partition index the manifest does not list`)), v.warnings.join('\n'));
+  });
+});
