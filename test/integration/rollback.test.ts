@@ -23,9 +23,9 @@ const FIRST = 300;
 const MORE = 200;
 const ID = 'rb-1';
 
-function cli(args: string[]): { code: number; out: string } {
+function cli(args: string[]): { code: number; out: string; stdout: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
-  return { code: r.status ?? -1, out: `${r.stdout}\n${r.stderr}` };
+  return { code: r.status ?? -1, out: `${r.stdout}\n${r.stderr}`, stdout: r.stdout };
 }
 
 function records(p: number, from: number, n: number): RecordInput[] {
@@ -74,6 +74,12 @@ describe('rollback of an encrypted backup (CLI, real broker, encrypted filesyste
     assert.equal(b1.code, 0, b1.out);
     await copyFile(indexFile, join(dir, 'index-run1'));
     await copyFile(manifestFile, join(dir, 'manifest-run1'));
+    const generationOf = (): number => {
+      const j = cli(['validate', '--path', store, '--backup-id', ID, '--encryption-key-file', keyFile, '--format', 'json']);
+      assert.equal(j.code, 0, j.out);
+      return (JSON.parse(j.stdout) as { manifest_generation: number }).manifest_generation;
+    };
+    const g1 = generationOf();
 
     // Run 2 (the same backup id, resumed) backs up the newer records.
     for (let p = 0; p < 2; p++) await produce(bootstrap, topic, p, records(p, FIRST, MORE));
@@ -83,6 +89,9 @@ describe('rollback of an encrypted backup (CLI, real broker, encrypted filesyste
     await copyFile(manifestFile, join(dir, 'manifest-run2'));
     const ok = validate();
     assert.equal(ok.code, 0, ok.out);
+    // What an operator can record outside the bucket: it only grows.
+    const g2 = generationOf();
+    assert.ok(Number.isInteger(g1) && g1 >= 1 && g2 > g1, `manifest generations ${g1} then ${g2}`);
 
     // A: the older index alone put back.
     await copyFile(join(dir, 'index-run1'), indexFile);
