@@ -69,10 +69,9 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
       manifest.completed_at = null;
     }
     const book = new GenerationBook(existing);
-    // One manifest write at a time: a slow periodic write landing after the final one would
-    // otherwise put back an older manifest (and an older generation than the indexes name).
-    let saving: Promise<void> = Promise.resolve();
-    const save = (): Promise<void> => (saving = saving.catch(() => {}).then(() => saveManifest(opts, manifest, book)));
+    // Manifest writes never overlap (one sync at a time, awaited before the final write), so the
+    // stored generation only grows.
+    const save = (): Promise<void> => saveManifest(opts, manifest, book);
 
     const workers: PartitionWorker[] = [];
     const known = new Set<string>();
@@ -88,7 +87,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
         .sort();
       const fresh = names.filter((n) => !known.has(n));
       const jobs: PartitionJob[] = [];
-      const configs = fresh.length ? await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err)) : new Map<string, Record<string, string>>();
+      const configs = fresh.length && opts.captureTopicConfigs !== false ? await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err)) : new Map<string, Record<string, string>>();
       // Whatever appears after the backup started (a topic, or partitions added to one) is new: all of it is backed up.
       const start: StartOffset = firstSelection ? opts.startOffset : 'earliest';
       for (const name of names) {
@@ -133,10 +132,14 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
       throw new UserError('NO_TOPICS', `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`);
     }
     await save();
-    let groups = await snapshotGroups(opts, admin, known);
+    let groups = await maybeSnapshotGroups(opts, admin, known);
 
+    // One sync at a time, and the last one awaited before the final manifest: a sync's write landing
+    // after it would put `running` back over `complete`, `incomplete` or `stopped`.
+    let syncing: Promise<void> | undefined;
     const syncTimer = setInterval(() => {
-      void (async () => {
+      if (syncing) return;
+      syncing = (async () => {
         try {
           if (opts.continuous) {
             const more = await select();
@@ -147,14 +150,14 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
               queue.push(...more);
               kick();
             }
-            groups = await snapshotGroups(opts, admin, known);
+            groups = await maybeSnapshotGroups(opts, admin, known);
           }
           await save();
         } catch (err) {
           log.warn({ err: (err as Error).message }, 'periodic sync failed; will retry');
           opts.metrics?.error('sync');
         }
-      })();
+      })().finally(() => (syncing = undefined));
     }, Math.max(1, opts.syncIntervalSecs) * 1000);
     const progressTimer = opts.onProgress
       ? setInterval(() => opts.onProgress!({ startedAt: started, partitions: workers.map((w) => w.progress) }), 1000)
@@ -183,9 +186,10 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
     } finally {
       clearInterval(syncTimer);
       if (progressTimer) clearInterval(progressTimer);
+      await syncing;
     }
     opts.onProgress?.({ startedAt: started, partitions: workers.map((w) => w.progress) });
-    groups = await snapshotGroups(opts, admin, known).catch(() => groups);
+    groups = await maybeSnapshotGroups(opts, admin, known).catch(() => groups);
     // A snapshot is complete only when every partition reached the end offset it was started for;
     // an interrupted one says so, in the manifest and to the caller, and a re-run resumes it.
     const shortfall = opts.continuous ? [] : await snapshotShortfall(opts, manifest, workers);
@@ -247,6 +251,11 @@ async function saveManifest(opts: BackupOptions, manifest: Manifest, book: Gener
   }
   await writeJsonObject(opts.store, keys.manifest(opts.backupId), manifest);
   book.manifestGeneration = manifest.generation;
+}
+
+/** backup.consumer_group_snapshot: false takes none (0 groups); `snapshot-groups` still takes one on demand. */
+async function maybeSnapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
+  return opts.groupSnapshots === false ? 0 : snapshotGroups(opts, admin, topics);
 }
 
 /** Stores the committed offsets of every group that has offsets on a backed-up topic. */

@@ -1,6 +1,6 @@
 /**
- * Loading the main config file: `${...}` substitution, YAML 1.2 parsing, strict schema, semantic
- * checks. All problems of a file are collected and thrown together as one `ConfigFileError`
+ * Loading the main config file: YAML 1.2 parsing with `${...}` substitution into the parsed
+ * scalars, strict schema, semantic checks. All problems of a file are collected and thrown together as one `ConfigFileError`
  * (a `ConfigError`) whose message has one line per problem:
  *
  *     pitr.yaml: restore.time_window_end: expected epoch milliseconds, ... (line 12)
@@ -12,8 +12,9 @@ import type { z } from 'zod';
 import { plaintextPasswordWarning } from '../kafka/security.js';
 import { ConfigError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
-import { originalOffset, substituteVariables, type Splice } from './substitute.js';
+import { originalOffset, prepareSubstitution, redactSecrets, substituteInDocument, type Splice } from './substitute.js';
 import { parseYamlTree, pathString, PlainScalar, SpecificTagged } from './yaml-tree.js';
+import type { Secret } from './substitute.js';
 import {
   backendOf, backupSchema, backupShape, connectionShape, encryptionSchema, encryptionShape, metricsSchema, metricsShape, offsetStorageSchema, offsetStorageShape, restoreSchema,
   restoreShape, securityShape, sourceSchema, sourceShape, sourceTopicsShape, storageSchemas, storageShapes, targetSchema, TOP_LEVEL_KEYS, topShape,
@@ -165,12 +166,13 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
   const warnings: string[] = [];
   const env = opts.env ?? process.env;
 
-  // 1. Substitution.
-  const sub = substituteVariables(text, { env, baseDir: opts.baseDir ?? dirname(fileName), readFile: opts.readFile ?? ((p) => readFileSync(p, 'utf8')) });
+  // 1. Substitution: references become placeholders here and get their values after parsing.
+  const sub = prepareSubstitution(text, { env, baseDir: opts.baseDir ?? dirname(fileName), readFile: opts.readFile ?? ((p) => readFileSync(p, 'utf8')) });
   for (const p of sub.problems) problems.push({ path: [], message: p.message, line: p.line, substitution: true });
   const splices: Splice[] = sub.splices;
   const origStarts = lineStarts(text);
 
+  let secrets: ReadonlyMap<string, Secret> = new Map();
   const fail = (): never => {
     const lineOfProblem = (p: Problem) => p.line ?? (p.offset !== undefined ? lineOf(origStarts, originalOffset(splices, p.offset)) : undefined);
     const subLines = new Set(problems.filter((p) => p.substitution).map((p) => p.line));
@@ -179,7 +181,7 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
       .map((p) => {
         const line = lineOfProblem(p);
         const where = pathString(p.path);
-        const msg = `${fileName}: ${where === '' ? '' : `${where}: `}${p.message}${line !== undefined ? ` (line ${line})` : ''}`;
+        const msg = `${fileName}: ${where === '' ? '' : `${where}: `}${redactSecrets(p.message, where, secrets)}${line !== undefined ? ` (line ${line})` : ''}`;
         return { line: line ?? 0, error: new ConfigError(msg, where === '' ? undefined : where, { file: fileName, line }) };
       })
       .sort((x, y) => x.line - y.line)
@@ -188,7 +190,8 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
   };
 
   // 2. YAML.
-  const tree = parseYamlTree(sub.text);
+  const tree = parseYamlTree(sub.text, (doc) => substituteInDocument(doc, sub));
+  secrets = tree.secrets;
   const offsetOf = (path: Path): number | undefined => {
     for (let n = path.length; n >= 0; n--) {
       const o = tree.offsets.get(pathString(path.slice(0, n)));
@@ -305,7 +308,7 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
   }
 
   const warn = opts.onWarning ?? ((m: string) => logger('config').warn({ file: fileName }, m));
-  for (const w of warnings) warn(`${fileName}: ${w}`);
+  for (const w of warnings) warn(`${fileName}: ${redactSecrets(w, '', secrets)}`);
 
   const { segment_max_age_secs: _ignored, ...backup } = backupParsed!;
   void _ignored;

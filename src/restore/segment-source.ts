@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BLOCK_ENTRY_SIZE, decodeBlock, DEFAULT_BLOCK_SIZE, FOOTER_HEADER_SIZE, parseSegmentFooter, parseSegmentTail, SEGMENT_TRAILER_SIZE, type BlockMeta, type SegmentFooter } from '../format/segment.js';
+import { BLOCK_ENTRY_SIZE, decodeBlock, DEFAULT_BLOCK_SIZE, FOOTER_HEADER_SIZE, MAX_BLOCKS, parseSegmentFooter, parseSegmentTail, SEGMENT_TRAILER_SIZE, type BlockMeta, type SegmentFooter } from '../format/segment.js';
 import type { SegmentEntry } from '../format/partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError } from '../util/errors.js';
@@ -10,12 +10,15 @@ const TAIL_BYTES = 256 * 1024;
 // A larger segment's tail is sized to its footer (72 bytes per block of about DEFAULT_BLOCK_SIZE raw
 // bytes), with room to spare; a footer larger than the guess costs one more ranged GET.
 const MIN_TAIL_BYTES = 64 * 1024;
+// The largest footer and trailer the format allows: the index's raw_bytes (which a forged index
+// may overstate) never makes the tail read more than this.
+const MAX_TAIL_BYTES = SEGMENT_TRAILER_SIZE + FOOTER_HEADER_SIZE + BLOCK_ENTRY_SIZE * MAX_BLOCKS;
 
 function tailLength(entry: SegmentEntry): number {
   const size = entry.stored_bytes;
   if (size <= TAIL_BYTES) return size;
   const footer = SEGMENT_TRAILER_SIZE + FOOTER_HEADER_SIZE + BLOCK_ENTRY_SIZE * (Math.ceil(entry.raw_bytes / DEFAULT_BLOCK_SIZE) + 1);
-  return Math.min(size, Math.max(MIN_TAIL_BYTES, 2 * footer));
+  return Math.min(size, MAX_TAIL_BYTES, Math.max(MIN_TAIL_BYTES, 2 * footer));
 }
 
 export interface SourceBatch {
