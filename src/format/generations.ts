@@ -42,7 +42,7 @@ export function indexFreshnessProblems(backupId: string, manifestGeneration: num
   const where = keys.partitionIndex(backupId, topic, partition);
   const out: RollbackProblem[] = [];
   if (!idx) {
-    if (pin > 0) out.push({ object: where, problem: `the partition index is missing, but the manifest records its generation ${pin}: it was deleted after the backup wrote it` });
+    if (pin > 0) out.push({ object: where, problem: `missing partition index, though the manifest records its generation ${pin}: it was deleted after the backup wrote it` });
     return out;
   }
   const gen = idx.generation ?? 0;
