@@ -79,7 +79,7 @@ export function formatRollbackProblems(problems: readonly RollbackProblem[]): st
  * read again, is still older than the newest generation an index names.
  */
 export async function confirmRollbacks(store: ObjectStore, backupId: string, problems: RollbackProblem[]): Promise<RollbackProblem[]> {
-  const needed = Math.max(0, ...problems.map((p) => p.manifestGenerationSeen ?? 0));
+  const needed = problems.reduce((n, p) => Math.max(n, p.manifestGenerationSeen ?? 0), 0);
   if (needed === 0) return problems;
   const again = await readJsonObject(store, keys.manifest(backupId), manifestSchema);
   if ((again?.generation ?? 0) < needed) return problems;
