@@ -2,6 +2,7 @@ import { readJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
 import { manifestSchema, type Manifest, type ManifestTopic } from '../format/manifest.js';
 import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
+import { checkIndexAgainstManifest, confirmRollbacks, type RollbackProblem } from '../format/generations.js';
 import { matchesFilter } from '../backup/topic-selection.js';
 import { CorruptDataError, errorMessage, UserError } from '../util/errors.js';
 import { runPool } from '../util/pool.js';
@@ -213,6 +214,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
   };
   const targetWriters = new Map<string, string[]>();
   const short: ShortPartition[] = [];
+  const rollbacks: RollbackProblem[] = [];
   for (const t of selected) {
     const targetTopic = opts.topicMapping[t.name] ?? t.name;
     const parts = t.partitions.map((p) => p.partition).filter((p) => !opts.sourcePartitions || opts.sourcePartitions.includes(p));
@@ -232,7 +234,10 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     };
     for (const p of parts) {
       const idx = await loadIndex(opts, t.name, p);
-      if (!idx) {
+      // Never allowed (not even with allow_incomplete_backup): a rolled-back index or manifest would silently restore less.
+      const stale = checkIndexAgainstManifest(manifest, t.name, p, idx);
+      rollbacks.push(...stale);
+      if (!idx && stale.length === 0) {
         const msg = `${keys.partitionIndex(opts.backupId, t.name, p)}: missing partition index (the manifest lists ${t.name}/${p})`;
         // A running (or interrupted) backup may not have reached this partition yet; a finished one has an index for every partition.
         if (manifest.status === 'running' || manifest.status === 'incomplete') warnings.push(`${msg}; the backup is still running or was interrupted, so nothing of this partition is restored`);
@@ -299,6 +304,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     plan.topics.push(pt);
     await checkPartitionCount(opts, manifest, t, parts, errors, warnings);
   }
+  await reportRollbacks(opts, rollbacks, errors);
   reportShortfall(plan, short, opts.allowIncompleteBackup === true);
   await checkSegmentObjects(plan, opts.store);
   for (const [src, dst] of Object.entries(opts.partitionMapping)) {
@@ -321,6 +327,16 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     }
   }
   return plan;
+}
+
+/** One error per object an older copy was put back for (or a pinned index deleted): never allowed, it would restore less. */
+async function reportRollbacks(opts: Pick<RestoreOptions, 'store' | 'backupId'>, found: RollbackProblem[], errors: string[]): Promise<void> {
+  const seen = new Set<string>();
+  for (const f of await confirmRollbacks(opts.store, opts.backupId, found)) {
+    if (seen.has(f.object)) continue;
+    seen.add(f.object);
+    errors.push(`${f.object}: ${f.problem}`);
+  }
 }
 
 interface ShortPartition {
