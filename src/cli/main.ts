@@ -19,7 +19,7 @@ import { validationJson, validationText, noRecordsWarning, type RestoreValidatio
 import { restoreJson, restoreText } from './commands/restore.js';
 import { validateBackup, validateJson, validateText } from './commands/validate.js';
 import { BackupProgressDisplay } from './progress.js';
-import { offsetsAfterRestore, outcomeErrors, registerOffsetCommands, resetJson, resetText } from './commands/offsets.js';
+import { consumerOffsetLines, offsetsAfterRestore, outcomeErrors, refuseImpossibleReset, registerOffsetCommands, resetJson, resetPreviewFor, resetText } from './commands/offsets.js';
 import { bytes, num, parseFormat, render } from './output.js';
 import { withMetrics } from '../metrics/index.js';
 import { registerOperationsCommands } from './operations.js';
@@ -145,6 +145,7 @@ export function buildProgram(): Command {
           if (v.errors.length) process.exitCode = 1;
           return;
         }
+        await refuseImpossibleReset(cfg, opts);
         const ac = stopSignal();
         const text = format === 'text';
         if (text) {
@@ -157,7 +158,7 @@ export function buildProgram(): Command {
         const res = await withMetrics(cfg.metrics, { mode: 'restore', backupId: cfg.backup_id }, store, ac.signal, (m) => runRestore({ ...opts, store: m.store, metrics: m.metrics, signal: ac.signal, onProgress: text ? (l) => logger().debug(l) : undefined }));
         // Consumer-group offsets (src/cli/commands/offsets.ts): reset_consumer_offsets / auto_consumer_groups.
         const offsets = ac.signal.aborted ? undefined : await offsetsAfterRestore(cfg, opts);
-        print(render(format, { ...(restoreJson(res) as object), ...(offsets?.report ? { consumer_group_offsets: resetJson(offsets.report) } : {}) }, () => restoreText(res) + (offsets?.report ? `\n\n${resetText(offsets.report)}` : offsets?.notice ? `\n\n[INFO] ${offsets.notice}` : '')));
+        print(render(format, { ...(restoreJson(res) as object), ...(offsets?.report ? { consumer_group_offsets: resetJson(offsets.report) } : {}) }, () => restoreText(res) + (offsets?.report ? `\n\n${resetText(offsets.report)}` : '')));
         for (const e of outcomeErrors(offsets)) {
           process.stderr.write(`error: ${e}\n`);
           process.exitCode = 1;
@@ -276,12 +277,9 @@ async function validateRestore(cfg: KafkaBackupConfig, opts: RestoreOptions): Pr
   const errors = [...plan.errors];
   const warnings = [...plan.warnings];
   await checkTarget(opts, plan, errors, warnings);
-  return { plan, errors, warnings, consumerOffsetActions: consumerActions(cfg.restore.consumer_group_strategy, cfg.restore.reset_consumer_offsets, cfg.restore.consumer_groups) };
-}
-
-function consumerActions(strategy: string, reset: boolean, groups: string[]): string[] {
-  if (strategy === 'skip' && !reset) return [];
-  return [`strategy ${strategy}${reset ? `, reset offsets of ${groups.length ? groups.join(', ') : 'every group in the backup'}` : ''}`];
+  const reset = plan.errors.length === 0 ? await resetPreviewFor(cfg, opts, plan) : undefined;
+  if (reset?.problems.length) errors.push(...reset.problems.map((p) => `restore.reset_consumer_offsets: the consumer-group reset cannot work: ${p}`));
+  return { plan, errors, warnings, consumerOffsetActions: consumerOffsetLines(cfg, reset) };
 }
 
 export async function main(argv: string[]): Promise<number> {

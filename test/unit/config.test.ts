@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/util/errors.js';
+import { resetAsked, resetTechnique } from '../../src/config/consumer-groups.js';
 import { ConfigFileError, loadConfig, parseConfigText, redactConfig, storageSpecFromConfig, type KafkaBackupConfig, type LoadConfigOptions } from '../../src/config/index.js';
 import { kafkaSettings } from '../../src/cli/commands/offset-reset-flags.js';
 import { backupOptions } from '../../src/cli/config-mapping.js';
@@ -307,6 +308,15 @@ describe('spelling variants and extensions', () => {
     assert.equal(cfg.restore.strip_offset_headers, true);
     assert.equal(cfg.restore.allow_non_empty_target, true);
     assert.deepEqual(cfg.restore.topics, ['orders', 'pay*']);
+  });
+  test('consumer groups: a reset with the default strategy uses exact; combinations that cannot work are refused at load, naming the key', () => {
+    const { cfg } = parse(`${BASE_RESTORE}restore:\n  reset_consumer_offsets: true\n`);
+    assert.equal(resetTechnique(cfg.restore), 'exact');
+    assert.equal(resetAsked(parse(`${BASE_RESTORE}restore:\n  auto_consumer_groups: true\n`).cfg.restore), true);
+    assert.match(failure(`${BASE_RESTORE}restore:\n  consumer_group_strategy: cluster-scan\n`).message, /^test\.yaml: restore\.consumer_group_strategy: cluster-scan is not supported .*use exact/);
+    assert.match(failure(`${BASE_RESTORE}restore:\n  consumer_group_strategy: manual\n  reset_consumer_offsets: true\n`).message, /restore\.consumer_group_strategy: manual needs restore\.manual_offsets/);
+    assert.match(failure(`${BASE_RESTORE}restore:\n  manual_offsets: { g: { orders: { 0: 5 } } }\n`).message, /restore\.manual_offsets: is only used with consumer_group_strategy: manual \(it is skip\)/);
+    assert.equal(resetTechnique(parse(`${BASE_RESTORE}restore:\n  consumer_group_strategy: manual\n  manual_offsets: { g: { orders: { 0: 5 } } }\n`).cfg.restore), 'manual');
   });
   test('start_offset: plain integer, !specific, untagged {specific: ...}', () => {
     assert.deepEqual(parse(`${BASE_BACKUP}backup:\n  start_offset: 1234\n`).cfg.backup.start_offset, { kind: 'offset', offset: 1234 });
