@@ -444,7 +444,8 @@ export const storageShapes = {
     secret_key: leaf(str),
     secret_access_key: leaf(str),
     prefix: leaf(str),
-    path_style: leaf(bool, false),
+    // No default: absent means path-style when an endpoint is set (src/storage/s3.ts), as the reference does.
+    path_style: leaf(bool),
     allow_http: leaf(bool, false),
   },
   azure: {

@@ -178,7 +178,8 @@ export type StorageConfig =
       /** Also spelt `secret_access_key` in published docs. */
       secret_key?: string;
       prefix?: string;
-      path_style: boolean;
+      /** Absent: path-style when `endpoint` is set, else virtual-hosted. */
+      path_style?: boolean;
       allow_http: boolean;
     }
   | {

@@ -57,7 +57,7 @@ describe('seed page examples', () => {
     assert.equal(cfg.mode, 'restore');
     assert.equal(cfg.backup_id, 'production-backup-001');
     assert.deepEqual(cfg.target?.bootstrap_servers, ['kafka-dr-0.example.com:9092', 'kafka-dr-1.example.com:9092']);
-    assert.deepEqual(cfg.storage, { backend: 's3', bucket: 'my-kafka-backups', region: 'us-west-2', prefix: 'production', pathStyle: false, allowHttp: false });
+    assert.deepEqual(cfg.storage, { backend: 's3', bucket: 'my-kafka-backups', region: 'us-west-2', prefix: 'production', allowHttp: false });
     assert.equal(cfg.restore.time_window_start, 1731236400000);
     assert.equal(cfg.restore.time_window_end, 1731250800000);
     assert.deepEqual(cfg.restore.topic_mapping, { orders: 'orders_pitr_restore', payments: 'payments_pitr_restore' });
@@ -276,8 +276,11 @@ describe('spelling variants and extensions', () => {
     const s3 = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: s3\n  bucket: bk\n  ${extra}`);
     for (const [a, s] of [['access_key', 'secret_key'], ['access_key_id', 'secret_access_key']]) {
       const { cfg } = parse(s3(`${a}: AK\n  ${s}: SK`));
-      assert.deepEqual(cfg.storage, { backend: 's3', bucket: 'bk', accessKey: 'AK', secretKey: 'SK', pathStyle: false, allowHttp: false });
+      assert.deepEqual(cfg.storage, { backend: 's3', bucket: 'bk', accessKey: 'AK', secretKey: 'SK', allowHttp: false });
     }
+    // path_style absent: left to the S3 store (path-style when an endpoint is set); an explicit value is kept.
+    assert.equal(parse(s3('endpoint: https://minio.example.com')).cfg.storage.backend === 's3' && 'pathStyle' in parse(s3('endpoint: https://minio.example.com')).cfg.storage, false);
+    assert.deepEqual(parse(s3('endpoint: https://minio.example.com\n  path_style: false')).cfg.storage, { backend: 's3', bucket: 'bk', endpoint: 'https://minio.example.com', pathStyle: false, allowHttp: false });
     assert.match(failure(s3('access_key: A\n  access_key_id: B')).message, /both access_key and access_key_id are set/);
     assert.match(failure(s3('endpoint: http://minio:9000')).message, /storage\.endpoint: is a plain http:\/\/ URL .*use https:\/\/, or set storage\.allow_http: true/);
     assert.equal(parse(s3('endpoint: http://minio:9000\n  allow_http: true')).cfg.storage.backend, 's3');
