@@ -185,7 +185,9 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
             const res = await producer.send(job.targetTopic, job.targetPartition, pending.map((b) => b.batch));
             let t = nextTarget;
             pending.forEach((b, i) => {
-              t = Number(res[i]!.baseOffset);
+              // acks 0 reports no offset: the records follow on from the partition's end (we are its only writer).
+              const base = res[i]!.baseOffset;
+              if (base !== undefined) t = Number(base);
               for (const s of b.sourceOffsets) map.add(src.sourceTopic, src.sourcePartition, s, t++);
             });
             ps.produced += pendingRecords;

@@ -237,3 +237,31 @@ test('a continuous backup covers every partition even when there are more than m
   const view = await inspectBackup(store, 'wide');
   assert.deepEqual(view.topics[0]!.partitions.map((p) => p.summary.records), [10, 10, 10, 10, 10, 10]);
 });
+
+test('produce_acks: 0 does not wait for responses the broker never sends: the restore completes promptly, every record is there, the offset map is right', { timeout: 120_000 }, async () => {
+  const target = uniqueTopic('opts-acks0');
+  const started = Date.now();
+  // Small produce batches: many Produce requests, each of which would wait out the request timeout if a response were awaited.
+  const res = await runRestore(restoreOpts('opts', { topicMapping: { [topic]: target }, produceAcks: 0, produceBatchSize: 10, produceTimeoutMs: 30_000 }));
+  const took = Date.now() - started;
+  assert.ok(took < 20_000, `took ${took} ms (a wait for an acks-0 response lasts the request timeout, >= 35 s)`);
+  assert.equal(res.restored, 240);
+  for (const p of [0, 1]) {
+    const got = await consumeAll(bootstrap, target, p);
+    assert.deepEqual(got.map((r) => recordKey(r)), (await consumeAll(bootstrap, topic, p)).map((r) => recordKey(r)), `partition ${p}`);
+    const runs = res.offsetMap.filter((r) => r.source_partition === p);
+    assert.equal(runs.reduce((n, r) => n + r.count, 0), 120);
+    assert.deepEqual([runs[0]!.target, runs.at(-1)!.target + runs.at(-1)!.count], [0, 120], 'target offsets 0..119, as the records landed');
+  }
+});
+
+test('produce_acks: 0 is not silent when the broker refuses the records: the restore fails and says so', { timeout: 60_000 }, async () => {
+  const target = uniqueTopic('opts-acks0-refused');
+  await createTopic(bootstrap, target, 2, { 'max.message.bytes': 64 }); // every batch is refused (RECORD_TOO_LARGE)
+  const err = await runRestore(restoreOpts('opts', { topicMapping: { [topic]: target }, produceAcks: 0 })).then(
+    () => assert.fail('the restore must fail'),
+    (e: unknown) => e as Error,
+  );
+  assert.match(err.message, /produce_acks: 0 failed: the broker closed the connection/);
+  assert.equal((await consumeAll(bootstrap, target, 0)).length, 0);
+});
