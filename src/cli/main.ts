@@ -3,6 +3,7 @@ import { inspectBackup, listBackupIds } from '../backup/inspect.js';
 import { runBackup } from '../backup/engine.js';
 import type { PartitionShortfall } from '../backup/options.js';
 import { loadConfig, type KafkaBackupConfig } from '../config/index.js';
+import { countExactly } from '../restore/count.js';
 import { planRestore, refineWithFooters } from '../restore/plan.js';
 import { checkTarget } from '../restore/target-check.js';
 import type { RestoreOptions } from '../restore/options.js';
@@ -178,12 +179,13 @@ export function buildProgram(): Command {
     .description('Check a restore config against the backup and the target, and show what it would restore (writes nothing)')
     .requiredOption('-c, --config <path>', 'YAML config file with mode: restore')
     .option('-f, --format <format>', 'text, json or yaml', 'text')
-    .action(async (o: { config: string; format: string }) => {
+    .option('--estimate', 'estimate the record count from the segment footers instead of counting exactly (reads no record data)', false)
+    .action(async (o: { config: string; format: string; estimate: boolean }) => {
       const format = parseFormat(o.format);
       const cfg = await loadConfig(o.config, { expectMode: 'restore', onWarning: (w) => logger().warn(w) });
       const store = await openStore(cfg.storage);
       try {
-        const v = await validateRestore(cfg, restoreOptions(cfg, store));
+        const v = await validateRestore(cfg, restoreOptions(cfg, store), o.estimate);
         print(render(format, validationJson(v), () => validationText(v)));
         if (v.errors.length) process.exitCode = 1;
       } finally {
@@ -271,9 +273,13 @@ export function buildProgram(): Command {
 }
 
 /** What validate-restore (and restore with dry_run) report: plan, narrowed estimates, target checks. */
-async function validateRestore(cfg: KafkaBackupConfig, opts: RestoreOptions): Promise<RestoreValidation> {
+async function validateRestore(cfg: KafkaBackupConfig, opts: RestoreOptions, estimate = false): Promise<RestoreValidation> {
   const plan = await planRestore(opts);
-  if (plan.errors.length === 0) await refineWithFooters(plan, opts.store);
+  // Exact by default: index and footers for what lies wholly inside the window, decoding only the blocks it cuts.
+  if (plan.errors.length === 0) {
+    if (estimate) await refineWithFooters(plan, opts.store);
+    else await countExactly(plan, opts.store);
+  }
   const errors = [...plan.errors];
   const warnings = [...plan.warnings];
   await checkTarget(opts, plan, errors, warnings);

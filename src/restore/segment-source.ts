@@ -158,8 +158,7 @@ export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntr
     return;
   }
   const { footer, tail, tailBytes } = await readFooter(store, entry);
-  // A small segment came whole with the tail read: cut its blocks from that instead of fetching again.
-  const tailStart = entry.stored_bytes - tail.length;
+  // A small segment came whole with the tail read: fetchBlock cuts its blocks from that instead of fetching again.
   let extra = tailBytes;
   for (const b of footer.blocks) {
     // Blocks holding only control batches have no meaningful time range but carry transaction
@@ -167,11 +166,22 @@ export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntr
     const onlyControl = b.controlBatchCount === b.batchCount;
     const meets = (w.windowStart === undefined || b.maxTimestamp >= BigInt(w.windowStart)) && (w.windowEnd === undefined || b.minTimestamp <= BigInt(w.windowEnd));
     if (!meets && !onlyControl) continue;
-    const inTail = b.storedOffset >= tailStart;
-    const stored = inTail
-      ? tail.subarray(b.storedOffset - tailStart, b.storedOffset - tailStart + b.storedLength)
-      : await store.get(entry.key, { start: b.storedOffset, end: b.storedOffset + b.storedLength });
-    yield* blockBatches(entry, stored, b, (inTail ? 0 : stored.length) + extra);
+    const { stored, fetched } = await fetchBlock(store, entry, b, tail);
+    yield* blockBatches(entry, stored, b, fetched + extra);
     extra = 0;
   }
+}
+
+/** One block's stored bytes: cut from the segment's tail when it came with it, else one ranged GET. */
+async function fetchBlock(store: ObjectStore, entry: SegmentEntry, b: BlockMeta, tail: Buffer): Promise<{ stored: Buffer; fetched: number }> {
+  const tailStart = entry.stored_bytes - tail.length;
+  if (b.storedOffset >= tailStart) return { stored: tail.subarray(b.storedOffset - tailStart, b.storedOffset - tailStart + b.storedLength), fetched: 0 };
+  const stored = await store.get(entry.key, { start: b.storedOffset, end: b.storedOffset + b.storedLength });
+  return { stored, fetched: stored.length };
+}
+
+/** The batches of one block of a segment whose footer was read with readFooter (checked as in readSegmentBatches). */
+export async function readBlockBatches(store: ObjectStore, entry: SegmentEntry, b: BlockMeta, tail: Buffer): Promise<Buffer[]> {
+  const { stored } = await fetchBlock(store, entry, b, tail);
+  return [...blockBatches(entry, stored, b, 0)].map((x) => x.batch);
 }

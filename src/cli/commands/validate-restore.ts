@@ -21,6 +21,7 @@ export function validationJson(v: RestoreValidation): unknown {
     segments_to_process: p.segmentsMatching,
     segments_total: p.segmentsTotal,
     records_to_restore: p.recordsEstimate,
+    records_counted: p.recordsLowerBound === p.recordsUpperBound ? 'exact' : 'estimate',
     records_lower_bound: p.recordsLowerBound,
     records_upper_bound: p.recordsUpperBound,
     bytes_to_restore: p.bytesEstimate,
