@@ -301,7 +301,6 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
   }
   if (backupParsed?.segment_max_age_secs !== undefined) warnings.push('backup.segment_max_age_secs is accepted for compatibility with published docs but has no effect; use backup.segment_max_interval_ms');
   if (offset_storage !== undefined) warnings.push('offset_storage is accepted but has no effect yet (not implemented)');
-  if (isPlainObject(top['metrics']) && top['metrics']['update_interval_ms'] !== undefined) warnings.push('metrics.update_interval_ms is accepted but has no effect');
 
   if (problems.length > 0) fail();
   if (mode === undefined || backup_id === undefined || storage === undefined || backupParsed === undefined || restore === undefined || metrics === undefined) {
