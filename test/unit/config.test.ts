@@ -320,6 +320,11 @@ describe('spelling variants and extensions', () => {
     assert.match(failure(`${BASE_RESTORE}restore:\n  manual_offsets: { g: { orders: { 0: 5 } } }\n`).message, /restore\.manual_offsets: is only used with consumer_group_strategy: manual \(it is skip\)/);
     assert.equal(resetTechnique(parse(`${BASE_RESTORE}restore:\n  consumer_group_strategy: manual\n  manual_offsets: { g: { orders: { 0: 5 } } }\n`).cfg.restore), 'manual');
   });
+  test('connection.keepalive_interval_secs, which Node.js cannot apply, is warned about when set, naming the alternative', () => {
+    const withKey = parse(BASE_RESTORE.replace('  bootstrap_servers: [localhost:9092]\n', '  bootstrap_servers: [localhost:9092]\n  connection:\n    keepalive_interval_secs: 20\n')).warnings;
+    assert.ok(withKey.some((w) => /target\.connection\.keepalive_interval_secs cannot be applied: Node\.js fixes the keepalive probe interval at 1 s .*tune keepalive_time_secs instead/.test(w)), withKey.join('\n'));
+    assert.ok(!parse(BASE_RESTORE).warnings.some((w) => w.includes('keepalive_interval_secs')));
+  });
   test('start_offset: plain integer, !specific, untagged {specific: ...}', () => {
     assert.deepEqual(parse(`${BASE_BACKUP}backup:\n  start_offset: 1234\n`).cfg.backup.start_offset, { kind: 'offset', offset: 1234 });
     assert.deepEqual(parse(`${BASE_BACKUP}backup:\n  start_offset: !specific {orders: {0: 100}}\n`).cfg.backup.start_offset, { kind: 'specific', offsets: { orders: { 0: 100 } } });
