@@ -304,7 +304,7 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
     if (!tls && (sec.ssl_ca_location ?? sec.ssl_certificate_location ?? sec.ssl_key_location) !== undefined) warnings.push(`${name}.security ssl_* settings are ignored because security_protocol is ${sec.security_protocol}`);
   }
   if (backupParsed?.segment_max_age_secs !== undefined) warnings.push('backup.segment_max_age_secs is accepted for compatibility with published docs but has no effect; use backup.segment_max_interval_ms');
-  if (offset_storage !== undefined) warnings.push('offset_storage is accepted but has no effect yet (not implemented)');
+  if (offset_storage !== undefined) warnings.push('offset_storage is not used: a backup keeps its progress in the backup itself (each partition index records where a restarted backup resumes), so there is no local offsets database; the section can be removed');
 
   if (problems.length > 0) fail();
   if (mode === undefined || backup_id === undefined || storage === undefined || backupParsed === undefined || restore === undefined || metrics === undefined) {
