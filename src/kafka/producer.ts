@@ -132,7 +132,8 @@ export class RawProducer {
    * duplicate window would be refused; a re-run of the restore resumes from the target's end.
    */
   async #sendUnacknowledged(topic: string, partition: number, stamped: { batch: Buffer }[]): Promise<void> {
-    const conn = await this.#cluster.leaderConnection(topic, partition, `produce-${topic}-${partition}`);
+    // The partition's usual lane: a shared connection only makes the barrier wait for the other partitions' requests too.
+    const conn = await this.#cluster.leaderConnection(topic, partition, this.#lane(topic, partition));
     try {
       // Resolves as soon as the request is written (no response); errors surface on the barrier.
       for (const s of stamped) void conn.send(PRODUCE_API_KEY, PRODUCE_VERSION, () => createProduceRequest(0, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [s.batch] }] }]), parseProduceResponse).catch(() => {});
