@@ -174,6 +174,18 @@ export class KafkaCluster {
     return this.#fetcher;
   }
 
+  /** Closes the connections of one lane (to every broker): a lane whose work is done. */
+  async closeLane(lane: string): Promise<void> {
+    const suffix = `/${lane}`;
+    const closing: Promise<BrokerConnection>[] = [];
+    for (const [key, p] of this.#conns) {
+      if (!key.endsWith(suffix)) continue;
+      this.#conns.delete(key);
+      closing.push(p);
+    }
+    await Promise.all(closing.map(async (p) => (await p.catch(() => undefined))?.close()));
+  }
+
   /** Drop a connection that failed so the next call reconnects. */
   async dropConnection(conn: BrokerConnection): Promise<void> {
     for (const [key, p] of this.#conns) {

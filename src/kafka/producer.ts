@@ -200,13 +200,18 @@ export class RawProducer {
   }
 
   /**
-   * A partition's produce connection: always the same one of the broker's connections_per_broker, so its
-   * requests stay in order, whatever the number of partitions (a connection each ran out of descriptors).
+   * A partition's own produce connection: its pipelined requests stay in order, and a connection dropped
+   * after one partition's failure never cuts another partition's requests in flight (shared lanes were
+   * seen to let a broker kill duplicate a batch under load). Released when the partition is done, so
+   * the connections follow the partitions being written, not all the partitions of a restore.
    */
   #lane(topic: string, partition: number): string {
-    let h = partition;
-    for (let i = 0; i < topic.length; i++) h = (Math.imul(h, 31) + topic.charCodeAt(i)) | 0;
-    return `produce-${(h >>> 0) % this.#cluster.lanesPerBroker}`;
+    return `produce-${topic}-${partition}`;
+  }
+
+  /** Closes the partition's produce connection: call once nothing more will be sent to it. */
+  async release(topic: string, partition: number): Promise<void> {
+    await this.#cluster.closeLane(this.#lane(topic, partition));
   }
 
   async #sendOne(topic: string, partition: number, batch: Buffer): Promise<bigint> {
