@@ -469,6 +469,9 @@ export interface KafkaClusterNode {
   dir: string;
   logFile: string;
   isRunning(): boolean;
+  /** SIGSTOP / SIGCONT the node (its process group): a replica that stops fetching without leaving. */
+  pause(): void;
+  resume(): void;
 }
 
 export interface RunningKafkaCluster {
@@ -523,6 +526,13 @@ async function startClusterOnce(opts: StartKafkaClusterOptions): Promise<Running
   });
   const procs: Supervised[] = [];
   const cleanup = async (): Promise<void> => {
+    for (const p of procs) {
+      try {
+        process.kill(-p.pid, 'SIGCONT'); // a paused node cannot handle its SIGTERM
+      } catch {
+        /* gone */
+      }
+    }
     await Promise.allSettled(procs.map((p) => p.stop()));
     if (!keep) for (const s of specs) rmSync(s.dir, { recursive: true, force: true });
   };
@@ -568,7 +578,7 @@ async function startClusterOnce(opts: StartKafkaClusterOptions): Promise<Running
   return {
     bootstraps: specs.map((s) => `${host}:${s.port}`),
     clusterId,
-    nodes: specs.map((s, i) => ({ nodeId: s.nodeId, bootstrap: `${host}:${s.port}`, dir: s.dir, logFile: s.logFile, isRunning: () => procs[i]!.isRunning() })),
+    nodes: specs.map((s, i) => ({ nodeId: s.nodeId, bootstrap: `${host}:${s.port}`, dir: s.dir, logFile: s.logFile, isRunning: () => procs[i]!.isRunning(), pause: () => process.kill(-procs[i]!.pid, 'SIGSTOP'), resume: () => process.kill(-procs[i]!.pid, 'SIGCONT') })),
     stop: cleanup,
   };
 }
