@@ -23,7 +23,10 @@ import type { KafkaCluster } from '../kafka/cluster.js';
 import { fetchPartition } from '../kafka/fetcher.js';
 import { decodeBatch, readBatchHeader, splitBatches, type RecordHeader } from '../kafka/protocol/record-batch.js';
 import { KafkaError, UserError } from '../util/errors.js';
+import { logger } from '../util/logger.js';
 import { sleep } from '../util/time.js';
+
+const log = logger('restore');
 
 /** A record as the restore writes it, for comparison with what the target holds. */
 export interface RecordContent {
@@ -52,7 +55,7 @@ function digest(r: Omit<RecordContent, 'timestamp'>): string {
 }
 
 /** The leader's log end offset (the end offset of the current leader epoch). */
-async function logEndOffset(cluster: KafkaCluster, topic: string, partition: number): Promise<bigint> {
+export async function logEndOffset(cluster: KafkaCluster, topic: string, partition: number): Promise<bigint> {
   const p = await cluster.leader(topic, partition);
   const conn = await cluster.connection(p.leader, 'admin');
   const res = await conn.call(offsetForLeaderEpochV4.api, -1, [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: p.leaderEpoch, leaderEpoch: p.leaderEpoch }] }]);
@@ -82,6 +85,7 @@ export async function settledEnds(cluster: KafkaCluster, admin: KafkaAdmin, topi
         out.set(p, Number(hw));
         break;
       }
+      if (attempt === 0) log.info({ partition: `${topic}/${p}`, highWatermark: Number(hw), logEndOffset: leo === undefined ? null : Number(leo) }, 'waiting for the records above the high watermark to be replicated or truncated before resuming');
       if (Date.now() > deadline) {
         const what = leo === undefined ? 'its leader did not report its log end offset' : `the leader holds records up to offset ${leo} that are not replicated yet (high watermark ${hw})`;
         throw new UserError('TARGET_NOT_SETTLED', `${topic}/${p}: cannot resume: ${what} after ${Math.round(timeoutMs / 1000)} s; where this restore stopped is not known until the in-sync replicas catch up. Run it again once the partition is healthy.`);
