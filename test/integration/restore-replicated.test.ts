@@ -83,9 +83,11 @@ const source = uniqueTopic('repl-src');
 const targets = new Map<string, string>();
 const targetOf = (cfg: string): string => targets.get(cfg)!;
 
-async function createReplicated(name: string): Promise<void> {
+/** Two partitions, RF 3, min ISR 2; with `ledBy1`, node 1 is the preferred leader of both. */
+async function createReplicated(name: string, ledBy1 = false): Promise<void> {
   await withAdmin(bootstrap, async (admin) => {
-    await admin.createTopics({ topics: [name], partitions: 2, replicas: 3, configs: [{ name: 'min.insync.replicas', value: '2' }] });
+    const placement = ledBy1 ? { assignments: [{ partition: 0, brokers: [1, 2, 3] }, { partition: 1, brokers: [1, 3, 2] }] } : { partitions: 2, replicas: 3 };
+    await admin.createTopics({ topics: [name], ...placement, configs: [{ name: 'min.insync.replicas', value: '2' }] });
     await waitFor(`topic ${name} in sync`, async () => {
       const md = await admin.metadata({ topics: [name], forceUpdate: true });
       return md.topics.get(name)?.partitions.every((p) => p.leader >= 0 && p.isr.length === 3) ?? false;
@@ -94,8 +96,8 @@ async function createReplicated(name: string): Promise<void> {
 }
 
 /** A restore config of the backup into `target` (created here, RF 3, min ISR 2), slow enough to be killed mid-write. */
-async function restoreConfig(name: string, target: string): Promise<{ cfg: string; checkpointFile: string }> {
-  await createReplicated(target);
+async function restoreConfig(name: string, target: string, onlyNode1 = false): Promise<{ cfg: string; checkpointFile: string }> {
+  await createReplicated(target, onlyNode1);
   const cfg = join(dir, `${name}.yaml`);
   const checkpointFile = join(dir, `${name}-checkpoint.json`);
   targets.set(cfg, target);
@@ -104,7 +106,7 @@ async function restoreConfig(name: string, target: string): Promise<{ cfg: strin
     `mode: restore
 backup_id: repl-backup
 target:
-  bootstrap_servers: ${JSON.stringify(kafka.bootstraps)}
+  bootstrap_servers: ${JSON.stringify(onlyNode1 ? [bootstrap] : kafka.bootstraps)}
 storage:
   backend: filesystem
   path: ${JSON.stringify(join(dir, 'backups'))}
@@ -184,15 +186,16 @@ test('RF 3, acks all: a restore SIGKILLed twice mid-write and run again writes e
 
 test('a batch of the killed run still above the high watermark is waited for, not written again', async () => {
   const target = uniqueTopic('repl-hw');
-  const { cfg, checkpointFile } = await restoreConfig('above-hw', target);
-  // The test's own clients (and the first bootstrap of the restore) talk to node 1, which stays up:
-  // a paused node accepts connections but answers nothing.
+  // Node 1 leads both partitions and is the only bootstrap of the restore and of this test's clients:
+  // the paused node is a follower only, which accepts connections but answers nothing.
+  const { cfg, checkpointFile } = await restoreConfig('above-hw', target, true);
   const cluster = await KafkaCluster.connect({ bootstrapServers: [bootstrap] });
   const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
   let paused: KafkaClusterNode | undefined;
   try {
-    const leader = await cluster.leader(target, 0);
-    const follower = kafka.nodes.find((n) => n.nodeId !== leader.leader && n.nodeId !== 1)!;
+    assert.equal((await cluster.leader(target, 0)).leader, 1);
+    assert.equal((await cluster.leader(target, 1)).leader, 1);
+    const follower = kafka.nodes.find((n) => n.nodeId === 2)!;
     const run = startCli(['restore', '--config', cfg]);
     await waitFor('first checkpoint', async () => (await checkpointed(checkpointFile)) >= 200, { timeoutMs: 60_000, intervalMs: 25 });
     // One follower stops fetching but stays in the ISR (until the controller fences it): acks=all
@@ -218,9 +221,9 @@ test('a batch of the killed run still above the high watermark is waited for, no
     paused = undefined;
     const r = await rerun.done;
     assert.equal(r.code, 0, r.stderr);
+    await assertExact(target, r.stdout);
     assert.match(r.stderr, /waiting for the records above the high watermark to be replicated/, 'the re-run saw the records above the high watermark and waited');
     assert.match(r.stderr, /records reached the target after the last checkpoint; checked to be ours/);
-    await assertExact(target, r.stdout);
   } finally {
     paused?.resume();
     await admin.close();
