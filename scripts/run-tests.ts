@@ -7,7 +7,7 @@
  *   npm run test:unit                     unit tests only, no servers
  *   npm run test:integration              integration tests only
  *
- * Steps: install Kafka jars / MinIO if missing (scripts/install-*.sh), start one broker
+ * Steps: install Kafka jars / MinIO / fake-gcs-server if missing (scripts/install-*.sh), start one broker
  * (PLAINTEXT + SASL/SCRAM + TLS listeners) and one MinIO, run
  * `node --import tsx --test --test-reporter=spec <files>` with KB_TEST_* in the
  * environment, stop both servers (also on SIGINT/SIGTERM) and exit with the runner's code.
@@ -96,6 +96,8 @@ try {
   if (needServers) {
     install('install-kafka.sh');
     install('install-minio.sh');
+    // Started by the GCS test file itself (like Azurite), only installed here.
+    install('install-fake-gcs.sh');
     const t0 = Date.now();
     [kafka, minio] = await Promise.all([startKafka(SHARED_KAFKA_OPTIONS), startMinio()]);
     console.log(`run-tests: kafka ${kafka.bootstrap} (sasl ${kafka.security?.sasl?.bootstrap}, tls ${kafka.security?.tls?.bootstrap}), minio ${minio.endpoint} — up in ${secs(t0)}`);

@@ -14,6 +14,7 @@ import { matchesFilter, missingLiterals } from './topic-selection.js';
 import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
+import { GenerationBook } from './generation-book.js';
 
 /** Bytes all open segment uploads may hold together before the largest roll early. */
 const DEFAULT_OPEN_SEGMENT_BUDGET = 128 * 1024 * 1024;
@@ -48,6 +49,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
     const existing = await readJsonObject(opts.store, keys.manifest(opts.backupId), manifestSchema);
     const manifest: Manifest = existing ?? {
       format_version: FORMAT_VERSION,
+      generation: 0,
       tool_version: TOOL_VERSION,
       backup_id: opts.backupId,
       status: 'running',
@@ -66,6 +68,10 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
       manifest.status = 'running';
       manifest.completed_at = null;
     }
+    const book = new GenerationBook(existing);
+    // Manifest writes never overlap (one sync at a time, awaited before the final write), so the
+    // stored generation only grows.
+    const save = (): Promise<void> => saveManifest(opts, manifest, book);
 
     const workers: PartitionWorker[] = [];
     const known = new Set<string>();
@@ -81,7 +87,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
         .sort();
       const fresh = names.filter((n) => !known.has(n));
       const jobs: PartitionJob[] = [];
-      const configs = fresh.length ? await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err)) : new Map<string, Record<string, string>>();
+      const configs = fresh.length && opts.captureTopicConfigs !== false ? await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err)) : new Map<string, Record<string, string>>();
       // Whatever appears after the backup started (a topic, or partitions added to one) is new: all of it is backed up.
       const start: StartOffset = firstSelection ? opts.startOffset : 'earliest';
       for (const name of names) {
@@ -125,27 +131,33 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
     if (firstJobs.length === 0) {
       throw new UserError('NO_TOPICS', `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`);
     }
-    await saveManifest(opts, manifest);
-    let groups = await snapshotGroups(opts, admin, known);
+    await save();
+    let groups = await maybeSnapshotGroups(opts, admin, known);
 
+    // One sync at a time, and the last one awaited before the final manifest: a sync's write landing
+    // after it would put `running` back over `complete`, `incomplete` or `stopped`.
+    let syncing: Promise<void> | undefined;
     const syncTimer = setInterval(() => {
-      void (async () => {
+      if (syncing) return;
+      syncing = (async () => {
         try {
           if (opts.continuous) {
             const more = await select();
             if (more.length) {
+              // Listed in the manifest before their workers write an index (which names the manifest generation).
+              await save();
               log.info({ topics: [...new Set(more.map((j) => j.topic))], partitions: more.length }, 'new topics or partitions picked up');
               queue.push(...more);
               kick();
             }
-            groups = await snapshotGroups(opts, admin, known);
+            groups = await maybeSnapshotGroups(opts, admin, known);
           }
-          await saveManifest(opts, manifest);
+          await save();
         } catch (err) {
           log.warn({ err: (err as Error).message }, 'periodic sync failed; will retry');
           opts.metrics?.error('sync');
         }
-      })();
+      })().finally(() => (syncing = undefined));
     }, Math.max(1, opts.syncIntervalSecs) * 1000);
     const progressTimer = opts.onProgress
       ? setInterval(() => opts.onProgress!({ startedAt: started, partitions: workers.map((w) => w.progress) }), 1000)
@@ -164,7 +176,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
         async (job) => {
           // An interrupted snapshot starts no further partition: what was not reached is reported below.
           if (!opts.continuous && opts.signal?.aborted) return;
-          const w = new PartitionWorker(opts, cluster, admin, job, gate, budget);
+          const w = new PartitionWorker(opts, cluster, admin, job, gate, budget, book);
           workers.push(w);
           await w.run();
         },
@@ -174,15 +186,16 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
     } finally {
       clearInterval(syncTimer);
       if (progressTimer) clearInterval(progressTimer);
+      await syncing;
     }
     opts.onProgress?.({ startedAt: started, partitions: workers.map((w) => w.progress) });
-    groups = await snapshotGroups(opts, admin, known).catch(() => groups);
+    groups = await maybeSnapshotGroups(opts, admin, known).catch(() => groups);
     // A snapshot is complete only when every partition reached the end offset it was started for;
     // an interrupted one says so, in the manifest and to the caller, and a re-run resumes it.
     const shortfall = opts.continuous ? [] : await snapshotShortfall(opts, manifest, workers);
     manifest.status = opts.continuous ? 'stopped' : shortfall.length ? 'incomplete' : 'complete';
     manifest.completed_at = manifest.status === 'incomplete' ? null : Date.now();
-    await saveManifest(opts, manifest);
+    await save();
     const sum = (f: (w: PartitionWorker) => number) => workers.reduce((n, w) => n + f(w), 0);
     return {
       backupId: opts.backupId,
@@ -222,9 +235,27 @@ async function indexReach(opts: BackupOptions, topic: string, partition: number)
   return index?.next_offset ?? -1;
 }
 
-async function saveManifest(opts: BackupOptions, manifest: Manifest): Promise<void> {
+/**
+ * Writes the manifest as a new generation, pinning each partition's index at the generation last
+ * stored (src/format/generations.ts); the book learns the generation once the write completed.
+ */
+async function saveManifest(opts: BackupOptions, manifest: Manifest, book: GenerationBook): Promise<void> {
   manifest.updated_at = Date.now();
+  manifest.generation = Math.max(manifest.generation ?? 0, book.manifestGeneration) + 1;
+  for (const t of manifest.topics) {
+    for (const p of t.partitions) {
+      const g = book.indexGeneration(t.name, p.partition);
+      if (g > 0) p.index_generation = g;
+      else delete p.index_generation;
+    }
+  }
   await writeJsonObject(opts.store, keys.manifest(opts.backupId), manifest);
+  book.manifestGeneration = manifest.generation;
+}
+
+/** backup.consumer_group_snapshot: false takes none (0 groups); `snapshot-groups` still takes one on demand. */
+async function maybeSnapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
+  return opts.groupSnapshots === false ? 0 : snapshotGroups(opts, admin, topics);
 }
 
 /** Stores the committed offsets of every group that has offsets on a backed-up topic. */

@@ -41,6 +41,10 @@ export interface BackupOptions {
   metrics?: BackupMetricsSink;
   /** backup.require_topic_configs: fail when DescribeConfigs is refused (else warn and store no configs). */
   requireTopicConfigs?: boolean;
+  /** backup.capture_topic_configs (default true): record each topic's own configs in the manifest. */
+  captureTopicConfigs?: boolean;
+  /** backup.consumer_group_snapshot (default true): store the committed offsets of the topics' groups at start, each sync and the end. */
+  groupSnapshots?: boolean;
 }
 
 export interface PartitionProgress {

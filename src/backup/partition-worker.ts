@@ -15,6 +15,7 @@ import { sleep } from '../util/time.js';
 import type { Semaphore } from '../util/semaphore.js';
 import type { BackupOptions, PartitionProgress } from './options.js';
 import type { OpenSegmentBudget } from './open-segment-budget.js';
+import type { GenerationBook } from './generation-book.js';
 import { DEFAULT_MAX_QUEUED_BYTES, SegmentBuilder } from './segment-builder.js';
 
 const CONTROL_FLAG = 0x20;
@@ -47,13 +48,15 @@ export class PartitionWorker {
   readonly #job: PartitionJob;
   readonly #gate: Semaphore | undefined;
   readonly #budget: OpenSegmentBudget | undefined;
+  readonly #book: GenerationBook | undefined;
   readonly #log;
   #index: PartitionIndex = emptyIndex('', 0);
   /** The segment being streamed to storage, abandoned if the worker fails. */
   #streaming: SegmentBuilder | undefined;
 
-  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob, gate?: Semaphore, budget?: OpenSegmentBudget) {
+  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob, gate?: Semaphore, budget?: OpenSegmentBudget, book?: GenerationBook) {
     this.#gate = gate;
+    this.#book = book;
     this.#budget = budget;
     this.#opts = opts;
     this.#cluster = cluster;
@@ -79,7 +82,10 @@ export class PartitionWorker {
     const { topic, partition } = this.#job;
     const { store, backupId } = this.#opts;
     const indexKey = keys.partitionIndex(backupId, topic, partition);
-    this.#index = (await readJsonObject(store, indexKey, partitionIndexSchema)) ?? emptyIndex(topic, partition);
+    const stored = await readJsonObject(store, indexKey, partitionIndexSchema);
+    this.#book?.checkResumed(backupId, topic, partition, stored);
+    if (stored) this.#book?.indexStored(topic, partition, stored.generation ?? 0);
+    this.#index = stored ?? emptyIndex(topic, partition);
     const s = summarize(this.#index);
     Object.assign(this.progress, { records: s.records, rawBytes: s.rawBytes, storedBytes: s.storedBytes, segments: s.segments });
     let position = this.#index.next_offset ?? this.#job.startAt;
@@ -229,7 +235,13 @@ export class PartitionWorker {
   }
 
   async #saveIndex(): Promise<void> {
+    const { topic, partition } = this.#job;
     this.#index.updated_at = Date.now();
-    await writeJsonObject(this.#opts.store, keys.partitionIndex(this.#opts.backupId, this.#job.topic, this.#job.partition), this.#index);
+    // Rollback detection (src/format/generations.ts): every write a new generation, bound to the manifest's.
+    const generation = (this.#index.generation ?? 0) + 1;
+    this.#index.generation = generation;
+    if (this.#book) this.#index.manifest_generation = this.#book.manifestGeneration;
+    await writeJsonObject(this.#opts.store, keys.partitionIndex(this.#opts.backupId, topic, partition), this.#index);
+    this.#book?.indexStored(topic, partition, generation);
   }
 }

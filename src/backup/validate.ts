@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { decodeBatch, readBatchHeader } from '../kafka/protocol/record-batch.js';
-import { checkBackupId } from '../format/layout.js';
+import { checkBackupId, isValidTopicName, keys } from '../format/layout.js';
+import { checkIndexAgainstManifest, confirmRollbacks, indexFreshnessProblems, type RollbackProblem } from '../format/generations.js';
+import { readPartitionIndex } from '../format/partition-index.js';
 import { readSegment } from '../format/segment.js';
 import type { ObjectStore } from '../storage/store.js';
 import { errorMessage, NotFoundError } from '../util/errors.js';
@@ -44,6 +46,32 @@ function snapshotShortfall(view: BackupView, backupId: string): BackupProblem[] 
 }
 
 /**
+ * Index objects of partitions the manifest does not list. One written after a newer manifest
+ * generation than the stored manifest's gives a put-back manifest away (returned); any other is a
+ * warning (a backup that stopped before its manifest named the partition, or one written before generations).
+ */
+async function unlistedIndexes(store: ObjectStore, view: BackupView, out: BackupValidation): Promise<RollbackProblem[]> {
+  const { manifest } = view;
+  const listed = new Set(manifest.topics.flatMap((t) => t.partitions.map((p) => `${t.name}/${p.partition}`)));
+  const found: RollbackProblem[] = [];
+  const prefix = keys.topicsPrefix(out.backupId);
+  for await (const o of store.list(prefix)) {
+    const m = /^([^/]+)\/(\d{1,6})\/index\.json$/.exec(o.key.slice(prefix.length));
+    if (!m || !o.key.startsWith(prefix) || !isValidTopicName(m[1]!) || listed.has(`${m[1]}/${Number(m[2])}`)) continue;
+    const [topic, partition] = [m[1]!, Number(m[2])];
+    try {
+      const idx = await readPartitionIndex(store, out.backupId, topic, partition);
+      const stale = indexFreshnessProblems(out.backupId, manifest.generation ?? 0, 0, topic, partition, idx);
+      if (stale.length) found.push(...stale);
+      else out.warnings.push(`${o.key}: a partition index the manifest does not list (its backup stopped before the manifest named ${topic}/${partition}); it is not restored`);
+    } catch (err) {
+      out.problems.push({ object: o.key, problem: errorMessage(err) });
+    }
+  }
+  return found;
+}
+
+/**
  * Checks a backup end to end: the manifest and every partition index parse, every segment named
  * by an index exists with the recorded size and SHA-256, segments follow each other without
  * overlap; with `deep`, every segment is decoded and every batch's CRC-32C and records checked
@@ -64,11 +92,16 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
   if (view.manifest.status === 'failed') out.problems.push({ object: `${backupId}/manifest.json`, problem: 'the backup is marked failed' });
   if (view.manifest.status === 'incomplete') out.warnings.push('the backup is an incomplete snapshot: it was stopped before every partition reached its end offset (run it again to complete it)');
   out.incomplete.push(...snapshotShortfall(view, backupId));
+  if (view.manifest.generation === undefined) out.warnings.push('the manifest has no generation (written before rollback detection): an older manifest or index put back in its place cannot be detected');
+  const rollbacks: RollbackProblem[] = [];
   for (const t of view.topics) {
     if (t.partitions.length !== t.partitionCount) out.warnings.push(`${t.name}: manifest lists ${t.partitions.length} of ${t.partitionCount} partitions`);
     for (const p of t.partitions) {
+      // An older index or manifest put back, or a pinned index deleted (reported after the loop).
+      const stale = checkIndexAgainstManifest(view.manifest, t.name, p.partition, p.index);
+      rollbacks.push(...stale);
       if (!p.index) {
-        out.problems.push({ object: `${backupId}/topics/${t.name}/${p.partition}/index.json`, problem: 'missing partition index' });
+        if (stale.length === 0) out.problems.push({ object: `${backupId}/topics/${t.name}/${p.partition}/index.json`, problem: 'missing partition index' });
         continue;
       }
       for (const g of p.index.gaps) out.warnings.push(`${t.name}/${p.partition}: offsets ${g.from_offset}..${g.to_offset - 1} were deleted by retention before the backup reached them`);
@@ -123,6 +156,13 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
         }
       }
     }
+  }
+  rollbacks.push(...(await unlistedIndexes(store, view, out)));
+  // Once per object (a put-back manifest is seen from every index written after it).
+  const named = new Set<string>();
+  for (const r of await confirmRollbacks(store, backupId, rollbacks)) {
+    if (!named.has(r.object)) out.problems.push({ object: r.object, problem: r.problem });
+    named.add(r.object);
   }
   return out;
 }

@@ -47,6 +47,8 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     includeOffsetHeaders: b.include_offset_headers,
     sourceClusterId: b.source_cluster_id,
     requireTopicConfigs: b.require_topic_configs,
+    captureTopicConfigs: b.capture_topic_configs,
+    groupSnapshots: b.consumer_group_snapshot,
   };
 }
 
@@ -71,8 +73,11 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     stripOffsetHeaders: r.strip_offset_headers,
     createTopics: r.create_topics,
     defaultReplicationFactor: r.default_replication_factor ?? -1,
+    ...(r.topic_configs_from_backup !== undefined ? { topicConfigsFromBackup: r.topic_configs_from_backup } : {}),
+    topicConfigs: r.topic_configs,
     allowNonEmptyTarget: r.allow_non_empty_target,
     allowIncompleteBackup: r.allow_incomplete_backup,
+    keepLogAppendTime: r.keep_log_append_time,
     dryRun: r.dry_run,
     maxConcurrentPartitions: r.max_concurrent_partitions,
     rateLimitRecordsPerSec: r.rate_limit_records_per_sec,

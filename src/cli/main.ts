@@ -3,6 +3,7 @@ import { inspectBackup, listBackupIds } from '../backup/inspect.js';
 import { runBackup } from '../backup/engine.js';
 import type { PartitionShortfall } from '../backup/options.js';
 import { loadConfig, type KafkaBackupConfig } from '../config/index.js';
+import { countExactly } from '../restore/count.js';
 import { planRestore, refineWithFooters } from '../restore/plan.js';
 import { checkTarget } from '../restore/target-check.js';
 import type { RestoreOptions } from '../restore/options.js';
@@ -19,7 +20,7 @@ import { validationJson, validationText, noRecordsWarning, type RestoreValidatio
 import { restoreJson, restoreText } from './commands/restore.js';
 import { validateBackup, validateJson, validateText } from './commands/validate.js';
 import { BackupProgressDisplay } from './progress.js';
-import { offsetsAfterRestore, outcomeErrors, registerOffsetCommands, resetJson, resetText } from './commands/offsets.js';
+import { consumerOffsetLines, offsetsAfterRestore, outcomeErrors, refuseImpossibleReset, registerOffsetCommands, resetJson, resetPreviewFor, resetText } from './commands/offsets.js';
 import { bytes, num, parseFormat, render } from './output.js';
 import { withMetrics } from '../metrics/index.js';
 import { registerOperationsCommands } from './operations.js';
@@ -145,6 +146,7 @@ export function buildProgram(): Command {
           if (v.errors.length) process.exitCode = 1;
           return;
         }
+        await refuseImpossibleReset(cfg, opts);
         const ac = stopSignal();
         const text = format === 'text';
         if (text) {
@@ -157,7 +159,7 @@ export function buildProgram(): Command {
         const res = await withMetrics(cfg.metrics, { mode: 'restore', backupId: cfg.backup_id }, store, ac.signal, (m) => runRestore({ ...opts, store: m.store, metrics: m.metrics, signal: ac.signal, onProgress: text ? (l) => logger().debug(l) : undefined }));
         // Consumer-group offsets (src/cli/commands/offsets.ts): reset_consumer_offsets / auto_consumer_groups.
         const offsets = ac.signal.aborted ? undefined : await offsetsAfterRestore(cfg, opts);
-        print(render(format, { ...(restoreJson(res) as object), ...(offsets?.report ? { consumer_group_offsets: resetJson(offsets.report) } : {}) }, () => restoreText(res) + (offsets?.report ? `\n\n${resetText(offsets.report)}` : offsets?.notice ? `\n\n[INFO] ${offsets.notice}` : '')));
+        print(render(format, { ...(restoreJson(res) as object), ...(offsets?.report ? { consumer_group_offsets: resetJson(offsets.report) } : {}) }, () => restoreText(res) + (offsets?.report ? `\n\n${resetText(offsets.report)}` : '')));
         for (const e of outcomeErrors(offsets)) {
           process.stderr.write(`error: ${e}\n`);
           process.exitCode = 1;
@@ -177,12 +179,13 @@ export function buildProgram(): Command {
     .description('Check a restore config against the backup and the target, and show what it would restore (writes nothing)')
     .requiredOption('-c, --config <path>', 'YAML config file with mode: restore')
     .option('-f, --format <format>', 'text, json or yaml', 'text')
-    .action(async (o: { config: string; format: string }) => {
+    .option('--estimate', 'estimate the record count from the segment footers instead of counting exactly (reads no record data)', false)
+    .action(async (o: { config: string; format: string; estimate: boolean }) => {
       const format = parseFormat(o.format);
       const cfg = await loadConfig(o.config, { expectMode: 'restore', onWarning: (w) => logger().warn(w) });
       const store = await openStore(cfg.storage);
       try {
-        const v = await validateRestore(cfg, restoreOptions(cfg, store));
+        const v = await validateRestore(cfg, restoreOptions(cfg, store), o.estimate);
         print(render(format, validationJson(v), () => validationText(v)));
         if (v.errors.length) process.exitCode = 1;
       } finally {
@@ -270,18 +273,19 @@ export function buildProgram(): Command {
 }
 
 /** What validate-restore (and restore with dry_run) report: plan, narrowed estimates, target checks. */
-async function validateRestore(cfg: KafkaBackupConfig, opts: RestoreOptions): Promise<RestoreValidation> {
+async function validateRestore(cfg: KafkaBackupConfig, opts: RestoreOptions, estimate = false): Promise<RestoreValidation> {
   const plan = await planRestore(opts);
-  if (plan.errors.length === 0) await refineWithFooters(plan, opts.store);
+  // Exact by default: index and footers for what lies wholly inside the window, decoding only the blocks it cuts.
+  if (plan.errors.length === 0) {
+    if (estimate) await refineWithFooters(plan, opts.store);
+    else await countExactly(plan, opts.store);
+  }
   const errors = [...plan.errors];
   const warnings = [...plan.warnings];
   await checkTarget(opts, plan, errors, warnings);
-  return { plan, errors, warnings, consumerOffsetActions: consumerActions(cfg.restore.consumer_group_strategy, cfg.restore.reset_consumer_offsets, cfg.restore.consumer_groups) };
-}
-
-function consumerActions(strategy: string, reset: boolean, groups: string[]): string[] {
-  if (strategy === 'skip' && !reset) return [];
-  return [`strategy ${strategy}${reset ? `, reset offsets of ${groups.length ? groups.join(', ') : 'every group in the backup'}` : ''}`];
+  const reset = plan.errors.length === 0 ? await resetPreviewFor(cfg, opts, plan) : undefined;
+  if (reset?.problems.length) errors.push(...reset.problems.map((p) => `restore.reset_consumer_offsets: the consumer-group reset cannot work: ${p}`));
+  return { plan, errors, warnings, consumerOffsetActions: consumerOffsetLines(cfg, reset) };
 }
 
 export async function main(argv: string[]): Promise<number> {

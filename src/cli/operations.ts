@@ -2,7 +2,7 @@
  * Operations commands: `status` (a backup's progress from storage, or the running job's metrics
  * endpoint) and `snapshot-groups` (a consumer-group snapshot now). Registered by main.ts in one call.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { loadConfig } from '../config/index.js';
 import { openStore, parseStorageUrl } from '../storage/index.js';
 import { UserError } from '../util/errors.js';
@@ -29,7 +29,12 @@ interface StatusFlags {
   interval: string;
   bootstrapServers?: string[];
   format: string;
+  dbPath?: string;
 }
+
+/** The reference's `status --db-path`: its local SQLite progress file, which this tool does not have. */
+export const DB_PATH_REFUSAL =
+  "status --db-path: this tool keeps no local offsets database (the Rust tool's SQLite file); a backup's progress is in the backup itself: use status --path URL --backup-id ID, or --config FILE for the running job";
 
 export function registerOperationsCommands(program: Command): void {
   program
@@ -42,7 +47,9 @@ export function registerOperationsCommands(program: Command): void {
     .option('--watch', 'live status: refresh until Ctrl-C (needs --config)', false)
     .option('--interval <secs>', 'seconds between refreshes with --watch', '2')
     .option('-f, --format <format>', 'text or json', 'text')
+    .addOption(new Option('--db-path <path>', 'the Rust tool\'s local offsets database: refused (there is none)').hideHelp())
     .action(async (o: StatusFlags) => {
+      if (o.dbPath !== undefined) throw new UserError('USAGE', DB_PATH_REFUSAL);
       const format = parseFormat(o.format, ['text', 'json']);
       if (o.config && (o.path || o.backupId)) throw new UserError('USAGE', 'status: --config (live status) cannot be combined with --path/--backup-id (status from storage)');
       if (o.watch && !o.config) throw new UserError('USAGE', 'status: --watch needs --config (it queries the running job’s metrics endpoint)');

@@ -1,6 +1,6 @@
 /**
- * Loading the main config file: `${...}` substitution, YAML 1.2 parsing, strict schema, semantic
- * checks. All problems of a file are collected and thrown together as one `ConfigFileError`
+ * Loading the main config file: YAML 1.2 parsing with `${...}` substitution into the parsed
+ * scalars, strict schema, semantic checks. All problems of a file are collected and thrown together as one `ConfigFileError`
  * (a `ConfigError`) whose message has one line per problem:
  *
  *     pitr.yaml: restore.time_window_end: expected epoch milliseconds, ... (line 12)
@@ -12,13 +12,15 @@ import type { z } from 'zod';
 import { plaintextPasswordWarning } from '../kafka/security.js';
 import { ConfigError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
-import { originalOffset, substituteVariables, type Splice } from './substitute.js';
+import { originalOffset, prepareSubstitution, redactSecrets, substituteInDocument, type Splice } from './substitute.js';
 import { parseYamlTree, pathString, PlainScalar, SpecificTagged } from './yaml-tree.js';
+import type { Secret } from './substitute.js';
 import {
   backendOf, backupSchema, backupShape, connectionShape, encryptionSchema, encryptionShape, metricsSchema, metricsShape, offsetStorageSchema, offsetStorageShape, restoreSchema,
   restoreShape, securityShape, sourceSchema, sourceShape, sourceTopicsShape, storageSchemas, storageShapes, targetSchema, TOP_LEVEL_KEYS, topShape,
   type BackendName, type StorageSectionParsed,
 } from './schema.js';
+import { consumerGroupProblems } from './consumer-groups.js';
 import { normaliseStorage, storageSpecFromConfig } from './storage.js';
 import { isoOf } from './values.js';
 import type { BackupOptions, KafkaBackupConfig, KafkaClusterConfig, LoadConfigOptions, Mode, RestoreOptions, StorageConfig } from './types.js';
@@ -165,12 +167,13 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
   const warnings: string[] = [];
   const env = opts.env ?? process.env;
 
-  // 1. Substitution.
-  const sub = substituteVariables(text, { env, baseDir: opts.baseDir ?? dirname(fileName), readFile: opts.readFile ?? ((p) => readFileSync(p, 'utf8')) });
+  // 1. Substitution: references become placeholders here and get their values after parsing.
+  const sub = prepareSubstitution(text, { env, baseDir: opts.baseDir ?? dirname(fileName), readFile: opts.readFile ?? ((p) => readFileSync(p, 'utf8')) });
   for (const p of sub.problems) problems.push({ path: [], message: p.message, line: p.line, substitution: true });
   const splices: Splice[] = sub.splices;
   const origStarts = lineStarts(text);
 
+  let secrets: ReadonlyMap<string, Secret> = new Map();
   const fail = (): never => {
     const lineOfProblem = (p: Problem) => p.line ?? (p.offset !== undefined ? lineOf(origStarts, originalOffset(splices, p.offset)) : undefined);
     const subLines = new Set(problems.filter((p) => p.substitution).map((p) => p.line));
@@ -179,7 +182,7 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
       .map((p) => {
         const line = lineOfProblem(p);
         const where = pathString(p.path);
-        const msg = `${fileName}: ${where === '' ? '' : `${where}: `}${p.message}${line !== undefined ? ` (line ${line})` : ''}`;
+        const msg = `${fileName}: ${where === '' ? '' : `${where}: `}${redactSecrets(p.message, where, secrets)}${line !== undefined ? ` (line ${line})` : ''}`;
         return { line: line ?? 0, error: new ConfigError(msg, where === '' ? undefined : where, { file: fileName, line }) };
       })
       .sort((x, y) => x.line - y.line)
@@ -188,7 +191,8 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
   };
 
   // 2. YAML.
-  const tree = parseYamlTree(sub.text);
+  const tree = parseYamlTree(sub.text, (doc) => substituteInDocument(doc, sub));
+  secrets = tree.secrets;
   const offsetOf = (path: Path): number | undefined => {
     for (let n = path.length; n >= 0; n--) {
       const o = tree.offsets.get(pathString(path.slice(0, n)));
@@ -277,6 +281,7 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
     const e = restore.time_window_end;
     add(['restore', 'time_window_end'], `time_window_start ${s} (${isoOf(s)}) is after time_window_end ${e} (${isoOf(e)}); the window would be empty`);
   }
+  if (restore) for (const p of consumerGroupProblems(restore)) add(['restore', p.key], p.message);
   for (const [name, cluster] of [['source', source], ['target', target]] as const) {
     if (!cluster) continue;
     const sec = cluster.security;
@@ -291,12 +296,15 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
     }
     const clearPassword = plaintextPasswordWarning(`${name}.security`, sec);
     if (clearPassword) warnings.push(clearPassword);
+    const rawConn = isPlainObject(top[name]) ? top[name]['connection'] : undefined;
+    if (isPlainObject(rawConn) && rawConn['keepalive_interval_secs'] !== undefined) {
+      warnings.push(`${name}.connection.keepalive_interval_secs cannot be applied: Node.js fixes the keepalive probe interval at 1 s (10 probes), so a silent broker is detected keepalive_time_secs + 10 s after the last data; tune keepalive_time_secs instead`);
+    }
     const tls = sec.security_protocol === 'SSL' || sec.security_protocol === 'SASL_SSL';
     if (!tls && (sec.ssl_ca_location ?? sec.ssl_certificate_location ?? sec.ssl_key_location) !== undefined) warnings.push(`${name}.security ssl_* settings are ignored because security_protocol is ${sec.security_protocol}`);
   }
   if (backupParsed?.segment_max_age_secs !== undefined) warnings.push('backup.segment_max_age_secs is accepted for compatibility with published docs but has no effect; use backup.segment_max_interval_ms');
-  if (offset_storage !== undefined) warnings.push('offset_storage is accepted but has no effect yet (not implemented)');
-  if (isPlainObject(top['metrics']) && top['metrics']['update_interval_ms'] !== undefined) warnings.push('metrics.update_interval_ms is accepted but has no effect');
+  if (offset_storage !== undefined) warnings.push('offset_storage is not used: a backup keeps its progress in the backup itself (each partition index records where a restarted backup resumes), so there is no local offsets database; the section can be removed');
 
   if (problems.length > 0) fail();
   if (mode === undefined || backup_id === undefined || storage === undefined || backupParsed === undefined || restore === undefined || metrics === undefined) {
@@ -305,7 +313,7 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
   }
 
   const warn = opts.onWarning ?? ((m: string) => logger('config').warn({ file: fileName }, m));
-  for (const w of warnings) warn(`${fileName}: ${w}`);
+  for (const w of warnings) warn(`${fileName}: ${redactSecrets(w, '', secrets)}`);
 
   const { segment_max_age_secs: _ignored, ...backup } = backupParsed!;
   void _ignored;

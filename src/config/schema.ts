@@ -303,8 +303,9 @@ export const backupShape = {
   sync_interval_secs: leaf(positive, 30),
   include_offset_headers: leaf(bool, true),
   source_cluster_id: leaf(str),
-  consumer_group_snapshot: leaf(bool, false),
-  capture_topic_configs: leaf(bool, false),
+  // Ours default true (the reference: false): restore's offset reset and topic creation use what they keep.
+  consumer_group_snapshot: leaf(bool, true),
+  capture_topic_configs: leaf(bool, true),
   require_topic_configs: leaf(bool, false),
   /** Published docs only; accepted for compatibility, no effect (warned). */
   segment_max_age_secs: leaf(u64),
@@ -333,6 +334,22 @@ const produceAcks: Check<ProduceAcks> = (v) => {
   const r = int(-1, 1, 'acks -1, 0 or 1')(v);
   if (!r.ok) return r.message.startsWith('expected') ? bad(`expected acks -1 (all), 0 or 1, got ${typeof v === 'string' ? quote(v) : describe(v)}`) : r;
   return ok(r.value as ProduceAcks);
+};
+
+/** Kafka topic config names: lower-case words separated by dots (retention.ms, cleanup.policy). */
+const TOPIC_CONFIG_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+
+const topicConfigPattern: Check<string> = (v) => {
+  const r = str(v);
+  if (!r.ok) return r;
+  return r.value === '*' || TOPIC_CONFIG_NAME.test(r.value) ? r : bad(`expected a topic config name such as retention.ms, or *, got ${quote(r.value)}`);
+};
+
+/** A topic config value: Kafka takes strings; YAML numbers and booleans are written as they were. */
+const topicConfigValue: Check<string> = (v) => {
+  if (typeof v === 'string') return ok(v);
+  if (v instanceof PlainScalar) return ok(v.source);
+  return bad(`expected a value (string, number or boolean), got ${describe(v)}`);
 };
 
 export const restoreShape = {
@@ -366,9 +383,13 @@ export const restoreShape = {
     return r.ok && r.value === 0 ? bad('must be -1 (broker default) or at least 1, got 0') : r;
   }),
   purge_topics: leaf(bool, false),
+  topic_configs_from_backup: listLeaf(topicConfigPattern, undefined),
+  topic_configs: mapping(leaf(topicConfigValue, REQUIRED), 'a mapping {topic config name: value}', (k) => (TOPIC_CONFIG_NAME.test(k) ? undefined : `${quote(k)} is not a topic config name (lower-case words separated by dots, such as retention.ms)`)),
   allow_non_empty_target: leaf(bool, false),
   // Ours: an interrupted snapshot is refused unless the user asks for what it holds.
   allow_incomplete_backup: leaf(bool, false),
+  // Ours: create LogAppendTime source topics as LogAppendTime targets (the broker re-stamps every record).
+  keep_log_append_time: leaf(bool, false),
   // Ours (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset.
   manual_offsets: mapping(mapping(intKeyedLeaf(int(0, Number.MAX_SAFE_INTEGER, 'an offset (integer >= 0)'), 'a mapping {partition: offset}'), 'a mapping {source topic: {partition: offset}}'), 'a mapping {group: {source topic: {partition: offset}}}'),
 };
@@ -423,7 +444,8 @@ export const storageShapes = {
     secret_key: leaf(str),
     secret_access_key: leaf(str),
     prefix: leaf(str),
-    path_style: leaf(bool, false),
+    // No default: absent means path-style when an endpoint is set (src/storage/s3.ts), as the reference does.
+    path_style: leaf(bool),
     allow_http: leaf(bool, false),
   },
   azure: {
@@ -451,6 +473,9 @@ export const storageShapes = {
     service_account_path: leaf(nonEmptyStr),
     service_account_json: leaf(nonEmptyStr),
     prefix: leaf(str),
+    /** JSON API base URL (an emulator, a private endpoint); default https://storage.googleapis.com. */
+    endpoint: leaf(nonEmptyStr),
+    allow_http: leaf(bool, false),
     /** Published docs only; accepted, no effect (warned). */
     project_id: leaf(str),
   },

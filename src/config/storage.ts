@@ -92,7 +92,17 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
           }
         } else service_account_path = s.service_account_json;
       }
-      return { config: { backend: 'gcs', bucket: s.bucket, service_account_path, service_account_json, prefix: s.prefix }, problems, warnings };
+      if (s.endpoint !== undefined) {
+        let url: URL | undefined;
+        try {
+          url = new URL(s.endpoint);
+        } catch {
+          problems.push({ key: 'endpoint', message: 'expected a URL such as https://storage.googleapis.com' });
+        }
+        if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push({ key: 'endpoint', message: `expected an http:// or https:// URL, got ${url.protocol}` });
+        if (url && url.protocol === 'http:' && !s.allow_http) problems.push({ key: 'endpoint', message: 'is a plain http:// URL (credentials and data would travel in clear text); use https://, or set storage.allow_http: true to allow unencrypted HTTP' });
+      }
+      return { config: { backend: 'gcs', bucket: s.bucket, service_account_path, service_account_json, prefix: s.prefix, endpoint: s.endpoint, allow_http: s.allow_http }, problems, warnings };
     }
   }
 }
@@ -143,6 +153,8 @@ export function storageSpecFromConfig(storage: StorageConfig): StorageSpec {
         prefix: storage.prefix,
         serviceAccountPath: storage.service_account_path,
         serviceAccountJson: storage.service_account_json,
+        endpoint: storage.endpoint,
+        allowHttp: storage.allow_http,
       });
   }
 }

@@ -126,10 +126,16 @@ export interface RestoreOptions {
   offset_report?: string;
   create_topics: boolean;
   default_replication_factor?: number;
+  /** Our addition: topic configs of the backup a created topic gets (`*` = all); absent = the default allowlist. */
+  topic_configs_from_backup?: string[];
+  /** Our addition: topic configs every created topic gets, over the backup's. */
+  topic_configs: Record<string, string>;
   purge_topics: boolean;
   /** Our addition: allow writing into target partitions that already hold records. */
   allow_non_empty_target: boolean;
   allow_incomplete_backup: boolean;
+  /** Our addition: keep message.timestamp.type=LogAppendTime on targets (records get the restore's time). */
+  keep_log_append_time: boolean;
   /** Our addition (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset. */
   manual_offsets: Record<string, Record<string, Record<number, number>>>;
 }
@@ -172,7 +178,8 @@ export type StorageConfig =
       /** Also spelt `secret_access_key` in published docs. */
       secret_key?: string;
       prefix?: string;
-      path_style: boolean;
+      /** Absent: path-style when `endpoint` is set, else virtual-hosted. */
+      path_style?: boolean;
       allow_http: boolean;
     }
   | {
@@ -199,6 +206,8 @@ export type StorageConfig =
       /** Inline service-account JSON (from `service_account_json` when it holds JSON). */
       service_account_json?: string;
       prefix?: string;
+      endpoint?: string;
+      allow_http: boolean;
     };
 
 export interface KafkaBackupConfig {

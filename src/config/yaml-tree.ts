@@ -4,6 +4,7 @@
  * stays "007"), whether a map key was an unquoted integer (partition maps), the `!specific` tag,
  * and the line of every key/value for error messages.
  */
+import type { Secret } from './substitute.js';
 import { Alias, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Document, type Node, type ParsedNode } from 'yaml';
 
 /** A plain (unquoted) scalar that the YAML core schema resolved to a number or boolean. */
@@ -34,7 +35,12 @@ export interface Tree {
   /** Dotted path -> offset of the key (for maps) or the value. */
   offsets: Map<string, number>;
   lineCounter: LineCounter;
+  /** Dotted path -> what the value there, substituted from `${...}`, must not show in messages. */
+  secrets: Map<string, Secret>;
 }
+
+/** Runs on the parsed document before conversion (`${...}` substitution); returns problems and the substituted nodes. */
+export type DocumentHook = (doc: Document.Parsed) => { problems: { offset?: number; message: string }[]; secrets: WeakMap<Node, Secret> };
 
 export function pathString(path: readonly (string | number | symbol)[]): string {
   let s = '';
@@ -59,16 +65,17 @@ function firstLine(message: string): string {
   return s.trim();
 }
 
-export function parseYamlTree(text: string): Tree {
+export function parseYamlTree(text: string, hook?: DocumentHook): Tree {
   const lineCounter = new LineCounter();
   const problems: TreeProblem[] = [];
   const offsets = new Map<string, number>();
+  const secrets = new Map<string, Secret>();
   let doc: Document.Parsed;
   try {
     doc = parseDocument(text, { schema: 'core', version: '1.2', uniqueKeys: true, merge: false, prettyErrors: false, lineCounter, strict: true, stringKeys: false });
   } catch (err) {
     problems.push({ path: [], message: `YAML parse failure: ${firstLine(err instanceof Error ? err.message : String(err))}` });
-    return { value: undefined, problems, offsets, lineCounter };
+    return { value: undefined, problems, offsets, lineCounter, secrets };
   }
   for (const e of doc.errors) {
     problems.push({ path: [], offset: e.pos[0], message: `invalid YAML: ${firstLine(e.message)}` });
@@ -77,7 +84,14 @@ export function parseYamlTree(text: string): Tree {
     if (w.code === 'TAG_RESOLVE_FAILED') continue; // handled per node below
     problems.push({ path: [], offset: w.pos[0], message: `invalid YAML: ${firstLine(w.message)}` });
   }
-  if (doc.errors.length > 0) return { value: undefined, problems, offsets, lineCounter };
+  if (doc.errors.length > 0) return { value: undefined, problems, offsets, lineCounter, secrets };
+  let marks: WeakMap<Node, Secret> | undefined;
+  if (hook) {
+    const h = hook(doc);
+    for (const p of h.problems) problems.push({ path: [], offset: p.offset, message: p.message });
+    if (h.problems.length > 0) return { value: undefined, problems, offsets, lineCounter, secrets };
+    marks = h.secrets;
+  }
 
   let nodes = 0;
   const convert = (node: Node | ParsedNode | null | undefined, path: (string | number)[], depth: number, aliasDepth: number): unknown => {
@@ -86,6 +100,8 @@ export function parseYamlTree(text: string): Tree {
     if (node === null || node === undefined) return null;
     const here = pathString(path);
     if (!offsets.has(here) && node.range) offsets.set(here, node.range[0]);
+    const secret = marks?.get(node);
+    if (secret !== undefined) secrets.set(here, secret);
     if (isAlias(node)) {
       if (aliasDepth > 16) throw new TooBig();
       const target = (node as Alias).resolve(doc);
@@ -170,7 +186,7 @@ export function parseYamlTree(text: string): Tree {
     problems.push({ path: [], message: 'the YAML document is too large or too deeply nested (alias expansion?)' });
     value = undefined;
   }
-  return { value, problems, offsets, lineCounter };
+  return { value, problems, offsets, lineCounter, secrets };
 }
 
 class TooBig extends Error {}

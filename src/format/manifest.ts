@@ -20,6 +20,8 @@ export const manifestPartitionSchema = z.strictObject({
   /** Log start and end (high watermark) when the backup (or this run of it) started. */
   log_start_offset: nonNeg,
   end_offset: nonNeg,
+  /** Generation of this partition's index.json as last stored before this manifest was written (generations.ts); absent before that. */
+  index_generation: nonNeg.optional(),
 });
 
 export const manifestTopicSchema = z
@@ -42,6 +44,8 @@ export const manifestTopicSchema = z
 
 export const manifestSchema = z.strictObject({
   format_version: z.literal(1),
+  /** +1 on every write of the manifest (generations.ts); absent in backups written before rollback detection (read as 0). */
+  generation: nonNeg.optional(),
   tool_version: z.string(),
   backup_id: z.string(),
   status: z.enum(['running', 'complete', 'incomplete', 'stopped', 'failed']),

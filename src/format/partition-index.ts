@@ -44,6 +44,10 @@ export const gapSchema = z.strictObject({
 export const partitionIndexSchema = z
   .strictObject({
     format_version: z.literal(1),
+    /** +1 on every write of the index; with manifest_generation, what rollback detection compares (generations.ts). Absent before it: read as 0. */
+    generation: nonNeg.optional(),
+    /** Generation of the last manifest write that had completed when this index was written. */
+    manifest_generation: nonNeg.optional(),
     topic: z.string(),
     partition: nonNeg,
     next_offset: nonNeg.nullable(),

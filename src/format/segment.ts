@@ -73,9 +73,16 @@ export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 export const DEFAULT_ZSTD_LEVEL = 3;
 /** Limit on blocks per segment a reader accepts (a 64 GiB segment of 1 MiB blocks). */
 export const MAX_BLOCKS = 1 << 16;
+/**
+ * Largest raw (and stored) block the format allows: a block is at most the block size unless it
+ * holds one larger batch, and a batch larger than this cannot reach a broker with the default
+ * request limit (socket.request.max.bytes, 100 MiB). The writer refuses larger batches, so every
+ * segment it writes stays readable; a reader refuses larger blocks before reading or inflating
+ * them, so a forged footer cannot make it allocate up to 4 GiB per block.
+ */
+export const MAX_BLOCK_RAW_LENGTH = 128 * 1024 * 1024;
 
 const CODECS: readonly SegmentCodec[] = ['none', 'zstd', 'lz4'];
-const U32_MAX = 0xffffffff;
 
 export interface SegmentTrailer {
   footerOffset: number;
@@ -200,7 +207,7 @@ export class SegmentWriter {
     this.level = opts.level ?? DEFAULT_ZSTD_LEVEL;
     if (!Number.isInteger(this.level) || this.level < 1 || this.level > 22) throw new RangeError('zstd level must be an integer 1..22');
     this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-    if (!Number.isInteger(this.blockSize) || this.blockSize < 1 || this.blockSize > 256 * 1024 * 1024) throw new RangeError('blockSize must be 1 B..256 MiB');
+    if (!Number.isInteger(this.blockSize) || this.blockSize < 1 || this.blockSize > MAX_BLOCK_RAW_LENGTH) throw new RangeError('blockSize must be 1 B..128 MiB');
     this.verifyCrc = opts.verifyCrc ?? true;
     this.offThread = (opts.compressOffThread ?? false) && this.codec === 'zstd';
   }
@@ -244,7 +251,9 @@ export class SegmentWriter {
     if (this.lastOffset !== null && h.baseOffset <= this.lastOffset) {
       throw new KafkaBackupError('SEGMENT_ORDER', `record batch at offset ${h.baseOffset} does not follow offset ${this.lastOffset}`, { baseOffset: h.baseOffset.toString(), previous: this.lastOffset.toString() });
     }
-    if (batch.length > U32_MAX - (this.pending?.rawLength ?? 0)) throw new RangeError('batch too large for a segment block');
+    if (batch.length > MAX_BLOCK_RAW_LENGTH) {
+      throw new KafkaBackupError('BATCH_TOO_LARGE', `record batch at offset ${h.baseOffset} is ${batch.length} bytes; a segment block holds at most ${MAX_BLOCK_RAW_LENGTH} bytes (docs/format.md 2.1)`, { baseOffset: h.baseOffset.toString(), bytes: batch.length });
+    }
     range ??= batchTimestampRange(batch);
     const out: Buffer[] = [];
     if (this.pending && this.pending.rawLength + batch.length > this.blockSize) this.cut(out);
@@ -552,6 +561,9 @@ export function parseSegmentFooter(bytes: Buffer, trailer: SegmentTrailer): Segm
     if (b.storedLength < 1) corrupt(`block ${i} is empty`, ctx);
     expectedOffset += b.storedLength;
     if (b.batchCount < 1 || b.rawLength < b.batchCount * BATCH_HEADER_SIZE) corrupt(`block ${i}: ${b.batchCount} batches cannot fill ${b.rawLength} raw bytes`, ctx);
+    if (b.rawLength > MAX_BLOCK_RAW_LENGTH) corrupt(`block ${i}: raw length ${b.rawLength} is over the format's limit of ${MAX_BLOCK_RAW_LENGTH} bytes per block`, ctx);
+    // The writer stores a block uncompressed when compression does not make it smaller.
+    if (b.storedLength > b.rawLength) corrupt(`block ${i}: stored length ${b.storedLength} is over its raw length ${b.rawLength}`, ctx);
     if (codec === 'none' && b.rawLength !== b.storedLength) corrupt(`block ${i}: uncompressed but raw ${b.rawLength} != stored ${b.storedLength}`, ctx);
     if (b.firstOffset < 0n || b.lastOffset < b.firstOffset) corrupt(`block ${i}: bad offset range ${b.firstOffset}..${b.lastOffset}`, ctx);
     const prev = blocks[i - 1];
@@ -607,6 +619,7 @@ export interface DecodeBlockOptions {
 export function decodeBlock(stored: Buffer, meta: BlockMeta, opts: DecodeBlockOptions = {}): Buffer[] {
   const where = `block ${meta.index}`;
   const ctx = { block: meta.index };
+  if (meta.rawLength > MAX_BLOCK_RAW_LENGTH || meta.storedLength > meta.rawLength) corrupt(`${where}: raw length ${meta.rawLength} (stored ${meta.storedLength}) is over the format's limit of ${MAX_BLOCK_RAW_LENGTH} bytes per block`, ctx);
   if (stored.length !== meta.storedLength) corrupt(`${where}: ${stored.length} bytes, footer says ${meta.storedLength}`, ctx);
   if (crc32c(stored) !== meta.crc) corrupt(`${where}: CRC-32C mismatch`, ctx);
   let raw: Buffer;

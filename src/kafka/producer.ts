@@ -1,4 +1,4 @@
-import { initProducerIdV4 } from '@platformatic/kafka';
+import { initProducerIdV4, listOffsetsV7 } from '@platformatic/kafka';
 import { ClientClosedError, KafkaError } from '../util/errors.js';
 import { sleep } from '../util/time.js';
 import type { KafkaCluster } from './cluster.js';
@@ -8,8 +8,11 @@ import { createProduceRequest, parseProduceResponse, PRODUCE_API_KEY, PRODUCE_VE
 import { readBatchHeader, rewriteBatchForProduce } from './protocol/record-batch.js';
 
 export interface ProduceResult {
-  /** Target offset of the batch's first record; its other records follow consecutively. */
-  baseOffset: bigint;
+  /**
+   * Target offset of the batch's first record; its other records follow consecutively.
+   * Undefined with acks 0: the broker reports no offsets (they follow on from the partition's end).
+   */
+  baseOffset: bigint | undefined;
   recordCount: number;
 }
 
@@ -99,6 +102,11 @@ export class RawProducer {
       stamped.push({ batch: rewriteBatchForProduce(b, { producerId: this.#producerId, producerEpoch: this.#producerEpoch, baseSequence: seq }), count: n });
       seq = (seq + n) % 0x80000000;
     }
+    if (this.#opts.acks === 0) {
+      await this.#sendUnacknowledged(topic, partition, stamped);
+      this.#sequences.set(key, seq);
+      return stamped.map((s) => ({ baseOffset: undefined, recordCount: s.count }));
+    }
     const offsets: (bigint | undefined)[] = new Array<bigint | undefined>(stamped.length);
     let next = 0;
     while (next < stamped.length) {
@@ -112,6 +120,33 @@ export class RawProducer {
     }
     this.#sequences.set(key, seq);
     return stamped.map((s, i) => ({ baseOffset: offsets[i]!, recordCount: s.count }));
+  }
+
+  /**
+   * acks 0: the broker answers no Produce, so none is awaited (a wait would last the request
+   * timeout). It handles one connection's requests one at a time, in order, and closes the
+   * connection when it refuses an acks-0 produce; so a ListOffsets sent after the batches on the
+   * same connection is answered only once they were appended, and fails if one was refused. That
+   * keeps `send` returning when the records are written, never earlier, and never silent on a
+   * refusal. There is no retry: the broker gives no reason, and a re-send past its 5-batch
+   * duplicate window would be refused; a re-run of the restore resumes from the target's end.
+   */
+  async #sendUnacknowledged(topic: string, partition: number, stamped: { batch: Buffer }[]): Promise<void> {
+    // The partition's usual lane: a shared connection only makes the barrier wait for the other partitions' requests too.
+    const conn = await this.#cluster.leaderConnection(topic, partition, this.#lane(topic, partition));
+    try {
+      // Resolves as soon as the request is written (no response); errors surface on the barrier.
+      for (const s of stamped) void conn.send(PRODUCE_API_KEY, PRODUCE_VERSION, () => createProduceRequest(0, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [s.batch] }] }]), parseProduceResponse).catch(() => {});
+      await conn.call(listOffsetsV7.api, -1, 0, [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp: -1n }] }]);
+    } catch (err) {
+      await this.#cluster.dropConnection(conn);
+      throw new KafkaError(
+        `produce ${topic}/${partition} with produce_acks: 0 failed: the broker closed the connection or refused the request that follows the records (with acks 0 it gives no reason); run the restore again to resume from the end of the target, or use produce_acks: -1 to see the broker's error`,
+        undefined,
+        { topic, partition },
+        { cause: err },
+      );
+    }
   }
 
   /**

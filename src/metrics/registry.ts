@@ -32,13 +32,17 @@ export interface MetricsInfo {
   maxPartitionLabels: number;
   /** Also export the process metrics (memory, CPU, event-loop lag) as kafka_backup_process_* / kafka_backup_nodejs_*. */
   processMetrics?: boolean;
+  /** `metrics.update_interval_ms`: how often the throughput gauges are recomputed (default 500). */
+  updateIntervalMs?: number;
 }
 
 const PL = ['topic', 'partition'] as const;
+const THROUGHPUT_WINDOW_MS = 10_000;
 
 /**
  * The `kafka_backup_*` metrics of one run, in their own registry. Implements both engine sinks.
- * Throughput is the rate over the last 10 seconds, sampled once a second by an unref'd timer.
+ * Throughput is the rate over the last 10 seconds, recomputed every `updateIntervalMs`
+ * (`metrics.update_interval_ms`) by an unref'd timer; a scrape reads the last computed value.
  */
 export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink {
   readonly registry = new Registry();
@@ -75,6 +79,7 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
   #totalBytes = 0;
   readonly #samples: { t: number; records: number; bytes: number }[] = [];
   readonly #sampler: NodeJS.Timeout;
+  #throughput = { records: 0, bytes: 0 };
 
   constructor(info: MetricsInfo) {
     this.info = info;
@@ -129,7 +134,7 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
       help: 'Records per second over the last 10 seconds (backed up, or restored in restore mode)',
       registers,
       collect() {
-        this.set(self.#rate('records'));
+        this.set(self.#throughput.records);
       },
     });
     new Gauge({
@@ -137,25 +142,23 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
       help: 'Kafka bytes per second over the last 10 seconds (backed up, or restored in restore mode)',
       registers,
       collect() {
-        this.set(self.#rate('bytes'));
+        this.set(self.#throughput.bytes);
       },
     });
-    this.#sample();
-    this.#sampler = setInterval(() => this.#sample(), 1000);
+    this.#update();
+    this.#sampler = setInterval(() => this.#update(), info.updateIntervalMs ?? 500);
     this.#sampler.unref();
   }
 
-  #sample(): void {
-    this.#samples.push({ t: Date.now(), records: this.#totalRecords, bytes: this.#totalBytes });
-    if (this.#samples.length > 11) this.#samples.shift();
-  }
-
-  #rate(what: 'records' | 'bytes'): number {
-    const first = this.#samples[0];
-    if (!first) return 0;
-    const dt = (Date.now() - first.t) / 1000;
-    const now = what === 'records' ? this.#totalRecords : this.#totalBytes;
-    return dt > 0 ? (now - first[what]) / dt : 0;
+  /** Takes a sample and recomputes the throughput over the last THROUGHPUT_WINDOW_MS. */
+  #update(): void {
+    const now = Date.now();
+    this.#samples.push({ t: now, records: this.#totalRecords, bytes: this.#totalBytes });
+    // Keep the newest sample at least a window old, so the rate spans the whole window.
+    while (this.#samples.length > 2 && this.#samples[1]!.t <= now - THROUGHPUT_WINDOW_MS) this.#samples.shift();
+    const first = this.#samples[0]!;
+    const dt = (now - first.t) / 1000;
+    this.#throughput = dt > 0 ? { records: (this.#totalRecords - first.records) / dt, bytes: (this.#totalBytes - first.bytes) / dt } : { records: 0, bytes: 0 };
   }
 
   healthy(): boolean {

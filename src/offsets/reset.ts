@@ -13,7 +13,7 @@ import { decodeBatch, readBatchHeader, splitBatches } from '../kafka/protocol/re
 import { restoreIdFor } from '../restore/engine.js';
 import { readOriginalOffset } from '../restore/headers.js';
 import type { RestoreOptions } from '../restore/options.js';
-import { planRestore, type PlannedPartition } from '../restore/plan.js';
+import { planRestore, type PlannedPartition, type RestorePlan } from '../restore/plan.js';
 import { readSegmentBatches } from '../restore/segment-source.js';
 import type { RestoreState } from '../restore/state.js';
 import { RestoreStateStore } from '../restore/state-store.js';
@@ -114,6 +114,56 @@ async function committedOffsets(o: GroupResetOptions, warnings: string[]): Promi
   return { offsets, from: { kind: 'snapshot', takenAt: chosen.snapshot.taken_at, key: chosen.snapshot.s.key } };
 }
 
+/** What a reset after the restore will do, or why it cannot, known before any data is written. */
+export interface ResetPreview {
+  technique: ResetStrategy;
+  /** Groups that will be reset (the configured ones, or those of the snapshot used). */
+  groups: string[];
+  offsetsFrom?: ResetReport['offsetsFrom'];
+  warnings: string[];
+  /** Reasons the reset cannot work; `restore` refuses to start when there is one. */
+  problems: string[];
+}
+
+/**
+ * The reset's inputs checked against the backup and the plan: the group snapshot it translates
+ * (or manual_offsets) exists, and a technique that needs one source per target partition is not
+ * used on merged partitions. `restore` runs this before writing anything; validate-restore prints it.
+ */
+export async function previewReset(o: Omit<GroupResetOptions, 'dryRun'>, plan: RestorePlan): Promise<ResetPreview> {
+  const warnings: string[] = [];
+  const problems: string[] = [];
+  let offsets: CommittedOffsets = {};
+  let from: ResetReport['offsetsFrom'] | undefined;
+  try {
+    ({ offsets, from } = await committedOffsets(o, warnings));
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    problems.push(err.message);
+  }
+  if (o.strategy === 'header-based' || o.strategy === 'timestamp-based') {
+    for (const tp of targetPartitionPlans(plan).values()) {
+      if (tp.targetPartition === -1) problems.push(`${tp.targetTopic} is repartitioned (restore.repartitioning): ${o.strategy} needs one source per target partition; use consumer_group_strategy: exact (the restore's offset map)`);
+      else if (tp.sources.length > 1) problems.push(`${tp.targetTopic}/${tp.targetPartition} holds records of several source partitions (${tp.sources.map((s) => `${s.sourceTopic}/${s.sourcePartition}`).join(', ')}): ${o.strategy} needs one source per target partition; use consumer_group_strategy: exact (the restore's offset map)`);
+    }
+  }
+  return { technique: o.strategy, groups: o.groups.length ? o.groups : Object.keys(offsets).sort(), offsetsFrom: from, warnings, problems };
+}
+
+/** The planned partitions grouped by the target partition they are written to. */
+function targetPartitionPlans(plan: RestorePlan): Map<string, TargetPartitionPlan> {
+  const targets = new Map<string, TargetPartitionPlan>();
+  for (const t of plan.topics) {
+    for (const p of t.partitions) {
+      const k = `${p.targetTopic}/${p.targetPartition}`;
+      const tp = targets.get(k) ?? { targetTopic: p.targetTopic, targetPartition: p.targetPartition, sources: [] };
+      tp.sources.push(p);
+      targets.set(k, tp);
+    }
+  }
+  return targets;
+}
+
 interface TargetPartitionPlan {
   targetTopic: string;
   targetPartition: number;
@@ -129,15 +179,7 @@ export async function resetGroupOffsets(o: GroupResetOptions): Promise<ResetRepo
   const { offsets, from } = await committedOffsets(o, warnings);
   const plan = await planRestore(r);
   if (plan.errors.length) throw new UserError('INVALID_RESTORE', `restore configuration is not valid:\n  - ${plan.errors.join('\n  - ')}`);
-  const targets = new Map<string, TargetPartitionPlan>();
-  for (const t of plan.topics) {
-    for (const p of t.partitions) {
-      const k = `${p.targetTopic}/${p.targetPartition}`;
-      const tp = targets.get(k) ?? { targetTopic: p.targetTopic, targetPartition: p.targetPartition, sources: [] };
-      tp.sources.push(p);
-      targets.set(k, tp);
-    }
-  }
+  const targets = targetPartitionPlans(plan);
 
   const technique = o.strategy;
   const needsMap = technique === 'exact' || technique === 'manual';

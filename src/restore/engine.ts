@@ -7,7 +7,7 @@ import { logger } from '../util/logger.js';
 import { runPool } from '../util/pool.js';
 import { OffsetMapBuilder, type OffsetRun } from './offset-map.js';
 import type { RestoreOptions } from './options.js';
-import { planRestore, targetPartitionsOf, type PlannedPartition, type PlannedTopic, type RestorePlan } from './plan.js';
+import { LOG_APPEND_TIME, logAppendTimeTargetProblem, planRestore, targetPartitionsOf, TIMESTAMP_TYPE, type PlannedPartition, type PlannedTopic, type RestorePlan } from './plan.js';
 import { RateLimiter } from './rate-limiter.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import { restoreBatches, type OutBatch } from './record-stream.js';
@@ -92,7 +92,13 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
 
     // Saved before anything is produced: a store that refuses writes stops the restore here, target untouched.
     await states.save(state);
-    await prepareTargets(opts, plan, cluster, admin, state, warnings);
+    try {
+      await prepareTargets(opts, plan, cluster, admin, state, warnings);
+    } catch (err) {
+      // Refused before anything was written: a new restore leaves no state behind (the backup stays as it was).
+      if (!resumed) await states.discard().catch(() => {});
+      throw err;
+    }
     await states.save(state);
 
     const jobs = new Map<string, TargetJob>();
@@ -186,7 +192,9 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
             checkContiguous(key, res[0]!.baseOffset, nextTarget);
             let t = nextTarget;
             pending.forEach((b, i) => {
-              t = Number(res[i]!.baseOffset);
+              // acks 0 reports no offset: the records follow on from the partition's end (we are its only writer).
+              const base = res[i]!.baseOffset;
+              if (base !== undefined) t = Number(base);
               for (const s of b.sourceOffsets) map.add(src.sourceTopic, src.sourcePartition, s, t++);
             });
             ps.produced += pendingRecords;
@@ -275,8 +283,8 @@ export function reportJson(r: RestoreResult): Record<string, unknown> {
 
 
 /**
- * Creates missing target topics, refuses non-empty target partitions (unless allowed),
- * warns about LogAppendTime targets, and records each target partition's starting end offset.
+ * Creates missing target topics, refuses non-empty target partitions (unless allowed) and
+ * LogAppendTime targets (unless kept knowingly), and records each target partition's starting end offset.
  */
 async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: KafkaCluster, admin: KafkaAdmin, state: RestoreState, warnings: string[]): Promise<void> {
   const problems: string[] = [];
@@ -287,8 +295,10 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
         problems.push(`target topic ${t.targetTopic} does not exist; create it or set restore.create_topics: true`);
         continue;
       }
-      log.info({ topic: t.targetTopic, partitions: t.requiredTargetPartitions }, 'creating target topic');
+      log.info({ topic: t.targetTopic, partitions: t.requiredTargetPartitions, configs: t.configs }, 'creating target topic');
       await admin.createTopic(t.targetTopic, t.requiredTargetPartitions, opts.defaultReplicationFactor, t.configs);
+      const skipped = Object.entries(t.configsSkipped).map(([k, v]) => `${k}=${v}`);
+      if (skipped.length > 0) warnings.push(`target topic ${t.targetTopic} created without these configs of the backup: ${skipped.join(', ')} (see validate-restore's "Topic configs")`);
       for (let i = 0; i < 50 && !info; i++) {
         await new Promise((r) => setTimeout(r, 100));
         await cluster.refresh();
@@ -300,11 +310,15 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
       problems.push(`target topic ${t.targetTopic} has ${info.partitions.length} partitions but the restore writes into partition ${t.requiredTargetPartitions - 1}`);
       continue;
     }
-    const tsType = (await admin.topicConfig(t.targetTopic, ['message.timestamp.type']))['message.timestamp.type'];
-    if (tsType === 'LogAppendTime') {
-      const w = `target topic ${t.targetTopic} uses message.timestamp.type=LogAppendTime: the broker will overwrite the original timestamps`;
-      warnings.push(w);
-      log.warn(w);
+    const tsType = (await admin.topicConfig(t.targetTopic, [TIMESTAMP_TYPE]))[TIMESTAMP_TYPE];
+    if (tsType === LOG_APPEND_TIME) {
+      const { error, warning } = logAppendTimeTargetProblem(t.targetTopic, opts.keepLogAppendTime === true);
+      if (error) {
+        problems.push(error);
+        continue;
+      }
+      warnings.push(warning!);
+      log.warn(warning!);
     }
     const parts = targetPartitionsOf(t);
     if (opts.purgeTopics && parts.some((p) => !state.partitions[`${t.targetTopic}/${p}`])) {

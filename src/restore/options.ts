@@ -25,9 +25,20 @@ export interface RestoreOptions {
   stripOffsetHeaders: boolean;
   createTopics: boolean;
   defaultReplicationFactor: number;
+  /** Topic configs of the backup a created topic gets (`*` = all); absent = DEFAULT_TOPIC_CONFIGS_FROM_BACKUP. */
+  topicConfigsFromBackup?: string[];
+  /** Topic configs every created topic gets, over the backup's. */
+  topicConfigs?: Record<string, string>;
   allowNonEmptyTarget: boolean;
   /** Restore from a snapshot that did not reach its end offsets (interrupted): what it holds, reported per partition. */
   allowIncompleteBackup?: boolean;
+  /**
+   * restore.keep_log_append_time: targets of LogAppendTime source topics are created LogAppendTime
+   * and LogAppendTime targets are accepted (the broker stamps restored records with the time of the
+   * restore). Default false: such targets are created CreateTime and records keep the append time
+   * the source's consumers saw.
+   */
+  keepLogAppendTime?: boolean;
   dryRun: boolean;
   maxConcurrentPartitions: number;
   rateLimitRecordsPerSec?: number;

@@ -2,12 +2,14 @@ import { readJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
 import { manifestSchema, type Manifest, type ManifestTopic } from '../format/manifest.js';
 import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
+import { checkIndexAgainstManifest, confirmRollbacks, type RollbackProblem } from '../format/generations.js';
 import { matchesFilter } from '../backup/topic-selection.js';
 import { CorruptDataError, errorMessage, UserError } from '../util/errors.js';
 import { runPool } from '../util/pool.js';
 import type { ObjectStore } from '../storage/store.js';
 import { readFooter } from './segment-source.js';
 import type { RestoreOptions } from './options.js';
+import { chooseTopicConfigs, holdBackDestructiveRetention, type RestoredExtent } from './topic-configs.js';
 
 export interface PlannedSegment {
   entry: SegmentEntry;
@@ -42,7 +44,12 @@ export interface PlannedTopic {
   requiredTargetPartitions: number;
   /** Set when restore.repartitioning re-spreads this topic: every record is routed by key (murmur2) or round-robin. */
   repartition?: { strategy: 'murmur2' | 'automatic'; targetPartitions: number };
+  /** Configs a created target topic gets: the allowed ones of the backup and the user's (topic-configs.ts), LogAppendTime made CreateTime (see targetConfigs)... */
   configs: Record<string, string>;
+  /** ...and the backup's configs left out. */
+  configsSkipped: Record<string, string>;
+  /** The source topic was message.timestamp.type=LogAppendTime (by its recorded configs). */
+  sourceLogAppendTime: boolean;
   partitions: PlannedPartition[];
 }
 
@@ -124,6 +131,47 @@ async function checkSegmentObjects(plan: RestorePlan, store: ObjectStore): Promi
 }
 
 /**
+ * The configs a created topic gets: message.timestamp.type by the LogAppendTime rule
+ * (targetConfigs, restore.keep_log_append_time), every other config of the backup only if allowed,
+ * and the user's values over both.
+ */
+function topicConfigsOf(opts: RestoreOptions, t: ManifestTopic): { configs: Record<string, string>; configsSkipped: Record<string, string> } {
+  const { [TIMESTAMP_TYPE]: ts, ...rest } = t.configs;
+  const c = chooseTopicConfigs(rest, opts.topicConfigsFromBackup, opts.topicConfigs);
+  const timestampType = ts === undefined || Object.prototype.hasOwnProperty.call(c.applied, TIMESTAMP_TYPE) ? {} : targetConfigs({ [TIMESTAMP_TYPE]: ts }, opts.keepLogAppendTime === true);
+  return { configs: { ...timestampType, ...c.applied }, configsSkipped: c.skipped };
+}
+
+/** The oldest record a PITR restores is no older than the window's start. */
+function restoredExtent(pt: PlannedTopic, windowStart: number | undefined): RestoredExtent {
+  const oldest = pt.partitions.map((p) => p.timestampRange?.[0]).filter((x): x is number => x !== undefined);
+  return { oldestTimestamp: oldest.length ? Math.max(Math.min(...oldest), windowStart ?? -Infinity) : undefined, largestPartitionBytes: Math.max(0, ...pt.partitions.map((p) => p.bytesEstimate)), now: Date.now() };
+}
+
+/**
+ * The manifest's partition_count decides how many partitions a created target topic gets, so it
+ * must agree with what the backup holds: every partition below it listed, and an index for the
+ * highest one (a backup writes each partition's index when it starts it). A forged or damaged
+ * count (say 100000) would otherwise create that many partitions on the target.
+ */
+async function checkPartitionCount(opts: RestoreOptions, manifest: Manifest, t: ManifestTopic, read: readonly number[], errors: string[], warnings: string[]): Promise<void> {
+  const where = keys.manifest(opts.backupId);
+  if (t.partitions.length !== t.partition_count) {
+    errors.push(`${where}: topic ${t.name} has partition_count ${t.partition_count} but lists ${t.partitions.length} partitions (damaged or edited manifest)`);
+    return;
+  }
+  const top = t.partition_count - 1;
+  const unfinished = manifest.status === 'running' || manifest.status === 'incomplete';
+  // Already reported as a missing index when the plan read it for a finished backup.
+  if (read.includes(top) && !unfinished) return;
+  if ((await loadIndex(opts, t.name, top)) !== undefined) return;
+  const what = `${where}: topic ${t.name} has partition_count ${t.partition_count} but partition ${top} has no index (${keys.partitionIndex(opts.backupId, t.name, top)}), so the count is not confirmed`;
+  // An unfinished backup may not have started its last partitions: the user may accept the manifest's count.
+  if (unfinished && opts.allowIncompleteBackup === true) warnings.push(`${what}; a created topic gets ${t.partition_count} partitions as the manifest says (restore.allow_incomplete_backup: true)`);
+  else errors.push(`${what}${unfinished ? `; the backup (status ${manifest.status}) has not reached that partition: run it to completion, or set restore.allow_incomplete_backup: true to take the manifest's count` : ''}`);
+}
+
+/**
  * What a restore will do, computed from the manifest and the partition indexes only (no record
  * data is read): which segments overlap the window, how many records that is, and whether the
  * topic selection and the mappings make sense. `validate-restore` prints it; `restore` runs it.
@@ -166,6 +214,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
   };
   const targetWriters = new Map<string, string[]>();
   const short: ShortPartition[] = [];
+  const rollbacks: RollbackProblem[] = [];
   for (const t of selected) {
     const targetTopic = opts.topicMapping[t.name] ?? t.name;
     const parts = t.partitions.map((p) => p.partition).filter((p) => !opts.sourcePartitions || opts.sourcePartitions.includes(p));
@@ -178,13 +227,17 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       targetTopic,
       sourcePartitionCount: t.partition_count,
       requiredTargetPartitions: rp ? rp.target_partitions : t.partition_count,
-      configs: t.configs,
+      ...topicConfigsOf(opts, t),
+      sourceLogAppendTime: t.configs[TIMESTAMP_TYPE] === LOG_APPEND_TIME,
       partitions: [],
       ...(rp ? { repartition: { strategy: rp.strategy, targetPartitions: rp.target_partitions } } : {}),
     };
     for (const p of parts) {
       const idx = await loadIndex(opts, t.name, p);
-      if (!idx) {
+      // Never allowed (not even with allow_incomplete_backup): a rolled-back index or manifest would silently restore less.
+      const stale = checkIndexAgainstManifest(manifest, t.name, p, idx);
+      rollbacks.push(...stale);
+      if (!idx && stale.length === 0) {
         const msg = `${keys.partitionIndex(opts.backupId, t.name, p)}: missing partition index (the manifest lists ${t.name}/${p})`;
         // A running (or interrupted) backup may not have reached this partition yet; a finished one has an index for every partition.
         if (manifest.status === 'running' || manifest.status === 'incomplete') warnings.push(`${msg}; the backup is still running or was interrupted, so nothing of this partition is restored`);
@@ -246,8 +299,12 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       plan.bytesEstimate += pp.bytesEstimate;
       pt.partitions.push(pp);
     }
+    if (pt.sourceLogAppendTime) warnings.push(logAppendTimeNote(pt, opts.keepLogAppendTime === true));
+    warnings.push(...holdBackDestructiveRetention(pt, opts.topicConfigs ?? {}, restoredExtent(pt, start), pt.targetTopic));
     plan.topics.push(pt);
+    await checkPartitionCount(opts, manifest, t, parts, errors, warnings);
   }
+  await reportRollbacks(opts, rollbacks, errors);
   reportShortfall(plan, short, opts.allowIncompleteBackup === true);
   await checkSegmentObjects(plan, opts.store);
   for (const [src, dst] of Object.entries(opts.partitionMapping)) {
@@ -270,6 +327,16 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     }
   }
   return plan;
+}
+
+/** One error per object an older copy was put back for (or a pinned index deleted): never allowed, it would restore less. */
+async function reportRollbacks(opts: Pick<RestoreOptions, 'store' | 'backupId'>, found: RollbackProblem[], errors: string[]): Promise<void> {
+  const seen = new Set<string>();
+  for (const f of await confirmRollbacks(opts.store, opts.backupId, found)) {
+    if (seen.has(f.object)) continue;
+    seen.add(f.object);
+    errors.push(`${f.object}: ${f.problem}`);
+  }
 }
 
 interface ShortPartition {
@@ -309,6 +376,37 @@ function reportShortfall(plan: RestorePlan, short: ShortPartition[], allowed: bo
   }
   plan.warnings.push(`backup ${m.backup_id} is an incomplete snapshot (status ${m.status}); restoring what it holds (restore.allow_incomplete_backup: true)`);
   for (const s of short) plan.warnings.push(`incomplete: ${reach(s)}: offsets ${s.reached ?? 0} to ${s.end - 1} are not in the backup`);
+}
+
+export const TIMESTAMP_TYPE = 'message.timestamp.type';
+export const LOG_APPEND_TIME = 'LogAppendTime';
+
+/**
+ * A LogAppendTime target stamps every restored record with the time of the restore, so its
+ * consumers (and any later point-in-time restore of it) would see other timestamps than the
+ * source's consumers saw. Unless the user keeps LogAppendTime, the target is created CreateTime:
+ * the restore re-encodes each LogAppendTime batch as CreateTime records carrying the batch's append
+ * time (record-stream.ts), which such a target keeps.
+ */
+export function targetConfigs(source: Record<string, string>, keepLogAppendTime: boolean): Record<string, string> {
+  if (keepLogAppendTime || source[TIMESTAMP_TYPE] !== LOG_APPEND_TIME) return source;
+  return { ...source, [TIMESTAMP_TYPE]: 'CreateTime' };
+}
+
+function logAppendTimeNote(t: PlannedTopic, keep: boolean): string {
+  if (keep) {
+    return `${t.sourceTopic} is message.timestamp.type=LogAppendTime at the source and restore.keep_log_append_time is true: a created target ${t.targetTopic} is LogAppendTime too, so the broker stamps every restored record with the time of the restore (the source's timestamps are not kept)`;
+  }
+  return `${t.sourceTopic} is message.timestamp.type=LogAppendTime at the source: a created target ${t.targetTopic} gets message.timestamp.type=CreateTime and every record keeps the append time the source's consumers saw, as a CreateTime timestamp (set restore.keep_log_append_time: true to keep LogAppendTime and have the broker re-stamp the records)`;
+}
+
+/**
+ * An existing target topic with LogAppendTime would overwrite every restored timestamp: an error
+ * unless restore.keep_log_append_time says the user wants that.
+ */
+export function logAppendTimeTargetProblem(targetTopic: string, keep: boolean): { error?: string; warning?: string } {
+  if (keep) return { warning: `target topic ${targetTopic} uses message.timestamp.type=LogAppendTime (restore.keep_log_append_time: true): the broker stamps every restored record with the time of the restore` };
+  return { error: `target topic ${targetTopic} uses message.timestamp.type=LogAppendTime: the broker would replace every restored timestamp with the time of the restore; set its message.timestamp.type to CreateTime, restore into a new topic (topic_mapping), or set restore.keep_log_append_time: true to accept the new timestamps` };
 }
 
 /** The target partitions a planned topic writes into. */

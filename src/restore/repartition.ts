@@ -86,7 +86,8 @@ export async function restoreRepartitioned(t: PlannedTopic, ctx: RepartitionCont
     await ctx.byteLimiter?.take(batch.length, opts.signal);
     const [res] = await ctx.producer.send(t.targetTopic, p, [batch]);
     checkContiguous(lane.key, res!.baseOffset, lane.nextTarget);
-    let target = Number(res!.baseOffset);
+    // acks 0 reports no offset: the records follow on from the partition's end (we are its only writer).
+    let target = res!.baseOffset === undefined ? lane.nextTarget : Number(res!.baseOffset);
     for (const x of lane.pending) lane.map.add(t.sourceTopic, x.sourcePartition, Number(x.record.offset), target++);
     const ps = state.partitions[lane.key]!;
     ps.produced += lane.pending.length;

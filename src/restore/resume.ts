@@ -187,7 +187,7 @@ export class ResumeTail {
  * record means another producer is writing to the partition (or a batch of a killed run was still
  * above the high watermark), and the resume arithmetic would no longer hold. acks 0 gives no offset.
  */
-export function checkContiguous(key: string, baseOffset: bigint, expected: number): void {
-  if (baseOffset < 0n || Number(baseOffset) === expected) return;
+export function checkContiguous(key: string, baseOffset: bigint | undefined, expected: number): void {
+  if (baseOffset === undefined || baseOffset < 0n || Number(baseOffset) === expected) return;
   throw new UserError('TARGET_CHANGED', `${key}: the broker put this restore's batch at offset ${baseOffset}, but its previous record ends at ${expected}: another producer is writing to the partition; stop it, or restore into a new topic with topic_mapping`);
 }

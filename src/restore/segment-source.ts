@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { BLOCK_ENTRY_SIZE, decodeBlock, DEFAULT_BLOCK_SIZE, FOOTER_HEADER_SIZE, parseSegmentFooter, parseSegmentTail, SEGMENT_TRAILER_SIZE, type BlockMeta, type SegmentFooter } from '../format/segment.js';
+import { BLOCK_ENTRY_SIZE, decodeBlock, DEFAULT_BLOCK_SIZE, FOOTER_HEADER_SIZE, MAX_BLOCKS, parseSegmentFooter, parseSegmentTail, SEGMENT_TRAILER_SIZE, type BlockMeta, type SegmentFooter } from '../format/segment.js';
 import type { SegmentEntry } from '../format/partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError } from '../util/errors.js';
@@ -10,12 +10,15 @@ const TAIL_BYTES = 256 * 1024;
 // A larger segment's tail is sized to its footer (72 bytes per block of about DEFAULT_BLOCK_SIZE raw
 // bytes), with room to spare; a footer larger than the guess costs one more ranged GET.
 const MIN_TAIL_BYTES = 64 * 1024;
+// The largest footer and trailer the format allows: the index's raw_bytes (which a forged index
+// may overstate) never makes the tail read more than this.
+const MAX_TAIL_BYTES = SEGMENT_TRAILER_SIZE + FOOTER_HEADER_SIZE + BLOCK_ENTRY_SIZE * MAX_BLOCKS;
 
 function tailLength(entry: SegmentEntry): number {
   const size = entry.stored_bytes;
   if (size <= TAIL_BYTES) return size;
   const footer = SEGMENT_TRAILER_SIZE + FOOTER_HEADER_SIZE + BLOCK_ENTRY_SIZE * (Math.ceil(entry.raw_bytes / DEFAULT_BLOCK_SIZE) + 1);
-  return Math.min(size, Math.max(MIN_TAIL_BYTES, 2 * footer));
+  return Math.min(size, MAX_TAIL_BYTES, Math.max(MIN_TAIL_BYTES, 2 * footer));
 }
 
 export interface SourceBatch {
@@ -155,8 +158,7 @@ export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntr
     return;
   }
   const { footer, tail, tailBytes } = await readFooter(store, entry);
-  // A small segment came whole with the tail read: cut its blocks from that instead of fetching again.
-  const tailStart = entry.stored_bytes - tail.length;
+  // A small segment came whole with the tail read: fetchBlock cuts its blocks from that instead of fetching again.
   let extra = tailBytes;
   for (const b of footer.blocks) {
     // Blocks holding only control batches have no meaningful time range but carry transaction
@@ -164,11 +166,22 @@ export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntr
     const onlyControl = b.controlBatchCount === b.batchCount;
     const meets = (w.windowStart === undefined || b.maxTimestamp >= BigInt(w.windowStart)) && (w.windowEnd === undefined || b.minTimestamp <= BigInt(w.windowEnd));
     if (!meets && !onlyControl) continue;
-    const inTail = b.storedOffset >= tailStart;
-    const stored = inTail
-      ? tail.subarray(b.storedOffset - tailStart, b.storedOffset - tailStart + b.storedLength)
-      : await store.get(entry.key, { start: b.storedOffset, end: b.storedOffset + b.storedLength });
-    yield* blockBatches(entry, stored, b, (inTail ? 0 : stored.length) + extra);
+    const { stored, fetched } = await fetchBlock(store, entry, b, tail);
+    yield* blockBatches(entry, stored, b, fetched + extra);
     extra = 0;
   }
+}
+
+/** One block's stored bytes: cut from the segment's tail when it came with it, else one ranged GET. */
+async function fetchBlock(store: ObjectStore, entry: SegmentEntry, b: BlockMeta, tail: Buffer): Promise<{ stored: Buffer; fetched: number }> {
+  const tailStart = entry.stored_bytes - tail.length;
+  if (b.storedOffset >= tailStart) return { stored: tail.subarray(b.storedOffset - tailStart, b.storedOffset - tailStart + b.storedLength), fetched: 0 };
+  const stored = await store.get(entry.key, { start: b.storedOffset, end: b.storedOffset + b.storedLength });
+  return { stored, fetched: stored.length };
+}
+
+/** The batches of one block of a segment whose footer was read with readFooter (checked as in readSegmentBatches). */
+export async function readBlockBatches(store: ObjectStore, entry: SegmentEntry, b: BlockMeta, tail: Buffer): Promise<Buffer[]> {
+  const { stored } = await fetchBlock(store, entry, b, tail);
+  return [...blockBatches(entry, stored, b, 0)].map((x) => x.batch);
 }

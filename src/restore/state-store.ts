@@ -6,7 +6,7 @@
  * resumes from the local file, and writes the report beside it; without one it stops before
  * producing anything and says which key to set.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { keys } from '../format/layout.js';
@@ -64,6 +64,12 @@ export class RestoreStateStore {
     state.updated_at = Date.now();
     if (this.#localFile) await writeLocalJson(this.#localFile, state);
     await this.#toStore(keys.restoreState(this.#backupId, this.#restoreId), state);
+  }
+
+  /** Removes the state this run saved (a restore refused before it wrote anything). */
+  async discard(): Promise<void> {
+    if (this.#localFile) await rm(this.#localFile, { force: true });
+    if (this.#storeWritable) await this.#store.delete(keys.restoreState(this.#backupId, this.#restoreId));
   }
 
   async saveReport(report: unknown, offsetReport: string | undefined): Promise<ReportLocation> {

@@ -2,7 +2,7 @@ import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { errorMessage } from '../util/errors.js';
 import type { RestoreOptions } from './options.js';
-import { targetPartitionsOf, type RestorePlan } from './plan.js';
+import { LOG_APPEND_TIME, logAppendTimeTargetProblem, targetPartitionsOf, TIMESTAMP_TYPE, type RestorePlan } from './plan.js';
 
 /**
  * The target-side checks of validate-restore: reachable, target topics exist or will be
@@ -26,7 +26,7 @@ export async function checkTarget(opts: RestoreOptions, plan: RestorePlan, error
     for (const t of plan.topics) {
       const info = await cluster.topic(t.targetTopic);
       if (!info) {
-        if (opts.createTopics) warnings.push(`target topic ${t.targetTopic} will be created with ${t.requiredTargetPartitions} partitions${Object.keys(t.configs).length ? ` and configs ${JSON.stringify(t.configs)}` : ''}`);
+        if (opts.createTopics) warnings.push(`target topic ${t.targetTopic} will be created with ${t.requiredTargetPartitions} partitions${Object.keys(t.configs).length ? ` and configs ${JSON.stringify(t.configs)}` : ''}${Object.keys(t.configsSkipped).length ? `, without the backup's ${Object.keys(t.configsSkipped).join(', ')} (see "Topic configs")` : ''}`);
         else errors.push(`target topic ${t.targetTopic} does not exist and restore.create_topics is false`);
         continue;
       }
@@ -34,8 +34,12 @@ export async function checkTarget(opts: RestoreOptions, plan: RestorePlan, error
         errors.push(`target topic ${t.targetTopic} has ${info.partitions.length} partitions; the restore writes into partition ${t.requiredTargetPartitions - 1}`);
         continue;
       }
-      const cfg = await admin.topicConfig(t.targetTopic, ['message.timestamp.type', 'cleanup.policy']);
-      if (cfg['message.timestamp.type'] === 'LogAppendTime') warnings.push(`target topic ${t.targetTopic} uses LogAppendTime: original timestamps will be overwritten`);
+      const cfg = await admin.topicConfig(t.targetTopic, [TIMESTAMP_TYPE, 'cleanup.policy']);
+      if (cfg[TIMESTAMP_TYPE] === LOG_APPEND_TIME) {
+        const { error, warning } = logAppendTimeTargetProblem(t.targetTopic, opts.keepLogAppendTime === true);
+        if (error) errors.push(error);
+        else warnings.push(warning!);
+      }
       const parts = targetPartitionsOf(t);
       const starts = await admin.listOffsets(t.targetTopic, parts, EARLIEST);
       const ends = await admin.listOffsets(t.targetTopic, parts, LATEST);

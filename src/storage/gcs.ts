@@ -56,13 +56,34 @@ export class GcsStore implements ObjectStore {
     return this.bucket.file(validateKey(key));
   }
 
-  #fail(op: string, key: string, e: unknown): StorageError {
+  /** Set once the bucket is known to exist (it is not deleted under a running tool). */
+  #bucketSeen = false;
+
+  /**
+   * The error for a failed call. A 404 on an object read may mean the object or the bucket: GCS
+   * says which in the message ("No such object" / "The specified bucket does not exist"), other
+   * servers (fake-gcs-server: "Not Found") do not, so the bucket is asked once. An upload or a
+   * listing has no object to miss: its 404 is always the bucket.
+   */
+  async #fail(op: 'put' | 'putStream' | 'list' | 'get' | 'getStream' | 'head' | 'delete', key: string, e: unknown): Promise<StorageError> {
     if (e instanceof StorageError) return e;
     const code = httpCode(e);
     const msg = (shape(e).message ?? String(e)).split('\n')[0] ?? '';
-    if (code === 404 && !/bucket/i.test(msg)) return new NotFoundError(key, { cause: e });
+    const objectOp = op !== 'put' && op !== 'putStream' && op !== 'list';
+    if (code === 404 && objectOp && !/bucket/i.test(msg) && (/no such object/i.test(msg) || (await this.#bucketExists()))) return new NotFoundError(key, { cause: e });
     const c = code === 403 || code === 401 ? 'ACCESS_DENIED' : code === 404 ? 'NO_SUCH_BUCKET' : 'GCS';
-    return new StorageError(c, `gcs ${op} ${this.url}/${key} failed${code ? ` (HTTP ${code})` : ''}: ${msg}`, key, { cause: e });
+    const what = c === 'NO_SUCH_BUCKET' ? `bucket ${this.bucket.name} does not exist (${msg})` : msg;
+    return new StorageError(c, `gcs ${op} ${this.url}/${key} failed${code ? ` (HTTP ${code})` : ''}: ${what}`, key, { cause: e });
+  }
+
+  async #bucketExists(): Promise<boolean> {
+    if (this.#bucketSeen) return true;
+    try {
+      [this.#bucketSeen] = await this.bucket.exists();
+    } catch {
+      return true; // cannot tell (no storage.buckets.get permission): keep the object's 404
+    }
+    return this.#bucketSeen;
   }
 
   async put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
@@ -74,7 +95,7 @@ export class GcsStore implements ObjectStore {
       });
     } catch (e) {
       if (opts?.ifNotExists && httpCode(e) === 412) throw new AlreadyExistsError(key, { cause: e });
-      throw this.#fail('put', key, e);
+      throw await this.#fail('put', key, e);
     }
   }
 
@@ -89,7 +110,7 @@ export class GcsStore implements ObjectStore {
       );
     } catch (e) {
       if (opts?.ifNotExists && httpCode(e) === 412) throw new AlreadyExistsError(key, { cause: e });
-      throw this.#fail('putStream', key, e);
+      throw await this.#fail('putStream', key, e);
     }
     return { size: src.size() };
   }
@@ -112,14 +133,23 @@ export class GcsStore implements ObjectStore {
       const [buf] = await r.file.download({ start: r.start, ...(r.end !== undefined ? { end: r.end - 1 } : {}) });
       return buf;
     } catch (e) {
-      throw this.#fail('get', key, e);
+      throw await this.#fail('get', key, e);
     }
   }
 
   async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
     const r = await this.#range(key, range);
     if (!r) return (async function* () {})();
-    return r.file.createReadStream({ start: r.start, ...(r.end !== undefined ? { end: r.end - 1 } : {}) }) as AsyncIterable<Buffer>;
+    const stream = r.file.createReadStream({ start: r.start, ...(r.end !== undefined ? { end: r.end - 1 } : {}) }) as AsyncIterable<Buffer>;
+    // Errors surface while reading: give them the same typed form as get's.
+    const fail = (e: unknown): Promise<StorageError> => this.#fail('getStream', key, e);
+    return (async function* () {
+      try {
+        yield* stream;
+      } catch (e) {
+        throw await fail(e);
+      }
+    })();
   }
 
   async head(key: string): Promise<ObjectMeta | undefined> {
@@ -128,7 +158,7 @@ export class GcsStore implements ObjectStore {
       const [m] = await file.getMetadata();
       return { key, size: Number(m.size ?? 0), ...(m.updated ? { lastModified: new Date(m.updated) } : {}), ...(m.etag ? { etag: m.etag } : {}) };
     } catch (e) {
-      const err = this.#fail('head', key, e);
+      const err = await this.#fail('head', key, e);
       if (err instanceof NotFoundError) return undefined;
       throw err;
     }
@@ -147,7 +177,7 @@ export class GcsStore implements ObjectStore {
       try {
         [files, next] = await this.bucket.getFiles({ ...(prefix ? { prefix } : {}), autoPaginate: false, maxResults: 1000, ...(pageToken ? { pageToken } : {}) });
       } catch (e) {
-        throw this.#fail('list', prefix, e);
+        throw await this.#fail('list', prefix, e);
       }
       for (const f of files) {
         const m = f.metadata;
@@ -160,9 +190,11 @@ export class GcsStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     const file = this.#file(key);
     try {
-      await file.delete({ ignoreNotFound: true });
+      // Not ignoreNotFound: it would also hide a missing bucket.
+      await file.delete();
     } catch (e) {
-      throw this.#fail('delete', key, e);
+      const err = await this.#fail('delete', key, e);
+      if (!(err instanceof NotFoundError)) throw err;
     }
   }
 

@@ -5,7 +5,7 @@ import type { StorageSpec } from './spec.js';
 
 export const ACCEPTED_STORAGE_URLS =
   '/abs/path, ./rel/path, file:///abs/path, s3://bucket[/prefix][?region=R&endpoint=URL&path_style=true&allow_http=true] (or s3a://), ' +
-  'az://container[/prefix], azure://ACCOUNT[.blob.core.windows.net]/CONTAINER[/prefix], gs://bucket[/prefix] (or gcs://) [?endpoint=URL&allow_http=true], memory://';
+  'az:// or azure://ACCOUNT[.blob.core.windows.net]/CONTAINER[/prefix], az://container@account[/prefix], gs://bucket[/prefix] (or gcs://) [?endpoint=URL&allow_http=true], memory://';
 
 /** Hide anything credential-like before a URL goes into a message. */
 export function redactUrl(url: string): string {
@@ -43,6 +43,21 @@ function checkParams(url: string, u: URL, allowed: string[]): void {
   for (const k of u.searchParams.keys()) {
     if (!allowed.includes(k)) throw bad(url, `unknown query parameter "${k}"${allowed.length ? ` (allowed: ${allowed.join(', ')})` : ''}`);
   }
+}
+
+/** azure://ACCOUNT[.blob.core.windows.net]/CONTAINER[/prefix] (also az://, as in the reference). */
+function azureAccountUrl(url: string, u: URL, scheme: 'az' | 'azure'): StorageSpec {
+  const host = u.hostname;
+  if (!host) throw bad(url, 'missing storage account');
+  const m = /^([a-z0-9]+)(\.blob\.core\.windows\.net)?$/i.exec(host);
+  if (!m?.[1]) throw bad(url, 'host must be ACCOUNT or ACCOUNT.blob.core.windows.net');
+  const [, container = '', ...rest] = u.pathname.split('/');
+  if (!container) throw bad(url, `missing container: ${scheme}://ACCOUNT/CONTAINER[/prefix]`);
+  checkParams(url, u, ['endpoint', 'allow_http']);
+  const spec: Extract<StorageSpec, { backend: 'azure' }> = { backend: 'azure', accountName: m[1].toLowerCase(), container: decodeURIComponent(container) };
+  const prefix = prefixOf(url, rest.join('/'));
+  if (prefix) spec.prefix = prefix;
+  return withEndpoint(url, u, spec);
 }
 
 /**
@@ -114,31 +129,20 @@ export function parseStorageUrl(url: string): StorageSpec {
       return withEndpoint(url, u, spec);
     }
     case 'az': {
-      // az://container/prefix, or az://container@account/prefix; account otherwise from AZURE_STORAGE_ACCOUNT.
+      // The reference's form is az://ACCOUNT/CONTAINER, as azure:// (below). Ours: az://container@account/prefix.
       if (u.password) throw bad(url, 'credentials do not belong in the URL; use the config file or environment');
-      const container = u.username ? decodeURIComponent(u.username) : u.hostname;
-      const accountName = u.username ? u.hostname.replace(/\.blob\.core\.windows\.net$/i, '') : process.env.AZURE_STORAGE_ACCOUNT;
-      if (!container) throw bad(url, 'missing container name');
-      if (!accountName) throw bad(url, 'no storage account: set AZURE_STORAGE_ACCOUNT or use azure://ACCOUNT/CONTAINER');
+      if (!u.username) return azureAccountUrl(url, u, 'az');
+      const container = decodeURIComponent(u.username);
+      const accountName = u.hostname.replace(/\.blob\.core\.windows\.net$/i, '');
+      if (!accountName) throw bad(url, 'missing storage account: az://ACCOUNT/CONTAINER[/prefix]');
       checkParams(url, u, ['endpoint', 'allow_http']);
       const spec: Extract<StorageSpec, { backend: 'azure' }> = { backend: 'azure', accountName, container };
       const prefix = prefixOf(url, u.pathname);
       if (prefix) spec.prefix = prefix;
       return withEndpoint(url, u, spec);
     }
-    case 'azure': {
-      const host = u.hostname;
-      if (!host) throw bad(url, 'missing storage account');
-      const m = /^([a-z0-9]+)(\.blob\.core\.windows\.net)?$/i.exec(host);
-      if (!m?.[1]) throw bad(url, 'host must be ACCOUNT or ACCOUNT.blob.core.windows.net');
-      const [, container = '', ...rest] = u.pathname.split('/');
-      if (!container) throw bad(url, 'missing container: azure://ACCOUNT/CONTAINER[/prefix]');
-      checkParams(url, u, ['endpoint', 'allow_http']);
-      const spec: Extract<StorageSpec, { backend: 'azure' }> = { backend: 'azure', accountName: m[1].toLowerCase(), container: decodeURIComponent(container) };
-      const prefix = prefixOf(url, rest.join('/'));
-      if (prefix) spec.prefix = prefix;
-      return withEndpoint(url, u, spec);
-    }
+    case 'azure':
+      return azureAccountUrl(url, u, 'azure');
     case 'gs':
     case 'gcs': {
       if (!u.hostname) throw bad(url, 'missing bucket name');

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { editDistance } from '../config/load.js';
 import { backendOf, storageSchemas, storageShapes, targetSchema, targetShape, securityShape, connectionShape, targetTopicsShape, type BackendName, type StorageSectionParsed } from '../config/schema.js';
 import { normaliseStorage, storageSpecFromConfig } from '../config/storage.js';
-import { originalOffset, substituteVariables } from '../config/substitute.js';
+import { originalOffset, prepareSubstitution, redactSecrets, substituteInDocument, type Secret } from '../config/substitute.js';
 import type { KafkaClusterConfig } from '../config/types.js';
 import { bad, bool, describe, epochMs, int, leaf, listLeaf, nonEmptyStr, ok, oneOf, REQUIRED, str, u64, type Check } from '../config/values.js';
 import { parseYamlTree, pathString, PlainScalar, SpecificTagged } from '../config/yaml-tree.js';
@@ -273,16 +273,17 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** Parses the text of a validation config file. Throws ValidationConfigError listing every problem. */
 export function parseValidationConfigText(text: string, fileName: string, opts: LoadValidationConfigOptions = {}): ValidationConfig {
   const problems: { path: Path; message: string; offset?: number; line?: number }[] = [];
-  const sub = substituteVariables(text, { env: opts.env ?? process.env, baseDir: opts.baseDir ?? dirname(fileName), readFile: opts.readFile ?? ((p) => readFileSync(p, 'utf8')) });
+  const sub = prepareSubstitution(text, { env: opts.env ?? process.env, baseDir: opts.baseDir ?? dirname(fileName), readFile: opts.readFile ?? ((p) => readFileSync(p, 'utf8')) });
   for (const p of sub.problems) problems.push({ path: [], message: p.message, line: p.line });
   const starts = lineStarts(text);
+  let secrets: ReadonlyMap<string, Secret> = new Map();
 
   const fail = (): never => {
     const lines = problems
       .map((p) => {
         const line = p.line ?? (p.offset !== undefined ? lineOf(starts, originalOffset(sub.splices, p.offset)) : undefined);
         const where = pathString(p.path);
-        return { line: line ?? 0, msg: `${fileName}: ${where === '' ? '' : `${where}: `}${p.message}${line !== undefined ? ` (line ${line})` : ''}` };
+        return { line: line ?? 0, msg: `${fileName}: ${where === '' ? '' : `${where}: `}${redactSecrets(p.message, where, secrets)}${line !== undefined ? ` (line ${line})` : ''}` };
       })
       .sort((a, b) => a.line - b.line)
       .map((x) => x.msg);
@@ -290,7 +291,8 @@ export function parseValidationConfigText(text: string, fileName: string, opts: 
   };
   if (sub.problems.length > 0) fail();
 
-  const tree = parseYamlTree(sub.text);
+  const tree = parseYamlTree(sub.text, (doc) => substituteInDocument(doc, sub));
+  secrets = tree.secrets;
   const offsetOf = (path: Path): number | undefined => {
     for (let n = path.length; n >= 0; n--) {
       const o = tree.offsets.get(pathString(path.slice(0, n)));

@@ -1,7 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
@@ -18,6 +19,7 @@ import { decodeBatch, encodeBatch, readBatchHeader, type KafkaRecord, type Recor
 import type { KafkaCompression } from '../../src/kafka/protocol/compression.js';
 import { readSegmentBatches } from '../../src/restore/segment-source.js';
 import { FsStore } from '../../src/storage/fs.js';
+import { TEMP_MARKER } from '../../src/storage/keys.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { ROOT } from '../../scripts/proc.js';
 import { childOptions, type BackupChildConfig } from '../helpers/backup-child.js';
@@ -162,6 +164,83 @@ async function assertBackupMatchesBroker(bootstrap: string, store: ObjectStore, 
   return total;
 }
 
+/** Every file under `dir` (relative paths), temp files included: FsStore.list hides those. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name).slice(dir.length + 1));
+}
+
+/**
+ * Where a kill landed, from what the killed process left on disk. FsStore writes every object to
+ * a temp file named after the writing process's pid and renames it when complete, so a temp file
+ * of the killed pid is an object it was writing when it died; a segment that no index names was
+ * stored but not yet indexed.
+ */
+interface KillLanding {
+  /** Segment objects the process was writing (streamed while the segment filled). */
+  segmentsMidWrite: number;
+  /** Other objects (index, manifest, lease) it was writing. */
+  otherMidWrite: string[];
+  /** Segments stored by this process but named by no index (it died between the two puts). */
+  orphans: number;
+  /** Segments the indexes name. */
+  indexed: number;
+}
+
+async function killLanding(dir: string, store: ObjectStore, backupId: string, topic: string, pid: number, orphansBefore: Set<string> = new Set()): Promise<KillLanding> {
+  const mine = (await filesUnder(dir)).filter((f) => f.includes(`${TEMP_MARKER}${pid}-`));
+  let indexed = 0;
+  for (let p = 0; p < PARTITIONS; p++) indexed += (await readJsonObject(store, keys.partitionIndex(backupId, topic, p), partitionIndexSchema))?.segments.length ?? 0;
+  return {
+    segmentsMidWrite: mine.filter((f) => /\.kbseg\.kbtmp-/.test(f)).length,
+    otherMidWrite: mine.filter((f) => !/\.kbseg\.kbtmp-/.test(f)),
+    orphans: (await orphans(store, backupId, topic)).filter((o) => !orphansBefore.has(o)).length,
+    indexed,
+  };
+}
+
+/** The process died inside the write path: mid-write of an object, or between a segment and its index. */
+function inWritePath(l: KillLanding): boolean {
+  return l.segmentsMidWrite > 0 || l.otherMidWrite.length > 0 || l.orphans > 0;
+}
+
+function describeLanding(l: KillLanding): string {
+  return `${l.segmentsMidWrite} segment(s) mid-write${l.otherMidWrite.length ? `, mid-write of ${l.otherMidWrite.join(', ')}` : ''}, ${l.orphans} stored but unindexed, ${l.indexed} indexed`;
+}
+
+/**
+ * SIGKILLs the child the moment it creates a temp file (an object it starts to write) whose name
+ * matches, once `armed()` holds (polled every 20 ms). inotify (fs.watch) reports the creation within
+ * about a millisecond, while writing the object and fsyncing it takes longer: the kill lands
+ * mid-write, which killLanding then checks on disk. Resolves false if the child exited first.
+ */
+async function killOnWrite(dir: string, run: { child: ChildProcess; exited: Promise<unknown> }, match: RegExp, armed: () => Promise<boolean> = async () => true): Promise<boolean> {
+  const pid = run.child.pid!;
+  let isArmed = false;
+  let killed = false;
+  let exited = false;
+  void run.exited.then(() => (exited = true));
+  const watcher = watch(dir, { recursive: true }, (_event, name) => {
+    if (isArmed && !killed && name && name.includes(`${TEMP_MARKER}${pid}-`) && match.test(name)) {
+      killed = true;
+      run.child.kill('SIGKILL');
+    }
+  });
+  try {
+    while (!exited && !killed) {
+      if (!isArmed) isArmed = await armed();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    watcher.close();
+  }
+  await run.exited;
+  return killed;
+}
+
+const SEGMENT_TEMP = /\.kbseg\.kbtmp-/;
+const INDEX_TEMP = /index\.json\.kbtmp-/;
+
 describe('continuous backup killed with SIGKILL while a producer writes', () => {
   let bootstrap: string;
   let dir: string;
@@ -190,18 +269,31 @@ describe('continuous backup killed with SIGKILL while a producer writes', () => 
   test(`${KILLS} SIGKILLs at random moments, then a clean stop: every record exactly once, in order, byte for byte`, async (t) => {
     t.diagnostic(`seed ${seed} (KB_CRASH_SEED=${seed} repeats the kill points)`);
     loop.start(bootstrap, topic, rng(seed + 1));
-    const killPoints: number[] = [];
+    const killPoints: string[] = [];
+    const landings: KillLanding[] = [];
     for (let k = 0; k < KILLS; k++) {
+      const orphansBefore = new Set(await orphans(store, backupId, topic));
       const run = startChild(cfg);
-      // The child needs ~1 s to load; kill points range from during start-up to well into fetching.
-      const delay = Math.floor(800 + rnd() * 4000);
-      killPoints.push(delay);
-      const early = await Promise.race([run.exited.then((c) => `exited early with ${c}`), new Promise<undefined>((r) => setTimeout(() => r(undefined), delay))]);
-      assert.equal(early, undefined, `run ${k}: ${early}\n${run.output()}`);
+      const pid = run.child.pid!;
+      if (k % 2 === 0) {
+        // The child needs ~1 s to load; these kill points range from during start-up to well into fetching.
+        const delay = Math.floor(800 + rnd() * 4000);
+        killPoints.push(`${delay} ms`);
+        const early = await Promise.race([run.exited.then((c) => `exited early with ${c}`), new Promise<undefined>((r) => setTimeout(() => r(undefined), delay))]);
+        assert.equal(early, undefined, `run ${k}: ${early}\n${run.output()}`);
+      } else {
+        // These the moment the child starts writing a segment.
+        killPoints.push('segment write');
+        assert.ok(await killOnWrite(dir, run, SEGMENT_TEMP), `run ${k} exited before writing a segment\n${run.output()}`);
+      }
       run.child.kill('SIGKILL');
       assert.equal(await run.exited, null, 'killed by the signal');
+      landings.push(await killLanding(dir, store, backupId, topic, pid, orphansBefore));
     }
-    t.diagnostic(`kill points (ms after spawn): ${killPoints.join(', ')}; records produced meanwhile: ${loop.counts.join(', ')}`);
+    t.diagnostic(`kill points: ${killPoints.join(', ')}; records produced meanwhile: ${loop.counts.join(', ')}`);
+    landings.forEach((l, k) => t.diagnostic(`kill ${k}: ${describeLanding(l)}`));
+    assert.ok(landings.some((l) => l.segmentsMidWrite > 0), 'at least one kill landed while a segment was being written');
+    assert.ok(landings.filter(inWritePath).length >= 2, 'at least two kills landed in the write path');
     const idxAfterKills = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => readJsonObject(store, keys.partitionIndex(backupId, topic, p), partitionIndexSchema)));
     t.diagnostic(`segments indexed after the kills: ${idxAfterKills.map((i) => i?.segments.length ?? 0).join(', ')}`);
     const orphansAfterKills = await orphans(store, backupId, topic);
@@ -257,5 +349,87 @@ describe('continuous backup killed with SIGKILL while a producer writes', () => 
     const v = await validateBackup(store, backupId, true);
     assert.deepEqual(v.problems, []);
     assert.ok((await orphans(store, backupId, topic)).includes(stray), 'the stray object is left alone, never followed');
+  });
+});
+
+describe('snapshot backup killed with SIGKILL, then run again with the same config', () => {
+  let bootstrap: string;
+  let dir: string;
+  let store: FsStore;
+  const topic = uniqueTopic('crash-snap');
+  const backupId = 'it-crash-snapshot';
+  const PER_PARTITION = 4000;
+  let cfg: BackupChildConfig;
+
+  before(async () => {
+    bootstrap = (await getTestKafka()).bootstrap;
+    dir = await mkdtemp(join(tmpdir(), 'kb-crash-snap-'));
+    store = new FsStore(dir);
+    await createTopic(bootstrap, topic, PARTITIONS);
+    // Everything is produced before the snapshot starts: its end offsets are fixed.
+    const cluster = await KafkaCluster.connect({ bootstrapServers: [bootstrap] });
+    try {
+      const producer = await RawProducer.create(cluster);
+      const codecs: KafkaCompression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
+      for (let p = 0; p < PARTITIONS; p++) {
+        for (let i = 0, b = 0; i < PER_PARTITION; i += 25, b++) {
+          const recs = Array.from({ length: Math.min(25, PER_PARTITION - i) }, (_, j) => ({ ...recordFor(p, i + j), offsetDelta: j }));
+          await producer.send(topic, p, [encodeBatch(recs, { compression: codecs[b % codecs.length]! })]);
+        }
+      }
+    } finally {
+      await cluster.close();
+    }
+    cfg = { bootstrap, dir, backupId, topics: [topic], options: { continuous: false, maxConcurrentPartitions: 2 } };
+  });
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+    await stopTestKafka();
+  });
+
+  test('3 SIGKILLs mid-snapshot (at the first segment, then further in): the re-run completes it, every record exactly once', async (t) => {
+    // Kill 0 at the run's first segment write; kill 1 at a segment write once this run indexed 10
+    // segments; kill 2 at an index write once it indexed 25: at the start, and deeper in.
+    const plan: [number, RegExp][] = [[0, SEGMENT_TEMP], [10, SEGMENT_TEMP], [25, INDEX_TEMP]];
+    const landings: KillLanding[] = [];
+    for (const [k, [grown, what]] of plan.entries()) {
+      const at = (await killLanding(dir, store, backupId, topic, -1)).indexed;
+      const orphansBefore = new Set(await orphans(store, backupId, topic));
+      const run = startChild(cfg);
+      const pid = run.child.pid!;
+      const armed = async (): Promise<boolean> => grown === 0 || (await killLanding(dir, store, backupId, topic, pid)).indexed >= at + grown;
+      assert.ok(await killOnWrite(dir, run, what, armed), `run ${k} finished before the kill point (${grown} segments in): make the snapshot bigger\n${run.output()}`);
+      assert.equal(await run.exited, null, 'killed by the signal');
+      const l = await killLanding(dir, store, backupId, topic, pid, orphansBefore);
+      landings.push(l);
+      t.diagnostic(`kill ${k} (${grown} segments into the run): ${describeLanding(l)}`);
+      const manifest = await readJsonObject(store, keys.manifest(backupId), manifestSchema);
+      assert.equal(manifest?.mode, 'snapshot');
+      assert.notEqual(manifest?.status, 'complete', `after kill ${k} the manifest does not claim a complete backup`);
+      const v = await validateBackup(store, backupId, true);
+      assert.ok(v.recordsChecked < PER_PARTITION * PARTITIONS, `kill ${k} landed before the end (${v.recordsChecked} records stored)`);
+      // validate says the snapshot is incomplete (partitions not started yet have no index); every segment an index names is intact.
+      const bad = v.problems.filter((pr) => pr.problem !== 'missing partition index');
+      assert.deepEqual(bad, [], `what the indexes name is intact after kill ${k}`);
+      assert.ok(v.incomplete.some((pr) => /are not backed up/.test(pr.problem)) || v.problems.length > 0, 'validate names the shortfall');
+    }
+    assert.ok(landings.every(inWritePath), 'every kill landed in the write path (an object half-written, or a segment stored but not indexed)');
+    assert.ok(landings.some((l) => l.segmentsMidWrite > 0), 'at least one kill landed while a segment was being written');
+    assert.ok(landings.some((l) => l.orphans > 0 || l.otherMidWrite.some((f) => INDEX_TEMP.test(f))), 'at least one kill landed after a segment was stored and before its index was');
+    assert.ok(landings[2]!.indexed > landings[0]!.indexed, 'the runs in between resumed and progressed');
+
+    const final = startChild(cfg);
+    assert.equal(await final.exited, 0, final.output());
+    const summary = JSON.parse(final.output().trim().split('\n').at(-1)!) as { status: string; records: number };
+    assert.equal(summary.status, 'complete');
+    const manifest = await readJsonObject(store, keys.manifest(backupId), manifestSchema);
+    assert.equal(manifest?.status, 'complete');
+    const total = await assertBackupMatchesBroker(bootstrap, store, backupId, topic, Array.from({ length: PARTITIONS }, () => PER_PARTITION));
+    assert.equal(total, PER_PARTITION * PARTITIONS);
+    const v = await validateBackup(store, backupId, true);
+    assert.deepEqual(v.problems, [], 'orphan segments are not problems');
+    assert.equal(v.recordsChecked, total);
+    t.diagnostic(`records: ${total}; orphan segments at the end: ${(await orphans(store, backupId, topic)).length}`);
   });
 });

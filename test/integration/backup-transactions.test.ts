@@ -14,7 +14,9 @@ import { EARLIEST, KafkaAdmin, LATEST } from '../../src/kafka/admin.js';
 import { KafkaCluster } from '../../src/kafka/cluster.js';
 import { fetchPartition } from '../../src/kafka/fetcher.js';
 import { decodeBatch, readBatchHeader, splitBatches, type KafkaRecord } from '../../src/kafka/protocol/record-batch.js';
+import { countExactly } from '../../src/restore/count.js';
 import { runRestore } from '../../src/restore/engine.js';
+import { planRestore } from '../../src/restore/plan.js';
 import { readSegmentBatches } from '../../src/restore/segment-source.js';
 import { FsStore } from '../../src/storage/fs.js';
 import type { ObjectStore } from '../../src/storage/store.js';
@@ -225,6 +227,11 @@ describe('transactional topic: committed and aborted transactions', () => {
     }
     assert.equal(res.restored, total);
     assert.equal(res.abortedSkipped, sent.filter((s) => !s.committed).length);
+    // validate-restore's exact count leaves the aborted records out, as the restore does.
+    const plan = await planRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: uniqueTopic('txn-count') } }));
+    const cost = await countExactly(plan, store);
+    assert.ok(cost.partitionsStreamed > 0, 'partitions with aborted transactions are counted through the restore stream');
+    assert.deepEqual([plan.recordsLowerBound, plan.recordsUpperBound], [total, total]);
   });
   test('PITR after aborted transactions: a window that skips the earlier segments keeps every committed record inside it', async () => {
     const firstPhase2 = sent.findIndex((x) => x.value.startsWith('a-commit2-'));
@@ -239,6 +246,9 @@ describe('transactional topic: committed and aborted transactions', () => {
       total += expected.length;
     }
     assert.equal(res.restored, total);
+    const plan = await planRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: uniqueTopic('txn-count') }, windowStart: start }));
+    await countExactly(plan, store);
+    assert.equal(plan.recordsEstimate, total, 'validate-restore count of the window');
   });
 });
 

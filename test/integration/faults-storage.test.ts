@@ -4,15 +4,17 @@
  *    answers 503 SlowDown, 503 ServiceUnavailable or 500 InternalError for N requests or T
  *    seconds: the backup and the restore still complete; a permanent failure gives a clear error
  *    after bounded retries.
- *  - The local disk full under the filesystem backend: a small tmpfs mounted by the test (root
- *    only; otherwise a store decorator that throws ENOSPC after N bytes stands in for it).
+ *  - The local disk full under the filesystem backend: a real small file system mounted by the
+ *    test (tmpfs, else an ext4 image on a loop device; root only, as in CI; fails when neither
+ *    can be mounted, never a faked ENOSPC).
  * After each: validate --deep passes and the data matches the source record for record.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { rmSync, statfsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBackup } from '../../src/backup/engine.js';
@@ -23,7 +25,7 @@ import { runRestore } from '../../src/restore/engine.js';
 import { openStore } from '../../src/storage/index.js';
 import { FsStore } from '../../src/storage/fs.js';
 import { S3_MAX_ATTEMPTS } from '../../src/storage/s3.js';
-import type { ObjectStore, PutOptions } from '../../src/storage/store.js';
+import type { ObjectStore } from '../../src/storage/store.js';
 import { StorageError } from '../../src/util/errors.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { getTestS3, stopTestS3, type TestS3 } from '../helpers/minio.js';
@@ -151,50 +153,74 @@ function bulkyRecords(n: number, seed: number): RecordInput[] {
   return Array.from({ length: n }, (_, i) => ({ key: Buffer.from(`k-${seed}-${i}`), value: randomBytes(1024), headers: [{ key: 'i', value: Buffer.from(String(i)) }], timestamp: BigInt(Date.UTC(2024, 10, 1) + i) }));
 }
 
-function tryMount(path: string, size: string): boolean {
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', path], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
+/** A real, small file system mounted for the disk-full test. */
+interface SmallDisk {
+  kind: 'tmpfs' | 'ext4 image';
+  path: string;
+  /** Leave only `bytes` free: a ballast file takes the rest. */
+  fill(bytes: number): Promise<void>;
+  /** Space returns: the ballast goes. */
+  free(): Promise<void>;
+  unmount(): void;
+}
+
+function run(cmd: string, args: string[]): void {
+  execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+function reason(e: unknown): string {
+  const err = e as Error & { stderr?: Buffer };
+  return (err.stderr?.toString().trim() || err.message).split('\n')[0] ?? String(e);
 }
 
 /**
- * Stand-in for a full disk where tmpfs cannot be mounted (not root): writes fail with ENOSPC once
- * `capacity` bytes were written, until `grow()`. Same error shape as FsStore's for a real ENOSPC.
+ * Mounts a 16 MiB file system at `path`: tmpfs, else an ext4 image on a loop device (made with
+ * mkfs.ext4; KB_TEST_SMALL_DISK=ext4 forces it). Needs root (CI runs as root). When neither can be
+ * made the test fails, naming why: a stand-in store that fakes ENOSPC would prove nothing about
+ * how the file system backend meets a full disk.
  */
-function diskLimitedStore(inner: FsStore, capacity: number): { store: ObjectStore; grow: () => void } {
-  let used = 0;
-  let limit = capacity;
-  const enospc = (key: string): StorageError =>
-    new StorageError('IO', `filesystem write of ${key} under ${inner.root} failed: ENOSPC: no space left on device, write`, key);
-  const store: ObjectStore = {
-    url: inner.url,
-    put: async (k: string, d: Uint8Array, o?: PutOptions) => {
-      if (used + d.byteLength > limit) throw enospc(k);
-      used += d.byteLength;
-      return inner.put(k, d, o);
+function mountSmallDisk(path: string, image: string): SmallDisk {
+  const failures: string[] = [];
+  let kind: SmallDisk['kind'] | undefined;
+  if (process.env.KB_TEST_SMALL_DISK !== 'ext4') {
+    try {
+      run('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', path]);
+      kind = 'tmpfs';
+    } catch (e) {
+      failures.push(`tmpfs: ${reason(e)}`);
+    }
+  }
+  if (!kind) {
+    try {
+      run('truncate', ['-s', '16m', image]);
+      run('mkfs.ext4', ['-q', '-F', '-m', '0', image]);
+      run('mount', ['-o', 'loop', image, path]);
+      kind = 'ext4 image';
+    } catch (e) {
+      failures.push(`ext4 image on a loop device: ${reason(e)}`);
+    }
+  }
+  if (!kind) {
+    throw new Error(`the disk-full test needs a real small file system and none could be mounted at ${path} (run as root, as CI does): ${failures.join('; ')}`);
+  }
+  const ballast = join(path, 'ballast');
+  return {
+    kind,
+    path,
+    fill: async (bytes) => {
+      const st = statfsSync(path);
+      const size = st.bavail * st.bsize - bytes;
+      assert.ok(size > 0, `the ${kind} has ${st.bavail * st.bsize} bytes free, fewer than ${bytes}`);
+      await writeFile(ballast, Buffer.alloc(size));
+      const left = statfsSync(path).bavail * statfsSync(path).bsize;
+      assert.ok(left <= bytes + 64 * 1024, `${left} bytes left free on the ${kind}`);
     },
-    putStream: async (k: string, b: AsyncIterable<Uint8Array>, o?: PutOptions) => {
-      const counted = async function* () {
-        for await (const c of b) {
-          if (used + c.byteLength > limit) throw enospc(k);
-          used += c.byteLength;
-          yield c;
-        }
-      };
-      return inner.putStream(k, counted(), o);
+    free: () => rm(ballast, { force: true }),
+    unmount: () => {
+      execFileSync('umount', ['-l', path]);
+      if (kind === 'ext4 image') rmSync(image, { force: true });
     },
-    get: (k, r) => inner.get(k, r),
-    getStream: (k, r) => inner.getStream(k, r),
-    head: (k) => inner.head(k),
-    exists: (k) => inner.exists(k),
-    list: (p) => inner.list(p),
-    delete: (k) => inner.delete(k),
-    close: () => inner.close(),
   };
-  return { store, grow: () => (limit = Number.MAX_SAFE_INTEGER) };
 }
 
 describe('local disk full (filesystem backend)', () => {
@@ -204,12 +230,11 @@ describe('local disk full (filesystem backend)', () => {
     for (let p = 0; p < 2; p++) await produce(bootstrap, topic, p, bulkyRecords(1500, p), 'none', 20);
     const mnt = join(dir, 'small-disk');
     await mkdir(mnt, { recursive: true });
-    const mounted = tryMount(mnt, '1m');
-    t.diagnostic(mounted ? 'a 1 MiB tmpfs is the disk' : 'tmpfs not mountable here (not root): ENOSPC decorator after 1 MiB');
-    const fs = new FsStore(join(mnt, 'backups'));
-    const limited = mounted ? undefined : diskLimitedStore(fs, 1024 * 1024);
-    const store = limited?.store ?? fs;
+    const disk = mountSmallDisk(mnt, join(dir, 'small-disk.img'));
     try {
+      await disk.fill(1024 * 1024);
+      t.diagnostic(`the disk: ${disk.kind}, 1 MiB left free`);
+      const store = new FsStore(join(mnt, 'backups'));
       let err: Error | undefined;
       try {
         await runBackup(testBackupOptions(bootstrap, store, 'disk-full', [topic], { compression: 'none', segmentMaxBytes: 64 * 1024, fetchMaxBytes: 64 * 1024, maxConcurrentPartitions: 2 }));
@@ -221,18 +246,18 @@ describe('local disk full (filesystem backend)', () => {
       assert.match(err.message, /ENOSPC/, 'says the disk is full');
       assert.ok(err.message.includes(join(mnt, 'backups')), 'names the path');
       assert.match(err.message, /disk-full\/topics\/|disk-full\//, 'names the object');
-      // What is indexed is complete and valid.
+      // What is indexed is complete and valid; validate says the snapshot is incomplete.
       const v = await validateBackup(store, 'disk-full', true);
       assert.deepEqual(v.problems, []);
+      assert.match(v.incomplete.map((x) => x.problem).join('\n'), /reaches offset \d+ of the snapshot's end offset 1500/, 'validate says the failed snapshot is incomplete');
       assert.ok(v.recordsChecked > 0 && v.recordsChecked < 3000, `part of the backup is stored (${v.recordsChecked} records)`);
       // Space returns: the resumed backup completes with no gap and no duplicate.
-      if (mounted) execFileSync('mount', ['-o', 'remount,size=64m', mnt]);
-      else limited!.grow();
+      await disk.free();
       const sum = await runBackup(testBackupOptions(bootstrap, store, 'disk-full', [topic], { compression: 'none', segmentMaxBytes: 64 * 1024, fetchMaxBytes: 64 * 1024 }));
       assert.equal(sum.status, 'complete');
       assert.equal(await assertBackupExact(bootstrap, store, 'disk-full', topic, 2), 3000);
     } finally {
-      if (mounted) execFileSync('umount', ['-l', mnt]);
+      disk.unmount();
     }
   });
 });

@@ -14,7 +14,7 @@ import { runRestore } from '../../src/restore/engine.js';
 import type { RestoreOptions } from '../../src/restore/options.js';
 import { FsStore } from '../../src/storage/fs.js';
 import type { ObjectStore } from '../../src/storage/store.js';
-import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
+import { createTopic, getTestKafka, stopTestKafka, uniqueTopic, withAdmin } from '../helpers/kafka.js';
 import { consumeAll, produce } from '../helpers/records.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -176,6 +176,48 @@ describe('consumer-group offset translation against the real broker', () => {
     } finally {
       await stream.close();
       await consumer.close(true);
+    }
+  });
+
+  test('CLI: reset_consumer_offsets: true with the default strategy resets the groups to the translated offsets (exact), and validate-restore says so', async () => {
+    const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    const target = uniqueTopic('offsets-default');
+    // The window leaves out source offsets 40..44 of p0 (stamped an hour earlier), so target offsets differ from source ones.
+    const cfg = join(dir, 'default-strategy.yaml');
+    await writeFile(cfg, `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_start: ${tA}\n  topic_mapping: { ${topic}: ${target} }\n  reset_consumer_offsets: true\n  consumer_groups: [${G.mid}, ${G.gap}]\n`);
+    const v = cli(['validate-restore', '--config', cfg]);
+    assert.equal(v.status, 0, v.stderr + v.stdout);
+    assert.match(v.stdout, /Consumer offsets:\n  reset after the restore with technique exact \(the restore's offset map\) \(reset_consumer_offsets: true with the default strategy\); source positions from the group snapshot taken /);
+    assert.match(v.stdout, new RegExp(`groups: ${G.mid}, ${G.gap}\n`));
+    const r = cli(['restore', '--config', cfg]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /technique exact/);
+    assert.match(r.stdout, new RegExp(`Group ${G.gap}: reset`));
+    const live = async (g: string) => (await admin.groupOffsets([g]))[0]!.offsets.get(target);
+    // g-gap committed source 42 (left out by the window): the next restored record is source 45, target 40.
+    assert.equal((await live(G.gap))?.get(0)?.offset, 40n);
+    // g-mid's latest snapshot: p0 at 110 (target 105, five records earlier left out), p1 at 50 (its end).
+    assert.equal((await live(G.mid))?.get(0)?.offset, 105n);
+    assert.equal((await live(G.mid))?.get(1)?.offset, 50n);
+  });
+
+  test('CLI: a consumer-group combination that cannot work is refused when the config is loaded, before any data is written', async () => {
+    const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    const target = uniqueTopic('offsets-refused');
+    const base = `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  topic_mapping: { ${topic}: ${target} }\n  reset_consumer_offsets: true\n`;
+    for (const [extra, key] of [
+      ['  consumer_group_strategy: cluster-scan\n', /restore\.consumer_group_strategy: cluster-scan is not supported/],
+      ['  consumer_group_strategy: manual\n', /restore\.consumer_group_strategy: manual needs restore\.manual_offsets/],
+      ['  partition_mapping: { 1: 0 }\n  consumer_group_strategy: header-based\n', /holds records of several source partitions .*use consumer_group_strategy: exact.*nothing was written|nothing was written.*several source partitions/],
+    ] as const) {
+      const cfg = join(dir, 'refused.yaml');
+      await writeFile(cfg, base + extra);
+      const r = cli(['restore', '--config', cfg]);
+      assert.equal(r.status, 1, r.stdout);
+      assert.match(r.stderr, key);
+      assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+      const topics = await withAdmin(bootstrap, (a) => a.listTopics());
+      assert.ok(!topics.includes(target), `target topic ${target} was not created`);
     }
   });
 

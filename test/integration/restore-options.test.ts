@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -44,18 +44,81 @@ after(async () => {
   await stopTestKafka();
 });
 
-test('created target topics get the source partition count and non-default configs', async () => {
+/** A topic config's value on a topic created without configs (the harness broker sets log.retention.hours=-1). */
+async function brokerDefault(admin: KafkaAdmin, name: string): Promise<string | null> {
+  const plain = uniqueTopic('opts-plain');
+  await createTopic(bootstrap, plain, 1);
+  return (await admin.topicConfig(plain, [name]))[name] ?? null;
+}
+
+test('created target topics get the source partition count, the allowlisted configs by default, and more when asked', async () => {
   const target = uniqueTopic('opts-cfg');
   await runRestore(restoreOpts('opts', { topicMapping: { [topic]: target } }));
+  const all = uniqueTopic('opts-cfg-all');
+  const asked = await runRestore(restoreOpts('opts', { topicMapping: { [topic]: all }, topicConfigsFromBackup: ['retention.ms', 'max.message.bytes'], topicConfigs: { 'segment.bytes': '10485760' } }));
+  // The source's retention (11.4 days) is shorter than the age of its records (Nov 2024): applied, it would delete them at once.
+  assert.ok(asked.warnings.some((w) => w.startsWith(`${all}: the backup's retention.ms=987654321 is not applied: the broker would delete restored records at once`)), asked.warnings.join('; '));
   const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
   try {
     const cfg = await admin.topicConfig(target, ['retention.ms', 'max.message.bytes']);
-    assert.equal(cfg['retention.ms'], '987654321');
     assert.equal(cfg['max.message.bytes'], '2000000');
+    assert.equal(cfg['retention.ms'], await brokerDefault(admin, 'retention.ms'), 'a retention shorter than the restored records\' age is held back: the broker default applies');
+    const cfgAll = await admin.topicConfig(all, ['retention.ms', 'max.message.bytes', 'segment.bytes']);
+    assert.deepEqual(cfgAll, { 'retention.ms': await brokerDefault(admin, 'retention.ms'), 'max.message.bytes': '2000000', 'segment.bytes': '10485760' });
+    assert.equal((await admin.listOffsets(target, [0, 1], -1n)).size, 2, 'the source partition count');
   } finally {
     await admin.close();
   }
   assert.equal((await consumeAll(bootstrap, target, 1)).length, 120);
+});
+
+test('backup.capture_topic_configs and backup.consumer_group_snapshot: false keep no configs and no group offsets; true (default) keeps both', async () => {
+  await runBackup(backupOpts('opts-off', [topic], { captureTopicConfigs: false, groupSnapshots: false }));
+  const { inspectBackup } = await import('../../src/backup/inspect.js');
+  const off = await inspectBackup(store, 'opts-off');
+  assert.deepEqual(off.manifest.topics[0]!.configs, {});
+  const snapshots = async (id: string): Promise<string[]> => (await readdir(join(dir, 'backups', id, 'consumer-groups')).catch(() => []));
+  assert.deepEqual(await snapshots('opts-off'), []);
+  await runBackup(backupOpts('opts-on', [topic]));
+  const on = await inspectBackup(store, 'opts-on');
+  assert.equal(on.manifest.topics[0]!.configs['retention.ms'], '987654321');
+  assert.ok((await snapshots('opts-on')).length > 0);
+});
+
+test('a manifest edited to carry retention.ms=1 and unclean leader election restores into a topic without them; validate-restore shows the configs', async () => {
+  await runBackup(backupOpts('opts-forged', [topic]));
+  const manifestPath = join(dir, 'backups', 'opts-forged', 'manifest.json');
+  const m = JSON.parse(await readFile(manifestPath, 'utf8')) as { topics: { name: string; configs: Record<string, string> }[] };
+  const t = m.topics.find((x) => x.name === topic)!;
+  assert.equal(t.configs['retention.ms'], '987654321', 'the backup recorded the source configs');
+  t.configs['retention.ms'] = '1';
+  t.configs['unclean.leader.election.enable'] = 'true';
+  await writeFile(manifestPath, JSON.stringify(m, null, 2));
+
+  const target = uniqueTopic('opts-forged-dst');
+  const cfgFile = join(dir, 'forged.yaml');
+  await writeFile(cfgFile, `mode: restore\nbackup_id: opts-forged\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${JSON.stringify(join(dir, 'backups'))}\nrestore:\n  topic_mapping:\n    ${topic}: ${target}\n`);
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  const text = cli('validate-restore', '--config', cfgFile);
+  assert.equal(text.status, 0, text.stderr);
+  assert.ok(text.stdout.includes(`Topic configs (for target topics the restore creates):\n  ${target}: max.message.bytes=2000000\n    not restored from the backup: retention.ms=1, unclean.leader.election.enable=true (not on restore.topic_configs_from_backup, or a retention that would delete restored records; set values in restore.topic_configs)`), text.stdout);
+  const json = cli('validate-restore', '--config', cfgFile, '--format', 'json');
+  assert.equal(json.status, 0, json.stderr);
+  assert.deepEqual((JSON.parse(json.stdout) as { topic_configs: unknown }).topic_configs, [
+    { target_topic: target, applied: { 'max.message.bytes': '2000000' }, not_restored: { 'retention.ms': '1', 'unclean.leader.election.enable': 'true' } },
+  ]);
+
+  const res = await runRestore(restoreOpts('opts-forged', { topicMapping: { [topic]: target } }));
+  assert.ok(res.warnings.includes(`target topic ${target} created without these configs of the backup: retention.ms=1, unclean.leader.election.enable=true (see validate-restore's "Topic configs")`), res.warnings.join('; '));
+  const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
+  try {
+    const cfg = await admin.topicConfig(target, ['retention.ms', 'unclean.leader.election.enable', 'max.message.bytes']);
+    assert.deepEqual(cfg, { 'retention.ms': await brokerDefault(admin, 'retention.ms'), 'unclean.leader.election.enable': 'false', 'max.message.bytes': '2000000' });
+    assert.notEqual(cfg['retention.ms'], '1');
+  } finally {
+    await admin.close();
+  }
+  for (const p of [0, 1]) assert.equal((await consumeAll(bootstrap, target, p)).length, 120);
 });
 
 test('strip_offset_headers: restoring a backup of a restored topic removes the previous restore\'s origin headers', async () => {
@@ -71,10 +134,10 @@ test('strip_offset_headers: restoring a backup of a restored topic removes the p
   assert.deepEqual(got.map((r) => recordKey(r)), original.map((r) => recordKey(r)), 'headers back to exactly the original ones');
 });
 
-test('a LogAppendTime target is warned about; dry_run and validate-restore write nothing', async () => {
+test('a LogAppendTime target kept knowingly is warned about; dry_run and validate-restore write nothing', async () => {
   const lat = uniqueTopic('opts-lat');
   await createTopic(bootstrap, lat, 2, { 'message.timestamp.type': 'LogAppendTime' });
-  const res = await runRestore(restoreOpts('opts', { topicMapping: { [topic]: lat } }));
+  const res = await runRestore(restoreOpts('opts', { topicMapping: { [topic]: lat }, keepLogAppendTime: true }));
   assert.ok(res.warnings.some((w) => /LogAppendTime/.test(w)), res.warnings.join('; '));
 
   const dry = uniqueTopic('opts-dry');
@@ -173,4 +236,32 @@ test('a continuous backup covers every partition even when there are more than m
   await running;
   const view = await inspectBackup(store, 'wide');
   assert.deepEqual(view.topics[0]!.partitions.map((p) => p.summary.records), [10, 10, 10, 10, 10, 10]);
+});
+
+test('produce_acks: 0 does not wait for responses the broker never sends: the restore completes promptly, every record is there, the offset map is right', { timeout: 120_000 }, async () => {
+  const target = uniqueTopic('opts-acks0');
+  const started = Date.now();
+  // Small produce batches: many Produce requests, each of which would wait out the request timeout if a response were awaited.
+  const res = await runRestore(restoreOpts('opts', { topicMapping: { [topic]: target }, produceAcks: 0, produceBatchSize: 10, produceTimeoutMs: 30_000 }));
+  const took = Date.now() - started;
+  assert.ok(took < 20_000, `took ${took} ms (a wait for an acks-0 response lasts the request timeout, >= 35 s)`);
+  assert.equal(res.restored, 240);
+  for (const p of [0, 1]) {
+    const got = await consumeAll(bootstrap, target, p);
+    assert.deepEqual(got.map((r) => recordKey(r)), (await consumeAll(bootstrap, topic, p)).map((r) => recordKey(r)), `partition ${p}`);
+    const runs = res.offsetMap.filter((r) => r.source_partition === p);
+    assert.equal(runs.reduce((n, r) => n + r.count, 0), 120);
+    assert.deepEqual([runs[0]!.target, runs.at(-1)!.target + runs.at(-1)!.count], [0, 120], 'target offsets 0..119, as the records landed');
+  }
+});
+
+test('produce_acks: 0 is not silent when the broker refuses the records: the restore fails and says so', { timeout: 60_000 }, async () => {
+  const target = uniqueTopic('opts-acks0-refused');
+  await createTopic(bootstrap, target, 2, { 'max.message.bytes': 64 }); // every batch is refused (RECORD_TOO_LARGE)
+  const err = await runRestore(restoreOpts('opts', { topicMapping: { [topic]: target }, produceAcks: 0 })).then(
+    () => assert.fail('the restore must fail'),
+    (e: unknown) => e as Error,
+  );
+  assert.match(err.message, /produce_acks: 0 failed: the broker closed the connection/);
+  assert.equal((await consumeAll(bootstrap, target, 0)).length, 0);
 });

@@ -165,4 +165,10 @@ describe('status and snapshot-groups', () => {
     assert.equal(cli(['status', '--config', file, '-p', dir]).code, 1);
     assert.match(cli(['status', '--watch', '-p', dir, '-b', 'x']).stderr, /--watch needs --config/);
   });
+
+  test("status --db-path (the Rust tool's local offsets database) is refused with the reason and the alternative", () => {
+    const r = cli(['status', '--db-path', './offsets.db', '-p', dir, '-b', 'x']);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr, "error: status --db-path: this tool keeps no local offsets database (the Rust tool's SQLite file); a backup's progress is in the backup itself: use status --path URL --backup-id ID, or --config FILE for the running job\n");
+  });
 });

@@ -4,9 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
 import { ContainerClient, StorageSharedKeyCredential } from '@azure/storage-blob';
-import { openStore } from '../../src/storage/index.js';
+import { openStore, parseStorageUrl } from '../../src/storage/index.js';
 import type { StorageSpec } from '../../src/storage/spec.js';
 import { runStorageContract } from '../helpers/storage-contract.js';
 
@@ -65,3 +66,20 @@ after(async () => {
 const spec = (): StorageSpec => ({ backend: 'azure', accountName: ACCOUNT, container, endpoint, accountKey: KEY, allowHttp: true });
 runStorageContract('azure (Azurite)', () => openStore(spec()));
 runStorageContract('azure (Azurite) with prefix', () => openStore({ ...spec(), prefix: 'pre/fix' } as StorageSpec));
+
+// The reference's URL form az://ACCOUNT/CONTAINER names the same place as the config's account and container.
+test('az://ACCOUNT/CONTAINER/prefix (the reference form) reads and writes the container of that account', async () => {
+  const saved = process.env.AZURE_STORAGE_KEY;
+  process.env.AZURE_STORAGE_KEY = KEY;
+  const viaUrl = await openStore(parseStorageUrl(`az://${ACCOUNT}/${container}/via-url?endpoint=${encodeURIComponent(endpoint)}&allow_http=true`));
+  const direct = await openStore(spec());
+  try {
+    await viaUrl.put('k', Buffer.from('v'));
+    assert.equal((await direct.get('via-url/k')).toString(), 'v');
+  } finally {
+    await viaUrl.close();
+    await direct.close();
+    if (saved === undefined) delete process.env.AZURE_STORAGE_KEY;
+    else process.env.AZURE_STORAGE_KEY = saved;
+  }
+});

@@ -4,8 +4,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/util/errors.js';
+import { resetAsked, resetTechnique } from '../../src/config/consumer-groups.js';
 import { ConfigFileError, loadConfig, parseConfigText, redactConfig, storageSpecFromConfig, type KafkaBackupConfig, type LoadConfigOptions } from '../../src/config/index.js';
 import { kafkaSettings } from '../../src/cli/commands/offset-reset-flags.js';
+import { backupOptions } from '../../src/cli/config-mapping.js';
+import type { ObjectStore } from '../../src/storage/store.js';
 import { connectionOptions, plaintextPasswordWarning } from '../../src/kafka/security.js';
 
 const FIX = new URL('../fixtures/config/', import.meta.url);
@@ -54,7 +57,7 @@ describe('seed page examples', () => {
     assert.equal(cfg.mode, 'restore');
     assert.equal(cfg.backup_id, 'production-backup-001');
     assert.deepEqual(cfg.target?.bootstrap_servers, ['kafka-dr-0.example.com:9092', 'kafka-dr-1.example.com:9092']);
-    assert.deepEqual(cfg.storage, { backend: 's3', bucket: 'my-kafka-backups', region: 'us-west-2', prefix: 'production', pathStyle: false, allowHttp: false });
+    assert.deepEqual(cfg.storage, { backend: 's3', bucket: 'my-kafka-backups', region: 'us-west-2', prefix: 'production', allowHttp: false });
     assert.equal(cfg.restore.time_window_start, 1731236400000);
     assert.equal(cfg.restore.time_window_end, 1731250800000);
     assert.deepEqual(cfg.restore.topic_mapping, { orders: 'orders_pitr_restore', payments: 'payments_pitr_restore' });
@@ -62,6 +65,7 @@ describe('seed page examples', () => {
     assert.equal(cfg.restore.consumer_group_strategy, 'skip');
     assert.equal(cfg.restore.topics, undefined);
     assert.equal(cfg.restore.allow_non_empty_target, false);
+    assert.equal(cfg.restore.keep_log_append_time, false);
     assert.equal(cfg.source, undefined);
   });
 
@@ -145,10 +149,9 @@ describe('full reference file', () => {
     assert.deepEqual(cfg.metrics, { enabled: true, port: 9100, bind_address: '127.0.0.1', path: '/prom', update_interval_ms: 1000, keep_alive_seconds: 5, max_partition_labels: 0 });
     assert.ok(!('logging' in cfg));
     // Not-yet-implemented features are accepted with a warning.
-    assert.ok(warnings.some((w) => w.includes('offset_storage')));
-    assert.ok(warnings.some((w) => w.includes('metrics.update_interval_ms')));
+    assert.ok(warnings.some((w) => /offset_storage is not used: a backup keeps its progress in the backup itself .*the section can be removed/.test(w)));
     // Built features are not warned about.
-    assert.ok(!warnings.some((w) => w.includes('repartitioning') || w.includes('purge_topics')));
+    assert.ok(!warnings.some((w) => w.includes('repartitioning') || w.includes('purge_topics') || w.includes('update_interval_ms')));
   });
 
   test('defaults are filled in', () => {
@@ -166,6 +169,14 @@ describe('full reference file', () => {
     assert.equal(cfg.metrics.port, 8080);
     assert.equal(cfg.offset_storage, undefined);
     assert.deepEqual(cfg.source?.security, { security_protocol: 'PLAINTEXT' });
+  });
+
+  test('backup.consumer_group_snapshot and capture_topic_configs: on by default, off when false, and handed to the engine', () => {
+    const store = { url: 'memory://' } as unknown as ObjectStore;
+    const on = backupOptions(parse(BASE_BACKUP).cfg, store);
+    assert.deepEqual([on.groupSnapshots, on.captureTopicConfigs], [true, true]);
+    const off = backupOptions(parse(`${BASE_BACKUP}backup:\n  consumer_group_snapshot: false\n  capture_topic_configs: false\n`).cfg, store);
+    assert.deepEqual([off.groupSnapshots, off.captureTopicConfigs], [false, false]);
   });
 
   test('explicitly empty sections mean all defaults', () => {
@@ -237,23 +248,38 @@ describe('spelling variants and extensions', () => {
     assert.equal(parse(az('endpoint: https://acct.blob.core.windows.net')).cfg.storage.backend, 'azure');
     assert.equal(parse(az('endpoint: http://azurite:10000/acct\n  allow_http: true')).cfg.storage.backend, 'azure');
   });
+  test('gcs: a plain http:// endpoint is refused unless storage.allow_http', () => {
+    const gcs = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: bk\n  ${extra}`);
+    assert.match(failure(gcs('endpoint: http://fake-gcs:4443')).message, /storage\.endpoint: is a plain http:\/\/ URL .*set storage\.allow_http: true/);
+    assert.equal(parse(gcs('endpoint: https://storage.googleapis.com')).cfg.storage.backend, 'gcs');
+    assert.equal(parse(gcs('endpoint: http://fake-gcs:4443\n  allow_http: true')).cfg.storage.backend, 'gcs');
+  });
   test('gcs service_account_path and service_account_json (path or inline JSON)', () => {
     const gcs = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: bk\n  ${extra}`);
-    assert.deepEqual(parse(gcs('service_account_path: /k.json')).cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountPath: '/k.json' });
-    assert.deepEqual(parse(gcs('service_account_json: /k.json')).cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountPath: '/k.json' });
+    assert.deepEqual(parse(gcs('service_account_path: /k.json')).cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountPath: '/k.json', allowHttp: false });
+    assert.deepEqual(parse(gcs('service_account_json: /k.json')).cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountPath: '/k.json', allowHttp: false });
     const inline = '{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\\nABC\\n-----END PRIVATE KEY-----\\n"}';
     const { cfg } = parse(gcs(`service_account_json: '${inline}'`));
-    assert.deepEqual(cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountJson: inline });
+    assert.deepEqual(cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountJson: inline, allowHttp: false });
     const e = failure(gcs(`service_account_json: '{"private_key": "TOPSECRET"'`));
     assert.match(e.message, /storage\.service_account_json: looks like inline JSON but does not parse/);
     assert.ok(!e.message.includes('TOPSECRET'));
+  });
+  test('gcs endpoint (an emulator or private endpoint) must be an http(s) URL', () => {
+    const gcs = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: bk\n  ${extra}`);
+    assert.deepEqual(parse(gcs('endpoint: http://127.0.0.1:4443\n  allow_http: true')).cfg.storage, { backend: 'gcs', bucket: 'bk', endpoint: 'http://127.0.0.1:4443', allowHttp: true });
+    assert.match(failure(gcs('endpoint: storage.example.com')).message, /storage\.endpoint: expected a URL such as https:\/\/storage\.googleapis\.com/);
+    assert.match(failure(gcs('endpoint: ftp://storage.example.com')).message, /storage\.endpoint: expected an http:\/\/ or https:\/\/ URL, got ftp:/);
   });
   test('s3 access_key/secret_key and access_key_id/secret_access_key', () => {
     const s3 = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: s3\n  bucket: bk\n  ${extra}`);
     for (const [a, s] of [['access_key', 'secret_key'], ['access_key_id', 'secret_access_key']]) {
       const { cfg } = parse(s3(`${a}: AK\n  ${s}: SK`));
-      assert.deepEqual(cfg.storage, { backend: 's3', bucket: 'bk', accessKey: 'AK', secretKey: 'SK', pathStyle: false, allowHttp: false });
+      assert.deepEqual(cfg.storage, { backend: 's3', bucket: 'bk', accessKey: 'AK', secretKey: 'SK', allowHttp: false });
     }
+    // path_style absent: left to the S3 store (path-style when an endpoint is set); an explicit value is kept.
+    assert.equal(parse(s3('endpoint: https://minio.example.com')).cfg.storage.backend === 's3' && 'pathStyle' in parse(s3('endpoint: https://minio.example.com')).cfg.storage, false);
+    assert.deepEqual(parse(s3('endpoint: https://minio.example.com\n  path_style: false')).cfg.storage, { backend: 's3', bucket: 'bk', endpoint: 'https://minio.example.com', pathStyle: false, allowHttp: false });
     assert.match(failure(s3('access_key: A\n  access_key_id: B')).message, /both access_key and access_key_id are set/);
     assert.match(failure(s3('endpoint: http://minio:9000')).message, /storage\.endpoint: is a plain http:\/\/ URL .*use https:\/\/, or set storage\.allow_http: true/);
     assert.equal(parse(s3('endpoint: http://minio:9000\n  allow_http: true')).cfg.storage.backend, 's3');
@@ -284,6 +310,20 @@ describe('spelling variants and extensions', () => {
     assert.equal(cfg.restore.strip_offset_headers, true);
     assert.equal(cfg.restore.allow_non_empty_target, true);
     assert.deepEqual(cfg.restore.topics, ['orders', 'pay*']);
+  });
+  test('consumer groups: a reset with the default strategy uses exact; combinations that cannot work are refused at load, naming the key', () => {
+    const { cfg } = parse(`${BASE_RESTORE}restore:\n  reset_consumer_offsets: true\n`);
+    assert.equal(resetTechnique(cfg.restore), 'exact');
+    assert.equal(resetAsked(parse(`${BASE_RESTORE}restore:\n  auto_consumer_groups: true\n`).cfg.restore), true);
+    assert.match(failure(`${BASE_RESTORE}restore:\n  consumer_group_strategy: cluster-scan\n`).message, /^test\.yaml: restore\.consumer_group_strategy: cluster-scan is not supported .*use exact/);
+    assert.match(failure(`${BASE_RESTORE}restore:\n  consumer_group_strategy: manual\n  reset_consumer_offsets: true\n`).message, /restore\.consumer_group_strategy: manual needs restore\.manual_offsets/);
+    assert.match(failure(`${BASE_RESTORE}restore:\n  manual_offsets: { g: { orders: { 0: 5 } } }\n`).message, /restore\.manual_offsets: is only used with consumer_group_strategy: manual \(it is skip\)/);
+    assert.equal(resetTechnique(parse(`${BASE_RESTORE}restore:\n  consumer_group_strategy: manual\n  manual_offsets: { g: { orders: { 0: 5 } } }\n`).cfg.restore), 'manual');
+  });
+  test('connection.keepalive_interval_secs, which Node.js cannot apply, is warned about when set, naming the alternative', () => {
+    const withKey = parse(BASE_RESTORE.replace('  bootstrap_servers: [localhost:9092]\n', '  bootstrap_servers: [localhost:9092]\n  connection:\n    keepalive_interval_secs: 20\n')).warnings;
+    assert.ok(withKey.some((w) => /target\.connection\.keepalive_interval_secs cannot be applied: Node\.js fixes the keepalive probe interval at 1 s .*tune keepalive_time_secs instead/.test(w)), withKey.join('\n'));
+    assert.ok(!parse(BASE_RESTORE).warnings.some((w) => w.includes('keepalive_interval_secs')));
   });
   test('start_offset: plain integer, !specific, untagged {specific: ...}', () => {
     assert.deepEqual(parse(`${BASE_BACKUP}backup:\n  start_offset: 1234\n`).cfg.backup.start_offset, { kind: 'offset', offset: 1234 });
@@ -434,16 +474,33 @@ describe('refused configs', () => {
   });
   test('secret values never appear in error messages', () => {
     const secret = 'pa:ss #word';
-    // A password with YAML-special characters inserted unquoted breaks the YAML; the error must not echo it.
-    const e = failure(`${BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    sasl_password: ${PW}')}`, { env: { PW: secret } });
-    assert.equal(e.message, 'test.yaml: the value of ${PW} contains YAML-special characters (": ", " #", a line break or a leading indicator such as & * ! | > \' "); put the reference in double quotes: "${PW}" (line 6)');
-    assert.ok(!e.message.includes('pa:ss'), e.message);
-    assert.equal(parse(`${BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    sasl_password: "${PW}"')}`, { env: { PW: secret } }).cfg.target?.security.sasl_password, secret);
-    const broken = failure(`${BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    sasl_password: ${PW}')}`, { env: { PW: '&anchor"x' } });
-    assert.ok(!broken.message.includes('anchor'), broken.message);
-    const e2 = failure(`${BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    sasl_password: [${PW}]')}`, { env: { PW: 'hunter2' } });
+    // Substituted into the parsed scalar, a value with YAML-special characters arrives intact, quoted or not.
+    const withPw = (ref: string) => BASE_RESTORE.replace('[localhost:9092]', `[localhost:9092]\n  security:\n    sasl_password: ${ref}`);
+    assert.equal(parse(withPw('${PW}'), { env: { PW: secret } }).cfg.target?.security.sasl_password, secret);
+    assert.equal(parse(withPw('"${PW}"'), { env: { PW: secret } }).cfg.target?.security.sasl_password, secret);
+    assert.equal(parse(withPw('${PW}'), { env: { PW: '&anchor"x' } }).cfg.target?.security.sasl_password, '&anchor"x');
+    const e2 = failure(withPw('[${PW}]'), { env: { PW: 'hunter2' } });
     assert.ok(!e2.message.includes('hunter2'), e2.message);
     assert.match(e2.message, /target\.security\.sasl_password: expected a string, got a list/);
+  });
+  test('an error about a substituted value does not show the value', () => {
+    // Keys whose messages echo the value: an enum, an IP address, a number, a list item, a timestamp.
+    const cases: [string, string, string][] = [
+      ['backup:\n  compression: ${V}\n', 'brotli-s3cr3t', 'test.yaml: backup.compression: expected one of zstd, lz4, none, got "[value of ${V}]" (line 8)'],
+      ['metrics:\n  bind_address: ${V}\n', 'not-an-ip-s3cr3t', 'test.yaml: metrics.bind_address: expected an IP address such as 0.0.0.0 or 127.0.0.1, got "[value of ${V}]" (line 8)'],
+      ['metrics:\n  port: ${V}\n', '70000', 'test.yaml: metrics.port: must be between 0 and 65535, got [value of ${V}] (line 8)'],
+      ['restore:\n  produce_acks: "x-${V}"\n', 's3cr3t', 'test.yaml: restore.produce_acks: expected acks -1 (all), 0 or 1, got "[value of ${V}]" (line 8)'],
+    ];
+    for (const [tail, value, expected] of cases) {
+      const e = failure(`${BASE_RESTORE}${tail}`, { env: { V: value } });
+      assert.ok(!e.message.includes(value), e.message);
+      assert.equal(e.message, expected);
+    }
+    const list = failure(BASE_RESTORE.replace('[localhost:9092]', '${BROKERS}'), { env: { BROKERS: '[good:1, bad-s3cr3t]' } });
+    assert.ok(!list.message.includes('s3cr3t'), list.message);
+    assert.match(list.message, /target\.bootstrap_servers\[1\]: expected host:port/);
+    const ts = failure(`${BASE_RESTORE}restore:\n  time_window_start: \${T}\n`, { env: { T: '1731232800' } });
+    assert.ok(!ts.message.includes('1731232800'), ts.message);
   });
 });
 
@@ -486,10 +543,46 @@ describe('variable substitution', () => {
     const cfg = await loadConfig(cfgPath, { env: {}, onWarning: () => {} });
     assert.equal(cfg.target?.security.sasl_password, 'from-file');
     assert.equal(cfg.target?.security.ssl_key_password, 'from-file');
-    assert.deepEqual(cfg.storage, { backend: 'gcs', bucket: 'b', serviceAccountJson: '{\n  "type": "service_account",\n  "private_key": "k\\n"\n}' });
+    assert.deepEqual(cfg.storage, { backend: 'gcs', bucket: 'b', serviceAccountJson: '{\n  "type": "service_account",\n  "private_key": "k\\n"\n}', allowHttp: false });
     await assert.rejects(loadConfig(cfgPath.replace('c.yaml', 'missing.yaml')), (err: unknown) => err instanceof ConfigError && /cannot read config file .*missing\.yaml: no such file/.test(err.message));
     const e = failure(BASE_RESTORE.replace('backup_id: b1', 'backup_id: ${file:/nonexistent/secret}'));
     assert.match(e.message, /cannot read file referenced by \$\{file:\/nonexistent\/secret\} \(\/nonexistent\/secret\): ENOENT \(line 2\)/);
+  });
+  test('a substituted value cannot add a key: block, flow and plain contexts', () => {
+    const inject = 'x\nrestore:\n  allow_non_empty_target: true';
+    // Block scalar: verbatim in the text, the value's second line would end the block and start a section.
+    const block = `mode: restore\nbackup_id: b1\ntarget:\n  bootstrap_servers: [localhost:9092]\n  security:\n    sasl_password: |\n      \${PW}\nstorage:\n  backend: memory\n`;
+    const b = parse(block, { env: { PW: inject } }).cfg;
+    assert.equal(b.restore.allow_non_empty_target, false);
+    assert.equal(b.target?.security.sasl_password, `${inject}\n`);
+    // Flow mapping: "," and a quoted key without a space after ":" would add a key to the mapping.
+    const flowInject = '/tmp/state, "allow_non_empty_target":true';
+    const f = parse(`${BASE_RESTORE}restore: {checkpoint_state: \${S}}\n`, { env: { S: flowInject } }).cfg;
+    assert.equal(f.restore.allow_non_empty_target, false);
+    assert.equal(f.restore.checkpoint_state, flowInject);
+    const closing = parse(`${BASE_RESTORE}restore: {checkpoint_state: "\${S}"}\n`, { env: { S: 'x"}, "allow_non_empty_target":true, "y": {"z":"' } }).cfg;
+    assert.equal(closing.restore.allow_non_empty_target, false);
+    // Plain block context: a line break used to start a new key.
+    const p = parse(`${BASE_RESTORE}restore:\n  checkpoint_state: \${S}\n`, { env: { S: inject } }).cfg;
+    assert.equal(p.restore.allow_non_empty_target, false);
+    assert.equal(p.restore.checkpoint_state, inject);
+    // A whole section from a variable is a string, not a mapping.
+    const whole = failure(`${BASE_RESTORE}restore: \${S}\n`, { env: { S: '{allow_non_empty_target: true}' } });
+    assert.match(whole.message, /^test\.yaml: restore: expected a mapping of keys, got a string/);
+    // References in keys, tags and anchors are refused (a value must not choose a key).
+    assert.match(failure(`${BASE_RESTORE}restore:\n  \${K}: true\n`, { env: { K: 'allow_non_empty_target' } }).message, /\$\{K\} can only be used in a value, not in a mapping key, tag or anchor \(line 8\)/);
+  });
+  test('a whole unquoted value gets its type; a partial or quoted one stays a string', () => {
+    const t = `${BASE_RESTORE}restore:\n  dry_run: \${B}\n  checkpoint_state: "\${N}"\n  offset_report: x\${N}\nmetrics:\n  port: 9\${N}\n`;
+    const { cfg } = parse(t, { env: { B: 'true', N: '100' } });
+    assert.equal(cfg.restore.dry_run, true);
+    assert.equal(cfg.restore.checkpoint_state, '100');
+    assert.equal(cfg.restore.offset_report, 'x100');
+    assert.equal(cfg.metrics.port, 9100);
+    // A value is never re-scanned for references; "$${" is a literal "${" in a flow mapping too.
+    const f = parse(`${BASE_RESTORE}restore: {checkpoint_state: \${S}, offset_report: "a$\${b}"}\n`, { env: { S: '${PW}' } }).cfg;
+    assert.equal(f.restore.checkpoint_state, '${PW}');
+    assert.equal(f.restore.offset_report, 'a${b}');
   });
   test('line numbers refer to the original file even when a value spans lines', () => {
     const text = `mode: restore\nbackup_id: |\n  \${MULTI}\ntarget:\n  bootstrap_servers: [k:1]\nstorage:\n  backend: memory\nrestore:\n  bogus: 1\n`;

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { SegmentWriter } from '../../src/format/segment.js';
 import type { SegmentEntry } from '../../src/format/partition-index.js';
 import { batchReuseProblem, batchTimestampRange, encodeBatch, scanBatch, type KafkaCompression } from '../../src/kafka/protocol/record-batch.js';
@@ -75,6 +75,28 @@ async function readAll(store: MemoryStore, entry: SegmentEntry): Promise<{ batch
   }
   return { batches: out, bytes };
 }
+
+describe('readSegmentBatches: a forged index', () => {
+  it('a raw_bytes overstated in the index does not make the tail read fetch the whole segment', async () => {
+    const reads: number[] = [];
+    class Recording extends MemoryStore {
+      override async get(key: string, range?: ByteRange): Promise<Buffer> {
+        const b = await super.get(key, range);
+        reads.push(b.length);
+        return b;
+      }
+    }
+    const store = new Recording();
+    // About 6 MiB of incompressible batches: more than the largest footer the format allows.
+    const input = Array.from({ length: 1500 }, (_, i) => encodeBatch(Array.from({ length: 8 }, (_, j) => ({ key: null, value: randomBytes(512), timestamp: 1_700_000_000_000n + BigInt(i), headers: [] })), { baseOffset: BigInt(i * 8), compression: 'none' }));
+    const entry = { ...(await storeSegment(store, input)), raw_bytes: Number.MAX_SAFE_INTEGER };
+    const maxTail = 32 + 72 + 72 * 65_536;
+    assert.ok(entry.stored_bytes > maxTail + 1024 * 1024, `segment of ${entry.stored_bytes} bytes must exceed the largest footer`);
+    const got = await readAll(store, entry);
+    assert.equal(got.batches.length, input.length);
+    assert.ok((reads[0] ?? Infinity) <= maxTail, `tail read of ${reads[0]} bytes, at most ${maxTail}`);
+  });
+});
 
 describe('readSegmentBatches: a whole segment streamed block by block', () => {
   const input = batches(400);

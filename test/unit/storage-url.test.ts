@@ -47,13 +47,14 @@ describe('parseStorageUrl', () => {
     it(`parses ${url}`, () => assert.deepEqual(parseStorageUrl(url), spec));
   }
 
-  it('az:// takes the account from AZURE_STORAGE_ACCOUNT', () => {
-    withEnv('AZURE_STORAGE_ACCOUNT', 'envacct', () => {
-      assert.deepEqual(parseStorageUrl('az://container/prefix'), { backend: 'azure', accountName: 'envacct', container: 'container', prefix: 'prefix' });
-    });
-    withEnv('AZURE_STORAGE_ACCOUNT', undefined, () => {
-      assert.throws(() => parseStorageUrl('az://container/prefix'), /AZURE_STORAGE_ACCOUNT/);
-    });
+  it('az://ACCOUNT/CONTAINER is the reference form (as azure://), whatever AZURE_STORAGE_ACCOUNT says', () => {
+    for (const env of ['envacct', undefined]) {
+      withEnv('AZURE_STORAGE_ACCOUNT', env, () => {
+        assert.deepEqual(parseStorageUrl('az://myacct/container'), { backend: 'azure', accountName: 'myacct', container: 'container' });
+        assert.deepEqual(parseStorageUrl('az://myacct.blob.core.windows.net/container/pre/fix'), { backend: 'azure', accountName: 'myacct', container: 'container', prefix: 'pre/fix' });
+        assert.throws(() => parseStorageUrl('az://container'), /missing container: az:\/\/ACCOUNT\/CONTAINER/);
+      });
+    }
   });
 
   const bad: Array<[string, RegExp]> = [

@@ -64,6 +64,17 @@ triggered_by: nightly
   assert.equal(c.triggered_by, 'nightly');
 });
 
+test('a substituted value cannot add a key, and an error does not show it', () => {
+  // Flow mapping: "," and a quoted key would add signing.enabled: false next to the webhook url.
+  const c = parseValidationConfigText(`${MIN}checks: { custom_webhooks: [{ name: smoke, url: \${HOOK} }] }\nevidence: { signing: { enabled: true, private_key_path: /k/p.pem } }\n`, 'v.yaml', {
+    env: { HOOK: 'http://h/x, "fail_on_timeout":false' },
+  });
+  assert.equal(c.checks.custom_webhooks[0]?.url, 'http://h/x, "fail_on_timeout":false');
+  assert.equal(c.checks.custom_webhooks[0]?.fail_on_timeout, true);
+  const p = problems(`${MIN}notifications:\n  pagerduty: { integration_key: k, severity: \${SEV} }\n`, { SEV: 'pd-s3cr3t-value' });
+  assert.deepEqual(p, ['v.yaml: notifications.pagerduty.severity: expected one of critical, error, warning, info, got "[value of ${SEV}]" (line 6)']);
+});
+
 test('unknown keys are refused with the key named, everywhere', () => {
   const p = problems(`${MIN}
 bogus: 1

@@ -4,28 +4,59 @@ import { keys } from '../../format/layout.js';
 import { restoreStateSchema } from '../../restore/state.js';
 import { openStore, parseStorageUrl } from '../../storage/index.js';
 import type { ObjectStore } from '../../storage/store.js';
+import { resetAsked, resetTechnique } from '../../config/consumer-groups.js';
 import type { KafkaBackupConfig } from '../../config/types.js';
-import { refusedGroups, resetGroupOffsets, type ResetReport, type ResetStrategy } from '../../offsets/reset.js';
-import type { RestoreOptions } from '../../restore/options.js';
+import { previewReset, refusedGroups, resetGroupOffsets, type ResetPreview, type ResetReport, type ResetStrategy } from '../../offsets/reset.js';
+import { planRestore, type RestorePlan } from '../../restore/plan.js';
 import { UserError } from '../../util/errors.js';
+import type { RestoreOptions } from '../../restore/options.js';
 import { isoMs } from '../../util/time.js';
 import { columns, parseFormat, render } from '../output.js';
 import { registerThreePhaseRestore } from './three-phase.js';
 import { registerOffsetResetCommands } from './offset-reset.js';
 import { registerOffsetRollbackCommands } from './offset-rollback.js';
 
-/** The consumer-group part of a restore config as reset options (undefined = no reset asked for). */
-export function resetRequest(cfg: KafkaBackupConfig, forceStrategy?: ResetStrategy): { strategy: ResetStrategy; groups: string[]; manualOffsets: KafkaBackupConfig['restore']['manual_offsets'] } | { skip: string } {
+/** The consumer-group part of a restore config as reset options (the technique per src/config/consumer-groups.ts). */
+export function resetRequest(cfg: KafkaBackupConfig): { strategy: ResetStrategy; groups: string[]; manualOffsets: KafkaBackupConfig['restore']['manual_offsets'] } {
   const r = cfg.restore;
-  const s = forceStrategy ?? r.consumer_group_strategy;
-  if (s === 'skip') return { skip: 'consumer_group_strategy is skip: consumer-group offsets were not changed' };
-  if (s === 'cluster-scan') throw new UserError('CONFIG', 'consumer_group_strategy: cluster-scan is not supported; use exact (the restore\'s offset map), header-based or timestamp-based');
-  return { strategy: s, groups: r.consumer_groups, manualOffsets: r.manual_offsets };
+  return { strategy: resetTechnique(r), groups: r.consumer_groups, manualOffsets: r.manual_offsets };
+}
+
+/** The reset `restore` will run after the data (undefined when none is asked for), checked against the backup. */
+export async function resetPreviewFor(cfg: KafkaBackupConfig, opts: RestoreOptions, plan: RestorePlan): Promise<ResetPreview | undefined> {
+  if (!resetAsked(cfg.restore)) return undefined;
+  return previewReset({ restore: opts, ...resetRequest(cfg) }, plan);
+}
+
+/** Before `restore` writes anything: a reset that cannot work stops it here, not after the data is written. */
+export async function refuseImpossibleReset(cfg: KafkaBackupConfig, opts: RestoreOptions): Promise<void> {
+  if (!resetAsked(cfg.restore)) return;
+  const plan = await planRestore(opts);
+  if (plan.errors.length) return; // the restore itself reports these
+  const p = await resetPreviewFor(cfg, opts, plan);
+  if (p?.problems.length) throw new UserError('CONFIG', `restore.reset_consumer_offsets: the consumer-group reset after this restore cannot work, nothing was written: ${p.problems.join('; ')}`);
+}
+
+/** validate-restore's "Consumer offsets" lines: what `restore` will do with the groups, truthfully. */
+export function consumerOffsetLines(cfg: KafkaBackupConfig, p: ResetPreview | undefined): string[] {
+  const r = cfg.restore;
+  if (!p) {
+    if (r.consumer_group_strategy === 'skip') return [];
+    const headers = r.consumer_group_strategy === 'header-based' ? ' (offset headers are added to the restored records)' : '';
+    return [`not changed by restore: consumer_group_strategy is ${r.consumer_group_strategy}${headers} but reset_consumer_offsets is false; three-phase-restore would reset them with ${r.consumer_group_strategy}`];
+  }
+  const from = p.offsetsFrom === undefined ? '' : p.offsetsFrom.kind === 'manual' ? '; source positions from restore.manual_offsets' : `; source positions from the group snapshot taken ${isoMs(p.offsetsFrom.takenAt)}`;
+  const why = r.consumer_group_strategy === 'skip' ? ' (reset_consumer_offsets: true with the default strategy)' : '';
+  const groups = p.groups.length ? p.groups.join(', ') : 'none (no group in the snapshot has committed offsets on a backed-up topic)';
+  return [
+    `reset after the restore with technique ${TECHNIQUE_LABEL[p.technique]}${why}${from}`,
+    `groups: ${groups}${r.consumer_groups.length ? '' : ' (every group of the snapshot: restore.consumer_groups is empty)'}`,
+    ...p.warnings.map((w) => `warning: ${w}`),
+  ];
 }
 
 export interface OffsetsOutcome {
   report?: ResetReport;
-  notice?: string;
   error?: string;
 }
 
@@ -35,10 +66,9 @@ export interface OffsetsOutcome {
  * returned for the caller to report after the restore's own report.
  */
 export async function offsetsAfterRestore(cfg: KafkaBackupConfig, opts: RestoreOptions): Promise<OffsetsOutcome | undefined> {
-  if (!cfg.restore.reset_consumer_offsets && !cfg.restore.auto_consumer_groups) return undefined;
+  if (!resetAsked(cfg.restore)) return undefined;
   try {
     const req = resetRequest(cfg);
-    if ('skip' in req) return { notice: req.skip };
     return { report: await resetGroupOffsets({ restore: opts, strategy: req.strategy, groups: req.groups, manualOffsets: req.manualOffsets }) };
   } catch (err) {
     return { error: `consumer-group offset reset failed: ${(err as Error).message}` };

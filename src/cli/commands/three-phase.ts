@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { loadConfig } from '../../config/index.js';
 import { readJsonObject, writeJsonObject } from '../../format/json-object.js';
 import { keys } from '../../format/layout.js';
-import { loadRestoreState, refusedGroups, resetGroupOffsets, type ResetStrategy } from '../../offsets/reset.js';
+import { loadRestoreState, refusedGroups, resetGroupOffsets } from '../../offsets/reset.js';
 import { restoreIdFor, runRestore } from '../../restore/engine.js';
 import { openStore } from '../../storage/index.js';
 import { UserError } from '../../util/errors.js';
@@ -55,7 +55,7 @@ export function registerThreePhaseRestore(program: Command): void {
         const opts = { ...restoreOptions(cfg, store), includeOriginalOffsetHeader: true };
         if (opts.dryRun) throw new UserError('CONFIG', 'three-phase-restore does not take restore.dry_run: true (use validate-restore)');
         // skip (the default) means exact here: resetting the groups is this command's purpose.
-        const req = resetRequest(cfg, cfg.restore.consumer_group_strategy === 'skip' ? 'exact' : undefined) as { strategy: ResetStrategy; groups: string[]; manualOffsets: typeof cfg.restore.manual_offsets };
+        const req = resetRequest(cfg);
         const restoreId = restoreIdFor(opts);
         const key = threePhaseKey(cfg.backup_id, restoreId);
         const state: ThreePhaseState = (await readJsonObject(store, key, threePhaseStateSchema)) ?? { format_version: 1, restore_id: restoreId, phases: { restore: pending(), mapping: pending(), reset: pending() } };

@@ -1,6 +1,7 @@
 import type { RestorePlan } from '../../restore/plan.js';
 import { humanDuration, isoMs } from '../../util/time.js';
 import { bytes, columns, num, RULE } from '../output.js';
+import { topicConfigLines } from '../../restore/topic-configs.js';
 
 export interface RestoreValidation {
   plan: RestorePlan;
@@ -20,6 +21,7 @@ export function validationJson(v: RestoreValidation): unknown {
     segments_to_process: p.segmentsMatching,
     segments_total: p.segmentsTotal,
     records_to_restore: p.recordsEstimate,
+    records_counted: p.recordsLowerBound === p.recordsUpperBound ? 'exact' : 'estimate',
     records_lower_bound: p.recordsLowerBound,
     records_upper_bound: p.recordsUpperBound,
     bytes_to_restore: p.bytesEstimate,
@@ -39,7 +41,19 @@ export function validationJson(v: RestoreValidation): unknown {
       })),
     })),
     consumer_offset_actions: v.consumerOffsetActions,
+    topic_configs: topicConfigsJson(p),
   };
+}
+
+/** Per target topic: the configs it gets if the restore creates it, and the backup's configs left out. */
+function topicConfigsJson(p: RestorePlan): unknown {
+  return p.topics.map((t) => ({ target_topic: t.targetTopic, applied: t.configs, not_restored: t.configsSkipped }));
+}
+
+/** The report's "Topic configs" section. */
+function topicConfigsText(p: RestorePlan): string[] {
+  if (p.topics.length === 0) return [];
+  return ['', 'Topic configs (for target topics the restore creates):', ...topicConfigLines(p.topics)];
 }
 
 /** The seed's "Restore Validation Report". `~` marks an estimate; exact counts have none. */
@@ -71,6 +85,7 @@ export function validationText(v: RestoreValidation): string {
       2,
     ),
   );
+  lines.push(...topicConfigsText(p));
   if (p.recordsEstimate === 0 && v.errors.length === 0) {
     lines.push('', noRecordsWarning(p));
   }

@@ -12,6 +12,8 @@ export function validateJson(v: BackupValidation): unknown {
     segments_checked: v.segmentsChecked,
     records_checked: v.deep ? v.recordsChecked : null,
     bytes_checked: v.bytesChecked,
+    /** Record it to detect a rollback of the whole backup later (docs/security.md, threat model). */
+    manifest_generation: v.view?.manifest.generation ?? null,
     problems: v.problems,
     incomplete: v.incomplete,
     warnings: v.warnings,

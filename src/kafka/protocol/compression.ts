@@ -16,8 +16,9 @@
  *
  * Decompression never trusts its input: every failure (bad stream, wasm trap, output larger than
  * `maxOutputLength`) becomes a CorruptDataError. gzip and zstd stop at `maxOutputLength` while
- * inflating; lz4 and snappy output is bounded by their format's maximum ratio (about 255:1 and
- * 6:1 of the input) and checked afterwards.
+ * inflating; an lz4 frame's block headers are walked first, and a frame whose blocks could
+ * inflate past `maxOutputLength` (plus one block) is refused before inflating; snappy output is
+ * bounded by its format's maximum ratio (about 6:1 of the input) and checked afterwards.
  */
 import { availableParallelism } from 'node:os';
 import zlib from 'node:zlib';
@@ -89,6 +90,54 @@ function zstdCompressNow(data: Buffer, level: number): Promise<Buffer> {
   });
 }
 
+const LZ4_MAGIC = 0x184d2204;
+const LZ4_MAX_BLOCK = 4 * 1024 * 1024;
+const LZ4_BLOCK_SIZES: Record<number, number> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1024 * 1024, 7: LZ4_MAX_BLOCK };
+
+/**
+ * The most bytes the LZ4 frames in `data` can inflate to, from their headers and block sizes
+ * alone (each compressed block yields at most the frame's block maximum size, an uncompressed one
+ * exactly its length): a forged frame cannot make the decoder allocate more than this. Skippable
+ * frames count 0. Throws CorruptDataError for a structure that is not LZ4 frames end to end.
+ */
+export function lz4FramesBound(data: Buffer, what = 'lz4 data'): number {
+  const bad = (m: string): never => {
+    throw new CorruptDataError(`${what}: not an LZ4 frame: ${m}`, undefined, { codec: 'lz4' });
+  };
+  let p = 0;
+  let bound = 0;
+  do {
+    if (p + 8 > data.length) bad('truncated frame header');
+    const magic = data.readUInt32LE(p);
+    if ((magic & 0xfffffff0) === 0x184d2a50) {
+      p += 8 + data.readUInt32LE(p + 4);
+      continue;
+    }
+    if (magic !== LZ4_MAGIC) bad(`magic ${magic.toString(16)}`);
+    const flg = data[p + 4]!;
+    const bd = data[p + 5]!;
+    if (flg >> 6 !== 1) bad(`version ${flg >> 6}`);
+    const blockMax = LZ4_BLOCK_SIZES[(bd >> 4) & 7];
+    if (blockMax === undefined) bad(`block maximum size code ${(bd >> 4) & 7}`);
+    const blockChecksum = (flg & 0x10) !== 0;
+    // Descriptor: FLG, BD, content size (8, optional), dictionary id (4, optional), header checksum.
+    p += 6 + ((flg & 0x08) !== 0 ? 8 : 0) + ((flg & 0x01) !== 0 ? 4 : 0) + 1;
+    for (;;) {
+      if (p + 4 > data.length) bad('truncated block size');
+      const word = data.readUInt32LE(p);
+      p += 4;
+      if (word === 0) break;
+      const size = word & 0x7fffffff;
+      if (size > blockMax!) bad(`block of ${size} bytes over the frame's maximum ${blockMax}`);
+      bound += (word & 0x80000000) !== 0 ? size : blockMax!;
+      p += size + (blockChecksum ? 4 : 0);
+    }
+    if ((flg & 0x04) !== 0) p += 4;
+  } while (p < data.length);
+  if (p > data.length) bad('truncated');
+  return bound;
+}
+
 function xerialSnappyCompress(data: Buffer): Buffer {
   const parts: Buffer[] = [];
   const header = Buffer.alloc(XERIAL_HEADER_SIZE);
@@ -141,9 +190,12 @@ export function decompress(codec: KafkaCompression, data: Buffer, maxOutputLengt
       case 'zstd':
         out = zlib.zstdDecompressSync(data, { maxOutputLength: Math.max(1, maxOutputLength) });
         break;
-      case 'lz4':
+      case 'lz4': {
+        const bound = lz4FramesBound(data, what);
+        if (bound > maxOutputLength + LZ4_MAX_BLOCK) throw new CorruptDataError(`${what}: lz4 frame could inflate to ${bound} bytes, over the limit of ${maxOutputLength}`);
         out = lz4.decompressSync(data);
         break;
+      }
       case 'snappy':
         out = data.length >= XERIAL_MAGIC.length && data.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC)
           ? xerialSnappyDecompress(data, maxOutputLength, what)

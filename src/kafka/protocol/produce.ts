@@ -50,7 +50,7 @@ export interface ProducePartitionResponse {
 }
 
 export function createProduceRequest(acks: number, timeoutMs: number, topics: { topic: string; partitions: ProducePartitionData[] }[], transactionalId: string | null = null): Writer {
-  return Writer.create()
+  const w = Writer.create()
     .appendString(transactionalId)
     .appendInt16(acks)
     .appendInt32(timeoutMs)
@@ -62,6 +62,9 @@ export function createProduceRequest(acks: number, timeoutMs: number, topics: { 
       });
     })
     .appendTaggedFields();
+  // acks 0: the broker sends no response; the connection must not wait for one (it would time out).
+  if (acks === 0) w.context.noResponse = true;
+  return w;
 }
 
 export function parseProduceResponse(_c: number, _k: number, _v: number, r: Reader): Map<string, ProducePartitionResponse[]> {
