@@ -96,12 +96,17 @@ export async function settledEnds(cluster: KafkaCluster, admin: KafkaAdmin, topi
   return out;
 }
 
-interface TargetRecord {
+export interface TargetRecord {
   offset: number;
   /** Undefined for a control record (a transaction marker): never one of ours. */
   digest?: string;
   /** The CreateTime timestamp; undefined when the broker stamped LogAppendTime. */
   timestamp?: bigint;
+}
+
+/** A target record as compared: its offset, content digest, and timestamp when it is CreateTime. */
+export function targetRecord(offset: number, r: Omit<RecordContent, 'timestamp'> & { timestamp: bigint }, createTime: boolean): TargetRecord {
+  return { offset, digest: digest(r), timestamp: createTime ? r.timestamp : undefined };
 }
 
 /**
@@ -139,14 +144,19 @@ export class ResumeTail {
           for (const r of decodeBatch(b).records) {
             const o = Number(r.offset);
             if (o < offset || o >= to) continue;
-            records.push({ offset: o, digest: digest(r), timestamp: h.timestampType === 'create' ? r.timestamp : undefined });
+            records.push(targetRecord(o, r, h.timestampType === 'create'));
           }
         }
         offset = Math.max(offset, Number(h.lastOffset) + 1);
       }
       if (offset === at) throw new KafkaError(`${topic}/${partition}: the fetch at offset ${at} returned no record at or after it`, undefined, { topic, partition });
     }
-    return new ResumeTail(`${topic}/${partition}`, records, to, stateKey);
+    return ResumeTail.of(`${topic}/${partition}`, records, to, stateKey);
+  }
+
+  /** From records already read (`targetRecord`); `to` is the partition's end. */
+  static of(key: string, records: TargetRecord[], to: number, stateKey: string): ResumeTail {
+    return new ResumeTail(key, records, to, stateKey);
   }
 
   get size(): number {
