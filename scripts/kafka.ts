@@ -219,6 +219,50 @@ export async function kafkaAnswers(bootstrap: string, clientId = 'kafka-backup-p
   }
 }
 
+/**
+ * server.properties shared by the single broker and the cluster nodes: combined broker+controller,
+ * small buffers and thread pools (tests run several brokers on a 2-core machine), no retention.
+ * `rf` is the replication factor of the internal topics and the default of new topics.
+ */
+function baseBrokerProps(dir: string, nodeId: number, voters: string, rf: number): Record<string, string | number | boolean> {
+  const minIsr = Math.min(2, rf);
+  return {
+    'process.roles': 'broker,controller',
+    'node.id': nodeId,
+    'controller.quorum.voters': voters,
+    'controller.listener.names': 'CONTROLLER',
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,EXTERNAL:PLAINTEXT',
+    'log.dirs': join(dir, 'data'),
+    'num.partitions': 1,
+    'default.replication.factor': rf,
+    'min.insync.replicas': minIsr,
+    'auto.create.topics.enable': false,
+    'delete.topic.enable': true,
+    'offsets.topic.replication.factor': rf,
+    'offsets.topic.num.partitions': 5,
+    'transaction.state.log.replication.factor': rf,
+    'transaction.state.log.min.isr': minIsr,
+    'transaction.state.log.num.partitions': 5,
+    'share.coordinator.state.topic.replication.factor': rf,
+    'share.coordinator.state.topic.min.isr': minIsr,
+    'group.initial.rebalance.delay.ms': 0,
+    'num.network.threads': 2,
+    'num.io.threads': 4,
+    'num.recovery.threads.per.data.dir': 1,
+    'log.segment.bytes': 16 * 1024 * 1024,
+    'log.index.size.max.bytes': 1024 * 1024,
+    'log.retention.hours': -1,
+    'log.retention.bytes': -1,
+    'log.cleaner.dedupe.buffer.size': 8 * 1024 * 1024,
+    'log.cleaner.backoff.ms': 1000,
+    'metadata.log.segment.bytes': 8 * 1024 * 1024,
+    'message.max.bytes': 10 * 1024 * 1024,
+    'replica.fetch.max.bytes': 10 * 1024 * 1024,
+    'socket.request.max.bytes': 128 * 1024 * 1024,
+  };
+}
+
 async function startOnce(opts: StartKafkaOptions): Promise<RunningKafka> {
   if (!kafkaInstalled()) throw new Error(`Kafka jars not found in ${KAFKA_JARS_DIR}: run bash scripts/install-kafka.sh`);
   mkdirSync(RUN_DIR, { recursive: true });
@@ -238,41 +282,7 @@ async function startOnce(opts: StartKafkaOptions): Promise<RunningKafka> {
     listeners.push(`EXTERNAL://${external.bootstrap}`);
     advertised.push(`EXTERNAL://${external.advertised}`);
   }
-  const props: Record<string, string | number | boolean> = {
-    'process.roles': 'broker,controller',
-    'node.id': 1,
-    'controller.quorum.voters': `1@${host}:${controllerPort}`,
-    'controller.listener.names': 'CONTROLLER',
-    'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,EXTERNAL:PLAINTEXT',
-    'log.dirs': join(dir, 'data'),
-    'num.partitions': 1,
-    'default.replication.factor': 1,
-    'min.insync.replicas': 1,
-    'auto.create.topics.enable': false,
-    'delete.topic.enable': true,
-    'offsets.topic.replication.factor': 1,
-    'offsets.topic.num.partitions': 5,
-    'transaction.state.log.replication.factor': 1,
-    'transaction.state.log.min.isr': 1,
-    'transaction.state.log.num.partitions': 5,
-    'share.coordinator.state.topic.replication.factor': 1,
-    'share.coordinator.state.topic.min.isr': 1,
-    'group.initial.rebalance.delay.ms': 0,
-    'num.network.threads': 2,
-    'num.io.threads': 4,
-    'num.recovery.threads.per.data.dir': 1,
-    'log.segment.bytes': 16 * 1024 * 1024,
-    'log.index.size.max.bytes': 1024 * 1024,
-    'log.retention.hours': -1,
-    'log.retention.bytes': -1,
-    'log.cleaner.dedupe.buffer.size': 8 * 1024 * 1024,
-    'log.cleaner.backoff.ms': 1000,
-    'metadata.log.segment.bytes': 8 * 1024 * 1024,
-    'message.max.bytes': 10 * 1024 * 1024,
-    'replica.fetch.max.bytes': 10 * 1024 * 1024,
-    'socket.request.max.bytes': 128 * 1024 * 1024,
-  };
+  const props = baseBrokerProps(dir, 1, `1@${host}:${controllerPort}`, 1);
 
   const security: KafkaSecurity = {};
   if (sasl) {
@@ -437,4 +447,138 @@ export async function startKafka(opts: StartKafkaOptions = {}): Promise<RunningK
     }
   }
   throw lastErr;
+}
+
+export interface StartKafkaClusterOptions {
+  /** Number of nodes, each a combined broker+controller (a KRaft quorum of all of them). Default 3. */
+  nodes?: number;
+  /** JVM max heap per node, default '256m'. */
+  heap?: string;
+  /** Extra server.properties entries for every node. */
+  brokerConfig?: Record<string, string | number | boolean>;
+  /** Startup timeout (ms), default 90 s. */
+  timeoutMs?: number;
+  /** Keep the run directories after stop(); also KB_KEEP_RUN=1. */
+  keepDir?: boolean;
+}
+
+export interface KafkaClusterNode {
+  nodeId: number;
+  /** host:port of this node's PLAINTEXT listener. */
+  bootstrap: string;
+  dir: string;
+  logFile: string;
+  isRunning(): boolean;
+  /** SIGSTOP / SIGCONT the node (its process group): a replica that stops fetching without leaving. */
+  pause(): void;
+  resume(): void;
+}
+
+export interface RunningKafkaCluster {
+  /** Every node's PLAINTEXT host:port, for bootstrap_servers. */
+  bootstraps: string[];
+  clusterId: string;
+  nodes: KafkaClusterNode[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a throw-away multi-node KRaft cluster (PLAINTEXT only) on free ports, for tests of
+ * replication: internal topics and new topics get replication factor min(3, nodes) and
+ * min.insync.replicas 2. Each node is its own JVM under the watchdog (stopped if this process dies).
+ */
+export async function startKafkaCluster(opts: StartKafkaClusterOptions = {}): Promise<RunningKafkaCluster> {
+  let lastErr: unknown;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      return await startClusterOnce(opts);
+    } catch (err) {
+      lastErr = err;
+      if (!/Address already in use|BindException/.test((err as Error).message)) throw err;
+    }
+  }
+  throw lastErr;
+}
+
+async function startClusterOnce(opts: StartKafkaClusterOptions): Promise<RunningKafkaCluster> {
+  if (!kafkaInstalled()) throw new Error(`Kafka jars not found in ${KAFKA_JARS_DIR}: run bash scripts/install-kafka.sh`);
+  const n = opts.nodes ?? 3;
+  if (!Number.isInteger(n) || n < 1) throw new RangeError('nodes must be a positive integer');
+  mkdirSync(RUN_DIR, { recursive: true });
+  const keep = opts.keepDir || process.env.KB_KEEP_RUN === '1';
+  const host = '127.0.0.1';
+  const ports = await freePorts(2 * n);
+  const clusterId = randomClusterId();
+  const voters = Array.from({ length: n }, (_, i) => `${i + 1}@${host}:${ports[n + i]}`).join(',');
+  const rf = Math.min(3, n);
+  const specs = Array.from({ length: n }, (_, i) => {
+    const nodeId = i + 1;
+    const port = ports[i]!;
+    const dir = mkdtempSync(join(RUN_DIR, `kafka-node${nodeId}-`));
+    const props = baseBrokerProps(dir, nodeId, voters, rf);
+    props.listeners = `PLAINTEXT://${host}:${port},CONTROLLER://${host}:${ports[n + i]}`;
+    props['advertised.listeners'] = `PLAINTEXT://${host}:${port}`;
+    Object.assign(props, opts.brokerConfig ?? {});
+    const propsFile = join(dir, 'server.properties');
+    writeFileSync(propsFile, propsToText(props));
+    writeFileSync(join(dir, 'log4j2.properties'), LOG4J2);
+    return { nodeId, port, dir, propsFile, logFile: join(dir, 'kafka.log') };
+  });
+  const procs: Supervised[] = [];
+  const cleanup = async (): Promise<void> => {
+    for (const p of procs) {
+      try {
+        process.kill(-p.pid, 'SIGCONT'); // a paused node cannot handle its SIGTERM
+      } catch {
+        /* gone */
+      }
+    }
+    await Promise.allSettled(procs.map((p) => p.stop()));
+    if (!keep) for (const s of specs) rmSync(s.dir, { recursive: true, force: true });
+  };
+  const timeoutMs = opts.timeoutMs ?? 90_000;
+  try {
+    // Formatting is a JVM start each: done in parallel.
+    await Promise.all(
+      specs.map((s) =>
+        execFileP('java', ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j2.configurationFile=${join(s.dir, 'log4j2.properties')}`, '-cp', classpath(),
+          'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', s.propsFile, '--ignore-formatted'], { cwd: s.dir, maxBuffer: 16 * 1024 * 1024 }),
+      ),
+    );
+    // The quorum needs a majority up before any node answers: start them all, then wait.
+    for (const s of specs) {
+      procs.push(supervise('java', [...jvmArgs(s.dir, opts.heap ?? '256m'), '-cp', classpath(), 'kafka.Kafka', s.propsFile], { cwd: s.dir, logFile: s.logFile, dir: keep ? undefined : s.dir }));
+    }
+    const abort = () => {
+      const dead = specs.find((_, i) => !procs[i]!.isRunning());
+      return dead ? `node ${dead.nodeId} exited` : undefined;
+    };
+    for (const s of specs) {
+      await waitFor(`kafka node ${s.nodeId} on ${host}:${s.port}`, () => canConnect(s.port, host), { timeoutMs, intervalMs: 200, abort });
+    }
+    const all = specs.map((s) => `${host}:${s.port}`);
+    await waitFor(
+      `kafka cluster of ${n} nodes`,
+      async () => {
+        const admin = new Admin({ clientId: 'kafka-backup-probe', bootstrapBrokers: all, retries: 0, connectTimeout: 2000, requestTimeout: 5000 });
+        try {
+          const md = await admin.metadata({ topics: [] });
+          return md.brokers.size === n;
+        } finally {
+          await admin.close().catch(() => {});
+        }
+      },
+      { timeoutMs, intervalMs: 300, abort },
+    );
+  } catch (err) {
+    const logs = specs.map((s) => `--- tail of ${s.logFile} ---\n${tail(s.logFile, 40)}`).join('\n');
+    await cleanup();
+    throw new Error(`${(err as Error).message}\n${logs}`);
+  }
+  return {
+    bootstraps: specs.map((s) => `${host}:${s.port}`),
+    clusterId,
+    nodes: specs.map((s, i) => ({ nodeId: s.nodeId, bootstrap: `${host}:${s.port}`, dir: s.dir, logFile: s.logFile, isRunning: () => procs[i]!.isRunning(), pause: () => process.kill(-procs[i]!.pid, 'SIGSTOP'), resume: () => process.kill(-procs[i]!.pid, 'SIGCONT') })),
+    stop: cleanup,
+  };
 }

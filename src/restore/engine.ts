@@ -13,6 +13,7 @@ import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import { restoreBatches, type OutBatch } from './record-stream.js';
 import { type RestoreState, type TargetPartitionState } from './state.js';
 import { RestoreStateStore, type ReportLocation } from './state-store.js';
+import { checkContiguous, ResumeTail, settledEnds, type RecordContent } from './resume.js';
 
 const log = logger('restore');
 
@@ -131,7 +132,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
     try {
       await runPool([...jobs.values()], opts.maxConcurrentPartitions, async (job) => {
         if (job.repartitioned) {
-          const ctx = { opts, admin, producer, state, stateKey, recordLimiter, byteLimiter, stats, markDirty: () => (dirty = true) };
+          const ctx = { opts, cluster, admin, producer, state, stateKey, recordLimiter, byteLimiter, stats, markDirty: () => (dirty = true) };
           for (const r of await restoreRepartitioned(job.repartitioned, ctx)) {
             results.push({ sourceTopic: job.repartitioned.sourceTopic, sourcePartitions: job.sources.map((s) => s.sourcePartition), targetTopic: job.targetTopic, targetPartition: r.targetPartition, restored: r.restored });
             opts.metrics?.restored(job.targetTopic, r.targetPartition, r.restored, 0);
@@ -143,24 +144,29 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
         const ps = state.partitions[key]!;
         const map = new OffsetMapBuilder();
         map.runs.push(...ps.runs);
+        // One array from here on: a checkpoint never sees records counted in `produced` but missing from the runs.
+        ps.runs = map.runs;
         // Records that reached the target after the last checkpoint: the sequence is deterministic,
-        // so they are exactly the next `extra` records; skip them and map them to the offsets they got.
-        const end = Number((await admin.listOffsets(job.targetTopic, [job.targetPartition], LATEST)).get(job.targetPartition) ?? 0n);
+        // so they must be exactly the next records; each is checked by content, then skipped and
+        // mapped to the offset it got (resume.ts). The end is read once nothing is left above the HW.
+        const end = (await settledEnds(cluster, admin, job.targetTopic, [job.targetPartition], opts.produceTimeoutMs)).get(job.targetPartition) ?? 0;
         const expected = ps.initial_end_offset + ps.produced;
         if (end < expected) {
           throw new UserError('TARGET_CHANGED', `${key}: the target partition ends at offset ${end} but this restore had already written up to ${expected}; it was truncated or recreated since. Delete the restore state ${stateKey} to start over.`);
         }
-        if (end > expected) log.info({ partition: key, records: end - expected }, 'records reached the target after the last checkpoint; recognised, not written again');
+        const tail = end > expected ? await ResumeTail.read(cluster, job.targetTopic, job.targetPartition, expected, end, stateKey) : undefined;
+        if (tail) log.info({ partition: key, records: tail.size }, 'records reached the target after the last checkpoint; checked to be ours, not written again');
         let nextTarget = ps.initial_end_offset + ps.produced;
         let skip = end - ps.initial_end_offset;
         let before = ps.produced;
         for (const src of job.sources) {
           if (opts.signal?.aborted) break;
-          const onSkipped = (sourceOffset: number): void => {
+          const onSkipped = (sourceOffset: number, content: () => RecordContent): void => {
             if (before > 0) {
               before--;
               return;
             }
+            tail?.match(content(), sourceOffset);
             map.add(src.sourceTopic, src.sourcePartition, sourceOffset, nextTarget++);
             ps.produced++;
           };
@@ -183,6 +189,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
             await recordLimiter?.take(pendingRecords, opts.signal);
             await byteLimiter?.take(pendingBytes, opts.signal);
             const res = await producer.send(job.targetTopic, job.targetPartition, pending.map((b) => b.batch));
+            checkContiguous(key, res[0]!.baseOffset, nextTarget);
             let t = nextTarget;
             pending.forEach((b, i) => {
               // acks 0 reports no offset: the records follow on from the partition's end (we are its only writer).
@@ -215,6 +222,8 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
           stats.abortedSkipped += streamStats.abortedSkipped;
           stats.bytesRead += streamStats.bytesRead;
         }
+        // The target holds more records past the checkpoint than this restore writes: not ours.
+        if (!opts.signal?.aborted) tail?.finish();
         ps.runs = map.runs;
         const restored = map.records;
         results.push({ sourceTopic: job.sources[0]!.sourceTopic, sourcePartitions: job.sources.map((s) => s.sourcePartition), targetTopic: job.targetTopic, targetPartition: job.targetPartition, restored });

@@ -2,6 +2,7 @@ import { batchReuseProblem, decodeBatch, encodeBatch, readBatchHeader, scanBatch
 import type { ObjectStore } from '../storage/store.js';
 import { originHeaders, stripOffsetHeaders } from './headers.js';
 import type { PlannedPartition } from './plan.js';
+import type { RecordContent } from './resume.js';
 import { readSegmentBatches } from './segment-source.js';
 
 /** A batch ready to produce, and the source offsets of its records in order. */
@@ -19,7 +20,8 @@ export interface StreamOptions {
   stripOffsetHeaders: boolean;
   /** Skip this many leading records of the sequence (resume after a crash). */
   skip: number;
-  onSkipped?: (sourceOffset: number) => void;
+  /** Each skipped record, as the restore would write it (resume checks it against the target). */
+  onSkipped?: (sourceOffset: number, record: () => RecordContent) => void;
   stats: { skippedOutsideWindow: number; abortedSkipped: number; bytesRead: number };
 }
 
@@ -48,6 +50,10 @@ export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, 
   const lastMarker = new Map<string, number>();
   const abortedProducers = new Set<string>();
   const transform = o.includeOriginalOffsetHeader || o.stripOffsetHeaders;
+  const outHeaders = (r: KafkaRecord) => {
+    const headers = o.stripOffsetHeaders ? stripOffsetHeaders(r.headers) : r.headers;
+    return o.includeOriginalOffsetHeader ? [...headers, ...originHeaders(pp.sourceTopic, pp.sourcePartition, r.offset, r.timestamp)] : headers;
+  };
   for (const seg of pp.segments) {
     const first = seg.entry.first_offset;
     const aborted = [...seg.entry.aborted_transactions].sort((a, b) => a.first_offset - b.first_offset);
@@ -98,18 +104,14 @@ export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, 
         }
         if (o.skip > 0) {
           o.skip--;
-          o.onSkipped?.(Number(r.offset));
+          o.onSkipped?.(Number(r.offset), () => ({ key: r.key, value: r.value, headers: outHeaders(r), timestamp: r.timestamp }));
           continue;
         }
         keep.push(r);
       }
       if (keep.length === 0) continue;
       const out = encodeBatch(
-        keep.map((r, i) => {
-          let headers = o.stripOffsetHeaders ? stripOffsetHeaders(r.headers) : r.headers;
-          if (o.includeOriginalOffsetHeader) headers = [...headers, ...originHeaders(pp.sourceTopic, pp.sourcePartition, r.offset, r.timestamp)];
-          return { key: r.key, value: r.value, headers, timestamp: r.timestamp, offsetDelta: i };
-        }),
+        keep.map((r, i) => ({ key: r.key, value: r.value, headers: outHeaders(r), timestamp: r.timestamp, offsetDelta: i })),
         { compression: h.compression, timestampType: 'create' },
       );
       yield { batch: out, sourceOffsets: keep.map((r) => Number(r.offset)), reused: false };

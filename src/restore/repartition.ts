@@ -1,5 +1,6 @@
 import { murmur2 } from '@platformatic/kafka';
 import { EARLIEST, LATEST, type KafkaAdmin } from '../kafka/admin.js';
+import type { KafkaCluster } from '../kafka/cluster.js';
 import type { RawProducer } from '../kafka/producer.js';
 import { decodeBatch, encodeBatch, type KafkaRecord } from '../kafka/protocol/record-batch.js';
 import { UserError } from '../util/errors.js';
@@ -8,6 +9,7 @@ import type { RestoreOptions } from './options.js';
 import type { PlannedTopic } from './plan.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { restoreBatches } from './record-stream.js';
+import { checkContiguous, ResumeTail, settledEnds } from './resume.js';
 import type { RestoreState } from './state.js';
 
 /**
@@ -23,6 +25,7 @@ export function partitionFor(strategy: 'murmur2' | 'automatic', key: Buffer | nu
 
 export interface RepartitionContext {
   opts: RestoreOptions;
+  cluster: KafkaCluster;
   admin: KafkaAdmin;
   producer: RawProducer;
   state: RestoreState;
@@ -39,6 +42,8 @@ interface Lane {
   /** Records of this target partition already on the target: skipped (the first `known` are already mapped). */
   skip: number;
   known: number;
+  /** The target's records past the last checkpoint, checked against the records routed here. */
+  tail?: ResumeTail;
   nextTarget: number;
   pending: { record: KafkaRecord; sourcePartition: number }[];
   bytes: number;
@@ -54,17 +59,21 @@ export async function restoreRepartitioned(t: PlannedTopic, ctx: RepartitionCont
   const { opts, state } = ctx;
   const rp = t.repartition!;
   const parts = Array.from({ length: rp.targetPartitions }, (_, i) => i);
-  const ends = await ctx.admin.listOffsets(t.targetTopic, parts, LATEST);
-  const lanes: Lane[] = parts.map((p) => {
+  // As in engine.ts: the end once settled, and the records past the checkpoint checked to be ours.
+  const ends = await settledEnds(ctx.cluster, ctx.admin, t.targetTopic, parts, opts.produceTimeoutMs);
+  const lanes: Lane[] = [];
+  for (const p of parts) {
     const key = `${t.targetTopic}/${p}`;
     const ps = state.partitions[key]!;
-    const end = Number(ends.get(p) ?? 0n);
+    const end = ends.get(p) ?? 0;
     const expected = ps.initial_end_offset + ps.produced;
     if (end < expected) throw new UserError('TARGET_CHANGED', `${key}: the target partition ends at offset ${end} but this restore had already written up to ${expected}; delete the restore state ${ctx.stateKey} to start over`);
     const map = new OffsetMapBuilder();
     map.runs.push(...ps.runs);
-    return { key, map, skip: end - ps.initial_end_offset, known: ps.produced, nextTarget: expected, pending: [], bytes: 0, restored: 0 };
-  });
+    ps.runs = map.runs;
+    const tail = end > expected ? await ResumeTail.read(ctx.cluster, t.targetTopic, p, expected, end, ctx.stateKey) : undefined;
+    lanes.push({ key, map, skip: end - ps.initial_end_offset, known: ps.produced, tail, nextTarget: expected, pending: [], bytes: 0, restored: 0 });
+  }
 
   const flush = async (p: number): Promise<void> => {
     const lane = lanes[p]!;
@@ -76,6 +85,7 @@ export async function restoreRepartitioned(t: PlannedTopic, ctx: RepartitionCont
     await ctx.recordLimiter?.take(lane.pending.length, opts.signal);
     await ctx.byteLimiter?.take(batch.length, opts.signal);
     const [res] = await ctx.producer.send(t.targetTopic, p, [batch]);
+    checkContiguous(lane.key, res!.baseOffset, lane.nextTarget);
     // acks 0 reports no offset: the records follow on from the partition's end (we are its only writer).
     let target = res!.baseOffset === undefined ? lane.nextTarget : Number(res!.baseOffset);
     for (const x of lane.pending) lane.map.add(t.sourceTopic, x.sourcePartition, Number(x.record.offset), target++);
@@ -115,6 +125,7 @@ export async function restoreRepartitioned(t: PlannedTopic, ctx: RepartitionCont
           lane.skip--;
           if (lane.known > 0) lane.known--;
           else {
+            lane.tail?.match(record, Number(record.offset));
             lane.map.add(t.sourceTopic, src.sourcePartition, Number(record.offset), lane.nextTarget++);
             state.partitions[lane.key]!.produced++;
             lane.restored++;
@@ -131,6 +142,7 @@ export async function restoreRepartitioned(t: PlannedTopic, ctx: RepartitionCont
     ctx.stats.abortedSkipped += streamStats.abortedSkipped;
     ctx.stats.bytesRead += streamStats.bytesRead;
   }
+  if (!opts.signal?.aborted) for (const l of lanes) l.tail?.finish();
   return lanes.map((l, p) => ({ targetPartition: p, restored: state.partitions[l.key]!.runs.reduce((n, r) => n + r.count, 0) }));
 }
 
