@@ -130,7 +130,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
     }, Math.max(1, opts.checkpointIntervalSecs) * 1000);
 
     try {
-      await runPool([...jobs.values()], opts.maxConcurrentPartitions, async (job) => {
+      const runJob = async (job: TargetJob): Promise<void> => {
         if (job.repartitioned) {
           const ctx = { opts, cluster, admin, producer, state, stateKey, recordLimiter, byteLimiter, stats, markDirty: () => (dirty = true) };
           for (const r of await restoreRepartitioned(job.repartitioned, ctx)) {
@@ -229,6 +229,15 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
         results.push({ sourceTopic: job.sources[0]!.sourceTopic, sourcePartitions: job.sources.map((s) => s.sourcePartition), targetTopic: job.targetTopic, targetPartition: job.targetPartition, restored });
         opts.metrics?.partitionDone(job.targetTopic, job.targetPartition);
         opts.onProgress?.(`  Restoring partition ${job.targetPartition} of ${job.targetTopic}: ${restored.toLocaleString('en-US')} records`);
+      };
+      await runPool([...jobs.values()], opts.maxConcurrentPartitions, async (job) => {
+        try {
+          await runJob(job);
+        } finally {
+          // The partition's produce connection is closed with its job: connections follow the partitions in flight.
+          const parts = job.repartitioned ? targetPartitionsOf(job.repartitioned) : [job.targetPartition];
+          await Promise.all(parts.map((p) => producer.release(job.targetTopic, p)));
+        }
       });
     } finally {
       clearInterval(checkpoint);
