@@ -3,7 +3,7 @@
 // show it, restore refuses it unless allowed, and the same config run again completes it exactly once.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,15 +15,15 @@ import { encodeBatch } from '../../src/kafka/protocol/record-batch.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic, withAdmin } from '../helpers/kafka.js';
 import { consumeAll, recordKey } from '../helpers/records.js';
 import { sleep } from '../helpers/ports.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = [process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/run.ts')] as const;
 const PARTITIONS = 4;
 const PER_PARTITION = 20_000;
 
-function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(CLI[0], [...CLI.slice(1), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function cli(args: string[]): CliResult {
+  return runCli(args);
 }
 
 interface BackupReport {

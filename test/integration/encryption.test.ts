@@ -6,7 +6,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,15 +18,14 @@ import { openStore } from '../../src/storage/index.js';
 import { EncryptedStore } from '../../src/storage/encrypted.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { runStorageContract } from '../helpers/storage-contract.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const MARKER = 'PLAINTEXT-MARKER-7f3a9c';
 const BASE = Date.UTC(2024, 10, 10, 0, 0, 0);
 const N = 1500;
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 180_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+  return runCli(args, { env });
 }
 
 function records(p: number): RecordInput[] {

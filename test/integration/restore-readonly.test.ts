@@ -14,12 +14,10 @@ import { FsStore } from '../../src/storage/fs.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic, withAdmin } from '../helpers/kafka.js';
 import { testBackupOptions } from '../helpers/options.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-
-function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function cli(args: string[]): CliResult {
+  return runCli(args);
 }
 
 function sh(cmd: string, args: string[]): void {

@@ -19,12 +19,10 @@ import { join } from 'node:path';
 import { startKafka, type RunningKafka } from '../../scripts/kafka.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic, type TestKafka } from '../helpers/kafka.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
-
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+  return runCli(args, { env });
 }
 
 /** A user-facing failure: exit 1, exactly one `error:` line matching `pattern`, no stack trace. */

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,10 +17,10 @@ import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helper
 import { awkwardRecords, produce } from '../helpers/records.js';
 import type { BackupStatus, LiveStatus } from '../../src/cli/commands/status.js';
 import type { SnapshotGroupsResult } from '../../src/cli/commands/snapshot-groups.js';
+import { runCli, type CliResult } from '../helpers/cli.js';
 
-function cli(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function cli(args: string[]): CliResult {
+  return runCli(args);
 }
 
 describe('status and snapshot-groups', () => {
