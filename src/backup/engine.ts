@@ -224,7 +224,8 @@ async function snapshotShortfall(opts: BackupOptions, manifest: Manifest, worker
     for (const p of t.partitions) {
       // A partition this run never started (stopped first) may still have been reached by an earlier run.
       const reached = reachOf.get(`${t.name}\u0000${p.partition}`) ?? (await indexReach(opts, t.name, p.partition));
-      if (reached < p.end_offset) out.push({ topic: t.name, partition: p.partition, reached, target: p.end_offset });
+      // Nothing below the log start exists to back up: a partition with no records is never short (as restore judges it).
+      if (Math.max(reached, p.log_start_offset) < p.end_offset) out.push({ topic: t.name, partition: p.partition, reached, target: p.end_offset });
     }
   }
   return out;
