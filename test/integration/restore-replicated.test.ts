@@ -150,7 +150,10 @@ async function assertExact(target: string, stdout: string): Promise<void> {
 
 before(async () => {
   // Controllers fence a silent broker after 20 s (default 9): room for the paused-follower test.
-  kafka = await startKafkaCluster({ nodes: 3, brokerConfig: { 'broker.session.timeout.ms': 20_000 } });
+  // A paused follower must stay in the ISR until the re-run has looked (the above-high-watermark test): neither
+  // fenced by the controller nor dropped by the leader within a minute, even when the machine is slow (a
+  // fresh-clone CI run under load took longer than 20 s from the pause to the re-run's check).
+  kafka = await startKafkaCluster({ nodes: 3, brokerConfig: { 'broker.session.timeout.ms': 60_000, 'replica.lag.time.max.ms': 60_000 } });
   bootstrap = kafka.bootstraps[0]!;
   dir = await mkdtemp(join(tmpdir(), 'kb-restore-repl-'));
   await createReplicated(source);
