@@ -17,6 +17,25 @@ function pick<K extends string>(a: string | undefined, b: string | undefined, aN
   return a ?? b;
 }
 
+/**
+ * storage.endpoint of s3, azure and gcs: a URL, http(s) only, and plain http only with allow_http.
+ * `example`, `accepted` and `exposed` are each backend's words for the messages.
+ */
+function endpointProblems(endpoint: string | undefined, allowHttp: boolean, example: string, accepted: string, exposed: string): StorageNormalisation['problems'] {
+  if (endpoint === undefined) return [];
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    return [{ key: 'endpoint', message: `expected a URL such as ${example}` }];
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return [{ key: 'endpoint', message: `expected ${accepted}, got ${url.protocol}` }];
+  if (url.protocol === 'http:' && !allowHttp) {
+    return [{ key: 'endpoint', message: `is a plain http:// URL (${exposed} would travel in clear text); use https://, or set storage.allow_http: true to allow unencrypted HTTP` }];
+  }
+  return [];
+}
+
 /** Merges spelling variants and checks combinations. */
 export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation {
   const problems: StorageNormalisation['problems'] = [];
@@ -32,16 +51,7 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
     case 's3': {
       const access_key = pick(s.access_key, s.access_key_id, 'access_key', 'access_key_id', problems);
       const secret_key = pick(s.secret_key, s.secret_access_key, 'secret_key', 'secret_access_key', problems);
-      if (s.endpoint !== undefined) {
-        let url: URL | undefined;
-        try {
-          url = new URL(s.endpoint);
-        } catch {
-          problems.push({ key: 'endpoint', message: 'expected a URL such as https://minio.example.com:9000' });
-        }
-        if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push({ key: 'endpoint', message: `expected an http:// or https:// URL, got ${url.protocol}` });
-        if (url && url.protocol === 'http:' && !s.allow_http) problems.push({ key: 'endpoint', message: 'is a plain http:// URL (credentials and data would travel in clear text); use https://, or set storage.allow_http: true to allow unencrypted HTTP' });
-      }
+      problems.push(...endpointProblems(s.endpoint, s.allow_http, 'https://minio.example.com:9000', 'an http:// or https:// URL', 'credentials and data'));
       return {
         config: { backend: 's3', bucket: s.bucket, region: s.region, endpoint: s.endpoint, access_key, secret_key, prefix: s.prefix, path_style: s.path_style, allow_http: s.allow_http },
         problems,
@@ -52,16 +62,7 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
       const container_name = pick(s.container_name, s.container, 'container_name', 'container', problems);
       if (container_name === undefined && s.container_name === undefined && s.container === undefined) problems.push({ key: 'container_name', message: 'required key is missing (the blob container; `container` is accepted too)' });
       if (s.client_secret !== undefined && (s.client_id === undefined || s.tenant_id === undefined)) warnings.push('storage.client_secret is only used together with client_id and tenant_id');
-      if (s.endpoint !== undefined) {
-        let url: URL | undefined;
-        try {
-          url = new URL(s.endpoint);
-        } catch {
-          problems.push({ key: 'endpoint', message: 'expected a URL such as https://account.blob.core.windows.net' });
-        }
-        if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push({ key: 'endpoint', message: `expected an https:// URL, got ${url.protocol}` });
-        if (url && url.protocol === 'http:' && !s.allow_http) problems.push({ key: 'endpoint', message: 'is a plain http:// URL (the account key\'s signatures or the SAS token would travel in clear text); use https://, or set storage.allow_http: true to allow unencrypted HTTP' });
-      }
+      problems.push(...endpointProblems(s.endpoint, s.allow_http, 'https://account.blob.core.windows.net', 'an https:// URL', "the account key's signatures or the SAS token"));
       const sas_token = s.sas_token?.startsWith('?') ? s.sas_token.slice(1) : s.sas_token;
       return {
         config:
@@ -92,16 +93,7 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
           }
         } else service_account_path = s.service_account_json;
       }
-      if (s.endpoint !== undefined) {
-        let url: URL | undefined;
-        try {
-          url = new URL(s.endpoint);
-        } catch {
-          problems.push({ key: 'endpoint', message: 'expected a URL such as https://storage.googleapis.com' });
-        }
-        if (url && url.protocol !== 'http:' && url.protocol !== 'https:') problems.push({ key: 'endpoint', message: `expected an http:// or https:// URL, got ${url.protocol}` });
-        if (url && url.protocol === 'http:' && !s.allow_http) problems.push({ key: 'endpoint', message: 'is a plain http:// URL (credentials and data would travel in clear text); use https://, or set storage.allow_http: true to allow unencrypted HTTP' });
-      }
+      problems.push(...endpointProblems(s.endpoint, s.allow_http, 'https://storage.googleapis.com', 'an http:// or https:// URL', 'credentials and data'));
       return { config: { backend: 'gcs', bucket: s.bucket, service_account_path, service_account_json, prefix: s.prefix, endpoint: s.endpoint, allow_http: s.allow_http }, problems, warnings };
     }
   }
