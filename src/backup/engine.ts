@@ -15,6 +15,7 @@ import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
 import { GenerationBook } from './generation-book.js';
+import { CircuitBreaker } from '../util/circuit-breaker.js';
 
 /** Bytes all open segment uploads may hold together before the largest roll early. */
 const DEFAULT_OPEN_SEGMENT_BUDGET = 128 * 1024 * 1024;
@@ -41,8 +42,11 @@ export async function runBackup(opts: BackupOptions & { lease?: LeaseOptions | f
   return lease.run(opts.store, opts.signal, (store, signal) => runBackupHeld({ ...opts, store, signal }));
 }
 
-async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
+async function runBackupHeld(given: BackupOptions): Promise<BackupSummary> {
   const started = Date.now();
+  // backup.circuit_breaker: workers ride through transient failures; when it opens, everything stops as on a signal.
+  const breaker = given.circuitBreaker ? new CircuitBreaker('backup', given.circuitBreaker) : undefined;
+  const opts: BackupOptions = breaker ? { ...given, breaker, signal: given.signal ? AbortSignal.any([given.signal, breaker.signal]) : breaker.signal } : given;
   const cluster = await KafkaCluster.connect(opts.source);
   const admin = new KafkaAdmin(opts.source);
   try {
@@ -183,10 +187,19 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
         (k) => (kick = k),
         opts.continuous ? opts.signal : undefined,
       );
+    } catch (err) {
+      // An open breaker's stop: workers that were stopped mid-segment fail too; the breaker's reason is what counts.
+      if (!breaker?.openError) throw err;
     } finally {
       clearInterval(syncTimer);
       if (progressTimer) clearInterval(progressTimer);
       await syncing;
+    }
+    if (breaker?.openError) {
+      // The checkpoint is each partition's stored index; the manifest says stopped if storage takes it.
+      manifest.status = 'stopped';
+      await save().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not store the manifest after the circuit breaker opened; the partition indexes hold the checkpoint'));
+      throw breaker.openError;
     }
     opts.onProgress?.({ startedAt: started, partitions: workers.map((w) => w.progress) });
     groups = await maybeSnapshotGroups(opts, admin, known).catch(() => groups);

@@ -2,6 +2,7 @@ import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { BackupMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { TopicFilter } from './topic-selection.js';
+import type { CircuitBreaker, CircuitBreakerSettings } from '../util/circuit-breaker.js';
 
 export type StartOffset = 'earliest' | 'latest' | number | { [topic: string]: { [partition: number]: number } };
 
@@ -45,6 +46,13 @@ export interface BackupOptions {
   captureTopicConfigs?: boolean;
   /** backup.consumer_group_snapshot (default true): store the committed offsets of the topics' groups at start, each sync and the end. */
   groupSnapshots?: boolean;
+  /**
+   * backup.circuit_breaker: ride through transient storage and broker failures (workers wait and
+   * retry from their stored index) until they last this many rounds; absent = fail at the first one.
+   */
+  circuitBreaker?: CircuitBreakerSettings;
+  /** Set by the engine from `circuitBreaker` for its partition workers. */
+  breaker?: CircuitBreaker;
 }
 
 export interface PartitionProgress {

@@ -17,6 +17,7 @@ import type { BackupOptions, PartitionProgress } from './options.js';
 import type { OpenSegmentBudget } from './open-segment-budget.js';
 import type { GenerationBook } from './generation-book.js';
 import { DEFAULT_MAX_QUEUED_BYTES, SegmentBuilder } from './segment-builder.js';
+import { isTransient } from './transient.js';
 
 const CONTROL_FLAG = 0x20;
 
@@ -51,6 +52,8 @@ export class PartitionWorker {
   readonly #book: GenerationBook | undefined;
   readonly #log;
   #index: PartitionIndex = emptyIndex('', 0);
+  /** The stored index was read (once per run; retries keep the one in memory). */
+  #loaded = false;
   /** The segment being streamed to storage, abandoned if the worker fails. */
   #streaming: SegmentBuilder | undefined;
 
@@ -67,14 +70,23 @@ export class PartitionWorker {
   }
 
   async run(): Promise<void> {
-    try {
-      await this.#run();
-    } catch (err) {
-      // No partial object: the open upload is abandoned; the index still names complete segments only.
-      await this.#streaming?.abort(err);
-      this.#budget?.set(this, 0);
-      this.#opts.metrics?.error('partition');
-      throw err;
+    for (;;) {
+      try {
+        await this.#run();
+        return;
+      } catch (err) {
+        // No partial object: the open upload is abandoned; the index still names complete segments only.
+        await this.#streaming?.abort(err);
+        this.#streaming = undefined;
+        this.#budget?.set(this, 0);
+        this.#opts.metrics?.error('partition');
+        const breaker = this.#opts.breaker;
+        if (!breaker || this.#opts.signal?.aborted || !isTransient(err)) throw err;
+        // Ride through: nothing is fetched while waiting, and the retry starts over from the stored index.
+        this.#log.debug({ err: (err as Error).message }, 'partition failed; retrying after the circuit breaker cool-down');
+        await breaker.failed(err, this.#opts.signal);
+        if (this.#opts.signal?.aborted) return;
+      }
     }
   }
 
@@ -82,10 +94,15 @@ export class PartitionWorker {
     const { topic, partition } = this.#job;
     const { store, backupId } = this.#opts;
     const indexKey = keys.partitionIndex(backupId, topic, partition);
-    const stored = await readJsonObject(store, indexKey, partitionIndexSchema);
-    this.#book?.checkResumed(backupId, topic, partition, stored);
-    if (stored) this.#book?.indexStored(topic, partition, stored.generation ?? 0);
-    this.#index = stored ?? emptyIndex(topic, partition);
+    if (!this.#loaded) {
+      const stored = await readJsonObject(store, indexKey, partitionIndexSchema);
+      this.#book?.checkResumed(backupId, topic, partition, stored);
+      if (stored) this.#book?.indexStored(topic, partition, stored.generation ?? 0);
+      this.#index = stored ?? emptyIndex(topic, partition);
+      this.#loaded = true;
+    }
+    // A retry after a transient failure (circuit breaker) continues from this run's own index: every
+    // segment it names is stored, even when the index write that followed failed (the next one carries it).
     const s = summarize(this.#index);
     Object.assign(this.progress, { records: s.records, rawBytes: s.rawBytes, storedBytes: s.storedBytes, segments: s.segments });
     let position = this.#index.next_offset ?? this.#job.startAt;
@@ -110,6 +127,7 @@ export class PartitionWorker {
       this.#index.segments.push(entry);
       this.#index.next_offset = position;
       await this.#saveIndex();
+      this.#opts.breaker?.succeeded();
       this.progress.segments++;
       this.progress.storedBytes += entry.stored_bytes;
       this.#opts.metrics?.segmentWritten(topic, partition, entry.stored_bytes);

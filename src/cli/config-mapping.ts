@@ -1,5 +1,6 @@
 import type { BackupOptions } from '../backup/options.js';
-import type { KafkaClusterConfig, KafkaBackupConfig } from '../config/types.js';
+import type { CircuitBreakerConfig, KafkaClusterConfig, KafkaBackupConfig } from '../config/types.js';
+import type { CircuitBreakerSettings } from '../util/circuit-breaker.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { RestoreOptions } from '../restore/options.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -49,7 +50,13 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     requireTopicConfigs: b.require_topic_configs,
     captureTopicConfigs: b.capture_topic_configs,
     groupSnapshots: b.consumer_group_snapshot,
+    ...breakerSettings(b.circuit_breaker),
   };
+}
+
+/** `circuit_breaker: {enabled: false}` = fail at the first failure, as before the key. */
+export function breakerSettings(c: CircuitBreakerConfig): { circuitBreaker?: CircuitBreakerSettings } {
+  return c.enabled ? { circuitBreaker: { failureThreshold: c.failure_threshold, coolDownMs: c.cool_down_secs * 1000 } } : {};
 }
 
 /** The YAML's `restore:` and `target:` sections as the restore engine's options. */

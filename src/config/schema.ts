@@ -285,6 +285,13 @@ const startOffset = z
     return { kind: r.value };
   });
 
+/** backup.circuit_breaker / restore.circuit_breaker (src/util/circuit-breaker.ts). */
+const circuitBreakerShape = {
+  enabled: leaf(bool, true),
+  failure_threshold: leaf(int(1, 1000, 'a number of rounds 1..1000'), 5),
+  cool_down_secs: leaf(int(1, 3600, 'seconds 1..3600'), 10),
+};
+
 export const backupShape = {
   segment_max_bytes: leaf(positive, 134_217_728),
   segment_max_interval_ms: leaf(positive, 60_000),
@@ -309,6 +316,8 @@ export const backupShape = {
   require_topic_configs: leaf(bool, false),
   /** Published docs only; accepted for compatibility, no effect (warned). */
   segment_max_age_secs: leaf(u64),
+  // The seed tool's later releases (issue 19, docs/configuration.md "Later releases of the seed tool").
+  circuit_breaker: section(circuitBreakerShape),
 };
 export const backupSchema = section(backupShape);
 
@@ -391,6 +400,7 @@ export const restoreShape = {
   // Ours: create LogAppendTime source topics as LogAppendTime targets (the broker re-stamps every record).
   keep_log_append_time: leaf(bool, false),
   // Ours (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset.
+  circuit_breaker: section(circuitBreakerShape),
   manual_offsets: mapping(mapping(intKeyedLeaf(int(0, Number.MAX_SAFE_INTEGER, 'an offset (integer >= 0)'), 'a mapping {partition: offset}'), 'a mapping {source topic: {partition: offset}}'), 'a mapping {group: {source topic: {partition: offset}}}'),
 };
 export const restoreSchema = section(restoreShape);

@@ -84,6 +84,14 @@ export interface BackupOptions {
   consumer_group_snapshot: boolean;
   capture_topic_configs: boolean;
   require_topic_configs: boolean;
+  circuit_breaker: CircuitBreakerConfig;
+}
+
+/** backup.circuit_breaker / restore.circuit_breaker. */
+export interface CircuitBreakerConfig {
+  enabled: boolean;
+  failure_threshold: number;
+  cool_down_secs: number;
 }
 
 export type RepartitionStrategy = 'murmur2' | 'automatic';
@@ -138,6 +146,7 @@ export interface RestoreOptions {
   keep_log_append_time: boolean;
   /** Our addition (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset. */
   manual_offsets: Record<string, Record<string, Record<number, number>>>;
+  circuit_breaker: CircuitBreakerConfig;
 }
 
 export interface OffsetStorageConfig {
