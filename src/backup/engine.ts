@@ -108,7 +108,7 @@ async function runBackupHeld(given: BackupOptions): Promise<BackupSummary> {
         const i = manifest.topics.findIndex((t) => t.name === name);
         const mt: ManifestTopic =
           seen.size === 0 || i < 0
-            ? { name, partition_count: info.partitions.length, configs: configs.get(name) ?? {}, partitions: added }
+            ? { name, partition_count: info.partitions.length, configs: configs.get(name) ?? {}, ...replicationFactorOf(info.partitions), partitions: added }
             : { ...manifest.topics[i]!, partition_count: info.partitions.length, partitions: [...manifest.topics[i]!.partitions, ...added].sort((a, b) => a.partition - b.partition) };
         if (i >= 0) manifest.topics[i] = mt;
         else manifest.topics.push(mt);
@@ -295,4 +295,10 @@ function topicConfigsRefused(opts: BackupOptions, err: unknown): Map<string, Rec
   log.warn({ err: (err as Error).message }, 'cannot read topic configs (DescribeConfigs refused?); the manifest records none (set backup.require_topic_configs: true to fail instead)');
   opts.metrics?.error('describe_configs');
   return new Map();
+}
+
+/** The source topic's replication factor (the most replicas of any partition), for restore to create it alike. */
+function replicationFactorOf(partitions: readonly { replicas: number[] }[]): { replication_factor?: number } {
+  const rf = Math.max(0, ...partitions.map((p) => p.replicas.length));
+  return rf > 0 ? { replication_factor: rf } : {};
 }

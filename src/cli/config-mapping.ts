@@ -80,6 +80,9 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     stripOffsetHeaders: r.strip_offset_headers,
     createTopics: r.create_topics,
     defaultReplicationFactor: r.default_replication_factor ?? -1,
+    // Absent: created topics get the backup's replication factor (the broker's default for older backups).
+    replicationFactorFromBackup: r.default_replication_factor === undefined,
+    existingTopicConfigPolicy: r.existing_topic_config_policy,
     ...(r.topic_configs_from_backup !== undefined ? { topicConfigsFromBackup: r.topic_configs_from_backup } : {}),
     topicConfigs: r.topic_configs,
     allowNonEmptyTarget: r.allow_non_empty_target,

@@ -401,6 +401,7 @@ export const restoreShape = {
   keep_log_append_time: leaf(bool, false),
   // Ours (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset.
   circuit_breaker: section(circuitBreakerShape),
+  existing_topic_config_policy: leaf(oneOf(['keep', 'overwrite', 'fail'] as const), 'keep'),
   manual_offsets: mapping(mapping(intKeyedLeaf(int(0, Number.MAX_SAFE_INTEGER, 'an offset (integer >= 0)'), 'a mapping {partition: offset}'), 'a mapping {source topic: {partition: offset}}'), 'a mapping {group: {source topic: {partition: offset}}}'),
 };
 export const restoreSchema = section(restoreShape);

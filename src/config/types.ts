@@ -147,6 +147,7 @@ export interface RestoreOptions {
   /** Our addition (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset. */
   manual_offsets: Record<string, Record<string, Record<number, number>>>;
   circuit_breaker: CircuitBreakerConfig;
+  existing_topic_config_policy: 'keep' | 'overwrite' | 'fail';
 }
 
 export interface OffsetStorageConfig {

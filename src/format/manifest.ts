@@ -31,6 +31,8 @@ export const manifestTopicSchema = z
     partition_count: safeInt.refine((n) => n > 0 && n <= 100_000, 'must be between 1 and 100000'),
     /** Topic configs set on the topic itself (non-default), to recreate it faithfully. */
     configs: z.record(z.string(), z.string()),
+    /** Replicas per partition on the source (the most of any partition); absent in backups made before it was recorded. */
+    replication_factor: safeInt.refine((n) => n >= 1 && n <= 32_767, 'must be between 1 and 32767').optional(),
     partitions: z.array(manifestPartitionSchema),
   })
   .superRefine((t, ctx) => {

@@ -1,4 +1,4 @@
-import { Admin, ConfigResourceTypes, ConfigSources, FetchIsolationLevels, type AdminOptions } from '@platformatic/kafka';
+import { Admin, ConfigResourceTypes, ConfigSources, FetchIsolationLevels, IncrementalAlterConfigOperationTypes, type AdminOptions } from '@platformatic/kafka';
 import { KafkaError, UserError } from '../util/errors.js';
 import { connectionOptions, parseHostPort, type KafkaConnectionSettings } from './security.js';
 
@@ -100,6 +100,16 @@ export class KafkaAdmin {
         partitions,
         replicas: replicationFactor,
         configs: Object.entries(configs).map(([k, v]) => ({ name: k, value: v })),
+      }),
+    );
+  }
+
+  /** IncrementalAlterConfigs SET of the given topic configs; the topic's other configs are left alone. */
+  async setTopicConfigs(topic: string, configs: Record<string, string>): Promise<void> {
+    await this.#wrap(
+      `IncrementalAlterConfigs ${topic}`,
+      this.#admin.incrementalAlterConfigs({
+        resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: topic, configs: Object.entries(configs).map(([name, value]) => ({ name, configOperation: IncrementalAlterConfigOperationTypes.SET, value })) }],
       }),
     );
   }

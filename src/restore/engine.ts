@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { RawProducer } from '../kafka/producer.js';
+import { driftMessage, overwriteDrift, replicationFactorFor, topicConfigDrift } from './existing-topics.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { runPool } from '../util/pool.js';
@@ -297,6 +298,8 @@ export function reportJson(r: RestoreResult): Record<string, unknown> {
  */
 async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: KafkaCluster, admin: KafkaAdmin, state: RestoreState, warnings: string[]): Promise<void> {
   const problems: string[] = [];
+  const brokers = (await cluster.refresh()).brokers.size;
+  const overwrites: (() => Promise<void>)[] = [];
   for (const t of plan.topics) {
     let info = await cluster.topic(t.targetTopic);
     if (!info) {
@@ -304,8 +307,13 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
         problems.push(`target topic ${t.targetTopic} does not exist; create it or set restore.create_topics: true`);
         continue;
       }
-      log.info({ topic: t.targetTopic, partitions: t.requiredTargetPartitions, configs: t.configs }, 'creating target topic');
-      await admin.createTopic(t.targetTopic, t.requiredTargetPartitions, opts.defaultReplicationFactor, t.configs);
+      const rf = replicationFactorFor(t, opts.replicationFactorFromBackup ? undefined : opts.defaultReplicationFactor, brokers);
+      if (rf.error) {
+        problems.push(rf.error);
+        continue;
+      }
+      log.info({ topic: t.targetTopic, partitions: t.requiredTargetPartitions, replicationFactor: rf.rf, configs: t.configs }, 'creating target topic');
+      await admin.createTopic(t.targetTopic, t.requiredTargetPartitions, rf.rf, t.configs);
       const skipped = Object.entries(t.configsSkipped).map(([k, v]) => `${k}=${v}`);
       if (skipped.length > 0) warnings.push(`target topic ${t.targetTopic} created without these configs of the backup: ${skipped.join(', ')} (see validate-restore's "Topic configs")`);
       for (let i = 0; i < 50 && !info; i++) {
@@ -314,6 +322,8 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
         info = await cluster.topic(t.targetTopic);
       }
       if (!info) throw new UserError('TOPIC_CREATE', `target topic ${t.targetTopic} was created but does not appear in the metadata`);
+    } else if (!(await existingTopicConfigs(opts, admin, t, problems, warnings, overwrites))) {
+      continue;
     }
     if (info.partitions.length < t.requiredTargetPartitions) {
       problems.push(`target topic ${t.targetTopic} has ${info.partitions.length} partitions but the restore writes into partition ${t.requiredTargetPartitions - 1}`);
@@ -354,4 +364,26 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
     }
   }
   if (problems.length) throw new UserError('TARGET_NOT_READY', `cannot restore:\n  - ${problems.join('\n  - ')}`);
+  for (const overwrite of overwrites) await overwrite();
+}
+
+/**
+ * restore.existing_topic_config_policy for a target topic that already exists: its drift from the
+ * restore's configs is a warning (keep), is queued in `overwrites` to be set once no problem stops
+ * the restore (overwrite), or stops the restore (fail). False when the topic cannot be restored into.
+ */
+async function existingTopicConfigs(opts: RestoreOptions, admin: KafkaAdmin, t: PlannedTopic, problems: string[], warnings: string[], overwrites: (() => Promise<void>)[]): Promise<boolean> {
+  const policy = opts.existingTopicConfigPolicy ?? 'keep';
+  const drift = await topicConfigDrift(admin, t);
+  const { error, warning } = driftMessage(t.targetTopic, drift, policy);
+  if (error) {
+    problems.push(error);
+    return false;
+  }
+  if (warning) {
+    warnings.push(warning);
+    log.warn(warning);
+  }
+  if (policy === 'overwrite' && drift.length > 0) overwrites.push(() => overwriteDrift(admin, t.targetTopic, drift));
+  return true;
 }

@@ -50,6 +50,8 @@ export interface PlannedTopic {
   configsSkipped: Record<string, string>;
   /** The source topic was message.timestamp.type=LogAppendTime (by its recorded configs). */
   sourceLogAppendTime: boolean;
+  /** The source topic's replication factor as the backup recorded it (absent in older backups). */
+  replicationFactor?: number;
   partitions: PlannedPartition[];
 }
 
@@ -229,6 +231,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       requiredTargetPartitions: rp ? rp.target_partitions : t.partition_count,
       ...topicConfigsOf(opts, t),
       sourceLogAppendTime: t.configs[TIMESTAMP_TYPE] === LOG_APPEND_TIME,
+      ...(t.replication_factor !== undefined ? { replicationFactor: t.replication_factor } : {}),
       partitions: [],
       ...(rp ? { repartition: { strategy: rp.strategy, targetPartitions: rp.target_partitions } } : {}),
     };
