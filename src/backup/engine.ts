@@ -2,7 +2,7 @@ import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
-import { FORMAT_VERSION, manifestSchema, type GroupSnapshot, type Manifest, type ManifestTopic } from '../format/manifest.js';
+import { FORMAT_VERSION, manifestSchema, type Manifest, type ManifestTopic } from '../format/manifest.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { TOOL_VERSION } from '../util/version.js';
@@ -15,6 +15,7 @@ import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
 import { GenerationBook } from './generation-book.js';
+import { collectGroupSnapshot, GroupSnapshotter } from './group-snapshots.js';
 import { CircuitBreaker } from '../util/circuit-breaker.js';
 
 /** Bytes all open segment uploads may hold together before the largest roll early. */
@@ -136,7 +137,8 @@ async function runBackupHeld(given: BackupOptions): Promise<BackupSummary> {
       throw new UserError('NO_TOPICS', `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`);
     }
     await save();
-    let groups = await maybeSnapshotGroups(opts, admin, known);
+    const snapshots = new GroupSnapshotter(opts.store, opts.backupId, (opts.groupSnapshotMinIntervalSecs ?? 0) * 1000);
+    let groups = await maybeSnapshotGroups(opts, snapshots, admin, known);
 
     // One sync at a time, and the last one awaited before the final manifest: a sync's write landing
     // after it would put `running` back over `complete`, `incomplete` or `stopped`.
@@ -154,7 +156,7 @@ async function runBackupHeld(given: BackupOptions): Promise<BackupSummary> {
               queue.push(...more);
               kick();
             }
-            groups = await maybeSnapshotGroups(opts, admin, known);
+            groups = await maybeSnapshotGroups(opts, snapshots, admin, known);
           }
           await save();
         } catch (err) {
@@ -202,7 +204,7 @@ async function runBackupHeld(given: BackupOptions): Promise<BackupSummary> {
       throw breaker.openError;
     }
     opts.onProgress?.({ startedAt: started, partitions: workers.map((w) => w.progress) });
-    groups = await maybeSnapshotGroups(opts, admin, known).catch(() => groups);
+    groups = await maybeSnapshotGroups(opts, snapshots, admin, known, true).catch(() => groups);
     // A snapshot is complete only when every partition reached the end offset it was started for;
     // an interrupted one says so, in the manifest and to the caller, and a re-run resumes it.
     const shortfall = opts.continuous ? [] : await snapshotShortfall(opts, manifest, workers);
@@ -267,24 +269,17 @@ async function saveManifest(opts: BackupOptions, manifest: Manifest, book: Gener
   book.manifestGeneration = manifest.generation;
 }
 
-/** backup.consumer_group_snapshot: false takes none (0 groups); `snapshot-groups` still takes one on demand. */
-async function maybeSnapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
-  return opts.groupSnapshots === false ? 0 : snapshotGroups(opts, admin, topics);
+/**
+ * backup.consumer_group_snapshot: false takes none (0 groups); `snapshot-groups` still takes one on demand.
+ * Otherwise a snapshot is stored only when the offsets changed (src/backup/group-snapshots.ts).
+ */
+async function maybeSnapshotGroups(opts: BackupOptions, snapshots: GroupSnapshotter, admin: KafkaAdmin, topics: Set<string>, final = false): Promise<number> {
+  return opts.groupSnapshots === false ? 0 : snapshots.take(admin, topics, final);
 }
 
 /** Stores the committed offsets of every group that has offsets on a backed-up topic. */
 export async function snapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
-  const ids = await admin.listGroups();
-  const all = await admin.groupOffsets(ids);
-  const snap: GroupSnapshot = { taken_at: Date.now(), groups: [] };
-  for (const g of all) {
-    const offsets: Record<string, Record<string, number>> = {};
-    for (const [topic, parts] of g.offsets) {
-      if (!topics.has(topic)) continue;
-      offsets[topic] = Object.fromEntries([...parts].map(([p, o]) => [String(p), Number(o.offset)]));
-    }
-    if (Object.keys(offsets).length) snap.groups.push({ group_id: g.groupId, offsets });
-  }
+  const snap = await collectGroupSnapshot(admin, topics);
   await writeJsonObject(opts.store, keys.groupSnapshot(opts.backupId, snap.taken_at), snap);
   return snap.groups.length;
 }

@@ -46,6 +46,8 @@ export interface BackupOptions {
   captureTopicConfigs?: boolean;
   /** backup.consumer_group_snapshot (default true): store the committed offsets of the topics' groups at start, each sync and the end. */
   groupSnapshots?: boolean;
+  /** backup.consumer_group_snapshot_min_interval_secs: a changed snapshot waits at least this long after the last one (0 = next sync). */
+  groupSnapshotMinIntervalSecs?: number;
   /**
    * backup.circuit_breaker: ride through transient storage and broker failures (workers wait and
    * retry from their stored index) until they last this many rounds; absent = fail at the first one.

@@ -50,6 +50,7 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     requireTopicConfigs: b.require_topic_configs,
     captureTopicConfigs: b.capture_topic_configs,
     groupSnapshots: b.consumer_group_snapshot,
+    groupSnapshotMinIntervalSecs: b.consumer_group_snapshot_min_interval_secs,
     ...breakerSettings(b.circuit_breaker),
   };
 }

@@ -318,6 +318,7 @@ export const backupShape = {
   segment_max_age_secs: leaf(u64),
   // The seed tool's later releases (issue 19, docs/configuration.md "Later releases of the seed tool").
   circuit_breaker: section(circuitBreakerShape),
+  consumer_group_snapshot_min_interval_secs: leaf(u64, 0),
 };
 export const backupSchema = section(backupShape);
 

@@ -85,6 +85,7 @@ export interface BackupOptions {
   capture_topic_configs: boolean;
   require_topic_configs: boolean;
   circuit_breaker: CircuitBreakerConfig;
+  consumer_group_snapshot_min_interval_secs: number;
 }
 
 /** backup.circuit_breaker / restore.circuit_breaker. */
