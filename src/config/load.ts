@@ -303,6 +303,9 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
     const tls = sec.security_protocol === 'SSL' || sec.security_protocol === 'SASL_SSL';
     if (!tls && (sec.ssl_ca_location ?? sec.ssl_certificate_location ?? sec.ssl_key_location) !== undefined) warnings.push(`${name}.security ssl_* settings are ignored because security_protocol is ${sec.security_protocol}`);
   }
+  if (isPlainObject(top['restore']) && top['restore']['circuit_breaker'] !== undefined) {
+    warnings.push('restore.circuit_breaker has no effect yet: a restore rides through short storage and broker outages by its clients\' retries and otherwise fails; run it again to resume (backup.circuit_breaker works)');
+  }
   if (backupParsed?.segment_max_age_secs !== undefined) warnings.push('backup.segment_max_age_secs is accepted for compatibility with published docs but has no effect; use backup.segment_max_interval_ms');
   if (offset_storage !== undefined) warnings.push('offset_storage is not used: a backup keeps its progress in the backup itself (each partition index records where a restarted backup resumes), so there is no local offsets database; the section can be removed');
 
