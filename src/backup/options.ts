@@ -53,6 +53,10 @@ export interface BackupOptions {
    * retry from their stored index) until they last this many rounds; absent = fail at the first one.
    */
   circuitBreaker?: CircuitBreakerSettings;
+  /** backup.empty_fetch_retry_secs (default 60): how long a partition may make no progress (empty fetches below the high watermark, no leader) before a warning, and before a snapshot leaves it short. */
+  emptyFetchRetrySecs?: number;
+  /** source.connection.fetch_max_wait_ms: how long the broker may hold a Fetch for data (default: 500 ms snapshot, 100..1000 ms continuous by poll_interval_ms). */
+  fetchMaxWaitMs?: number;
   /** Set by the engine from `circuitBreaker` for its partition workers. */
   breaker?: CircuitBreaker;
 }

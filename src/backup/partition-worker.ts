@@ -18,6 +18,7 @@ import type { OpenSegmentBudget } from './open-segment-budget.js';
 import type { GenerationBook } from './generation-book.js';
 import { DEFAULT_MAX_QUEUED_BYTES, SegmentBuilder } from './segment-builder.js';
 import { isTransient } from './transient.js';
+import { DEFAULT_EMPTY_FETCH_RETRY_SECS, isLeaderless, StallWatch } from './stalls.js';
 
 const CONTROL_FLAG = 0x20;
 
@@ -52,6 +53,7 @@ export class PartitionWorker {
   readonly #book: GenerationBook | undefined;
   readonly #log;
   #index: PartitionIndex = emptyIndex('', 0);
+  readonly #stall: StallWatch;
   /** The stored index was read (once per run; retries keep the one in memory). */
   #loaded = false;
   /** The segment being streamed to storage, abandoned if the worker fails. */
@@ -66,6 +68,7 @@ export class PartitionWorker {
     this.#admin = admin;
     this.#job = job;
     this.#log = logger('backup').child({ topic: job.topic, partition: job.partition });
+    this.#stall = new StallWatch((opts.emptyFetchRetrySecs ?? DEFAULT_EMPTY_FETCH_RETRY_SECS) * 1000, this.#log);
     this.progress = { topic: job.topic, partition: job.partition, position: job.startAt, target: job.target, records: 0, rawBytes: 0, storedBytes: 0, segments: 0, done: false };
   }
 
@@ -80,6 +83,17 @@ export class PartitionWorker {
         this.#streaming = undefined;
         this.#budget?.set(this, 0);
         this.#opts.metrics?.error('partition');
+        if (isLeaderless(err) && !this.#opts.signal?.aborted) {
+          const { topic, partition } = this.#job;
+          const over = this.#stall.stalled(`${topic}/${partition} has no leader (its broker may be down): waiting for the cluster to elect one; the other partitions carry on`, true);
+          // A snapshot does not hang on it: the partition stays short and the run says incomplete (a re-run resumes it).
+          if (over && !this.#opts.continuous) {
+            this.#log.warn('no leader for backup.empty_fetch_retry_secs: this snapshot leaves the partition short');
+            return;
+          }
+          await sleep(1000, this.#opts.signal);
+          continue;
+        }
         const breaker = this.#opts.breaker;
         if (!breaker || this.#opts.signal?.aborted || !isTransient(err)) throw err;
         // Ride through: nothing is fetched while waiting, and the retry starts over from the stored index.
@@ -144,7 +158,7 @@ export class PartitionWorker {
         try {
           return await fetchPartition(this.#cluster, topic, partition, BigInt(at), {
             maxBytes: fetchMax,
-            maxWaitMs: this.#gate?.contended ? 50 : this.#opts.continuous ? Math.max(100, Math.min(this.#opts.pollIntervalMs * 5, 1000)) : 500,
+            maxWaitMs: this.#gate?.contended ? 50 : (this.#opts.fetchMaxWaitMs ?? (this.#opts.continuous ? Math.max(100, Math.min(this.#opts.pollIntervalMs * 5, 1000)) : 500)),
             readCommitted: true,
             onRetry: () => this.#opts.metrics?.retry('fetch'),
           });
@@ -177,6 +191,8 @@ export class PartitionWorker {
         throw new KafkaError(`${topic}/${partition}: offset ${position} is out of range (log starts at ${logStart})`, ErrorCode.OFFSET_OUT_OF_RANGE);
       }
       const { batches } = splitBatches(res.records);
+      if (batches.length > 0) this.#stall.progressed();
+      else if (res.records.length === 0 && Number(res.highWatermark) > position && this.#stalled(position, res)) break;
       if (batches.length === 0 && res.records.length > 0) {
         // A batch larger than the fetch size: ask for more next time.
         fetchMax = Math.min(fetchMax * 2, 256 * 1024 * 1024);
@@ -250,6 +266,16 @@ export class PartitionWorker {
     }
     await flush();
     this.progress.done = true;
+  }
+
+  /** An empty fetch below the high watermark: warns once stalled for empty_fetch_retry_secs; true when a snapshot gives the partition up. */
+  #stalled(position: number, res: FetchPartitionResponse): boolean {
+    const { topic, partition } = this.#job;
+    const lso = Number(res.lastStableOffset);
+    const why = lso >= 0 && lso <= position ? `an open transaction holds the last stable offset at ${lso}` : 'the broker returns nothing';
+    const over = this.#stall.stalled(`${topic}/${partition}: no records fetched at offset ${position} although the high watermark is ${res.highWatermark} (${why}); waiting`);
+    if (over && !this.#opts.continuous) this.#log.warn('no progress for backup.empty_fetch_retry_secs: this snapshot leaves the partition short');
+    return over && !this.#opts.continuous;
   }
 
   async #saveIndex(): Promise<void> {

@@ -51,6 +51,8 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     captureTopicConfigs: b.capture_topic_configs,
     groupSnapshots: b.consumer_group_snapshot,
     groupSnapshotMinIntervalSecs: b.consumer_group_snapshot_min_interval_secs,
+    emptyFetchRetrySecs: b.empty_fetch_retry_secs,
+    ...(cfg.source.connection.fetch_max_wait_ms !== undefined ? { fetchMaxWaitMs: cfg.source.connection.fetch_max_wait_ms } : {}),
     ...breakerSettings(b.circuit_breaker),
   };
 }

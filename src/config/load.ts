@@ -300,6 +300,7 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
     if (isPlainObject(rawConn) && rawConn['keepalive_interval_secs'] !== undefined) {
       warnings.push(`${name}.connection.keepalive_interval_secs cannot be applied: Node.js fixes the keepalive probe interval at 1 s (10 probes), so a silent broker is detected keepalive_time_secs + 10 s after the last data; tune keepalive_time_secs instead`);
     }
+    if (name === 'target' && isPlainObject(rawConn) && rawConn['fetch_max_wait_ms'] !== undefined) warnings.push('target.connection.fetch_max_wait_ms has no effect: a restore produces to the target; set source.connection.fetch_max_wait_ms for backups');
     const tls = sec.security_protocol === 'SSL' || sec.security_protocol === 'SASL_SSL';
     if (!tls && (sec.ssl_ca_location ?? sec.ssl_certificate_location ?? sec.ssl_key_location) !== undefined) warnings.push(`${name}.security ssl_* settings are ignored because security_protocol is ${sec.security_protocol}`);
   }

@@ -178,6 +178,8 @@ export const connectionShape = {
   }, 4),
   // Ours (not in the reference tool): how long one broker request may go unanswered.
   request_timeout_ms: leaf(int(1000, I32_MAX, 'milliseconds, at least 1000'), 30_000),
+  // The seed tool's later releases: how long the broker may hold a Fetch for data (source only).
+  fetch_max_wait_ms: leaf(int(0, 60_000, 'milliseconds 0..60000')),
 };
 
 const topicPattern: Check<string> = (v) => {
@@ -319,6 +321,7 @@ export const backupShape = {
   // The seed tool's later releases (issue 19, docs/configuration.md "Later releases of the seed tool").
   circuit_breaker: section(circuitBreakerShape),
   consumer_group_snapshot_min_interval_secs: leaf(u64, 0),
+  empty_fetch_retry_secs: leaf(int(1, 86_400, 'seconds 1..86400'), 60),
 };
 export const backupSchema = section(backupShape);
 

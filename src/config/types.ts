@@ -35,6 +35,8 @@ export interface ConnectionConfig {
   connections_per_broker: number;
   /** Ours: how long one broker request may go unanswered before it is retried (milliseconds). */
   request_timeout_ms: number;
+  /** How long the broker may hold a Fetch for data (source only; absent = the engine's defaults). */
+  fetch_max_wait_ms?: number;
 }
 
 export interface TopicSelection {
@@ -86,6 +88,7 @@ export interface BackupOptions {
   require_topic_configs: boolean;
   circuit_breaker: CircuitBreakerConfig;
   consumer_group_snapshot_min_interval_secs: number;
+  empty_fetch_retry_secs: number;
 }
 
 /** backup.circuit_breaker / restore.circuit_breaker. */

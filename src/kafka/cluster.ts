@@ -83,9 +83,18 @@ export class KafkaCluster {
     } catch {
       conn = undefined;
     }
-    const own = conn ? undefined : await this.#bootstrapConnection();
+    let own = conn ? undefined : await this.#bootstrapConnection();
     try {
-      const res = await (conn ?? own)!.call(metadataV12.api, null, false, false);
+      let res;
+      try {
+        res = await (conn ?? own)!.call(metadataV12.api, null, false, false);
+      } catch (err) {
+        // The known broker asked may be the one that is down (a stopped node still accepts connections):
+        // ask the bootstrap servers instead, or the metadata would stay stale for as long as it is down.
+        if (!conn) throw err;
+        own = await this.#bootstrapConnection();
+        res = await own.call(metadataV12.api, null, false, false);
+      }
       const brokers = new Map<number, BrokerInfo>();
       for (const b of res.brokers) brokers.set(b.nodeId, { nodeId: b.nodeId, host: b.host, port: b.port });
       const topics = new Map<string, TopicInfo>();

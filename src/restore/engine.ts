@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { RawProducer } from '../kafka/producer.js';
+import { waitForLeaders } from './leaders.js';
 import { driftMessage, overwriteDrift, replicationFactorFor, topicConfigDrift } from './existing-topics.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
@@ -316,11 +317,9 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
       await admin.createTopic(t.targetTopic, t.requiredTargetPartitions, rf.rf, t.configs);
       const skipped = Object.entries(t.configsSkipped).map(([k, v]) => `${k}=${v}`);
       if (skipped.length > 0) warnings.push(`target topic ${t.targetTopic} created without these configs of the backup: ${skipped.join(', ')} (see validate-restore's "Topic configs")`);
-      for (let i = 0; i < 50 && !info; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        await cluster.refresh();
-        info = await cluster.topic(t.targetTopic);
-      }
+      // Every new partition has a leader before anything is produced to it.
+      await waitForLeaders(cluster, t.targetTopic, t.requiredTargetPartitions, opts.produceTimeoutMs, opts.signal);
+      info = await cluster.topic(t.targetTopic);
       if (!info) throw new UserError('TOPIC_CREATE', `target topic ${t.targetTopic} was created but does not appear in the metadata`);
     } else if (!(await existingTopicConfigs(opts, admin, t, problems, warnings, overwrites))) {
       continue;
