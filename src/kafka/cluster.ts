@@ -87,13 +87,13 @@ export class KafkaCluster {
     try {
       let res;
       try {
-        res = await (conn ?? own)!.call(metadataV12.api, null, false, false);
+        res = await callMetadata((conn ?? own)!);
       } catch (err) {
         // The known broker asked may be the one that is down (a stopped node still accepts connections):
         // ask the bootstrap servers instead, or the metadata would stay stale for as long as it is down.
         if (!conn) throw err;
         own = await this.#bootstrapConnection();
-        res = await own.call(metadataV12.api, null, false, false);
+        res = await callMetadata(own);
       }
       const brokers = new Map<number, BrokerInfo>();
       for (const b of res.brokers) brokers.set(b.nodeId, { nodeId: b.nodeId, host: b.host, port: b.port });
@@ -209,5 +209,20 @@ export class KafkaCluster {
     const all = [...this.#conns.values()];
     this.#conns.clear();
     await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.close()));
+  }
+}
+
+/**
+ * Metadata v12 of every topic. The library fails the whole call when a partition carries an error
+ * (LEADER_NOT_AVAILABLE: a partition whose broker is down), though the response it parsed is complete:
+ * that response is used, so one leaderless partition does not leave the whole cluster's metadata stale.
+ */
+async function callMetadata(conn: BrokerConnection): Promise<Awaited<ReturnType<typeof metadataV12.api.async>>> {
+  try {
+    return await conn.call(metadataV12.api, null, false, false);
+  } catch (err) {
+    const res = ((err as Error).cause as { response?: unknown } | undefined)?.response;
+    if (typeof res === 'object' && res !== null && 'brokers' in res && 'topics' in res) return res as Awaited<ReturnType<typeof metadataV12.api.async>>;
+    throw err;
   }
 }
