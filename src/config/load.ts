@@ -294,6 +294,11 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
     if (sasl && sec.sasl_mechanism === undefined) {
       add([name, 'security', 'sasl_mechanism'], `required when security_protocol is ${sec.security_protocol}: one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (none is assumed, so the password is never sent in a way you did not choose)`);
     }
+    if (sasl && sec.sasl_mechanism === 'OAUTHBEARER') {
+      for (const k of ['sasl_oauthbearer_token_endpoint_url', 'sasl_oauthbearer_client_id', 'sasl_oauthbearer_client_secret'] as const) {
+        if (sec[k] === undefined) add([name, 'security', k], 'required with sasl_mechanism OAUTHBEARER (the OIDC client-credentials flow: token endpoint, client id and secret; the secret can come from ${env:NAME} or ${file:/path})');
+      }
+    }
     const clearPassword = plaintextPasswordWarning(`${name}.security`, sec);
     if (clearPassword) warnings.push(clearPassword);
     const rawConn = isPlainObject(top[name]) ? top[name]['connection'] : undefined;

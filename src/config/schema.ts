@@ -151,13 +151,28 @@ const bootstrapServers = z
   });
 
 export const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const satisfies readonly SecurityProtocol[];
-export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'GSSAPI'] as const satisfies readonly SaslMechanism[];
+export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'GSSAPI', 'OAUTHBEARER'] as const satisfies readonly SaslMechanism[];
 
 export const securityShape = {
   security_protocol: leaf(oneOf(SECURITY_PROTOCOLS, { 'SASL-PLAINTEXT': 'SASL_PLAINTEXT', 'SASL-SSL': 'SASL_SSL' }), 'PLAINTEXT'),
   sasl_mechanism: leaf(oneOf(SASL_MECHANISMS, { 'SCRAM-SHA256': 'SCRAM-SHA-256', 'SCRAM-SHA512': 'SCRAM-SHA-512' })),
   sasl_username: leaf(str),
   sasl_password: leaf(str),
+  // The seed tool's later releases: OAUTHBEARER with the OIDC client-credentials flow (src/kafka/oauth.ts).
+  sasl_oauthbearer_method: leaf(oneOf(['oidc'] as const)),
+  sasl_oauthbearer_token_endpoint_url: leaf((v) => {
+    const r = nonEmptyStr(v);
+    if (!r.ok) return r;
+    try {
+      const u = new URL(r.value);
+      return u.protocol === 'https:' || u.protocol === 'http:' ? r : bad(`expected an http(s) URL, got ${quote(r.value)}`);
+    } catch {
+      return bad(`expected an http(s) URL, got ${quote(r.value)}`);
+    }
+  }),
+  sasl_oauthbearer_client_id: leaf(nonEmptyStr),
+  sasl_oauthbearer_client_secret: leaf(str),
+  sasl_oauthbearer_scope: leaf(str),
   ssl_ca_location: leaf(nonEmptyStr),
   ssl_certificate_location: leaf(nonEmptyStr),
   ssl_key_location: leaf(nonEmptyStr),

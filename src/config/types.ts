@@ -10,7 +10,7 @@ import type { StorageSpec } from '../storage/spec.js';
 export type Mode = 'backup' | 'restore';
 
 export type SecurityProtocol = 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
-export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'GSSAPI';
+export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'GSSAPI' | 'OAUTHBEARER';
 
 export interface SecurityConfig {
   security_protocol: SecurityProtocol;
@@ -24,6 +24,12 @@ export interface SecurityConfig {
   sasl_kerberos_service_name?: string;
   sasl_keytab_path?: string;
   sasl_krb5_config_path?: string;
+  /** OAUTHBEARER: only `oidc` (client credentials). */
+  sasl_oauthbearer_method?: 'oidc';
+  sasl_oauthbearer_token_endpoint_url?: string;
+  sasl_oauthbearer_client_id?: string;
+  sasl_oauthbearer_client_secret?: string;
+  sasl_oauthbearer_scope?: string;
 }
 
 export interface ConnectionConfig {

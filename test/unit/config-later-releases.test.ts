@@ -67,3 +67,13 @@ test('keys without effect say so: restore.circuit_breaker, target.connection.fet
   assert.ok(warnings.some((w) => w.includes('restore.circuit_breaker has no effect yet')), warnings.join('\n'));
   assert.ok(warnings.some((w) => w.includes('target.connection.fetch_max_wait_ms has no effect')), warnings.join('\n'));
 });
+
+test('sasl_mechanism OAUTHBEARER needs the token endpoint, client id and secret; an endpoint that is not http(s) is refused', () => {
+  const base = BACKUP.replace('  bootstrap_servers: [k:9092]\n', '  bootstrap_servers: [k:9092]\n  security:\n    security_protocol: SASL_SSL\n    sasl_mechanism: OAUTHBEARER\n');
+  const msg = refusal(base);
+  for (const k of ['sasl_oauthbearer_token_endpoint_url', 'sasl_oauthbearer_client_id', 'sasl_oauthbearer_client_secret']) assert.match(msg, new RegExp(`source\\.security\\.${k}`));
+  assert.match(refusal(base.replace('sasl_mechanism: OAUTHBEARER\n', 'sasl_mechanism: OAUTHBEARER\n    sasl_oauthbearer_token_endpoint_url: ftp://idp/token\n')), /sasl_oauthbearer_token_endpoint_url.*http\(s\) URL/);
+  const { cfg } = parse(base.replace('sasl_mechanism: OAUTHBEARER\n', 'sasl_mechanism: OAUTHBEARER\n    sasl_oauthbearer_token_endpoint_url: https://idp.example.com/token\n    sasl_oauthbearer_client_id: c\n    sasl_oauthbearer_client_secret: s3cr3t-oauth\n    sasl_oauthbearer_scope: kafka\n'));
+  assert.equal(cfg.source!.security.sasl_oauthbearer_client_id, 'c');
+  assert.equal(cfg.source!.security.sasl_oauthbearer_scope, 'kafka');
+});
