@@ -10,7 +10,7 @@ import type { BackupOptions, BackupSummary, PartitionShortfall, StartOffset } fr
 import { partitionIndexSchema } from '../format/partition-index.js';
 import { OpenSegmentBudget } from './open-segment-budget.js';
 import { PartitionWorker, type PartitionJob } from './partition-worker.js';
-import { matchesFilter, missingLiterals } from './topic-selection.js';
+import { matchesFilter, missingLiterals } from '../config/topic-selection.js';
 import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';

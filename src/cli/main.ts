@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { inspectBackup, listBackupIds } from '../backup/inspect.js';
+import { inspectBackup, listBackupIds } from '../format/backup-view.js';
 import { runBackup } from '../backup/engine.js';
 import type { PartitionShortfall } from '../backup/options.js';
 import { loadConfig, type KafkaBackupConfig } from '../config/index.js';

@@ -12,7 +12,7 @@
  */
 import { readJsonObject } from '../format/json-object.js';
 import { keys } from '../format/layout.js';
-import { restoreStateSchema, type RestoreState } from '../restore/state.js';
+import { restoreStateSchema, type RestoreState } from '../format/restore-state.js';
 import type { ObjectStore } from '../storage/store.js';
 import { UserError } from '../util/errors.js';
 import { isoMs } from '../util/time.js';

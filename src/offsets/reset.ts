@@ -15,7 +15,7 @@ import { readOriginalOffset } from '../restore/headers.js';
 import type { RestoreOptions } from '../restore/options.js';
 import { planRestore, type PlannedPartition, type RestorePlan } from '../restore/plan.js';
 import { readSegmentBatches } from '../restore/segment-source.js';
-import type { RestoreState } from '../restore/state.js';
+import type { RestoreState } from '../format/restore-state.js';
 import { RestoreStateStore } from '../restore/state-store.js';
 import type { ObjectStore } from '../storage/store.js';
 import { UserError } from '../util/errors.js';

@@ -11,7 +11,7 @@ import { LOG_APPEND_TIME, logAppendTimeTargetProblem, planRestore, targetPartiti
 import { RateLimiter } from './rate-limiter.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import { restoreBatches, type OutBatch } from './record-stream.js';
-import { type RestoreState, type TargetPartitionState } from './state.js';
+import { type RestoreState, type TargetPartitionState } from '../format/restore-state.js';
 import { RestoreStateStore, type ReportLocation } from './state-store.js';
 import { checkContiguous, ResumeTail, settledEnds, type RecordContent } from './resume.js';
 

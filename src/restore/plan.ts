@@ -3,7 +3,7 @@ import { checkBackupId, keys } from '../format/layout.js';
 import { manifestSchema, type Manifest, type ManifestTopic } from '../format/manifest.js';
 import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
 import { checkIndexAgainstManifest, confirmRollbacks, type RollbackProblem } from '../format/generations.js';
-import { matchesFilter } from '../backup/topic-selection.js';
+import { matchesFilter } from '../config/topic-selection.js';
 import { CorruptDataError, errorMessage, UserError } from '../util/errors.js';
 import { runPool } from '../util/pool.js';
 import type { ObjectStore } from '../storage/store.js';

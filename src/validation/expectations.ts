@@ -5,10 +5,10 @@
  * (a whole restore into fresh topics of the same names).
  */
 import { z } from 'zod';
-import { inspectBackup, type BackupView } from '../backup/inspect.js';
+import { inspectBackup, type BackupView } from '../format/backup-view.js';
 import { readJsonObject } from '../format/json-object.js';
 import { keys } from '../format/layout.js';
-import { restoreStateSchema, type RestoreState } from '../restore/state.js';
+import { restoreStateSchema, type RestoreState } from '../format/restore-state.js';
 import type { ObjectStore } from '../storage/store.js';
 import { logger } from '../util/logger.js';
 

@@ -1,4 +1,4 @@
-import type { BackupView } from '../../backup/inspect.js';
+import type { BackupView } from '../../format/backup-view.js';
 import { isoMs } from '../../util/time.js';
 import { bytes, columns, num, RULE } from '../output.js';
 

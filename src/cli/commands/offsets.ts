@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readJsonObject } from '../../format/json-object.js';
 import { keys } from '../../format/layout.js';
-import { restoreStateSchema } from '../../restore/state.js';
+import { restoreStateSchema } from '../../format/restore-state.js';
 import { openStore, parseStorageUrl } from '../../storage/index.js';
 import type { ObjectStore } from '../../storage/store.js';
 import { resetAsked, resetTechnique } from '../../config/consumer-groups.js';

@@ -1,6 +1,6 @@
 import { snapshotGroups } from '../../backup/engine.js';
 import type { BackupOptions } from '../../backup/options.js';
-import { matchesFilter } from '../../backup/topic-selection.js';
+import { matchesFilter } from '../../config/topic-selection.js';
 import { readJsonObject } from '../../format/json-object.js';
 import { keys } from '../../format/layout.js';
 import { groupSnapshotSchema, manifestSchema, type GroupSnapshot } from '../../format/manifest.js';

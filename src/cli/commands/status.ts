@@ -1,4 +1,4 @@
-import { inspectBackup, type BackupView } from '../../backup/inspect.js';
+import { inspectBackup, type BackupView } from '../../format/backup-view.js';
 import { KafkaAdmin, LATEST } from '../../kafka/admin.js';
 import { parsePromText, sumOf, type PromSample } from '../../metrics/prom-text.js';
 import type { MetricsConfig } from '../../config/types.js';

@@ -1,7 +1,7 @@
-import { readJsonObject } from '../format/json-object.js';
-import { checkBackupId, keys } from '../format/layout.js';
-import { manifestSchema, type Manifest } from '../format/manifest.js';
-import { readPartitionIndex, summarize, type PartitionIndex, type PartitionSummary } from '../format/partition-index.js';
+import { readJsonObject } from './json-object.js';
+import { checkBackupId, keys } from './layout.js';
+import { manifestSchema, type Manifest } from './manifest.js';
+import { readPartitionIndex, summarize, type PartitionIndex, type PartitionSummary } from './partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError, UserError } from '../util/errors.js';
 
