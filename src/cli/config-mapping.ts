@@ -1,3 +1,5 @@
+import { resetAsked, resetTechnique } from '../config/consumer-groups.js';
+import type { ResetRequest } from '../recovery/reset-request.js';
 import type { BackupOptions } from '../backup/options.js';
 import type { KafkaClusterConfig, KafkaBackupConfig } from '../config/types.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
@@ -89,4 +91,10 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     checkpointIntervalSecs: r.checkpoint_interval_secs,
     offsetReport: r.offset_report,
   };
+}
+
+/** The consumer-group part of a restore config (the technique per src/config/consumer-groups.ts). */
+export function resetRequest(cfg: KafkaBackupConfig): ResetRequest {
+  const r = cfg.restore;
+  return { asked: resetAsked(r), strategy: resetTechnique(r), groups: r.consumer_groups, manualOffsets: r.manual_offsets };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { RestoreReport } from '../format/restore-report.js';
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { RawProducer } from '../kafka/producer.js';
@@ -273,11 +274,12 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   }
 }
 
-export function reportJson(r: RestoreResult): Record<string, unknown> {
+/** The restore's stored report (schema and key: src/format/restore-report.ts). */
+export function reportJson(r: RestoreResult): RestoreReport {
   return {
     restore_id: r.restoreId,
     backup_id: r.plan.manifest.backup_id,
-    source_cluster_id: r.plan.manifest.source_cluster_id,
+    source_cluster_id: r.plan.manifest.source_cluster_id ?? null,
     time_window_start: r.plan.windowStart ?? null,
     time_window_end: r.plan.windowEnd ?? null,
     records_restored: r.restored,

@@ -3,6 +3,7 @@
  * it) says it should hold, writes an evidence report to storage (JSON, optional PDF and ECDSA
  * signature) and sends notifications.
  */
+import { readManifestBytes } from '../format/manifest.js';
 import { randomInt, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
@@ -304,7 +305,7 @@ export async function runValidation(opts: ValidationRunOptions): Promise<Validat
   const completed = Date.now();
   const count = (s: CheckStatus): number => checks.filter((c) => c.status === s).length;
   const passed = count('failed') === 0;
-  const manifestBytes = await store.get(`${cfg.backup_id}/manifest.json`).catch(() => Buffer.alloc(0));
+  const manifestBytes = await readManifestBytes(store, cfg.backup_id).catch(() => Buffer.alloc(0));
   const v = exp.backup;
   const report: EvidenceReport = {
     schema_version: '1',
