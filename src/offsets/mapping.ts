@@ -1,5 +1,5 @@
 /** `show-offset-mapping`: the exact source → target offset maps of a backup's stored restores. */
-import { listRestores } from '../format/restore-state.js';
+import { listRestores } from '../format/restores.js';
 import type { ObjectStore } from '../storage/store.js';
 
 export interface MappingEntry {

@@ -9,7 +9,8 @@
  * partition is its end as restored (initial end + records written).
  */
 import { readManifest } from '../format/manifest.js';
-import { listRestores, type RestoreState } from '../format/restore-state.js';
+import type { RestoreState } from '../format/restore-state.js';
+import { listRestores } from '../format/restores.js';
 import { KafkaAdmin } from '../kafka/admin.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { ObjectStore } from '../storage/store.js';

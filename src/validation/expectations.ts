@@ -6,7 +6,8 @@
  */
 import { inspectBackup, type BackupView } from '../format/backup-view.js';
 import type { RestoreReport } from '../format/restore-report.js';
-import { listRestores, type RestoreState, type StoredRestore } from '../format/restore-state.js';
+import type { RestoreState } from '../format/restore-state.js';
+import { listRestores, type StoredRestore } from '../format/restores.js';
 import type { ObjectStore } from '../storage/store.js';
 import { logger } from '../util/logger.js';
 
