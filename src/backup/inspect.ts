@@ -1,7 +1,7 @@
-import { readJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
-import { manifestSchema, type Manifest } from '../format/manifest.js';
-import { readPartitionIndex, summarize, type PartitionIndex, type PartitionSummary } from '../format/partition-index.js';
+import type { Manifest } from '../format/manifest.js';
+import { summarize, type PartitionIndex, type PartitionSummary } from '../format/partition-index.js';
+import { readBackupIndex, readBackupManifest } from '../format/seed/backup.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError, UserError } from '../util/errors.js';
 
@@ -50,7 +50,7 @@ function maxN(a: number | null, b: number | null): number | null {
 /** Reads a backup's manifest and every partition index: what `list`, `describe` and `validate` show. */
 export async function inspectBackup(store: ObjectStore, backupId: string): Promise<BackupView> {
   checkBackupId(backupId);
-  const manifest = await readJsonObject(store, keys.manifest(backupId), manifestSchema);
+  const manifest = await readBackupManifest(store, backupId); // ours or the seed tool's
   if (!manifest) {
     throw new UserError('BACKUP_NOT_FOUND', `backup "${backupId}" not found in ${store.url} (no ${keys.manifest(backupId)}); "kafka-backup list --path ${store.url}" lists the backups there`);
   }
@@ -60,7 +60,7 @@ export async function inspectBackup(store: ObjectStore, backupId: string): Promi
   const view: BackupView = { manifest, topics: [], records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, groupSnapshots: 0 };
   for (const t of manifest.topics) {
     const tv: TopicView = { name: t.name, partitionCount: t.partition_count, records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, partitions: [] };
-    const indexes = await Promise.all(t.partitions.map((p) => readPartitionIndex(store, backupId, t.name, p.partition)));
+    const indexes = await Promise.all(t.partitions.map((p) => readBackupIndex(store, backupId, manifest, t.name, p.partition)));
     t.partitions.forEach((p, i) => {
       const index = indexes[i];
       const summary = index ? summarize(index) : EMPTY;
