@@ -64,9 +64,8 @@ export function parseSeedSegmentFrame(bytes: Buffer, what: string): { header: Se
   const stored = bytes.readUInt32LE(end);
   const actual = zlib.crc32(bytes.subarray(0, end)) >>> 0;
   if (stored !== actual) bad(`CRC-32 mismatch (footer records ${stored.toString(16)}, content has ${actual.toString(16)})`);
-  const recordCount = bytes.readBigUInt64LE(8);
-  if (recordCount > BigInt(end - SEED_HEADER_SIZE) * 64n) bad(`header claims ${recordCount} records`); // bounded before use; refined after decoding
-  const header: SeedSegmentHeader = { compression, recordCount: Number(recordCount), startOffset: bytes.readBigInt64LE(16), endOffset: bytes.readBigInt64LE(24) };
+  // Only compared with the records decoded (an impossible count is a mismatch there), never used to allocate.
+  const header: SeedSegmentHeader = { compression, recordCount: Number(bytes.readBigUInt64LE(8)), startOffset: bytes.readBigInt64LE(16), endOffset: bytes.readBigInt64LE(24) };
   if (header.startOffset < 0n || header.endOffset < header.startOffset - 1n) bad(`offsets ${header.startOffset}..${header.endOffset} in the header`);
   return { header, block: bytes.subarray(SEED_HEADER_SIZE, end) };
 }
