@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import zlib from 'node:zlib';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeBatch } from '../../src/kafka/protocol/record-batch.js';
@@ -101,6 +102,28 @@ describe('seed-tool segment decoder', () => {
     assert.throws(() => parseSeedSegmentFrame(good.subarray(0, good.length - 3), 'seg-b'), /seg-b: footer magic/);
     assert.throws(() => parseSeedSegmentFrame(Buffer.concat([Buffer.from('KBSE'), good.subarray(4)]), 'seg-c'), /seg-c: not a seed-tool segment/);
     assert.throws(() => decodeSeedSegment(good, 'seg-d', { rawLength: s.uncompressed_size - 1 }), /seg-d: lz4 block states \d+ inflated bytes, over the \d+ expected/);
+  });
+
+  it('damaged content behind a valid CRC-32 (random byte changes, CRC recomputed) decodes or is a CorruptDataError, never another error', () => {
+    let seed = 12345;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    for (const id of IDS) {
+      const s = rawManifest(id).topics[1]!.partitions[0]!.segments[0]!;
+      const good = readFileSync(path.join(ROOT, s.key));
+      for (let i = 0; i < 150; i++) {
+        const b = Buffer.from(good);
+        for (let k = 0, n = 1 + rand(4); k < n; k++) b[8 + rand(b.length - 16)] = rand(256);
+        b.writeUInt32LE(zlib.crc32(b.subarray(0, b.length - 8)) >>> 0, b.length - 8);
+        try {
+          decodeSeedSegment(b, 'fuzz');
+        } catch (e) {
+          assert.ok(e instanceof CorruptDataError, `${id} case ${i}: ${String(e)}`);
+        }
+      }
+    }
   });
 
   it('lz4 blocks: overlapping matches inflate exactly; out-of-range offsets and lengths are refused', () => {
