@@ -25,6 +25,7 @@ import { bytes, num, parseFormat, render } from './output.js';
 import { withMetrics } from '../metrics/index.js';
 import { registerOperationsCommands } from './operations.js';
 import { registerValidationCommands } from './commands/validation.js';
+import { registerTimelineCommand } from './commands/timeline.js';
 
 let verbosity = 0;
 
@@ -267,6 +268,7 @@ export function buildProgram(): Command {
   // Operations commands: status, snapshot-groups (src/cli/operations.ts)
   registerOperationsCommands(program);
   registerValidationCommands(program); // validation run | evidence-list | evidence-get | evidence-verify (src/cli/commands/validation.ts)
+  registerTimelineCommand(program); // timeline: the backup as an HTML page (src/report/timeline/)
 
   program.addOption(new Option('--no-color', 'plain output').hideHelp());
   return program;
