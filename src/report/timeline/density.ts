@@ -52,7 +52,8 @@ export function spreadRun(bins: number[], axis: TimeAxis, run: Pick<TimedRun, 'm
   if (hi <= lo) return;
   const span = run.maxTs + 1 - run.minTs;
   const first = Math.min(axis.count - 1, Math.floor((lo - axis.start) / w));
-  const last = Math.min(axis.count - 1, Math.floor((hi - 1 - axis.start) / w));
+  // The last bin that [lo, hi) reaches into (bins may be narrower than 1 ms when the range is short).
+  const last = Math.min(axis.count - 1, Math.ceil((hi - axis.start) / w) - 1);
   for (let i = first; i <= last; i++) {
     const a = Math.max(lo, axis.start + i * w);
     const b = Math.min(hi, i === axis.count - 1 ? axis.end : axis.start + (i + 1) * w);

@@ -15,7 +15,8 @@ import { STYLE } from './style.js';
 export const STRIP_WIDTH = 1000;
 const STRIP_HEIGHT = 40;
 const BAR_HEIGHT = 34;
-const TICKS = 8;
+/** Axis labels (date and time, about 19 characters each): few enough not to overlap at 1000 px. */
+const TICKS = 4;
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -115,7 +116,7 @@ function axisRow(axis: TimeAxis): string {
   for (let i = 0; i <= TICKS; i++) {
     const ts = Math.round(axis.start + ((axis.end - 1 - axis.start) * i) / TICKS);
     const pct = (xOf(axis, ts) / STRIP_WIDTH) * 100;
-    ticks.push(`<span class="tick"${attrs({ 'data-ts': ts, style: `left:${pct.toFixed(3)}%` })}>${isoMs(ts).replace('T', ' ')}</span>`);
+    ticks.push(`<span class="tick"${attrs({ 'data-ts': ts, title: `${isoMs(ts)} = ${ts} ms`, style: `left:${pct.toFixed(3)}%` })}>${new Date(ts).toISOString().slice(0, 19).replace('T', ' ')} UTC</span>`);
   }
   return `<div class="axis-row"><div class="label"></div><div id="axis" class="axis"${attrs({ 'data-start': axis.start, 'data-end': axis.end, 'data-bin-ms': binWidth(axis) })}>${ticks.join('')}</div></div>`;
 }
@@ -150,12 +151,6 @@ function partitionRow(t: Timeline, p: TimelinePartition): string {
 
 function strip(t: Timeline, axis: TimeAxis, p: TimelinePartition, peak: number): string {
   const out: string[] = [];
-  const w = t.window;
-  if (w && p.window?.selected) {
-    const x0 = xOf(axis, w.start ?? axis.start);
-    const x1 = xOf(axis, w.end === null ? axis.end : w.end + 1);
-    out.push(`<rect class="window-band"${attrs({ x: x0, y: 0, width: Math.max(0.5, x1 - x0), height: STRIP_HEIGHT, 'data-start': w.start, 'data-end': w.end, 'data-tip': `restore window: ${p.window.records} records of this partition` })}/>`);
-  }
   const bw = STRIP_WIDTH / axis.count;
   const binMs = binWidth(axis);
   p.bins.forEach((n, i) => {
@@ -165,6 +160,13 @@ function strip(t: Timeline, axis: TimeAxis, p: TimelinePartition, peak: number):
     const to = Math.ceil(axis.start + (i + 1) * binMs) - 1;
     out.push(`<rect class="bin"${attrs({ x: (i * bw).toFixed(2), y: (STRIP_HEIGHT - h).toFixed(2), width: bw.toFixed(2), height: h.toFixed(2), 'data-i': i, 'data-records': n.toFixed(2), 'data-from': from, 'data-to': to })}/>`);
   });
+  // Over the bins (translucent), so it shows however dense they are.
+  const w = t.window;
+  if (w && p.window?.selected) {
+    const x0 = xOf(axis, w.start ?? axis.start);
+    const x1 = xOf(axis, w.end === null ? axis.end : w.end + 1);
+    out.push(`<rect class="window-band"${attrs({ x: x0, y: 0, width: Math.max(0.5, x1 - x0), height: STRIP_HEIGHT, 'data-start': w.start, 'data-end': w.end, 'data-tip': `restore window: ${p.window.records} records of this partition` })}/>`);
+  }
   for (const g of p.gaps) {
     const x0 = g.fromTs === null ? 0 : xOf(axis, g.fromTs);
     const x1 = g.toTs === null ? STRIP_WIDTH : xOf(axis, g.toTs);
