@@ -51,6 +51,11 @@ function when(ts: number | null): string {
   return ts === null ? 'open' : `${isoMs(ts)} (${ts} ms)`;
 }
 
+/** The model for the embedded JSON: bins to 1/1000 of a record (they are spread estimates; 200 floats per partition add up). */
+function compact(t: Timeline): Timeline {
+  return { ...t, topics: t.topics.map((x) => ({ ...x, partitions: x.partitions.map((p) => ({ ...p, bins: p.bins.map((b) => Math.round(b * 1000) / 1000) })) })) };
+}
+
 export function renderTimelineHtml(t: Timeline): string {
   const title = `Timeline of backup ${t.backupId}`;
   return [
@@ -75,7 +80,7 @@ export function renderTimelineHtml(t: Timeline): string {
     snapshotList(t),
     notes(t),
     '<div id="tip" role="tooltip" hidden></div>',
-    `<script type="application/json" id="timeline-data">${scriptJson(t)}</script>`,
+    `<script type="application/json" id="timeline-data">${scriptJson(compact(t))}</script>`,
     `<script>${CLIENT_SCRIPT}</script>`,
     '</body></html>',
     '',
