@@ -207,7 +207,7 @@ test('timeline --config draws the backup and the restore window with its exact c
   }
 });
 
-test('timeline --path/--backup-id writes the page to stdout; a bad flag is one line naming it', { timeout: 120_000 }, async () => {
+test('timeline --path/--backup-id writes the page to stdout; a bad flag, a config that does not plan and a missing backup are one-line errors', { timeout: 120_000 }, async () => {
   const r = runCli(['timeline', '--path', dir, '--backup-id', backupId, '--bins', '50']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^<!doctype html>/);
@@ -221,6 +221,13 @@ test('timeline --path/--backup-id writes the page to stdout; a bad flag is one l
   const both = runCli(['timeline', '--path', dir, '--backup-id', backupId, '--config', join(dir, 'pitr-restore.yaml')]);
   assert.equal(both.code, 1);
   assert.match(both.stderr, /^error: timeline: give either --config .* or --path with --backup-id, not both\n$/);
+  // A restore config that does not plan is refused with the plan's error, on one line, naming the file.
+  const typo = join(dir, 'typo-restore.yaml');
+  await writeFile(typo, `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  topics: [no-such-topic]\n`);
+  const noPlan = runCli(['timeline', '--config', typo]);
+  assert.equal(noPlan.code, 1);
+  assert.equal(noPlan.stdout, '');
+  assert.match(noPlan.stderr, new RegExp(`^error: ${typo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the restore config does not plan: topic "no-such-topic" is not in backup ${backupId} \\(it holds: ${topic}\\)\n$`));
   const missing = runCli(['timeline', '--path', dir, '--backup-id', 'no-such-backup']);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /^error: backup "no-such-backup" not found in /);
