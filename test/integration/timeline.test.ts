@@ -228,6 +228,9 @@ test('timeline --path/--backup-id writes the page to stdout; a bad flag, a confi
   assert.equal(noPlan.code, 1);
   assert.equal(noPlan.stdout, '');
   assert.match(noPlan.stderr, new RegExp(`^error: ${typo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the restore config does not plan: topic "no-such-topic" is not in backup ${backupId} \\(it holds: ${topic}\\)\n$`));
+  const noDir = runCli(['timeline', '--path', dir, '--backup-id', backupId, '--output', join(dir, 'no-such-dir', 'x.html')]);
+  assert.equal(noDir.code, 1);
+  assert.match(noDir.stderr, /^error: --output .*no-such-dir\/x\.html: cannot write the page: ENOENT[^\n]*\n$/);
   const missing = runCli(['timeline', '--path', dir, '--backup-id', 'no-such-backup']);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /^error: backup "no-such-backup" not found in /);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { buildTimelinePage, DEFAULT_BINS, MAX_BINS, MIN_BINS } from '../../report/timeline/index.js';
 import { openStore, parseStorageUrl } from '../../storage/index.js';
-import { UserError } from '../../util/errors.js';
+import { errorMessage, UserError } from '../../util/errors.js';
 import { logger } from '../../util/logger.js';
 import { isoMs } from '../../util/time.js';
 import { restoreOptions } from '../config-mapping.js';
@@ -45,7 +45,9 @@ export function registerTimelineCommand(program: Command): void {
           process.stdout.write(page.html);
           return;
         }
-        await writeFile(o.output, page.html);
+        await writeFile(o.output, page.html).catch((err: unknown) => {
+          throw new UserError('OUTPUT', `--output ${o.output}: cannot write the page: ${errorMessage(err)}`);
+        });
         const w = page.timeline.window;
         const win = w ? `; window ${w.start === null ? 'beginning' : isoMs(w.start)} → ${w.end === null ? 'end' : isoMs(w.end)}: ${num(w.records)} records` : '';
         process.stdout.write(`Wrote ${o.output}: ${num(page.timeline.records)} records of backup ${page.timeline.backupId}${win}\n`);

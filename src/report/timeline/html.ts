@@ -5,7 +5,7 @@
  * carries its numbers in data-* attributes, and the whole model is embedded as JSON
  * (#timeline-data), for tools and for the browser test.
  */
-import { isoMs } from '../../util/time.js';
+import { humanDuration, isoMs } from '../../util/time.js';
 import { binWidth, type TimeAxis } from './density.js';
 import type { Timeline, TimelinePartition, TimelineWindow } from './model.js';
 import { CLIENT_SCRIPT } from './client.js';
@@ -208,7 +208,7 @@ function notes(t: Timeline): string {
   const bin = t.axis ? binWidth(t.axis) : 0;
   return [
     '<section id="notes"><h2>How to read this</h2><ul>',
-    `<li>Records over time: ${t.axis?.count ?? 0} equal bins of ${bin >= 1000 ? `${(bin / 1000).toFixed(bin >= 10_000 ? 0 : 1)} s` : `${bin.toFixed(1)} ms`} each, from the segment footers: each stored block's records are spread evenly over its first and last timestamp (no record data is read), so the shape is as fine as the blocks (about 1 MiB of batches each). Counts per partition and the window's count are exact.</li>`,
+    `<li>Records over time: ${t.axis?.count ?? 0} equal bins of ${bin >= 1000 ? humanDuration(bin) : `${bin.toFixed(1)} ms`} each, from the segment footers: each stored block's records are spread evenly over its first and last timestamp (no record data is read), so the shape is as fine as the blocks (about 1 MiB of batches each). Counts per partition and the window's count are exact.</li>`,
     '<li>Late / out-of-order: a block whose earliest timestamp is before a timestamp already seen at lower offsets; disorder inside one block is not visible without decoding it.</li>',
     '<li>Gaps: offset ranges the source no longer had when the backup reached them (retention).</li>',
     "<li>Hover shows the time under the pointer in UTC and in epoch ms; click picks it for the restore config's <code>time_window_start</code> / <code>time_window_end</code> (both accept either form).</li>",
