@@ -7,7 +7,7 @@ export { reportJson, restoreIdFor, runRestore, type PartitionResult, type Restor
 export { readOriginalOffset } from './headers.js';
 export type { RestoreOptions } from './options.js';
 export { planRestore, refineWithFooters, type PlannedPartition, type PlannedTopic, type RestorePlan } from './plan.js';
-export { readSegmentBatches } from './segment-source.js';
+export { readFooter, readSegmentBatches } from './segment-source.js';
 export { RestoreStateStore } from './state-store.js';
 export { checkTarget } from './target-check.js';
 export { topicConfigLines } from './topic-configs.js';

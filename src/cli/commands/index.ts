@@ -10,6 +10,7 @@ import { registerShowOffsetMappingCommand } from './show-offset-mapping.js';
 import { registerSnapshotGroupsCommand } from './snapshot-groups.js';
 import { registerStatusCommand } from './status.js';
 import { registerThreePhaseRestoreCommand } from './three-phase-restore.js';
+import { registerTimelineCommand } from './timeline.js';
 import { registerValidateRestoreCommand } from './validate-restore.js';
 import { registerValidateCommand } from './validate.js';
 import { registerValidationCommands } from './validation.js';
@@ -21,6 +22,7 @@ export function registerCommands(program: Command): void {
   registerDescribeCommand(program);
   registerListCommand(program);
   registerValidateCommand(program);
+  registerTimelineCommand(program);
   registerShowOffsetMappingCommand(program);
   registerThreePhaseRestoreCommand(program);
   registerOffsetResetCommands(program);
