@@ -49,6 +49,10 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     requireTopicConfigs: b.require_topic_configs,
     captureTopicConfigs: b.capture_topic_configs,
     groupSnapshots: b.consumer_group_snapshot,
+    isolationLevel: b.isolation_level,
+    rateLimitRecordsPerSec: b.rate_limit_records_per_sec,
+    rateLimitBytesPerSec: b.rate_limit_bytes_per_sec,
+    onMissingTopic: b.on_missing_topic,
   };
 }
 
