@@ -1,5 +1,8 @@
 import type { BackupOptions } from '../backup/options.js';
+import { loadConfig } from '../config/load.js';
 import type { KafkaClusterConfig, KafkaBackupConfig } from '../config/types.js';
+import { openStore, parseStorageUrl } from '../storage/index.js';
+import { logger } from '../util/logger.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { RestoreOptions } from '../restore/options.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -93,4 +96,19 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     checkpointIntervalSecs: r.checkpoint_interval_secs,
     offsetReport: r.offset_report,
   };
+}
+
+/**
+ * `describe` / `validate`: the backup to read, from `--path` and `--backup-id`, or from a config
+ * file's `storage:` (with its `encryption:`) and `backup_id` (`--config`, either mode; an explicit
+ * `--backup-id` names another backup in the same storage).
+ */
+export async function backupLocation(o: { path?: string; backupId?: string; config?: string }, command: string): Promise<{ store: ObjectStore; backupId: string }> {
+  if (o.config !== undefined) {
+    if (o.path !== undefined) throw new UserError('USAGE', `${command}: give either --config (storage and backup id from the file) or --path, not both`);
+    const cfg = await loadConfig(o.config, { onWarning: (w) => logger().warn(w) });
+    return { store: await openStore(cfg.storage), backupId: o.backupId ?? cfg.backup_id };
+  }
+  if (o.path === undefined || o.backupId === undefined) throw new UserError('USAGE', `${command}: needs --path URL and --backup-id ID, or --config FILE`);
+  return { store: await openStore(parseStorageUrl(o.path)), backupId: o.backupId };
 }

@@ -14,7 +14,7 @@ import { KafkaBackupError, UserError } from '../util/errors.js';
 import { configureLogger, logger } from '../util/logger.js';
 import { humanDuration, isoMs } from '../util/time.js';
 import { TOOL_VERSION } from '../util/version.js';
-import { backupOptions, restoreOptions } from './config-mapping.js';
+import { backupLocation, backupOptions, restoreOptions } from './config-mapping.js';
 import { describeJson, describeText } from './commands/describe.js';
 import { validationJson, validationText, noRecordsWarning, type RestoreValidation } from './commands/validate-restore.js';
 import { restoreJson, restoreText } from './commands/restore.js';
@@ -196,14 +196,15 @@ export function buildProgram(): Command {
   program
     .command('describe')
     .description("Show a backup's time range, topics, partitions and record counts")
-    .requiredOption('-p, --path <url>', 'storage location: a directory, file://, s3://bucket/prefix, az://, gs://')
-    .requiredOption('-b, --backup-id <id>', 'backup id')
+    .option('-p, --path <url>', 'storage location: a directory, file://, s3://bucket/prefix, az://, gs://')
+    .option('-b, --backup-id <id>', 'backup id')
+    .option('-c, --config <path>', "instead of --path/--backup-id: a config file's storage and backup_id")
     .option('-f, --format <format>', 'text, json or yaml', 'text')
-    .action(async (o: { path: string; backupId: string; format: string }) => {
+    .action(async (o: { path?: string; backupId?: string; config?: string; format: string }) => {
       const format = parseFormat(o.format);
-      const store = await storeFromPath(o.path);
+      const { store, backupId } = await backupLocation(o, 'describe');
       try {
-        const v = await inspectBackup(store, o.backupId);
+        const v = await inspectBackup(store, backupId);
         print(render(format, describeJson(v), () => describeText(v)));
       } finally {
         await store.close();
@@ -245,15 +246,16 @@ export function buildProgram(): Command {
   program
     .command('validate')
     .description('Check a backup: manifest, indexes and every segment checksum (--deep decodes every record)')
-    .requiredOption('-p, --path <url>', 'storage location')
-    .requiredOption('-b, --backup-id <id>', 'backup id')
+    .option('-p, --path <url>', 'storage location')
+    .option('-b, --backup-id <id>', 'backup id')
+    .option('-c, --config <path>', "instead of --path/--backup-id: a config file's storage and backup_id")
     .option('--deep', 'decode every record batch and check its CRC', false)
     .option('-f, --format <format>', 'text or json', 'text')
-    .action(async (o: { path: string; backupId: string; deep: boolean; format: string }) => {
+    .action(async (o: { path?: string; backupId?: string; config?: string; deep: boolean; format: string }) => {
       const format = parseFormat(o.format, ['text', 'json']);
-      const store = await storeFromPath(o.path);
+      const { store, backupId } = await backupLocation(o, 'validate');
       try {
-        const r = await validateBackup(store, o.backupId, o.deep);
+        const r = await validateBackup(store, backupId, o.deep);
         print(render(format, validateJson(r), () => validateText(r)));
         if (r.problems.length || r.incomplete.length) process.exitCode = 1;
       } finally {
