@@ -95,6 +95,10 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     checkpointState: r.checkpoint_state,
     checkpointIntervalSecs: r.checkpoint_interval_secs,
     offsetReport: r.offset_report,
+    rewriteSchemaIds: r.rewrite_schema_ids,
+    schemaIdMapping: r.schema_id_mapping,
+    sourceSchemaRegistryUrl: r.source_schema_registry_url,
+    targetSchemaRegistryUrl: r.target_schema_registry_url,
   };
 }
 
