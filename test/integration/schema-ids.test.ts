@@ -157,7 +157,7 @@ test('schema_id_mapping: wire-format ids in keys and values rewritten, other rec
   assert.ok(res.rebuiltBatches >= 8, `the batches with ids are rebuilt (${res.rebuiltBatches})`);
 });
 
-test('an id missing from the mapping stops the restore with an error naming it', async () => {
+test('an id missing from the mapping stops the restore with an error naming it; the same restore with the id added resumes and completes exactly', async () => {
   const target = uniqueTopic('sid-unmapped');
   await assert.rejects(
     runRestore(testRestoreOptions(bootstrap, store, 'sid', { topicMapping: { [topic]: target }, rewriteSchemaIds: true, schemaIdMapping: { '1': 101, '2': 102 } })),
@@ -166,6 +166,9 @@ test('an id missing from the mapping stops the restore with an error naming it',
       return true;
     },
   );
+  const res = await runRestore(testRestoreOptions(bootstrap, store, 'sid', { topicMapping: { [topic]: target }, rewriteSchemaIds: true, schemaIdMapping: { '1': 101, '2': 102, '3': 103 } }));
+  assert.equal(res.resumed, true);
+  await checkRestored(target, res.offsetMap);
 });
 
 test('source_schema_registry_url / target_schema_registry_url: the mapping comes from the two registries (restore --config)', async () => {
