@@ -20,6 +20,9 @@ interface SubjectVersion {
 
 type Fetch = typeof fetch;
 
+/** A registry that does not answer fails the restore (before anything is written) instead of holding it. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 class Registry {
   readonly #base: URL;
   readonly #auth: string | undefined;
@@ -42,7 +45,7 @@ class Registry {
     const where = `restore.${this.#name}: GET ${url.origin}${url.pathname}`;
     let res: Response;
     try {
-      res = await this.#fetch(url, { headers: { accept: 'application/vnd.schemaregistry.v1+json, application/json', ...(this.#auth ? { authorization: this.#auth } : {}) } });
+      res = await this.#fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), headers: { accept: 'application/vnd.schemaregistry.v1+json, application/json', ...(this.#auth ? { authorization: this.#auth } : {}) } });
     } catch (err) {
       throw new UserError('SCHEMA_REGISTRY', `${where}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
     }

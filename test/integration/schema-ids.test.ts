@@ -14,7 +14,7 @@ import { runBackup } from '../../src/backup/engine.js';
 import type { KafkaRecord, RecordInput } from '../../src/kafka/protocol/record-batch.js';
 import { runRestore } from '../../src/restore/engine.js';
 import { FsStore } from '../../src/storage/fs.js';
-import { runCli } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
@@ -65,6 +65,17 @@ function expected(r: KafkaRecord): KafkaRecord {
     return out;
   };
   return { ...r, key: map(r.key), value: map(r.value) };
+}
+
+/** The CLI as a child process, awaited without blocking this process (which serves the registry stand-in). */
+function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  const root = join(import.meta.dirname, '..', '..');
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/run.ts'), ...args], { cwd: root, env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
 }
 
 /** A Schema Registry stand-in: the source numbers the schemas 1, 2, 3; the target 101, 102, 103 (and has one more). */
@@ -178,13 +189,13 @@ test('source_schema_registry_url / target_schema_registry_url: the mapping comes
     cfg,
     `mode: restore\nbackup_id: sid\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${JSON.stringify(join(dir, 'backups'))}\nmetrics:\n  enabled: false\nrestore:\n  topic_mapping:\n    ${topic}: ${target}\n  rewrite_schema_ids: true\n  source_schema_registry_url: ${registryUrl}/source\n  target_schema_registry_url: "http://reg-user:\${REG_PASSWORD}@${registryUrl.slice('http://'.length)}/target"\n`,
   );
-  const r = runCli(['restore', '--config', cfg, '--format', 'json'], { env: { REG_PASSWORD: 's3cret' } });
+  const r = await cli(['restore', '--config', cfg, '--format', 'json'], { REG_PASSWORD: 's3cret' });
   assert.equal(r.code, 0, r.stderr);
   const res = JSON.parse(r.stdout) as { offset_map: { source_partition: number; source: number; target: number; count: number }[] };
   await checkRestored(target, res.offset_map);
 
   // A registry that refuses (wrong password) fails before anything is written, naming the key and the status.
-  const bad = runCli(['restore', '--config', cfg], { env: { REG_PASSWORD: 'wrong' } });
+  const bad = await cli(['restore', '--config', cfg], { REG_PASSWORD: 'wrong' });
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /^error: restore\.target_schema_registry_url: GET http:\/\/127\.0\.0\.1:\d+\/target\/subjects: HTTP 401/m);
   assert.doesNotMatch(bad.stderr, /wrong|s3cret/, 'no password in the message');
