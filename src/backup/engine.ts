@@ -2,7 +2,8 @@ import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
-import { FORMAT_VERSION, manifestSchema, type GroupSnapshot, type Manifest, type ManifestTopic } from '../format/manifest.js';
+import { FORMAT_VERSION, readManifest, writeManifest, type Manifest, type ManifestTopic } from '../format/manifest.js';
+import { snapshotGroups } from './group-snapshot.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { TOOL_VERSION } from '../util/version.js';
@@ -10,7 +11,7 @@ import type { BackupOptions, BackupSummary, PartitionShortfall, StartOffset } fr
 import { partitionIndexSchema } from '../format/partition-index.js';
 import { OpenSegmentBudget } from './open-segment-budget.js';
 import { PartitionWorker, type PartitionJob } from './partition-worker.js';
-import { matchesFilter, missingLiterals } from './topic-selection.js';
+import { matchesFilter, missingLiterals } from '../config/topic-selection.js';
 import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
@@ -47,7 +48,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
   const cluster = await KafkaCluster.connect(opts.source);
   const admin = new KafkaAdmin(opts.source);
   try {
-    const existing = await readJsonObject(opts.store, keys.manifest(opts.backupId), manifestSchema);
+    const existing = await readManifest(opts.store, opts.backupId);
     const manifest: Manifest = existing ?? {
       format_version: FORMAT_VERSION,
       generation: 0,
@@ -254,30 +255,13 @@ async function saveManifest(opts: BackupOptions, manifest: Manifest, book: Gener
       else delete p.index_generation;
     }
   }
-  await writeJsonObject(opts.store, keys.manifest(opts.backupId), manifest);
+  await writeManifest(opts.store, opts.backupId, manifest);
   book.manifestGeneration = manifest.generation;
 }
 
 /** backup.consumer_group_snapshot: false takes none (0 groups); `snapshot-groups` still takes one on demand. */
 async function maybeSnapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
   return opts.groupSnapshots === false ? 0 : snapshotGroups(opts, admin, topics);
-}
-
-/** Stores the committed offsets of every group that has offsets on a backed-up topic. */
-export async function snapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
-  const ids = await admin.listGroups();
-  const all = await admin.groupOffsets(ids);
-  const snap: GroupSnapshot = { taken_at: Date.now(), groups: [] };
-  for (const g of all) {
-    const offsets: Record<string, Record<string, number>> = {};
-    for (const [topic, parts] of g.offsets) {
-      if (!topics.has(topic)) continue;
-      offsets[topic] = Object.fromEntries([...parts].map(([p, o]) => [String(p), Number(o.offset)]));
-    }
-    if (Object.keys(offsets).length) snap.groups.push({ group_id: g.groupId, offsets });
-  }
-  await writeJsonObject(opts.store, keys.groupSnapshot(opts.backupId, snap.taken_at), snap);
-  return snap.groups.length;
 }
 
 /** backup.require_topic_configs: DescribeConfigs refused (ACLs) fails the backup, or is a warning and no configs. */

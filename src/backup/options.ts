@@ -1,7 +1,7 @@
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { BackupMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
-import type { TopicFilter } from './topic-selection.js';
+import type { TopicFilter } from '../config/topic-selection.js';
 
 export type StartOffset = 'earliest' | 'latest' | number | { [topic: string]: { [partition: number]: number } };
 

@@ -6,7 +6,7 @@ import { readPartitionIndex } from '../format/partition-index.js';
 import { readSegment } from '../format/segment.js';
 import type { ObjectStore } from '../storage/store.js';
 import { errorMessage, NotFoundError } from '../util/errors.js';
-import { inspectBackup, type BackupView } from './inspect.js';
+import { inspectBackup, type BackupView } from '../format/backup-view.js';
 
 export interface BackupProblem {
   object: string;

@@ -1,7 +1,9 @@
+import { resetAsked, resetTechnique } from '../config/consumer-groups.js';
+import type { ResetRequest } from '../recovery/reset-request.js';
 import type { BackupOptions } from '../backup/options.js';
 import { loadConfig } from '../config/load.js';
 import type { KafkaClusterConfig, KafkaBackupConfig } from '../config/types.js';
-import { openStore, parseStorageUrl } from '../storage/index.js';
+import type { StorageSpec } from '../storage/spec.js';
 import { logger } from '../util/logger.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { RestoreOptions } from '../restore/options.js';
@@ -107,12 +109,18 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
  * file's `storage:` (with its `encryption:`) and `backup_id` (`--config`, either mode; an explicit
  * `--backup-id` names another backup in the same storage).
  */
-export async function backupLocation(o: { path?: string; backupId?: string; config?: string }, command: string): Promise<{ store: ObjectStore; backupId: string }> {
+export async function backupLocation(o: { path?: string; backupId?: string; config?: string }, command: string): Promise<{ where: string | StorageSpec; backupId: string }> {
   if (o.config !== undefined) {
     if (o.path !== undefined) throw new UserError('USAGE', `${command}: give either --config (storage and backup id from the file) or --path, not both`);
     const cfg = await loadConfig(o.config, { onWarning: (w) => logger().warn(w) });
-    return { store: await openStore(cfg.storage), backupId: o.backupId ?? cfg.backup_id };
+    return { where: cfg.storage, backupId: o.backupId ?? cfg.backup_id };
   }
   if (o.path === undefined || o.backupId === undefined) throw new UserError('USAGE', `${command}: needs --path URL and --backup-id ID, or --config FILE`);
-  return { store: await openStore(parseStorageUrl(o.path)), backupId: o.backupId };
+  return { where: o.path, backupId: o.backupId };
+}
+
+/** The consumer-group part of a restore config (the technique per src/config/consumer-groups.ts). */
+export function resetRequest(cfg: KafkaBackupConfig): ResetRequest {
+  const r = cfg.restore;
+  return { asked: resetAsked(r), strategy: resetTechnique(r), groups: r.consumer_groups, manualOffsets: r.manual_offsets };
 }

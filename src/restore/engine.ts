@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { RestoreReport } from '../format/restore-report.js';
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { RawProducer } from '../kafka/producer.js';
@@ -12,7 +13,7 @@ import { RateLimiter } from './rate-limiter.js';
 import { schemaIdRewriterFor } from './schema-ids.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import { restoreBatches, type OutBatch } from './record-stream.js';
-import { type RestoreState, type TargetPartitionState } from './state.js';
+import { type RestoreState, type TargetPartitionState } from '../format/restore-state.js';
 import { RestoreStateStore, type ReportLocation } from './state-store.js';
 import { checkContiguous, ResumeTail, settledEnds, type RecordContent } from './resume.js';
 
@@ -277,11 +278,12 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   }
 }
 
-export function reportJson(r: RestoreResult): Record<string, unknown> {
+/** The restore's stored report (schema and key: src/format/restore-report.ts). */
+export function reportJson(r: RestoreResult): RestoreReport {
   return {
     restore_id: r.restoreId,
     backup_id: r.plan.manifest.backup_id,
-    source_cluster_id: r.plan.manifest.source_cluster_id,
+    source_cluster_id: r.plan.manifest.source_cluster_id ?? null,
     time_window_start: r.plan.windowStart ?? null,
     time_window_end: r.plan.windowEnd ?? null,
     records_restored: r.restored,

@@ -1,7 +1,7 @@
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { RestoreMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
-import type { TopicFilter } from '../backup/topic-selection.js';
+import type { TopicFilter } from '../config/topic-selection.js';
 
 /** Everything the restore engine needs, independent of how the user wrote it. */
 export interface RestoreOptions {

@@ -1,9 +1,9 @@
 import { readJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
-import { manifestSchema, type Manifest, type ManifestTopic } from '../format/manifest.js';
+import { requireManifest, type Manifest, type ManifestTopic } from '../format/manifest.js';
 import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
 import { checkIndexAgainstManifest, confirmRollbacks, type RollbackProblem } from '../format/generations.js';
-import { matchesFilter } from '../backup/topic-selection.js';
+import { matchesFilter } from '../config/topic-selection.js';
 import { CorruptDataError, errorMessage, UserError } from '../util/errors.js';
 import { runPool } from '../util/pool.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -95,15 +95,7 @@ function overlapShare(s: SegmentEntry, start?: number, end?: number): number {
 }
 
 export async function loadManifest(opts: Pick<RestoreOptions, 'store' | 'backupId'>): Promise<Manifest> {
-  checkBackupId(opts.backupId);
-  const manifest = await readJsonObject(opts.store, keys.manifest(opts.backupId), manifestSchema);
-  if (!manifest) {
-    throw new UserError('BACKUP_NOT_FOUND', `backup "${opts.backupId}" not found in ${opts.store.url} (no ${keys.manifest(opts.backupId)}); run "kafka-backup list --path ${opts.store.url}" to see the backups there`);
-  }
-  if (manifest.backup_id !== opts.backupId) {
-    throw new CorruptDataError(`${keys.manifest(opts.backupId)}: the manifest is for backup_id "${manifest.backup_id}", not "${opts.backupId}"`, keys.manifest(opts.backupId));
-  }
-  return manifest;
+  return requireManifest(opts.store, opts.backupId);
 }
 
 /** The partition's index, checked to belong to it (segment keys under its prefix; see verifyPartitionIndex). */

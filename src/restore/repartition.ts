@@ -11,7 +11,7 @@ import type { SchemaIdRewriter } from './schema-ids.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { restoreBatches } from './record-stream.js';
 import { checkContiguous, ResumeTail, settledEnds } from './resume.js';
-import type { RestoreState } from './state.js';
+import type { RestoreState } from '../format/restore-state.js';
 
 /**
  * Kafka's default partitioner for keyed records: murmur2 of the key bytes, made positive, modulo

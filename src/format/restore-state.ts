@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import type { ObjectStore } from '../storage/store.js';
+import { readJsonObject } from './json-object.js';
+import { keys } from './layout.js';
 
 /*
   {backup_id}/restores/{restore_id}/state.json — progress of one restore, rewritten at each
@@ -23,6 +26,8 @@ export const targetPartitionStateSchema = z.strictObject({
 });
 
 export type TargetPartitionState = z.infer<typeof targetPartitionStateSchema>;
+/** `count` consecutive source offsets from `source` became `count` consecutive target offsets from `target`. */
+export type OffsetRun = z.infer<typeof offsetRunSchema>;
 
 export const restoreStateSchema = z.strictObject({
   format_version: z.literal(1),
@@ -35,3 +40,7 @@ export const restoreStateSchema = z.strictObject({
 });
 
 export type RestoreState = z.infer<typeof restoreStateSchema>;
+
+export async function readRestoreState(store: ObjectStore, backupId: string, restoreId: string): Promise<RestoreState | undefined> {
+  return readJsonObject(store, keys.restoreState(backupId, restoreId), restoreStateSchema);
+}

@@ -1,7 +1,8 @@
-import { readJsonObject } from '../format/json-object.js';
-import { checkBackupId, keys } from '../format/layout.js';
-import { manifestSchema, type Manifest } from '../format/manifest.js';
-import { readPartitionIndex, summarize, type PartitionIndex, type PartitionSummary } from '../format/partition-index.js';
+import { countGroupSnapshots } from './group-snapshot.js';
+import { readJsonObject } from './json-object.js';
+import { checkBackupId, keys } from './layout.js';
+import { requireManifest, type Manifest } from './manifest.js';
+import { readPartitionIndex, summarize, type PartitionIndex, type PartitionSummary } from './partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError, UserError } from '../util/errors.js';
 
@@ -49,14 +50,7 @@ function maxN(a: number | null, b: number | null): number | null {
 
 /** Reads a backup's manifest and every partition index: what `list`, `describe` and `validate` show. */
 export async function inspectBackup(store: ObjectStore, backupId: string): Promise<BackupView> {
-  checkBackupId(backupId);
-  const manifest = await readJsonObject(store, keys.manifest(backupId), manifestSchema);
-  if (!manifest) {
-    throw new UserError('BACKUP_NOT_FOUND', `backup "${backupId}" not found in ${store.url} (no ${keys.manifest(backupId)}); "kafka-backup list --path ${store.url}" lists the backups there`);
-  }
-  if (manifest.backup_id !== backupId) {
-    throw new CorruptDataError(`${keys.manifest(backupId)}: the manifest is for backup_id "${manifest.backup_id}", not "${backupId}"`, keys.manifest(backupId));
-  }
+  const manifest = await requireManifest(store, backupId);
   const view: BackupView = { manifest, topics: [], records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, groupSnapshots: 0 };
   for (const t of manifest.topics) {
     const tv: TopicView = { name: t.name, partitionCount: t.partition_count, records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, partitions: [] };
@@ -80,7 +74,7 @@ export async function inspectBackup(store: ObjectStore, backupId: string): Promi
     view.minTimestamp = minN(view.minTimestamp, tv.minTimestamp);
     view.maxTimestamp = maxN(view.maxTimestamp, tv.maxTimestamp);
   }
-  for await (const _ of store.list(keys.groupsPrefix(backupId))) view.groupSnapshots++;
+  view.groupSnapshots = await countGroupSnapshots(store, backupId);
   return view;
 }
 
@@ -92,4 +86,11 @@ export async function listBackupIds(store: ObjectStore): Promise<string[]> {
     if (m?.[1]) ids.push(m[1]);
   }
   return ids.sort();
+}
+
+/** `list`: the named backup, or every backup in the location, each read whole. */
+export async function listBackups(store: ObjectStore, backupId?: string): Promise<BackupView[]> {
+  const views: BackupView[] = [];
+  for (const id of backupId ? [backupId] : await listBackupIds(store)) views.push(await inspectBackup(store, id));
+  return views;
 }
