@@ -1,6 +1,6 @@
 import { readBatchHeader } from '../kafka/protocol/record-batch.js';
 import type { BackupMetricsSink } from '../metrics/sink.js';
-import { RateLimiter } from '../restore/rate-limiter.js';
+import { RateLimiter } from '../util/rate-limiter.js';
 
 /**
  * backup.rate_limit_records_per_sec / rate_limit_bytes_per_sec: one pair of token buckets for the
