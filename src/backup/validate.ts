@@ -4,6 +4,8 @@ import { checkBackupId, isValidTopicName, keys } from '../format/layout.js';
 import { checkIndexAgainstManifest, confirmRollbacks, indexFreshnessProblems, type RollbackProblem } from '../format/generations.js';
 import { readPartitionIndex } from '../format/partition-index.js';
 import { readSegment } from '../format/segment.js';
+import { checkSeedSegment, isSeedBackup } from '../format/seed/backup.js';
+import { isSeedEntry } from '../format/seed/manifest.js';
 import type { ObjectStore } from '../storage/store.js';
 import { errorMessage, NotFoundError } from '../util/errors.js';
 import { inspectBackup, type BackupView } from '../format/backup-view.js';
@@ -92,7 +94,9 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
   if (view.manifest.status === 'failed') out.problems.push({ object: `${backupId}/manifest.json`, problem: 'the backup is marked failed' });
   if (view.manifest.status === 'incomplete') out.warnings.push('the backup is an incomplete snapshot: it was stopped before every partition reached its end offset (run it again to complete it)');
   out.incomplete.push(...snapshotShortfall(view, backupId));
-  if (view.manifest.generation === undefined) out.warnings.push('the manifest has no generation (written before rollback detection): an older manifest or index put back in its place cannot be detected');
+  const seed = isSeedBackup(view.manifest);
+  if (seed) out.warnings.push('a backup written by the seed tool (osodevops/kafka-backup): its segments are checked against their CRC-32 and the manifest (it records no SHA-256), and rollback cannot be detected');
+  else if (view.manifest.generation === undefined) out.warnings.push('the manifest has no generation (written before rollback detection): an older manifest or index put back in its place cannot be detected');
   const rollbacks: RollbackProblem[] = [];
   for (const t of view.topics) {
     if (t.partitions.length !== t.partitionCount) out.warnings.push(`${t.name}: manifest lists ${t.partitions.length} of ${t.partitionCount} partitions`);
@@ -117,6 +121,12 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
         out.bytesChecked += bytes.length;
         if (bytes.length !== s.stored_bytes) {
           out.problems.push({ object: s.key, problem: `size ${bytes.length} differs from the ${s.stored_bytes} bytes recorded in the index` });
+          continue;
+        }
+        if (isSeedEntry(s)) {
+          const r = checkSeedSegment(bytes, s, deep);
+          if (r.problem !== undefined) out.problems.push({ object: s.key, problem: r.problem });
+          out.recordsChecked += r.records;
           continue;
         }
         const sha = createHash('sha256').update(bytes).digest('hex');

@@ -1,8 +1,9 @@
 import { countGroupSnapshots } from './group-snapshot.js';
 import { readJsonObject } from './json-object.js';
 import { checkBackupId, keys } from './layout.js';
-import { requireManifest, type Manifest } from './manifest.js';
-import { readPartitionIndex, summarize, type PartitionIndex, type PartitionSummary } from './partition-index.js';
+import type { Manifest } from './manifest.js';
+import { summarize, type PartitionIndex, type PartitionSummary } from './partition-index.js';
+import { readBackupIndex, requireBackupManifest } from './seed/backup.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError, UserError } from '../util/errors.js';
 
@@ -50,11 +51,11 @@ function maxN(a: number | null, b: number | null): number | null {
 
 /** Reads a backup's manifest and every partition index: what `list`, `describe` and `validate` show. */
 export async function inspectBackup(store: ObjectStore, backupId: string): Promise<BackupView> {
-  const manifest = await requireManifest(store, backupId);
+  const manifest = await requireBackupManifest(store, backupId); // ours or the seed tool's
   const view: BackupView = { manifest, topics: [], records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, groupSnapshots: 0 };
   for (const t of manifest.topics) {
     const tv: TopicView = { name: t.name, partitionCount: t.partition_count, records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, partitions: [] };
-    const indexes = await Promise.all(t.partitions.map((p) => readPartitionIndex(store, backupId, t.name, p.partition)));
+    const indexes = await Promise.all(t.partitions.map((p) => readBackupIndex(store, backupId, manifest, t.name, p.partition)));
     t.partitions.forEach((p, i) => {
       const index = indexes[i];
       const summary = index ? summarize(index) : EMPTY;

@@ -80,10 +80,10 @@ export async function readManifest(store: ObjectStore, backupId: string): Promis
 }
 
 /** The manifest of a backup that must exist: a missing one or one of another backup id is a clear error. */
-export async function requireManifest(store: ObjectStore, backupId: string): Promise<Manifest> {
+export async function requireManifest(store: ObjectStore, backupId: string, read: (store: ObjectStore, backupId: string) => Promise<Manifest | undefined> = readManifest): Promise<Manifest> {
   checkBackupId(backupId);
   const key = keys.manifest(backupId);
-  const manifest = await readManifest(store, backupId);
+  const manifest = await read(store, backupId);
   if (!manifest) throw new UserError('BACKUP_NOT_FOUND', `backup "${backupId}" not found in ${store.url} (no ${key}); "kafka-backup list --path ${store.url}" lists the backups there`);
   if (manifest.backup_id !== backupId) throw new CorruptDataError(`${key}: the manifest is for backup_id "${manifest.backup_id}", not "${backupId}"`, key);
   return manifest;

@@ -1,4 +1,5 @@
 import type { BackupView } from '../../format/backup-view.js';
+import { SEED_TOOL_VERSION } from '../../format/seed/manifest.js';
 import { isoMs } from '../../util/time.js';
 import { bytes, columns, num, RULE } from '../output.js';
 
@@ -68,6 +69,7 @@ export function describeText(v: BackupView): string {
     ...columns(v.topics.map((t) => [`  ${t.name}`, `${t.partitionCount} partitions`, `${num(t.records)} records`])),
     '',
     `Status:       ${m.status}${STATUS_NOTE[m.status] ?? ''}`,
+    ...(m.tool_version === SEED_TOOL_VERSION ? ["Format:       the seed tool's (osodevops/kafka-backup); the time range is its segments' first and last records"] : []),
     `Source:       ${m.source_cluster_id ?? '-'} (${m.source_bootstrap_servers.join(', ')})`,
     `Created:      ${isoMs(m.created_at)}${m.completed_at ? `   Completed: ${isoMs(m.completed_at)}` : ''}`,
     `Size:         ${bytes(v.storedBytes)} stored (${bytes(v.rawBytes)} of Kafka batches, ${m.compression}) in ${num(v.segments)} segments`,
