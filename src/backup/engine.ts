@@ -16,6 +16,7 @@ import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
 import { GenerationBook } from './generation-book.js';
+import { BackupThrottle } from './throttle.js';
 
 /** Bytes all open segment uploads may hold together before the largest roll early. */
 const DEFAULT_OPEN_SEGMENT_BUDGET = 128 * 1024 * 1024;
@@ -126,8 +127,10 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
 
     const firstJobs = await select();
     const missing = missingLiterals(opts.topics, known);
-    if (missing.length) {
-      throw new UserError('TOPIC_NOT_FOUND', `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')}`);
+    if (missing.length && opts.onMissingTopic === 'warn') {
+      log.warn({ topics: missing }, `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')}; backing up the others (backup.on_missing_topic: warn)`);
+    } else if (missing.length) {
+      throw new UserError('TOPIC_NOT_FOUND', `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')} (backup.on_missing_topic: warn backs up the others)`);
     }
     if (firstJobs.length === 0) {
       throw new UserError('NO_TOPICS', `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`);
@@ -171,13 +174,14 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
       // worker never ends, so every partition gets one and the gate bounds concurrent fetches instead.
       const gate = opts.continuous ? new Semaphore(opts.maxConcurrentPartitions) : undefined;
       const budget = new OpenSegmentBudget(opts.openSegmentBudgetBytes ?? DEFAULT_OPEN_SEGMENT_BUDGET);
+      const throttle = BackupThrottle.create(opts.rateLimitRecordsPerSec, opts.rateLimitBytesPerSec, opts.metrics);
       await runPool(
         queue,
         opts.continuous ? Number.MAX_SAFE_INTEGER : opts.maxConcurrentPartitions,
         async (job) => {
           // An interrupted snapshot starts no further partition: what was not reached is reported below.
           if (!opts.continuous && opts.signal?.aborted) return;
-          const w = new PartitionWorker(opts, cluster, admin, job, gate, budget, book);
+          const w = new PartitionWorker(opts, cluster, admin, job, gate, budget, book, throttle);
           workers.push(w);
           await w.run();
         },

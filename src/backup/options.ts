@@ -45,6 +45,14 @@ export interface BackupOptions {
   captureTopicConfigs?: boolean;
   /** backup.consumer_group_snapshot (default true): store the committed offsets of the topics' groups at start, each sync and the end. */
   groupSnapshots?: boolean;
+  // Seed tool's later releases (issue 19).
+  /** backup.isolation_level: read_committed leaves aborted transactions' batches out; default read_uncommitted stores them (restore drops them). */
+  isolationLevel?: 'read_uncommitted' | 'read_committed';
+  /** backup.rate_limit_*: process-wide limits on what is fetched (src/backup/throttle.ts). */
+  rateLimitRecordsPerSec?: number;
+  rateLimitBytesPerSec?: number;
+  /** backup.on_missing_topic: a literal include entry naming no topic fails the backup (default) or is warned about. */
+  onMissingTopic?: 'fail' | 'warn';
 }
 
 export interface PartitionProgress {

@@ -17,6 +17,8 @@ import type { BackupOptions, PartitionProgress } from './options.js';
 import type { OpenSegmentBudget } from './open-segment-budget.js';
 import type { GenerationBook } from './generation-book.js';
 import { DEFAULT_MAX_QUEUED_BYTES, SegmentBuilder } from './segment-builder.js';
+import { AbortedBatchFilter } from './isolation.js';
+import type { BackupThrottle } from './throttle.js';
 
 const CONTROL_FLAG = 0x20;
 
@@ -49,12 +51,14 @@ export class PartitionWorker {
   readonly #gate: Semaphore | undefined;
   readonly #budget: OpenSegmentBudget | undefined;
   readonly #book: GenerationBook | undefined;
+  readonly #throttle: BackupThrottle | undefined;
   readonly #log;
   #index: PartitionIndex = emptyIndex('', 0);
   /** The segment being streamed to storage, abandoned if the worker fails. */
   #streaming: SegmentBuilder | undefined;
 
-  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob, gate?: Semaphore, budget?: OpenSegmentBudget, book?: GenerationBook) {
+  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob, gate?: Semaphore, budget?: OpenSegmentBudget, book?: GenerationBook, throttle?: BackupThrottle) {
+    this.#throttle = throttle;
     this.#gate = gate;
     this.#book = book;
     this.#budget = budget;
@@ -164,6 +168,10 @@ export class PartitionWorker {
         fetchMax = Math.min(fetchMax * 2, 256 * 1024 * 1024);
         continue;
       }
+      // backup.rate_limit_*: paid before the next Fetch is sent.
+      if (this.#throttle && batches.length > 0) await this.#throttle.take(batches, signal);
+      // backup.isolation_level: read_committed: aborted transactions' batches are left out here instead of at restore.
+      const filter = this.#opts.isolationLevel === 'read_committed' ? new AbortedBatchFilter(res.abortedTransactions) : undefined;
       if (batches.length > 0) {
         const tail = readBatchHeader(batches[batches.length - 1]!);
         const next = Number(tail.baseOffset) + tail.lastOffsetDelta + 1;
@@ -174,11 +182,17 @@ export class PartitionWorker {
       // earlier segment and must not be listed in this one (restore trusts each segment's list).
       const markers: { producerId: bigint; offset: number }[] = [];
       const abortedFor = (b: SegmentBuilder): { producerId: bigint; firstOffset: bigint }[] =>
-        res.abortedTransactions.filter((a) => !markers.some((m) => m.producerId === a.producerId && m.offset >= Number(a.firstOffset) && m.offset < b.firstOffset));
+        filter ? [] : res.abortedTransactions.filter((a) => !markers.some((m) => m.producerId === a.producerId && m.offset >= Number(a.firstOffset) && m.offset < b.firstOffset));
       for (const batch of batches) {
         const h = readBatchHeader(batch);
         const last = Number(h.baseOffset) + h.lastOffsetDelta;
+        // Every batch goes through the filter (those before the position too: their markers end transactions).
+        const aborted = filter?.isAborted(h) ?? false;
         if (last < position) continue;
+        if (aborted) {
+          position = last + 1;
+          continue;
+        }
         if (!builder) {
           builder = new SegmentBuilder(this.#opts.compression, this.#opts.compressionLevel);
           // Streamed: blocks go to storage while the segment fills; the index follows once it is complete.

@@ -21,6 +21,7 @@ import {
   type BackendName, type StorageSectionParsed,
 } from './schema.js';
 import { consumerGroupProblems } from './consumer-groups.js';
+import { schemaIdProblems } from './later-keys.js';
 import { normaliseStorage, storageSpecFromConfig } from './storage.js';
 import { isoOf } from './values.js';
 import type { BackupOptions, KafkaBackupConfig, KafkaClusterConfig, LoadConfigOptions, Mode, RestoreOptions, StorageConfig } from './types.js';
@@ -282,6 +283,7 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
     add(['restore', 'time_window_end'], `time_window_start ${s} (${isoOf(s)}) is after time_window_end ${e} (${isoOf(e)}); the window would be empty`);
   }
   if (restore) for (const p of consumerGroupProblems(restore)) add(['restore', p.key], p.message);
+  if (restore) for (const p of schemaIdProblems(restore)) add(['restore', p.key], p.message);
   for (const [name, cluster] of [['source', source], ['target', target]] as const) {
     if (!cluster) continue;
     const sec = cluster.security;
