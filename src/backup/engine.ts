@@ -15,6 +15,7 @@ import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
 import { GenerationBook } from './generation-book.js';
+import { applyBackupRetention, retentionHandles } from '../lifecycle/retention-run.js';
 
 /** Bytes all open segment uploads may hold together before the largest roll early. */
 const DEFAULT_OPEN_SEGMENT_BUDGET = 128 * 1024 * 1024;
@@ -151,6 +152,8 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
               kick();
             }
             groups = await maybeSnapshotGroups(opts, admin, known);
+            // backup.retention: under this run's lease; the save below pins the rewritten indexes.
+            if (opts.retention) await applyBackupRetention(opts.store, opts.backupId, opts.retention, retentionHandles(workers));
           }
           await save();
         } catch (err) {

@@ -1,3 +1,4 @@
+import type { RetentionPolicy } from '../lifecycle/retention-policy.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { BackupMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -45,6 +46,8 @@ export interface BackupOptions {
   captureTopicConfigs?: boolean;
   /** backup.consumer_group_snapshot (default true): store the committed offsets of the topics' groups at start, each sync and the end. */
   groupSnapshots?: boolean;
+  /** backup.retention (continuous backups): prune the oldest segments at every sync (src/lifecycle/retention-run.ts). */
+  retention?: RetentionPolicy;
 }
 
 export interface PartitionProgress {
