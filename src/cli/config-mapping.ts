@@ -49,6 +49,9 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     requireTopicConfigs: b.require_topic_configs,
     captureTopicConfigs: b.capture_topic_configs,
     groupSnapshots: b.consumer_group_snapshot,
+    ...(b.continuous && (b.retention.max_age !== undefined || b.retention.max_total_bytes !== undefined)
+      ? { retention: { maxAgeMs: b.retention.max_age, maxTotalBytes: b.retention.max_total_bytes, keepSegments: b.retention.keep_segments } }
+      : {}),
   };
 }
 

@@ -25,6 +25,7 @@ import { bytes, num, parseFormat, render } from './output.js';
 import { withMetrics } from '../metrics/index.js';
 import { registerOperationsCommands } from './operations.js';
 import { registerValidationCommands } from './commands/validation.js';
+import { registerPruneCommand } from './commands/prune.js';
 
 let verbosity = 0;
 
@@ -266,6 +267,7 @@ export function buildProgram(): Command {
 
   // Operations commands: status, snapshot-groups (src/cli/operations.ts)
   registerOperationsCommands(program);
+  registerPruneCommand(program); // prune (src/cli/commands/prune.ts)
   registerValidationCommands(program); // validation run | evidence-list | evidence-get | evidence-verify (src/cli/commands/validation.ts)
 
   program.addOption(new Option('--no-color', 'plain output').hideHelp());

@@ -84,6 +84,15 @@ export interface BackupOptions {
   consumer_group_snapshot: boolean;
   capture_topic_configs: boolean;
   require_topic_configs: boolean;
+  /** Continuous backups: prune the oldest segments as the backup runs (docs/lifecycle.md). */
+  retention: RetentionConfig;
+}
+
+export interface RetentionConfig {
+  /** Milliseconds (written as a duration: 30d). */
+  max_age?: number;
+  max_total_bytes?: number;
+  keep_segments?: number;
 }
 
 export type RepartitionStrategy = 'murmur2' | 'automatic';
