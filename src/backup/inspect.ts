@@ -2,6 +2,7 @@ import { readJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
 import { manifestSchema, type Manifest } from '../format/manifest.js';
 import { readPartitionIndex, summarize, type PartitionIndex, type PartitionSummary } from '../format/partition-index.js';
+import { readPrunedLog, type PrunedRange } from '../format/pruned.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError, UserError } from '../util/errors.js';
 
@@ -36,6 +37,8 @@ export interface BackupView {
   minTimestamp: number | null;
   maxTimestamp: number | null;
   groupSnapshots: number;
+  /** What retention removed ({backup_id}/pruned.json): reported as pruned, never as missing data. */
+  pruned: PrunedRange[];
 }
 
 const EMPTY: PartitionSummary = { segments: 0, records: 0, rawBytes: 0, storedBytes: 0, firstOffset: null, lastOffset: null, minTimestamp: null, maxTimestamp: null };
@@ -57,7 +60,7 @@ export async function inspectBackup(store: ObjectStore, backupId: string): Promi
   if (manifest.backup_id !== backupId) {
     throw new CorruptDataError(`${keys.manifest(backupId)}: the manifest is for backup_id "${manifest.backup_id}", not "${backupId}"`, keys.manifest(backupId));
   }
-  const view: BackupView = { manifest, topics: [], records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, groupSnapshots: 0 };
+  const view: BackupView = { manifest, topics: [], records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, groupSnapshots: 0, pruned: (await readPrunedLog(store, backupId)).ranges };
   for (const t of manifest.topics) {
     const tv: TopicView = { name: t.name, partitionCount: t.partition_count, records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, partitions: [] };
     const indexes = await Promise.all(t.partitions.map((p) => readPartitionIndex(store, backupId, t.name, p.partition)));
