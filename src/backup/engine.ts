@@ -153,7 +153,13 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
             }
             groups = await maybeSnapshotGroups(opts, admin, known);
             // backup.retention: under this run's lease; the save below pins the rewritten indexes.
-            if (opts.retention) await applyBackupRetention(opts.store, opts.backupId, opts.retention, retentionHandles(workers));
+            if (opts.retention) {
+              await applyBackupRetention(opts.store, opts.backupId, opts.retention, retentionHandles(workers)).catch((err: unknown) => {
+                // The next sync retries; what was recorded but not finished is finished then (prune-apply.ts).
+                log.warn({ err: (err as Error).message }, 'backup.retention pass failed; will retry');
+                opts.metrics?.error('retention');
+              });
+            }
           }
           await save();
         } catch (err) {

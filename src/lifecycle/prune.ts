@@ -95,7 +95,8 @@ interface PartitionState {
 async function pruneHeld(opts: PruneOptions, store: ObjectStore): Promise<PruneReport> {
   const { backupId } = opts;
   // Read again under the lease: a backup that ran until we took it may have rewritten it.
-  const manifest = (await readJsonObject(store, keys.manifest(backupId), manifestSchema))!;
+  const manifest = await readJsonObject(store, keys.manifest(backupId), manifestSchema);
+  if (!manifest) throw new UserError('BACKUP_NOT_FOUND', `backup "${backupId}": ${keys.manifest(backupId)} disappeared while prune started`);
   const log = await readPrunedLog(store, backupId);
   const states: PartitionState[] = [];
   for (const t of manifest.topics) {
