@@ -274,3 +274,44 @@ describe('a prune killed part-way', () => {
     });
   }
 });
+
+describe('prune by size on an encrypted backup', () => {
+  test('prune --max-total-bytes respects --keep-segments, then reaches the size; validate --deep and a full restore match', async () => {
+    const topic = uniqueTopic('prune-enc');
+    const BID = 'enc-size';
+    process.env.KB_PRUNE_KEY = 'ab'.repeat(32);
+    cliEnv = { ...cliEnv, KB_PRUNE_KEY: process.env.KB_PRUNE_KEY };
+    const enc = await openStore({ ...spec, encryption: { keyEnv: 'KB_PRUNE_KEY' } });
+    try {
+      await createTopic(bootstrap, topic, 1);
+      await produce(bootstrap, topic, 0, recs(0, 0, 100, NEW_TS), 'none', 20); // five 20-record segments
+      await runBackup(testBackupOptions(bootstrap, enc, BID, [topic], { segmentMaxRecords: 20 }));
+      const segs = (await readPartitionIndex(enc, BID, topic, 0))!.segments;
+      assert.equal(segs.length, 5);
+      const total = segs.reduce((n, s) => n + s.stored_bytes, 0);
+      const limit = total - segs[0]!.stored_bytes - segs[1]!.stored_bytes;
+      const env = ['--encryption-key-env', 'KB_PRUNE_KEY'];
+
+      const capped = await cli(['prune', '--path', url, '--backup-id', BID, '--max-total-bytes', String(limit), '--keep-segments', '4', '--execute', '--format', 'json', ...env]);
+      assert.equal(capped.code, 0, capped.stderr);
+      const cj = JSON.parse(capped.stdout) as { partitions: { offsets: number[]; reasons: string[] }[]; warnings: string[] };
+      assert.deepEqual(cj.partitions.map((p) => [p.offsets, p.reasons]), [[[0, 19], ['max_total_bytes']]]);
+      assert.match(cj.warnings.join('\n'), /over max_total_bytes .*only the newest 4 segment\(s\) of each partition are left, and those are kept/);
+
+      const sized = await cli(['prune', '--path', url, '--backup-id', BID, '--max-total-bytes', String(limit), '--execute', '--format', 'json', ...env]);
+      assert.equal(sized.code, 0, sized.stderr);
+      assert.deepEqual((JSON.parse(sized.stdout) as { partitions: { offsets: number[] }[] }).partitions.map((p) => p.offsets), [[20, 39]]);
+
+      const v = await cli(['validate', '--path', url, '--backup-id', BID, '--deep', '--format', 'json', ...env]);
+      assert.equal(v.code, 0, v.stdout + v.stderr);
+      assert.deepEqual((JSON.parse(v.stdout) as { pruned: string[] }).pruned.length, 1, 'one merged range 0..39');
+      const target = uniqueTopic('prune-enc-restore');
+      await runRestore(testRestoreOptions(bootstrap, enc, BID, { topicMapping: { [topic]: target } }));
+      const expected = (await consumeAll(bootstrap, topic, 0)).filter((r) => r.offset >= 40n);
+      assert.equal(expected.length, 60);
+      assert.deepEqual((await consumeAll(bootstrap, target, 0)).map((r) => recordKey(r)), expected.map((r) => recordKey(r)));
+    } finally {
+      await enc.close();
+    }
+  });
+});
