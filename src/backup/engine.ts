@@ -17,6 +17,7 @@ import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
 import { GenerationBook } from './generation-book.js';
 import { BackupThrottle } from './throttle.js';
+import { applyBackupRetention, retentionHandles } from './retention/retention-run.js';
 
 /** Bytes all open segment uploads may hold together before the largest roll early. */
 const DEFAULT_OPEN_SEGMENT_BUDGET = 128 * 1024 * 1024;
@@ -155,6 +156,14 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
               kick();
             }
             groups = await maybeSnapshotGroups(opts, admin, known);
+            // backup.retention: under this run's lease; the save below pins the rewritten indexes.
+            if (opts.retention) {
+              await applyBackupRetention(opts.store, opts.backupId, opts.retention, retentionHandles(workers)).catch((err: unknown) => {
+                // The next sync retries; what was recorded but not finished is finished then (prune-apply.ts).
+                log.warn({ err: (err as Error).message }, 'backup.retention pass failed; will retry');
+                opts.metrics?.error('retention');
+              });
+            }
           }
           await save();
         } catch (err) {

@@ -1,3 +1,4 @@
+import type { RetentionPolicy } from './retention/retention-policy.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { BackupMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -53,6 +54,8 @@ export interface BackupOptions {
   rateLimitBytesPerSec?: number;
   /** backup.on_missing_topic: a literal include entry naming no topic fails the backup (default) or is warned about. */
   onMissingTopic?: 'fail' | 'warn';
+  /** backup.retention (continuous backups): prune the oldest segments at every sync (src/backup/retention/retention-run.ts). */
+  retention?: RetentionPolicy;
 }
 
 export interface PartitionProgress {

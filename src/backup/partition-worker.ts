@@ -8,7 +8,8 @@ import { batchTimestampRange, readBatchHeader, splitBatches } from '../kafka/pro
 import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { keys } from '../format/layout.js';
 import { DEFAULT_BLOCK_SIZE } from '../format/segment.js';
-import { emptyIndex, partitionIndexSchema, summarize, type PartitionIndex } from '../format/partition-index.js';
+import { emptyIndex, partitionIndexSchema, summarize, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
+import { dropOldest } from './retention/prune-apply.js';
 import { KafkaError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { sleep } from '../util/time.js';
@@ -54,6 +55,9 @@ export class PartitionWorker {
   readonly #throttle: BackupThrottle | undefined;
   readonly #log;
   #index: PartitionIndex = emptyIndex('', 0);
+  #indexLoaded = false;
+  /** Index writes one at a time (segment flushes and backup.retention both rewrite it). */
+  #saving: Promise<void> = Promise.resolve();
   /** The segment being streamed to storage, abandoned if the worker fails. */
   #streaming: SegmentBuilder | undefined;
 
@@ -90,6 +94,7 @@ export class PartitionWorker {
     this.#book?.checkResumed(backupId, topic, partition, stored);
     if (stored) this.#book?.indexStored(topic, partition, stored.generation ?? 0);
     this.#index = stored ?? emptyIndex(topic, partition);
+    this.#indexLoaded = true;
     const s = summarize(this.#index);
     Object.assign(this.progress, { records: s.records, rawBytes: s.rawBytes, storedBytes: s.storedBytes, segments: s.segments });
     let position = this.#index.next_offset ?? this.#job.startAt;
@@ -248,7 +253,23 @@ export class PartitionWorker {
     this.progress.done = true;
   }
 
-  async #saveIndex(): Promise<void> {
+  /** The partition's index as this worker holds it; undefined until it has read it. */
+  get index(): PartitionIndex | undefined {
+    return this.#indexLoaded ? this.#index : undefined;
+  }
+
+  /** backup.retention: rewrites the index without these segments, if they are still its oldest. */
+  async dropOldest(removed: readonly SegmentEntry[]): Promise<void> {
+    if (dropOldest(this.#index, removed)) await this.#saveIndex();
+  }
+
+  #saveIndex(): Promise<void> {
+    const run = this.#saving.then(() => this.#writeIndex());
+    this.#saving = run.catch(() => {});
+    return run;
+  }
+
+  async #writeIndex(): Promise<void> {
     const { topic, partition } = this.#job;
     this.#index.updated_at = Date.now();
     // Rollback detection (src/format/generations.ts): every write a new generation, bound to the manifest's.

@@ -9,6 +9,8 @@ import { isSeedEntry } from '../format/seed/manifest.js';
 import type { ObjectStore } from '../storage/store.js';
 import { errorMessage, NotFoundError } from '../util/errors.js';
 import { inspectBackup, type BackupView } from '../format/backup-view.js';
+import type { PartitionIndex } from '../format/partition-index.js';
+import { isoMs } from '../util/time.js';
 
 export interface BackupProblem {
   object: string;
@@ -26,6 +28,8 @@ export interface BackupValidation {
   /** A snapshot's partitions whose index does not reach the manifest's end offset: intact, but not all there. */
   incomplete: BackupProblem[];
   warnings: string[];
+  /** Ranges retention removed, as recorded: expected, not damage. */
+  pruned: string[];
   view?: BackupView;
 }
 
@@ -45,6 +49,22 @@ function snapshotShortfall(view: BackupView, backupId: string): BackupProblem[] 
     }
   }
   return out;
+}
+
+/**
+ * Retention's removals of one partition (pruned.json): reported as pruned. Segments a range covers
+ * that the index still names are a prune that stopped before its index write: still readable,
+ * and the next prune finishes it (a warning, not damage).
+ */
+function prunedNotes(view: BackupView, topic: string, partition: number, index: PartitionIndex, out: BackupValidation): void {
+  let below = 0;
+  for (const r of view.pruned) {
+    if (r.topic !== topic || r.partition !== partition) continue;
+    below = Math.max(below, r.to_offset);
+    out.pruned.push(`${topic}/${partition}: offsets ${r.from_offset}..${r.to_offset - 1} (records ${isoMs(r.min_timestamp)} .. ${isoMs(r.max_timestamp)}) pruned by ${r.by === 'backup' ? 'backup.retention' : 'kafka-backup prune'} (${r.reason}) at ${isoMs(r.last_pruned_at)}`);
+  }
+  const left = index.segments.filter((s) => s.last_offset < below).length;
+  if (left > 0) out.warnings.push(`${topic}/${partition}: ${left} segment(s) below offset ${below} are recorded as pruned but still indexed: a prune stopped part-way (the data is intact); run kafka-backup prune again to finish it`);
 }
 
 /**
@@ -81,7 +101,7 @@ async function unlistedIndexes(store: ObjectStore, view: BackupView, out: Backup
  */
 export async function validateBackup(store: ObjectStore, backupId: string, deep: boolean): Promise<BackupValidation> {
   checkBackupId(backupId); // a backup id like "../x" is a usage error, not a problem of some backup
-  const out: BackupValidation = { backupId, deep, segmentsChecked: 0, recordsChecked: 0, bytesChecked: 0, problems: [], incomplete: [], warnings: [] };
+  const out: BackupValidation = { backupId, deep, segmentsChecked: 0, recordsChecked: 0, bytesChecked: 0, problems: [], incomplete: [], warnings: [], pruned: [] };
   let view: BackupView;
   try {
     view = await inspectBackup(store, backupId);
@@ -108,6 +128,7 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
         if (stale.length === 0) out.problems.push({ object: `${backupId}/topics/${t.name}/${p.partition}/index.json`, problem: 'missing partition index' });
         continue;
       }
+      prunedNotes(view, t.name, p.partition, p.index, out);
       for (const g of p.index.gaps) out.warnings.push(`${t.name}/${p.partition}: offsets ${g.from_offset}..${g.to_offset - 1} were deleted by retention before the backup reached them`);
       for (const s of p.index.segments) {
         out.segmentsChecked++;

@@ -58,6 +58,9 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     rateLimitRecordsPerSec: b.rate_limit_records_per_sec,
     rateLimitBytesPerSec: b.rate_limit_bytes_per_sec,
     onMissingTopic: b.on_missing_topic,
+    ...(b.continuous && (b.retention.max_age !== undefined || b.retention.max_total_bytes !== undefined)
+      ? { retention: { maxAgeMs: b.retention.max_age, maxTotalBytes: b.retention.max_total_bytes, keepSegments: b.retention.keep_segments } }
+      : {}),
   };
 }
 

@@ -277,6 +277,11 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
   if (backupParsed?.continuous && backupParsed.stop_at_current_offsets) {
     add(['backup', 'stop_at_current_offsets'], 'cannot be combined with backup.continuous: true (a continuous backup never stops); set one of them to false');
   }
+  const retention = backupParsed?.retention;
+  if (retention && (retention.max_age !== undefined || retention.max_total_bytes !== undefined || retention.keep_segments !== undefined)) {
+    if (retention.max_age === undefined && retention.max_total_bytes === undefined) add(['backup', 'retention'], 'sets no limit: give max_age (e.g. 30d) and/or max_total_bytes; keep_segments alone prunes nothing');
+    else if (!backupParsed?.continuous) add(['backup', 'retention'], 'applies to a continuous backup (backup.continuous: true) only; prune a snapshot backup with "kafka-backup prune"');
+  }
   if (restore?.time_window_start !== undefined && restore.time_window_end !== undefined && restore.time_window_start > restore.time_window_end) {
     const s = restore.time_window_start;
     const e = restore.time_window_end;

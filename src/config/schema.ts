@@ -13,6 +13,7 @@ import type {
   RepartitioningConfig, RestoreOptions, SaslMechanism, SecurityProtocol, StartOffset, StorageConfig,
 } from './types.js';
 import { isIP } from 'node:net';
+import { parseByteSize, parseDuration } from '../util/units.js';
 
 const I32_MAX = 2_147_483_647;
 const I16_MAX = 32_767;
@@ -285,6 +286,34 @@ const startOffset = z
     return { kind: r.value };
   });
 
+/** backup.retention.max_age: a duration such as 30d, 12h (parseDuration's units). */
+const durationCheck: Check<number> = (v) => {
+  if (typeof v !== 'string') return bad(`expected a duration with a unit such as 30d, 12h or 90m, got ${describe(v)}`);
+  try {
+    return ok(parseDuration(v, 'max_age'));
+  } catch (err) {
+    return bad((err as Error).message.replace(/^max_age: /, ''));
+  }
+};
+
+/** backup.retention.max_total_bytes: bytes as an integer, or with a unit (500MB, 10GiB). */
+const byteSizeCheck: Check<number> = (v) => {
+  if (v instanceof PlainScalar || typeof v === 'number') return u64(v);
+  if (typeof v !== 'string') return bad(`expected a number of bytes or a size such as 10GiB, got ${describe(v)}`);
+  try {
+    return ok(parseByteSize(v, 'max_total_bytes'));
+  } catch (err) {
+    return bad((err as Error).message.replace(/^max_total_bytes: /, ''));
+  }
+};
+
+/** backup.retention (src/backup/retention/retention-policy.ts); all absent = no retention. */
+const retentionShape = {
+  max_age: leaf(durationCheck),
+  max_total_bytes: leaf(byteSizeCheck),
+  keep_segments: leaf(positive),
+};
+
 export const backupShape = {
   segment_max_bytes: leaf(positive, 134_217_728),
   segment_max_interval_ms: leaf(positive, 60_000),
@@ -314,6 +343,7 @@ export const backupShape = {
   rate_limit_records_per_sec: leaf(positive),
   rate_limit_bytes_per_sec: leaf(positive),
   on_missing_topic: leaf(oneOf(['fail', 'warn'] as const satisfies readonly OnMissingTopic[]), 'fail'),
+  retention: section(retentionShape),
 };
 export const backupSchema = section(backupShape);
 

@@ -92,6 +92,15 @@ export interface BackupOptions {
   rate_limit_bytes_per_sec?: number;
   /** A literal source.topics.include entry naming no topic: fail (default) or warn and back up the others. */
   on_missing_topic: OnMissingTopic;
+  /** Continuous backups: prune the oldest segments as the backup runs (docs/lifecycle.md). */
+  retention: RetentionConfig;
+}
+
+export interface RetentionConfig {
+  /** Milliseconds (written as a duration: 30d). */
+  max_age?: number;
+  max_total_bytes?: number;
+  keep_segments?: number;
 }
 
 export type IsolationLevel = 'read_uncommitted' | 'read_committed';

@@ -4,6 +4,7 @@ import { checkBackupId, keys } from './layout.js';
 import type { Manifest } from './manifest.js';
 import { summarize, type PartitionIndex, type PartitionSummary } from './partition-index.js';
 import { readBackupIndex, requireBackupManifest } from './seed/backup.js';
+import { readPrunedLog, type PrunedRange } from './pruned.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError, UserError } from '../util/errors.js';
 
@@ -38,6 +39,8 @@ export interface BackupView {
   minTimestamp: number | null;
   maxTimestamp: number | null;
   groupSnapshots: number;
+  /** What retention removed ({backup_id}/pruned.json): reported as pruned, never as missing data. */
+  pruned: PrunedRange[];
 }
 
 const EMPTY: PartitionSummary = { segments: 0, records: 0, rawBytes: 0, storedBytes: 0, firstOffset: null, lastOffset: null, minTimestamp: null, maxTimestamp: null };
@@ -52,7 +55,7 @@ function maxN(a: number | null, b: number | null): number | null {
 /** Reads a backup's manifest and every partition index: what `list`, `describe` and `validate` show. */
 export async function inspectBackup(store: ObjectStore, backupId: string): Promise<BackupView> {
   const manifest = await requireBackupManifest(store, backupId); // ours or the seed tool's
-  const view: BackupView = { manifest, topics: [], records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, groupSnapshots: 0 };
+  const view: BackupView = { manifest, topics: [], records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, groupSnapshots: 0, pruned: (await readPrunedLog(store, backupId)).ranges };
   for (const t of manifest.topics) {
     const tv: TopicView = { name: t.name, partitionCount: t.partition_count, records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, partitions: [] };
     const indexes = await Promise.all(t.partitions.map((p) => readBackupIndex(store, backupId, manifest, t.name, p.partition)));

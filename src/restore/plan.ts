@@ -9,6 +9,8 @@ import { CorruptDataError, errorMessage, UserError } from '../util/errors.js';
 import { runPool } from '../util/pool.js';
 import type { ObjectStore } from '../storage/store.js';
 import { readFooter } from './segment-source.js';
+import { readPrunedLog, type PrunedRange } from '../format/pruned.js';
+import { prunedWindowWarnings, type PrunedPartitionFacts } from './pruned-window.js';
 import type { RestoreOptions } from './options.js';
 import { chooseTopicConfigs, holdBackDestructiveRetention, type RestoredExtent } from './topic-configs.js';
 
@@ -73,6 +75,8 @@ export interface RestorePlan {
   backupTimeRange: [number, number] | null;
   errors: string[];
   warnings: string[];
+  /** Retention removals of the selected partitions (pruned.json): reported, never a silent gap. */
+  pruned: PrunedRange[];
 }
 
 function overlaps(s: SegmentEntry, start?: number, end?: number): boolean {
@@ -208,7 +212,9 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     backupTimeRange: null,
     errors,
     warnings,
+    pruned: [],
   };
+  const prunedFacts: PrunedPartitionFacts[] = [];
   const targetWriters = new Map<string, string[]>();
   const short: ShortPartition[] = [];
   const rollbacks: RollbackProblem[] = [];
@@ -242,6 +248,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       }
       noteShortfall(short, manifest, t, p, idx);
       const segs = idx?.segments ?? [];
+      prunedFacts.push({ topic: t.name, partition: p, keptFromOffset: segs[0]?.first_offset ?? null, keptFromTime: segs.find((s) => s.min_timestamp !== null)?.min_timestamp ?? null });
       // -1: routed record by record (repartitioning), not a fixed target partition.
       const targetPartition = rp ? -1 : (opts.partitionMapping[p] ?? p);
       if (!rp) pt.requiredTargetPartitions = Math.max(pt.requiredTargetPartitions, targetPartition + 1);
@@ -301,6 +308,9 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     plan.topics.push(pt);
     await checkPartitionCount(opts, manifest, t, parts, errors, warnings);
   }
+  const pruned = prunedWindowWarnings(await readPrunedLog(opts.store, opts.backupId), prunedFacts, start, end);
+  plan.pruned = pruned.ranges;
+  warnings.push(...pruned.warnings);
   await reportRollbacks(opts, rollbacks, errors);
   reportShortfall(plan, short, opts.allowIncompleteBackup === true);
   await checkSegmentObjects(plan, opts.store);

@@ -5,6 +5,7 @@ import { registerDescribeCommand } from './describe.js';
 import { registerListCommand } from './list.js';
 import { registerOffsetResetCommands } from './offset-reset.js';
 import { registerOffsetRollbackCommands } from './offset-rollback.js';
+import { registerPruneCommand } from './prune.js';
 import { registerRestoreCommand } from './restore.js';
 import { registerShowOffsetMappingCommand } from './show-offset-mapping.js';
 import { registerSnapshotGroupsCommand } from './snapshot-groups.js';
@@ -29,5 +30,6 @@ export function registerCommands(program: Command): void {
   registerOffsetRollbackCommands(program);
   registerStatusCommand(program);
   registerSnapshotGroupsCommand(program);
+  registerPruneCommand(program);
   registerValidationCommands(program);
 }

@@ -23,6 +23,8 @@ export function describeJson(v: BackupView): unknown {
     stored_bytes: v.storedBytes,
     raw_bytes: v.rawBytes,
     consumer_group_snapshots: v.groupSnapshots,
+    pruned_segments: v.pruned.reduce((n, r) => n + r.segments, 0),
+    pruned_stored_bytes: v.pruned.reduce((n, r) => n + r.stored_bytes, 0),
     topics: v.topics.map((t) => ({
       name: t.name,
       partition_count: t.partitionCount,
@@ -44,6 +46,8 @@ export function describeJson(v: BackupView): unknown {
         log_start_offset_at_backup: p.logStartOffset,
         end_offset_at_backup: p.endOffset,
         gaps: p.index?.gaps ?? [],
+        /** Ranges retention removed (kafka-backup prune, backup.retention): src/format/pruned.ts. */
+        pruned: v.pruned.filter((r) => r.topic === t.name && r.partition === p.partition),
       })),
     })),
   };
@@ -74,6 +78,18 @@ export function describeText(v: BackupView): string {
     `Created:      ${isoMs(m.created_at)}${m.completed_at ? `   Completed: ${isoMs(m.completed_at)}` : ''}`,
     `Size:         ${bytes(v.storedBytes)} stored (${bytes(v.rawBytes)} of Kafka batches, ${m.compression}) in ${num(v.segments)} segments`,
     `Group offset snapshots: ${v.groupSnapshots}`,
+    ...prunedLines(v),
   ];
   return lines.join('\n');
+}
+
+/** Retention removals, one line per partition range (describe --format json has every field). */
+function prunedLines(v: BackupView): string[] {
+  if (v.pruned.length === 0) return [];
+  const segs = v.pruned.reduce((n, r) => n + r.segments, 0);
+  const size = v.pruned.reduce((n, r) => n + r.stored_bytes, 0);
+  return [
+    `Pruned:       ${num(segs)} segments (${bytes(size)}) removed by retention, recorded in ${v.manifest.backup_id}/pruned.json:`,
+    ...v.pruned.map((r) => `  ${r.topic}/${r.partition}: offsets ${r.from_offset}..${r.to_offset - 1}, records ${isoMs(r.min_timestamp)} .. ${isoMs(r.max_timestamp)} (${r.reason}, by ${r.by}, ${isoMs(r.last_pruned_at)})`),
+  ];
 }

@@ -30,6 +30,8 @@ export function validationJson(v: ValidationView): unknown {
     records_upper_bound: p.recordsUpperBound,
     bytes_to_restore: p.bytesEstimate,
     time_range: p.backupTimeRange,
+    /** Ranges of the selected partitions that retention removed (see the warnings for what a window reaches into). */
+    pruned: p.pruned,
     topics_to_restore: p.topics.map((t) => ({
       source_topic: t.sourceTopic,
       target_topic: t.targetTopic,
@@ -71,6 +73,8 @@ export function validationText(v: ValidationView): string {
     lines.push(`  Start: ${p.windowStart !== undefined ? `${isoMs(p.windowStart)} (${p.windowStart})` : '(beginning of backup)'}`);
     lines.push(`  End:   ${p.windowEnd !== undefined ? `${isoMs(p.windowEnd)} (${p.windowEnd})` : '(end of backup)'}`);
     if (p.windowStart !== undefined && p.windowEnd !== undefined) lines.push(`  Duration: ${humanDuration(p.windowEnd - p.windowStart)}`);
+    const prunedUpTo = p.pruned.reduce<number | null>((n, r) => (r.max_timestamp === null ? n : Math.max(n ?? r.max_timestamp, r.max_timestamp)), null);
+    if (prunedUpTo !== null) lines.push(`  Pruned: records up to ${isoMs(prunedUpTo)} were removed by retention${p.windowStart === undefined || p.windowStart <= prunedUpTo ? ': the window reaches into pruned time (see Warnings)' : ''}`);
     lines.push('');
   }
   lines.push('Data to Restore:');

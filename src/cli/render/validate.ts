@@ -15,6 +15,7 @@ export function validateJson(v: BackupValidation): unknown {
     problems: v.problems,
     incomplete: v.incomplete,
     warnings: v.warnings,
+    pruned: v.pruned,
   };
 }
 
@@ -30,6 +31,7 @@ export function validateText(v: BackupValidation): string {
   if (v.incomplete.length) lines.push(`Complete: ✗ INCOMPLETE (${v.incomplete.length} partition${v.incomplete.length === 1 ? '' : 's'} short of the snapshot's end offsets; run the backup again to complete it)`);
   if (v.problems.length) lines.push('', 'Problems:', ...v.problems.map((p) => `  ✗ ${p.object}: ${p.problem}`));
   if (v.incomplete.length) lines.push('', 'Not backed up:', ...v.incomplete.map((p) => `  ✗ ${p.object}: ${p.problem}`));
+  if (v.pruned.length) lines.push('', 'Pruned by retention (recorded; not damage):', ...v.pruned.map((p) => `  - ${p}`));
   if (v.warnings.length) lines.push('', 'Warnings:', ...v.warnings.map((w) => `  ! ${w}`));
   return lines.join('\n');
 }
