@@ -25,6 +25,8 @@ import { bytes, num, parseFormat, render } from './output.js';
 import { withMetrics } from '../metrics/index.js';
 import { registerOperationsCommands } from './operations.js';
 import { registerValidationCommands } from './commands/validation.js';
+import { registerCopyCommand } from './commands/copy.js';
+import { registerEraseCommand } from './commands/erase.js';
 
 let verbosity = 0;
 
@@ -267,6 +269,8 @@ export function buildProgram(): Command {
   // Operations commands: status, snapshot-groups (src/cli/operations.ts)
   registerOperationsCommands(program);
   registerValidationCommands(program); // validation run | evidence-list | evidence-get | evidence-verify (src/cli/commands/validation.ts)
+  registerCopyCommand(program); // copy between stores (src/lifecycle/copy.ts)
+  registerEraseCommand(program); // erase a key (src/lifecycle/erase.ts)
 
   program.addOption(new Option('--no-color', 'plain output').hideHelp());
   return program;
