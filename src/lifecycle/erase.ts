@@ -10,7 +10,9 @@
  * objects are deleted. A crash before the switch leaves the old, valid index and an orphan under the
  * other key; after it, the new index and an old object nobody names. Either leftover is the
  * "other key" of an indexed segment, which no writer uses otherwise: the next erase deletes it.
- * The erasure log (src/format/erasure-log.ts) gets a "started" entry first and "complete" last.
+ * The erasure log (src/format/erasure-log.ts) gets a "started" entry first, each partition's erased
+ * offsets before its index switch (as a set union, so a redone run records nothing twice), and
+ * "complete" last.
  */
 import { createHash } from 'node:crypto';
 import { BackupLease, type LeaseOptions } from '../backup/lease.js';
@@ -33,7 +35,7 @@ export interface EraseOptions {
   execute: boolean;
   lease?: LeaseOptions | false;
   /** Tests: called after each step of a partition's switch (throw to simulate a crash there). */
-  afterStep?: (step: 'segments-written' | 'index-switched' | 'log-updated', partition: number) => void | Promise<void>;
+  afterStep?: (step: 'segments-written' | 'log-updated' | 'index-switched', partition: number) => void | Promise<void>;
 }
 
 export interface EraseSegmentResult {
@@ -108,14 +110,17 @@ async function eraseIn(opts: EraseOptions, store: ObjectStore, partitions: numbe
   for (const partition of partitions) {
     const idx = await readPartitionIndex(store, opts.backupId, opts.topic, partition);
     if (!idx) continue;
-    const { pr, removed } = await erasePartition(opts, store, idx, drop, out);
+    // Recorded before the index switch (a union of offsets: a run redone after a crash adds nothing twice).
+    const record = async (pr: ErasePartitionResult, removed: Removed[]): Promise<void> => {
+      recordPartition(log!.entries, opts, pr, removed);
+      await writeErasureLog(store, log!.log);
+      await opts.afterStep?.('log-updated', partition);
+    };
+    const pr = await erasePartition(opts, store, idx, drop, out, record);
     out.partitions.push(pr);
     out.records += pr.records;
     if (!opts.execute || pr.segments.length === 0) continue;
     switched.set(partition, (idx.generation ?? 0) + 1);
-    recordPartition(log!.entries, opts, pr, removed);
-    await writeErasureLog(store, log!.log);
-    await opts.afterStep?.('log-updated', partition);
     // The replaced objects: deleted only now, after the index naming the new ones is stored.
     for (const s of pr.segments) await store.delete(s.key);
   }
@@ -130,12 +135,14 @@ async function eraseIn(opts: EraseOptions, store: ObjectStore, partitions: numbe
   return out;
 }
 
-async function erasePartition(opts: EraseOptions, store: ObjectStore, idx: PartitionIndex, drop: ReturnType<typeof keyMatcher>, out: EraseResult): Promise<{ pr: ErasePartitionResult; removed: { offset: number; key: Buffer }[] }> {
+type Removed = { offset: number; key: Buffer };
+
+async function erasePartition(opts: EraseOptions, store: ObjectStore, idx: PartitionIndex, drop: ReturnType<typeof keyMatcher>, out: EraseResult, record: (pr: ErasePartitionResult, removed: Removed[]) => Promise<void>): Promise<ErasePartitionResult> {
   const { backupId, topic } = opts;
   const partition = idx.partition;
   const pr: ErasePartitionResult = { partition, segmentsScanned: 0, segments: [], records: 0 };
   const entries: SegmentEntry[] = [];
-  const removed: { offset: number; key: Buffer }[] = [];
+  const removed: Removed[] = [];
   for (const s of idx.segments) {
     pr.segmentsScanned++;
     out.segmentsScanned++;
@@ -166,13 +173,14 @@ async function erasePartition(opts: EraseOptions, store: ObjectStore, idx: Parti
     pr.records += rw.removed.length;
     out.segmentsRewritten++;
   }
-  if (!opts.execute || pr.segments.length === 0) return { pr, removed };
+  if (!opts.execute || pr.segments.length === 0) return pr;
   await opts.afterStep?.('segments-written', partition);
+  await record(pr, removed);
   const next: PartitionIndex = { ...idx, segments: entries, updated_at: Date.now() };
   if (idx.generation !== undefined) next.generation = idx.generation + 1;
   await writeJsonObject(store, keys.partitionIndex(backupId, topic, partition), next);
   await opts.afterStep?.('index-switched', partition);
-  return { pr, removed };
+  return pr;
 }
 
 interface OpenLog {
@@ -199,7 +207,7 @@ async function startLog(store: ObjectStore, opts: EraseOptions): Promise<OpenLog
 }
 
 /** Adds what one partition's switch removed to each key's entry. */
-function recordPartition(entries: ErasureEntry[], opts: EraseOptions, pr: ErasePartitionResult, removed: { offset: number; key: Buffer }[]): void {
+function recordPartition(entries: ErasureEntry[], opts: EraseOptions, pr: ErasePartitionResult, removed: Removed[]): void {
   opts.keys.forEach((k, i) => {
     const e = entries[i]!;
     const offsets = removed.filter((r) => r.key.equals(k)).map((r) => r.offset);
@@ -210,11 +218,15 @@ function recordPartition(entries: ErasureEntry[], opts: EraseOptions, pr: EraseP
       e.partitions.push(p);
     }
     const mine = new Set(offsets);
-    const segs = pr.segments.filter((s) => s.offsets.some((o) => mine.has(o)));
-    p.offsets.push(...offsets);
-    p.records += offsets.length;
-    p.segments.push(...segs.map((s) => ({ from: s.key, to: s.newKey! })));
-    e.records += offsets.length;
+    const had = new Set(p.offsets);
+    const added = offsets.filter((o) => !had.has(o));
+    for (const s of pr.segments.filter((x) => x.offsets.some((o) => mine.has(o)))) {
+      if (!p.segments.some((x) => x.from === s.key && x.to === s.newKey)) p.segments.push({ from: s.key, to: s.newKey! });
+    }
+    p.offsets.push(...added);
+    p.offsets.sort((a, b) => a - b);
+    p.records += added.length;
+    e.records += added.length;
   });
 }
 
