@@ -110,6 +110,7 @@ async function hashObject(store: ObjectStore, key: string): Promise<{ sha: strin
 }
 
 export async function runCopy(opts: CopyOptions): Promise<CopyResult> {
+  if (opts.from.url === opts.to.url) throw new UserError('USAGE', `copy: --from and --to are the same location (${opts.from.url})`);
   const ids = opts.backupId !== undefined ? [checkBackupId(opts.backupId)] : await listBackupIds(opts.from);
   if (ids.length === 0) throw new UserError('BACKUP_NOT_FOUND', `copy --from ${opts.from.url}: no backups there (no {backup_id}/manifest.json)`);
   const out: CopyResult = { from: opts.from.url, to: opts.to.url, backups: [] };

@@ -1,0 +1,169 @@
+/**
+ * copy against a real broker and MinIO: a filesystem backup copied to MinIO, interrupted and
+ * resumed, restored from the copy record for record; a second copy transfers only what is new;
+ * re-encryption with another key; an erase at the source reaches the copy.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runBackup } from '../../src/backup/engine.js';
+import { validateBackup } from '../../src/backup/validate.js';
+import { keys } from '../../src/format/layout.js';
+import { readPartitionIndex } from '../../src/format/partition-index.js';
+import { runCopy } from '../../src/lifecycle/copy.js';
+import { runErase } from '../../src/lifecycle/erase.js';
+import { runRestore } from '../../src/restore/engine.js';
+import { EncryptedStore, openStore } from '../../src/storage/index.js';
+import type { ObjectStore } from '../../src/storage/store.js';
+import type { KafkaRecord } from '../../src/kafka/protocol/record-batch.js';
+import { backupRecords } from '../helpers/backup-read.js';
+import { runCli } from '../helpers/cli.js';
+import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
+import { getTestS3, stopTestS3, type TestS3 } from '../helpers/minio.js';
+import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
+import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
+
+let bootstrap: string;
+let dir: string;
+let s3: TestS3;
+let bucket: string;
+let srcPath: string;
+let src: ObjectStore;
+let copy: ObjectStore;
+let url: string;
+let env: NodeJS.ProcessEnv;
+const topic = uniqueTopic('copy-src');
+const ID = 'c1';
+
+before(async () => {
+  bootstrap = (await getTestKafka()).bootstrap;
+  s3 = await getTestS3();
+  bucket = await s3.freshBucket('kb-copy');
+  dir = await mkdtemp(join(tmpdir(), 'kb-copy-'));
+  srcPath = join(dir, 'src');
+  src = await openStore({ backend: 'filesystem', path: srcPath });
+  copy = await openStore({ backend: 's3', bucket, prefix: 'offsite', endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, allowHttp: true, pathStyle: true });
+  url = `s3://${bucket}/offsite?endpoint=${encodeURIComponent(s3.endpoint)}&region=${s3.region}&path_style=true&allow_http=true`;
+  env = { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey };
+  await createTopic(bootstrap, topic, 2);
+  await produce(bootstrap, topic, 0, awkwardRecords(300, Date.UTC(2025, 1, 1), 11), 'lz4', 5);
+  await produce(bootstrap, topic, 1, awkwardRecords(200, Date.UTC(2025, 1, 1), 12), 'none', 5);
+  await backup();
+});
+
+after(async () => {
+  await src.close();
+  await copy.close();
+  await rm(dir, { recursive: true, force: true });
+  await stopTestKafka();
+  await stopTestS3();
+});
+
+async function backup(): Promise<void> {
+  await runBackup(testBackupOptions(bootstrap, src, ID, [topic], { segmentMaxBytes: 2048, fetchMaxBytes: 2048 }));
+}
+
+async function segmentCount(store: ObjectStore): Promise<number> {
+  let n = 0;
+  for (const p of [0, 1]) n += (await readPartitionIndex(store, ID, topic, p))?.segments.length ?? 0;
+  return n;
+}
+
+/** The copy holds exactly what the source backup holds, offsets included, and validate --deep passes on it. */
+async function assertSameBackup(from: ObjectStore, to: ObjectStore): Promise<void> {
+  assert.deepEqual((await validateBackup(to, ID, true)).problems, []);
+  for (const p of [0, 1]) {
+    const a = await backupRecords(from, ID, topic, p);
+    const b = await backupRecords(to, ID, topic, p);
+    assert.ok(a.length > 0);
+    assert.deepEqual(b.map((r) => recordKey(r, true)), a.map((r) => recordKey(r, true)), `${topic}/${p} record for record`);
+  }
+}
+
+describe('copy between stores', () => {
+  test('filesystem → MinIO: interrupted after 5 segments, resumed by the CLI without transferring them again, then restored from the copy record for record', async () => {
+    const total = await segmentCount(src);
+    assert.ok(total >= 12, `enough segments (${total})`);
+    const ac = new AbortController();
+    let copied = 0;
+    const first = await runCopy({ from: src, to: copy, backupId: ID, signal: ac.signal, onProgress: (p) => { if (p.action === 'copied' && ++copied === 5) ac.abort(); } });
+    assert.equal(first.backups[0]!.complete, false);
+    assert.equal(first.backups[0]!.segmentsCopied, 5);
+    assert.ok(!(await copy.exists(keys.manifest(ID))), 'no manifest on the destination until everything it names is there');
+
+    const r = runCli(['copy', '--from', srcPath, '--to', url, '--backup-id', ID, '--format', 'json'], { env });
+    assert.equal(r.code, 0, r.stderr);
+    const j = (JSON.parse(r.stdout) as { backups: { complete: boolean; segments_copied: number; segments_verified_in_place: number; segments_unchanged: number }[] }).backups[0]!;
+    assert.equal(j.complete, true);
+    assert.equal(j.segments_verified_in_place, 5, 'the 5 segments of the interrupted run are verified on the destination, not transferred again');
+    assert.equal(j.segments_copied, total - 5);
+    await assertSameBackup(src, copy);
+    const v = runCli(['validate', '--path', url, '--backup-id', ID, '--deep'], { env });
+    assert.equal(v.code, 0, v.stdout + v.stderr);
+
+    const target = uniqueTopic('copy-restored');
+    await runRestore(testRestoreOptions(bootstrap, copy, ID, { topicMapping: { [topic]: target } }));
+    for (const p of [0, 1]) {
+      const want: KafkaRecord[] = await consumeAll(bootstrap, topic, p);
+      assert.deepEqual((await consumeAll(bootstrap, target, p)).map((x) => recordKey(x)), want.map((x) => recordKey(x)), `restored from the copy: ${target}/${p}`);
+    }
+  });
+
+  test('a second copy transfers only the segments backed up since', async () => {
+    const before = await segmentCount(src);
+    await produce(bootstrap, topic, 0, awkwardRecords(120, Date.UTC(2025, 1, 2), 13), 'zstd', 10);
+    await backup();
+    const added = (await segmentCount(src)) - before;
+    assert.ok(added > 0);
+    const r = await runCopy({ from: src, to: copy, backupId: ID });
+    const b = r.backups[0]!;
+    assert.equal(b.complete, true);
+    assert.equal(b.segmentsCopied, added);
+    assert.equal(b.segmentsUnchanged, before);
+    assert.equal(b.segmentsVerified, 0);
+    await assertSameBackup(src, copy);
+    const again = (await runCopy({ from: src, to: copy, backupId: ID })).backups[0]!;
+    assert.deepEqual([again.segmentsCopied, again.bytesCopied, again.segmentsUnchanged], [0, 0, before + added], 'nothing new: nothing transferred');
+  });
+
+  test('encryption changed: MinIO (plain) → filesystem under key A → filesystem under key B; the old key no longer reads the last copy', async () => {
+    const keyA = join(dir, 'a.key');
+    const keyB = join(dir, 'b.key');
+    const a = randomBytes(32);
+    const b = randomBytes(32);
+    await writeFile(keyA, a.toString('hex'));
+    await writeFile(keyB, b.toString('hex'));
+    const encA = join(dir, 'enc-a');
+    const encB = join(dir, 'enc-b');
+    const r1 = runCli(['copy', '--from', url, '--to', encA, '--backup-id', ID, '--to-encryption-key-file', keyA], { env });
+    assert.equal(r1.code, 0, r1.stderr);
+    const r2 = runCli(['copy', '--from', encA, '--to', encB, '--encryption-key-file', keyA, '--to-encryption-key-file', keyB, '--to-encryption-key-id', 'offsite-b']);
+    assert.equal(r2.code, 0, r2.stderr);
+    const storeB = new EncryptedStore(await openStore({ backend: 'filesystem', path: encB }), b);
+    try {
+      await assertSameBackup(src, storeB);
+    } finally {
+      await storeB.close();
+    }
+    const withA = runCli(['validate', '--path', encB, '--backup-id', ID, '--encryption-key-file', keyA]);
+    assert.equal(withA.code, 1);
+    assert.match(withA.stderr + withA.stdout, /offsite-b/, 'the error names the key id the copy was written with');
+    const noKey = runCli(['copy', '--from', encB, '--to', join(dir, 'x'), '--backup-id', ID]);
+    assert.equal(noKey.code, 1);
+    assert.match(noKey.stderr, /^error: .*manifest\.json is encrypted with key id "offsite-b"; configure the key/);
+  });
+
+  test('an erase at the source reaches the copy on the next copy: replaced segments are removed there', async () => {
+    const victim = (await consumeAll(bootstrap, topic, 1)).find((r) => r.key && r.key.length > 0)!.key!;
+    const e = await runErase({ store: src, backupId: ID, topic, keys: [victim], execute: true });
+    assert.ok(e.records > 0);
+    const r = (await runCopy({ from: src, to: copy, backupId: ID })).backups[0]!;
+    assert.equal(r.segmentsCopied, e.segmentsRewritten);
+    assert.equal(r.removed.length, e.segmentsRewritten, 'the old segment objects holding the key are deleted from the copy');
+    await assertSameBackup(src, copy);
+    assert.ok(!(await backupRecords(copy, ID, topic, 1)).some((x) => x.key?.equals(victim)));
+  });
+});
