@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,7 +23,8 @@ import type { KafkaRecord } from '../../src/kafka/protocol/record-batch.js';
 import { backupRecords } from '../helpers/backup-read.js';
 import { runCli } from '../helpers/cli.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
-import { getTestS3, stopTestS3, type TestS3 } from '../helpers/minio.js';
+import { getTestS3, listObjectKeys, stopTestS3, type TestS3 } from '../helpers/minio.js';
+import { sleep } from '../helpers/ports.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 
@@ -165,5 +167,40 @@ describe('copy between stores', () => {
     assert.equal(r.removed.length, e.segmentsRewritten, 'the old segment objects holding the key are deleted from the copy');
     await assertSameBackup(src, copy);
     assert.ok(!(await backupRecords(copy, ID, topic, 1)).some((x) => x.key?.equals(victim)));
+  });
+
+  test('a copy killed (SIGKILL) part-way resumes: what is on the destination is verified in place, the rest copied', async (t) => {
+    const ROOT = join(import.meta.dirname, '..', '..');
+    const killedUrl = url.replace('/offsite?', '/killed?');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'copy', '--from', srcPath, '--to', killedUrl, '--backup-id', ID], { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
+    const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+    let objects: string[] = [];
+    for (let i = 0; i < 3000 && child.exitCode === null; i++) {
+      objects = (await listObjectKeys(s3, bucket, 'killed/')).filter((k) => k.endsWith('.kbseg'));
+      if (objects.length >= 3) break;
+      await sleep(10);
+    }
+    child.kill('SIGKILL');
+    await exited;
+    const killed = await openStore({ backend: 's3', bucket, prefix: 'killed', endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, allowHttp: true, pathStyle: true });
+    try {
+      const total = await segmentCount(src);
+      const present = (await listObjectKeys(s3, bucket, 'killed/')).filter((k) => k.endsWith('.kbseg')).length;
+      const finished = await killed.exists(keys.manifest(ID));
+      t.diagnostic(`killed with ${present} of ${total} segments on the destination${finished ? ' (the copy had already finished)' : ''}`);
+      // The lease of the killed process (dead pid on this host) is taken over at once.
+      const r = runCli(['copy', '--from', srcPath, '--to', killedUrl, '--backup-id', ID, '--format', 'json'], { env });
+      assert.equal(r.code, 0, r.stderr);
+      const j = (JSON.parse(r.stdout) as { backups: { complete: boolean; segments_copied: number; segments_verified_in_place: number; segments_unchanged: number }[] }).backups[0]!;
+      assert.equal(j.complete, true);
+      assert.equal(j.segments_copied + j.segments_verified_in_place + j.segments_unchanged, total);
+      if (!finished) {
+        assert.ok(present > 0 && present < total, `killed part-way (${present} of ${total})`);
+        assert.equal(j.segments_copied, total - present - j.segments_unchanged, 'only the segments missing on the destination are transferred');
+      }
+      await assertSameBackup(src, killed);
+    } finally {
+      await killed.close();
+    }
   });
 });
