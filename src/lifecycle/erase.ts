@@ -106,7 +106,9 @@ async function eraseIn(opts: EraseOptions, store: ObjectStore, partitions: numbe
   const drop = keyMatcher(opts.keys);
   const out: EraseResult = { backupId: opts.backupId, topic: opts.topic, executed: opts.execute, keys: opts.keys.length, segmentsScanned: 0, segmentsRewritten: 0, records: 0, partitions: [], leftoversRemoved: [] };
   const log = opts.execute ? await startLog(store, opts) : undefined;
-  const switched = new Map<number, number>();
+  // Each index's generation as this run leaves it: pinned in the manifest at the end (also those an interrupted run switched).
+  const generations = new Map<number, number>();
+  let anySwitched = false;
   for (const partition of partitions) {
     const idx = await readPartitionIndex(store, opts.backupId, opts.topic, partition);
     if (!idx) continue;
@@ -119,13 +121,16 @@ async function eraseIn(opts: EraseOptions, store: ObjectStore, partitions: numbe
     const pr = await erasePartition(opts, store, idx, drop, out, record);
     out.partitions.push(pr);
     out.records += pr.records;
-    if (!opts.execute || pr.segments.length === 0) continue;
-    switched.set(partition, (idx.generation ?? 0) + 1);
+    if (!opts.execute) continue;
+    const rewritten = pr.segments.length > 0;
+    if (idx.generation !== undefined) generations.set(partition, idx.generation + (rewritten ? 1 : 0));
+    if (!rewritten) continue;
+    anySwitched = true;
     // The replaced objects: deleted only now, after the index naming the new ones is stored.
     for (const s of pr.segments) await store.delete(s.key);
   }
   if (!opts.execute) return out;
-  await pinIndexes(store, opts.backupId, opts.topic, switched);
+  if (anySwitched || out.leftoversRemoved.length > 0) await pinIndexes(store, opts.backupId, opts.topic, generations);
   const now = Date.now();
   for (const e of log!.entries) {
     e.status = 'complete';
@@ -234,14 +239,13 @@ function recordPartition(entries: ErasureEntry[], opts: EraseOptions, pr: EraseP
  * Pins the switched indexes in the manifest (a new manifest generation), as a backup run does
  * after its index writes: an older index put back in place of an erased one is then detected.
  */
-async function pinIndexes(store: ObjectStore, backupId: string, topic: string, switched: Map<number, number>): Promise<void> {
-  if (switched.size === 0) return;
+async function pinIndexes(store: ObjectStore, backupId: string, topic: string, generations: Map<number, number>): Promise<void> {
   const m = await readManifest(store, backupId);
   if (m.generation === undefined) return; // a backup written before generations: nothing is pinned
   const t = m.topics.find((x) => x.name === topic);
   for (const p of t?.partitions ?? []) {
-    const g = switched.get(p.partition);
-    if (g !== undefined && g > 1) p.index_generation = g;
+    const g = generations.get(p.partition);
+    if (g !== undefined && g > (p.index_generation ?? 0)) p.index_generation = g;
   }
   m.generation++;
   m.updated_at = Date.now();

@@ -13,7 +13,10 @@ import { runBackup } from '../../src/backup/engine.js';
 import { BackupLease, LeaseHeldError } from '../../src/backup/lease.js';
 import { validateBackup } from '../../src/backup/validate.js';
 import { erasureLogKey, entryMatchesKey, readErasureLog } from '../../src/format/erasure-log.js';
+import { pinnedIndexGeneration } from '../../src/format/generations.js';
+import { readJsonObject } from '../../src/format/json-object.js';
 import { keys } from '../../src/format/layout.js';
+import { manifestSchema } from '../../src/format/manifest.js';
 import { readPartitionIndex } from '../../src/format/partition-index.js';
 import { runErase } from '../../src/lifecycle/erase.js';
 import { runRestore } from '../../src/restore/engine.js';
@@ -63,6 +66,8 @@ async function assertErased(store: ObjectStore, backupId: string): Promise<void>
     const got = await backupRecords(store, backupId, topic, p);
     assert.deepEqual(got.map((r) => recordKey(r, true)), source[p]!.filter((r) => !isKey(r)).map((r) => recordKey(r, true)), `${topic}/${p}: every other record kept with its offset, timestamp, headers, in order`);
     const idx = (await readPartitionIndex(store, backupId, topic, p))!;
+    const manifest = (await readJsonObject(store, keys.manifest(backupId), manifestSchema))!;
+    assert.equal(pinnedIndexGeneration(manifest, topic, p), idx.generation, 'the manifest pins the rewritten index (an older one put back is a rollback)');
     const named = new Set(idx.segments.map((s) => s.key));
     for await (const o of store.list(keys.partitionPrefix(backupId, topic, p))) {
       if (o.key.endsWith('.kbseg')) assert.ok(named.has(o.key), `${o.key}: a replaced segment object is deleted`);
