@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { Producer } from '@platformatic/kafka';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -203,6 +204,45 @@ describe('erase a key', () => {
       const v = runCli(['validate', '--path', url, '--backup-id', 'e1', '--deep', '--encryption-key-file', keyFile], { env });
       assert.equal(v.code, 0, v.stdout + v.stderr);
       await assertRestoreClean(store, 'e1');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('transactional topic: a key erased from committed and aborted transactions; the restore still drops the aborted ones', async () => {
+    const txTopic = uniqueTopic('erase-txn');
+    await createTopic(bootstrap, txTopic, 1);
+    const committed: string[] = [];
+    const producer = new Producer({ clientId: 'kb-erase-txn', bootstrapBrokers: [bootstrap], idempotent: true, transactionalId: `${txTopic}-a`, compression: 'snappy' });
+    let n = 0;
+    try {
+      for (const [round, commit] of [[0, true], [1, false], [2, true], [3, false], [4, true]] as const) {
+        const t = await producer.beginTransaction();
+        const messages = Array.from({ length: 8 }, () => {
+          const i = n++;
+          return { topic: txTopic, partition: 0, key: Buffer.from(`k-${i % 5}`), value: Buffer.from(`r${round}-${i}`), timestamp: BigInt(Date.UTC(2025, 2, 1) + i) };
+        });
+        await t.send({ messages });
+        if (commit) {
+          await t.commit();
+          committed.push(...messages.filter((m) => m.key.toString() !== 'k-2').map((m) => m.value.toString()));
+        } else await t.abort();
+      }
+    } finally {
+      await producer.close();
+    }
+    const store = await openStore({ backend: 'filesystem', path: join(dir, 'txn') });
+    try {
+      await runBackup(testBackupOptions(bootstrap, store, 't1', [txTopic], { segmentMaxRecords: 8 }));
+      const all = await consumeAll(bootstrap, txTopic, 0);
+      const e = await runErase({ store, backupId: 't1', topic: txTopic, keys: [Buffer.from('k-2')], execute: true });
+      assert.equal(e.records, all.filter((r) => r.key?.toString() === 'k-2').length, 'erased from committed and aborted transactions alike');
+      assert.deepEqual((await validateBackup(store, 't1', true)).problems, []);
+      const got = await backupRecords(store, 't1', txTopic, 0);
+      assert.deepEqual(got.map((r) => recordKey(r, true)), all.filter((r) => r.key?.toString() !== 'k-2').map((r) => recordKey(r, true)));
+      const target = uniqueTopic('erase-txn-restored');
+      await runRestore(testRestoreOptions(bootstrap, store, 't1', { topicMapping: { [txTopic]: target } }));
+      assert.deepEqual((await consumeAll(bootstrap, target, 0)).map((r) => r.value!.toString()), committed, 'committed records without the key, in order; aborted ones still dropped');
     } finally {
       await store.close();
     }
