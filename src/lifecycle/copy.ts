@@ -19,7 +19,6 @@ import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import { BackupLease, type LeaseOptions } from '../backup/lease.js';
 import { listBackupIds } from '../backup/inspect.js';
-import { erasureLogKey } from '../format/erasure-log.js';
 import { checkBackupId, keys } from '../format/layout.js';
 import { manifestSchema, type Manifest } from '../format/manifest.js';
 import { partitionIndexSchema, verifyPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
@@ -171,8 +170,7 @@ async function copyBackup(opts: CopyOptions, to: ObjectStore, backupId: string, 
     if (!done) return res;
   }
   await copyGroupSnapshots(opts.from, to, backupId, res);
-  const logBytes = await getOpt(opts.from, erasureLogKey(backupId));
-  if (logBytes) await putVerified(to, erasureLogKey(backupId), logBytes, res);
+  await copyBackupLogs(opts.from, to, backupId, res);
   await putVerified(to, keys.manifest(backupId), src.manifestBytes, res);
   res.complete = true;
   return res;
@@ -254,6 +252,23 @@ async function copySegment(opts: CopyOptions, to: ObjectStore, backupId: string,
   res.segmentsCopied++;
   res.bytesCopied += size;
   opts.onProgress?.({ backupId, key: s.key, action: 'copied', bytes: size });
+}
+
+/**
+ * The backup's other top-level objects (`{backup_id}/*.json`: the erasure log, and any log a later
+ * version keeps there), copied when they differ; not the manifest (written last) nor the lease.
+ */
+async function copyBackupLogs(from: ObjectStore, to: ObjectStore, backupId: string, res: BackupCopyResult): Promise<void> {
+  const prefix = `${backupId}/`;
+  for await (const o of from.list(prefix)) {
+    const name = o.key.slice(prefix.length);
+    if (!/^[a-zA-Z0-9._-]+\.json$/.test(name) || name === 'manifest.json' || name === 'lease.json' || name.startsWith('lease-takeover-')) continue;
+    const bytes = await getOpt(from, o.key);
+    if (!bytes) continue;
+    const there = await getOpt(to, o.key);
+    if (there && there.equals(bytes)) continue;
+    await putVerified(to, o.key, bytes, res);
+  }
 }
 
 /** Group snapshots are written once under their time: copied when missing; ones pruned at the source are removed. */

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBackup } from '../../src/backup/engine.js';
 import { validateBackup } from '../../src/backup/validate.js';
+import { entryMatchesKey, readErasureLog } from '../../src/format/erasure-log.js';
 import { keys } from '../../src/format/layout.js';
 import { readPartitionIndex } from '../../src/format/partition-index.js';
 import { runCopy } from '../../src/lifecycle/copy.js';
@@ -167,6 +168,9 @@ describe('copy between stores', () => {
     assert.equal(r.removed.length, e.segmentsRewritten, 'the old segment objects holding the key are deleted from the copy');
     await assertSameBackup(src, copy);
     assert.ok(!(await backupRecords(copy, ID, topic, 1)).some((x) => x.key?.equals(victim)));
+    const log = await readErasureLog(copy, ID);
+    assert.equal(log.entries.length, 1, 'the erasure log is copied');
+    assert.ok(entryMatchesKey(log.entries[0]!, topic, victim));
   });
 
   test('a copy killed (SIGKILL) part-way resumes: what is on the destination is verified in place, the rest copied', async (t) => {
