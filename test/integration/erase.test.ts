@@ -153,6 +153,18 @@ describe('erase a key', () => {
     const r2 = runCli(['erase', '--path', path, '--backup-id', 'b1', '--topic', topic, '--keys-file', join(dir, 'missing.txt')]);
     assert.equal(r2.code, 1);
     assert.match(r2.stderr, /^error: --keys-file .*missing\.txt: cannot read \(no such file\)\n$/);
+    // A damaged erasure log is a validate problem naming it (nothing records the erasure otherwise).
+    const store = await openStore({ backend: 'filesystem', path });
+    try {
+      const good = await store.get(erasureLogKey('b1'));
+      await store.put(erasureLogKey('b1'), Buffer.from('{"format_version":1,"entries":"x"}'));
+      const v = await validateBackup(store, 'b1', false);
+      assert.equal(v.problems.length, 1);
+      assert.equal(v.problems[0]!.object, 'b1/erasure-log.json');
+      await store.put(erasureLogKey('b1'), good);
+    } finally {
+      await store.close();
+    }
   });
 
   test('encrypted backup on MinIO: erase under the lease, interrupted at each step and finished by a second run', async () => {
@@ -179,7 +191,9 @@ describe('erase a key', () => {
 
       // Crash after partition 0's index switch, before its old objects are deleted: valid, partition 0 erased.
       await assert.rejects(runErase({ store, backupId: 'e1', topic, keys: [Buffer.from(KEY)], execute: true, afterStep: (s) => { if (s === 'index-switched') throw new Error('crash'); } }), /crash/);
-      assert.deepEqual((await validateBackup(store, 'e1', true)).problems, []);
+      const vi = await validateBackup(store, 'e1', true);
+      assert.deepEqual(vi.problems, []);
+      assert.ok(vi.warnings.some((w) => w.startsWith('e1/erasure-log.json: an erase of a key from ') && w.includes('did not finish')), 'validate names the unfinished erase');
       assert.ok(!(await backupRecords(store, 'e1', topic, 0)).some(isKey));
 
       // The second run, through the CLI with the key file: finishes partition 1, removes the leftovers, completes the log entry.
@@ -203,6 +217,7 @@ describe('erase a key', () => {
       assert.ok(!(await store.inner.get(erasureLogKey('e1'))).includes(Buffer.from('"topic"')), 'the log is stored encrypted');
       const v = runCli(['validate', '--path', url, '--backup-id', 'e1', '--deep', '--encryption-key-file', keyFile], { env });
       assert.equal(v.code, 0, v.stdout + v.stderr);
+      assert.ok(!v.stdout.includes('did not finish'));
       await assertRestoreClean(store, 'e1');
     } finally {
       await store.close();
