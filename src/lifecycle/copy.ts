@@ -20,6 +20,7 @@ import type { z } from 'zod';
 import { BackupLease, type LeaseOptions } from '../backup/lease.js';
 import { listBackupIds } from '../backup/inspect.js';
 import { checkBackupId, keys } from '../format/layout.js';
+import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { manifestSchema, type Manifest } from '../format/manifest.js';
 import { partitionIndexSchema, verifyPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -39,7 +40,8 @@ export interface CopyOptions {
 export interface CopyProgress {
   backupId: string;
   key: string;
-  action: 'copied' | 'unchanged' | 'verified';
+  /** A segment transferred, unchanged or verified in place; or a partition index written. */
+  action: 'copied' | 'unchanged' | 'verified' | 'index';
   bytes: number;
 }
 
@@ -164,6 +166,7 @@ async function readSource(from: ObjectStore, backupId: string): Promise<SourceSn
 async function copyBackup(opts: CopyOptions, to: ObjectStore, backupId: string, signal: AbortSignal | undefined): Promise<BackupCopyResult> {
   const res: BackupCopyResult = { backupId, segmentsCopied: 0, segmentsUnchanged: 0, segmentsVerified: 0, bytesCopied: 0, metadataObjects: 0, removed: [], complete: false };
   const src = await readSource(opts.from, backupId);
+  await raiseManifestGeneration(to, backupId, src);
   for (const p of src.indexes) {
     if (signal?.aborted) return res;
     const done = await copyPartition(opts, to, backupId, p, res, signal);
@@ -174,6 +177,24 @@ async function copyBackup(opts: CopyOptions, to: ObjectStore, backupId: string, 
   await putVerified(to, keys.manifest(backupId), src.manifestBytes, res);
   res.complete = true;
   return res;
+}
+
+/**
+ * Before any index of an incremental copy is replaced: the destination's manifest (the previous copy's)
+ * gets the generation of the new indexes' manifest, its content unchanged. The copy is then a
+ * consistent backup at every instant (docs/format.md 4.2: the old manifest pins only older index
+ * generations, and no index names a newer manifest), so a restore from it works mid-copy.
+ */
+async function raiseManifestGeneration(to: ObjectStore, backupId: string, src: SourceSnapshot): Promise<void> {
+  const needed = src.indexes.reduce((g, p) => Math.max(g, p.index.manifest_generation ?? 0), 0);
+  let old: Manifest | undefined;
+  try {
+    old = await readJsonObject(to, keys.manifest(backupId), manifestSchema);
+  } catch {
+    return; // a damaged destination manifest is replaced at the end
+  }
+  if (!old || old.generation === undefined || old.generation >= needed) return;
+  await writeJsonObject(to, keys.manifest(backupId), { ...old, generation: needed });
 }
 
 /** Whole small object: put, read back, compare digests. */
@@ -199,7 +220,10 @@ async function copyPartition(opts: CopyOptions, to: ObjectStore, backupId: strin
     if (signal?.aborted) return false;
     await copySegment(opts, to, backupId, s, known.get(s.key) === s.sha256, res);
   }
-  if (!destBytes || !destBytes.equals(p.bytes)) await putVerified(to, ik, p.bytes, res);
+  if (!destBytes || !destBytes.equals(p.bytes)) {
+    await putVerified(to, ik, p.bytes, res);
+    opts.onProgress?.({ backupId, key: ik, action: 'index', bytes: p.bytes.length });
+  }
   const named = new Set(p.index.segments.map((s) => s.key));
   const prefix = keys.partitionPrefix(backupId, p.topic, p.partition);
   for await (const o of to.list(prefix)) {

@@ -121,12 +121,19 @@ describe('copy between stores', () => {
     await backup();
     const added = (await segmentCount(src)) - before;
     assert.ok(added > 0);
-    const r = await runCopy({ from: src, to: copy, backupId: ID });
+    // Stopped right after the first index is replaced: the copy still holds the previous manifest.
+    const ac = new AbortController();
+    const r = await runCopy({ from: src, to: copy, backupId: ID, signal: ac.signal, onProgress: (p) => { if (p.action === 'index') ac.abort(); } });
     const b = r.backups[0]!;
-    assert.equal(b.complete, true);
+    assert.equal(b.complete, false);
     assert.equal(b.segmentsCopied, added);
-    assert.equal(b.segmentsUnchanged, before);
     assert.equal(b.segmentsVerified, 0);
+    const mid = await validateBackup(copy, ID, true);
+    assert.deepEqual(mid.problems, [], 'mid-copy, the destination is a consistent backup (no generation mismatch): a restore from it works');
+    const rest = (await runCopy({ from: src, to: copy, backupId: ID })).backups[0]!;
+    assert.equal(rest.complete, true);
+    assert.equal(rest.segmentsCopied, 0);
+    assert.equal(rest.segmentsUnchanged, before + added, 'every segment is on the copy; none transferred again');
     await assertSameBackup(src, copy);
     const again = (await runCopy({ from: src, to: copy, backupId: ID })).backups[0]!;
     assert.deepEqual([again.segmentsCopied, again.bytesCopied, again.segmentsUnchanged], [0, 0, before + added], 'nothing new: nothing transferred');
