@@ -110,6 +110,8 @@ describe('erase a key', () => {
       assert.equal(pj.records, expectedCount());
       assert.deepEqual(await readPartitionIndex(store, 'b1', topic, 0), before, 'plan only: the index is untouched');
       assert.ok(!(await store.exists(erasureLogKey('b1'))), 'plan only: no erasure log');
+      const text = runCli(['erase', '--path', path, '--backup-id', 'b1', '--topic', topic, '--key', KEY]);
+      assert.match(text.stdout, new RegExp(`^Erase plan \\(nothing changed; add --execute to erase\\): b1 topic ${topic}, 1 key\\(s\\)\n  Segments scanned: \\d+   holding the key\\(s\\): \\d+   records: ${expectedCount()}\n`), text.stdout);
 
       const ex = runCli(['erase', '--path', path, '--backup-id', 'b1', '--topic', topic, '--key', KEY, '--execute', '--format', 'json']);
       assert.equal(ex.code, 0, ex.stderr);
