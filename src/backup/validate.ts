@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { decodeBatch, readBatchHeader } from '../kafka/protocol/record-batch.js';
 import { checkBackupId, isValidTopicName, keys } from '../format/layout.js';
 import { checkIndexAgainstManifest, confirmRollbacks, indexFreshnessProblems, type RollbackProblem } from '../format/generations.js';
+import { erasureLogKey, readErasureLog } from '../format/erasure-log.js';
 import { readPartitionIndex } from '../format/partition-index.js';
 import { readSegment } from '../format/segment.js';
 import { checkSeedSegment, isSeedBackup } from '../format/seed/backup.js';
@@ -91,6 +92,16 @@ async function unlistedIndexes(store: ObjectStore, view: BackupView, out: Backup
     }
   }
   return found;
+}
+
+/** The erasure log (src/format/erasure-log.ts) must be readable; an erase that did not finish is named. */
+async function checkErasureLog(store: ObjectStore, backupId: string, out: BackupValidation): Promise<void> {
+  try {
+    const unfinished = (await readErasureLog(store, backupId)).entries.filter((e) => e.status === 'started');
+    for (const e of unfinished) out.warnings.push(`${erasureLogKey(backupId)}: an erase of a key from ${e.topic} started at ${new Date(e.started_at).toISOString()} did not finish; run the same erase --execute again to complete it`);
+  } catch (err) {
+    out.problems.push({ object: erasureLogKey(backupId), problem: errorMessage(err) });
+  }
 }
 
 /**
@@ -189,6 +200,7 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
     }
   }
   rollbacks.push(...(await unlistedIndexes(store, view, out)));
+  await checkErasureLog(store, backupId, out);
   // Once per object (a put-back manifest is seen from every index written after it).
   const named = new Set<string>();
   for (const r of await confirmRollbacks(store, backupId, rollbacks)) {

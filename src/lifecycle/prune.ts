@@ -9,7 +9,7 @@
  */
 import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
-import { manifestSchema, type Manifest } from '../format/manifest.js';
+import { readManifest, requireManifest, writeManifest, type Manifest } from '../format/manifest.js';
 import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
 import { readPrunedLog, type PruneReason } from '../format/pruned.js';
 import { BackupLease, LeaseHeldError, type LeaseOptions } from '../backup/lease.js';
@@ -69,8 +69,7 @@ export interface PruneReport {
 export async function runPrune(opts: PruneOptions): Promise<PruneReport> {
   checkBackupId(opts.backupId);
   checkPolicy(opts.policy, 'prune');
-  const manifest = await readJsonObject(opts.store, keys.manifest(opts.backupId), manifestSchema);
-  if (!manifest) throw new UserError('BACKUP_NOT_FOUND', `backup "${opts.backupId}" not found in ${opts.store.url} (no ${keys.manifest(opts.backupId)}); "kafka-backup list --path ${opts.store.url}" lists the backups there`);
+  await requireManifest(opts.store, opts.backupId);
   if (!opts.execute) return pruneHeld(opts, opts.store);
   let lease: BackupLease;
   try {
@@ -95,7 +94,7 @@ interface PartitionState {
 async function pruneHeld(opts: PruneOptions, store: ObjectStore): Promise<PruneReport> {
   const { backupId } = opts;
   // Read again under the lease: a backup that ran until we took it may have rewritten it.
-  const manifest = await readJsonObject(store, keys.manifest(backupId), manifestSchema);
+  const manifest = await readManifest(store, backupId);
   if (!manifest) throw new UserError('BACKUP_NOT_FOUND', `backup "${backupId}": ${keys.manifest(backupId)} disappeared while prune started`);
   const log = await readPrunedLog(store, backupId);
   const states: PartitionState[] = [];
@@ -208,5 +207,5 @@ async function saveManifest(store: ObjectStore, manifest: Manifest, rewritten: R
   }
   manifest.generation = (manifest.generation ?? 0) + 1;
   manifest.updated_at = Date.now();
-  await writeJsonObject(store, keys.manifest(manifest.backup_id), manifest);
+  await writeManifest(store, manifest.backup_id, manifest);
 }

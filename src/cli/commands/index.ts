@@ -1,7 +1,9 @@
 /** Every command, in the order `--help` lists them. Each file parses its flags, calls one engine function and prints. */
 import type { Command } from 'commander';
 import { registerBackupCommand } from './backup.js';
+import { registerCopyCommand } from './copy.js';
 import { registerDescribeCommand } from './describe.js';
+import { registerEraseCommand } from './erase.js';
 import { registerListCommand } from './list.js';
 import { registerOffsetResetCommands } from './offset-reset.js';
 import { registerOffsetRollbackCommands } from './offset-rollback.js';
@@ -31,5 +33,7 @@ export function registerCommands(program: Command): void {
   registerStatusCommand(program);
   registerSnapshotGroupsCommand(program);
   registerPruneCommand(program);
+  registerCopyCommand(program);
+  registerEraseCommand(program);
   registerValidationCommands(program);
 }
