@@ -8,7 +8,8 @@ import { batchTimestampRange, readBatchHeader, splitBatches } from '../kafka/pro
 import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { keys } from '../format/layout.js';
 import { DEFAULT_BLOCK_SIZE } from '../format/segment.js';
-import { emptyIndex, partitionIndexSchema, summarize, type PartitionIndex } from '../format/partition-index.js';
+import { emptyIndex, partitionIndexSchema, summarize, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
+import { dropOldest } from './retention/prune-apply.js';
 import { KafkaError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { sleep } from '../util/time.js';
@@ -19,6 +20,8 @@ import type { GenerationBook } from './generation-book.js';
 import { DEFAULT_MAX_QUEUED_BYTES, SegmentBuilder } from './segment-builder.js';
 import { isTransient } from './transient.js';
 import { DEFAULT_EMPTY_FETCH_RETRY_SECS, isLeaderless, StallWatch } from './stalls.js';
+import { AbortedBatchFilter } from './isolation.js';
+import type { BackupThrottle } from './throttle.js';
 
 const CONTROL_FLAG = 0x20;
 
@@ -51,15 +54,19 @@ export class PartitionWorker {
   readonly #gate: Semaphore | undefined;
   readonly #budget: OpenSegmentBudget | undefined;
   readonly #book: GenerationBook | undefined;
+  readonly #throttle: BackupThrottle | undefined;
   readonly #log;
   #index: PartitionIndex = emptyIndex('', 0);
   readonly #stall: StallWatch;
-  /** The stored index was read (once per run; retries keep the one in memory). */
-  #loaded = false;
+  /** The stored index was read (once per run; retries after a transient failure keep the one in memory). */
+  #indexLoaded = false;
+  /** Index writes one at a time (segment flushes and backup.retention both rewrite it). */
+  #saving: Promise<void> = Promise.resolve();
   /** The segment being streamed to storage, abandoned if the worker fails. */
   #streaming: SegmentBuilder | undefined;
 
-  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob, gate?: Semaphore, budget?: OpenSegmentBudget, book?: GenerationBook) {
+  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob, gate?: Semaphore, budget?: OpenSegmentBudget, book?: GenerationBook, throttle?: BackupThrottle) {
+    this.#throttle = throttle;
     this.#gate = gate;
     this.#book = book;
     this.#budget = budget;
@@ -108,12 +115,12 @@ export class PartitionWorker {
     const { topic, partition } = this.#job;
     const { store, backupId } = this.#opts;
     const indexKey = keys.partitionIndex(backupId, topic, partition);
-    if (!this.#loaded) {
+    if (!this.#indexLoaded) {
       const stored = await readJsonObject(store, indexKey, partitionIndexSchema);
       this.#book?.checkResumed(backupId, topic, partition, stored);
       if (stored) this.#book?.indexStored(topic, partition, stored.generation ?? 0);
       this.#index = stored ?? emptyIndex(topic, partition);
-      this.#loaded = true;
+      this.#indexLoaded = true;
     }
     // A retry after a transient failure (circuit breaker) continues from this run's own index: every
     // segment it names is stored, even when the index write that followed failed (the next one carries it).
@@ -198,6 +205,10 @@ export class PartitionWorker {
         fetchMax = Math.min(fetchMax * 2, 256 * 1024 * 1024);
         continue;
       }
+      // backup.rate_limit_*: paid before the next Fetch is sent.
+      if (this.#throttle && batches.length > 0) await this.#throttle.take(batches, signal);
+      // backup.isolation_level: read_committed: aborted transactions' batches are left out here instead of at restore.
+      const filter = this.#opts.isolationLevel === 'read_committed' ? new AbortedBatchFilter(res.abortedTransactions) : undefined;
       if (batches.length > 0) {
         const tail = readBatchHeader(batches[batches.length - 1]!);
         const next = Number(tail.baseOffset) + tail.lastOffsetDelta + 1;
@@ -208,11 +219,17 @@ export class PartitionWorker {
       // earlier segment and must not be listed in this one (restore trusts each segment's list).
       const markers: { producerId: bigint; offset: number }[] = [];
       const abortedFor = (b: SegmentBuilder): { producerId: bigint; firstOffset: bigint }[] =>
-        res.abortedTransactions.filter((a) => !markers.some((m) => m.producerId === a.producerId && m.offset >= Number(a.firstOffset) && m.offset < b.firstOffset));
+        filter ? [] : res.abortedTransactions.filter((a) => !markers.some((m) => m.producerId === a.producerId && m.offset >= Number(a.firstOffset) && m.offset < b.firstOffset));
       for (const batch of batches) {
         const h = readBatchHeader(batch);
         const last = Number(h.baseOffset) + h.lastOffsetDelta;
+        // Every batch goes through the filter (those before the position too: their markers end transactions).
+        const aborted = filter?.isAborted(h) ?? false;
         if (last < position) continue;
+        if (aborted) {
+          position = last + 1;
+          continue;
+        }
         if (!builder) {
           builder = new SegmentBuilder(this.#opts.compression, this.#opts.compressionLevel);
           // Streamed: blocks go to storage while the segment fills; the index follows once it is complete.
@@ -278,7 +295,23 @@ export class PartitionWorker {
     return over && !this.#opts.continuous;
   }
 
-  async #saveIndex(): Promise<void> {
+  /** The partition's index as this worker holds it; undefined until it has read it. */
+  get index(): PartitionIndex | undefined {
+    return this.#indexLoaded ? this.#index : undefined;
+  }
+
+  /** backup.retention: rewrites the index without these segments, if they are still its oldest. */
+  async dropOldest(removed: readonly SegmentEntry[]): Promise<void> {
+    if (dropOldest(this.#index, removed)) await this.#saveIndex();
+  }
+
+  #saveIndex(): Promise<void> {
+    const run = this.#saving.then(() => this.#writeIndex());
+    this.#saving = run.catch(() => {});
+    return run;
+  }
+
+  async #writeIndex(): Promise<void> {
     const { topic, partition } = this.#job;
     this.#index.updated_at = Date.now();
     // Rollback detection (src/format/generations.ts): every write a new generation, bound to the manifest's.

@@ -14,6 +14,10 @@ export interface BackupMetricsSink {
   error(operation: string): void;
   /** A retried request (`fetch`, ...). */
   retry(operation: string): void;
+  /** backup.rate_limit_*: the configured limits (undefined = unlimited), once at start. */
+  rateLimits?(recordsPerSec: number | undefined, bytesPerSec: number | undefined): void;
+  /** A fetch held back by backup.rate_limit_*: how long it waited. */
+  throttled?(waitedMs: number): void;
 }
 
 export interface RestoreMetricsSink {
