@@ -9,6 +9,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -49,7 +50,8 @@ before(async () => {
         return;
       }
       const now = Math.floor(Date.now() / 1000);
-      const token = `${b64url({ alg: 'none' })}.${b64url({ sub: CLIENT, iat: now, exp: now + lifetimeSecs, scope: form.get('scope') ?? '' })}.`;
+      // jti: two tokens issued within the same second still differ.
+      const token = `${b64url({ alg: 'none' })}.${b64url({ sub: CLIENT, iat: now, exp: now + lifetimeSecs, scope: form.get('scope') ?? '', jti: randomUUID() })}.`;
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: token, token_type: 'Bearer', expires_in: lifetimeSecs }));
     });
   });
