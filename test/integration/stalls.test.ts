@@ -178,12 +178,12 @@ describe('stalls and leaderless partitions', () => {
         await waitFor('the no-leader warning', () => warning.test(child.stderr()), child, 150_000);
         // A partition on another node keeps being backed up meanwhile.
         const other = [...leaders].find(([, node]) => node !== victim.nodeId)![0];
-        await produce(others[0]!, topic, other, awkwardRecords(25, Date.now(), 9));
+        await produceRetrying(others[0]!, topic, other, awkwardRecords(25, Date.now(), 9));
         await waitFor(`partition ${other} carrying on`, () => partitionReached(topic, other, 'leaderless', 65), child, 60_000);
         await sleep(5000);
         assert.equal(child.proc.exitCode, null, child.stderr());
         victim.resume();
-        await produce(others[0]!, topic, 0, awkwardRecords(15, Date.now(), 11));
+        await produceRetrying(others[0]!, topic, 0, awkwardRecords(15, Date.now(), 11));
         await waitFor('catching up once the node is back', () => caughtUp(others, 'leaderless', topic, 3), child, 120_000);
         assert.equal(await stop(child), 0, child.stderr());
         await assertBackupExact(others[0]!, store, 'leaderless', topic, 3);
@@ -204,4 +204,21 @@ describe('stalls and leaderless partitions', () => {
 async function partitionReached(topic: string, partition: number, backupId: string, offset: number): Promise<boolean> {
   const idx = await readJsonObject(store, keys.partitionIndex(backupId, topic, partition), partitionIndexSchema);
   return (idx?.next_offset ?? -1) >= offset;
+}
+
+/**
+ * The test's own producer, retried while the cluster fails over: the stopped node may have led the
+ * transaction-state partition, and its new leader answers InitProducerId with
+ * COORDINATOR_LOAD_IN_PROGRESS for longer than the producer's own retries wait.
+ */
+async function produceRetrying(bootstrap: string, topic: string, partition: number, records: Parameters<typeof produce>[3]): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    try {
+      return await produce(bootstrap, topic, partition, records);
+    } catch (err) {
+      if (Date.now() > deadline || !/COORDINATOR|coordinator/.test((err as Error).message)) throw err;
+      await sleep(1000);
+    }
+  }
 }
