@@ -5,7 +5,7 @@ import { UserError } from '../../util/errors.js';
 import { logger } from '../../util/logger.js';
 import { stopSignal, withStore } from '../io.js';
 import { parseFormat } from '../output.js';
-import { catJsonHead, catJsonRecord, catJsonTail, catRecordJson, catRecordText, catSummary, type CatFormat } from '../render/cat.js';
+import { catJsonHead, catJsonRecord, catJsonTail, catRecordJson, catRecordText, catStatsJson, catSummary, type CatFormat } from '../render/cat.js';
 import { StreamOut } from '../stream-out.js';
 import { commaList } from './offset-reset-flags.js';
 
@@ -97,7 +97,7 @@ export function registerCatCommand(program: Command): void {
         }
         if (format === 'json') await out.write(`${catJsonTail(run, !first)}\n`);
         await out.flush();
-        if (format !== 'json') logger().info({ stats: run.stats }, catSummary(run));
+        if (format !== 'json') logger().info({ stats: catStatsJson(run.stats) }, catSummary(run));
         if (signal.aborted) process.exitCode = 130;
       });
     });
