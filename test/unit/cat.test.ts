@@ -5,6 +5,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseLimit, parseOffsetRange, parsePartitions, parseTime } from '../../src/cli/commands/cat.js';
@@ -93,6 +94,21 @@ describe('cat of the seed tool\'s backups', () => {
     await assert.rejects(cat({ backupId: 'seed-zstd', topic: 'orders', fromOffset: 9, toOffset: 3 }), (e: Error) => e instanceof UserError && /start 9 is after end 3/.test(e.message));
     await assert.rejects(cat({ backupId: 'seed-zstd', topic: 'orders', windowStart: 20, windowEnd: 10 }), (e: Error) => e instanceof UserError && /--from/.test(e.message));
     await assert.rejects(cat({ backupId: 'no-such-backup', topic: 'orders' }), (e: Error) => e instanceof UserError && /no-such-backup/.test(e.message));
+  });
+});
+
+describe('cat through the CLI', () => {
+  it('a reader that closes the pipe early (`| head -1`) stops the read and ends the command quietly with exit status 0', () => {
+    const root = join(import.meta.dirname, '..', '..');
+    const cmd = `"${process.execPath}" --import tsx src/cli/run.ts cat -p ${join(FIXTURES, 'backups')} -b seed-none -t orders 2>"$ERR" | head -1; echo "status=\${PIPESTATUS[0]}"; cat "$ERR"`;
+    const r = spawnSync('bash', ['-c', `ERR=$(mktemp); ${cmd}; rm -f "$ERR"`], { cwd: root, encoding: 'utf8' });
+    const [first, status, ...stderr] = r.stdout.split('\n');
+    assert.match(first!, /^orders\/0@0 /);
+    assert.equal(status, 'status=0', r.stdout);
+    assert.doesNotMatch(stderr.join('\n'), /EPIPE|error|at /, 'no error, no stack');
+    // It stopped reading: its summary counts fewer than the topic's 1,200 records (~370 KB of text).
+    const summary = JSON.parse(stderr.find((l) => l.includes('"stats"'))!) as { stats: { records: number } };
+    assert.ok(summary.stats.records < 1200, `printed ${summary.stats.records} records before noticing`);
   });
 });
 
