@@ -154,7 +154,7 @@ function recordMatches(r: KafkaRecord, o: CatOptions): boolean {
   const ts = Number(r.timestamp);
   if ((o.windowStart !== undefined && ts < o.windowStart) || (o.windowEnd !== undefined && ts > o.windowEnd)) return false;
   if (o.fromOffset !== undefined && r.offset < BigInt(o.fromOffset)) return false;
-  return o.key === undefined || (r.key !== null && r.key.equals(o.key));
+  return o.key === undefined || r.key?.equals(o.key) === true;
 }
 
 async function* partitionRecords(o: CatOptions, src: PartitionSource, stats: CatStats): AsyncGenerator<CatRecord> {

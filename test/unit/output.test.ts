@@ -26,7 +26,7 @@ describe('human log lines', () => {
     const names = [10, 20, 30, 40, 50, 60].map((level) => formatLogLine(JSON.stringify({ level, time: t, msg: 'm' })).split('  ')[1]!.trim());
     assert.deepEqual(names, ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL']);
     assert.equal(formatLogLine(JSON.stringify({ level: 50, time: t, msg: 'm' }), true), '07:12:03.045Z  \x1b[31mERROR\x1b[0m  m\n');
-    assert.doesNotMatch(formatLogLine(JSON.stringify({ level: 50, time: t, msg: 'm' })), /\x1b/);
+    assert.ok(!formatLogLine(JSON.stringify({ level: 50, time: t, msg: 'm' })).includes('\x1b'));
   });
 
   it('control characters in the message and in values are escaped; quotes and = force quoting', () => {

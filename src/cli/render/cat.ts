@@ -47,7 +47,9 @@ export function catRecordJson(r: CatRecord): Record<string, unknown> {
 }
 
 /** C0 and C1 controls, DEL, and the Unicode format characters that reorder or hide text (bidi overrides, zero-width). */
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/u;
+export function unsafeForTerminal(cp: number): boolean {
+  return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x2069) || cp === 0xfeff;
+}
 
 function escapeChar(c: string): string {
   const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '"': '\\"', '\\': '\\\\' };
@@ -65,7 +67,7 @@ export function escapeBytes(b: Buffer | null): string {
   const s = asUtf8(b);
   let out = '';
   if (s !== undefined) {
-    for (const c of s) out += c === '"' || c === '\\' || UNSAFE.test(c) ? escapeChar(c) : c;
+    for (const c of s) out += c === '"' || c === '\\' || unsafeForTerminal(c.codePointAt(0)!) ? escapeChar(c) : c;
   } else {
     for (const x of b) out += x >= 0x20 && x < 0x7f && x !== 0x22 && x !== 0x5c ? String.fromCharCode(x) : escapeChar(String.fromCharCode(x));
   }
