@@ -105,7 +105,8 @@ export class BackupProgressDisplay {
     const records = p.partitions.reduce((n, x) => n + x.records, 0);
     const raw = p.partitions.reduce((n, x) => n + x.rawBytes, 0);
     const done = p.partitions.filter((x) => x.done).length;
-    const rate = this.#rate.add(now, records);
+    // Until the window holds two samples (the first second, or a run shorter than that): the average since the start.
+    const rate = this.#rate.add(now, records) || (records / Math.max(1, now - p.startedAt)) * 1000;
     const fraction = this.continuous ? null : fractionOf(p.partitions, this.#starts);
     let eta: number | null = null;
     if (fraction !== null) {
@@ -149,6 +150,7 @@ export class RestoreProgressDisplay implements RestoreMetricsSink {
   #done = 0;
   #lastDraw = 0;
   #lastLine = Date.now();
+  readonly #started = Date.now();
   readonly #topics = new Map<string, number>();
   readonly #rate = new Rate();
   readonly #live = new LiveBlock();
@@ -187,7 +189,7 @@ export class RestoreProgressDisplay implements RestoreMetricsSink {
   #show(force: boolean): void {
     if (mode === 'off') return;
     const now = Date.now();
-    const rate = this.#rate.add(now, this.#records);
+    const rate = this.#rate.add(now, this.#records) || (this.#records / Math.max(1, now - this.#started)) * 1000;
     const summary = `${num(this.#records)} records restored, ${bytes(this.#bytes)}, ${num(Math.round(rate))} rec/s, ${this.#done}/${this.#planned} partitions done`;
     if (mode === 'live') {
       if (!force && now - this.#lastDraw < 200) return; // redraw at most 5 times a second
