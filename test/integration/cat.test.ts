@@ -219,6 +219,12 @@ describe('cat: a real backup, read without a cluster', () => {
     assert.deepEqual(keysOf(keyed.map(fromJson)), keysOf([...source[0]!.filter(isKey), ...source[1]!.filter(isKey)]));
     assert.equal(keyed.length, BULK / 400 + 1);
 
+    // A key that is not text, by its bytes.
+    const binKey = Buffer.from([0xff, 0xfe, 0x00]);
+    const byBytes = jsonl(cli(['--topic', topic, '--key-base64', binKey.toString('base64'), '--format', 'jsonl']).stdout);
+    assert.deepEqual(keysOf(byBytes.map(fromJson)), keysOf(source[1]!.filter((x) => x.key?.equals(binKey) === true)));
+    assert.equal(byBytes.length, 1);
+
     const limited = cli(['--topic', topic, '-P', '0', '--key', 'order-7', '--limit', '3', '--format', 'jsonl']);
     assert.deepEqual(jsonl(limited.stdout).map((j) => j.offset), [7, 407, 807]);
   });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseLimit, parseOffsetRange, parsePartitions, parseTime } from '../../src/cli/commands/cat.js';
+import { parseKey, parseLimit, parseOffsetRange, parsePartitions, parseTime } from '../../src/cli/commands/cat.js';
 import { catJsonHead, catJsonRecord, catJsonTail, catRecordJson, catRecordText, encodeBytes, escapeBytes } from '../../src/cli/render/cat.js';
 import { catBackup, type CatOptions, type CatRecord, type CatRun } from '../../src/restore/index.js';
 import { FsStore } from '../../src/storage/fs.js';
@@ -136,6 +136,15 @@ describe('cat flags', () => {
     assert.throws(() => parseTime('--from', '1731249060'), /--from: .*looks like seconds/);
     assert.throws(() => parseTime('--to', '2024-11-10T14:31:00'), /--to: .*no time zone/);
     assert.throws(() => parseTime('--from', 'yesterday'), /--from: /);
+  });
+
+  it('--key is UTF-8 text, --key-base64 any bytes; not both, and not malformed base64', () => {
+    assert.deepEqual(parseKey('order-42', undefined), Buffer.from('order-42'));
+    assert.deepEqual(parseKey(undefined, '/wAB'), Buffer.from([0xff, 0x00, 0x01]));
+    assert.equal(parseKey(undefined, undefined), undefined);
+    assert.throws(() => parseKey('a', 'YQ=='), /--key and --key-base64 both given/);
+    assert.throws(() => parseKey(undefined, 'not base64!'), /--key-base64: "not base64!" is not base64/);
+    assert.throws(() => parseKey(undefined, 'YQ'), /--key-base64/);
   });
 
   it('--partition and --limit take whole numbers', () => {

@@ -38,6 +38,15 @@ export function parsePartitions(list: string[]): number[] {
   });
 }
 
+/** `--key` (UTF-8 text) or `--key-base64` (any bytes): the exact key bytes to match. */
+export function parseKey(text: string | undefined, base64: string | undefined): Buffer | undefined {
+  if (text !== undefined && base64 !== undefined) throw new UserError('USAGE', '--key and --key-base64 both given: use one (--key for text, --key-base64 for any bytes)');
+  if (base64 === undefined) return text === undefined ? undefined : Buffer.from(text, 'utf8');
+  const b = base64.trim();
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b) || b.length % 4 !== 0) throw new UserError('USAGE', `--key-base64: "${base64}" is not base64 (A-Z a-z 0-9 + / with = padding to a multiple of 4 characters)`);
+  return Buffer.from(b, 'base64');
+}
+
 export function parseLimit(v: string): number {
   if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1 || !Number.isSafeInteger(Number(v))) throw new UserError('USAGE', `--limit: "${v}" is not a whole number >= 1`);
   return Number(v);
@@ -52,6 +61,7 @@ interface CatFlags {
   from?: string;
   to?: string;
   key?: string;
+  keyBase64?: string;
   limit?: string;
   format: string;
 }
@@ -68,6 +78,7 @@ export function registerCatCommand(program: Command): void {
     .option('--from <time>', 'records stamped at or after this time: epoch ms or ISO-8601 with zone (2024-11-10T14:31:00Z)')
     .option('--to <time>', 'records stamped at or before this time (inclusive)')
     .option('-k, --key <key>', 'only records whose key is exactly this text (UTF-8)')
+    .option('--key-base64 <b64>', 'only records whose key is exactly these bytes (base64), for keys that are not text')
     .option('-n, --limit <n>', 'stop after this many records')
     .option('-f, --format <format>', 'text, json or jsonl (one JSON object per record; shape in docs/output.md)', 'text')
     .action(async (o: CatFlags) => {
@@ -79,7 +90,7 @@ export function registerCatCommand(program: Command): void {
         ...(o.offset !== undefined ? parseOffsetRange(o.offset) : {}),
         ...(o.from !== undefined ? { windowStart: parseTime('--from', o.from) } : {}),
         ...(o.to !== undefined ? { windowEnd: parseTime('--to', o.to) } : {}),
-        ...(o.key !== undefined ? { key: Buffer.from(o.key, 'utf8') } : {}),
+        ...(o.key !== undefined || o.keyBase64 !== undefined ? { key: parseKey(o.key, o.keyBase64) } : {}),
         ...(o.limit !== undefined ? { limit: parseLimit(o.limit) } : {}),
       };
       const signal = stopSignal().signal;
