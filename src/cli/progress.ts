@@ -35,7 +35,8 @@ class LiveBlock {
 
   draw(lines: string[]): void {
     this.#lines = lines;
-    const width = process.stderr.columns ?? 120;
+    // A line wider than the terminal would wrap and the next frame would erase too few lines: cut it.
+    const width = process.stderr.columns ?? Number.POSITIVE_INFINITY;
     process.stderr.write(`${this.#erase()}${lines.map((l) => (l.length > width - 1 ? `${l.slice(0, width - 2)}…` : l)).join('\n')}\n`);
     this.#drawn = lines.length;
     setLogInterlude({ clear: () => this.clear(), redraw: () => this.draw(this.#lines) });
@@ -140,11 +141,13 @@ export class BackupProgressDisplay {
 
 /**
  * Restore progress, fed by the engine's metrics calls (teed with the Prometheus sink when the
- * metrics endpoint is on): records and bytes acknowledged by the target, rate, partitions done and
- * records per target topic. No ETA: the record total is known inside the engine only.
+ * metrics endpoint is on): records and bytes acknowledged by the target against the plan's count,
+ * rate, ETA, partitions done and records per target topic. A resumed restore counts only what this
+ * run writes against the whole plan, so its bar starts low and its ETA is too long.
  */
 export class RestoreProgressDisplay implements RestoreMetricsSink {
   #planned = 0;
+  #recordsPlanned: { records: number; exact: boolean } | undefined;
   #records = 0;
   #bytes = 0;
   #done = 0;
@@ -166,6 +169,11 @@ export class RestoreProgressDisplay implements RestoreMetricsSink {
   partitionsPlanned(count: number): void {
     this.#planned = count;
     this.#next?.partitionsPlanned(count);
+  }
+
+  recordsPlanned(records: number, exact: boolean): void {
+    this.#recordsPlanned = { records, exact };
+    this.#next?.recordsPlanned?.(records, exact);
   }
 
   restored(topic: string, partition: number, records: number, bytesWritten: number): void {
@@ -190,15 +198,19 @@ export class RestoreProgressDisplay implements RestoreMetricsSink {
     if (mode === 'off') return;
     const now = Date.now();
     const rate = this.#rate.add(now, this.#records) || (this.#records / Math.max(1, now - this.#started)) * 1000;
-    const summary = `${num(this.#records)} records restored, ${bytes(this.#bytes)}, ${num(Math.round(rate))} rec/s, ${this.#done}/${this.#planned} partitions done`;
+    const plan = this.#recordsPlanned;
+    // By records when the plan says how many (an estimate, marked ~, when a window cuts segments), else by partitions.
+    const fraction = plan && plan.records > 0 ? this.#records / plan.records : this.#planned > 0 ? this.#done / this.#planned : 0;
+    const eta = plan && rate > 0 && this.#done < this.#planned ? (Math.max(0, plan.records - this.#records) / rate) * 1000 : null;
+    const of = plan ? ` of ${plan.exact ? '' : '~'}${num(plan.records)}` : '';
+    const summary = `${num(this.#records)}${of} records restored, ${bytes(this.#bytes)}, ${num(Math.round(rate))} rec/s${eta !== null ? `, ETA ${plan?.exact ? '' : '~'}${humanDuration(eta)}` : ''}, ${this.#done}/${this.#planned} partitions done`;
     if (mode === 'live') {
       if (!force && now - this.#lastDraw < 200) return; // redraw at most 5 times a second
       this.#lastDraw = now;
-      const fraction = this.#planned > 0 ? this.#done / this.#planned : 0;
       const topics = [...this.#topics].slice(0, MAX_TOPIC_LINES).map(([t, n]) => `  ${t}  ${num(n)} records`);
-      this.#live.draw([`${bar(fraction)} of partitions  ${summary}`, ...(this.#topics.size > 1 ? topics : [])]);
+      this.#live.draw([`${bar(fraction)}  ${summary}`, ...(this.#topics.size > 1 ? topics : [])]);
     } else if (now - this.#lastLine >= LINE_INTERVAL_MS) {
-      logger('progress').info({ records: this.#records, bytes: this.#bytes, records_per_sec: Math.round(rate), partitions_done: this.#done, partitions: this.#planned }, summary);
+      logger('progress').info({ records: this.#records, ...(plan ? { records_planned: plan.records, records_planned_exact: plan.exact, percent: Math.floor(Math.min(1, fraction) * 100) } : {}), ...(eta !== null ? { eta_ms: Math.round(eta) } : {}), bytes: this.#bytes, records_per_sec: Math.round(rate), partitions_done: this.#done, partitions: this.#planned }, summary);
       this.#lastLine = now;
     }
   }

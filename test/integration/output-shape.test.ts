@@ -2,14 +2,18 @@
  * The `--format json` reports have the shape docs/output.md documents: for backup, restore,
  * validate-restore, describe, list, validate and status (against the real broker), every top-level
  * field the document lists is present and none it does not list appears. And the logs: JSON lines on
- * a non-terminal stderr by default, human lines with --log-format text, only warnings with --quiet.
+ * a non-terminal stderr by default, human lines with --log-format text, only warnings with --quiet;
+ * and the restore engine's record count for the progress display.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runRestore } from '../../src/restore/index.js';
+import { FsStore } from '../../src/storage/fs.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
+import { testRestoreOptions } from '../helpers/options.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { awkwardRecords, produce } from '../helpers/records.js';
 
@@ -100,6 +104,14 @@ describe('--format json reports and the log output', () => {
     assertShape('validate', doc, json(runCli(['validate', '--path', root, '--backup-id', 'shape-1', '--format', 'json'])));
     assertShape('status', doc, json(runCli(['status', '--path', root, '--backup-id', 'shape-1', '--format', 'json'])));
     assertShape('cat', doc, json(runCli(['cat', '--path', root, '--backup-id', 'shape-1', '--topic', topic, '--limit', '2', '--format', 'json'])));
+  });
+
+  test('restore gives its progress display the plan\'s record count (exact for a whole restore), so the bar and ETA are by records', async () => {
+    const calls: [number, boolean][] = [];
+    const sink = { partitionsPlanned: () => {}, restored: () => {}, partitionDone: () => {}, error: () => {}, recordsPlanned: (n: number, exact: boolean) => calls.push([n, exact]) };
+    const res = await runRestore(testRestoreOptions(bootstrap, new FsStore(root), 'shape-1', { topicMapping: { [topic]: `${topic}-planned` }, metrics: sink }));
+    assert.equal(res.restored, 400);
+    assert.deepEqual(calls, [[400, true]]);
   });
 
   test('--log-format text gives human lines; --quiet leaves only warnings and errors; a bad --log-format is a one-line error', () => {

@@ -143,6 +143,22 @@ describe('progress display', () => {
     process.stderr.write = realWrite;
     assert.deepEqual(calls, ['planned 2', 'restored a/0 1000 50000', 'done a/0', 'restored b/0 500 1000', 'done b/0', 'error produce']);
     const last = written.at(-1)!;
-    assert.match(last, /\[█+\] 100% of partitions {2}1,500 records restored, 51\.0 KB, [\d,]+ rec\/s, 2\/2 partitions done\n {2}a {2}1,000 records\n {2}b {2}500 records\n$/);
+    // No record count from the engine: the bar is by partitions.
+    assert.match(last, /\[█+\] 100% {2}1,500 records restored, 51\.0 KB, [\d,]+ rec\/s, 2\/2 partitions done\n {2}a {2}1,000 records\n {2}b {2}500 records\n$/);
+  });
+
+  it('restore: with the plan\'s record count, a bar by records and an ETA (marked ~ when the count is an estimate)', () => {
+    setProgressMode('live');
+    capture();
+    const calls: string[] = [];
+    const r = new RestoreProgressDisplay().teeTo({ partitionsPlanned: () => {}, restored: () => {}, partitionDone: () => {}, error: () => {}, recordsPlanned: (n, exact) => calls.push(`${n} ${exact}`) });
+    r.partitionsPlanned(2);
+    r.recordsPlanned(4000, false);
+    r.restored('a', 0, 1000, 50_000);
+    r.partitionDone('a', 0);
+    r.done();
+    process.stderr.write = realWrite;
+    assert.deepEqual(calls, ['4000 false']);
+    assert.match(written.at(-1)!, /\[█{6}░{18}\] {2}25% {2}1,000 of ~4,000 records restored, 50\.0 KB, [\d,]+ rec\/s, ETA ~[^,]+, 1\/2 partitions done\n$/);
   });
 });
