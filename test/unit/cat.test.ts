@@ -149,6 +149,7 @@ describe('cat flags', () => {
 
   it('--partition and --limit take whole numbers', () => {
     assert.deepEqual(parsePartitions(['0', '2']), [0, 2]);
+    assert.deepEqual(parsePartitions(['2', '0', '2']), [2, 0]);
     assert.throws(() => parsePartitions(['x']), /--partition: "x"/);
     assert.equal(parseLimit('5'), 5);
     assert.throws(() => parseLimit('0'), /--limit/);

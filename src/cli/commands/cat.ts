@@ -31,11 +31,13 @@ export function parseTime(flag: string, v: string): number {
   return r.value;
 }
 
+/** `--partition`: whole numbers, each printed once, in the order first given. */
 export function parsePartitions(list: string[]): number[] {
-  return list.map((s) => {
+  const ps = list.map((s) => {
     if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) throw new UserError('USAGE', `--partition: "${s}" is not a partition number (a whole number >= 0; repeat the flag or separate with commas)`);
     return Number(s);
   });
+  return [...new Set(ps)];
 }
 
 /** `--key` (UTF-8 text) or `--key-base64` (any bytes): the exact key bytes to match. */
