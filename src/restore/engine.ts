@@ -119,6 +119,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
       }
     }
     opts.metrics?.partitionsPlanned(jobs.size);
+    opts.metrics?.recordsPlanned?.(plan.recordsEstimate, plan.recordsLowerBound === plan.recordsUpperBound);
     for (const j of jobs.values()) j.sources.sort((a, b) => a.sourceTopic.localeCompare(b.sourceTopic) || a.sourcePartition - b.sourcePartition);
 
     const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
