@@ -21,7 +21,7 @@ import {
 } from '../../src/kafka/protocol/record-batch.js';
 import { crc32c, crc32cCombine, crc32cJs, crc32cImplementation } from '../../src/kafka/protocol/crc32c.js';
 import { compress, decompress, zstdCompressAsync } from '../../src/kafka/protocol/compression.js';
-import { ByteReader, varintSize, varlongSize, writeVarint, writeVarlong } from '../../src/format/varint.js';
+import { ByteReader, varintSize, varlongSize, writeVarint, writeVarlong } from '../../src/kafka/protocol/varint.js';
 import { CorruptDataError } from '../../src/util/errors.js';
 
 const CODECS: KafkaCompression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
