@@ -12,6 +12,7 @@ import type { z } from 'zod';
 import { plaintextPasswordWarning } from '../kafka/security.js';
 import { ConfigError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
+import { TimeWindow } from '../util/time-window.js';
 import { originalOffset, prepareSubstitution, redactSecrets, substituteInDocument, type Splice } from './substitute.js';
 import { parseYamlTree, pathString, PlainScalar, SpecificTagged } from './yaml-tree.js';
 import type { Secret } from './substitute.js';
@@ -23,7 +24,6 @@ import {
 import { consumerGroupProblems } from './consumer-groups.js';
 import { schemaIdProblems } from './later-keys.js';
 import { normaliseStorage, storageSpecFromConfig } from './storage.js';
-import { isoOf } from './values.js';
 import type { BackupOptions, KafkaBackupConfig, KafkaClusterConfig, LoadConfigOptions, Mode, RestoreOptions, StorageConfig } from './types.js';
 import { lineOf, lineStarts } from './lines.js';
 
@@ -282,11 +282,8 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
     if (retention.max_age === undefined && retention.max_total_bytes === undefined) add(['backup', 'retention'], 'sets no limit: give max_age (e.g. 30d) and/or max_total_bytes; keep_segments alone prunes nothing');
     else if (!backupParsed?.continuous) add(['backup', 'retention'], 'applies to a continuous backup (backup.continuous: true) only; prune a snapshot backup with "kafka-backup prune"');
   }
-  if (restore?.time_window_start !== undefined && restore.time_window_end !== undefined && restore.time_window_start > restore.time_window_end) {
-    const s = restore.time_window_start;
-    const e = restore.time_window_end;
-    add(['restore', 'time_window_end'], `time_window_start ${s} (${isoOf(s)}) is after time_window_end ${e} (${isoOf(e)}); the window would be empty`);
-  }
+  const windowProblem = restore && TimeWindow.of(restore.time_window_start, restore.time_window_end).problem;
+  if (windowProblem) add(['restore', 'time_window_end'], windowProblem);
   if (restore) for (const p of consumerGroupProblems(restore)) add(['restore', p.key], p.message);
   if (restore) for (const p of schemaIdProblems(restore)) add(['restore', p.key], p.message);
   for (const [name, cluster] of [['source', source], ['target', target]] as const) {
