@@ -30,7 +30,7 @@ export interface SourceBatch {
   bytes: number;
 }
 
-/** The window as RestoreOptions spells it: the form offsets/reset.ts still passes (a TimeWindow is preferred). */
+/** The window as RestoreOptions spells it: the form offsets/target-translate.ts still passes (a TimeWindow is preferred). */
 export interface ReadWindow {
   windowStart?: number;
   windowEnd?: number;
