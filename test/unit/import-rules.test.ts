@@ -4,7 +4,8 @@
  * the restore engine only through its front door, src/restore/index.ts. Type-only imports count
  * too (they tie folders together just the same). An arrow that breaks the rule and is accepted for
  * now is listed, edge by edge, in KNOWN_EXCEPTIONS: a new violation fails, and so does an exception
- * that no longer occurs (delete its line).
+ * that no longer occurs (delete its line). No two files may import each other through imports that
+ * load them (a module would run before what it imports is initialised).
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,6 +70,67 @@ function crossFolderImports(files: ReadonlyMap<string, string>): string[] {
   return out;
 }
 
+/**
+ * Relative imports that load the module when this one runs: static imports and re-exports that are
+ * not type-only (`import type`, or every name marked `type`, is erased) and side-effect imports.
+ * Dynamic imports run later, so they cannot form a loading cycle.
+ */
+function loadingImports(text: string): string[] {
+  const re = /^\s*(?:import|export)\s+(type\s+)?([^;]*?)\bfrom\s*['"](\.[^'"]+)['"]|^\s*import\s*['"](\.[^'"]+)['"]/gm;
+  const out: string[] = [];
+  for (const m of text.matchAll(re)) {
+    if (m[1] !== undefined) continue;
+    const clause = (m[2] ?? '').trim();
+    const named = /^\{([^}]*)\}$/s.exec(clause);
+    if (named && named[1]!.split(',').every((n) => n.trim() === '' || n.trim().startsWith('type '))) continue;
+    out.push(m[3] ?? m[4] ?? '');
+  }
+  return out;
+}
+
+/**
+ * Files that import each other, directly or around a longer loop, through loading imports: in such
+ * a loop one module runs before what it imports is initialised (a `const` read at load time throws
+ * "Cannot access ... before initialization"; format/restore-state.ts and restore-report.ts did).
+ */
+function importCycles(files: ReadonlyMap<string, string>): string[][] {
+  const graph = new Map<string, string[]>();
+  for (const [file, text] of files) {
+    graph.set(
+      file,
+      loadingImports(text).map((spec) => posix.normalize(posix.join(posix.dirname(file), spec)).replace(/\.js$/, '.ts')),
+    );
+  }
+  // Tarjan's strongly connected components: every component of more than one file is a cycle.
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const cycles: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (stack.includes(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const component: string[] = [];
+    let w: string;
+    do {
+      w = stack.pop()!;
+      component.push(w);
+    } while (w !== v);
+    if (component.length > 1 || graph.get(v)!.includes(v)) cycles.push(component.sort());
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return cycles;
+}
+
 function breaksRule(edge: string): boolean {
   const [importer = '', imported = ''] = edge.split(' -> ');
   const from = importer.split('/')[0] ?? '';
@@ -93,7 +155,10 @@ describe('import rules (the floors of docs/architecture.md)', () => {
 
   test('every folder of src/ has a row in the table, and nothing lies directly in src/', () => {
     const folders = new Set([...files.keys()].map((f) => (f.includes('/') ? f.split('/')[0]! : `(src/${f})`)));
-    assert.deepEqual([...folders].filter((f) => !(f in MAY_IMPORT)), []);
+    assert.deepEqual(
+      [...folders].filter((f) => !(f in MAY_IMPORT)),
+      [],
+    );
   });
 
   test('no import breaks the rule, except the known ones', () => {
@@ -105,6 +170,27 @@ describe('import rules (the floors of docs/architecture.md)', () => {
   test('every known exception still occurs and still breaks the rule (remove the lines that do not)', () => {
     const gone = KNOWN_EXCEPTIONS.filter((e) => !edges.includes(e) || !breaksRule(e));
     assert.deepEqual(gone, []);
+  });
+
+  test('no two files import each other (directly or around a loop) through imports that load them', () => {
+    assert.deepEqual(importCycles(files), []);
+  });
+
+  test('the cycle check sees a loop through value imports, and not one through type-only imports', () => {
+    const loop = new Map([
+      ['format/restore-state.ts', "import { z } from 'zod';\nimport { readRestoreReport, type RestoreReport } from './restore-report.js';"],
+      ['format/restore-report.ts', "import { offsetRunSchema } from './restore-state.js';"],
+      ['format/other.ts', "import { type RestoreReport } from './restore-report.js';\nexport type { X } from './restore-state.js';"],
+    ]);
+    assert.deepEqual(importCycles(loop), [['format/restore-report.ts', 'format/restore-state.ts']]);
+    loop.set('format/restore-report.ts', "import type { OffsetRun } from './restore-state.js';");
+    assert.deepEqual(importCycles(loop), []);
+    const longer = new Map([
+      ['a/x.ts', "import { y } from '../b/y.js';"],
+      ['b/y.ts', "export { z } from './z.js';"],
+      ['b/z.ts', "import '../a/x.js';"],
+    ]);
+    assert.deepEqual(importCycles(longer), [['a/x.ts', 'b/y.ts', 'b/z.ts']]);
   });
 
   test('the scan sees imports of every form, and a wrong arrow is reported', () => {

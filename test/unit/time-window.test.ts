@@ -74,8 +74,14 @@ describe('TimeWindow', () => {
         fc.pre(s === undefined || e === undefined || s <= e);
         const w = TimeWindow.of(s, e);
         const instants = Array.from({ length: len + 1 }, (_, i) => lo + i);
-        assert.equal(w.overlaps(BigInt(lo), BigInt(lo + len)), instants.some((t) => w.contains(BigInt(t))));
-        assert.equal(w.covers(lo, lo + len), instants.every((t) => w.contains(t)));
+        assert.equal(
+          w.overlaps(BigInt(lo), BigInt(lo + len)),
+          instants.some((t) => w.contains(BigInt(t))),
+        );
+        assert.equal(
+          w.covers(lo, lo + len),
+          instants.every((t) => w.contains(t)),
+        );
         const inside = instants.filter((t) => w.contains(t)).length;
         if (len > 0) assert.equal(w.share(lo, lo + len), inside / (len + 1));
       }),
