@@ -137,7 +137,8 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
     try {
       const runJob = async (job: TargetJob): Promise<void> => {
         if (job.repartitioned) {
-          const ctx = { opts, window: plan.window, cluster, admin, producer, state, stateKey, recordLimiter, byteLimiter, stats, schemaIds, markDirty: () => (dirty = true) };
+          const markDirty = () => (dirty = true);
+          const ctx = { opts, window: plan.window, cluster, admin, producer, state, stateKey, recordLimiter, byteLimiter, stats, schemaIds, markDirty };
           for (const r of await restoreRepartitioned(job.repartitioned, ctx)) {
             results.push({ sourceTopic: job.repartitioned.sourceTopic, sourcePartitions: job.sources.map((s) => s.sourcePartition), targetTopic: job.targetTopic, targetPartition: r.targetPartition, restored: r.restored });
             opts.metrics?.restored(job.targetTopic, r.targetPartition, r.restored, 0);

@@ -152,7 +152,11 @@ async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): Async
  * GETs, each block checked against its CRC-32C); otherwise the whole object is streamed block
  * by block and checked against the SHA-256 in the index (see readWholeSegment).
  */
-export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntry, window: TimeWindow | ReadWindow = TimeWindow.ALL): AsyncGenerator<SourceBatch> {
+export async function* readSegmentBatches(
+  store: ObjectStore,
+  entry: SegmentEntry,
+  window: TimeWindow | ReadWindow = TimeWindow.ALL,
+): AsyncGenerator<SourceBatch> {
   if (isSeedEntry(entry)) {
     yield* readSeedSegmentBatches(store, entry); // no block index: read whole, the window is applied per record
     return;

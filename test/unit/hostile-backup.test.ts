@@ -9,7 +9,10 @@ import { MAX_JSON_OBJECT_BYTES, readJsonObject, writeJsonObject } from '../../sr
 import { keys } from '../../src/format/layout.js';
 import { manifestSchema, type Manifest } from '../../src/format/manifest.js';
 import { emptyIndex, partitionIndexSchema } from '../../src/format/partition-index.js';
-import { decodeBlock, MAX_BLOCK_RAW_LENGTH, parseSegmentFooter, parseSegmentTrailer, readSegment, SegmentWriter, SEGMENT_TRAILER_SIZE, FOOTER_HEADER_SIZE, type SegmentCodec } from '../../src/format/segment.js';
+import {
+  decodeBlock, MAX_BLOCK_RAW_LENGTH, parseSegmentFooter, parseSegmentTrailer, readSegment, SegmentWriter, SEGMENT_TRAILER_SIZE, FOOTER_HEADER_SIZE,
+  type SegmentCodec,
+} from '../../src/format/segment.js';
 import { compress, decompress, lz4FramesBound } from '../../src/kafka/protocol/compression.js';
 import { crc32c } from '../../src/kafka/protocol/crc32c.js';
 import { computeBatchCrc, CRC_OFFSET, encodeBatch } from '../../src/kafka/protocol/record-batch.js';

@@ -5,6 +5,7 @@ import { SegmentWriter } from '../../src/format/segment.js';
 import type { SegmentEntry } from '../../src/format/partition-index.js';
 import { batchReuseProblem, batchTimestampRange, encodeBatch, scanBatch, type KafkaCompression } from '../../src/kafka/protocol/record-batch.js';
 import { readSegmentBatches } from '../../src/restore/segment-source.js';
+import { TimeWindow } from '../../src/util/time-window.js';
 import { MemoryStore } from '../../src/storage/memory.js';
 import type { ByteRange } from '../../src/storage/store.js';
 import { CorruptDataError } from '../../src/util/errors.js';
@@ -136,6 +137,10 @@ describe('readSegmentBatches: a whole segment streamed block by block', () => {
     const windowed: Buffer[] = [];
     for await (const b of readSegmentBatches(store, entry, { windowStart: start, windowEnd: start + 99 })) windowed.push(b.batch);
     assert.ok(windowed.length > 0 && windowed.length < 20, `${windowed.length} batches`);
+    // The same window as a TimeWindow (the restore engine's form) reads the same blocks.
+    const asWindow: Buffer[] = [];
+    for await (const b of readSegmentBatches(store, entry, TimeWindow.of(start, start + 99))) asWindow.push(b.batch);
+    assert.deepEqual(asWindow, windowed);
   });
 
   it('fails on a SHA-256 that does not match the index, after the blocks passed their CRC', async () => {
