@@ -19,13 +19,15 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../src');
 const FLOOR_0 = ['util'];
 const FLOOR_1 = [...FLOOR_0, 'kafka', 'storage'];
 const FLOOR_2 = [...FLOOR_1, 'format', 'config', 'metrics'];
+const FLOOR_4 = [...FLOOR_2, 'backup', 'restore', 'offsets'];
 
 /**
  * Folder -> the folders it may import. Each floor stands on the floors below it. Within a floor:
  * kafka and storage are independent; format (the backup's objects and codecs) stands on kafka's
  * codecs and the store, config knows the types of what it configures (format's codec), metrics
  * reads its config section; backup and restore never import each other; offsets uses restore (the
- * one arrow between engines); recovery and validation compose the engines below; cli is the top.
+ * one arrow between engines); recovery, validation, lifecycle and report compose the engines below;
+ * cli is the top.
  */
 const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   util: [],
@@ -37,9 +39,11 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   backup: FLOOR_2,
   restore: FLOOR_2,
   offsets: [...FLOOR_2, 'restore'],
-  recovery: [...FLOOR_2, 'backup', 'restore', 'offsets'],
-  validation: [...FLOOR_2, 'backup', 'restore', 'offsets'],
-  cli: [...FLOOR_2, 'backup', 'restore', 'offsets', 'recovery', 'validation'],
+  recovery: FLOOR_4,
+  validation: FLOOR_4,
+  lifecycle: FLOOR_4,
+  report: FLOOR_4,
+  cli: [...FLOOR_4, 'recovery', 'validation', 'lifecycle', 'report'],
 };
 
 /** The only file of restore/ that other folders (but cli) may import. */
