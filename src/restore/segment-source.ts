@@ -30,12 +30,6 @@ export interface SourceBatch {
   bytes: number;
 }
 
-/** The window as RestoreOptions spells it: the form offsets/target-translate.ts still passes (a TimeWindow is preferred). */
-export interface ReadWindow {
-  windowStart?: number;
-  windowEnd?: number;
-}
-
 /** Runs a format check, naming the object in what it throws (the format layer knows no keys). */
 function named<T>(entry: SegmentEntry, check: () => T): T {
   try {
@@ -155,14 +149,13 @@ async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): Async
 export async function* readSegmentBatches(
   store: ObjectStore,
   entry: SegmentEntry,
-  window: TimeWindow | ReadWindow = TimeWindow.ALL,
+  window: TimeWindow = TimeWindow.ALL,
 ): AsyncGenerator<SourceBatch> {
   if (isSeedEntry(entry)) {
     yield* readSeedSegmentBatches(store, entry); // no block index: read whole, the window is applied per record
     return;
   }
-  const w = window instanceof TimeWindow ? window : TimeWindow.of(window.windowStart, window.windowEnd);
-  const fully = !w.bounded || (entry.min_timestamp !== null && entry.max_timestamp !== null && w.covers(entry.min_timestamp, entry.max_timestamp));
+  const fully = !window.bounded || (entry.min_timestamp !== null && entry.max_timestamp !== null && window.covers(entry.min_timestamp, entry.max_timestamp));
   if (fully) {
     yield* readWholeSegment(store, entry);
     return;
@@ -174,7 +167,7 @@ export async function* readSegmentBatches(
     // Blocks holding only control batches have no meaningful time range but carry transaction
     // markers, which the aborted-transaction logic needs: always read them.
     const onlyControl = b.controlBatchCount === b.batchCount;
-    if (!w.overlaps(b.minTimestamp, b.maxTimestamp) && !onlyControl) continue;
+    if (!window.overlaps(b.minTimestamp, b.maxTimestamp) && !onlyControl) continue;
     const { stored, fetched } = await fetchBlock(store, entry, b, tail);
     yield* blockBatches(entry, stored, b, fetched + extra);
     extra = 0;

@@ -135,12 +135,8 @@ describe('readSegmentBatches: a whole segment streamed block by block', () => {
     // A window inside the segment: only the blocks that meet it.
     const start = 1_700_000_000_000 + 5000;
     const windowed: Buffer[] = [];
-    for await (const b of readSegmentBatches(store, entry, { windowStart: start, windowEnd: start + 99 })) windowed.push(b.batch);
+    for await (const b of readSegmentBatches(store, entry, TimeWindow.of(start, start + 99))) windowed.push(b.batch);
     assert.ok(windowed.length > 0 && windowed.length < 20, `${windowed.length} batches`);
-    // The same window as a TimeWindow (the restore engine's form) reads the same blocks.
-    const asWindow: Buffer[] = [];
-    for await (const b of readSegmentBatches(store, entry, TimeWindow.of(start, start + 99))) asWindow.push(b.batch);
-    assert.deepEqual(asWindow, windowed);
   });
 
   it('fails on a SHA-256 that does not match the index, after the blocks passed their CRC', async () => {
