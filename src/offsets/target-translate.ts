@@ -4,8 +4,8 @@
  * records' x-original-offset header) or timestamp-based (ListOffsets by the record's timestamp).
  */
 import type { RestoreState } from '../format/restore-state.js';
-import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
-import { KafkaCluster } from '../kafka/cluster.js';
+import { EARLIEST, type KafkaAdmin, LATEST } from '../kafka/admin.js';
+import type { KafkaCluster } from '../kafka/cluster.js';
 import { fetchPartition } from '../kafka/fetcher.js';
 import { decodeBatch, readBatchHeader, splitBatches } from '../kafka/protocol/record-batch.js';
 import { readOriginalOffset, readSegmentBatches, type PlannedPartition, type RestoreOptions } from '../restore/index.js';

@@ -13,7 +13,7 @@ import { RateLimiter } from './rate-limiter.js';
 import { schemaIdRewriterFor } from './schema-ids.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import { restoreBatches, type OutBatch } from './record-stream.js';
-import { type RestoreState, type TargetPartitionState } from '../format/restore-state.js';
+import type { RestoreState, TargetPartitionState } from '../format/restore-state.js';
 import { RestoreStateStore, type ReportLocation } from './state-store.js';
 import { checkContiguous, ResumeTail, settledEnds, type RecordContent } from './resume.js';
 

@@ -1,11 +1,11 @@
-import { checkBackupId, keys } from '../format/layout.js';
+import { keys } from '../format/layout.js';
 import type { Manifest, ManifestTopic } from '../format/manifest.js';
 import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
 import { readBackupIndex, requireBackupManifest } from '../format/seed/backup.js';
 import { isSeedEntry } from '../format/seed/manifest.js';
 import { checkIndexAgainstManifest, confirmRollbacks, type RollbackProblem } from '../format/generations.js';
 import { matchesFilter } from '../config/topic-selection.js';
-import { CorruptDataError, errorMessage, UserError } from '../util/errors.js';
+import { errorMessage, } from '../util/errors.js';
 import { runPool } from '../util/pool.js';
 import { TimeWindow } from '../util/time-window.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -133,7 +133,7 @@ async function checkSegmentObjects(plan: RestorePlan, store: ObjectStore): Promi
 function topicConfigsOf(opts: RestoreOptions, t: ManifestTopic): { configs: Record<string, string>; configsSkipped: Record<string, string> } {
   const { [TIMESTAMP_TYPE]: ts, ...rest } = t.configs;
   const c = chooseTopicConfigs(rest, opts.topicConfigsFromBackup, opts.topicConfigs);
-  const timestampType = ts === undefined || Object.prototype.hasOwnProperty.call(c.applied, TIMESTAMP_TYPE) ? {} : targetConfigs({ [TIMESTAMP_TYPE]: ts }, opts.keepLogAppendTime === true);
+  const timestampType = ts === undefined || Object.hasOwn(c.applied, TIMESTAMP_TYPE) ? {} : targetConfigs({ [TIMESTAMP_TYPE]: ts }, opts.keepLogAppendTime === true);
   return { configs: { ...timestampType, ...c.applied }, configsSkipped: c.skipped };
 }
 
