@@ -1,6 +1,6 @@
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
-import { readJsonObject, writeJsonObject } from '../format/json-object.js';
+import { readJsonObject, } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
 import { FORMAT_VERSION, readManifest, writeManifest, type Manifest, type ManifestTopic } from '../format/manifest.js';
 import { UserError } from '../util/errors.js';

@@ -1,3 +1,4 @@
+import type { SegmentCodec } from '../format/codec.js';
 import type { RetentionPolicy } from './retention/retention-policy.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { BackupMetricsSink } from '../metrics/sink.js';
@@ -16,7 +17,7 @@ export interface BackupOptions {
   includeInternalTopics: boolean;
   /** Exact names of internal topics allowed; empty = all internal topics (when allowed). */
   internalTopics: string[];
-  compression: 'zstd' | 'lz4' | 'none';
+  compression: SegmentCodec;
   compressionLevel: number;
   startOffset: StartOffset;
   segmentMaxBytes: number;

@@ -2,11 +2,21 @@
 import { Command, CommanderError, Option } from 'commander';
 import { setDefaultEncryption } from '../storage/index.js';
 import { KafkaBackupError, UserError } from '../util/errors.js';
-import { configureLogger } from '../util/logger.js';
+import { configureLogger, type LogOutput } from '../util/logger.js';
 import { TOOL_VERSION } from '../util/version.js';
 import { registerCommands } from './commands/index.js';
+import { setProgressMode } from './progress.js';
 
 let verbosity = 0;
+
+/** --log-format, --quiet and colour: human log lines on a terminal unless asked otherwise (docs/output.md). */
+function outputMode(g: { logFormat?: string; quiet?: boolean; color?: boolean }): LogOutput {
+  const f = (g.logFormat ?? 'auto').toLowerCase();
+  if (!['auto', 'text', 'json'].includes(f)) throw new UserError('USAGE', `--log-format: "${g.logFormat}" is not one of auto, text, json`);
+  const tty = process.stderr.isTTY === true;
+  const format = f === 'auto' ? (tty ? 'text' : 'json') : (f as 'text' | 'json');
+  return { format, quiet: g.quiet === true, color: tty && g.color !== false && !process.env.NO_COLOR };
+}
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -19,9 +29,14 @@ export function buildProgram(): Command {
     .addOption(new Option('--encryption-key-env <name>', 'encrypted backups: environment variable holding the key (hex or base64)').env('KAFKA_BACKUP_ENCRYPTION_KEY_ENV'))
     .addOption(new Option('--encryption-key-id <id>', 'key id to record when writing (default: derived from the key)').env('KAFKA_BACKUP_ENCRYPTION_KEY_ID'))
     .showHelpAfterError()
+    .addOption(new Option('--log-format <format>', 'logs on stderr: auto (human lines on a terminal, JSON otherwise), text or json').env('KAFKA_BACKUP_LOG_FORMAT').default('auto'))
+    .option('-q, --quiet', 'for scripts: no progress display and only warnings and errors in the logs (reports still go to stdout)')
     .hook('preAction', (cmd) => {
-      verbosity = (cmd.opts() as { verbose?: number }).verbose ?? 0;
-      configureLogger(verbosity);
+      const g = cmd.opts() as { verbose?: number; logFormat?: string; quiet?: boolean; color?: boolean };
+      verbosity = g.verbose ?? 0;
+      const out = outputMode(g);
+      configureLogger(verbosity, out);
+      setProgressMode(out.quiet ? 'off' : process.stderr.isTTY === true ? 'live' : 'lines');
       const e = cmd.opts() as { encryptionKeyFile?: string; encryptionKeyEnv?: string; encryptionKeyId?: string };
       setDefaultEncryption(e.encryptionKeyFile !== undefined || e.encryptionKeyEnv !== undefined ? { keyFile: e.encryptionKeyFile, keyEnv: e.encryptionKeyEnv, keyId: e.encryptionKeyId } : undefined);
     });

@@ -3,6 +3,7 @@
  * our additions). Objects are strict: unknown keys are refused (see load.ts for the messages).
  */
 import { z } from 'zod';
+import { SEGMENT_CODECS } from '../format/codec.js';
 import { keyKindsOf, PlainScalar, SpecificTagged, setOwn } from './yaml-tree.js';
 import {
   bad, bool, describe, epochMs, int, leaf, list, listLeaf, nonEmptyStr, ok, oneOf, positive, quote, REQUIRED, str, u64,
@@ -342,7 +343,7 @@ export const backupShape = {
   segment_max_bytes: leaf(positive, 134_217_728),
   segment_max_interval_ms: leaf(positive, 60_000),
   segment_max_records: leaf(positive),
-  compression: leaf(oneOf(['zstd', 'lz4', 'none'] as const satisfies readonly Compression[]), 'zstd'),
+  compression: leaf(oneOf<Compression>(SEGMENT_CODECS), 'zstd'),
   compression_level: leaf(int(1, 22, 'a zstd level 1..22'), 3),
   start_offset: startOffset,
   continuous: leaf(bool, false),

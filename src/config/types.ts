@@ -5,6 +5,7 @@
  * vocabulary. Every default of docs/configuration.md is filled in; spelling variants are
  * normalised (e.g. `SCRAM-SHA256` -> `SCRAM-SHA-256`); time windows are epoch milliseconds.
  */
+import type { SegmentCodec } from '../format/codec.js';
 import type { StorageSpec } from '../storage/spec.js';
 
 export type Mode = 'backup' | 'restore';
@@ -60,7 +61,8 @@ export interface KafkaClusterConfig {
   topics: TopicSelection;
 }
 
-export type Compression = 'zstd' | 'lz4' | 'none';
+/** backup.compression: the segment codecs (format/codec.ts). */
+export type Compression = SegmentCodec;
 
 /** Where a partition starts when there is no stored progress. */
 export type StartOffset =

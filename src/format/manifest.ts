@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError, NotFoundError, UserError } from '../util/errors.js';
+import { SEGMENT_CODECS } from './codec.js';
 import { readJsonObject, writeJsonObject } from './json-object.js';
 import { checkBackupId, isValidTopicName, keys } from './layout.js';
 
@@ -57,7 +58,7 @@ export const manifestSchema = z.strictObject({
   mode: z.enum(['snapshot', 'continuous']),
   source_cluster_id: z.string().nullable(),
   source_bootstrap_servers: z.array(z.string()),
-  compression: z.enum(['none', 'zstd', 'lz4']),
+  compression: z.enum(SEGMENT_CODECS),
   include_offset_headers: z.boolean(),
   created_at: safeInt,
   updated_at: safeInt,

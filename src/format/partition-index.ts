@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError } from '../util/errors.js';
+import { SEGMENT_CODECS } from './codec.js';
 import { readJsonObject } from './json-object.js';
 import { checkSegmentKey, keys } from './layout.js';
 
@@ -25,7 +26,7 @@ export const segmentEntrySchema = z.strictObject({
   max_timestamp: safeInt.nullable(),
   raw_bytes: nonNeg,
   stored_bytes: nonNeg,
-  codec: z.enum(['none', 'zstd', 'lz4']),
+  codec: z.enum(SEGMENT_CODECS),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   /** Transactions the broker reported aborted in this offset range (READ_COMMITTED fetch). */
   aborted_transactions: z.array(z.strictObject({ producer_id: safeInt, first_offset: nonNeg })).default([]),

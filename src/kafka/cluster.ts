@@ -85,7 +85,7 @@ export class KafkaCluster {
     }
     let own = conn ? undefined : await this.#bootstrapConnection();
     try {
-      let res;
+      let res: MetadataResponse;
       try {
         res = await callMetadata((conn ?? own)!);
       } catch (err) {
@@ -217,12 +217,14 @@ export class KafkaCluster {
  * (LEADER_NOT_AVAILABLE: a partition whose broker is down), though the response it parsed is complete:
  * that response is used, so one leaderless partition does not leave the whole cluster's metadata stale.
  */
-async function callMetadata(conn: BrokerConnection): Promise<Awaited<ReturnType<typeof metadataV12.api.async>>> {
+type MetadataResponse = Awaited<ReturnType<typeof metadataV12.api.async>>;
+
+async function callMetadata(conn: BrokerConnection): Promise<MetadataResponse> {
   try {
     return await conn.call(metadataV12.api, null, false, false);
   } catch (err) {
     const res = ((err as Error).cause as { response?: unknown } | undefined)?.response;
-    if (typeof res === 'object' && res !== null && 'brokers' in res && 'topics' in res) return res as Awaited<ReturnType<typeof metadataV12.api.async>>;
+    if (typeof res === 'object' && res !== null && 'brokers' in res && 'topics' in res) return res as MetadataResponse;
     throw err;
   }
 }

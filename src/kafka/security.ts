@@ -120,7 +120,7 @@ function oauthBearer(sec: KafkaSecurity): SASLOptions {
 
 export function parseHostPort(server: string): { host: string; port: number } {
   const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(server.trim());
-  if (!m || !m[1] || !m[2] || Number(m[2]) > 65535) {
+  if (!m?.[1] || !m[2] || Number(m[2]) > 65535) {
     throw new UserError('CONFIG', `bootstrap_servers: "${server}" is not host:port (for example kafka-0.example.com:9092)`, { server });
   }
   return { host: m[1], port: Number(m[2]) };

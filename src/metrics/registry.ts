@@ -189,7 +189,10 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
     const l = this.#labels.labels(topic, partition);
     const key = `${l.topic}\u0000${l.partition}`;
     let per = this.#lagBy.get(key);
-    if (!per) this.#lagBy.set(key, (per = new Map()));
+    if (!per) {
+      per = new Map();
+      this.#lagBy.set(key, per);
+    }
     per.set(`${topic}\u0000${partition}`, Math.max(0, endOffset - position));
     let sum = 0;
     for (const v of per.values()) sum += v;

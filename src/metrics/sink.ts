@@ -23,6 +23,8 @@ export interface BackupMetricsSink {
 export interface RestoreMetricsSink {
   /** Number of target partitions (jobs) the restore will write. */
   partitionsPlanned(count: number): void;
+  /** The plan's record count (exact, or its estimate when a window cuts segments): what a progress display's ETA needs. */
+  recordsPlanned?(records: number, exact: boolean): void;
   /** Records acknowledged by the target: count and the produced batch bytes. */
   restored(topic: string, partition: number, records: number, bytes: number): void;
   /** A target partition finished. */

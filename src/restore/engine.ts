@@ -15,7 +15,7 @@ import { RateLimiter } from './rate-limiter.js';
 import { schemaIdRewriterFor } from './schema-ids.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import { restoreBatches, type OutBatch } from './record-stream.js';
-import { type RestoreState, type TargetPartitionState } from '../format/restore-state.js';
+import type { RestoreState, TargetPartitionState } from '../format/restore-state.js';
 import { RestoreStateStore, type ReportLocation } from './state-store.js';
 import { checkContiguous, ResumeTail, settledEnds, type RecordContent } from './resume.js';
 
@@ -121,6 +121,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
       }
     }
     opts.metrics?.partitionsPlanned(jobs.size);
+    opts.metrics?.recordsPlanned?.(plan.recordsEstimate, plan.recordsLowerBound === plan.recordsUpperBound);
     for (const j of jobs.values()) j.sources.sort((a, b) => a.sourceTopic.localeCompare(b.sourceTopic) || a.sourcePartition - b.sourcePartition);
 
     const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
@@ -138,7 +139,8 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
     try {
       const runJob = async (job: TargetJob): Promise<void> => {
         if (job.repartitioned) {
-          const ctx = { opts, cluster, admin, producer, state, stateKey, recordLimiter, byteLimiter, stats, schemaIds, markDirty: () => (dirty = true) };
+          const markDirty = () => (dirty = true);
+          const ctx = { opts, window: plan.window, cluster, admin, producer, state, stateKey, recordLimiter, byteLimiter, stats, schemaIds, markDirty };
           for (const r of await restoreRepartitioned(job.repartitioned, ctx)) {
             results.push({ sourceTopic: job.repartitioned.sourceTopic, sourcePartitions: job.sources.map((s) => s.sourcePartition), targetTopic: job.targetTopic, targetPartition: r.targetPartition, restored: r.restored });
             opts.metrics?.restored(job.targetTopic, r.targetPartition, r.restored, 0);
@@ -178,8 +180,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
           };
           const streamStats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0 };
           const streamOpts = {
-            windowStart: opts.windowStart,
-            windowEnd: opts.windowEnd,
+            window: plan.window,
             includeOriginalOffsetHeader: opts.includeOriginalOffsetHeader,
             stripOffsetHeaders: opts.stripOffsetHeaders,
             schemaIds,

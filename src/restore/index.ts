@@ -11,3 +11,4 @@ export { readFooter, readSegmentBatches } from './segment-source.js';
 export { RestoreStateStore } from './state-store.js';
 export { checkTarget } from './target-check.js';
 export { topicConfigLines } from './topic-configs.js';
+export { catBackup, type CatOptions, type CatRecord, type CatRun, type CatStats } from './cat.js';

@@ -5,7 +5,7 @@ import { AlreadyExistsError, NotFoundError, StorageError, UserError } from '../u
 import { checkRange, validateKey, validatePrefix } from './keys.js';
 import type { StorageSpec } from './spec.js';
 import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
-import { checkEndpointScheme, counting } from './util.js';
+import { checkEndpointScheme, counting, existsViaHead } from './util.js';
 
 export type AzureSpec = Extract<StorageSpec, { backend: 'azure' }>;
 export const AZURE_BLOCK_SIZE = 8 * 1024 * 1024;
@@ -136,7 +136,7 @@ export class AzureStore implements ObjectStore {
   }
 
   async exists(key: string): Promise<boolean> {
-    return (await this.head(key)) !== undefined;
+    return existsViaHead(this, key);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectMeta> {

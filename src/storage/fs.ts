@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { AlreadyExistsError, NotFoundError, StorageError } from '../util/errors.js';
 import { TEMP_MARKER, checkRange, compareKeys, validateKey, validatePrefix } from './keys.js';
 import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
+import { existsViaHead } from './util.js';
 
 function errno(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
@@ -183,7 +184,7 @@ export class FsStore implements ObjectStore {
   }
 
   async exists(key: string): Promise<boolean> {
-    return (await this.head(key)) !== undefined;
+    return existsViaHead(this, key);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectMeta> {

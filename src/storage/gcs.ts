@@ -5,7 +5,7 @@ import { AlreadyExistsError, NotFoundError, StorageError, UserError } from '../u
 import { checkRange, validateKey, validatePrefix } from './keys.js';
 import type { StorageSpec } from './spec.js';
 import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
-import { checkEndpointScheme, counting } from './util.js';
+import { checkEndpointScheme, counting, existsViaHead } from './util.js';
 
 export type GcsSpec = Extract<StorageSpec, { backend: 'gcs' }>;
 /** Resumable-upload chunk size: putStream buffers at most this much. */
@@ -165,7 +165,7 @@ export class GcsStore implements ObjectStore {
   }
 
   async exists(key: string): Promise<boolean> {
-    return (await this.head(key)) !== undefined;
+    return existsViaHead(this, key);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectMeta> {

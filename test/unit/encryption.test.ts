@@ -189,7 +189,7 @@ describe('encrypted store: tampering is detected and names the object', () => {
   }
 
   it('a flipped byte anywhere (header, ciphertext, tag) fails, whole and ranged', async () => {
-    const { inner, s } = await setup();
+    const { inner } = await setup();
     const raw = await inner.get('t/obj');
     for (const pos of [20, 60, 130, 128 + C + 3, 128 + C + 16 - 1, raw.length - 1]) {
       const bad = Buffer.from(raw);

@@ -1,6 +1,7 @@
 /** Every command, in the order `--help` lists them. Each file parses its flags, calls one engine function and prints. */
 import type { Command } from 'commander';
 import { registerBackupCommand } from './backup.js';
+import { registerCatCommand } from './cat.js';
 import { registerCopyCommand } from './copy.js';
 import { registerDescribeCommand } from './describe.js';
 import { registerEraseCommand } from './erase.js';
@@ -24,6 +25,7 @@ export function registerCommands(program: Command): void {
   registerValidateRestoreCommand(program);
   registerDescribeCommand(program);
   registerListCommand(program);
+  registerCatCommand(program);
   registerValidateCommand(program);
   registerTimelineCommand(program);
   registerShowOffsetMappingCommand(program);

@@ -8,6 +8,7 @@ import { logger } from '../../util/logger.js';
 import { isoMs } from '../../util/time.js';
 import { resetRequest, restoreOptions } from '../config-mapping.js';
 import { print, stopSignal, withStore } from '../io.js';
+import { RestoreProgressDisplay } from '../progress.js';
 import { parseFormat, render } from '../output.js';
 import { resetJson, resetText } from '../render/reset.js';
 import { restoreJson, restoreText } from '../render/restore.js';
@@ -46,9 +47,10 @@ export function registerRestoreCommand(program: Command): void {
         const text = format === 'text';
         if (text) print(startLines(cfg, opts).join('\n'));
         const info = { mode: 'restore' as const, backupId: cfg.backup_id };
+        const progress = new RestoreProgressDisplay();
         const { restore: res, offsets } = await withMetrics(cfg.metrics, info, store, ac.signal, (m) =>
-          restoreJob({ ...opts, store: m.store, metrics: m.metrics, signal: ac.signal, onProgress: text ? (l) => logger().debug(l) : undefined }, resetRequest(cfg)),
-        );
+          restoreJob({ ...opts, store: m.store, metrics: progress.teeTo(m.metrics), signal: ac.signal, onProgress: text ? (l) => logger().debug(l) : undefined }, resetRequest(cfg)),
+        ).finally(() => progress.done());
         const rep = offsets?.report;
         print(render(format, { ...(restoreJson(res) as object), ...(rep ? { consumer_group_offsets: resetJson(rep) } : {}) }, () => restoreText(res) + (rep ? `\n\n${resetText(rep)}` : '')));
         for (const e of offsetErrors(offsets)) {
