@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { AlreadyExistsError, KafkaBackupError, NotFoundError, UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from '../storage/store.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from '../storage/store.js';
 
 const log = logger('lease');
 
@@ -440,6 +440,13 @@ class FencedStore implements ObjectStore {
   }
   list(prefix: string): AsyncIterable<ObjectMeta> {
     return this.inner.list(prefix);
+  }
+  getVersioned(key: string): Promise<VersionedObject | undefined> {
+    return this.inner.getVersioned(key);
+  }
+  async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    this.lease.check();
+    return this.inner.putIfMatch(key, data, expected);
   }
   async delete(key: string): Promise<void> {
     this.lease.check();

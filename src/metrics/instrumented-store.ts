@@ -1,5 +1,5 @@
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from '../storage/store.js';
-import { AlreadyExistsError, NotFoundError } from '../util/errors.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from '../storage/store.js';
+import { AlreadyExistsError, NotFoundError, PreconditionFailedError } from '../util/errors.js';
 import type { KafkaBackupMetrics } from './registry.js';
 
 /**
@@ -29,7 +29,7 @@ export class InstrumentedStore implements ObjectStore {
       return r;
     } catch (err) {
       // A missing object is an answer, not a storage failure.
-      if (!(err instanceof NotFoundError) && !(err instanceof AlreadyExistsError)) this.#failed(operation);
+      if (!(err instanceof NotFoundError) && !(err instanceof AlreadyExistsError) && !(err instanceof PreconditionFailedError)) this.#failed(operation);
       throw err;
     }
   }
@@ -108,6 +108,22 @@ export class InstrumentedStore implements ObjectStore {
       this.#failed('list');
       throw err;
     }
+  }
+
+  getVersioned(key: string): Promise<VersionedObject | undefined> {
+    return this.#timed('get', async () => {
+      const v = await this.#inner.getVersioned(key);
+      if (v) this.#m.storageBytes.inc({ direction: 'read' }, v.data.length);
+      return v;
+    });
+  }
+
+  putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    return this.#timed('put', async () => {
+      const v = await this.#inner.putIfMatch(key, data, expected);
+      this.#m.storageBytes.inc({ direction: 'write' }, data.byteLength);
+      return v;
+    });
   }
 
   delete(key: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { joinKey, normalizeRootPrefix, validateKey, validatePrefix } from './keys.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from './store.js';
 
 /**
  * A view of `inner` below `prefix` (like object_store's PrefixStore): key `k` maps to
@@ -44,6 +44,12 @@ export class PrefixStore implements ObjectStore {
     for await (const m of this.inner.list(this.prefix === '' ? prefix : `${this.prefix}/${prefix}`)) {
       yield { ...m, key: m.key.slice(strip) };
     }
+  }
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    return this.inner.getVersioned(this.#k(key));
+  }
+  async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    return this.inner.putIfMatch(this.#k(key), data, expected);
   }
   async delete(key: string): Promise<void> {
     return this.inner.delete(this.#k(key));

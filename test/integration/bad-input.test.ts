@@ -78,6 +78,13 @@ class SpyStore implements ObjectStore {
   exists(key: string): Promise<boolean> {
     return this.inner.exists(key);
   }
+  getVersioned(key: string): ReturnType<ObjectStore['getVersioned']> {
+    this.reads.push(key);
+    return this.inner.getVersioned(key);
+  }
+  putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    return this.inner.putIfMatch(key, data, expected);
+  }
   list(prefix: string): AsyncIterable<{ key: string; size: number }> {
     return this.inner.list(prefix);
   }
