@@ -15,13 +15,14 @@ import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
 import { GenerationBook } from './generation-book.js';
+import { runDistributedBackup } from './workers/distributed.js';
 
 /** Bytes all open segment uploads may hold together before the largest roll early. */
 const DEFAULT_OPEN_SEGMENT_BUDGET = 128 * 1024 * 1024;
 
 const log = logger('backup');
 
-function startFor(start: StartOffset, topic: string, partition: number, logStart: number, end: number): number {
+export function startFor(start: StartOffset, topic: string, partition: number, logStart: number, end: number): number {
   if (start === 'earliest') return logStart;
   if (start === 'latest') return end;
   if (typeof start === 'number') return Math.min(Math.max(start, logStart), end);
@@ -36,6 +37,8 @@ function startFor(start: StartOffset, topic: string, partition: number, logStart
  */
 export async function runBackup(opts: BackupOptions & { lease?: LeaseOptions | false }): Promise<BackupSummary> {
   checkBackupId(opts.backupId);
+  // Several workers: per-partition fenced ownership instead of the single-writer lease.
+  if (opts.workers) return runDistributedBackup({ ...opts, workers: opts.workers });
   if (opts.lease === false) return runBackupHeld(opts);
   const lease = await BackupLease.acquire(opts.store, opts.backupId, opts.lease);
   return lease.run(opts.store, opts.signal, (store, signal) => runBackupHeld({ ...opts, store, signal }));
