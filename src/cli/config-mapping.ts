@@ -1,9 +1,9 @@
 import type { BackupOptions } from '../backup/options.js';
-import type { KafkaClusterConfig, KafkaBackupConfig } from '../config/types.js';
+import type { KafkaClusterConfig, KafkaBackupConfig, WorkersConfig } from '../config/types.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { RestoreOptions } from '../restore/options.js';
 import type { ObjectStore } from '../storage/store.js';
-import { UserError } from '../util/errors.js';
+import { ConfigError, UserError } from '../util/errors.js';
 
 /** Per Fetch request; with one request prefetched per partition, two responses per partition in flight. */
 export const DEFAULT_FETCH_MAX_BYTES = 1024 * 1024;
@@ -49,7 +49,21 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     requireTopicConfigs: b.require_topic_configs,
     captureTopicConfigs: b.capture_topic_configs,
     groupSnapshots: b.consumer_group_snapshot,
+    ...workersOption(b.workers),
   };
+}
+
+/** backup.workers → the group settings; timeouts without group_id are a mistake, not silently ignored. */
+function workersOption(w: WorkersConfig): Pick<BackupOptions, 'workers'> {
+  if (w.group_id === undefined) {
+    const set = (['session_timeout_ms', 'heartbeat_interval_ms', 'rebalance_timeout_ms'] as const).filter((k) => w[k] !== undefined);
+    if (set.length) throw new ConfigError(`backup.workers.${set[0]} is set but backup.workers.group_id is not: group_id enables distributed backup (the name of the workers' group on the source cluster)`, `backup.workers.group_id`);
+    return {};
+  }
+  const session = w.session_timeout_ms ?? 30_000;
+  const heartbeat = w.heartbeat_interval_ms ?? Math.max(1, Math.floor(session / 10));
+  if (heartbeat >= session) throw new ConfigError(`backup.workers.heartbeat_interval_ms (${heartbeat}) must be below session_timeout_ms (${session})`, 'backup.workers.heartbeat_interval_ms');
+  return { workers: { groupId: w.group_id, sessionTimeoutMs: session, heartbeatIntervalMs: heartbeat, rebalanceTimeoutMs: w.rebalance_timeout_ms ?? 60_000 } };
 }
 
 /** The YAML's `restore:` and `target:` sections as the restore engine's options. */

@@ -285,6 +285,13 @@ const startOffset = z
     return { kind: r.value };
   });
 
+export const workersShape = {
+  group_id: leaf(nonEmptyStr),
+  session_timeout_ms: leaf(int(6_000, 1_800_000, 'milliseconds between 6000 and 1800000 (the broker\'s group.min/max.session.timeout.ms defaults)')),
+  heartbeat_interval_ms: leaf(positive),
+  rebalance_timeout_ms: leaf(positive),
+};
+
 export const backupShape = {
   segment_max_bytes: leaf(positive, 134_217_728),
   segment_max_interval_ms: leaf(positive, 60_000),
@@ -309,6 +316,8 @@ export const backupShape = {
   require_topic_configs: leaf(bool, false),
   /** Published docs only; accepted for compatibility, no effect (warned). */
   segment_max_age_secs: leaf(u64),
+  /** Several worker processes share this backup through a group on the source cluster (src/backup/workers); group_id enables it. */
+  workers: section(workersShape),
 };
 export const backupSchema = section(backupShape);
 

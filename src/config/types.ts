@@ -84,6 +84,15 @@ export interface BackupOptions {
   consumer_group_snapshot: boolean;
   capture_topic_configs: boolean;
   require_topic_configs: boolean;
+  workers: WorkersConfig;
+}
+
+/** backup.workers: distributed backup; enabled by group_id. */
+export interface WorkersConfig {
+  group_id?: string;
+  session_timeout_ms?: number;
+  heartbeat_interval_ms?: number;
+  rebalance_timeout_ms?: number;
 }
 
 export type RepartitionStrategy = 'murmur2' | 'automatic';

@@ -137,7 +137,7 @@ async function waitCaughtUp(store: ObjectStore, backupId: string, topic: string,
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('distributed backup: workers coordinated by the group protocol', () => {
-  test('3 workers, one SIGKILLed, one SIGSTOPped past the session timeout (zombie), a fourth joins: every record exactly once, validate --deep, restore equal', { timeout: 600_000 }, async () => {
+  test('3 workers, one SIGKILLed, one SIGSTOPped past the session timeout (zombie), a fourth joins: every record exactly once, validate --deep, restore equal', { timeout: 600_000 }, async (t) => {
     const topic = uniqueTopic('workers');
     await createTopic(bootstrap, topic, PARTITIONS);
     const storeDir = join(dir, 'continuous');
@@ -183,7 +183,12 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
       for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
     }
     const out = logs();
-    assert.match(out, /partition taken over/, 'partitions changed hands');
+    // The scenario happened: the killed worker's and the zombie's partitions changed hands, and the zombie's late writes were refused.
+    const owners = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => readJsonObject(store, keys.partitionIndex(backupId, topic, p), partitionIndexSchema)));
+    const handedOver = owners.filter((i) => (i?.owner?.epoch ?? 0) >= 2).length;
+    assert.ok(handedOver >= PARTITIONS / 2, `most partitions changed owner at least once (${handedOver})\n${out}`);
+    assert.match(workers[1]!.output(), /took the partition over; this worker's write of .* was refused by the store|partition lost/, `the zombie's writes after waking were refused\n${out}`);
+    t.diagnostic(`partitions handed over: ${handedOver}; zombie refusals: ${(workers[1]!.output().match(/was refused by the store/g) ?? []).length}`);
     // Every record exactly once, in order, with its offset.
     let total = 0;
     for (let p = 0; p < PARTITIONS; p++) {

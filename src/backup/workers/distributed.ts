@@ -251,16 +251,28 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
         const cur = runners.get(k);
         if (cur && !cur.finished && !cur.lost) continue;
         if (cur && cur.finished && !cur.lost && !opts.continuous) continue; // reached its end offset
-        const before = retired.filter((r) => r.topic === p.topic && r.partition === p.partition && !r.finished).map((r) => r.done);
-        const r = new PartitionRunner(p.topic, p.partition, a.generation, ctx, Promise.all(before).then(() => {}));
-        r.done.catch(fail);
-        runners.set(k, r);
+        start(p.topic, p.partition, a.generation);
       }
+    };
+    const start = (topic: string, partition: number, gen: number): void => {
+      const k = slot(topic, partition);
+      const before = retired.filter((r) => r.topic === topic && r.partition === partition && !r.finished).map((r) => r.done);
+      const r = new PartitionRunner(topic, partition, gen, ctx, Promise.all(before).then(() => {}));
+      runners.set(k, r);
+      r.done.then(async () => {
+        // Lost while still assigned to us (a former owner of an older generation wrote in between, or we were the
+        // zombie and have rejoined since): take it over again, in the current generation, after a pause.
+        if (!r.lost || runners.get(k) !== r || opts.signal?.aborted) return;
+        await sleep(1000, opts.signal);
+        if (runners.get(k) === r && !opts.signal?.aborted && generation >= gen) start(topic, partition, generation);
+      }, fail);
     };
     group = new WorkerGroup(opts.source, opts.workers, workerFingerprint(opts), onAssignment);
     if (manifest.status !== 'complete') await group.join(manifest.topics.map((t) => t.name));
 
     const statusKey = (): string => workerStatusKey(opts.backupId, ctx.memberId || `pending-${process.pid}`);
+    let lastRecords = 0;
+    let lastSyncAt = started;
     const sync = async (final: boolean): Promise<void> => {
       const live = [...runners.values(), ...retired];
       manifest = await updateManifest(opts.store, opts.backupId, (stored) => {
@@ -278,8 +290,14 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
         pid: process.pid,
         started_at: started,
         updated_at: Date.now(),
+        records_per_second: 0,
         partitions: [...runners.values()].filter((r) => !r.lost && r.progress).map((r) => ({ topic: r.topic, partition: r.partition, epoch: r.epoch, position: r.progress!.position, target: r.progress!.target, records: r.progress!.records, done: r.progress!.done })),
       };
+      // Throughput of this process: records read by its partition workers (a handed-over partition's count restarts from its index).
+      const records = [...runners.values(), ...retired].reduce((n, r) => n + (r.progress?.records ?? 0), 0);
+      status.records_per_second = Math.max(0, Math.round(((records - lastRecords) * 1000) / Math.max(1, status.updated_at - lastSyncAt)));
+      lastRecords = records;
+      lastSyncAt = status.updated_at;
       if (ctx.memberId && !final) await writeJsonObject(opts.store, statusKey(), status).catch(() => {});
       opts.onProgress?.({ startedAt: started, partitions: [...runners.values()].flatMap((r) => (r.progress ? [r.progress] : [])) });
     };

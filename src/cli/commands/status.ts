@@ -5,6 +5,7 @@ import type { MetricsConfig } from '../../config/types.js';
 import type { ObjectStore } from '../../storage/store.js';
 import { humanDuration, isoMs } from '../../util/time.js';
 import { bytes, columns, num } from '../output.js';
+import { readWorkerStatuses, type WorkerStatus } from '../../backup/workers/status.js';
 
 /** One partition's progress, from its index (and the live end offset when asked). */
 export interface PartitionStatus {
@@ -42,6 +43,20 @@ export interface BackupStatus {
   records_behind: number;
   live_records_behind?: number;
   partitions: PartitionStatus[];
+  /** Distributed backup: one entry per worker (backup.workers), from {backup_id}/workers/. */
+  workers?: WorkerStatusLine[];
+}
+
+export interface WorkerStatusLine {
+  member_id: string;
+  host: string;
+  pid: number;
+  group_generation: number;
+  partitions: string[];
+  /** Records behind, over its partitions (the live end offsets when known, else those at start). */
+  records_behind: number;
+  records_per_second: number;
+  updated_at: number;
 }
 
 /** The static status of a stored backup: manifest and partition indexes (no Kafka access). */
@@ -110,7 +125,18 @@ export async function addLiveLag(s: BackupStatus, bootstrapServers: string[]): P
 export async function loadStatus(store: ObjectStore, backupId: string, bootstrapServers?: string[]): Promise<BackupStatus> {
   const s = backupStatus(await inspectBackup(store, backupId));
   if (bootstrapServers?.length) await addLiveLag(s, bootstrapServers);
+  const ws = await readWorkerStatuses(store, backupId);
+  if (ws.length) s.workers = workerLines(s, ws);
   return s;
+}
+
+function workerLines(s: BackupStatus, ws: WorkerStatus[]): WorkerStatusLine[] {
+  const byPart = new Map(s.partitions.map((p) => [`${p.topic}/${p.partition}`, p]));
+  return ws.map((w) => {
+    const parts = w.partitions.map((p) => `${p.topic}/${p.partition}`);
+    const behind = parts.reduce((n, k) => n + (byPart.get(k)?.live_records_behind ?? byPart.get(k)?.records_behind ?? 0), 0);
+    return { member_id: w.member_id, host: w.host, pid: w.pid, group_generation: w.group_generation, partitions: parts, records_behind: behind, records_per_second: w.records_per_second, updated_at: w.updated_at };
+  });
 }
 
 function ago(ms: number, now: number): string {
@@ -146,6 +172,12 @@ export function statusText(s: BackupStatus, now = Date.now()): string {
     p.last_segment_at === null ? '-' : `${isoMs(p.last_segment_at)} (${ago(p.last_segment_at, now)})`,
   ]);
   lines.push(...columns([head, ...rows], 2).map((l) => `  ${l}`));
+  if (s.workers?.length) {
+    const gen = Math.max(...s.workers.map((w) => w.group_generation));
+    lines.push('', `  Workers (group generation ${gen}; a worker whose last report is older than a few sync intervals has stopped):`);
+    const wrows = s.workers.map((w) => [`${w.host}:${w.pid}`, String(w.group_generation), String(w.partitions.length), num(w.records_behind), `${num(w.records_per_second)}/s`, `${isoMs(w.updated_at)} (${ago(w.updated_at, now)})`, w.partitions.join(' ')]);
+    lines.push(...columns([['WORKER', 'GENERATION', 'PARTITIONS', 'BEHIND', 'THROUGHPUT', 'LAST REPORT', 'OWNS'], ...wrows], 2).map((l) => `  ${l}`));
+  }
   return lines.join('\n');
 }
 
