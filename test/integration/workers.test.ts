@@ -22,6 +22,7 @@ import { KafkaCluster } from '../../src/kafka/cluster.js';
 import { RawProducer } from '../../src/kafka/producer.js';
 import { decodeBatch, encodeBatch, readBatchHeader, type KafkaRecord } from '../../src/kafka/protocol/record-batch.js';
 import { runRestore } from '../../src/restore/engine.js';
+import { loadStatus, statusText } from '../../src/cli/commands/status.js';
 import { readSegmentBatches } from '../../src/restore/segment-source.js';
 import { FsStore } from '../../src/storage/fs.js';
 import type { ObjectStore } from '../../src/storage/store.js';
@@ -29,7 +30,7 @@ import { ROOT } from '../../scripts/proc.js';
 import type { BackupChildConfig } from '../helpers/backup-child.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { testRestoreOptions } from '../helpers/options.js';
-import { consumeAll, recordKey } from '../helpers/records.js';
+import { consumeAll, produce, recordKey } from '../helpers/records.js';
 
 const PARTITIONS = 24;
 const SESSION_MS = 8_000;
@@ -212,6 +213,101 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
       const src = await consumeAll(bootstrap, topic, p);
       const dst = await consumeAll(bootstrap, target, p);
       assert.deepEqual(dst.map((r) => recordKey(r)), src.map((r) => recordKey(r)), `partition ${p}: the restore equals the source`);
+    }
+  });
+
+  test('snapshot: 3 workers, one SIGKILLed mid-way: complete only when every partition reached the end offsets fixed at start, whichever worker did it', { timeout: 600_000 }, async () => {
+    const topic = uniqueTopic('workers-snap');
+    await createTopic(bootstrap, topic, PARTITIONS);
+    const per = 1_500;
+    await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => produce(bootstrap, topic, p, Array.from({ length: per }, (_, i) => ({ key: Buffer.from(`k${p}-${i}`), value: Buffer.from(`v${p}-${i}-${'y'.repeat(i % 200)}`), timestamp: BigInt(Date.UTC(2025, 0, 1) + i) })), 'none', 25)));
+    const storeDir = join(dir, 'snapshot');
+    const store = new FsStore(storeDir);
+    const backupId = 'workers-snapshot';
+    const cfg: BackupChildConfig = {
+      bootstrap,
+      dir: storeDir,
+      backupId,
+      topics: [topic],
+      options: {
+        continuous: false,
+        segmentMaxBytes: 8 * 1024,
+        fetchMaxBytes: 4 * 1024,
+        maxConcurrentPartitions: 2,
+        syncIntervalSecs: 1,
+        workers: { groupId: `kb-${topic}`, sessionTimeoutMs: SESSION_MS, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 10_000 },
+      },
+    };
+    const workers = ['s1', 's2', 's3'].map((n) => startWorker(n, cfg));
+    const logs = (): string => workers.map((w) => `--- ${w.name}\n${w.output().slice(-5000)}`).join('\n');
+    try {
+      // Killed once it has stored something, well before the snapshot can be complete.
+      const deadline = Date.now() + 120_000;
+      while (!/segment stored|partition taken over/.test(workers[0]!.output()) && Date.now() < deadline) await sleep(200);
+      await sleep(1_500);
+      workers[0]!.child.kill('SIGKILL');
+      // Records produced after the start are not part of the snapshot.
+      await produce(bootstrap, topic, 0, [{ key: null, value: Buffer.from('after the snapshot started'), timestamp: BigInt(Date.now()) }]);
+      const codes = await Promise.race([Promise.all(workers.slice(1).map((w) => w.exited)), sleep(300_000).then(() => 'timeout')]);
+      assert.deepEqual(codes, [0, 0], `the surviving workers finish the snapshot and exit\n${logs()}`);
+    } finally {
+      for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    }
+    const m = await readJsonObject(store, keys.manifest(backupId), manifestSchema);
+    assert.equal(m?.status, 'complete', logs());
+    assert.ok(m?.completed_at);
+    for (const w of workers.slice(1)) assert.match(w.output(), /"status":"complete"/, 'each surviving worker reports the snapshot complete');
+    for (let p = 0; p < PARTITIONS; p++) {
+      const fromBackup = await backupRecords(store, backupId, topic, p);
+      const fromBroker = (await consumeAll(bootstrap, topic, p)).slice(0, per);
+      assert.equal(fromBackup.length, per, `partition ${p}: exactly the records up to the end offset fixed at start`);
+      assert.deepEqual(fromBackup.map((r) => recordKey(r, true)), fromBroker.map((r) => recordKey(r, true)), `partition ${p}: same records and offsets`);
+    }
+    const v = await validateBackup(store, backupId, true);
+    assert.deepEqual(v.problems, []);
+    assert.equal(v.recordsChecked, per * PARTITIONS);
+  });
+
+  test('a worker started with other settings is refused with the difference named, before writing anything; status shows each worker', { timeout: 300_000 }, async () => {
+    const topic = uniqueTopic('workers-drift');
+    await createTopic(bootstrap, topic, 4);
+    await produce(bootstrap, topic, 0, [{ key: null, value: Buffer.from('x'), timestamp: BigInt(Date.now()) }]);
+    const storeDir = join(dir, 'drift');
+    const backupId = 'workers-drift';
+    const cfg: BackupChildConfig = {
+      bootstrap,
+      dir: storeDir,
+      backupId,
+      topics: [topic],
+      options: { continuous: true, syncIntervalSecs: 1, workers: { groupId: `kb-${topic}`, sessionTimeoutMs: SESSION_MS, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 10_000 } },
+    };
+    const a = startWorker('a', cfg);
+    try {
+      const store = new FsStore(storeDir);
+      const deadline = Date.now() + 120_000;
+      let st = await loadStatus(store, backupId).catch(() => undefined);
+      while (!(st?.workers?.[0]?.partitions.length === 4) && Date.now() < deadline) {
+        await sleep(500);
+        st = await loadStatus(store, backupId).catch(() => undefined);
+      }
+      assert.equal(st?.workers?.length, 1, `one worker reports (${a.output().slice(-3000)})`);
+      assert.equal(st?.workers?.[0]?.pid, a.child.pid);
+      assert.ok((st?.workers?.[0]?.group_generation ?? 0) >= 1);
+      assert.match(statusText(st!), /Workers \(group generation \d+/);
+      // Another storage location: the group refuses it, naming the key, and it writes nothing there.
+      const otherDir = join(dir, 'drift-other');
+      const b = startWorker('b', { ...cfg, dir: otherDir });
+      assert.equal(await b.exited, 1);
+      assert.match(b.output(), /WORKER_CONFIG_DRIFT|runs with other settings/);
+      assert.match(b.output(), /storage: ".*drift-other" here, ".*drift" in the group/);
+      assert.equal(await new FsStore(otherDir).exists(keys.manifest(backupId)), false, 'the refused worker wrote no manifest');
+      // Other compression against the same backup: refused, named.
+      const c = startWorker('c', { ...cfg, options: { ...cfg.options, compression: 'lz4' } });
+      assert.equal(await c.exited, 1);
+      assert.match(c.output(), /compression: "lz4" here, "zstd" in the group/);
+    } finally {
+      a.child.kill('SIGTERM');
+      await a.exited;
     }
   });
 });

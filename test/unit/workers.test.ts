@@ -4,6 +4,12 @@ import { fingerprintDifferences, protocolName } from '../../src/backup/workers/g
 import { mergeTopics } from '../../src/backup/workers/shared-manifest.js';
 import { workerStatusKey } from '../../src/backup/workers/status.js';
 import { checkSegmentKey, keys } from '../../src/format/layout.js';
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { parseConfigText } from '../../src/config/load.js';
+import { backupOptions } from '../../src/cli/config-mapping.js';
+import { MemoryStore } from '../../src/storage/memory.js';
+import { ConfigError } from '../../src/util/errors.js';
 
 describe('distributed backup: pure parts', () => {
   it('the group protocol name is a fingerprint of the shared settings: equal settings, equal name; any difference, another name', () => {
@@ -43,5 +49,27 @@ describe('distributed backup: pure parts', () => {
 
   it('a worker status key is a safe object key whatever the member id', () => {
     assert.equal(workerStatusKey('b', 'kafka-backup-worker-1a2b/..'), 'b/workers/kafka-backup-worker-1a2b_...json');
+  });
+
+  it('the shipped Kubernetes manifest: its config is valid and enables workers; its probes use the metrics server routes', () => {
+    const docs = parseAllDocuments(readFileSync(new URL('../../deploy/kubernetes/backup-workers.yaml', import.meta.url), 'utf8')).map((d) => d.toJS() as Record<string, unknown>);
+    const cm = docs.find((d) => d['kind'] === 'ConfigMap') as { data: Record<string, string> };
+    const cfg = parseConfigText(cm.data['backup.yaml']!, 'backup.yaml');
+    const o = backupOptions(cfg, new MemoryStore());
+    assert.equal(o.workers?.groupId, 'kafka-backup-orders');
+    assert.equal(o.workers?.sessionTimeoutMs, 30_000);
+    assert.equal(o.continuous, true);
+    const dep = JSON.stringify(docs.find((d) => d['kind'] === 'Deployment'));
+    assert.match(dep, /"path":"\/health"/);
+    assert.match(dep, /"path":"\/ready"/);
+  });
+
+  it('backup.workers: defaults from the session timeout; timeouts without group_id are refused, naming the key', () => {
+    const base = 'mode: backup\nbackup_id: b\nsource: { bootstrap_servers: ["k:9092"], topics: { include: [t] } }\nstorage: { backend: memory }\n';
+    const o = backupOptions(parseConfigText(base + 'backup: { workers: { group_id: g, session_timeout_ms: 20000 } }\n', 'f.yaml'), new MemoryStore());
+    assert.deepEqual(o.workers, { groupId: 'g', sessionTimeoutMs: 20_000, heartbeatIntervalMs: 2_000, rebalanceTimeoutMs: 60_000 });
+    assert.equal(backupOptions(parseConfigText(base, 'f.yaml'), new MemoryStore()).workers, undefined);
+    assert.throws(() => backupOptions(parseConfigText(base + 'backup: { workers: { session_timeout_ms: 20000 } }\n', 'f.yaml'), new MemoryStore()), (e: unknown) => e instanceof ConfigError && /backup\.workers\.session_timeout_ms is set but backup\.workers\.group_id is not/.test(e.message));
+    assert.throws(() => parseConfigText(base + 'backup: { workers: { group_id: g, session_timeout_ms: 100 } }\n', 'f.yaml'), /session_timeout_ms/);
   });
 });

@@ -193,7 +193,10 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
     wake();
   };
   let wake: () => void = () => {};
+  let onAssignment: (a: Assignment) => void = () => {};
   try {
+    group = new WorkerGroup(opts.source, opts.workers, workerFingerprint(opts), (a) => onAssignment(a));
+    await group.checkRunningGroup(admin);
     const mine = await selectTopics(opts, cluster, admin);
     const clusterId = opts.sourceClusterId ?? cluster.clusterId ?? null;
     let manifest = await updateManifest(opts.store, opts.backupId, (stored) => {
@@ -234,7 +237,7 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
       memberId: '',
     };
     let generation = -1;
-    const onAssignment = (a: Assignment): void => {
+    onAssignment = (a: Assignment): void => {
       generation = a.generation;
       ctx.memberId = a.memberId;
       const wanted = new Set(a.partitions.map((p) => slot(p.topic, p.partition)));
@@ -267,7 +270,6 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
         if (runners.get(k) === r && !opts.signal?.aborted && generation >= gen) start(topic, partition, generation);
       }, fail);
     };
-    group = new WorkerGroup(opts.source, opts.workers, workerFingerprint(opts), onAssignment);
     if (manifest.status !== 'complete') await group.join(manifest.topics.map((t) => t.name));
 
     const statusKey = (): string => workerStatusKey(opts.backupId, ctx.memberId || `pending-${process.pid}`);

@@ -129,6 +129,25 @@ export class WorkerGroup {
     }
   }
 
+  /**
+   * Before this worker writes anything: a group already running with other settings refuses it,
+   * the differences named. (The broker's INCONSISTENT_GROUP_PROTOCOL at join is what enforces it
+   * when two workers start at the same instant; this check only keeps such a worker from writing first.)
+   */
+  async checkRunningGroup(admin: KafkaAdmin): Promise<void> {
+    const [g] = await admin.describeGroups([this.#settings.groupId]).catch(() => []);
+    if (!g || g.members.length === 0 || !g.protocol || g.protocol === protocolName(this.#fp)) return;
+    for (const m of g.members) {
+      try {
+        const theirs = JSON.parse(m.userData?.toString('utf8') ?? '') as WorkerFingerprint;
+        throw new WorkerConfigDriftError(this.#settings.groupId, fingerprintDifferences(this.#fp, theirs));
+      } catch (err) {
+        if (err instanceof WorkerConfigDriftError) throw err;
+      }
+    }
+    throw new WorkerConfigDriftError(this.#settings.groupId, [`the group's protocol is ${g.protocol}, this worker's ${protocolName(this.#fp)}`]);
+  }
+
   /** Leaves the group (its partitions go to the others at once) and closes the connections. */
   async leave(): Promise<void> {
     try {
