@@ -15,7 +15,6 @@ import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
 import { GenerationBook } from './generation-book.js';
-import { runDistributedBackup } from './workers/distributed.js';
 
 /** Bytes all open segment uploads may hold together before the largest roll early. */
 const DEFAULT_OPEN_SEGMENT_BUDGET = 128 * 1024 * 1024;
@@ -38,7 +37,8 @@ export function startFor(start: StartOffset, topic: string, partition: number, l
 export async function runBackup(opts: BackupOptions & { lease?: LeaseOptions | false }): Promise<BackupSummary> {
   checkBackupId(opts.backupId);
   // Several workers: per-partition fenced ownership instead of the single-writer lease.
-  if (opts.workers) return runDistributedBackup({ ...opts, workers: opts.workers });
+  // Loaded on demand: it imports startFor from this module, and single-process runs never need it.
+  if (opts.workers) return (await import('./workers/distributed.js')).runDistributedBackup({ ...opts, workers: opts.workers });
   if (opts.lease === false) return runBackupHeld(opts);
   const lease = await BackupLease.acquire(opts.store, opts.backupId, opts.lease);
   return lease.run(opts.store, opts.signal, (store, signal) => runBackupHeld({ ...opts, store, signal }));
