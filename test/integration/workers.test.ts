@@ -203,6 +203,10 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
     assert.ok(total > 20_000, `a steady load was backed up (${total} records)`);
     const manifest = await readJsonObject(store, keys.manifest(backupId), manifestSchema);
     assert.equal(manifest?.topics[0]?.partitions.length, PARTITIONS);
+    assert.equal(manifest?.status, 'stopped', 'the last worker to stop marks the backup stopped');
+    let groupSnapshots = 0;
+    for await (const _ of store.list(keys.groupsPrefix(backupId))) groupSnapshots++;
+    assert.ok(groupSnapshots > 0, 'the workers store consumer-group snapshots for restore’s offset reset');
     const v = await validateBackup(store, backupId, true);
     assert.deepEqual(v.problems, [], 'validate --deep finds no problem');
     assert.equal(v.recordsChecked, total);

@@ -10,7 +10,7 @@ import { logger } from '../../util/logger.js';
 import { Semaphore } from '../../util/semaphore.js';
 import { sleep } from '../../util/time.js';
 import { TOOL_VERSION } from '../../util/version.js';
-import { startFor } from '../engine.js';
+import { snapshotGroups, startFor } from '../engine.js';
 import { GenerationBook } from '../generation-book.js';
 import { OpenSegmentBudget } from '../open-segment-budget.js';
 import type { BackupOptions, BackupSummary, PartitionProgress, PartitionShortfall } from '../options.js';
@@ -273,8 +273,11 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
     if (manifest.status !== 'complete') await group.join(manifest.topics.map((t) => t.name));
 
     const statusKey = (): string => workerStatusKey(opts.backupId, ctx.memberId || `pending-${process.pid}`);
-    let lastRecords = 0;
+    const seen = new WeakMap<PartitionRunner, number>();
     let lastSyncAt = started;
+    let groupsTaken = 0;
+    const ft = manifest.topics[0];
+    const first = ft?.partitions[0] ? { topic: ft.name, partition: ft.partitions[0].partition } : undefined;
     const sync = async (final: boolean): Promise<void> => {
       const live = [...runners.values(), ...retired];
       manifest = await updateManifest(opts.store, opts.backupId, (stored) => {
@@ -295,11 +298,22 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
         records_per_second: 0,
         partitions: [...runners.values()].filter((r) => !r.lost && r.progress).map((r) => ({ topic: r.topic, partition: r.partition, epoch: r.epoch, position: r.progress!.position, target: r.progress!.target, records: r.progress!.records, done: r.progress!.done })),
       };
-      // Throughput of this process: records read by its partition workers (a handed-over partition's count restarts from its index).
-      const records = [...runners.values(), ...retired].reduce((n, r) => n + (r.progress?.records ?? 0), 0);
-      status.records_per_second = Math.max(0, Math.round(((records - lastRecords) * 1000) / Math.max(1, status.updated_at - lastSyncAt)));
-      lastRecords = records;
+      // Throughput of this process: records its partition workers added since the last sync (a partition taken
+      // over counts from the first sync that sees it, not from the records already in its index).
+      let added = 0;
+      for (const r of [...runners.values(), ...retired]) {
+        const now = r.progress?.records;
+        if (now === undefined) continue;
+        const before = seen.get(r);
+        if (before !== undefined) added += Math.max(0, now - before);
+        seen.set(r, now);
+      }
+      status.records_per_second = Math.round((added * 1000) / Math.max(1, status.updated_at - lastSyncAt));
       lastSyncAt = status.updated_at;
+      // The consumer-group offsets restore translates: taken by the worker that owns the first partition, each sync.
+      if (!final && opts.groupSnapshots !== false && first && runners.get(slot(first.topic, first.partition))?.finished === false) {
+        groupsTaken = await snapshotGroups(opts, admin, new Set(manifest.topics.map((t) => t.name))).catch(() => 0);
+      }
       if (ctx.memberId && !final) await writeJsonObject(opts.store, statusKey(), status).catch(() => {});
       opts.onProgress?.({ startedAt: started, partitions: [...runners.values()].flatMap((r) => (r.progress ? [r.progress] : [])) });
     };
@@ -333,6 +347,8 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
     await group.leave();
     group = undefined;
     if (failure !== undefined) throw failure;
+    // Every worker takes one at its end too: whichever stops last leaves the newest offsets.
+    if (opts.groupSnapshots !== false) groupsTaken = Math.max(groupsTaken, await snapshotGroups(opts, admin, new Set(manifest.topics.map((t) => t.name))).catch(() => 0));
     await sync(await lastOne(admin, opts.workers.groupId));
     await opts.store.delete(statusKey()).catch(() => {});
     const shortfall = opts.continuous ? [] : await sharedShortfall(opts, manifest);
@@ -348,7 +364,7 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
       storedBytes: sum((p) => p.storedBytes),
       segments: sum((p) => p.segments),
       durationMs: Date.now() - started,
-      groupsSnapshotted: 0,
+      groupsSnapshotted: groupsTaken,
       shortfall,
     };
   } finally {
