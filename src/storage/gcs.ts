@@ -177,6 +177,8 @@ export class GcsStore implements ObjectStore {
   /** A save with ifGenerationMatch (0 for a create); the new generation comes back in the file's metadata. */
   async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
     const file = this.#file(key);
+    // Not a generation: no object has it (and a NaN precondition would be dropped, making the write unconditional).
+    if (expected !== null && !/^[1-9]\d*$/.test(expected)) throw new PreconditionFailedError(key, expected);
     try {
       await file.save(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { resumable: false, preconditionOpts: { ifGenerationMatch: expected === null ? 0 : Number(expected) } });
     } catch (e) {
