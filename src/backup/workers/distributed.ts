@@ -34,6 +34,8 @@ import { workerStatusKey, type WorkerStatus } from './status.js';
 
 const log = logger('workers');
 const DEFAULT_OPEN_SEGMENT_BUDGET = 128 * 1024 * 1024;
+/** How long a new owner lets the former one store what it holds (see PartitionRunner#handoverGrace). */
+const HANDOVER_GRACE_MS = 2_000;
 const slot = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 /** The settings every worker of one backup must share; a worker with others is refused, the differences named. */
@@ -77,6 +79,18 @@ class PartitionRunner {
     this.ac.abort();
   }
 
+  /**
+   * A rebalance tells the former owner and us at the same moment. If another member wrote the index
+   * lately, give it HANDOVER_GRACE_MS to store the segment it holds: taking over at once would refuse
+   * that write and re-fetch its records (nothing lost either way, only work repeated).
+   */
+  async #handoverGrace(memberId: string): Promise<void> {
+    const idx = await readPartitionIndex(this.ctx.opts.store, this.ctx.opts.backupId, this.topic, this.partition).catch(() => undefined);
+    const prior = idx?.owner;
+    if (!prior || prior.member_id === memberId || Date.now() - idx.updated_at > this.ctx.opts.workers.sessionTimeoutMs) return;
+    await sleep(HANDOVER_GRACE_MS, this.ac.signal);
+  }
+
   async #loop(): Promise<void> {
     const { opts, cluster, admin } = this.ctx;
     for (let failures = 0; !this.ac.signal.aborted; ) {
@@ -86,6 +100,8 @@ class PartitionRunner {
         if (!m || !mp) throw new UserError('WORKER_PARTITION_UNKNOWN', `${this.topic}/${this.partition} is assigned but not in the manifest of ${opts.backupId}`);
         const startAt = startFor(opts.startOffset, this.topic, this.partition, mp.log_start_offset, mp.end_offset);
         const who = { memberId: this.ctx.memberId, groupGeneration: this.generation };
+        await this.#handoverGrace(who.memberId);
+        if (this.ac.signal.aborted) return;
         const t = await takeOver(opts.store, opts.backupId, this.topic, this.partition, startAt, who, m.manifest.generation ?? 0);
         this.epoch = t.epoch;
         const fresh = await readManifestVersioned(opts.store, opts.backupId);
@@ -117,7 +133,7 @@ class PartitionRunner {
 }
 
 interface WorkerContext {
-  opts: BackupOptions;
+  opts: BackupOptions & { workers: WorkerGroupSettings };
   cluster: KafkaCluster;
   admin: KafkaAdmin;
   gate: Semaphore;
@@ -263,6 +279,7 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
       const r = new PartitionRunner(topic, partition, gen, ctx, Promise.all(before).then(() => {}));
       runners.set(k, r);
       r.done.then(async () => {
+        if (!opts.continuous) wake(); // a snapshot partition done: see at once whether the backup is
         // Lost while still assigned to us (a former owner of an older generation wrote in between, or we were the
         // zombie and have rejoined since): take it over again, in the current generation, after a pause.
         if (!r.lost || runners.get(k) !== r || opts.signal?.aborted) return;
@@ -320,14 +337,24 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
 
     const statusOf = (): Manifest['status'] => manifest.status;
     // Until stopped (continuous) or until every partition of the snapshot reached its end offset.
+    const syncMs = Math.max(1, opts.syncIntervalSecs) * 1000;
+    let lastSync = Date.now();
     while (!opts.signal?.aborted && failure === undefined && statusOf() !== 'complete') {
+      // A snapshot worker whose partitions are all done checks every second whether the others' are.
+      const idle = !opts.continuous && [...runners.values()].every((r) => r.finished);
       await new Promise<void>((resolve) => {
         wake = resolve;
-        const t = setTimeout(resolve, Math.max(1, opts.syncIntervalSecs) * 1000);
+        const t = setTimeout(resolve, idle ? Math.min(1000, syncMs) : syncMs);
         opts.signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
       });
       try {
-        await sync(false);
+        if (!idle || Date.now() - lastSync >= syncMs) {
+          await sync(false);
+          lastSync = Date.now();
+        } else {
+          const m = await readManifestVersioned(opts.store, opts.backupId);
+          if (m) manifest = m.manifest;
+        }
         retired.splice(0, retired.length, ...retired.filter((r) => !r.finished));
         // `sync` replaced the manifest: read its status afresh (not narrowed by the loop condition).
         if (!opts.continuous && statusOf() !== 'complete' && [...runners.values()].every((r) => r.finished)) {
