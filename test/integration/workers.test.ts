@@ -252,7 +252,8 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
       workers[0]!.child.kill('SIGKILL');
       // Records produced after the start are not part of the snapshot.
       await produce(bootstrap, topic, 0, [{ key: null, value: Buffer.from('after the snapshot started'), timestamp: BigInt(Date.now()) }]);
-      const codes = await Promise.race([Promise.all(workers.slice(1).map((w) => w.exited)), sleep(300_000).then(() => 'timeout')]);
+      let timer: NodeJS.Timeout | undefined;
+      const codes = await Promise.race([Promise.all(workers.slice(1).map((w) => w.exited)), new Promise((r) => (timer = setTimeout(() => r('timeout'), 300_000)))]).finally(() => clearTimeout(timer));
       assert.deepEqual(codes, [0, 0], `the surviving workers finish the snapshot and exit\n${logs()}`);
     } finally {
       for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
