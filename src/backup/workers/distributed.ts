@@ -193,6 +193,41 @@ export async function sharedShortfall(opts: BackupOptions, m: Manifest): Promise
 }
 
 /**
+ * Creates the shared manifest, or joins the one another worker created: refused when it was started
+ * with other settings; a continuous backup adds what this worker selected, a snapshot keeps its partitions
+ * and end offsets as the first worker fixed them.
+ */
+async function joinManifest(opts: BackupOptions, mine: ManifestTopic[], clusterId: string | null, started: number): Promise<Manifest> {
+  return updateManifest(opts.store, opts.backupId, (stored) => {
+    if (stored) {
+      const drift = manifestDrift(stored, opts, clusterId);
+      if (drift.length) throw new UserError('WORKER_CONFIG_DRIFT', `backup "${opts.backupId}" was started with other settings; this worker is refused: ${drift.join('; ')}`);
+      // A snapshot's partitions and end offsets are those fixed by the worker that created it.
+      if (opts.continuous) stored.topics = mergeTopics(stored.topics, mine, () => 0);
+      if (stored.status !== 'complete') stored.status = 'running';
+      if (stored.status === 'running') stored.completed_at = null;
+      return stored;
+    }
+    return {
+      format_version: FORMAT_VERSION,
+      generation: 0,
+      tool_version: TOOL_VERSION,
+      backup_id: opts.backupId,
+      status: 'running',
+      mode: opts.continuous ? 'continuous' : 'snapshot',
+      source_cluster_id: clusterId,
+      source_bootstrap_servers: opts.source.bootstrapServers,
+      compression: opts.compression,
+      include_offset_headers: opts.includeOffsetHeaders,
+      created_at: started,
+      updated_at: started,
+      completed_at: null,
+      topics: mine,
+    };
+  });
+}
+
+/**
  * Runs this process as one worker of a distributed backup until `opts.signal` aborts (continuous)
  * or the snapshot is complete, whichever worker reached which partition.
  */
@@ -215,33 +250,7 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
     await group.checkRunningGroup(admin);
     const mine = await selectTopics(opts, cluster, admin);
     const clusterId = opts.sourceClusterId ?? cluster.clusterId ?? null;
-    let manifest = await updateManifest(opts.store, opts.backupId, (stored) => {
-      if (stored) {
-        const drift = manifestDrift(stored, opts, clusterId);
-        if (drift.length) throw new UserError('WORKER_CONFIG_DRIFT', `backup "${opts.backupId}" was started with other settings; this worker is refused: ${drift.join('; ')}`);
-        // A snapshot's partitions and end offsets are those fixed by the worker that created it.
-        if (opts.continuous) stored.topics = mergeTopics(stored.topics, mine, () => 0);
-        if (stored.status !== 'complete') stored.status = 'running';
-        if (stored.status === 'running') stored.completed_at = null;
-        return stored;
-      }
-      return {
-        format_version: FORMAT_VERSION,
-        generation: 0,
-        tool_version: TOOL_VERSION,
-        backup_id: opts.backupId,
-        status: 'running',
-        mode: opts.continuous ? 'continuous' : 'snapshot',
-        source_cluster_id: clusterId,
-        source_bootstrap_servers: opts.source.bootstrapServers,
-        compression: opts.compression,
-        include_offset_headers: opts.includeOffsetHeaders,
-        created_at: started,
-        updated_at: started,
-        completed_at: null,
-        topics: mine,
-      };
-    });
+    let manifest = await joinManifest(opts, mine, clusterId, started);
     if (manifest.status === 'complete') log.info({ backupId: opts.backupId }, 'the snapshot is already complete');
 
     const ctx: WorkerContext = {
