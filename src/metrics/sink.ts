@@ -14,6 +14,8 @@ export interface BackupMetricsSink {
   error(operation: string): void;
   /** A retried request (`fetch`, ...). */
   retry(operation: string): void;
+  /** Distributed backup (backup.workers), every sync: the group generation this worker is in and how many partitions it owns. */
+  workerGroup?(generation: number, partitionsOwned: number): void;
 }
 
 export interface RestoreMetricsSink {

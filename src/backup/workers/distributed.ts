@@ -340,6 +340,7 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
       if (!final && opts.groupSnapshots !== false && first && runners.get(slot(first.topic, first.partition))?.finished === false) {
         groupsTaken = await snapshotGroups(opts, admin, new Set(manifest.topics.map((t) => t.name))).catch(() => 0);
       }
+      opts.metrics?.workerGroup?.(generation, status.partitions.length);
       if (ctx.memberId && !final) await writeJsonObject(opts.store, statusKey(), status).catch(() => {});
       opts.onProgress?.({ startedAt: started, partitions: [...runners.values()].flatMap((r) => (r.progress ? [r.progress] : [])) });
     };
