@@ -163,7 +163,11 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
     const logs = (): string => workers.map((w) => `--- ${w.name} (pid ${w.child.pid})\n${w.output().slice(-6000)}`).join('\n');
     try {
       for (const n of ['w1', 'w2', 'w3']) workers.push(startWorker(n, cfg));
-      await sleep(12_000);
+      // Every worker has joined and owns partitions (process start is slow on a loaded machine), then a steady state.
+      const joinedBy = Date.now() + 120_000;
+      while (!workers.every((w) => /partition taken over/.test(w.output())) && Date.now() < joinedBy) await sleep(250);
+      assert.ok(workers.every((w) => /partition taken over/.test(w.output())), `all three workers own partitions\n${logs()}`);
+      await sleep(6_000);
       // A crash: w1's partitions go to the others once its session times out.
       workers[0]!.child.kill('SIGKILL');
       await sleep(4_000);
@@ -315,4 +319,67 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
       await a.exited;
     }
   });
+
+  test('continuous: a topic created while the workers run is picked up, subscribed and backed up whole, exactly once', { timeout: 300_000 }, async () => {
+    const prefix = uniqueTopic('workers-grow');
+    const first = `${prefix}-a`;
+    const later = `${prefix}-b`;
+    await createTopic(bootstrap, first, 4);
+    const rec = (p: number, i: number) => ({ key: Buffer.from(`k${p}-${i}`), value: Buffer.from(`v${p}-${i}`), timestamp: BigInt(Date.now()) });
+    await Promise.all([0, 1, 2, 3].map((p) => produce(bootstrap, first, p, Array.from({ length: 200 }, (_, i) => rec(p, i)))));
+    const storeDir = join(dir, 'grow');
+    const store = new FsStore(storeDir);
+    const backupId = 'workers-grow';
+    const cfg: BackupChildConfig = {
+      bootstrap,
+      dir: storeDir,
+      backupId,
+      topics: [`${prefix}-*`],
+      options: { continuous: true, syncIntervalSecs: 1, segmentMaxIntervalMs: 300, workers: { groupId: `kb-${prefix}`, sessionTimeoutMs: SESSION_MS, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 10_000 } },
+    };
+    const workers = [startWorker('g1', cfg), startWorker('g2', cfg)];
+    const logs = (): string => workers.map((w) => `--- ${w.name}\n${w.output().slice(-5000)}`).join('\n');
+    try {
+      await waitCaughtUpTopic(store, backupId, first, 4, 120_000);
+      // Created while they run: every record of it is backed up, from its log start.
+      await createTopic(bootstrap, later, 3);
+      await Promise.all([0, 1, 2].map((p) => produce(bootstrap, later, p, Array.from({ length: 150 }, (_, i) => rec(p, i)))));
+      await waitCaughtUpTopic(store, backupId, later, 3, 120_000);
+      for (const w of workers) w.child.kill('SIGTERM');
+      assert.deepEqual(await Promise.all(workers.map((w) => w.exited)), [0, 0], logs());
+    } finally {
+      for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    }
+    for (const [topic, n] of [[first, 4], [later, 3]] as const) {
+      for (let p = 0; p < n; p++) {
+        const fromBroker = await consumeAll(bootstrap, topic, p);
+        const fromBackup = await backupRecords(store, backupId, topic, p);
+        assert.deepEqual(fromBackup.map((r) => recordKey(r, true)), fromBroker.map((r) => recordKey(r, true)), `${topic}/${p}: every record exactly once`);
+      }
+    }
+    const m = await readJsonObject(store, keys.manifest(backupId), manifestSchema);
+    assert.deepEqual(m?.topics.map((t) => t.name), [first, later]);
+    assert.deepEqual((await validateBackup(store, backupId, true)).problems, []);
+  });
 });
+
+async function waitCaughtUpTopic(store: ObjectStore, backupId: string, topic: string, partitions: number, timeoutMs: number): Promise<void> {
+  const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
+  try {
+    const parts = Array.from({ length: partitions }, (_, p) => p);
+    const ends = await admin.listOffsets(topic, parts, LATEST, true);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      let behind = 0;
+      for (const p of parts) {
+        const idx = await readJsonObject(store, keys.partitionIndex(backupId, topic, p), partitionIndexSchema).catch(() => undefined);
+        if ((idx?.next_offset ?? -1) < Number(ends.get(p) ?? 0n) || (idx?.segments.length ?? 0) === 0) behind++;
+      }
+      if (behind === 0) return;
+      if (Date.now() > deadline) throw new Error(`${topic}: ${behind} partitions not caught up within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    await admin.close();
+  }
+}

@@ -4,8 +4,8 @@ import { KafkaCluster } from '../../kafka/cluster.js';
 import { writeJsonObject } from '../../format/json-object.js';
 import { keys } from '../../format/layout.js';
 import { FORMAT_VERSION, type Manifest, type ManifestTopic } from '../../format/manifest.js';
-import { readPartitionIndex } from '../../format/partition-index.js';
-import { UserError } from '../../util/errors.js';
+import { emptyIndex, readPartitionIndex } from '../../format/partition-index.js';
+import { PreconditionFailedError, UserError } from '../../util/errors.js';
 import { logger } from '../../util/logger.js';
 import { Semaphore } from '../../util/semaphore.js';
 import { sleep } from '../../util/time.js';
@@ -193,6 +193,29 @@ export async function sharedShortfall(opts: BackupOptions, m: Manifest): Promise
 }
 
 /**
+ * Continuous mode: topics (or partitions) that match the selection but are not in the manifest yet. Each
+ * gets an index at its log start before it is listed (whatever appears after the backup started is backed up
+ * whole, as in a single-process run), then the manifest lists it. Returns the new manifest, or undefined.
+ */
+async function pickUpNewPartitions(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, manifest: Manifest): Promise<Manifest | undefined> {
+  const now = await selectTopics(opts, cluster, admin);
+  const known = new Set(manifest.topics.flatMap((t) => t.partitions.map((p) => slot(t.name, p.partition))));
+  const fresh = now.map((t) => ({ ...t, partitions: t.partitions.filter((p) => !known.has(slot(t.name, p.partition))) })).filter((t) => t.partitions.length > 0);
+  if (fresh.length === 0) return undefined;
+  for (const t of fresh) {
+    for (const p of t.partitions) {
+      const idx = { ...emptyIndex(t.name, p.partition), next_offset: p.log_start_offset };
+      // Another worker may have created it first: its index stands.
+      await opts.store.putIfMatch(keys.partitionIndex(opts.backupId, t.name, p.partition), Buffer.from(JSON.stringify(idx, null, 2) + '\n'), null).catch((err: unknown) => {
+        if (!(err instanceof PreconditionFailedError)) throw err;
+      });
+    }
+  }
+  log.info({ topics: fresh.map((t) => t.name), partitions: fresh.reduce((n, t) => n + t.partitions.length, 0) }, 'new topics or partitions picked up');
+  return updateManifest(opts.store, opts.backupId, (stored) => ({ ...(stored ?? manifest), topics: mergeTopics((stored ?? manifest).topics, now, () => 0) }));
+}
+
+/**
  * Creates the shared manifest, or joins the one another worker created: refused when it was started
  * with other settings; a continuous backup adds what this worker selected, a snapshot keeps its partitions
  * and end offsets as the first worker fixed them.
@@ -361,6 +384,13 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
         if (!idle || Date.now() - lastSync >= syncMs) {
           await sync(false);
           lastSync = Date.now();
+          if (opts.continuous) {
+            const grown = await pickUpNewPartitions(opts, cluster, admin, manifest);
+            if (grown) {
+              manifest = grown;
+              await group.resubscribe(manifest.topics.map((t) => t.name));
+            }
+          }
         } else {
           const m = await readManifestVersioned(opts.store, opts.backupId);
           if (m) manifest = m.manifest;

@@ -129,6 +129,16 @@ export class WorkerGroup {
     }
   }
 
+  /** Adds `topics` to the subscription and rejoins: the coordinator rebalances, assigning their partitions too. */
+  async resubscribe(topics: string[]): Promise<void> {
+    this.#consumer.topics.trackAll(...topics);
+    await this.#consumer.joinGroup({
+      sessionTimeout: this.#settings.sessionTimeoutMs,
+      heartbeatInterval: this.#settings.heartbeatIntervalMs,
+      rebalanceTimeout: this.#settings.rebalanceTimeoutMs,
+    });
+  }
+
   /**
    * Before this worker writes anything: a group already running with other settings refuses it,
    * the differences named. (The broker's INCONSISTENT_GROUP_PROTOCOL at join is what enforces it
