@@ -1,8 +1,8 @@
 /**
  * The README's demo: the seed's point-in-time-recovery story end to end on a local broker.
  * Starts Kafka, produces `orders` (6 partitions) and `payments` (3) with timestamps spread over
- * Nov 1-15 2024, backs them up to .run/demo/backups, then runs `describe`, `validate-restore`
- * and a PITR `restore` of Nov 10 10:00-14:00 UTC into orders_pitr_restore / payments_pitr_restore,
+ * Nov 1-15 2024, backs them up to .run/demo/backups, then runs `describe`, `validate-restore`,
+ * `timeline` (the page .run/demo/timeline.html) and a PITR `restore` of Nov 10 10:00-14:00 UTC into orders_pitr_restore / payments_pitr_restore,
  * and prints a few restored records. Everything it starts is stopped at the end.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -103,6 +103,7 @@ restore:
     cli(['backup', '--config', join(work, 'backup.yaml')]);
     cli(['describe', '--path', backups, '--backup-id', 'production-backup-001']);
     cli(['validate-restore', '--config', join(work, 'pitr-restore.yaml')]);
+    cli(['timeline', '--config', join(work, 'pitr-restore.yaml'), '--output', join(work, 'timeline.html')]);
     cli(['restore', '--config', join(work, 'pitr-restore.yaml')]);
     console.log('\nA few restored records (orders_pitr_restore, partition 0):');
     const restored = await consumeAll(kafka.bootstrap, 'orders_pitr_restore', 0);

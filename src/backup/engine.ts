@@ -2,7 +2,8 @@ import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
-import { FORMAT_VERSION, manifestSchema, type GroupSnapshot, type Manifest, type ManifestTopic } from '../format/manifest.js';
+import { FORMAT_VERSION, readManifest, writeManifest, type Manifest, type ManifestTopic } from '../format/manifest.js';
+import { snapshotGroups } from './group-snapshot.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { TOOL_VERSION } from '../util/version.js';
@@ -10,11 +11,13 @@ import type { BackupOptions, BackupSummary, PartitionShortfall, StartOffset } fr
 import { partitionIndexSchema } from '../format/partition-index.js';
 import { OpenSegmentBudget } from './open-segment-budget.js';
 import { PartitionWorker, type PartitionJob } from './partition-worker.js';
-import { matchesFilter, missingLiterals } from './topic-selection.js';
+import { matchesFilter, missingLiterals } from '../config/topic-selection.js';
 import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
 import { GenerationBook } from './generation-book.js';
+import { BackupThrottle } from './throttle.js';
+import { applyBackupRetention, retentionHandles } from './retention/retention-run.js';
 
 /** Bytes all open segment uploads may hold together before the largest roll early. */
 const DEFAULT_OPEN_SEGMENT_BUDGET = 128 * 1024 * 1024;
@@ -49,7 +52,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
   const cluster = await KafkaCluster.connect(opts.source);
   const admin = new KafkaAdmin(opts.source);
   try {
-    const existing = await readJsonObject(opts.store, keys.manifest(opts.backupId), manifestSchema);
+    const existing = await readManifest(opts.store, opts.backupId);
     const manifest: Manifest = existing ?? {
       format_version: FORMAT_VERSION,
       generation: 0,
@@ -128,8 +131,10 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
 
     const firstJobs = await select();
     const missing = missingLiterals(opts.topics, known);
-    if (missing.length) {
-      throw new UserError('TOPIC_NOT_FOUND', `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')}`);
+    if (missing.length && opts.onMissingTopic === 'warn') {
+      log.warn({ topics: missing }, `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')}; backing up the others (backup.on_missing_topic: warn)`);
+    } else if (missing.length) {
+      throw new UserError('TOPIC_NOT_FOUND', `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')} (backup.on_missing_topic: warn backs up the others)`);
     }
     if (firstJobs.length === 0) {
       throw new UserError('NO_TOPICS', `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`);
@@ -154,6 +159,14 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
               kick();
             }
             groups = await maybeSnapshotGroups(opts, admin, known);
+            // backup.retention: under this run's lease; the save below pins the rewritten indexes.
+            if (opts.retention) {
+              await applyBackupRetention(opts.store, opts.backupId, opts.retention, retentionHandles(workers)).catch((err: unknown) => {
+                // The next sync retries; what was recorded but not finished is finished then (prune-apply.ts).
+                log.warn({ err: (err as Error).message }, 'backup.retention pass failed; will retry');
+                opts.metrics?.error('retention');
+              });
+            }
           }
           await save();
         } catch (err) {
@@ -173,13 +186,14 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
       // worker never ends, so every partition gets one and the gate bounds concurrent fetches instead.
       const gate = opts.continuous ? new Semaphore(opts.maxConcurrentPartitions) : undefined;
       const budget = new OpenSegmentBudget(opts.openSegmentBudgetBytes ?? DEFAULT_OPEN_SEGMENT_BUDGET);
+      const throttle = BackupThrottle.create(opts.rateLimitRecordsPerSec, opts.rateLimitBytesPerSec, opts.metrics);
       await runPool(
         queue,
         opts.continuous ? Number.MAX_SAFE_INTEGER : opts.maxConcurrentPartitions,
         async (job) => {
           // An interrupted snapshot starts no further partition: what was not reached is reported below.
           if (!opts.continuous && opts.signal?.aborted) return;
-          const w = new PartitionWorker(opts, cluster, admin, job, gate, budget, book);
+          const w = new PartitionWorker(opts, cluster, admin, job, gate, budget, book, throttle);
           workers.push(w);
           await w.run();
         },
@@ -253,30 +267,13 @@ async function saveManifest(opts: BackupOptions, manifest: Manifest, book: Gener
       else delete p.index_generation;
     }
   }
-  await writeJsonObject(opts.store, keys.manifest(opts.backupId), manifest);
+  await writeManifest(opts.store, opts.backupId, manifest);
   book.manifestGeneration = manifest.generation;
 }
 
 /** backup.consumer_group_snapshot: false takes none (0 groups); `snapshot-groups` still takes one on demand. */
 async function maybeSnapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
   return opts.groupSnapshots === false ? 0 : snapshotGroups(opts, admin, topics);
-}
-
-/** Stores the committed offsets of every group that has offsets on a backed-up topic. */
-export async function snapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
-  const ids = await admin.listGroups();
-  const all = await admin.groupOffsets(ids);
-  const snap: GroupSnapshot = { taken_at: Date.now(), groups: [] };
-  for (const g of all) {
-    const offsets: Record<string, Record<string, number>> = {};
-    for (const [topic, parts] of g.offsets) {
-      if (!topics.has(topic)) continue;
-      offsets[topic] = Object.fromEntries([...parts].map(([p, o]) => [String(p), Number(o.offset)]));
-    }
-    if (Object.keys(offsets).length) snap.groups.push({ group_id: g.groupId, offsets });
-  }
-  await writeJsonObject(opts.store, keys.groupSnapshot(opts.backupId, snap.taken_at), snap);
-  return snap.groups.length;
 }
 
 /** backup.require_topic_configs: DescribeConfigs refused (ACLs) fails the backup, or is a warning and no configs. */

@@ -18,6 +18,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { keys } from '../format/layout.js';
 import { AlreadyExistsError, KafkaBackupError, NotFoundError, UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from '../storage/store.js';
@@ -63,7 +64,7 @@ export interface TakeoverMarker {
   takes_over: string;
 }
 
-export const leaseKey = (backupId: string): string => `${backupId}/lease.json`;
+export const leaseKey = keys.lease;
 export const takeoverKey = (backupId: string, staleOwner: string): string => `${backupId}/lease-takeover-${staleOwner}.json`;
 
 const iso = (ms: number): string => new Date(ms).toISOString();

@@ -1,7 +1,8 @@
+import type { RetentionPolicy } from './retention/retention-policy.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { BackupMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
-import type { TopicFilter } from './topic-selection.js';
+import type { TopicFilter } from '../config/topic-selection.js';
 import type { WorkerGroupSettings } from './workers/group.js';
 
 export type StartOffset = 'earliest' | 'latest' | number | { [topic: string]: { [partition: number]: number } };
@@ -48,6 +49,16 @@ export interface BackupOptions {
   workers?: WorkerGroupSettings;
   /** backup.consumer_group_snapshot (default true): store the committed offsets of the topics' groups at start, each sync and the end. */
   groupSnapshots?: boolean;
+  // Seed tool's later releases (issue 19).
+  /** backup.isolation_level: read_committed leaves aborted transactions' batches out; default read_uncommitted stores them (restore drops them). */
+  isolationLevel?: 'read_uncommitted' | 'read_committed';
+  /** backup.rate_limit_*: process-wide limits on what is fetched (src/backup/throttle.ts). */
+  rateLimitRecordsPerSec?: number;
+  rateLimitBytesPerSec?: number;
+  /** backup.on_missing_topic: a literal include entry naming no topic fails the backup (default) or is warned about. */
+  onMissingTopic?: 'fail' | 'warn';
+  /** backup.retention (continuous backups): prune the oldest segments at every sync (src/backup/retention/retention-run.ts). */
+  retention?: RetentionPolicy;
 }
 
 export interface PartitionProgress {

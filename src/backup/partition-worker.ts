@@ -8,7 +8,8 @@ import { batchTimestampRange, readBatchHeader, splitBatches } from '../kafka/pro
 import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { keys } from '../format/layout.js';
 import { DEFAULT_BLOCK_SIZE } from '../format/segment.js';
-import { emptyIndex, partitionIndexSchema, summarize, type PartitionIndex } from '../format/partition-index.js';
+import { emptyIndex, partitionIndexSchema, summarize, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
+import { dropOldest } from './retention/prune-apply.js';
 import { KafkaError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { sleep } from '../util/time.js';
@@ -17,6 +18,8 @@ import type { BackupOptions, PartitionProgress } from './options.js';
 import type { OpenSegmentBudget } from './open-segment-budget.js';
 import type { GenerationBook } from './generation-book.js';
 import { DEFAULT_MAX_QUEUED_BYTES, SegmentBuilder } from './segment-builder.js';
+import { AbortedBatchFilter } from './isolation.js';
+import type { BackupThrottle } from './throttle.js';
 
 const CONTROL_FLAG = 0x20;
 
@@ -51,12 +54,17 @@ export class PartitionWorker {
   readonly #gate: Semaphore | undefined;
   readonly #budget: OpenSegmentBudget | undefined;
   readonly #book: GenerationBook | undefined;
+  readonly #throttle: BackupThrottle | undefined;
   readonly #log;
   #index: PartitionIndex = emptyIndex('', 0);
+  #indexLoaded = false;
+  /** Index writes one at a time (segment flushes and backup.retention both rewrite it). */
+  #saving: Promise<void> = Promise.resolve();
   /** The segment being streamed to storage, abandoned if the worker fails. */
   #streaming: SegmentBuilder | undefined;
 
-  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob, gate?: Semaphore, budget?: OpenSegmentBudget, book?: GenerationBook) {
+  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob, gate?: Semaphore, budget?: OpenSegmentBudget, book?: GenerationBook, throttle?: BackupThrottle) {
+    this.#throttle = throttle;
     this.#gate = gate;
     this.#book = book;
     this.#budget = budget;
@@ -88,6 +96,7 @@ export class PartitionWorker {
     this.#book?.checkResumed(backupId, topic, partition, stored);
     if (stored) this.#book?.indexStored(topic, partition, stored.generation ?? 0);
     this.#index = stored ?? emptyIndex(topic, partition);
+    this.#indexLoaded = true;
     const s = summarize(this.#index);
     Object.assign(this.progress, { records: s.records, rawBytes: s.rawBytes, storedBytes: s.storedBytes, segments: s.segments });
     let position = this.#index.next_offset ?? this.#job.startAt;
@@ -166,6 +175,10 @@ export class PartitionWorker {
         fetchMax = Math.min(fetchMax * 2, 256 * 1024 * 1024);
         continue;
       }
+      // backup.rate_limit_*: paid before the next Fetch is sent.
+      if (this.#throttle && batches.length > 0) await this.#throttle.take(batches, signal);
+      // backup.isolation_level: read_committed: aborted transactions' batches are left out here instead of at restore.
+      const filter = this.#opts.isolationLevel === 'read_committed' ? new AbortedBatchFilter(res.abortedTransactions) : undefined;
       if (batches.length > 0) {
         const tail = readBatchHeader(batches[batches.length - 1]!);
         const next = Number(tail.baseOffset) + tail.lastOffsetDelta + 1;
@@ -176,11 +189,17 @@ export class PartitionWorker {
       // earlier segment and must not be listed in this one (restore trusts each segment's list).
       const markers: { producerId: bigint; offset: number }[] = [];
       const abortedFor = (b: SegmentBuilder): { producerId: bigint; firstOffset: bigint }[] =>
-        res.abortedTransactions.filter((a) => !markers.some((m) => m.producerId === a.producerId && m.offset >= Number(a.firstOffset) && m.offset < b.firstOffset));
+        filter ? [] : res.abortedTransactions.filter((a) => !markers.some((m) => m.producerId === a.producerId && m.offset >= Number(a.firstOffset) && m.offset < b.firstOffset));
       for (const batch of batches) {
         const h = readBatchHeader(batch);
         const last = Number(h.baseOffset) + h.lastOffsetDelta;
+        // Every batch goes through the filter (those before the position too: their markers end transactions).
+        const aborted = filter?.isAborted(h) ?? false;
         if (last < position) continue;
+        if (aborted) {
+          position = last + 1;
+          continue;
+        }
         if (!builder) {
           builder = new SegmentBuilder(this.#opts.compression, this.#opts.compressionLevel);
           // Streamed: blocks go to storage while the segment fills; the index follows once it is complete.
@@ -236,7 +255,23 @@ export class PartitionWorker {
     this.progress.done = true;
   }
 
-  async #saveIndex(): Promise<void> {
+  /** The partition's index as this worker holds it; undefined until it has read it. */
+  get index(): PartitionIndex | undefined {
+    return this.#indexLoaded ? this.#index : undefined;
+  }
+
+  /** backup.retention: rewrites the index without these segments, if they are still its oldest. */
+  async dropOldest(removed: readonly SegmentEntry[]): Promise<void> {
+    if (dropOldest(this.#index, removed)) await this.#saveIndex();
+  }
+
+  #saveIndex(): Promise<void> {
+    const run = this.#saving.then(() => this.#writeIndex());
+    this.#saving = run.catch(() => {});
+    return run;
+  }
+
+  async #writeIndex(): Promise<void> {
     const { topic, partition } = this.#job;
     this.#index.updated_at = Date.now();
     // Rollback detection (src/format/generations.ts): every write a new generation, bound to the manifest's.

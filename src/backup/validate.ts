@@ -2,11 +2,16 @@ import { createHash } from 'node:crypto';
 import { decodeBatch, readBatchHeader } from '../kafka/protocol/record-batch.js';
 import { checkBackupId, isValidTopicName, keys } from '../format/layout.js';
 import { checkIndexAgainstManifest, confirmRollbacks, indexFreshnessProblems, type RollbackProblem } from '../format/generations.js';
+import { erasureLogKey, readErasureLog } from '../format/erasure-log.js';
 import { readPartitionIndex } from '../format/partition-index.js';
 import { readSegment } from '../format/segment.js';
+import { checkSeedSegment, isSeedBackup } from '../format/seed/backup.js';
+import { isSeedEntry } from '../format/seed/manifest.js';
 import type { ObjectStore } from '../storage/store.js';
 import { errorMessage, NotFoundError } from '../util/errors.js';
-import { inspectBackup, type BackupView } from './inspect.js';
+import { inspectBackup, type BackupView } from '../format/backup-view.js';
+import type { PartitionIndex } from '../format/partition-index.js';
+import { isoMs } from '../util/time.js';
 
 export interface BackupProblem {
   object: string;
@@ -24,6 +29,8 @@ export interface BackupValidation {
   /** A snapshot's partitions whose index does not reach the manifest's end offset: intact, but not all there. */
   incomplete: BackupProblem[];
   warnings: string[];
+  /** Ranges retention removed, as recorded: expected, not damage. */
+  pruned: string[];
   view?: BackupView;
 }
 
@@ -43,6 +50,22 @@ function snapshotShortfall(view: BackupView, backupId: string): BackupProblem[] 
     }
   }
   return out;
+}
+
+/**
+ * Retention's removals of one partition (pruned.json): reported as pruned. Segments a range covers
+ * that the index still names are a prune that stopped before its index write: still readable,
+ * and the next prune finishes it (a warning, not damage).
+ */
+function prunedNotes(view: BackupView, topic: string, partition: number, index: PartitionIndex, out: BackupValidation): void {
+  let below = 0;
+  for (const r of view.pruned) {
+    if (r.topic !== topic || r.partition !== partition) continue;
+    below = Math.max(below, r.to_offset);
+    out.pruned.push(`${topic}/${partition}: offsets ${r.from_offset}..${r.to_offset - 1} (records ${isoMs(r.min_timestamp)} .. ${isoMs(r.max_timestamp)}) pruned by ${r.by === 'backup' ? 'backup.retention' : 'kafka-backup prune'} (${r.reason}) at ${isoMs(r.last_pruned_at)}`);
+  }
+  const left = index.segments.filter((s) => s.last_offset < below).length;
+  if (left > 0) out.warnings.push(`${topic}/${partition}: ${left} segment(s) below offset ${below} are recorded as pruned but still indexed: a prune stopped part-way (the data is intact); run kafka-backup prune again to finish it`);
 }
 
 /**
@@ -71,6 +94,16 @@ async function unlistedIndexes(store: ObjectStore, view: BackupView, out: Backup
   return found;
 }
 
+/** The erasure log (src/format/erasure-log.ts) must be readable; an erase that did not finish is named. */
+async function checkErasureLog(store: ObjectStore, backupId: string, out: BackupValidation): Promise<void> {
+  try {
+    const unfinished = (await readErasureLog(store, backupId)).entries.filter((e) => e.status === 'started');
+    for (const e of unfinished) out.warnings.push(`${erasureLogKey(backupId)}: an erase of a key from ${e.topic} started at ${new Date(e.started_at).toISOString()} did not finish; run the same erase --execute again to complete it`);
+  } catch (err) {
+    out.problems.push({ object: erasureLogKey(backupId), problem: errorMessage(err) });
+  }
+}
+
 /**
  * Checks a backup end to end: the manifest and every partition index parse, every segment named
  * by an index exists with the recorded size and SHA-256, segments follow each other without
@@ -79,7 +112,7 @@ async function unlistedIndexes(store: ObjectStore, view: BackupView, out: Backup
  */
 export async function validateBackup(store: ObjectStore, backupId: string, deep: boolean): Promise<BackupValidation> {
   checkBackupId(backupId); // a backup id like "../x" is a usage error, not a problem of some backup
-  const out: BackupValidation = { backupId, deep, segmentsChecked: 0, recordsChecked: 0, bytesChecked: 0, problems: [], incomplete: [], warnings: [] };
+  const out: BackupValidation = { backupId, deep, segmentsChecked: 0, recordsChecked: 0, bytesChecked: 0, problems: [], incomplete: [], warnings: [], pruned: [] };
   let view: BackupView;
   try {
     view = await inspectBackup(store, backupId);
@@ -92,7 +125,9 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
   if (view.manifest.status === 'failed') out.problems.push({ object: `${backupId}/manifest.json`, problem: 'the backup is marked failed' });
   if (view.manifest.status === 'incomplete') out.warnings.push('the backup is an incomplete snapshot: it was stopped before every partition reached its end offset (run it again to complete it)');
   out.incomplete.push(...snapshotShortfall(view, backupId));
-  if (view.manifest.generation === undefined) out.warnings.push('the manifest has no generation (written before rollback detection): an older manifest or index put back in its place cannot be detected');
+  const seed = isSeedBackup(view.manifest);
+  if (seed) out.warnings.push('a backup written by the seed tool (osodevops/kafka-backup): its segments are checked against their CRC-32 and the manifest (it records no SHA-256), and rollback cannot be detected');
+  else if (view.manifest.generation === undefined) out.warnings.push('the manifest has no generation (written before rollback detection): an older manifest or index put back in its place cannot be detected');
   const rollbacks: RollbackProblem[] = [];
   for (const t of view.topics) {
     if (t.partitions.length !== t.partitionCount) out.warnings.push(`${t.name}: manifest lists ${t.partitions.length} of ${t.partitionCount} partitions`);
@@ -104,6 +139,7 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
         if (stale.length === 0) out.problems.push({ object: `${backupId}/topics/${t.name}/${p.partition}/index.json`, problem: 'missing partition index' });
         continue;
       }
+      prunedNotes(view, t.name, p.partition, p.index, out);
       for (const g of p.index.gaps) out.warnings.push(`${t.name}/${p.partition}: offsets ${g.from_offset}..${g.to_offset - 1} were deleted by retention before the backup reached them`);
       for (const s of p.index.segments) {
         out.segmentsChecked++;
@@ -117,6 +153,12 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
         out.bytesChecked += bytes.length;
         if (bytes.length !== s.stored_bytes) {
           out.problems.push({ object: s.key, problem: `size ${bytes.length} differs from the ${s.stored_bytes} bytes recorded in the index` });
+          continue;
+        }
+        if (isSeedEntry(s)) {
+          const r = checkSeedSegment(bytes, s, deep);
+          if (r.problem !== undefined) out.problems.push({ object: s.key, problem: r.problem });
+          out.recordsChecked += r.records;
           continue;
         }
         const sha = createHash('sha256').update(bytes).digest('hex');
@@ -158,6 +200,7 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
     }
   }
   rollbacks.push(...(await unlistedIndexes(store, view, out)));
+  await checkErasureLog(store, backupId, out);
   // Once per object (a put-back manifest is seen from every index written after it).
   const named = new Set<string>();
   for (const r of await confirmRollbacks(store, backupId, rollbacks)) {

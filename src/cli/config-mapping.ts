@@ -1,5 +1,10 @@
+import { resetAsked, resetTechnique } from '../config/consumer-groups.js';
+import type { ResetRequest } from '../recovery/reset-request.js';
 import type { BackupOptions } from '../backup/options.js';
+import { loadConfig } from '../config/load.js';
 import type { KafkaClusterConfig, KafkaBackupConfig, WorkersConfig } from '../config/types.js';
+import type { StorageSpec } from '../storage/spec.js';
+import { logger } from '../util/logger.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { RestoreOptions } from '../restore/options.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -49,17 +54,26 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     requireTopicConfigs: b.require_topic_configs,
     captureTopicConfigs: b.capture_topic_configs,
     groupSnapshots: b.consumer_group_snapshot,
-    ...workersOption(b.workers),
+    isolationLevel: b.isolation_level,
+    rateLimitRecordsPerSec: b.rate_limit_records_per_sec,
+    rateLimitBytesPerSec: b.rate_limit_bytes_per_sec,
+    onMissingTopic: b.on_missing_topic,
+    ...(b.continuous && (b.retention.max_age !== undefined || b.retention.max_total_bytes !== undefined)
+      ? { retention: { maxAgeMs: b.retention.max_age, maxTotalBytes: b.retention.max_total_bytes, keepSegments: b.retention.keep_segments } }
+      : {}),
+    ...workersOption(b.workers, b.retention.max_age !== undefined || b.retention.max_total_bytes !== undefined),
   };
 }
 
 /** backup.workers → the group settings; timeouts without group_id are a mistake, not silently ignored. */
-function workersOption(w: WorkersConfig): Pick<BackupOptions, 'workers'> {
+function workersOption(w: WorkersConfig, retention: boolean): Pick<BackupOptions, 'workers'> {
   if (w.group_id === undefined) {
     const set = (['session_timeout_ms', 'heartbeat_interval_ms', 'rebalance_timeout_ms'] as const).filter((k) => w[k] !== undefined);
     if (set.length) throw new ConfigError(`backup.workers.${set[0]} is set but backup.workers.group_id is not: group_id enables distributed backup (the name of the workers' group on the source cluster)`, `backup.workers.group_id`);
     return {};
   }
+  // Retention rewrites partition indexes under the single-process lease; workers own the indexes instead.
+  if (retention) throw new ConfigError('backup.retention cannot be combined with backup.workers.group_id (not supported yet: the workers own the partition indexes that retention rewrites)', 'backup.retention');
   const session = w.session_timeout_ms ?? 30_000;
   const heartbeat = w.heartbeat_interval_ms ?? Math.max(1, Math.floor(session / 10));
   if (heartbeat >= session) throw new ConfigError(`backup.workers.heartbeat_interval_ms (${heartbeat}) must be below session_timeout_ms (${session})`, 'backup.workers.heartbeat_interval_ms');
@@ -102,5 +116,30 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     checkpointState: r.checkpoint_state,
     checkpointIntervalSecs: r.checkpoint_interval_secs,
     offsetReport: r.offset_report,
+    rewriteSchemaIds: r.rewrite_schema_ids,
+    schemaIdMapping: r.schema_id_mapping,
+    sourceSchemaRegistryUrl: r.source_schema_registry_url,
+    targetSchemaRegistryUrl: r.target_schema_registry_url,
   };
+}
+
+/**
+ * `describe` / `validate`: the backup to read, from `--path` and `--backup-id`, or from a config
+ * file's `storage:` (with its `encryption:`) and `backup_id` (`--config`, either mode; an explicit
+ * `--backup-id` names another backup in the same storage).
+ */
+export async function backupLocation(o: { path?: string; backupId?: string; config?: string }, command: string): Promise<{ where: string | StorageSpec; backupId: string }> {
+  if (o.config !== undefined) {
+    if (o.path !== undefined) throw new UserError('USAGE', `${command}: give either --config (storage and backup id from the file) or --path, not both`);
+    const cfg = await loadConfig(o.config, { onWarning: (w) => logger().warn(w) });
+    return { where: cfg.storage, backupId: o.backupId ?? cfg.backup_id };
+  }
+  if (o.path === undefined || o.backupId === undefined) throw new UserError('USAGE', `${command}: needs --path URL and --backup-id ID, or --config FILE`);
+  return { where: o.path, backupId: o.backupId };
+}
+
+/** The consumer-group part of a restore config (the technique per src/config/consumer-groups.ts). */
+export function resetRequest(cfg: KafkaBackupConfig): ResetRequest {
+  const r = cfg.restore;
+  return { asked: resetAsked(r), strategy: resetTechnique(r), groups: r.consumer_groups, manualOffsets: r.manual_offsets };
 }

@@ -21,6 +21,7 @@ import {
   type BackendName, type StorageSectionParsed,
 } from './schema.js';
 import { consumerGroupProblems } from './consumer-groups.js';
+import { schemaIdProblems } from './later-keys.js';
 import { normaliseStorage, storageSpecFromConfig } from './storage.js';
 import { isoOf } from './values.js';
 import type { BackupOptions, KafkaBackupConfig, KafkaClusterConfig, LoadConfigOptions, Mode, RestoreOptions, StorageConfig } from './types.js';
@@ -276,12 +277,18 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
   if (backupParsed?.continuous && backupParsed.stop_at_current_offsets) {
     add(['backup', 'stop_at_current_offsets'], 'cannot be combined with backup.continuous: true (a continuous backup never stops); set one of them to false');
   }
+  const retention = backupParsed?.retention;
+  if (retention && (retention.max_age !== undefined || retention.max_total_bytes !== undefined || retention.keep_segments !== undefined)) {
+    if (retention.max_age === undefined && retention.max_total_bytes === undefined) add(['backup', 'retention'], 'sets no limit: give max_age (e.g. 30d) and/or max_total_bytes; keep_segments alone prunes nothing');
+    else if (!backupParsed?.continuous) add(['backup', 'retention'], 'applies to a continuous backup (backup.continuous: true) only; prune a snapshot backup with "kafka-backup prune"');
+  }
   if (restore?.time_window_start !== undefined && restore.time_window_end !== undefined && restore.time_window_start > restore.time_window_end) {
     const s = restore.time_window_start;
     const e = restore.time_window_end;
     add(['restore', 'time_window_end'], `time_window_start ${s} (${isoOf(s)}) is after time_window_end ${e} (${isoOf(e)}); the window would be empty`);
   }
   if (restore) for (const p of consumerGroupProblems(restore)) add(['restore', p.key], p.message);
+  if (restore) for (const p of schemaIdProblems(restore)) add(['restore', p.key], p.message);
   for (const [name, cluster] of [['source', source], ['target', target]] as const) {
     if (!cluster) continue;
     const sec = cluster.security;

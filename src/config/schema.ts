@@ -9,10 +9,11 @@ import {
   type Check, type CheckResult,
 } from './values.js';
 import type {
-  BackupOptions, ConsumerGroupStrategy, Compression, EncryptionConfig, KafkaClusterConfig, MetricsConfig, OffsetStorageConfig, ProduceAcks,
+  BackupOptions, ConsumerGroupStrategy, Compression, EncryptionConfig, IsolationLevel, KafkaClusterConfig, OnMissingTopic, MetricsConfig, OffsetStorageConfig, ProduceAcks,
   RepartitioningConfig, RestoreOptions, SaslMechanism, SecurityProtocol, StartOffset, StorageConfig,
 } from './types.js';
 import { isIP } from 'node:net';
+import { parseByteSize, parseDuration } from '../util/units.js';
 
 const I32_MAX = 2_147_483_647;
 const I16_MAX = 32_767;
@@ -285,6 +286,34 @@ const startOffset = z
     return { kind: r.value };
   });
 
+/** backup.retention.max_age: a duration such as 30d, 12h (parseDuration's units). */
+const durationCheck: Check<number> = (v) => {
+  if (typeof v !== 'string') return bad(`expected a duration with a unit such as 30d, 12h or 90m, got ${describe(v)}`);
+  try {
+    return ok(parseDuration(v, 'max_age'));
+  } catch (err) {
+    return bad((err as Error).message.replace(/^max_age: /, ''));
+  }
+};
+
+/** backup.retention.max_total_bytes: bytes as an integer, or with a unit (500MB, 10GiB). */
+const byteSizeCheck: Check<number> = (v) => {
+  if (v instanceof PlainScalar || typeof v === 'number') return u64(v);
+  if (typeof v !== 'string') return bad(`expected a number of bytes or a size such as 10GiB, got ${describe(v)}`);
+  try {
+    return ok(parseByteSize(v, 'max_total_bytes'));
+  } catch (err) {
+    return bad((err as Error).message.replace(/^max_total_bytes: /, ''));
+  }
+};
+
+/** backup.retention (src/backup/retention/retention-policy.ts); all absent = no retention. */
+const retentionShape = {
+  max_age: leaf(durationCheck),
+  max_total_bytes: leaf(byteSizeCheck),
+  keep_segments: leaf(positive),
+};
+
 export const workersShape = {
   group_id: leaf(nonEmptyStr),
   session_timeout_ms: leaf(int(6_000, 1_800_000, 'milliseconds between 6000 and 1800000 (the broker\'s group.min/max.session.timeout.ms defaults)')),
@@ -316,6 +345,12 @@ export const backupShape = {
   require_topic_configs: leaf(bool, false),
   /** Published docs only; accepted for compatibility, no effect (warned). */
   segment_max_age_secs: leaf(u64),
+  // Seed tool's later releases (issue 19; docs/configuration.md "Later releases of the seed tool").
+  isolation_level: leaf(oneOf(['read_uncommitted', 'read_committed'] as const satisfies readonly IsolationLevel[], { 'READ-UNCOMMITTED': 'read_uncommitted', 'READ-COMMITTED': 'read_committed' }), 'read_uncommitted'),
+  rate_limit_records_per_sec: leaf(positive),
+  rate_limit_bytes_per_sec: leaf(positive),
+  on_missing_topic: leaf(oneOf(['fail', 'warn'] as const satisfies readonly OnMissingTopic[]), 'fail'),
+  retention: section(retentionShape),
   /** Several worker processes share this backup through a group on the source cluster (src/backup/workers); group_id enables it. */
   workers: section(workersShape),
 };
@@ -361,6 +396,25 @@ const topicConfigValue: Check<string> = (v) => {
   return bad(`expected a value (string, number or boolean), got ${describe(v)}`);
 };
 
+const SCHEMA_ID = int(0, I32_MAX, 'a schema id (integer 0..2147483647)');
+
+/** `{source id: target id}`; ids are integers, quoted or not (a schema id key cannot be mistaken for anything else). */
+const schemaIdMapping = mapping(leaf(SCHEMA_ID, REQUIRED), 'a mapping {source schema id: target schema id}', (k) =>
+  /^\d{1,10}$/.test(k) && Number(k) <= I32_MAX ? undefined : `schema id ${quote(k)} is not an integer 0..${I32_MAX}`,
+);
+
+const registryUrl: Check<string> = (v) => {
+  const r = nonEmptyStr(v);
+  if (!r.ok) return r;
+  try {
+    const u = new URL(r.value);
+    if (u.protocol === 'http:' || u.protocol === 'https:') return r;
+  } catch {
+    // reported below
+  }
+  return bad('expected an http(s) URL of a Schema Registry, such as https://registry.example.com:8081');
+};
+
 export const restoreShape = {
   time_window_start: leaf(epochMs(true)),
   time_window_end: leaf(epochMs(false)),
@@ -401,6 +455,11 @@ export const restoreShape = {
   keep_log_append_time: leaf(bool, false),
   // Ours (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset.
   manual_offsets: mapping(mapping(intKeyedLeaf(int(0, Number.MAX_SAFE_INTEGER, 'an offset (integer >= 0)'), 'a mapping {partition: offset}'), 'a mapping {source topic: {partition: offset}}'), 'a mapping {group: {source topic: {partition: offset}}}'),
+  // Seed tool's later releases (issue 19): Schema Registry ids rewritten on restore (src/restore/schema-ids.ts).
+  rewrite_schema_ids: leaf(bool, false),
+  schema_id_mapping: schemaIdMapping,
+  source_schema_registry_url: leaf(registryUrl),
+  target_schema_registry_url: leaf(registryUrl),
 };
 export const restoreSchema = section(restoreShape);
 

@@ -84,6 +84,17 @@ export interface BackupOptions {
   consumer_group_snapshot: boolean;
   capture_topic_configs: boolean;
   require_topic_configs: boolean;
+  // Seed tool's later releases (issue 19).
+  /** read_uncommitted (default): aborted transactions are stored and resolved at restore; read_committed: left out at backup time. */
+  isolation_level: IsolationLevel;
+  /** Process-wide throttles of what the backup fetches; absent = unlimited. */
+  rate_limit_records_per_sec?: number;
+  rate_limit_bytes_per_sec?: number;
+  /** A literal source.topics.include entry naming no topic: fail (default) or warn and back up the others. */
+  on_missing_topic: OnMissingTopic;
+  /** Continuous backups: prune the oldest segments as the backup runs (docs/lifecycle.md). */
+  retention: RetentionConfig;
+  /** Several worker processes share the backup (src/backup/workers). */
   workers: WorkersConfig;
 }
 
@@ -94,6 +105,16 @@ export interface WorkersConfig {
   heartbeat_interval_ms?: number;
   rebalance_timeout_ms?: number;
 }
+
+export interface RetentionConfig {
+  /** Milliseconds (written as a duration: 30d). */
+  max_age?: number;
+  max_total_bytes?: number;
+  keep_segments?: number;
+}
+
+export type IsolationLevel = 'read_uncommitted' | 'read_committed';
+export type OnMissingTopic = 'fail' | 'warn';
 
 export type RepartitionStrategy = 'murmur2' | 'automatic';
 
@@ -147,6 +168,13 @@ export interface RestoreOptions {
   keep_log_append_time: boolean;
   /** Our addition (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset. */
   manual_offsets: Record<string, Record<string, Record<number, number>>>;
+  // Seed tool's later releases (issue 19): Schema Registry ids in keys and values (Confluent wire format).
+  rewrite_schema_ids: boolean;
+  /** Source schema id -> target schema id (keys are the ids as text). */
+  schema_id_mapping: Record<string, number>;
+  /** Ours: fill the mapping from the two registries (same subject, same schema). */
+  source_schema_registry_url?: string;
+  target_schema_registry_url?: string;
 }
 
 export interface OffsetStorageConfig {

@@ -4,14 +4,18 @@ import { CorruptDataError } from '../util/errors.js';
   Object layout of one backup, relative to the storage root (prefix included by the store):
 
   {backup_id}/manifest.json                                   backup-wide facts (manifest.ts)
-  {backup_id}/lease.json                                      the running writer's lease
+  {backup_id}/lease.json                                      the running writer's lease (backup/lease.ts)
   {backup_id}/topics/{topic}/{partition}/index.json           the partition's segment index (partition-index.ts)
   {backup_id}/topics/{topic}/{partition}/{first:020}.kbseg     one segment (segment.ts), streamed while written
   {backup_id}/topics/{topic}/{partition}/{first:020}.e{epoch}.kbseg   the same, by a distributed worker in ownership epoch {epoch}
   {backup_id}/topics/{topic}/{partition}/{first:020}-{last:020}.kbseg   one segment (written whole; older backups)
-  {backup_id}/consumer-groups/{taken_at_ms:015}.json          a consumer-group offsets snapshot
-  {backup_id}/restores/{restore_id}/state.json                a restore's progress and exact offset map
-  {backup_id}/restores/{restore_id}/report.json               a finished restore's report
+  {backup_id}/consumer-groups/{taken_at_ms:015}.json          a consumer-group offsets snapshot (manifest.ts)
+  {backup_id}/restores/{restore_id}/state.json                a restore's progress and exact offset map (restore-state.ts)
+  {backup_id}/restores/{restore_id}/report.json               a finished restore's report (restore-report.ts)
+  {backup_id}/restores/{restore_id}/three-phase.json          three-phase-restore's progress (recovery/three-phase-state.ts)
+
+  Each object has one owner module (named above) holding its schema and reading/writing it; the
+  other modules call the owner, never the key.
 
   Topic names are legal path segments: Kafka allows only [a-zA-Z0-9._-] and forbids "." and "..".
   Names read back from stored objects are checked again, so a forged manifest cannot make a
@@ -75,7 +79,9 @@ export const keys = {
     `${keys.partitionPrefix(backupId, topic, partition)}${pad(first)}${epoch === undefined ? '' : `.e${epoch}`}.kbseg`,
   groupsPrefix: (backupId: string) => `${backupId}/consumer-groups/`,
   groupSnapshot: (backupId: string, takenAt: number) => `${backupId}/consumer-groups/${String(takenAt).padStart(15, '0')}.json`,
+  restoresPrefix: (backupId: string) => `${backupId}/restores/`,
   restorePrefix: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/`,
   restoreState: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/state.json`,
   restoreReport: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/report.json`,
+  threePhase: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/three-phase.json`,
 };

@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { isValidTopicName } from './layout.js';
+import type { ObjectStore } from '../storage/store.js';
+import { CorruptDataError, NotFoundError, UserError } from '../util/errors.js';
+import { readJsonObject, writeJsonObject } from './json-object.js';
+import { checkBackupId, isValidTopicName, keys } from './layout.js';
 
 /*
   {backup_id}/manifest.json — the backup's manifest, format version 1. Written when a backup
@@ -69,17 +72,33 @@ export const manifestSchema = z.strictObject({
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestTopic = z.infer<typeof manifestTopicSchema>;
 
-export const groupSnapshotSchema = z.strictObject({
-  taken_at: safeInt,
-  groups: z.array(
-    z.strictObject({
-      group_id: z.string(),
-      /** topic → partition (as a string key) → committed offset. */
-      offsets: z.record(z.string(), z.record(z.string(), safeInt)),
-    }),
-  ),
-});
-
-export type GroupSnapshot = z.infer<typeof groupSnapshotSchema>;
 
 export const FORMAT_VERSION = 1;
+
+export async function readManifest(store: ObjectStore, backupId: string): Promise<Manifest | undefined> {
+  return readJsonObject(store, keys.manifest(backupId), manifestSchema);
+}
+
+/** The manifest of a backup that must exist: a missing one or one of another backup id is a clear error. */
+export async function requireManifest(store: ObjectStore, backupId: string, read: (store: ObjectStore, backupId: string) => Promise<Manifest | undefined> = readManifest): Promise<Manifest> {
+  checkBackupId(backupId);
+  const key = keys.manifest(backupId);
+  const manifest = await read(store, backupId);
+  if (!manifest) throw new UserError('BACKUP_NOT_FOUND', `backup "${backupId}" not found in ${store.url} (no ${key}); "kafka-backup list --path ${store.url}" lists the backups there`);
+  if (manifest.backup_id !== backupId) throw new CorruptDataError(`${key}: the manifest is for backup_id "${manifest.backup_id}", not "${backupId}"`, key);
+  return manifest;
+}
+
+export async function writeManifest(store: ObjectStore, backupId: string, manifest: Manifest): Promise<void> {
+  await writeJsonObject(store, keys.manifest(backupId), manifest);
+}
+
+/** The manifest's stored bytes (evidence reports hash them); empty when there is none. */
+export async function readManifestBytes(store: ObjectStore, backupId: string): Promise<Buffer> {
+  try {
+    return await store.get(keys.manifest(backupId));
+  } catch (err) {
+    if (err instanceof NotFoundError) return Buffer.alloc(0);
+    throw err;
+  }
+}

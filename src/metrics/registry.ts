@@ -74,6 +74,8 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
   readonly storageBytes: Counter<'direction'>;
   readonly storageOps: Histogram<'operation'>;
   readonly storageErrors: Counter<'operation'>;
+  readonly #throttleWait: Counter;
+  readonly #rateLimit: Gauge<'unit'>;
   /** Lag per label set; the overflow label holds the sum of the partitions it stands for. */
   readonly #lagBy = new Map<string, Map<string, number>>();
   #totalRecords = 0;
@@ -130,6 +132,8 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
       registers,
     });
     this.storageErrors = new Counter({ name: 'kafka_backup_storage_errors_total', help: 'Failed object-store requests, by operation', labelNames: ['operation'], registers });
+    this.#throttleWait = new Counter({ name: 'kafka_backup_rate_limit_wait_seconds_total', help: 'Time fetches were held back by backup.rate_limit_records_per_sec / rate_limit_bytes_per_sec (summed over partitions)', registers });
+    this.#rateLimit = new Gauge({ name: 'kafka_backup_rate_limit', help: 'Configured backup rate limit per second, by unit (records, bytes); absent = unlimited', labelNames: ['unit'], registers });
     new Gauge({
       name: 'kafka_backup_throughput_records_per_second',
       help: 'Records per second over the last 10 seconds (backed up, or restored in restore mode)',
@@ -218,6 +222,15 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
 
   retry(operation: string): void {
     this.#retries.inc({ operation });
+  }
+
+  rateLimits(recordsPerSec: number | undefined, bytesPerSec: number | undefined): void {
+    if (recordsPerSec) this.#rateLimit.set({ unit: 'records' }, recordsPerSec);
+    if (bytesPerSec) this.#rateLimit.set({ unit: 'bytes' }, bytesPerSec);
+  }
+
+  throttled(waitedMs: number): void {
+    this.#throttleWait.inc(waitedMs / 1000);
   }
 
   // RestoreMetricsSink

@@ -14,6 +14,10 @@ export interface BackupMetricsSink {
   error(operation: string): void;
   /** A retried request (`fetch`, ...). */
   retry(operation: string): void;
+  /** backup.rate_limit_*: the configured limits (undefined = unlimited), once at start. */
+  rateLimits?(recordsPerSec: number | undefined, bytesPerSec: number | undefined): void;
+  /** A fetch held back by backup.rate_limit_*: how long it waited. */
+  throttled?(waitedMs: number): void;
   /** Distributed backup (backup.workers), every sync: the group generation this worker is in and how many partitions it owns. */
   workerGroup?(generation: number, partitionsOwned: number): void;
 }
@@ -21,6 +25,8 @@ export interface BackupMetricsSink {
 export interface RestoreMetricsSink {
   /** Number of target partitions (jobs) the restore will write. */
   partitionsPlanned(count: number): void;
+  /** The plan's record count (exact, or its estimate when a window cuts segments): what a progress display's ETA needs. */
+  recordsPlanned?(records: number, exact: boolean): void;
   /** Records acknowledged by the target: count and the produced batch bytes. */
   restored(topic: string, partition: number, records: number, bytes: number): void;
   /** A target partition finished. */

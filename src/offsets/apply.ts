@@ -1,6 +1,7 @@
 /**
- * Applying an offset plan (plan.ts) to the target cluster: one group after another
- * (`offset-reset execute`) or many in parallel with retries and a summary (`offset-reset-bulk`).
+ * Applying an offset plan to the target cluster, the one step every reset ends in: one group after
+ * another (a restore's offset phase, three-phase-restore, `offset-reset execute`) or many in
+ * parallel with retries and a summary (`offset-reset-bulk`).
  * Both refuse a group with active members (naming them), read the group's offsets before, commit,
  * and read them back to check the commit took.
  */
@@ -10,7 +11,7 @@ import { KafkaError, errorMessage } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { runPool } from '../util/pool.js';
 import { sleep } from '../util/time.js';
-import type { GroupReset, ResetReport } from './reset.js';
+import type { GroupReset, ResetReport } from './report.js';
 
 const log = logger('offsets');
 
@@ -58,11 +59,12 @@ async function commitAndCheck(admin: KafkaAdmin, g: GroupReset): Promise<{ topic
 }
 
 /**
- * `offset-reset execute`: applies a plan group by group. Active groups are refused (status
- * `refused`, reason naming the members); the others are reset and checked. Returns the report with
- * `before` filled and statuses updated (`dryRun: false`).
+ * Applies a plan group by group. Active groups are refused (status `refused`, reason naming the
+ * members); the others are committed and read back. With `dryRun` nothing is committed: the
+ * refusals and each group's current offsets (`before`) are still read, so the plan says what
+ * would happen now.
  */
-export async function applyOffsetPlan(plan: ResetReport, settings: KafkaConnectionSettings): Promise<ResetReport> {
+export async function applyOffsetPlan(plan: ResetReport, settings: KafkaConnectionSettings, o: { dryRun?: boolean } = {}): Promise<ResetReport> {
   const groups: GroupReset[] = plan.groups.map((g) => ({ ...g, partitions: g.partitions.map((p) => ({ ...p })) }));
   const admin = new KafkaAdmin(settings);
   try {
@@ -76,15 +78,16 @@ export async function applyOffsetPlan(plan: ResetReport, settings: KafkaConnecti
         g.reason = why;
         continue;
       }
+      if (o.dryRun) continue;
       const bad = await commitAndCheck(admin, g);
       if (bad.length) throw new KafkaError(`group ${g.groupId}: the committed offsets did not take: ${bad.map((b) => `${b.topic}/${b.partition} expected ${b.expected}, found ${b.actual ?? 'none'}`).join('; ')}`);
       g.status = 'reset';
-      log.info({ groupId: g.groupId, partitions: g.partitions.length }, 'consumer group offsets reset');
+      log.info({ groupId: g.groupId, partitions: g.partitions.length, technique: g.technique }, 'consumer group offsets reset');
     }
   } finally {
     await admin.close();
   }
-  return { ...plan, dryRun: false, groups };
+  return { ...plan, dryRun: o.dryRun ?? false, groups };
 }
 
 // ---- bulk --------------------------------------------------------------------------------------

@@ -1,159 +1,136 @@
 /**
- * Offset-reset plans from what a backup store already holds, without a restore config: the
- * stored restore state(s) of a backup (`{backup_id}/restores/{restore_id}/state.json`, the exact
- * offset map) and the backup's consumer-group snapshots. Used by `offset-reset plan|execute|script`
- * and `offset-reset-bulk`.
- *
- * Which restore: the one named (`--restore-id`), else the latest completed one (the choice is
- * reported). Which snapshot: the same rule as a reset after a restore (the latest one taken at or
- * before the restore's window end, read from the restore's report). The translation is the exact
- * rule of translate.ts over the stored runs; the target end offset of a partition is its end as
- * restored (initial end + records written).
+ * The offset plan of a restore config: which groups, which committed source offsets (the backup's
+ * snapshot or manual_offsets), and where each group must resume on the restore's target, by the
+ * configured technique. Nothing is committed here: apply.ts does that, for every caller.
  */
-import { readJsonObject } from '../format/json-object.js';
 import { keys } from '../format/layout.js';
-import { restoreStateSchema, type RestoreState } from '../restore/state.js';
-import type { ObjectStore } from '../storage/store.js';
+import { KafkaAdmin } from '../kafka/admin.js';
+import { KafkaCluster } from '../kafka/cluster.js';
+import { planRestore, restoreIdFor, RestoreStateStore, type RestoreOptions, type RestorePlan } from '../restore/index.js';
+import type { RestoreState } from '../format/restore-state.js';
 import { UserError } from '../util/errors.js';
-import { isoMs } from '../util/time.js';
-import { loadGroupSnapshots, type CommittedOffsets, type GroupReset, type PartitionReset, type ResetReport } from './reset.js';
-import { chooseSnapshot, sourcesOf, translateExact, type SourceCommit } from './translate.js';
-import { z } from 'zod';
+import { manualOffsets, snapshotOffsets, type Committed } from './committed.js';
+import type { CommittedOffsets, GroupReset, OffsetsFrom, PartitionReset, ResetReport, ResetStrategy } from './report.js';
+import { translatePartition, type TargetPartitionPlan, type TranslateContext } from './target-translate.js';
+import type { SourceCommit } from './translate.js';
 
-/** One stored restore of a backup. */
-export interface StoredRestore {
-  restoreId: string;
-  state: RestoreState;
-  startedAt: number;
-  completedAt: number | null;
-  /** The restore's time window (from its report; unknown for an unfinished restore). */
-  windowStart: number | undefined;
-  windowEnd: number | undefined;
+export interface GroupResetOptions {
+  /** The restore whose target the groups are moved to (same options as the restore itself). */
+  restore: RestoreOptions;
+  strategy: ResetStrategy;
+  /** Groups to reset; empty = every group of the chosen snapshot (or of manualOffsets). */
+  groups: string[];
+  /** For `manual`: the committed source offsets, translated with the restore's exact map. */
+  manualOffsets?: CommittedOffsets;
+  /** Compute and report, commit nothing. */
+  dryRun?: boolean;
 }
 
-const reportWindowSchema = z.looseObject({
-  time_window_start: z.number().nullable().optional(),
-  time_window_end: z.number().nullable().optional(),
-});
+export async function loadRestoreState(opts: RestoreOptions): Promise<RestoreState | undefined> {
+  return new RestoreStateStore(opts.store, opts.backupId, restoreIdFor(opts), opts.checkpointState).load();
+}
 
-/** Every restore of a backup that left a state (with its exact offset map), oldest first. */
-export async function loadStoredRestores(store: ObjectStore, backupId: string): Promise<StoredRestore[]> {
-  const out: StoredRestore[] = [];
-  for await (const m of store.list(`${backupId}/restores/`)) {
-    if (!m.key.endsWith('/state.json')) continue;
-    const state = await readJsonObject(store, m.key, restoreStateSchema);
-    if (!state || state.backup_id !== backupId) continue;
-    const rep = await readJsonObject(store, keys.restoreReport(backupId, state.restore_id), reportWindowSchema);
-    out.push({
-      restoreId: state.restore_id,
-      state,
-      startedAt: state.started_at,
-      completedAt: state.completed_at,
-      windowStart: rep?.time_window_start ?? undefined,
-      windowEnd: rep?.time_window_end ?? undefined,
-    });
-  }
-  return out.sort((a, b) => a.startedAt - b.startedAt);
+async function committedOffsets(o: Omit<GroupResetOptions, 'dryRun'>, warnings: string[]): Promise<Committed> {
+  if (o.strategy === 'manual') return manualOffsets(o.manualOffsets);
+  return snapshotOffsets(o.restore.store, o.restore.backupId, o.restore.windowEnd, warnings, 'nothing to translate (use consumer_group_strategy: manual with restore.manual_offsets)');
+}
+
+/** What a reset after the restore will do, or why it cannot, known before any data is written. */
+export interface ResetPreview {
+  technique: ResetStrategy;
+  /** Groups that will be reset (the configured ones, or those of the snapshot used). */
+  groups: string[];
+  offsetsFrom?: OffsetsFrom;
+  warnings: string[];
+  /** Reasons the reset cannot work; `restore` refuses to start when there is one. */
+  problems: string[];
 }
 
 /**
- * The restore to plan against: `requested` when given, else the latest completed one.
- * Returns the restore and a sentence saying which one was chosen and why.
+ * The reset's inputs checked against the backup and the plan: the group snapshot it translates
+ * (or manual_offsets) exists, and a technique that needs one source per target partition is not
+ * used on merged partitions. `restore` runs this before writing anything; validate-restore prints it.
  */
-export function chooseRestore(restores: readonly StoredRestore[], backupId: string, requested?: string): { restore: StoredRestore; why: string; warnings: string[] } {
+export async function previewReset(o: Omit<GroupResetOptions, 'dryRun'>, plan: RestorePlan): Promise<ResetPreview> {
   const warnings: string[] = [];
-  if (restores.length === 0) {
-    throw new UserError('NO_RESTORE', `backup ${backupId} has no stored restore (${backupId}/restores/*/state.json): restore it first; the offset map of that restore is what the offsets are translated with`);
+  const problems: string[] = [];
+  let committed: Committed | undefined;
+  try {
+    committed = await committedOffsets(o, warnings);
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    problems.push(err.message);
   }
-  if (requested) {
-    const r = restores.find((x) => x.restoreId === requested);
-    if (!r) throw new UserError('NO_RESTORE', `backup ${backupId} has no restore ${requested}; its restores: ${restores.map((x) => x.restoreId).join(', ')}`);
-    if (r.completedAt === null) warnings.push(`restore ${r.restoreId} has not finished: only the records restored so far are mapped, and its time window is unknown (the latest group snapshot is used)`);
-    return { restore: r, why: `restore ${r.restoreId} (as asked${r.completedAt !== null ? `, completed ${isoMs(r.completedAt)}` : ', unfinished'})`, warnings };
-  }
-  const done = restores.filter((x) => x.completedAt !== null).sort((a, b) => b.completedAt! - a.completedAt!);
-  if (done.length === 0) {
-    throw new UserError('NO_RESTORE', `backup ${backupId} has no completed restore (unfinished: ${restores.map((x) => x.restoreId).join(', ')}); finish it (run it again), or pass --restore-id to plan against what it restored so far`);
-  }
-  const r = done[0]!;
-  const why = done.length === 1 ? `restore ${r.restoreId} (completed ${isoMs(r.completedAt)}, the only completed restore)` : `restore ${r.restoreId} (completed ${isoMs(r.completedAt)}, the latest of ${done.length} completed restores; --restore-id picks another: ${done.slice(1).map((x) => x.restoreId).join(', ')})`;
-  return { restore: r, why, warnings };
-}
-
-export interface OffsetPlan {
-  /** Per-group plan (status `planned` or `no-offsets`), in the shape of a reset report. */
-  report: ResetReport;
-  restore: StoredRestore;
-  /** Which restore was used, and why. */
-  restoreChoice: string;
-  generatedAt: number;
-}
-
-export interface PlanOptions {
-  store: ObjectStore;
-  backupId: string;
-  /** Empty = every group of the chosen snapshot. */
-  groups: string[];
-  restoreId?: string;
-}
-
-/** Target partitions of a stored restore: runs, sources and end offset as restored. */
-export function targetPartitions(state: RestoreState): { targetTopic: string; targetPartition: number; end: number; runs: RestoreState['partitions'][string]['runs'] }[] {
-  return Object.entries(state.partitions)
-    .map(([k, ps]) => {
-      const slash = k.lastIndexOf('/');
-      return { targetTopic: k.slice(0, slash), targetPartition: Number(k.slice(slash + 1)), end: ps.initial_end_offset + ps.produced, runs: ps.runs };
-    })
-    .sort((a, b) => a.targetTopic.localeCompare(b.targetTopic) || a.targetPartition - b.targetPartition);
-}
-
-/** Translates the committed offsets of one group against a stored restore (exact). */
-export function planGroup(groupId: string, committed: CommittedOffsets[string] | undefined, state: RestoreState): GroupReset {
-  if (!committed) return { groupId, technique: 'exact', status: 'no-offsets', reason: 'the group has no committed offsets on a backed-up topic in the snapshot', partitions: [] };
-  const partitions: PartitionReset[] = [];
-  for (const tp of targetPartitions(state)) {
-    const commits: SourceCommit[] = [];
-    for (const s of sourcesOf(tp.runs)) {
-      const c = committed[s.topic]?.[s.partition];
-      if (c !== undefined) commits.push({ topic: s.topic, partition: s.partition, offset: c });
+  if (o.strategy === 'header-based' || o.strategy === 'timestamp-based') {
+    const fix = `${o.strategy} needs one source per target partition; use consumer_group_strategy: exact (the restore's offset map)`;
+    for (const tp of targetPartitionPlans(plan).values()) {
+      if (tp.targetPartition === -1) problems.push(`${tp.targetTopic} is repartitioned (restore.repartitioning): ${fix}`);
+      else if (tp.sources.length > 1) problems.push(`${tp.targetTopic}/${tp.targetPartition} holds records of several source partitions (${tp.sources.map((s) => `${s.sourceTopic}/${s.sourcePartition}`).join(', ')}): ${fix}`);
     }
-    if (commits.length === 0) continue;
-    const t = translateExact(tp.runs, commits, tp.end);
-    partitions.push({ targetTopic: tp.targetTopic, targetPartition: tp.targetPartition, sources: commits, before: null, after: t.targetOffset, duplicates: t.duplicates, duplicatesApproximate: false, atEnd: t.atEnd });
   }
-  if (partitions.length === 0) return { groupId, technique: 'exact', status: 'no-offsets', reason: 'none of its committed partitions was restored', partitions };
-  return { groupId, technique: 'exact', status: 'planned', partitions };
+  const groups = o.groups.length ? o.groups : Object.keys(committed?.offsets ?? {}).sort();
+  return { technique: o.strategy, groups, offsetsFrom: committed?.from, warnings, problems };
 }
 
-/** The exact plan for the chosen groups: reads the store only, changes nothing anywhere. */
-export async function buildOffsetPlan(o: PlanOptions): Promise<OffsetPlan> {
-  const restores = await loadStoredRestores(o.store, o.backupId);
-  const { restore, why, warnings } = chooseRestore(restores, o.backupId, o.restoreId);
-  const snaps = await loadGroupSnapshots(o.store, o.backupId);
-  const chosen = chooseSnapshot(snaps.map((s) => ({ taken_at: s.snapshot.taken_at, s })), restore.windowEnd);
-  if (!chosen.snapshot) throw new UserError('NO_GROUP_SNAPSHOT', `backup ${o.backupId} has no consumer-group snapshot (${keys.groupsPrefix(o.backupId)}*.json): there are no committed offsets to translate`);
-  if (chosen.warning) warnings.push(chosen.warning);
-  const offsets: CommittedOffsets = {};
-  for (const g of chosen.snapshot.s.snapshot.groups) {
-    const topics: Record<string, Record<number, number>> = {};
-    for (const [t, parts] of Object.entries(g.offsets)) topics[t] = Object.fromEntries(Object.entries(parts).map(([p, off]) => [Number(p), off]));
-    offsets[g.group_id] = topics;
+/** The planned partitions grouped by the target partition they are written to. */
+function targetPartitionPlans(plan: RestorePlan): Map<string, TargetPartitionPlan> {
+  const targets = new Map<string, TargetPartitionPlan>();
+  for (const t of plan.topics) {
+    for (const p of t.partitions) {
+      const k = `${p.targetTopic}/${p.targetPartition}`;
+      const tp = targets.get(k) ?? { targetTopic: p.targetTopic, targetPartition: p.targetPartition, sources: [] };
+      tp.sources.push(p);
+      targets.set(k, tp);
+    }
   }
-  const groupIds = o.groups.length ? [...new Set(o.groups)] : Object.keys(offsets).sort();
-  const groups = groupIds.map((g) => planGroup(g, offsets[g], restore.state));
-  const report: ResetReport = {
-    backupId: o.backupId,
-    restoreId: restore.restoreId,
-    technique: 'exact',
-    offsetsFrom: { kind: 'snapshot', takenAt: chosen.snapshot.taken_at, key: chosen.snapshot.s.key },
-    dryRun: true,
-    warnings,
-    groups,
-  };
-  return { report, restore, restoreChoice: why, generatedAt: Date.now() };
+  return targets;
 }
 
-/** Groups of a plan that have something to commit. */
-export function groupsToChange(rep: ResetReport): GroupReset[] {
-  return rep.groups.filter((g) => g.status === 'planned' && g.partitions.length > 0);
+/** One group's plan: each target partition it has a committed source position for, translated. */
+async function planGroup(groupId: string, committed: Committed, o: GroupResetOptions, targets: Map<string, TargetPartitionPlan>, ctx: TranslateContext): Promise<GroupReset> {
+  const technique = o.strategy;
+  const mine = committed.offsets[groupId];
+  if (!mine) {
+    const reason = committed.from.kind === 'manual' ? 'not in restore.manual_offsets' : 'the group has no committed offsets on a backed-up topic in the snapshot';
+    return { groupId, technique, status: 'no-offsets', reason, partitions: [] };
+  }
+  const partitions: PartitionReset[] = [];
+  for (const tp of targets.values()) {
+    const commits: SourceCommit[] = [];
+    for (const s of tp.sources) {
+      const c = mine[s.sourceTopic]?.[s.sourcePartition];
+      if (c !== undefined) commits.push({ topic: s.sourceTopic, partition: s.sourcePartition, offset: c });
+    }
+    if (commits.length) partitions.push(await translatePartition(technique, ctx, tp, commits));
+  }
+  if (partitions.length === 0) return { groupId, technique, status: 'no-offsets', reason: 'none of its committed partitions was restored', partitions };
+  return { groupId, technique, status: 'planned', partitions };
+}
+
+/** Translates the committed offsets of the groups to the restore's target (reads only; commits nothing). */
+export async function planGroupResets(o: GroupResetOptions): Promise<ResetReport> {
+  const r = o.restore;
+  if (!r.target) throw new UserError('CONFIG', 'target.bootstrap_servers is required to reset consumer-group offsets');
+  const warnings: string[] = [];
+  const restoreId = restoreIdFor(r);
+  const committed = await committedOffsets(o, warnings);
+  const plan = await planRestore(r);
+  if (plan.errors.length) throw new UserError('INVALID_RESTORE', `restore configuration is not valid:\n  - ${plan.errors.join('\n  - ')}`);
+  const needsMap = o.strategy === 'exact' || o.strategy === 'manual';
+  const state = await loadRestoreState(r);
+  if (needsMap && !state) {
+    throw new UserError('NO_OFFSET_MAP', `no stored offset map for this restore (${keys.restoreState(r.backupId, restoreId)}): run the restore with this configuration first (the map is tied to the backup, the target and the selection)`);
+  }
+  if (needsMap && state && state.completed_at === null) warnings.push(`restore ${restoreId} has not finished: only the records restored so far are mapped`);
+  const admin = new KafkaAdmin(r.target);
+  const cluster = o.strategy === 'header-based' ? await KafkaCluster.connect(r.target) : undefined;
+  try {
+    const targets = targetPartitionPlans(plan);
+    const groups: GroupReset[] = [];
+    for (const g of o.groups.length ? o.groups : Object.keys(committed.offsets).sort()) groups.push(await planGroup(g, committed, o, targets, { restore: r, state, admin, cluster }));
+    return { backupId: r.backupId, restoreId, technique: o.strategy, offsetsFrom: committed.from, dryRun: true, warnings, groups };
+  } finally {
+    await admin.close();
+    await cluster?.close();
+  }
 }

@@ -9,7 +9,7 @@
  * comment and start a command). The script is POSIX sh (it runs under bash, dash, `sh file`).
  */
 import { isoMs } from '../util/time.js';
-import type { GroupReset, ResetReport } from './reset.js';
+import type { GroupReset, ResetReport } from './report.js';
 
 /** Single-quotes a word for a POSIX shell when it holds anything but safe characters. */
 export function shellQuote(s: string): string {

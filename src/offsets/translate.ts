@@ -23,7 +23,7 @@
  * Everything here is pure (the header search takes its fetches as a function), so the rule is
  * unit-tested without a broker.
  */
-import type { OffsetRun } from '../restore/offset-map.js';
+import type { OffsetRun } from '../format/restore-state.js';
 
 /** How a target position was found. */
 export type Technique = 'exact' | 'header-based' | 'timestamp-based' | 'manual';

@@ -4,6 +4,7 @@
  * through are read and decoded.
  */
 import { decodeBatch, readBatchHeader } from '../kafka/protocol/record-batch.js';
+import { isSeedEntry } from '../format/seed/manifest.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { PlannedPartition, RestorePlan } from './plan.js';
 import { restoreBatches } from './record-stream.js';
@@ -27,7 +28,8 @@ export async function countExactly(plan: RestorePlan, store: ObjectStore): Promi
   let total = 0;
   for (const t of plan.topics) {
     for (const pp of t.partitions) {
-      const n = pp.segments.some((s) => s.entry.aborted_transactions.length > 0) ? await countByStreaming(plan, store, pp, cost) : await countByBlocks(plan, store, pp, cost);
+      // Seed-tool segments have no block index: they are read and counted record by record too.
+      const n = pp.segments.some((s) => s.entry.aborted_transactions.length > 0 || isSeedEntry(s.entry)) ? await countByStreaming(plan, store, pp, cost) : await countByBlocks(plan, store, pp, cost);
       pp.recordsExact = n;
       pp.recordsPartialUpperBound = 0;
       pp.recordsEstimate = n;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { RestoreReport } from '../format/restore-report.js';
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { RawProducer } from '../kafka/producer.js';
@@ -9,9 +10,10 @@ import { OffsetMapBuilder, type OffsetRun } from './offset-map.js';
 import type { RestoreOptions } from './options.js';
 import { LOG_APPEND_TIME, logAppendTimeTargetProblem, planRestore, targetPartitionsOf, TIMESTAMP_TYPE, type PlannedPartition, type PlannedTopic, type RestorePlan } from './plan.js';
 import { RateLimiter } from './rate-limiter.js';
+import { schemaIdRewriterFor } from './schema-ids.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import { restoreBatches, type OutBatch } from './record-stream.js';
-import { type RestoreState, type TargetPartitionState } from './state.js';
+import { type RestoreState, type TargetPartitionState } from '../format/restore-state.js';
 import { RestoreStateStore, type ReportLocation } from './state-store.js';
 import { checkContiguous, ResumeTail, settledEnds, type RecordContent } from './resume.js';
 
@@ -80,6 +82,8 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   if (!opts.target) throw new UserError('CONFIG', 'target.bootstrap_servers is required to restore');
   const restoreId = restoreIdFor(opts);
   const warnings = [...plan.warnings];
+  // Built (registries read) before anything is written: an unreachable registry leaves the target untouched.
+  const schemaIds = await schemaIdRewriterFor(opts);
   const cluster = await KafkaCluster.connect(opts.target);
   const admin = new KafkaAdmin(opts.target);
   try {
@@ -115,6 +119,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
       }
     }
     opts.metrics?.partitionsPlanned(jobs.size);
+    opts.metrics?.recordsPlanned?.(plan.recordsEstimate, plan.recordsLowerBound === plan.recordsUpperBound);
     for (const j of jobs.values()) j.sources.sort((a, b) => a.sourceTopic.localeCompare(b.sourceTopic) || a.sourcePartition - b.sourcePartition);
 
     const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
@@ -132,7 +137,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
     try {
       const runJob = async (job: TargetJob): Promise<void> => {
         if (job.repartitioned) {
-          const ctx = { opts, cluster, admin, producer, state, stateKey, recordLimiter, byteLimiter, stats, markDirty: () => (dirty = true) };
+          const ctx = { opts, cluster, admin, producer, state, stateKey, recordLimiter, byteLimiter, stats, schemaIds, markDirty: () => (dirty = true) };
           for (const r of await restoreRepartitioned(job.repartitioned, ctx)) {
             results.push({ sourceTopic: job.repartitioned.sourceTopic, sourcePartitions: job.sources.map((s) => s.sourcePartition), targetTopic: job.targetTopic, targetPartition: r.targetPartition, restored: r.restored });
             opts.metrics?.restored(job.targetTopic, r.targetPartition, r.restored, 0);
@@ -176,6 +181,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
             windowEnd: opts.windowEnd,
             includeOriginalOffsetHeader: opts.includeOriginalOffsetHeader,
             stripOffsetHeaders: opts.stripOffsetHeaders,
+            schemaIds,
             skip,
             onSkipped,
             stats: streamStats,
@@ -273,11 +279,12 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   }
 }
 
-export function reportJson(r: RestoreResult): Record<string, unknown> {
+/** The restore's stored report (schema and key: src/format/restore-report.ts). */
+export function reportJson(r: RestoreResult): RestoreReport {
   return {
     restore_id: r.restoreId,
     backup_id: r.plan.manifest.backup_id,
-    source_cluster_id: r.plan.manifest.source_cluster_id,
+    source_cluster_id: r.plan.manifest.source_cluster_id ?? null,
     time_window_start: r.plan.windowStart ?? null,
     time_window_end: r.plan.windowEnd ?? null,
     records_restored: r.restored,

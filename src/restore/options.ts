@@ -1,7 +1,7 @@
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { RestoreMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
-import type { TopicFilter } from '../backup/topic-selection.js';
+import type { TopicFilter } from '../config/topic-selection.js';
 
 /** Everything the restore engine needs, independent of how the user wrote it. */
 export interface RestoreOptions {
@@ -55,4 +55,10 @@ export interface RestoreOptions {
   onProgress?: (line: string) => void;
   /** Counters for the metrics endpoint (src/metrics); absent = no metrics. */
   metrics?: RestoreMetricsSink;
+  // Seed tool's later releases (issue 19): Schema Registry ids (src/restore/schema-ids.ts).
+  rewriteSchemaIds?: boolean;
+  /** Source schema id (as text) -> target schema id; wins over the registries. */
+  schemaIdMapping?: Record<string, number>;
+  sourceSchemaRegistryUrl?: string;
+  targetSchemaRegistryUrl?: string;
 }

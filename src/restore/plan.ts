@@ -1,13 +1,16 @@
-import { readJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
-import { manifestSchema, type Manifest, type ManifestTopic } from '../format/manifest.js';
+import type { Manifest, ManifestTopic } from '../format/manifest.js';
 import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
+import { readBackupIndex, requireBackupManifest } from '../format/seed/backup.js';
+import { isSeedEntry } from '../format/seed/manifest.js';
 import { checkIndexAgainstManifest, confirmRollbacks, type RollbackProblem } from '../format/generations.js';
-import { matchesFilter } from '../backup/topic-selection.js';
+import { matchesFilter } from '../config/topic-selection.js';
 import { CorruptDataError, errorMessage, UserError } from '../util/errors.js';
 import { runPool } from '../util/pool.js';
 import type { ObjectStore } from '../storage/store.js';
 import { readFooter } from './segment-source.js';
+import { readPrunedLog, type PrunedRange } from '../format/pruned.js';
+import { prunedWindowWarnings, type PrunedPartitionFacts } from './pruned-window.js';
 import type { RestoreOptions } from './options.js';
 import { chooseTopicConfigs, holdBackDestructiveRetention, type RestoredExtent } from './topic-configs.js';
 
@@ -72,14 +75,18 @@ export interface RestorePlan {
   backupTimeRange: [number, number] | null;
   errors: string[];
   warnings: string[];
+  /** Retention removals of the selected partitions (pruned.json): reported, never a silent gap. */
+  pruned: PrunedRange[];
 }
 
 function overlaps(s: SegmentEntry, start?: number, end?: number): boolean {
+  if (isSeedEntry(s)) return true; // its manifest records first/last timestamps, not min/max: any record may be in the window
   if (s.min_timestamp === null || s.max_timestamp === null) return false; // control batches only
   return (start === undefined || s.max_timestamp >= start) && (end === undefined || s.min_timestamp <= end);
 }
 
 function inside(s: SegmentEntry, start?: number, end?: number): boolean {
+  if (isSeedEntry(s)) return start === undefined && end === undefined;
   if (s.min_timestamp === null || s.max_timestamp === null) return false;
   return (start === undefined || s.min_timestamp >= start) && (end === undefined || s.max_timestamp <= end);
 }
@@ -95,19 +102,13 @@ function overlapShare(s: SegmentEntry, start?: number, end?: number): number {
 }
 
 export async function loadManifest(opts: Pick<RestoreOptions, 'store' | 'backupId'>): Promise<Manifest> {
-  checkBackupId(opts.backupId);
-  const manifest = await readJsonObject(opts.store, keys.manifest(opts.backupId), manifestSchema);
-  if (!manifest) {
-    throw new UserError('BACKUP_NOT_FOUND', `backup "${opts.backupId}" not found in ${opts.store.url} (no ${keys.manifest(opts.backupId)}); run "kafka-backup list --path ${opts.store.url}" to see the backups there`);
-  }
-  if (manifest.backup_id !== opts.backupId) {
-    throw new CorruptDataError(`${keys.manifest(opts.backupId)}: the manifest is for backup_id "${manifest.backup_id}", not "${opts.backupId}"`, keys.manifest(opts.backupId));
-  }
-  return manifest;
+  return requireBackupManifest(opts.store, opts.backupId); // ours or the seed tool's
 }
 
 /** The partition's index, checked to belong to it (segment keys under its prefix; see verifyPartitionIndex). */
-export async function loadIndex(opts: Pick<RestoreOptions, 'store' | 'backupId'>, topic: string, partition: number): Promise<PartitionIndex | undefined> {
+export async function loadIndex(opts: Pick<RestoreOptions, 'store' | 'backupId'>, topic: string, partition: number, manifest?: Manifest): Promise<PartitionIndex | undefined> {
+  // A seed-tool backup's indexes come from its manifest (format/seed/backup.ts).
+  if (manifest) return readBackupIndex(opts.store, opts.backupId, manifest, topic, partition);
   return readPartitionIndex(opts.store, opts.backupId, topic, partition);
 }
 
@@ -164,7 +165,7 @@ async function checkPartitionCount(opts: RestoreOptions, manifest: Manifest, t: 
   const unfinished = manifest.status === 'running' || manifest.status === 'incomplete';
   // Already reported as a missing index when the plan read it for a finished backup.
   if (read.includes(top) && !unfinished) return;
-  if ((await loadIndex(opts, t.name, top)) !== undefined) return;
+  if ((await loadIndex(opts, t.name, top, manifest)) !== undefined) return;
   const what = `${where}: topic ${t.name} has partition_count ${t.partition_count} but partition ${top} has no index (${keys.partitionIndex(opts.backupId, t.name, top)}), so the count is not confirmed`;
   // An unfinished backup may not have started its last partitions: the user may accept the manifest's count.
   if (unfinished && opts.allowIncompleteBackup === true) warnings.push(`${what}; a created topic gets ${t.partition_count} partitions as the manifest says (restore.allow_incomplete_backup: true)`);
@@ -211,7 +212,9 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     backupTimeRange: null,
     errors,
     warnings,
+    pruned: [],
   };
+  const prunedFacts: PrunedPartitionFacts[] = [];
   const targetWriters = new Map<string, string[]>();
   const short: ShortPartition[] = [];
   const rollbacks: RollbackProblem[] = [];
@@ -233,7 +236,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       ...(rp ? { repartition: { strategy: rp.strategy, targetPartitions: rp.target_partitions } } : {}),
     };
     for (const p of parts) {
-      const idx = await loadIndex(opts, t.name, p);
+      const idx = await loadIndex(opts, t.name, p, manifest);
       // Never allowed (not even with allow_incomplete_backup): a rolled-back index or manifest would silently restore less.
       const stale = checkIndexAgainstManifest(manifest, t.name, p, idx);
       rollbacks.push(...stale);
@@ -245,6 +248,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       }
       noteShortfall(short, manifest, t, p, idx);
       const segs = idx?.segments ?? [];
+      prunedFacts.push({ topic: t.name, partition: p, keptFromOffset: segs[0]?.first_offset ?? null, keptFromTime: segs.find((s) => s.min_timestamp !== null)?.min_timestamp ?? null });
       // -1: routed record by record (repartitioning), not a fixed target partition.
       const targetPartition = rp ? -1 : (opts.partitionMapping[p] ?? p);
       if (!rp) pt.requiredTargetPartitions = Math.max(pt.requiredTargetPartitions, targetPartition + 1);
@@ -304,6 +308,9 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     plan.topics.push(pt);
     await checkPartitionCount(opts, manifest, t, parts, errors, warnings);
   }
+  const pruned = prunedWindowWarnings(await readPrunedLog(opts.store, opts.backupId), prunedFacts, start, end);
+  plan.pruned = pruned.ranges;
+  warnings.push(...pruned.warnings);
   await reportRollbacks(opts, rollbacks, errors);
   reportShortfall(plan, short, opts.allowIncompleteBackup === true);
   await checkSegmentObjects(plan, opts.store);
@@ -434,6 +441,14 @@ export async function refineWithFooters(plan: RestorePlan, store: ObjectStore): 
           exact += seg.entry.record_count;
           estimate += seg.entry.record_count;
           bytes += seg.entry.raw_bytes;
+          continue;
+        }
+        if (isSeedEntry(seg.entry)) {
+          // No block index to narrow with: the segment keeps its linear estimate and counts in the upper bound.
+          const share = overlapShare(seg.entry, start, end);
+          partial += seg.entry.record_count;
+          estimate += Math.round(seg.entry.record_count * share);
+          bytes += Math.round(seg.entry.raw_bytes * share);
           continue;
         }
         const { footer } = await readFooter(store, seg.entry);

@@ -4,6 +4,7 @@ import { originHeaders, stripOffsetHeaders } from './headers.js';
 import type { PlannedPartition } from './plan.js';
 import type { RecordContent } from './resume.js';
 import { readSegmentBatches } from './segment-source.js';
+import type { SchemaIdRewriter } from './schema-ids.js';
 
 /** A batch ready to produce, and the source offsets of its records in order. */
 export interface OutBatch {
@@ -18,6 +19,8 @@ export interface StreamOptions {
   windowEnd?: number;
   includeOriginalOffsetHeader: boolean;
   stripOffsetHeaders: boolean;
+  /** restore.rewrite_schema_ids: batches with a schema id to change are rebuilt (offsets map, timestamps, headers, order kept). */
+  schemaIds?: SchemaIdRewriter;
   /** Skip this many leading records of the sequence (resume after a crash). */
   skip: number;
   /** Each skipped record, as the restore would write it (resume checks it against the target). */
@@ -54,6 +57,9 @@ export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, 
     const headers = o.stripOffsetHeaders ? stripOffsetHeaders(r.headers) : r.headers;
     return o.includeOriginalOffsetHeader ? [...headers, ...originHeaders(pp.sourceTopic, pp.sourcePartition, r.offset, r.timestamp)] : headers;
   };
+  const where = (r: KafkaRecord, part: string) => () => `${part} of ${pp.sourceTopic}/${pp.sourcePartition} offset ${r.offset}`;
+  const outKey = (r: KafkaRecord) => (o.schemaIds ? o.schemaIds.rewrite(r.key, where(r, 'key')) : r.key);
+  const outValue = (r: KafkaRecord) => (o.schemaIds ? o.schemaIds.rewrite(r.value, where(r, 'value')) : r.value);
   for (const seg of pp.segments) {
     const first = seg.entry.first_offset;
     const aborted = [...seg.entry.aborted_transactions].sort((a, b) => a.first_offset - b.first_offset);
@@ -87,7 +93,7 @@ export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, 
       // Whole stored batches are kept untouched when every record is in the window: decided per
       // segment from the index, else per batch from its own timestamp range.
       // One record scan serves both the window check and the reuse check.
-      const reusable = !transform && o.skip === 0;
+      const reusable = !transform && o.skip === 0 && !(o.schemaIds?.affects(batch, pp.sourceTopic, pp.sourcePartition) ?? false);
       const scan = reusable ? scanBatch(batch) : undefined;
       const batchInside = seg.fullyInside || (o.windowStart === undefined && o.windowEnd === undefined) || (scan !== undefined && scanWithin(scan, o));
       if (batchInside && reusable && batchReuseProblem(batch, {}, scan) === null) {
@@ -104,14 +110,14 @@ export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, 
         }
         if (o.skip > 0) {
           o.skip--;
-          o.onSkipped?.(Number(r.offset), () => ({ key: r.key, value: r.value, headers: outHeaders(r), timestamp: r.timestamp }));
+          o.onSkipped?.(Number(r.offset), () => ({ key: outKey(r), value: outValue(r), headers: outHeaders(r), timestamp: r.timestamp }));
           continue;
         }
         keep.push(r);
       }
       if (keep.length === 0) continue;
       const out = encodeBatch(
-        keep.map((r, i) => ({ key: r.key, value: r.value, headers: outHeaders(r), timestamp: r.timestamp, offsetDelta: i })),
+        keep.map((r, i) => ({ key: outKey(r), value: outValue(r), headers: outHeaders(r), timestamp: r.timestamp, offsetDelta: i })),
         { compression: h.compression, timestampType: 'create' },
       );
       yield { batch: out, sourceOffsets: keep.map((r) => Number(r.offset)), reused: false };

@@ -7,10 +7,11 @@ import { UserError } from '../util/errors.js';
 import { OffsetMapBuilder } from './offset-map.js';
 import type { RestoreOptions } from './options.js';
 import type { PlannedTopic } from './plan.js';
+import type { SchemaIdRewriter } from './schema-ids.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { restoreBatches } from './record-stream.js';
 import { checkContiguous, ResumeTail, settledEnds } from './resume.js';
-import type { RestoreState } from './state.js';
+import type { RestoreState } from '../format/restore-state.js';
 
 /**
  * Kafka's default partitioner for keyed records: murmur2 of the key bytes, made positive, modulo
@@ -32,6 +33,8 @@ export interface RepartitionContext {
   stateKey: string;
   recordLimiter?: RateLimiter;
   byteLimiter?: RateLimiter;
+  /** restore.rewrite_schema_ids (src/restore/schema-ids.ts). */
+  schemaIds?: SchemaIdRewriter;
   stats: { skippedOutsideWindow: number; abortedSkipped: number; bytesRead: number; reused: number; rebuilt: number };
   markDirty: () => void;
 }
@@ -110,6 +113,7 @@ export async function restoreRepartitioned(t: PlannedTopic, ctx: RepartitionCont
       windowEnd: opts.windowEnd,
       includeOriginalOffsetHeader: opts.includeOriginalOffsetHeader,
       stripOffsetHeaders: opts.stripOffsetHeaders,
+      schemaIds: ctx.schemaIds,
       skip: 0,
       stats: streamStats,
     });

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { BLOCK_ENTRY_SIZE, decodeBlock, DEFAULT_BLOCK_SIZE, FOOTER_HEADER_SIZE, MAX_BLOCKS, parseSegmentFooter, parseSegmentTail, SEGMENT_TRAILER_SIZE, type BlockMeta, type SegmentFooter } from '../format/segment.js';
 import type { SegmentEntry } from '../format/partition-index.js';
+import { isSeedEntry } from '../format/seed/manifest.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError } from '../util/errors.js';
+import { readSeedSegmentBatches } from './seed-source.js';
 
 // One ranged GET of the tail brings the footer; a segment no larger than this comes whole with it,
 // so a small segment is never fetched twice (tail, then its block).
@@ -149,6 +151,10 @@ async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): Async
  * by block and checked against the SHA-256 in the index (see readWholeSegment).
  */
 export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntry, w: ReadWindow = {}): AsyncGenerator<SourceBatch> {
+  if (isSeedEntry(entry)) {
+    yield* readSeedSegmentBatches(store, entry); // no block index: read whole, the window is applied per record
+    return;
+  }
   const windowed = w.windowStart !== undefined || w.windowEnd !== undefined;
   const fully =
     !windowed ||

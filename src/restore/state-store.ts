@@ -13,7 +13,7 @@ import { keys } from '../format/layout.js';
 import type { ObjectStore } from '../storage/store.js';
 import { ConfigError, StorageError, UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
-import { restoreStateSchema, type RestoreState } from './state.js';
+import { restoreStateSchema, type RestoreState } from '../format/restore-state.js';
 
 const log = logger('restore');
 

@@ -1,4 +1,5 @@
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { humanDestination } from './log-format.js';
 
 export type { Logger };
 
@@ -41,12 +42,52 @@ function options(verbosity: number): LoggerOptions {
 
 let root: Logger = pino(options(0), pino.destination(2));
 
+export interface LogOutput {
+  /** 'text': human lines (log-format.ts); 'json': one JSON object a line. Default json. */
+  format?: 'text' | 'json';
+  /** Only warnings and errors (`--quiet`); LOG_LEVEL still wins. */
+  quiet?: boolean;
+  /** Colour the level in text lines. */
+  color?: boolean;
+}
+
 /** Logs go to stderr so that stdout carries only reports (text/json/yaml) for scripts. */
-export function configureLogger(verbosity: number): Logger {
-  root = pino(options(verbosity), pino.destination(2));
+export function configureLogger(verbosity: number, out: LogOutput = {}): Logger {
+  const opts = options(verbosity);
+  if (out.quiet && !process.env.LOG_LEVEL) opts.level = 'warn';
+  const dest: DestinationStream = out.format === 'text' ? humanDestination(2, out.color === true) : pino.destination(2);
+  root = pino(opts, dest);
+  children.clear();
   return root;
 }
 
+/** Each module's child of the current root; emptied when the root is replaced. */
+const children = new Map<string, Logger>();
+
+function childOf(module: string): Logger {
+  let c = children.get(module);
+  if (!c) {
+    c = root.child({ module });
+    children.set(module, c);
+  }
+  return c;
+}
+
+/**
+ * The logger of `module`. Modules take it once, at load time, before the CLI has read -v,
+ * --quiet and --log-format: so it is a stand-in that always speaks through the current root's
+ * child, and configureLogger reaches every module.
+ */
 export function logger(module?: string): Logger {
-  return module ? root.child({ module }) : root;
+  if (!module) return root;
+  return new Proxy(childOf(module), {
+    get(_target, prop) {
+      const c = childOf(module);
+      const v = Reflect.get(c, prop, c) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(c) : v;
+    },
+    set(_target, prop, value) {
+      return Reflect.set(childOf(module), prop, value);
+    },
+  });
 }

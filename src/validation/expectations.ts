@@ -4,11 +4,10 @@
  * PITR or filtered/mapped restore; otherwise from the backup's manifest and partition indexes
  * (a whole restore into fresh topics of the same names).
  */
-import { z } from 'zod';
-import { inspectBackup, type BackupView } from '../backup/inspect.js';
-import { readJsonObject } from '../format/json-object.js';
-import { keys } from '../format/layout.js';
-import { restoreStateSchema, type RestoreState } from '../restore/state.js';
+import { inspectBackup, type BackupView } from '../format/backup-view.js';
+import type { RestoreReport } from '../format/restore-report.js';
+import type { RestoreState } from '../format/restore-state.js';
+import { listRestores, type StoredRestore } from '../format/restores.js';
 import type { ObjectStore } from '../storage/store.js';
 import { logger } from '../util/logger.js';
 
@@ -40,33 +39,16 @@ export interface Expectations {
   partitions: PartitionExpectation[];
 }
 
-const reportSchema = z.looseObject({
-  restore_id: z.string(),
-  backup_id: z.string(),
-  time_window_start: z.number().nullable().optional(),
-  time_window_end: z.number().nullable().optional(),
-  records_restored: z.number(),
-  partitions: z.array(z.looseObject({ sourceTopic: z.string(), sourcePartitions: z.array(z.number()), targetTopic: z.string(), targetPartition: z.number(), restored: z.number() })),
-});
-type RestoreReport = z.infer<typeof reportSchema>;
-
-/** The finished restores of a backup, newest first. */
+/** The finished restores of a backup (state and report both stored), newest first. */
 export async function finishedRestores(store: ObjectStore, backupId: string): Promise<{ report: RestoreReport; state: RestoreState }[]> {
-  const ids = new Set<string>();
-  for await (const o of store.list(`${backupId}/restores/`)) {
-    const m = /^[^/]+\/restores\/([^/]+)\/report\.json$/.exec(o.key);
-    if (m?.[1]) ids.add(m[1]);
-  }
   const out: { report: RestoreReport; state: RestoreState }[] = [];
-  for (const id of ids) {
-    try {
-      const report = await readJsonObject(store, keys.restoreReport(backupId, id), reportSchema);
-      const state = await readJsonObject(store, keys.restoreState(backupId, id), restoreStateSchema);
-      if (report && state && state.completed_at !== null && report.backup_id === backupId) out.push({ report, state });
-    } catch (err) {
-      logger('validation').warn({ restoreId: id, err: (err as Error).message }, 'ignoring an unreadable restore report');
-    }
+  let restores: StoredRestore[] = [];
+  try {
+    restores = await listRestores(store, backupId);
+  } catch (err) {
+    logger('validation').warn({ backupId, err: (err as Error).message }, 'ignoring unreadable restore states');
   }
+  for (const r of restores) if (r.report && r.state.completed_at !== null && r.report.backup_id === backupId) out.push({ report: r.report, state: r.state });
   return out.sort((a, b) => (b.state.completed_at ?? 0) - (a.state.completed_at ?? 0));
 }
 

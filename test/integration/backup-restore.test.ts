@@ -8,7 +8,7 @@ import { KafkaCluster } from '../../src/kafka/cluster.js';
 import { fetchPartition } from '../../src/kafka/fetcher.js';
 import { ClientClosedError } from '../../src/util/errors.js';
 import type { BackupOptions } from '../../src/backup/options.js';
-import { inspectBackup } from '../../src/backup/inspect.js';
+import { inspectBackup } from '../../src/format/backup-view.js';
 import { validateBackup } from '../../src/backup/validate.js';
 import { runRestore } from '../../src/restore/engine.js';
 import { planRestore } from '../../src/restore/plan.js';

@@ -74,7 +74,7 @@ test('created target topics get the source partition count, the allowlisted conf
 
 test('backup.capture_topic_configs and backup.consumer_group_snapshot: false keep no configs and no group offsets; true (default) keeps both', async () => {
   await runBackup(backupOpts('opts-off', [topic], { captureTopicConfigs: false, groupSnapshots: false }));
-  const { inspectBackup } = await import('../../src/backup/inspect.js');
+  const { inspectBackup } = await import('../../src/format/backup-view.js');
   const off = await inspectBackup(store, 'opts-off');
   assert.deepEqual(off.manifest.topics[0]!.configs, {});
   const snapshots = async (id: string): Promise<string[]> => (await readdir(join(dir, 'backups', id, 'consumer-groups')).catch(() => []));
@@ -173,7 +173,7 @@ test('a continuous backup picks up a new matching topic and stops cleanly when a
   await produce(bootstrap, second, 0, awkwardRecords(40, Date.UTC(2024, 10, 12), 32));
   const deadline = Date.now() + 20_000;
   let view;
-  const { inspectBackup } = await import('../../src/backup/inspect.js');
+  const { inspectBackup } = await import('../../src/format/backup-view.js');
   for (;;) {
     await new Promise((r) => setTimeout(r, 500));
     view = await inspectBackup(store, 'cont').catch(() => undefined);
@@ -195,7 +195,7 @@ test('a continuous backup picks up partitions added to a backed-up topic; the re
   // start_offset latest: the first 25 records of each partition are left out, but partitions added while the
   // backup runs are new, so they are backed up from their first record whenever the backup notices them.
   const running = runBackup(backupOpts('grow', [grow], { continuous: true, signal: ac.signal, syncIntervalSecs: 1, startOffset: 'latest' }));
-  const { inspectBackup } = await import('../../src/backup/inspect.js');
+  const { inspectBackup } = await import('../../src/format/backup-view.js');
   const until = async (ok: (v: Awaited<ReturnType<typeof inspectBackup>> | undefined) => boolean): Promise<void> => {
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && !ok(await inspectBackup(store, 'grow').catch(() => undefined))) await new Promise((r) => setTimeout(r, 300));
@@ -225,7 +225,7 @@ test('a continuous backup covers every partition even when there are more than m
   for (let p = 0; p < 6; p++) await produce(bootstrap, wide, p, awkwardRecords(10, Date.UTC(2024, 10, 13), 40 + p));
   const ac = new AbortController();
   const running = runBackup(backupOpts('wide', [wide], { continuous: true, maxConcurrentPartitions: 2, signal: ac.signal }));
-  const { inspectBackup } = await import('../../src/backup/inspect.js');
+  const { inspectBackup } = await import('../../src/format/backup-view.js');
   const deadline = Date.now() + 30_000;
   let records = 0;
   while (Date.now() < deadline && records < 60) {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readJsonObject } from '../../src/format/json-object.js';
 import { keys } from '../../src/format/layout.js';
-import { groupSnapshotSchema } from '../../src/format/manifest.js';
+import { groupSnapshotSchema } from '../../src/format/group-snapshot.js';
 import { partitionIndexSchema } from '../../src/format/partition-index.js';
 import { KafkaAdmin } from '../../src/kafka/admin.js';
 import { FsStore } from '../../src/storage/fs.js';
@@ -15,8 +15,9 @@ import { freePort, ROOT, waitFor } from '../../scripts/proc.js';
 import type { BackupChildConfig } from '../helpers/backup-child.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { awkwardRecords, produce } from '../helpers/records.js';
-import type { BackupStatus, LiveStatus } from '../../src/cli/commands/status.js';
-import type { SnapshotGroupsResult } from '../../src/cli/commands/snapshot-groups.js';
+import type { BackupStatus } from '../../src/backup/status.js';
+import type { SnapshotGroupsResult } from '../../src/backup/group-snapshot.js';
+import type { LiveStatus } from '../../src/metrics/live.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 
 function cli(args: string[]): CliResult {

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import type { GroupReset, ResetReport } from '../../src/offsets/reset.js';
+import type { GroupReset, ResetReport } from '../../src/offsets/report.js';
 import { offsetResetScript } from '../../src/offsets/script.js';
 
 /**

@@ -71,5 +71,9 @@ describe('distributed backup: pure parts', () => {
     assert.equal(backupOptions(parseConfigText(base, 'f.yaml'), new MemoryStore()).workers, undefined);
     assert.throws(() => backupOptions(parseConfigText(base + 'backup: { workers: { session_timeout_ms: 20000 } }\n', 'f.yaml'), new MemoryStore()), (e: unknown) => e instanceof ConfigError && /backup\.workers\.session_timeout_ms is set but backup\.workers\.group_id is not/.test(e.message));
     assert.throws(() => parseConfigText(base + 'backup: { workers: { group_id: g, session_timeout_ms: 100 } }\n', 'f.yaml'), /session_timeout_ms/);
+    assert.throws(
+      () => backupOptions(parseConfigText(base + 'backup: { continuous: true, retention: { max_age: 30d }, workers: { group_id: g } }\n', 'f.yaml'), new MemoryStore()),
+      (e: unknown) => e instanceof ConfigError && /backup\.retention cannot be combined with backup\.workers\.group_id/.test(e.message),
+    );
   });
 });

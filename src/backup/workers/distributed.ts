@@ -10,12 +10,14 @@ import { logger } from '../../util/logger.js';
 import { Semaphore } from '../../util/semaphore.js';
 import { sleep } from '../../util/time.js';
 import { TOOL_VERSION } from '../../util/version.js';
-import { snapshotGroups, startFor } from '../engine.js';
+import { startFor } from '../engine.js';
+import { snapshotGroups } from '../group-snapshot.js';
 import { GenerationBook } from '../generation-book.js';
 import { OpenSegmentBudget } from '../open-segment-budget.js';
 import type { BackupOptions, BackupSummary, PartitionProgress, PartitionShortfall } from '../options.js';
 import { PartitionWorker } from '../partition-worker.js';
-import { matchesFilter, missingLiterals } from '../topic-selection.js';
+import { BackupThrottle } from '../throttle.js';
+import { matchesFilter, missingLiterals } from '../../config/topic-selection.js';
 import { WorkerGroup, type Assignment, type WorkerFingerprint, type WorkerGroupSettings } from './group.js';
 import { OwnedPartitionStore, PartitionLostError, takeOver } from './ownership.js';
 import { mergeTopics, readManifestVersioned, updateManifest } from './shared-manifest.js';
@@ -111,7 +113,7 @@ class PartitionRunner {
           this.ac.abort();
         });
         const job = { topic: this.topic, partition: this.partition, startAt, target: opts.continuous ? null : mp.end_offset, epoch: t.epoch };
-        this.worker = new PartitionWorker({ ...opts, store: owned, signal: this.ac.signal }, cluster, admin, job, this.ctx.gate, this.ctx.budget, this.book);
+        this.worker = new PartitionWorker({ ...opts, store: owned, signal: this.ac.signal }, cluster, admin, job, this.ctx.gate, this.ctx.budget, this.book, this.ctx.throttle);
         this.progress = this.worker.progress;
         await this.worker.run();
         if (owned.lost) this.lost = true;
@@ -138,6 +140,8 @@ interface WorkerContext {
   admin: KafkaAdmin;
   gate: Semaphore;
   budget: OpenSegmentBudget;
+  /** backup.rate_limit_*: per worker process. */
+  throttle: BackupThrottle | undefined;
   memberId: string;
 }
 
@@ -150,7 +154,8 @@ async function selectTopics(opts: BackupOptions, cluster: KafkaCluster, admin: K
     .filter((n) => matchesFilter(n, opts.topics))
     .sort();
   const missing = missingLiterals(opts.topics, new Set(names));
-  if (missing.length) throw new UserError('TOPIC_NOT_FOUND', `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')}`);
+  if (missing.length && opts.onMissingTopic === 'warn') log.warn({ topics: missing }, `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')}; backing up the others (backup.on_missing_topic: warn)`);
+  else if (missing.length) throw new UserError('TOPIC_NOT_FOUND', `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')} (backup.on_missing_topic: warn backs up the others)`);
   if (names.length === 0) throw new UserError('NO_TOPICS', `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`);
   const configs = opts.captureTopicConfigs !== false ? await admin.topicConfigs(names).catch(() => new Map<string, Record<string, string>>()) : new Map<string, Record<string, string>>();
   const out: ManifestTopic[] = [];
@@ -282,6 +287,7 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
       admin,
       gate: new Semaphore(opts.maxConcurrentPartitions),
       budget: new OpenSegmentBudget(opts.openSegmentBudgetBytes ?? DEFAULT_OPEN_SEGMENT_BUDGET),
+      throttle: BackupThrottle.create(opts.rateLimitRecordsPerSec, opts.rateLimitBytesPerSec, opts.metrics),
       memberId: '',
     };
     let generation = -1;

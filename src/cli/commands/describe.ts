@@ -1,77 +1,24 @@
-import type { BackupView } from '../../backup/inspect.js';
-import { isoMs } from '../../util/time.js';
-import { bytes, columns, num, RULE } from '../output.js';
+import type { Command } from 'commander';
+import { inspectBackup } from '../../format/backup-view.js';
+import { backupLocation } from '../config-mapping.js';
+import { print, withStore } from '../io.js';
+import { parseFormat, render } from '../output.js';
+import { describeJson, describeText } from '../render/describe.js';
 
-export function describeJson(v: BackupView): unknown {
-  const m = v.manifest;
-  return {
-    backup_id: m.backup_id,
-    status: m.status,
-    mode: m.mode,
-    format_version: m.format_version,
-    tool_version: m.tool_version,
-    source_cluster_id: m.source_cluster_id,
-    source_bootstrap_servers: m.source_bootstrap_servers,
-    compression: m.compression,
-    created_at: m.created_at,
-    completed_at: m.completed_at,
-    earliest_timestamp: v.minTimestamp,
-    latest_timestamp: v.maxTimestamp,
-    records: v.records,
-    segments: v.segments,
-    stored_bytes: v.storedBytes,
-    raw_bytes: v.rawBytes,
-    consumer_group_snapshots: v.groupSnapshots,
-    topics: v.topics.map((t) => ({
-      name: t.name,
-      partition_count: t.partitionCount,
-      records: t.records,
-      segments: t.segments,
-      stored_bytes: t.storedBytes,
-      earliest_timestamp: t.minTimestamp,
-      latest_timestamp: t.maxTimestamp,
-      configs: m.topics.find((x) => x.name === t.name)?.configs ?? {},
-      partitions: t.partitions.map((p) => ({
-        partition: p.partition,
-        records: p.summary.records,
-        segments: p.summary.segments,
-        first_offset: p.summary.firstOffset,
-        last_offset: p.summary.lastOffset,
-        next_offset: p.index?.next_offset ?? null,
-        earliest_timestamp: p.summary.minTimestamp,
-        latest_timestamp: p.summary.maxTimestamp,
-        log_start_offset_at_backup: p.logStartOffset,
-        end_offset_at_backup: p.endOffset,
-        gaps: p.index?.gaps ?? [],
-      })),
-    })),
-  };
-}
-
-const STATUS_NOTE: Partial<Record<BackupView['manifest']['status'], string>> = {
-  running: ' (still running, or interrupted: run the backup again to resume)',
-  incomplete: ' (snapshot stopped before every partition reached its end offset: run the backup again to complete it)',
-};
-
-/** The seed's `describe` report, plus the facts an operator checks next (status, size). */
-export function describeText(v: BackupView): string {
-  const m = v.manifest;
-  const lines = [
-    `Backup: ${m.backup_id}`,
-    RULE,
-    '',
-    'Time Range:',
-    `  Earliest Message:  ${isoMs(v.minTimestamp)}`,
-    `  Latest Message:    ${isoMs(v.maxTimestamp)}`,
-    '',
-    'Topics:',
-    ...columns(v.topics.map((t) => [`  ${t.name}`, `${t.partitionCount} partitions`, `${num(t.records)} records`])),
-    '',
-    `Status:       ${m.status}${STATUS_NOTE[m.status] ?? ''}`,
-    `Source:       ${m.source_cluster_id ?? '-'} (${m.source_bootstrap_servers.join(', ')})`,
-    `Created:      ${isoMs(m.created_at)}${m.completed_at ? `   Completed: ${isoMs(m.completed_at)}` : ''}`,
-    `Size:         ${bytes(v.storedBytes)} stored (${bytes(v.rawBytes)} of Kafka batches, ${m.compression}) in ${num(v.segments)} segments`,
-    `Group offset snapshots: ${v.groupSnapshots}`,
-  ];
-  return lines.join('\n');
+export function registerDescribeCommand(program: Command): void {
+  program
+    .command('describe')
+    .description("Show a backup's time range, topics, partitions and record counts")
+    .option('-p, --path <url>', 'storage location: a directory, file://, s3://bucket/prefix, az://, gs://')
+    .option('-b, --backup-id <id>', 'backup id')
+    .option('-c, --config <path>', "instead of --path/--backup-id: a config file's storage and backup_id")
+    .option('-f, --format <format>', 'text, json or yaml', 'text')
+    .action(async (o: { path?: string; backupId?: string; config?: string; format: string }) => {
+      const format = parseFormat(o.format);
+      const { where, backupId } = await backupLocation(o, 'describe');
+      await withStore(where, async (store) => {
+        const v = await inspectBackup(store, backupId);
+        print(render(format, describeJson(v), () => describeText(v)));
+      });
+    });
 }

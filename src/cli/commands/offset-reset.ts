@@ -6,21 +6,17 @@
  */
 import { chmod, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { readJsonObject } from '../../format/json-object.js';
-import { keys } from '../../format/layout.js';
-import { manifestSchema } from '../../format/manifest.js';
-import { KafkaAdmin } from '../../kafka/admin.js';
 import type { KafkaConnectionSettings } from '../../kafka/security.js';
-import { applyOffsetPlan, bulkReset, fillBefore, type BulkReport } from '../../offsets/apply.js';
-import { buildOffsetPlan, groupsToChange, type OffsetPlan } from '../../offsets/plan.js';
-import { refusedGroups, type ResetReport } from '../../offsets/reset.js';
+import { applyOffsetPlan, bulkReset, type BulkReport } from '../../offsets/apply.js';
+import { groupsToChange, refusedGroups, type ResetReport } from '../../offsets/report.js';
 import { takeSnapshot, type OffsetSnapshot } from '../../offsets/rollback.js';
 import { commentValue, offsetResetScript, shellQuote, unscriptableGroups } from '../../offsets/script.js';
-import { openStore, parseStorageUrl } from '../../storage/index.js';
+import { buildOffsetPlan, type OffsetPlan } from '../../offsets/stored-restore.js';
 import type { ObjectStore } from '../../storage/store.js';
 import { UserError } from '../../util/errors.js';
+import { withStore } from '../io.js';
 import { columns, parseFormat, render } from '../output.js';
-import { resetJson, resetText } from './offsets.js';
+import { resetJson, resetText } from '../render/reset.js';
 import { addSecurityFlags, commaList, kafkaSettings, type SecurityFlags } from './offset-reset-flags.js';
 
 interface PlanFlags extends SecurityFlags {
@@ -34,15 +30,6 @@ interface PlanFlags extends SecurityFlags {
 
 const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s : s + '\n');
 
-async function withStore<T>(path: string, fn: (store: ObjectStore) => Promise<T>): Promise<T> {
-  const store = await openStore(parseStorageUrl(path));
-  try {
-    return await fn(store);
-  } finally {
-    await store.close();
-  }
-}
-
 function planFlags(cmd: Command): Command {
   return cmd
     .requiredOption('-p, --path <path>', 'backup store: a directory or a storage URL (file://, s3://, az://, gs://)')
@@ -52,16 +39,8 @@ function planFlags(cmd: Command): Command {
     .option('--restore-id <id>', 'the stored restore whose offset map to use (default: the latest completed restore of the backup)');
 }
 
-async function sourceClusterId(store: ObjectStore, backupId: string): Promise<string | null> {
-  try {
-    return (await readJsonObject(store, keys.manifest(backupId), manifestSchema))?.source_cluster_id ?? null;
-  } catch {
-    return null;
-  }
-}
-
 /** The plan as JSON: the seed's shape (5.5) plus ours (restore used, duplicates, before). */
-export function planJson(p: OffsetPlan, bootstrapServers: string[], sourceCluster: string | null): Record<string, unknown> {
+export function planJson(p: OffsetPlan, bootstrapServers: string[]): Record<string, unknown> {
   const rep = p.report;
   return {
     groups: rep.groups.map((g) => ({
@@ -92,7 +71,7 @@ export function planJson(p: OffsetPlan, bootstrapServers: string[], sourceCluste
     restore_id: rep.restoreId,
     restore_choice: p.restoreChoice,
     offsets_from: rep.offsetsFrom.kind === 'snapshot' ? { kind: 'snapshot', taken_at: rep.offsetsFrom.takenAt, key: rep.offsetsFrom.key } : { kind: 'manual' },
-    source_cluster_id: sourceCluster,
+    source_cluster_id: p.sourceClusterId,
     target_bootstrap_servers: bootstrapServers,
     warnings: rep.warnings,
   };
@@ -146,22 +125,15 @@ export function registerOffsetResetCommands(program: Command): void {
     .action(async (o: PlanFlags) => {
       const format = parseFormat(o.format, ['text', 'json', 'csv', 'shell-script']);
       await withStore(o.path, async (store) => {
-        const p = await buildOffsetPlan({ store, backupId: o.backupId, groups: o.groups ?? [], restoreId: o.restoreId });
-        if (o.bootstrapServers?.length) {
-          const admin = new KafkaAdmin(kafkaSettings(o.bootstrapServers, o, process.env, 'offset-reset plan'));
-          try {
-            await fillBefore(admin, p.report.groups);
-          } finally {
-            await admin.close();
-          }
-        }
+        const target = o.bootstrapServers?.length ? kafkaSettings(o.bootstrapServers, o, process.env, 'offset-reset plan') : undefined;
+        const p = await buildOffsetPlan({ store, backupId: o.backupId, groups: o.groups ?? [], restoreId: o.restoreId, target });
         const bs = o.bootstrapServers ?? [];
         if (format === 'csv') return out(planCsv(p.report));
         if (format === 'shell-script') {
           warnUnscriptable(p.report);
           return out(offsetResetScript(p.report, { bootstrapServers: bs, restoreChoice: p.restoreChoice, generatedAt: p.generatedAt }));
         }
-        out(render(format, planJson(p, bs, await sourceClusterId(store, o.backupId)), () => `${planHeader(p)}\n${resetText(p.report)}`));
+        out(render(format, planJson(p, bs), () => `${planHeader(p)}\n${resetText(p.report)}`));
       });
     });
 

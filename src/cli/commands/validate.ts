@@ -1,37 +1,26 @@
-import { validateBackup, type BackupValidation } from '../../backup/validate.js';
-import { bytes, num, RULE } from '../output.js';
+import type { Command } from 'commander';
+import { validateBackup } from '../../backup/validate.js';
+import { backupLocation } from '../config-mapping.js';
+import { print, withStore } from '../io.js';
+import { parseFormat, render } from '../output.js';
+import { validateJson, validateText } from '../render/validate.js';
 
-export { validateBackup };
-
-export function validateJson(v: BackupValidation): unknown {
-  return {
-    backup_id: v.backupId,
-    valid: v.problems.length === 0,
-    complete: v.incomplete.length === 0,
-    deep: v.deep,
-    segments_checked: v.segmentsChecked,
-    records_checked: v.deep ? v.recordsChecked : null,
-    bytes_checked: v.bytesChecked,
-    /** Record it to detect a rollback of the whole backup later (docs/security.md, threat model). */
-    manifest_generation: v.view?.manifest.generation ?? null,
-    problems: v.problems,
-    incomplete: v.incomplete,
-    warnings: v.warnings,
-  };
-}
-
-export function validateText(v: BackupValidation): string {
-  const lines = [
-    `Backup Validation: ${v.backupId}`,
-    RULE,
-    '',
-    `Status: ${v.problems.length === 0 ? '✓ VALID' : `✗ INVALID (${v.problems.length} problem${v.problems.length === 1 ? '' : 's'})`}`,
-    `Segments checked: ${num(v.segmentsChecked)} (${bytes(v.bytesChecked)}, SHA-256${v.deep ? ', every batch CRC-32C and record decoded' : ''})`,
-  ];
-  if (v.deep) lines.push(`Records decoded: ${num(v.recordsChecked)}`);
-  if (v.incomplete.length) lines.push(`Complete: ✗ INCOMPLETE (${v.incomplete.length} partition${v.incomplete.length === 1 ? '' : 's'} short of the snapshot's end offsets; run the backup again to complete it)`);
-  if (v.problems.length) lines.push('', 'Problems:', ...v.problems.map((p) => `  ✗ ${p.object}: ${p.problem}`));
-  if (v.incomplete.length) lines.push('', 'Not backed up:', ...v.incomplete.map((p) => `  ✗ ${p.object}: ${p.problem}`));
-  if (v.warnings.length) lines.push('', 'Warnings:', ...v.warnings.map((w) => `  ! ${w}`));
-  return lines.join('\n');
+export function registerValidateCommand(program: Command): void {
+  program
+    .command('validate')
+    .description('Check a backup: manifest, indexes and every segment checksum (--deep decodes every record)')
+    .option('-p, --path <url>', 'storage location')
+    .option('-b, --backup-id <id>', 'backup id')
+    .option('-c, --config <path>', "instead of --path/--backup-id: a config file's storage and backup_id")
+    .option('--deep', 'decode every record batch and check its CRC', false)
+    .option('-f, --format <format>', 'text or json', 'text')
+    .action(async (o: { path?: string; backupId?: string; config?: string; deep: boolean; format: string }) => {
+      const format = parseFormat(o.format, ['text', 'json']);
+      const { where, backupId } = await backupLocation(o, 'validate');
+      await withStore(where, async (store) => {
+        const r = await validateBackup(store, backupId, o.deep);
+        print(render(format, validateJson(r), () => validateText(r)));
+        if (r.problems.length || r.incomplete.length) process.exitCode = 1;
+      });
+    });
 }
