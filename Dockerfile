@@ -13,7 +13,9 @@ COPY tsconfig.json tsconfig.build.json README.md ./
 COPY bin ./bin
 COPY src ./src
 COPY docs ./docs
-RUN npm run build && npm pack --ignore-scripts && mv kafka-backup-*.tgz /kafka-backup.tgz
+# The image's node runs tsc: with --ignore-scripts the `node` dev dependency has no binary, and npm scripts
+# would put its shim first on PATH.
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json && npm pack --ignore-scripts && mv kafka-backup-*.tgz /kafka-backup.tgz
 
 FROM node:22-bookworm-slim
 COPY --from=build /kafka-backup.tgz /tmp/kafka-backup.tgz
