@@ -315,6 +315,13 @@ const retentionShape = {
   keep_segments: leaf(positive),
 };
 
+export const workersShape = {
+  group_id: leaf(nonEmptyStr),
+  session_timeout_ms: leaf(int(6_000, 1_800_000, 'milliseconds between 6000 and 1800000 (the broker\'s group.min/max.session.timeout.ms defaults)')),
+  heartbeat_interval_ms: leaf(positive),
+  rebalance_timeout_ms: leaf(positive),
+};
+
 export const backupShape = {
   segment_max_bytes: leaf(positive, 134_217_728),
   segment_max_interval_ms: leaf(positive, 60_000),
@@ -345,6 +352,8 @@ export const backupShape = {
   rate_limit_bytes_per_sec: leaf(positive),
   on_missing_topic: leaf(oneOf(['fail', 'warn'] as const satisfies readonly OnMissingTopic[]), 'fail'),
   retention: section(retentionShape),
+  /** Several worker processes share this backup through a group on the source cluster (src/backup/workers); group_id enables it. */
+  workers: section(workersShape),
 };
 export const backupSchema = section(backupShape);
 

@@ -96,6 +96,16 @@ export interface BackupOptions {
   on_missing_topic: OnMissingTopic;
   /** Continuous backups: prune the oldest segments as the backup runs (docs/lifecycle.md). */
   retention: RetentionConfig;
+  /** Several worker processes share the backup (src/backup/workers). */
+  workers: WorkersConfig;
+}
+
+/** backup.workers: distributed backup; enabled by group_id. */
+export interface WorkersConfig {
+  group_id?: string;
+  session_timeout_ms?: number;
+  heartbeat_interval_ms?: number;
+  rebalance_timeout_ms?: number;
 }
 
 export interface RetentionConfig {
