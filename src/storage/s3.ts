@@ -3,6 +3,7 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
@@ -234,7 +235,7 @@ export class S3Store implements ObjectStore {
     validatePrefix(prefix);
     let token: string | undefined;
     do {
-      let r;
+      let r: ListObjectsV2CommandOutput;
       try {
         r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, ContinuationToken: token }));
       } catch (e) {
