@@ -25,7 +25,7 @@ const DEFAULT_OPEN_SEGMENT_BUDGET = 128 * 1024 * 1024;
 
 const log = logger('backup');
 
-function startFor(start: StartOffset, topic: string, partition: number, logStart: number, end: number): number {
+export function startFor(start: StartOffset, topic: string, partition: number, logStart: number, end: number): number {
   if (start === 'earliest') return logStart;
   if (start === 'latest') return end;
   if (typeof start === 'number') return Math.min(Math.max(start, logStart), end);
@@ -40,6 +40,9 @@ function startFor(start: StartOffset, topic: string, partition: number, logStart
  */
 export async function runBackup(opts: BackupOptions & { lease?: LeaseOptions | false }): Promise<BackupSummary> {
   checkBackupId(opts.backupId);
+  // Several workers: per-partition fenced ownership instead of the single-writer lease.
+  // Loaded on demand: it imports startFor from this module, and single-process runs never need it.
+  if (opts.workers) return (await import('./workers/distributed.js')).runDistributedBackup({ ...opts, workers: opts.workers });
   if (opts.lease === false) return runBackupHeld(opts);
   const lease = await BackupLease.acquire(opts.store, opts.backupId, opts.lease);
   return lease.run(opts.store, opts.signal, (store, signal) => runBackupHeld({ ...opts, store, signal }));

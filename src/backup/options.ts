@@ -5,6 +5,7 @@ import type { BackupMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { CircuitBreaker, CircuitBreakerSettings } from '../util/circuit-breaker.js';
 import type { TopicFilter } from '../config/topic-selection.js';
+import type { WorkerGroupSettings } from './workers/group.js';
 
 export type StartOffset = 'earliest' | 'latest' | number | { [topic: string]: { [partition: number]: number } };
 
@@ -46,6 +47,8 @@ export interface BackupOptions {
   requireTopicConfigs?: boolean;
   /** backup.capture_topic_configs (default true): record each topic's own configs in the manifest. */
   captureTopicConfigs?: boolean;
+  /** backup.workers: run as one of several processes sharing the backup through a group on the source (src/backup/workers). */
+  workers?: WorkerGroupSettings;
   /** backup.consumer_group_snapshot (default true): store the committed offsets of the topics' groups at start, each sync and the end. */
   groupSnapshots?: boolean;
   /** backup.consumer_group_snapshot_min_interval_secs: a changed snapshot waits at least this long after the last one (0 = next sync). */

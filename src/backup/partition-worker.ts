@@ -38,6 +38,8 @@ export interface PartitionJob {
   startAt: number;
   /** Snapshot: stop once the position reaches this offset. Continuous: null. */
   target: number | null;
+  /** Distributed backup: the ownership epoch, carried in this worker's segment keys. */
+  epoch?: number;
 }
 
 /**
@@ -141,7 +143,7 @@ export class PartitionWorker {
       if (!builder || builder.batchCount === 0) return;
       const b = builder;
       builder = undefined;
-      const key = b.key ?? keys.streamedSegment(backupId, topic, partition, b.firstOffset);
+      const key = b.key ?? keys.streamedSegment(backupId, topic, partition, b.firstOffset, this.#job.epoch);
       const entry = await b.store(store, key);
       this.#streaming = undefined;
       this.#budget?.set(this, 0);
@@ -233,7 +235,7 @@ export class PartitionWorker {
         if (!builder) {
           builder = new SegmentBuilder(this.#opts.compression, this.#opts.compressionLevel);
           // Streamed: blocks go to storage while the segment fills; the index follows once it is complete.
-          builder.open(store, keys.streamedSegment(backupId, topic, partition, Number(h.baseOffset)));
+          builder.open(store, keys.streamedSegment(backupId, topic, partition, Number(h.baseOffset), this.#job.epoch));
           this.#streaming = builder;
           openedAt = Date.now();
         }

@@ -339,6 +339,13 @@ const retentionShape = {
   keep_segments: leaf(positive),
 };
 
+export const workersShape = {
+  group_id: leaf(nonEmptyStr),
+  session_timeout_ms: leaf(int(6_000, 1_800_000, 'milliseconds between 6000 and 1800000 (the broker\'s group.min/max.session.timeout.ms defaults)')),
+  heartbeat_interval_ms: leaf(positive),
+  rebalance_timeout_ms: leaf(positive),
+};
+
 export const backupShape = {
   segment_max_bytes: leaf(positive, 134_217_728),
   segment_max_interval_ms: leaf(positive, 60_000),
@@ -373,6 +380,8 @@ export const backupShape = {
   circuit_breaker: section(circuitBreakerShape),
   consumer_group_snapshot_min_interval_secs: leaf(u64, 0),
   empty_fetch_retry_secs: leaf(int(1, 86_400, 'seconds 1..86400'), 60),
+  /** Several worker processes share this backup through a group on the source cluster (src/backup/workers); group_id enables it. */
+  workers: section(workersShape),
 };
 export const backupSchema = section(backupShape);
 

@@ -107,6 +107,16 @@ export interface BackupOptions {
   circuit_breaker: CircuitBreakerConfig;
   consumer_group_snapshot_min_interval_secs: number;
   empty_fetch_retry_secs: number;
+  /** Several worker processes share the backup (src/backup/workers). */
+  workers: WorkersConfig;
+}
+
+/** backup.workers: distributed backup; enabled by group_id. */
+export interface WorkersConfig {
+  group_id?: string;
+  session_timeout_ms?: number;
+  heartbeat_interval_ms?: number;
+  rebalance_timeout_ms?: number;
 }
 
 /** backup.circuit_breaker / restore.circuit_breaker. */

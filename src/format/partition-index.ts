@@ -49,6 +49,19 @@ export const partitionIndexSchema = z
     generation: nonNeg.optional(),
     /** Generation of the last manifest write that had completed when this index was written. */
     manifest_generation: nonNeg.optional(),
+    /** Distributed backup (src/backup/workers): the worker that owns the partition, fenced by compare-and-swap writes of this object. */
+    owner: z
+      .strictObject({
+        /** +1 on every takeover; the owner's segment keys carry it, so owners never write the same key. */
+        epoch: nonNeg,
+        member_id: z.string(),
+        /** The consumer-group generation in which the owner was assigned the partition. */
+        group_generation: safeInt,
+        host: z.string(),
+        pid: nonNeg,
+        since: safeInt,
+      })
+      .optional(),
     topic: z.string(),
     partition: nonNeg,
     next_offset: nonNeg.nullable(),

@@ -15,7 +15,10 @@ export interface GroupOffsets {
 export interface GroupDescription {
   groupId: string;
   state: string;
-  members: { memberId: string; clientId: string; clientHost: string }[];
+  /** The protocol the group chose (for kafka-backup workers: their config fingerprint). */
+  protocol?: string;
+  /** userData: the protocol metadata a member joined with (kafka-backup workers: their config). */
+  members: { memberId: string; clientId: string; clientHost: string; userData?: Buffer }[];
 }
 
 /**
@@ -137,7 +140,11 @@ export class KafkaAdmin {
     return [...res.values()].map((g) => ({
       groupId: g.id,
       state: String(g.state),
-      members: [...g.members.values()].map((m) => ({ memberId: m.id, clientId: m.clientId, clientHost: m.clientHost ?? '' })),
+      protocol: g.protocol,
+      members: [...g.members.values()].map((m) => {
+        const u = m.metadata?.metadata;
+        return { memberId: m.id, clientId: m.clientId, clientHost: m.clientHost ?? '', ...(u === undefined ? {} : { userData: Buffer.from(u) }) };
+      }),
     }));
   }
 

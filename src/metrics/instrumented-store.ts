@@ -1,6 +1,6 @@
 import { ForwardingStore } from '../storage/forwarding.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from '../storage/store.js';
-import { AlreadyExistsError, NotFoundError } from '../util/errors.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from '../storage/store.js';
+import { AlreadyExistsError, NotFoundError, PreconditionFailedError } from '../util/errors.js';
 import type { KafkaBackupMetrics } from './registry.js';
 
 /**
@@ -25,7 +25,7 @@ export class InstrumentedStore extends ForwardingStore {
       return r;
     } catch (err) {
       // A missing object is an answer, not a storage failure.
-      if (!(err instanceof NotFoundError) && !(err instanceof AlreadyExistsError)) this.#failed(operation);
+      if (!(err instanceof NotFoundError) && !(err instanceof AlreadyExistsError) && !(err instanceof PreconditionFailedError)) this.#failed(operation);
       throw err;
     }
   }
@@ -104,6 +104,22 @@ export class InstrumentedStore extends ForwardingStore {
       this.#failed('list');
       throw err;
     }
+  }
+
+  override getVersioned(key: string): Promise<VersionedObject | undefined> {
+    return this.#timed('get', async () => {
+      const v = await this.inner.getVersioned(key);
+      if (v) this.#m.storageBytes.inc({ direction: 'read' }, v.data.length);
+      return v;
+    });
+  }
+
+  override putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    return this.#timed('put', async () => {
+      const v = await this.inner.putIfMatch(key, data, expected);
+      this.#m.storageBytes.inc({ direction: 'write' }, data.byteLength);
+      return v;
+    });
   }
 
   override delete(key: string): Promise<void> {

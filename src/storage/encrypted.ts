@@ -38,7 +38,7 @@ import { readFile } from 'node:fs/promises';
 import { CorruptDataError, UserError } from '../util/errors.js';
 import { ForwardingStore } from './forwarding.js';
 import { checkRange, validateKey } from './keys.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from './store.js';
 import { collect } from './util.js';
 
 export const ENCRYPTION_MAGIC = Buffer.from('KBENCRPT', 'ascii');
@@ -314,6 +314,19 @@ export class EncryptedStore extends ForwardingStore {
     return this.inner.put(key, this.seal(key, data), opts);
   }
 
+  /** The version is the stored ciphertext's: a swap compares what is stored, not the plaintext. */
+  override async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    validateKey(key);
+    const v = await this.inner.getVersioned(key);
+    return v && { data: this.open(key, v.data), version: v.version };
+  }
+
+  override async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    validateKey(key);
+    this.#headers.delete(key);
+    return this.inner.putIfMatch(key, this.seal(key, data), expected);
+  }
+
   /** Bounded memory: at most one chunk held back (to know which one is last) plus the one being filled. */
   override async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
     validateKey(key);
@@ -536,6 +549,11 @@ export class PlaintextGuardStore extends ForwardingStore {
         yield pre;
       }
     })();
+  }
+  override async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    const v = await this.inner.getVersioned(key);
+    if (v) this.#check(key, v.data);
+    return v;
   }
 }
 

@@ -1,4 +1,4 @@
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from './store.js';
 
 /**
  * An ObjectStore that passes every call to `inner` unchanged. Store wrappers (prefix, encryption,
@@ -31,6 +31,12 @@ export class ForwardingStore implements ObjectStore {
   }
   list(prefix: string): AsyncIterable<ObjectMeta> {
     return this.inner.list(prefix);
+  }
+  getVersioned(key: string): Promise<VersionedObject | undefined> {
+    return this.inner.getVersioned(key);
+  }
+  putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    return this.inner.putIfMatch(key, data, expected);
   }
   delete(key: string): Promise<void> {
     return this.inner.delete(key);

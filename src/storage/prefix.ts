@@ -1,6 +1,6 @@
 import { ForwardingStore } from './forwarding.js';
 import { joinKey, normalizeRootPrefix, validateKey, validatePrefix } from './keys.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from './store.js';
 
 /**
  * A view of `inner` below `prefix` (like object_store's PrefixStore): key `k` maps to
@@ -50,6 +50,12 @@ export class PrefixStore extends ForwardingStore {
     for await (const m of this.inner.list(this.prefix === '' ? prefix : `${this.prefix}/${prefix}`)) {
       yield { ...m, key: m.key.slice(strip) };
     }
+  }
+  override async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    return this.inner.getVersioned(this.#k(key));
+  }
+  override async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    return this.inner.putIfMatch(this.#k(key), data, expected);
   }
   override async delete(key: string): Promise<void> {
     return this.inner.delete(this.#k(key));

@@ -66,6 +66,10 @@ class SpyStore extends ForwardingStore {
     this.reads.push(key);
     return this.inner.head(key);
   }
+  override getVersioned(key: string): ReturnType<ObjectStore['getVersioned']> {
+    this.reads.push(key);
+    return this.inner.getVersioned(key);
+  }
 }
 
 interface IndexJson {

@@ -48,6 +48,8 @@ function spyOn(inner: ObjectStore, over: Partial<ObjectStore>): ObjectStore {
     get: (k, r) => inner.get(k, r),
     getStream: (k, r) => inner.getStream(k, r),
     head: (k) => inner.head(k),
+    getVersioned: (k) => inner.getVersioned(k),
+    putIfMatch: (k, d, e) => inner.putIfMatch(k, d, e),
     exists: (k) => inner.exists(k),
     list: (p) => inner.list(p),
     delete: (k) => inner.delete(k),
