@@ -15,23 +15,25 @@ import { checkSegmentKey, keys } from './layout.js';
 const safeInt = z.number().int().refine(Number.isSafeInteger, 'must be a safe integer');
 const nonNeg = safeInt.refine((n) => n >= 0, 'must be >= 0');
 
-export const segmentEntrySchema = z.strictObject({
-  key: z.string().min(1),
-  first_offset: nonNeg,
-  last_offset: nonNeg,
-  record_count: nonNeg,
-  batch_count: nonNeg,
-  /** Smallest and largest record timestamp (ms) in the segment; null when it holds only control batches. */
-  min_timestamp: safeInt.nullable(),
-  max_timestamp: safeInt.nullable(),
-  raw_bytes: nonNeg,
-  stored_bytes: nonNeg,
-  codec: z.enum(SEGMENT_CODECS),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  /** Transactions the broker reported aborted in this offset range (READ_COMMITTED fetch). */
-  aborted_transactions: z.array(z.strictObject({ producer_id: safeInt, first_offset: nonNeg })).default([]),
-  created_at: safeInt,
-}).refine((s) => s.last_offset >= s.first_offset, { message: 'last_offset < first_offset' });
+export const segmentEntrySchema = z
+  .strictObject({
+    key: z.string().min(1),
+    first_offset: nonNeg,
+    last_offset: nonNeg,
+    record_count: nonNeg,
+    batch_count: nonNeg,
+    /** Smallest and largest record timestamp (ms) in the segment; null when it holds only control batches. */
+    min_timestamp: safeInt.nullable(),
+    max_timestamp: safeInt.nullable(),
+    raw_bytes: nonNeg,
+    stored_bytes: nonNeg,
+    codec: z.enum(SEGMENT_CODECS),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    /** Transactions the broker reported aborted in this offset range (READ_COMMITTED fetch). */
+    aborted_transactions: z.array(z.strictObject({ producer_id: safeInt, first_offset: nonNeg })).default([]),
+    created_at: safeInt,
+  })
+  .refine((s) => s.last_offset >= s.first_offset, { message: 'last_offset < first_offset' });
 
 export type SegmentEntry = z.infer<typeof segmentEntrySchema>;
 

@@ -1,5 +1,16 @@
 import { createHash } from 'node:crypto';
-import { BLOCK_ENTRY_SIZE, decodeBlock, DEFAULT_BLOCK_SIZE, FOOTER_HEADER_SIZE, MAX_BLOCKS, parseSegmentFooter, parseSegmentTail, SEGMENT_TRAILER_SIZE, type BlockMeta, type SegmentFooter } from '../format/segment.js';
+import {
+  BLOCK_ENTRY_SIZE,
+  decodeBlock,
+  DEFAULT_BLOCK_SIZE,
+  FOOTER_HEADER_SIZE,
+  MAX_BLOCKS,
+  parseSegmentFooter,
+  parseSegmentTail,
+  SEGMENT_TRAILER_SIZE,
+  type BlockMeta,
+  type SegmentFooter,
+} from '../format/segment.js';
 import type { SegmentEntry } from '../format/partition-index.js';
 import { isSeedEntry } from '../format/seed/manifest.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -35,7 +46,8 @@ function named<T>(entry: SegmentEntry, check: () => T): T {
   try {
     return check();
   } catch (e) {
-    if (e instanceof CorruptDataError && e.object === undefined) throw new CorruptDataError(`${entry.key}: ${e.message.replace(/^segment: /, '')}`, entry.key, e.context);
+    if (e instanceof CorruptDataError && e.object === undefined)
+      throw new CorruptDataError(`${entry.key}: ${e.message.replace(/^segment: /, '')}`, entry.key, e.context);
     throw e;
   }
 }
@@ -123,7 +135,8 @@ async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): Async
         streamed += chunk.length;
         yield chunk;
       }
-      if (streamed !== tailStart) throw new CorruptDataError(`${entry.key}: object is shorter than the ${entry.stored_bytes} bytes the index records`, entry.key);
+      if (streamed !== tailStart)
+        throw new CorruptDataError(`${entry.key}: object is shorter than the ${entry.stored_bytes} bytes the index records`, entry.key);
     }
     hash.update(tail);
     yield tail;
@@ -146,11 +159,7 @@ async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): Async
  * GETs, each block checked against its CRC-32C); otherwise the whole object is streamed block
  * by block and checked against the SHA-256 in the index (see readWholeSegment).
  */
-export async function* readSegmentBatches(
-  store: ObjectStore,
-  entry: SegmentEntry,
-  window: TimeWindow = TimeWindow.ALL,
-): AsyncGenerator<SourceBatch> {
+export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntry, window: TimeWindow = TimeWindow.ALL): AsyncGenerator<SourceBatch> {
   if (isSeedEntry(entry)) {
     yield* readSeedSegmentBatches(store, entry); // no block index: read whole, the window is applied per record
     return;
