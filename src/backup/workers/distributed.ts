@@ -349,7 +349,7 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
         const k = slot(p.topic, p.partition);
         const cur = runners.get(k);
         if (cur && !cur.finished && !cur.lost) continue;
-        if (cur && cur.finished && !cur.lost && !opts.continuous) continue; // reached its end offset
+        if (cur?.finished && !cur.lost && !opts.continuous) continue; // reached its end offset
         start(p.topic, p.partition, a.generation);
       }
     };
@@ -444,7 +444,14 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
       await new Promise<void>((resolve) => {
         wake = resolve;
         const t = setTimeout(resolve, idle ? Math.min(1000, syncMs) : syncMs);
-        opts.signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+        opts.signal?.addEventListener(
+          'abort',
+          () => {
+            clearTimeout(t);
+            resolve();
+          },
+          { once: true },
+        );
       });
       try {
         if (!idle || Date.now() - lastSync >= syncMs) {
