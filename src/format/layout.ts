@@ -13,6 +13,8 @@ import { CorruptDataError } from '../util/errors.js';
   {backup_id}/restores/{restore_id}/state.json                a restore's progress and exact offset map (restore-state.ts)
   {backup_id}/restores/{restore_id}/report.json               a finished restore's report (restore-report.ts)
   {backup_id}/restores/{restore_id}/three-phase.json          three-phase-restore's progress (recovery/three-phase-state.ts)
+  {backup_id}/restores/{restore_id}/partitions/{topic}/{partition}.json   a distributed restore's partition progress (restore-partition-state.ts)
+  {backup_id}/restores/{restore_id}/finisher.json             the distributed restore worker that finishes it (restore-partition-state.ts)
 
   Each object has one owner module (named above) holding its schema and reading/writing it; the
   other modules call the owner, never the key.
@@ -95,4 +97,7 @@ export const keys = {
   restoreState: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/state.json`,
   restoreReport: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/report.json`,
   threePhase: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/three-phase.json`,
+  restorePartitionState: (backupId: string, restoreId: string, topic: string, partition: number) =>
+    `${backupId}/restores/${restoreId}/partitions/${topic}/${partition}.json`,
+  restoreFinisher: (backupId: string, restoreId: string) => `${backupId}/restores/${restoreId}/finisher.json`,
 };

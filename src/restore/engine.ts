@@ -42,6 +42,8 @@ export interface RestoreResult {
   offsetMap: OffsetRun[];
   warnings: string[];
   resumed: boolean;
+  /** Distributed restore (restore.workers): false in every worker but the one that finished it, which runs the offset phase. */
+  finisher?: boolean;
   /** Where the report with the offset map was written (unset for an interrupted restore). */
   reportLocation?: ReportLocation;
 }
@@ -245,7 +247,7 @@ export function reportJson(r: RestoreResult): RestoreReport {
  * Creates missing target topics, refuses non-empty target partitions (unless allowed) and
  * LogAppendTime targets (unless kept knowingly), and records each target partition's starting end offset.
  */
-async function prepareTargets(
+export async function prepareTargets(
   opts: RestoreOptions,
   plan: RestorePlan,
   cluster: KafkaCluster,

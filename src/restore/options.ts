@@ -4,6 +4,14 @@ import type { ObjectStore } from '../storage/store.js';
 import type { TopicFilter } from '../config/topic-selection.js';
 import type { ExistingTopicConfigPolicy } from './existing-topics.js';
 
+/** restore.workers, as backup.workers: the group on the target cluster and its timeouts. */
+export interface RestoreWorkersSettings {
+  groupId: string;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  rebalanceTimeoutMs: number;
+}
+
 /** Everything the restore engine needs, independent of how the user wrote it. */
 export interface RestoreOptions {
   backupId: string;
@@ -63,6 +71,8 @@ export interface RestoreOptions {
   onProgress?: (line: string) => void;
   /** Counters for the metrics endpoint (src/metrics); absent = no metrics. */
   metrics?: RestoreMetricsSink;
+  /** restore.workers: several processes share this restore through a group on the target cluster (src/restore/workers). */
+  workers?: RestoreWorkersSettings;
   // Seed tool's later releases (issue 19): Schema Registry ids (src/restore/schema-ids.ts).
   rewriteSchemaIds?: boolean;
   /** Source schema id (as text) -> target schema id; wins over the registries. */

@@ -92,6 +92,7 @@ async function restoreSource(job: TargetJob, src: PlannedPartition, pos: Positio
     if (pending.length === 0) return;
     await ctx.recordLimiter?.take(pendingRecords, opts.signal);
     await ctx.byteLimiter?.take(pendingBytes, opts.signal);
+    await ctx.beforeProduce?.();
     const res = await producer.send(
       job.targetTopic,
       job.targetPartition,

@@ -40,6 +40,8 @@ export interface RepartitionContext {
   schemaIds?: SchemaIdRewriter;
   stats: { skippedOutsideWindow: number; abortedSkipped: number; bytesRead: number; reused: number; rebuilt: number };
   markDirty: () => void;
+  /** Runs before each produce request of a target partition (distributed restore: the fenced checkpoint, src/restore/workers). */
+  beforeProduce?: () => Promise<void>;
 }
 
 interface Lane {

@@ -1,0 +1,341 @@
+/**
+ * Distributed restore (restore.workers): N processes started with the same restore config share
+ * one restore. Each joins a group on the TARGET cluster; the coordinator assigns the target
+ * partitions; each worker restores the ones it owns with the single-process partition job
+ * (partition-job.ts, so resume.ts's content check covers records written after the last
+ * checkpoint), keeping each partition's progress and exact offset map in its own stored state,
+ * fenced by compare-and-swap before every produce request (ownership.ts). Workers stay in the
+ * group until every partition is done (a dead worker's partitions come back to the others after
+ * the session timeout); then one worker (the one whose create-once claim wins) merges the
+ * partition states into state.json, writes the report and runs the consumer-group offset phase.
+ */
+import { hostname } from 'node:os';
+import { keys } from '../../format/layout.js';
+import { encodeJson, type RestorePartitionState } from '../../format/restore-partition-state.js';
+import { restoreStateSchema, type OffsetRun, type RestoreState } from '../../format/restore-state.js';
+import { KafkaAdmin, LATEST } from '../../kafka/admin.js';
+import { KafkaCluster } from '../../kafka/cluster.js';
+import { RawProducer } from '../../kafka/producer.js';
+import { PreconditionFailedError, UserError } from '../../util/errors.js';
+import { logger } from '../../util/logger.js';
+import { Semaphore } from '../../util/semaphore.js';
+import { sleep } from '../../util/time.js';
+import { type PartitionResult, prepareTargets, type RestoreResult, reportJson, restoreIdFor } from '../engine.js';
+import type { RestoreOptions, RestoreWorkersSettings } from '../options.js';
+import { type JobContext, restorePartition, type TargetJob, targetJobs } from '../partition-job.js';
+import { planRestore, type RestorePlan } from '../plan.js';
+import { RateLimiter } from '../rate-limiter.js';
+import { schemaIdRewriterFor } from '../schema-ids.js';
+import { RestoreStateStore } from '../state-store.js';
+import { type RestoreAssignment, RestoreWorkerGroup } from './group.js';
+import { OwnedRestorePartition, RestorePartitionLostError, readPartitionStates } from './ownership.js';
+
+const log = logger('restore-workers');
+
+/** What the distributed restore does not support (yet), refused before anything is written. */
+function refuseUnsupported(opts: RestoreOptions, plan: RestorePlan): void {
+  const why = (what: string, reason: string): UserError =>
+    new UserError('CONFIG', `${what} cannot be combined with restore.workers.group_id (${reason}); restore with one process instead`);
+  if (plan.topics.some((t) => t.repartition)) throw why('restore.repartitioning', 'one job writes all partitions of a repartitioned topic');
+  if (opts.purgeTopics) throw why('restore.purge_topics', "a worker starting late could delete records another worker already restored");
+  if (opts.checkpointState) throw why('restore.checkpoint_state', 'the workers share their progress through the backup storage by compare-and-swap');
+  if (opts.produceAcks === 0) throw why('restore.produce_acks: 0', 'a reassigned partition resumes from acknowledged offsets');
+}
+
+/**
+ * The restore's state.json as the shared header: each target partition's initial end offset, read
+ * by whichever worker prepares the target first and created once (If-None-Match). Anything is
+ * produced only after it exists, so a worker that prepares later reads it and does not take the
+ * records of another worker for a non-empty target.
+ */
+async function sharedHeader(
+  opts: RestoreOptions,
+  plan: RestorePlan,
+  cluster: KafkaCluster,
+  admin: KafkaAdmin,
+  restoreId: string,
+  started: number,
+  warnings: string[],
+): Promise<{ state: RestoreState; resumed: boolean }> {
+  const key = keys.restoreState(opts.backupId, restoreId);
+  for (let attempt = 1; ; attempt++) {
+    const cur = await opts.store.getVersioned(key);
+    const existing = cur ? restoreStateSchema.parse(JSON.parse(cur.data.toString('utf8'))) : undefined;
+    const state: RestoreState = existing ?? {
+      format_version: 1,
+      restore_id: restoreId,
+      backup_id: opts.backupId,
+      started_at: started,
+      updated_at: started,
+      completed_at: null,
+      partitions: {},
+    };
+    try {
+      await prepareTargets(opts, plan, cluster, admin, state, warnings);
+      if (existing) return { state, resumed: true };
+      await opts.store.putIfMatch(key, encodeJson(state), null);
+      return { state, resumed: false };
+    } catch (err) {
+      // Another worker prepared (or created a topic) at the same time: look again at what it stored.
+      const raced = err instanceof PreconditionFailedError || (!existing && ((await opts.store.exists(key)) || !(err instanceof UserError)));
+      if (!raced || attempt >= 5) throw err;
+      log.info({ err: (err as Error).message }, 'another worker prepared the target at the same time; looking again');
+      await sleep(300 + Math.random() * 500);
+    }
+  }
+}
+
+interface Running {
+  ac: AbortController;
+  done: Promise<void>;
+}
+
+/** Runs the target partitions assigned to this worker; stops the ones taken away. */
+class PartitionRunner {
+  readonly #running = new Map<string, Running>();
+  readonly #sem: Semaphore;
+  #assignment: RestoreAssignment | undefined;
+  failed: unknown;
+
+  constructor(
+    readonly jobs: Map<string, TargetJob>,
+    readonly header: RestoreState,
+    readonly restoreId: string,
+    readonly workers: RestoreWorkersSettings,
+    readonly ctx: Omit<JobContext, 'state' | 'stateKey' | 'markDirty' | 'beforeProduce'>,
+  ) {
+    this.#sem = new Semaphore(ctx.opts.maxConcurrentPartitions);
+  }
+
+  assign(a: RestoreAssignment): void {
+    this.#assignment = a;
+    const want = new Set(a.partitions.map((p) => `${p.topic}/${p.partition}`));
+    for (const [k, r] of this.#running) if (!want.has(k)) r.ac.abort();
+  }
+
+  /** Starts every assigned partition that is neither running nor done. */
+  reconcile(states: Map<string, RestorePartitionState>): void {
+    const a = this.#assignment;
+    if (!a) return;
+    for (const { topic, partition } of a.partitions) {
+      const k = `${topic}/${partition}`;
+      const job = this.jobs.get(k);
+      if (!job || this.#running.has(k) || states.get(k)?.done) continue;
+      this.#start(k, job, a);
+    }
+  }
+
+  #start(k: string, job: TargetJob, a: RestoreAssignment): void {
+    const ac = new AbortController();
+    const entry: Running = { ac, done: Promise.resolve() };
+    entry.done = (async () => {
+      const release = await this.#sem.acquire();
+      try {
+        if (!ac.signal.aborted) await this.#runOwned(k, job, a, ac.signal);
+      } catch (err) {
+        if (err instanceof RestorePartitionLostError) log.warn({ partition: k }, err.message);
+        else if (!ac.signal.aborted) this.failed ??= err;
+      } finally {
+        release();
+        if (this.#running.get(k) === entry) this.#running.delete(k);
+      }
+    })();
+    this.#running.set(k, entry);
+  }
+
+  async #runOwned(k: string, job: TargetJob, a: RestoreAssignment, stop: AbortSignal): Promise<void> {
+    const { opts, producer } = this.ctx;
+    const signal = opts.signal ? AbortSignal.any([stop, opts.signal]) : stop;
+    const initial = this.header.partitions[k];
+    if (!initial) throw new UserError('TARGET_CHANGED', `${k}: not in the restore's stored state; delete the restore's state to start over`);
+    const owned = await OwnedRestorePartition.takeOver(
+      opts.store,
+      opts.backupId,
+      this.restoreId,
+      job.targetTopic,
+      job.targetPartition,
+      initial,
+      { memberId: a.memberId, groupGeneration: a.generation },
+      this.workers.sessionTimeoutMs,
+      signal,
+    );
+    if (!owned) return;
+    const state: RestoreState = { ...this.header, partitions: { [k]: structuredClone(owned.doc.state) } };
+    const ps = (): NonNullable<RestoreState['partitions'][string]> => state.partitions[k]!;
+    const ctx: JobContext = {
+      ...this.ctx,
+      opts: { ...opts, signal },
+      state,
+      stateKey: owned.key,
+      markDirty: () => {},
+      // The fence: a produce goes out only after this owner's swap of the state succeeded.
+      beforeProduce: () => owned.save(ps()),
+    };
+    try {
+      await restorePartition(job, ctx);
+      if (signal.aborted) await owned.release(ps());
+      else await owned.save(ps(), true);
+    } finally {
+      await producer.release(job.targetTopic, job.targetPartition);
+    }
+  }
+
+  /** Stops every running partition (each releases what it owns) and waits for them. */
+  async stopAll(): Promise<void> {
+    for (const r of this.#running.values()) r.ac.abort();
+    await Promise.all([...this.#running.values()].map((r) => r.done));
+  }
+}
+
+function allDone(keys: string[], states: Map<string, RestorePartitionState>): boolean {
+  return keys.every((k) => states.get(k)?.done === true);
+}
+
+/** Runs this process as one worker of a distributed restore; see the file comment. */
+export async function runDistributedRestore(opts: RestoreOptions): Promise<RestoreResult> {
+  const workers = opts.workers;
+  if (!workers) throw new UserError('CONFIG', 'restore.workers.group_id is required for a distributed restore');
+  const started = Date.now();
+  const plan = await planRestore(opts);
+  if (plan.errors.length)
+    throw new UserError('INVALID_RESTORE', `cannot restore (run validate-restore for the full report):\n  - ${plan.errors.join('\n  - ')}`);
+  if (!opts.target) throw new UserError('CONFIG', 'target.bootstrap_servers is required to restore');
+  refuseUnsupported(opts, plan);
+  const restoreId = restoreIdFor(opts);
+  const warnings = [...plan.warnings];
+  const schemaIds = await schemaIdRewriterFor(opts);
+  const cluster = await KafkaCluster.connect(opts.target);
+  const admin = new KafkaAdmin(opts.target);
+  try {
+    const { state: header, resumed } = await sharedHeader(opts, plan, cluster, admin, restoreId, started, warnings);
+    const jobs = targetJobs(plan.topics);
+    const jobByKey = new Map(jobs.map((j) => [`${j.targetTopic}/${j.targetPartition}`, j]));
+    const all = jobs.map((j) => ({ topic: j.targetTopic, partition: j.targetPartition }));
+    const allKeys = [...jobByKey.keys()];
+    opts.metrics?.partitionsPlanned(jobs.length);
+    const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
+    const stats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
+    const runner = new PartitionRunner(jobByKey, header, restoreId, workers, {
+      opts,
+      window: plan.window,
+      cluster,
+      admin,
+      producer,
+      schemaIds,
+      stats,
+      recordLimiter: opts.rateLimitRecordsPerSec ? new RateLimiter(opts.rateLimitRecordsPerSec) : undefined,
+      byteLimiter: opts.rateLimitBytesPerSec ? new RateLimiter(opts.rateLimitBytesPerSec) : undefined,
+    });
+    let states = await readPartitionStates(opts.store, opts.backupId, restoreId, all);
+    if (!allDone(allKeys, states)) {
+      const group = new RestoreWorkerGroup(opts.target, workers, restoreId, (a) => runner.assign(a));
+      await group.join([...new Set(jobs.map((j) => j.targetTopic))]);
+      try {
+        // Every worker stays until every partition is done: a dead worker's partitions come back to the living.
+        for (;;) {
+          states = await readPartitionStates(opts.store, opts.backupId, restoreId, all);
+          if (allDone(allKeys, states) || opts.signal?.aborted) break;
+          if (runner.failed) throw runner.failed;
+          runner.reconcile(states);
+          await sleep(500, opts.signal);
+        }
+      } finally {
+        await runner.stopAll();
+        await group.leave();
+      }
+      if (runner.failed) throw runner.failed;
+    }
+    const result = resultOf(restoreId, plan, jobs, states, stats, started, warnings, resumed);
+    if (opts.signal?.aborted || !allDone(allKeys, states)) return result;
+    result.finisher = await claimFinish(opts, restoreId, allKeys.length);
+    if (result.finisher) {
+      await checkTargetEnds(admin, jobs, states, result.warnings);
+      for (const k of allKeys) header.partitions[k] = states.get(k)!.state;
+      header.completed_at = Date.now();
+      const store = new RestoreStateStore(opts.store, opts.backupId, restoreId, undefined);
+      await store.save(header);
+      result.reportLocation = await store.saveReport(reportJson(result), opts.offsetReport);
+    }
+    return result;
+  } finally {
+    await admin.close();
+    await cluster.close();
+  }
+}
+
+/** True for the one worker whose create-once claim wins: it writes the report and runs the offset phase. */
+async function claimFinish(opts: RestoreOptions, restoreId: string, partitions: number): Promise<boolean> {
+  try {
+    await opts.store.putIfMatch(
+      keys.restoreFinisher(opts.backupId, restoreId),
+      encodeJson({ member_id: `${hostname()}:${process.pid}`, host: hostname(), pid: process.pid, at: Date.now() }),
+      null,
+    );
+    log.info({ restoreId, partitions }, 'every partition is restored; this worker finishes the restore');
+    return true;
+  } catch (err) {
+    if (err instanceof PreconditionFailedError) return false;
+    throw err;
+  }
+}
+
+/**
+ * Each target partition must end where this restore's records end: a record past them was written
+ * by someone else (another producer, or a former owner's batch that left it after the takeover:
+ * see docs/operations.md, the one case the store's fence does not cover).
+ */
+async function checkTargetEnds(admin: KafkaAdmin, jobs: TargetJob[], states: Map<string, RestorePartitionState>, warnings: string[]): Promise<void> {
+  const byTopic = new Map<string, number[]>();
+  for (const j of jobs) byTopic.set(j.targetTopic, [...(byTopic.get(j.targetTopic) ?? []), j.targetPartition]);
+  for (const [topic, parts] of byTopic) {
+    const ends = await admin.listOffsets(topic, parts, LATEST);
+    for (const p of parts) {
+      const s = states.get(`${topic}/${p}`)!.state;
+      const end = Number(ends.get(p) ?? 0n);
+      const ours = s.initial_end_offset + s.produced;
+      if (end !== ours) {
+        const w = `${topic}/${p}: the partition ends at offset ${end} but this restore's records end at ${ours}: ${end - ours} record(s) past them are not in the offset map (written by another producer, or a batch a restore worker sent after losing the partition)`;
+        warnings.push(w);
+        log.error(w);
+      }
+    }
+  }
+}
+
+function resultOf(
+  restoreId: string,
+  plan: RestorePlan,
+  jobs: TargetJob[],
+  states: Map<string, RestorePartitionState>,
+  stats: { skippedOutsideWindow: number; abortedSkipped: number; bytesRead: number; reused: number; rebuilt: number },
+  started: number,
+  warnings: string[],
+  resumed: boolean,
+): RestoreResult {
+  const partitions: PartitionResult[] = jobs.map((j) => ({
+    sourceTopic: j.sources[0]!.sourceTopic,
+    sourcePartitions: j.sources.map((s) => s.sourcePartition),
+    targetTopic: j.targetTopic,
+    targetPartition: j.targetPartition,
+    restored: states.get(`${j.targetTopic}/${j.targetPartition}`)?.state.produced ?? 0,
+  }));
+  partitions.sort((a, b) => a.targetTopic.localeCompare(b.targetTopic) || a.targetPartition - b.targetPartition);
+  const offsetMap: OffsetRun[] = jobs.flatMap((j) => states.get(`${j.targetTopic}/${j.targetPartition}`)?.state.runs ?? []);
+  const restored = offsetMap.reduce((n, r) => n + r.count, 0);
+  return {
+    restoreId,
+    plan,
+    partitions,
+    restored,
+    skippedOutsideWindow: Math.max(0, plan.recordsInBackup - restored - stats.abortedSkipped),
+    abortedSkipped: stats.abortedSkipped,
+    bytesRead: stats.bytesRead,
+    reusedBatches: stats.reused,
+    rebuiltBatches: stats.rebuilt,
+    durationMs: Date.now() - started,
+    offsetMap,
+    warnings,
+    resumed,
+    finisher: false,
+  };
+}
