@@ -6,7 +6,7 @@
 import { previewReset } from '../offsets/plan.js';
 import { refusedGroups, type ResetReport } from '../offsets/report.js';
 import { resetGroupOffsets } from '../offsets/reset.js';
-import { planRestore, runRestore, type RestoreOptions, type RestoreResult } from '../restore/index.js';
+import { planRestore, runDistributedRestore, runRestore, type RestoreOptions, type RestoreResult } from '../restore/index.js';
 import { UserError } from '../util/errors.js';
 import type { ResetRequest } from './reset-request.js';
 
@@ -44,8 +44,9 @@ async function offsetsAfterRestore(opts: RestoreOptions, reset: ResetRequest): P
 
 export async function restoreJob(opts: RestoreOptions, reset: ResetRequest): Promise<RestoreJobResult> {
   await refuseImpossibleReset(opts, reset);
-  const restore = await runRestore(opts);
-  const offsets = opts.signal?.aborted ? undefined : await offsetsAfterRestore(opts, reset);
+  // restore.workers: every worker restores its partitions; only the one that finishes the restore resets the groups.
+  const restore = opts.workers ? await runDistributedRestore(opts) : await runRestore(opts);
+  const offsets = opts.signal?.aborted || restore.finisher === false ? undefined : await offsetsAfterRestore(opts, reset);
   return { restore, offsets };
 }
 

@@ -6,6 +6,7 @@ export { countExactly } from './count.js';
 export { reportJson, restoreIdFor, runRestore, type PartitionResult, type RestoreResult } from './engine.js';
 export { readOriginalOffset } from './headers.js';
 export type { RestoreOptions } from './options.js';
+export { runDistributedRestore } from './workers/distributed.js';
 export { planRestore, refineWithFooters, type PlannedPartition, type PlannedTopic, type RestorePlan } from './plan.js';
 export { readFooter, readSegmentBatches } from './segment-source.js';
 export { RestoreStateStore } from './state-store.js';

@@ -1,0 +1,165 @@
+/**
+ * Distributed restore (restore.workers): three worker processes restore one backup into the
+ * target, partitions assigned by a group on the target cluster; one worker is SIGKILLed mid-way.
+ * At the end the target holds exactly the source records once (record for record), the offset
+ * map in the report is exact (every target record mapped once, to the source record it copies),
+ * and exactly one worker finished the restore (the one that runs the consumer-group offset phase).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runBackup } from '../../src/backup/engine.js';
+import { readJsonObject } from '../../src/format/json-object.js';
+import { keys } from '../../src/format/layout.js';
+import { restorePartitionStateSchema } from '../../src/format/restore-partition-state.js';
+import { restoreReportSchema } from '../../src/format/restore-report.js';
+import { restoreStateSchema } from '../../src/format/restore-state.js';
+import { restoreIdFor } from '../../src/restore/engine.js';
+import { FsStore } from '../../src/storage/fs.js';
+import { ROOT } from '../../scripts/proc.js';
+import type { RestoreChildConfig } from '../helpers/restore-child.js';
+import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
+import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
+import { consumeAll, produce, recordKey } from '../helpers/records.js';
+
+const PARTITIONS = 9;
+const PER_PARTITION = 2_000;
+
+let bootstrap = '';
+let dir = '';
+
+before(async () => {
+  bootstrap = (await getTestKafka()).bootstrap;
+  dir = await mkdtemp(join(tmpdir(), 'kb-restore-workers-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+  await stopTestKafka();
+});
+
+interface Worker {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  output: () => string;
+}
+
+function startWorker(cfg: RestoreChildConfig): Worker {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/restore-child.ts'), JSON.stringify(cfg)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return { child, exited, output: () => out };
+}
+
+async function until(what: string, cond: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('distributed restore (restore.workers)', () => {
+  test('3 workers, one SIGKILLed mid-way: the target holds every source record exactly once, the offset map is exact, one worker finishes', {
+    timeout: 600_000,
+  }, async () => {
+    const topic = uniqueTopic('rworkers');
+    const target = `${topic}-restored`;
+    await createTopic(bootstrap, topic, PARTITIONS);
+    await Promise.all(
+      Array.from({ length: PARTITIONS }, (_, p) =>
+        produce(
+          bootstrap,
+          topic,
+          p,
+          Array.from({ length: PER_PARTITION }, (_, i) => ({
+            key: Buffer.from(`k-${p}-${i}`),
+            value: Buffer.from(`v-${p}-${i}-${'x'.repeat(i % 50)}`),
+            timestamp: BigInt(1_700_000_000_000 + i),
+            headers: i % 7 === 0 ? [{ key: Buffer.from('h'), value: Buffer.from(String(i)) }] : [],
+          })),
+        ),
+      ),
+    );
+    const store = new FsStore(dir);
+    const backupId = 'rworkers-backup';
+    await runBackup(testBackupOptions(bootstrap, store, backupId, [topic], { segmentMaxBytes: 16 * 1024 }));
+
+    // Slow enough (rate limit, small batches) that the kill lands mid-way through each worker's partitions.
+    const options: RestoreChildConfig['options'] = {
+      topicMapping: { [topic]: target },
+      produceBatchSize: 100,
+      rateLimitRecordsPerSec: 1_500,
+      maxConcurrentPartitions: 3,
+      workers: { groupId: `${topic}-restorers`, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 10_000 },
+    };
+    const cfg: RestoreChildConfig = { bootstrap, dir, backupId, options };
+    const restoreId = restoreIdFor(testRestoreOptions(bootstrap, store, backupId, options));
+    const workers = [startWorker(cfg), startWorker(cfg), startWorker(cfg)];
+    try {
+      // Kill the first worker once it has written part (not all) of a partition it owns.
+      const victim = workers[0]!;
+      const partState = (p: number) => readJsonObject(store, keys.restorePartitionState(backupId, restoreId, target, p), restorePartitionStateSchema);
+      await until(
+        "worker 0 to be mid-way through a partition",
+        async () => {
+          for (let p = 0; p < PARTITIONS; p++) {
+            const s = await partState(p);
+            if (s && s.owner?.pid === victim.child.pid && s.state.produced > 0 && !s.done) return true;
+          }
+          return false;
+        },
+        120_000,
+      );
+      victim.child.kill('SIGKILL');
+      await victim.exited;
+      const codes = await Promise.all(workers.slice(1).map((w) => w.exited));
+      for (const [i, c] of codes.entries()) assert.equal(c, 0, `worker ${i + 1} exits 0:\n${workers[i + 1]!.output().slice(-3000)}`);
+      const results = workers.slice(1).map((w) => JSON.parse(w.output().trim().split('\n').filter((l) => l.startsWith('{"restoreId"')).pop()!) as { finisher: boolean; warnings: string[] });
+      assert.equal(results.filter((r) => r.finisher).length, 1, 'exactly one worker finishes the restore (and would run the offset phase)');
+      for (const r of results) assert.deepEqual(r.warnings, [], 'no warning (no record past the restore on any target partition)');
+
+      // Record for record, and the offset map exact.
+      const state = await readJsonObject(store, keys.restoreState(backupId, restoreId), restoreStateSchema);
+      assert.ok(state?.completed_at, 'state.json is completed');
+      const report = await readJsonObject(store, keys.restoreReport(backupId, restoreId), restoreReportSchema);
+      assert.ok(report, 'the report is stored');
+      assert.equal(report.records_restored, PARTITIONS * PER_PARTITION);
+      for (let p = 0; p < PARTITIONS; p++) {
+        const src = await consumeAll(bootstrap, topic, p);
+        const dst = await consumeAll(bootstrap, target, p);
+        assert.equal(src.length, PER_PARTITION);
+        assert.deepEqual(
+          dst.map((r) => recordKey(r)),
+          src.map((r) => recordKey(r)),
+          `partition ${p}: the target holds exactly the source records, once, in order`,
+        );
+        const bySource = new Map(src.map((r) => [Number(r.offset), r]));
+        const mapped = new Map<number, number>();
+        for (const run of report.offset_map.filter((r) => r.source_topic === topic && r.source_partition === p)) {
+          for (let i = 0; i < run.count; i++) {
+            assert.ok(!mapped.has(run.target + i), `partition ${p}: target offset ${run.target + i} mapped once`);
+            mapped.set(run.target + i, run.source + i);
+          }
+        }
+        assert.equal(mapped.size, dst.length, `partition ${p}: every target record is in the offset map`);
+        for (const r of dst) {
+          const s = mapped.get(Number(r.offset));
+          assert.ok(s !== undefined, `partition ${p}: target offset ${r.offset} is mapped`);
+          assert.equal(recordKey(bySource.get(s)!), recordKey(r), `partition ${p}: target offset ${r.offset} copies source offset ${s}`);
+        }
+      }
+    } finally {
+      for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    }
+  });
+});
