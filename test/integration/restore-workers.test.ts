@@ -128,6 +128,11 @@ describe('distributed restore (restore.workers)', () => {
       assert.equal(results.filter((r) => r.finisher).length, 1, 'exactly one worker finishes the restore (and would run the offset phase)');
       for (const r of results) assert.deepEqual(r.warnings, [], 'no warning (no record past the restore on any target partition)');
 
+      // The victim's partition was taken over (epoch raised) and resumed from its stored progress.
+      const finals = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => partState(p)));
+      assert.ok(finals.every((s) => s?.done), 'every partition state is done');
+      assert.ok(finals.some((s) => s!.epoch >= 2), 'at least one partition was taken over from another worker');
+
       // Record for record, and the offset map exact.
       const state = await readJsonObject(store, keys.restoreState(backupId, restoreId), restoreStateSchema);
       assert.ok(state?.completed_at, 'state.json is completed');
