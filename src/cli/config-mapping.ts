@@ -145,7 +145,26 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     schemaIdMapping: r.schema_id_mapping,
     sourceSchemaRegistryUrl: r.source_schema_registry_url,
     targetSchemaRegistryUrl: r.target_schema_registry_url,
+    ...restoreWorkersOption(r.workers),
   };
+}
+
+/** restore.workers → the group settings on the target cluster, checked as backup.workers' are. */
+function restoreWorkersOption(w: WorkersConfig): Pick<RestoreOptions, 'workers'> {
+  if (w.group_id === undefined) {
+    const set = (['session_timeout_ms', 'heartbeat_interval_ms', 'rebalance_timeout_ms'] as const).filter((k) => w[k] !== undefined);
+    if (set.length)
+      throw new ConfigError(
+        `restore.workers.${set[0]} is set but restore.workers.group_id is not: group_id enables distributed restore (the name of the workers' group on the target cluster)`,
+        'restore.workers.group_id',
+      );
+    return {};
+  }
+  const session = w.session_timeout_ms ?? 30_000;
+  const heartbeat = w.heartbeat_interval_ms ?? Math.max(1, Math.floor(session / 10));
+  if (heartbeat >= session)
+    throw new ConfigError(`restore.workers.heartbeat_interval_ms (${heartbeat}) must be below session_timeout_ms (${session})`, 'restore.workers.heartbeat_interval_ms');
+  return { workers: { groupId: w.group_id, sessionTimeoutMs: session, heartbeatIntervalMs: heartbeat, rebalanceTimeoutMs: w.rebalance_timeout_ms ?? 60_000 } };
 }
 
 /**

@@ -569,6 +569,8 @@ export const restoreShape = {
   schema_id_mapping: schemaIdMapping,
   source_schema_registry_url: leaf(registryUrl),
   target_schema_registry_url: leaf(registryUrl),
+  /** Several worker processes share this restore through a group on the target cluster (src/restore/workers); group_id enables it. */
+  workers: section(workersShape),
 };
 export const restoreSchema = section(restoreShape);
 

@@ -197,6 +197,8 @@ export interface RestoreOptions {
   target_schema_registry_url?: string;
   circuit_breaker: CircuitBreakerConfig;
   existing_topic_config_policy: 'keep' | 'overwrite' | 'fail';
+  /** Several worker processes share the restore through a group on the target cluster (src/restore/workers). */
+  workers: WorkersConfig;
 }
 
 export interface OffsetStorageConfig {
