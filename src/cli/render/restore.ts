@@ -16,6 +16,7 @@ export function restoreJson(r: RestoreResult): unknown {
 
 function offsetMapWhere(r: RestoreResult): string {
   const at = r.reportLocation;
+  if (!at && r.finisher === false) return 'stored with the restore report by the worker that finished the restore (restore.workers)';
   if (!at) return 'in the restore state (the restore did not finish)';
   const places = [at.storeKey ? `in the backup storage at ${at.storeKey}` : '', at.localFile ? `in ${at.localFile}` : ''].filter(Boolean);
   return `stored with the restore report ${places.join(' and ')}`;
