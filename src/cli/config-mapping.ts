@@ -163,7 +163,10 @@ function restoreWorkersOption(w: WorkersConfig): Pick<RestoreOptions, 'workers'>
   const session = w.session_timeout_ms ?? 30_000;
   const heartbeat = w.heartbeat_interval_ms ?? Math.max(1, Math.floor(session / 10));
   if (heartbeat >= session)
-    throw new ConfigError(`restore.workers.heartbeat_interval_ms (${heartbeat}) must be below session_timeout_ms (${session})`, 'restore.workers.heartbeat_interval_ms');
+    throw new ConfigError(
+      `restore.workers.heartbeat_interval_ms (${heartbeat}) must be below session_timeout_ms (${session})`,
+      'restore.workers.heartbeat_interval_ms',
+    );
   return { workers: { groupId: w.group_id, sessionTimeoutMs: session, heartbeatIntervalMs: heartbeat, rebalanceTimeoutMs: w.rebalance_timeout_ms ?? 60_000 } };
 }
 

@@ -40,7 +40,10 @@ export async function threePhaseRestore(
   const opts = { ...restoreOpts, includeOriginalOffsetHeader: true };
   if (opts.dryRun) throw new UserError('CONFIG', 'three-phase-restore does not take restore.dry_run: true (use validate-restore)');
   if (opts.workers)
-    throw new UserError('CONFIG', 'three-phase-restore does not take restore.workers.group_id (run `restore` with workers, then `offset-reset`, or one process)');
+    throw new UserError(
+      'CONFIG',
+      'three-phase-restore does not take restore.workers.group_id (run `restore` with workers, then `offset-reset`, or one process)',
+    );
   const restoreId = restoreIdFor(opts);
   const state = await loadThreePhaseState(opts.store, opts.backupId, restoreId);
   const out: ThreePhaseResult = { restoreId, resumedAtPhase: null, phases: state.phases };

@@ -110,7 +110,7 @@ describe('distributed restore (restore.workers)', () => {
       const victim = workers[0]!;
       const partState = (p: number) => readJsonObject(store, keys.restorePartitionState(backupId, restoreId, target, p), restorePartitionStateSchema);
       await until(
-        "worker 0 to be mid-way through a partition",
+        'worker 0 to be mid-way through a partition',
         async () => {
           for (let p = 0; p < PARTITIONS; p++) {
             const s = await partState(p);
@@ -124,14 +124,30 @@ describe('distributed restore (restore.workers)', () => {
       await victim.exited;
       const codes = await Promise.all(workers.slice(1).map((w) => w.exited));
       for (const [i, c] of codes.entries()) assert.equal(c, 0, `worker ${i + 1} exits 0:\n${workers[i + 1]!.output().slice(-3000)}`);
-      const results = workers.slice(1).map((w) => JSON.parse(w.output().trim().split('\n').filter((l) => l.startsWith('{"restoreId"')).pop()!) as { finisher: boolean; warnings: string[] });
+      const results = workers.slice(1).map(
+        (w) =>
+          JSON.parse(
+            w
+              .output()
+              .trim()
+              .split('\n')
+              .filter((l) => l.startsWith('{"restoreId"'))
+              .pop()!,
+          ) as { finisher: boolean; warnings: string[] },
+      );
       assert.equal(results.filter((r) => r.finisher).length, 1, 'exactly one worker finishes the restore (and would run the offset phase)');
       for (const r of results) assert.deepEqual(r.warnings, [], 'no warning (no record past the restore on any target partition)');
 
       // The victim's partition was taken over (epoch raised) and resumed from its stored progress.
       const finals = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => partState(p)));
-      assert.ok(finals.every((s) => s?.done), 'every partition state is done');
-      assert.ok(finals.some((s) => s!.epoch >= 2), 'at least one partition was taken over from another worker');
+      assert.ok(
+        finals.every((s) => s?.done),
+        'every partition state is done',
+      );
+      assert.ok(
+        finals.some((s) => s!.epoch >= 2),
+        'at least one partition was taken over from another worker',
+      );
 
       // Record for record, and the offset map exact.
       const state = await readJsonObject(store, keys.restoreState(backupId, restoreId), restoreStateSchema);

@@ -37,7 +37,7 @@ function refuseUnsupported(opts: RestoreOptions, plan: RestorePlan): void {
   const why = (what: string, reason: string): UserError =>
     new UserError('CONFIG', `${what} cannot be combined with restore.workers.group_id (${reason}); restore with one process instead`);
   if (plan.topics.some((t) => t.repartition)) throw why('restore.repartitioning', 'one job writes all partitions of a repartitioned topic');
-  if (opts.purgeTopics) throw why('restore.purge_topics', "a worker starting late could delete records another worker already restored");
+  if (opts.purgeTopics) throw why('restore.purge_topics', 'a worker starting late could delete records another worker already restored');
   if (opts.checkpointState) throw why('restore.checkpoint_state', 'the workers share their progress through the backup storage by compare-and-swap');
   if (opts.produceAcks === 0) throw why('restore.produce_acks: 0', 'a reassigned partition resumes from acknowledged offsets');
 }
@@ -174,7 +174,10 @@ class PartitionRunner {
     try {
       await restorePartition(job, ctx);
       if (signal.aborted) await owned.release(ps());
-      else await owned.save(ps(), true);
+      else {
+        await owned.save(ps(), true);
+        opts.metrics?.partitionDone(job.targetTopic, job.targetPartition);
+      }
     } finally {
       await producer.release(job.targetTopic, job.targetPartition);
     }

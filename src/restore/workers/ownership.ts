@@ -22,7 +22,12 @@ const log = logger('restore-workers');
 /** This worker no longer owns the target partition: another took it over and the store refused our write. */
 export class RestorePartitionLostError extends KafkaBackupError {
   constructor(key: string, options?: { cause?: unknown }) {
-    super('PARTITION_LOST', `${key}: another restore worker took the partition over; this worker's state write was refused by the store`, { partition: key }, options);
+    super(
+      'PARTITION_LOST',
+      `${key}: another restore worker took the partition over; this worker's state write was refused by the store`,
+      { partition: key },
+      options,
+    );
   }
 }
 
