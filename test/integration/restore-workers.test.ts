@@ -68,11 +68,13 @@ async function until(what: string, cond: () => Promise<boolean>, timeoutMs: numb
   }
 }
 
-describe('distributed restore (restore.workers)', () => {
-  test('3 workers, one SIGKILLed mid-way: the target holds every source record exactly once, the offset map is exact, one worker finishes', {
-    timeout: 600_000,
-  }, async () => {
-    const topic = uniqueTopic('rworkers');
+/**
+ * Three workers restore one backup; `disrupt` is done to worker 0 once it is mid-way through a partition
+ * of its own. The workers named in `survivors` must exit 0; then everything is checked.
+ */
+async function scenario(name: string, disrupt: (victim: Worker) => Promise<void>, survivors: number[], after?: (victim: Worker) => void): Promise<void> {
+  {
+    const topic = uniqueTopic(name);
     const target = `${topic}-restored`;
     await createTopic(bootstrap, topic, PARTITIONS);
     await Promise.all(
@@ -91,7 +93,7 @@ describe('distributed restore (restore.workers)', () => {
       ),
     );
     const store = new FsStore(dir);
-    const backupId = 'rworkers-backup';
+    const backupId = `${name}-backup`;
     await runBackup(testBackupOptions(bootstrap, store, backupId, [topic], { segmentMaxBytes: 16 * 1024 }));
 
     // Slow enough (rate limit, small batches) that the kill lands mid-way through each worker's partitions.
@@ -120,21 +122,22 @@ describe('distributed restore (restore.workers)', () => {
         },
         120_000,
       );
-      victim.child.kill('SIGKILL');
-      await victim.exited;
-      const codes = await Promise.all(workers.slice(1).map((w) => w.exited));
-      for (const [i, c] of codes.entries()) assert.equal(c, 0, `worker ${i + 1} exits 0:\n${workers[i + 1]!.output().slice(-3000)}`);
-      const results = workers.slice(1).map(
-        (w) =>
-          JSON.parse(
-            w
-              .output()
-              .trim()
-              .split('\n')
-              .filter((l) => l.startsWith('{"restoreId"'))
-              .pop()!,
-          ) as { finisher: boolean; warnings: string[] },
-      );
+      await disrupt(victim);
+      for (const i of survivors) assert.equal(await workers[i]!.exited, 0, `worker ${i} exits 0:\n${workers[i]!.output().slice(-3000)}`);
+      after?.(victim);
+      const results = survivors
+        .map((i) => workers[i]!)
+        .map(
+          (w) =>
+            JSON.parse(
+              w
+                .output()
+                .trim()
+                .split('\n')
+                .filter((l) => l.startsWith('{"restoreId"'))
+                .pop()!,
+            ) as { finisher: boolean; warnings: string[] },
+        );
       assert.equal(results.filter((r) => r.finisher).length, 1, 'exactly one worker finishes the restore (and would run the offset phase)');
       for (const r of results) assert.deepEqual(r.warnings, [], 'no warning (no record past the restore on any target partition)');
 
@@ -182,5 +185,42 @@ describe('distributed restore (restore.workers)', () => {
     } finally {
       for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
     }
-  });
+  }
+}
+
+describe('distributed restore (restore.workers)', () => {
+  test(
+    '3 workers, one SIGKILLed mid-way: the target holds every source record exactly once, the offset map is exact, one worker finishes',
+    {
+      timeout: 600_000,
+    },
+    () =>
+      scenario(
+        'rworkers-kill',
+        async (victim) => {
+          victim.child.kill('SIGKILL');
+          await victim.exited;
+        },
+        [1, 2],
+      ),
+  );
+
+  test(
+    '3 workers, one SIGSTOPped past the session timeout then SIGCONTed (a zombie): its late writes are refused, every record exactly once',
+    {
+      timeout: 600_000,
+    },
+    () =>
+      scenario(
+        'rworkers-zombie',
+        async (victim) => {
+          victim.child.kill('SIGSTOP');
+          // Past the session timeout and the takeover wait: the others own its partitions when it wakes.
+          await new Promise((r) => setTimeout(r, 15_000));
+          victim.child.kill('SIGCONT');
+        },
+        [0, 1, 2],
+        (zombie) => assert.match(zombie.output(), /write was refused by the store/, "the zombie's fenced write was refused by the store"),
+      ),
+  );
 });
