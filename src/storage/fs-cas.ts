@@ -53,9 +53,22 @@ async function acquire(lock: string, key: string): Promise<string> {
   const token = randomBytes(8).toString('hex');
   const body = JSON.stringify({ pid: process.pid, host: hostname(), token });
   const deadline = Date.now() + LOCK_WAIT_MS;
+  // The lock appears with its holder already in it (written aside, then hard-linked into place, which
+  // fails if the lock exists): creating it with O_EXCL and then writing left an empty lock, with no
+  // holder to check, when the process was killed between the two (seen with SIGKILLed restore workers).
+  const mine = `${lock}-${token}`;
+  await fsp.writeFile(mine, body, { mode: 0o600 });
+  try {
+    return await acquireWith(mine, lock, key, token, deadline);
+  } finally {
+    await fsp.rm(mine, { force: true });
+  }
+}
+
+async function acquireWith(mine: string, lock: string, key: string, token: string, deadline: number): Promise<string> {
   for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
     try {
-      await fsp.writeFile(lock, body, { flag: 'wx', mode: 0o600 });
+      await fsp.link(mine, lock);
       return token;
     } catch (e) {
       if (errno(e) !== 'EEXIST') throw e;
