@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBackup } from '../../src/backup/engine.js';
@@ -21,6 +21,7 @@ import { restoreStateSchema } from '../../src/format/restore-state.js';
 import { restoreIdFor } from '../../src/restore/engine.js';
 import { FsStore } from '../../src/storage/fs.js';
 import { ROOT } from '../../scripts/proc.js';
+import { runCli } from '../helpers/cli.js';
 import type { RestoreChildConfig } from '../helpers/restore-child.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
@@ -223,4 +224,48 @@ describe('distributed restore (restore.workers)', () => {
         (zombie) => assert.match(zombie.output(), /write was refused by the store/, "the zombie's fenced write was refused by the store"),
       ),
   );
+  test('through the CLI: restore.workers from the YAML (a group of one restores everything and finishes); purge_topics with workers is refused, naming the key', {
+    timeout: 300_000,
+  }, async () => {
+    const topic = uniqueTopic('rworkers-cli');
+    await createTopic(bootstrap, topic, 2);
+    for (let p = 0; p < 2; p++)
+      await produce(
+        bootstrap,
+        topic,
+        p,
+        Array.from({ length: 300 }, (_, i) => ({
+          key: Buffer.from(`k${i}`),
+          value: Buffer.from(`v${p}-${i}`),
+          timestamp: BigInt(1_700_000_000_000 + i),
+          headers: [],
+        })),
+      );
+    const backupId = `${topic}-b`;
+    await runBackup(testBackupOptions(bootstrap, new FsStore(dir), backupId, [topic]));
+    const target = `${topic}-restored`;
+    const yaml = (extra: string): string =>
+      `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  topic_mapping: { ${topic}: ${target} }\n  workers: { group_id: ${topic}-g, session_timeout_ms: 6000 }\n${extra}`;
+    const refused = join(dir, `${topic}-purge.yaml`);
+    await writeFile(refused, yaml('  purge_topics: true\n'));
+    const r1 = runCli(['restore', '--config', refused]);
+    assert.notEqual(r1.code, 0);
+    assert.match(r1.stderr, /restore\.purge_topics cannot be combined with restore\.workers\.group_id/);
+    assert.doesNotMatch(r1.stderr, /\n\s+at /, 'no stack trace');
+    const cfg = join(dir, `${topic}.yaml`);
+    await writeFile(cfg, yaml(''));
+    const r2 = runCli(['restore', '--config', cfg, '--format', 'json']);
+    assert.equal(r2.code, 0, r2.stderr.slice(-3000));
+    const out = JSON.parse(r2.stdout) as { records_restored: number; report_location: { store_key: string | null } };
+    assert.equal(out.records_restored, 600);
+    assert.ok(out.report_location.store_key, 'the only worker finished the restore and stored the report');
+    for (let p = 0; p < 2; p++) {
+      const src = await consumeAll(bootstrap, topic, p);
+      const dst = await consumeAll(bootstrap, target, p);
+      assert.deepEqual(
+        dst.map((r) => recordKey(r)),
+        src.map((r) => recordKey(r)),
+      );
+    }
+  });
 });
