@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { restoreOptions } from '../../src/cli/config-mapping.js';
 import { parseConfigText } from '../../src/config/load.js';
+import { claimFinish } from '../../src/restore/workers/distributed.js';
 import { OwnedRestorePartition, RestorePartitionLostError, readPartitionStates } from '../../src/restore/workers/ownership.js';
 import { FsStore } from '../../src/storage/fs.js';
 import { MemoryStore } from '../../src/storage/memory.js';
@@ -70,5 +71,20 @@ describe('restore.workers config', () => {
       (e: unknown) => e instanceof ConfigError && /restore\.workers\.session_timeout_ms is set but restore\.workers\.group_id is not/.test(e.message),
     );
     assert.throws(() => parseConfigText(base + 'restore: { workers: { group_id: g, session_timeout_ms: 100 } }\n', 'f.yaml'), /session_timeout_ms/);
+  });
+});
+
+describe('distributed restore: the finish runs once', () => {
+  it('one claim wins; a stale claim of a restore that never completed is taken over; a completed restore is not finished again', async () => {
+    const store = new MemoryStore();
+    const t0 = 1_000_000;
+    assert.equal(await claimFinish(store, 'b', 'r', 12_000, t0), true, 'the first claim wins');
+    assert.equal(await claimFinish(store, 'b', 'r', 12_000, t0 + 500), false, 'a fresh claim stands');
+    assert.equal(await claimFinish(store, 'b', 'r', 12_000, t0 + 13_000), true, 'the claimer died before completing: taken over');
+    await store.put(
+      'b/restores/r/state.json',
+      Buffer.from(JSON.stringify({ format_version: 1, restore_id: 'r', backup_id: 'b', started_at: 1, updated_at: 2, completed_at: 3, partitions: {} })),
+    );
+    assert.equal(await claimFinish(store, 'b', 'r', 12_000, t0 + 60_000), false, 'completed: never finished twice');
   });
 });

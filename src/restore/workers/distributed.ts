@@ -11,8 +11,9 @@
  */
 import { hostname } from 'node:os';
 import { keys } from '../../format/layout.js';
-import { encodeJson, type RestorePartitionState } from '../../format/restore-partition-state.js';
-import { restoreStateSchema, type OffsetRun, type RestoreState } from '../../format/restore-state.js';
+import { encodeJson, finisherSchema, type RestorePartitionState } from '../../format/restore-partition-state.js';
+import { readRestoreState, restoreStateSchema, type OffsetRun, type RestoreState } from '../../format/restore-state.js';
+import type { ObjectStore } from '../../storage/store.js';
 import { KafkaAdmin, LATEST } from '../../kafka/admin.js';
 import { KafkaCluster } from '../../kafka/cluster.js';
 import { RawProducer } from '../../kafka/producer.js';
@@ -250,7 +251,7 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
     }
     const result = resultOf(restoreId, plan, jobs, states, stats, started, warnings, resumed);
     if (opts.signal?.aborted || !allDone(allKeys, states)) return result;
-    result.finisher = await claimFinish(opts, restoreId, allKeys.length);
+    result.finisher = await claimFinish(opts.store, opts.backupId, restoreId, 2 * workers.sessionTimeoutMs);
     if (result.finisher) {
       await checkTargetEnds(admin, jobs, states, result.warnings);
       for (const k of allKeys) header.partitions[k] = states.get(k)!.state;
@@ -266,20 +267,34 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
   }
 }
 
-/** True for the one worker whose create-once claim wins: it writes the report and runs the offset phase. */
-async function claimFinish(opts: RestoreOptions, restoreId: string, partitions: number): Promise<boolean> {
-  try {
-    await opts.store.putIfMatch(
-      keys.restoreFinisher(opts.backupId, restoreId),
-      encodeJson({ member_id: `${hostname()}:${process.pid}`, host: hostname(), pid: process.pid, at: Date.now() }),
-      null,
-    );
-    log.info({ restoreId, partitions }, 'every partition is restored; this worker finishes the restore');
-    return true;
-  } catch (err) {
-    if (err instanceof PreconditionFailedError) return false;
-    throw err;
+/**
+ * True for the one worker whose claim wins: it writes the report and runs the offset phase. The claim is
+ * created once (If-None-Match); a claim older than `staleMs` whose restore never completed (its worker
+ * died between the claim and the report) is taken over by swapping it, so a worker run again finishes.
+ */
+export async function claimFinish(store: ObjectStore, backupId: string, restoreId: string, staleMs: number, now = Date.now()): Promise<boolean> {
+  const key = keys.restoreFinisher(backupId, restoreId);
+  const mine = encodeJson({ member_id: `${hostname()}:${process.pid}`, host: hostname(), pid: process.pid, at: now });
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const cur = await store.getVersioned(key);
+    if (cur) {
+      if ((await readRestoreState(store, backupId, restoreId))?.completed_at) return false;
+      const claim = finisherSchema.safeParse(JSON.parse(cur.data.toString('utf8')));
+      if (claim.success && now - claim.data.at < staleMs) return false;
+      log.warn(
+        { restoreId, claim: claim.success ? claim.data : null },
+        'the worker that claimed the finish of this restore did not complete it; taking it over',
+      );
+    }
+    try {
+      await store.putIfMatch(key, mine, cur?.version ?? null);
+      log.info({ restoreId }, 'every partition is restored; this worker finishes the restore');
+      return true;
+    } catch (err) {
+      if (!(err instanceof PreconditionFailedError)) throw err;
+    }
   }
+  return false;
 }
 
 /**
