@@ -3,6 +3,7 @@ import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { BackupMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { TopicFilter } from '../config/topic-selection.js';
+import type { SegmentDigestAlgorithm } from '../format/segment-digest.js';
 
 export type StartOffset = 'earliest' | 'latest' | number | { [topic: string]: { [partition: number]: number } };
 
@@ -17,6 +18,8 @@ export interface BackupOptions {
   internalTopics: string[];
   compression: 'zstd' | 'lz4' | 'none';
   compressionLevel: number;
+  /** Whole-object digest of each segment in the index (default crc32c; docs/format.md 2.4). */
+  segmentDigest?: SegmentDigestAlgorithm;
   startOffset: StartOffset;
   segmentMaxBytes: number;
   segmentMaxIntervalMs: number;

@@ -125,7 +125,7 @@ describe('erase a key', () => {
         assert.equal(a.segments.length, b.segments.length);
         assert.deepEqual(a.segments.map((s) => [s.first_offset, s.last_offset]), b.segments.map((s) => [s.first_offset, s.last_offset]), 'segments keep their offset ranges');
         assert.equal(a.next_offset, b.next_offset);
-        untouched += a.segments.filter((s, i) => s.key === b.segments[i]!.key && s.sha256 === b.segments[i]!.sha256).length;
+        untouched += a.segments.filter((s, i) => s.key === b.segments[i]!.key && s.sha256 === b.segments[i]!.sha256 && s.crc32c === b.segments[i]!.crc32c).length;
       }
       assert.equal(untouched, ej.segments_scanned - ej.segments_rewritten, 'segments without the key are not rewritten');
 
