@@ -10,6 +10,7 @@ import { OffsetMapBuilder, type OffsetRun } from './offset-map.js';
 import type { RestoreOptions } from './options.js';
 import { LOG_APPEND_TIME, logAppendTimeTargetProblem, planRestore, targetPartitionsOf, TIMESTAMP_TYPE, type PlannedPartition, type PlannedTopic, type RestorePlan } from './plan.js';
 import { RateLimiter } from './rate-limiter.js';
+import { createMissingTopics, missingTargetTopics } from './create-targets.js';
 import { schemaIdRewriterFor } from './schema-ids.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import { restoreBatches, type OutBatch } from './record-stream.js';
@@ -304,23 +305,13 @@ export function reportJson(r: RestoreResult): RestoreReport {
  */
 async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: KafkaCluster, admin: KafkaAdmin, state: RestoreState, warnings: string[]): Promise<void> {
   const problems: string[] = [];
+  // All missing topics at once, then a short metadata poll (create-targets.ts).
+  if (opts.createTopics) await createMissingTopics(await missingTargetTopics(plan, cluster), cluster, admin, opts.defaultReplicationFactor, warnings);
   for (const t of plan.topics) {
-    let info = await cluster.topic(t.targetTopic);
+    const info = await cluster.topic(t.targetTopic);
     if (!info) {
-      if (!opts.createTopics) {
-        problems.push(`target topic ${t.targetTopic} does not exist; create it or set restore.create_topics: true`);
-        continue;
-      }
-      log.info({ topic: t.targetTopic, partitions: t.requiredTargetPartitions, configs: t.configs }, 'creating target topic');
-      await admin.createTopic(t.targetTopic, t.requiredTargetPartitions, opts.defaultReplicationFactor, t.configs);
-      const skipped = Object.entries(t.configsSkipped).map(([k, v]) => `${k}=${v}`);
-      if (skipped.length > 0) warnings.push(`target topic ${t.targetTopic} created without these configs of the backup: ${skipped.join(', ')} (see validate-restore's "Topic configs")`);
-      for (let i = 0; i < 50 && !info; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-        await cluster.refresh();
-        info = await cluster.topic(t.targetTopic);
-      }
-      if (!info) throw new UserError('TOPIC_CREATE', `target topic ${t.targetTopic} was created but does not appear in the metadata`);
+      problems.push(`target topic ${t.targetTopic} does not exist; create it or set restore.create_topics: true`);
+      continue;
     }
     if (info.partitions.length < t.requiredTargetPartitions) {
       problems.push(`target topic ${t.targetTopic} has ${info.partitions.length} partitions but the restore writes into partition ${t.requiredTargetPartitions - 1}`);
