@@ -32,7 +32,7 @@ for (let i = 0; i < 4096; i++) {
 const setBytes = batches.reduce((n, b) => n + b.length, 0);
 const passes = Math.max(1, Math.round((totalMb * 1e6) / setBytes));
 
-async function run(digest: SegmentDigestAlgorithm): Promise<{ wall: number; cpu: number; mb: number }> {
+async function run(digest: SegmentDigestAlgorithm): Promise<{ wall: number; cpu: number; mb: number; storedMb: number }> {
   const t0 = process.hrtime.bigint();
   const c0 = process.cpuUsage();
   let bytes = 0;
@@ -43,13 +43,13 @@ async function run(digest: SegmentDigestAlgorithm): Promise<{ wall: number; cpu:
     for (const c of fin.chunks) bytes += c.length;
   }
   const c = process.cpuUsage(c0);
-  return { wall: Number(process.hrtime.bigint() - t0) / 1e9, cpu: (c.user + c.system) / 1e6, mb: (passes * setBytes) / 1e6 };
+  return { wall: Number(process.hrtime.bigint() - t0) / 1e9, cpu: (c.user + c.system) / 1e6, mb: (passes * setBytes) / 1e6, storedMb: bytes / 1e6 };
 }
 
 console.log(`segment writer, codec ${codec}, ${((passes * setBytes) / 1e6).toFixed(0)} MB per run, ${rounds} rounds`);
 for (let r = 0; r < rounds; r++) {
   for (const d of ['crc32c', 'sha256'] as const) {
     const x = await run(d);
-    console.log(`${d.padEnd(7)} wall ${x.wall.toFixed(2)} s  cpu ${x.cpu.toFixed(2)} s  ${(x.mb / x.wall).toFixed(0)} MB/s`);
+    console.log(`${d.padEnd(7)} wall ${x.wall.toFixed(2)} s  cpu ${x.cpu.toFixed(2)} s  ${(x.mb / x.wall).toFixed(0)} MB/s  stored ${x.storedMb.toFixed(0)} MB`);
   }
 }
