@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --size-mb N] [-- --no-s3] [-- --no-curve] [-- --no-restore] [-- --variants] [-- --fetch-mb N] [-- --profile] [-- --keep]
+ * npm run bench [-- --quick] [-- --size-mb N] [-- --no-s3] [-- --no-curve] [-- --no-restore] [-- --no-workers] [-- --variants] [-- --fetch-mb N] [-- --profile] [-- --keep]
  *
  * Measures kafka-backup against Apache Kafka's own tools on the same broker, in one run:
  *   1. starts a local broker (and MinIO for the S3 case);
@@ -8,12 +8,13 @@
  *      compression lz4 and none, synthetic timestamps 1 ms apart per topic;
  *   3. ConsumerPerformance on the same topics (the consume baseline);
  *   4. `kafka-backup backup` (snapshot) to the filesystem and to S3, `restore` of the whole backup
- *      and of a 1 % PITR window into new topics, and a backup curve for max_concurrent_partitions.
+ *      and of a 1 % PITR window into new topics, a backup curve for max_concurrent_partitions, and the same
+ *      snapshot by 1, 2 and 3 worker processes (backup.workers) started together.
  * Each tool runs as a child process under /usr/bin/time -v (peak RSS, CPU seconds). Prints a table
  * and writes bench/results/latest.json. It checks nothing: it is a measurement, not a test.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kafkaInstalled, KAFKA_JARS_DIR, startKafka, type RunningKafka } from '../scripts/kafka.js';
 import { createBucket, minioInstalled, startMinio, type RunningMinio } from '../scripts/minio.js';
@@ -33,10 +34,12 @@ interface Args {
   variants: boolean;
   /** Skip the restores (backup-only iterations). */
   restore: boolean;
+  /** The 1/2/3-worker rows (backup.workers). */
+  workers: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, sizeMb: 2048, s3: true, curve: true, keep: false, profile: false, variants: false, restore: true };
+  const a: Args = { quick: false, sizeMb: 2048, s3: true, curve: true, keep: false, profile: false, variants: false, restore: true, workers: true };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     if (v === '--quick') a.quick = true;
@@ -48,6 +51,7 @@ function parseArgs(argv: string[]): Args {
     else if (v === '--fetch-mb') a.fetchMb = Number(argv[++i]);
     else if (v === '--variants') a.variants = true;
     else if (v === '--no-restore') a.restore = false;
+    else if (v === '--no-workers') a.workers = false;
     else throw new Error(`unknown argument ${v}`);
   }
   if (a.quick && !argv.includes('--size-mb')) a.sizeMb = 384;
@@ -185,6 +189,16 @@ function buildTool(): string {
 function buildInterceptor(): void {
   mkdirSync(CLASSES, { recursive: true });
   execFileSync('javac', ['-d', CLASSES, '-cp', JARS, join(ROOT, 'bench', 'java', 'BenchInterceptor.java')], { stdio: 'inherit' });
+}
+
+function indexedRecords(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile() || e.name !== 'index.json') continue;
+    const idx = JSON.parse(readFileSync(join(e.parentPath, e.name), 'utf8')) as { segments: { record_count: number }[] };
+    n += idx.segments.reduce((k, s) => k + s.record_count, 0);
+  }
+  return n;
 }
 
 function dirBytes(dir: string, suffix: string): number {
@@ -346,6 +360,31 @@ async function main(): Promise<void> {
         const b = await runTool(`backup-fs-c${c}`, 'backup', backupYaml(`bench-fs-c${c}`, fsStorage, c), ['--format', 'json']);
         results.push(measure(`backup → filesystem, max_concurrent_partitions ${c}`, allRecords, b.wallSeconds, b, consumeBase, undefined, toolSecs(b)));
         rmSync(join(fsRoot, `bench-fs-c${c}`), { recursive: true, force: true });
+      }
+    }
+
+    // ---- workers: one snapshot shared by N processes (backup.workers) --------------------------
+    // On this machine the N processes share its cores: what this shows is that throughput does not
+    // fall and nothing is lost as workers are added (docs/performance.md), not the gain on N machines.
+    if (args.workers) {
+      for (const n of [1, 2, 3]) {
+        const id = `bench-workers-${n}`;
+        const yaml = `${backupYaml(id, fsStorage, 8)}  workers:\n    group_id: ${id}\n    session_timeout_ms: 30000\n`;
+        const cfg = join(WORK, `${id}.yaml`);
+        writeFileSync(cfg, yaml);
+        log(`kafka-backup backup (${n} workers) ...`);
+        const env = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+        const t0 = Date.now();
+        const runs = await Promise.all(Array.from({ length: n }, async () => must(await timed(process.execPath, [tool, 'backup', '--config', cfg, '--format', 'json'], env), `kafka-backup backup (${n} workers)`)));
+        const wall = (Date.now() - t0) / 1000;
+        const m = measure(`backup → filesystem, ${n} worker${n > 1 ? 's' : ''}`, allRecords, wall, undefined, consumeBase, {
+          peak_rss_mb_per_worker: Math.round(Math.max(...runs.map((r) => r.peakRssMb))),
+          // From the partition indexes: every record exactly once, whichever worker stored it.
+          records_in_backup: indexedRecords(join(fsRoot, id)),
+        });
+        m.cpuSeconds = runs.reduce((k, r) => k + r.cpuSeconds, 0);
+        results.push(m);
+        rmSync(join(fsRoot, id), { recursive: true, force: true });
       }
     }
   } finally {

@@ -16,7 +16,6 @@ import { KafkaCluster } from '../src/kafka/cluster.js';
 import { RawProducer } from '../src/kafka/producer.js';
 import { consumeAll } from '../test/helpers/records.js';
 
-const DAY = 86_400_000;
 const START = Date.UTC(2024, 10, 1);
 const END = Date.UTC(2024, 10, 16) - 1000;
 

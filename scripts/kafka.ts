@@ -27,7 +27,8 @@ export const KAFKA_JARS_DIR = process.env.KB_KAFKA_JARS ? resolve(process.env.KB
 export type ScramMechanism = 'SCRAM-SHA-512' | 'SCRAM-SHA-256';
 
 export interface KafkaSaslOptions {
-  mechanism: ScramMechanism;
+  /** OAUTHBEARER: Kafka's unsecured JWS validator (tokens with alg none, a sub and an exp); `users` is not used. */
+  mechanism: ScramMechanism | 'OAUTHBEARER';
   /** user name → password. Created with StorageTool --add-scram at format time. */
   users: Record<string, string>;
 }
@@ -71,7 +72,7 @@ export interface KafkaSaslListener {
   /** host:port of the SASL_PLAINTEXT listener. */
   bootstrap: string;
   port: number;
-  mechanism: ScramMechanism;
+  mechanism: ScramMechanism | 'OAUTHBEARER';
   users: Record<string, string>;
 }
 
@@ -286,12 +287,13 @@ async function startOnce(opts: StartKafkaOptions): Promise<RunningKafka> {
 
   const security: KafkaSecurity = {};
   if (sasl) {
-    if (Object.keys(sasl.users).length === 0) throw new Error('sasl.users must name at least one user');
+    const oauth = sasl.mechanism === 'OAUTHBEARER';
+    if (!oauth && Object.keys(sasl.users).length === 0) throw new Error('sasl.users must name at least one user');
     listeners.push(`SASL_PLAINTEXT://${host}:${saslPort}`);
     advertised.push(`SASL_PLAINTEXT://${host}:${saslPort}`);
     props['sasl.enabled.mechanisms'] = sasl.mechanism;
     const mech = sasl.mechanism.toLowerCase();
-    const jaas = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
+    const jaas = oauth ? 'org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;' : 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
     props[`listener.name.sasl_plaintext.${mech}.sasl.jaas.config`] = jaas;
     props['listener.name.sasl_plaintext.sasl.enabled.mechanisms'] = sasl.mechanism;
     security.sasl = { bootstrap: `${host}:${saslPort}`, port: saslPort, mechanism: sasl.mechanism, users: { ...sasl.users } };
@@ -343,7 +345,7 @@ async function startOnce(opts: StartKafkaOptions): Promise<RunningKafka> {
   // Format the storage (and create SCRAM users in the bootstrap metadata).
   const formatArgs = ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`, '-cp', classpath(),
     'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile, '--ignore-formatted'];
-  if (sasl) {
+  if (sasl && sasl.mechanism !== 'OAUTHBEARER') {
     for (const [name, password] of Object.entries(sasl.users)) {
       checkScramToken('user name', name);
       checkScramToken('password', password);

@@ -1,9 +1,8 @@
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
-import { readJsonObject, writeJsonObject } from '../format/json-object.js';
+import { readJsonObject, } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
 import { FORMAT_VERSION, readManifest, writeManifest, type Manifest, type ManifestTopic } from '../format/manifest.js';
-import { snapshotGroups } from './group-snapshot.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { TOOL_VERSION } from '../util/version.js';
@@ -16,6 +15,8 @@ import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
 import { GenerationBook } from './generation-book.js';
+import { GroupSnapshotter } from './group-snapshot-schedule.js';
+import { CircuitBreaker } from '../util/circuit-breaker.js';
 import { BackupThrottle } from './throttle.js';
 import { applyBackupRetention, retentionHandles } from './retention/retention-run.js';
 
@@ -24,7 +25,7 @@ const DEFAULT_OPEN_SEGMENT_BUDGET = 128 * 1024 * 1024;
 
 const log = logger('backup');
 
-function startFor(start: StartOffset, topic: string, partition: number, logStart: number, end: number): number {
+export function startFor(start: StartOffset, topic: string, partition: number, logStart: number, end: number): number {
   if (start === 'earliest') return logStart;
   if (start === 'latest') return end;
   if (typeof start === 'number') return Math.min(Math.max(start, logStart), end);
@@ -39,13 +40,19 @@ function startFor(start: StartOffset, topic: string, partition: number, logStart
  */
 export async function runBackup(opts: BackupOptions & { lease?: LeaseOptions | false }): Promise<BackupSummary> {
   checkBackupId(opts.backupId);
+  // Several workers: per-partition fenced ownership instead of the single-writer lease.
+  // Loaded on demand: it imports startFor from this module, and single-process runs never need it.
+  if (opts.workers) return (await import('./workers/distributed.js')).runDistributedBackup({ ...opts, workers: opts.workers });
   if (opts.lease === false) return runBackupHeld(opts);
   const lease = await BackupLease.acquire(opts.store, opts.backupId, opts.lease);
   return lease.run(opts.store, opts.signal, (store, signal) => runBackupHeld({ ...opts, store, signal }));
 }
 
-async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
+async function runBackupHeld(given: BackupOptions): Promise<BackupSummary> {
   const started = Date.now();
+  // backup.circuit_breaker: workers ride through transient failures; when it opens, everything stops as on a signal.
+  const breaker = given.circuitBreaker ? new CircuitBreaker('backup', given.circuitBreaker) : undefined;
+  const opts: BackupOptions = breaker ? { ...given, breaker, signal: given.signal ? AbortSignal.any([given.signal, breaker.signal]) : breaker.signal } : given;
   const cluster = await KafkaCluster.connect(opts.source);
   const admin = new KafkaAdmin(opts.source);
   try {
@@ -107,7 +114,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
         const i = manifest.topics.findIndex((t) => t.name === name);
         const mt: ManifestTopic =
           seen.size === 0 || i < 0
-            ? { name, partition_count: info.partitions.length, configs: configs.get(name) ?? {}, partitions: added }
+            ? { name, partition_count: info.partitions.length, configs: configs.get(name) ?? {}, ...replicationFactorOf(info.partitions), partitions: added }
             : { ...manifest.topics[i]!, partition_count: info.partitions.length, partitions: [...manifest.topics[i]!.partitions, ...added].sort((a, b) => a.partition - b.partition) };
         if (i >= 0) manifest.topics[i] = mt;
         else manifest.topics.push(mt);
@@ -137,7 +144,8 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
       throw new UserError('NO_TOPICS', `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`);
     }
     await save();
-    let groups = await maybeSnapshotGroups(opts, admin, known);
+    const snapshots = new GroupSnapshotter(opts.store, opts.backupId, (opts.groupSnapshotMinIntervalSecs ?? 0) * 1000);
+    let groups = await maybeSnapshotGroups(opts, snapshots, admin, known);
 
     // One sync at a time, and the last one awaited before the final manifest: a sync's write landing
     // after it would put `running` back over `complete`, `incomplete` or `stopped`.
@@ -155,7 +163,7 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
               queue.push(...more);
               kick();
             }
-            groups = await maybeSnapshotGroups(opts, admin, known);
+            groups = await maybeSnapshotGroups(opts, snapshots, admin, known);
             // backup.retention: under this run's lease; the save below pins the rewritten indexes.
             if (opts.retention) {
               await applyBackupRetention(opts.store, opts.backupId, opts.retention, retentionHandles(workers)).catch((err: unknown) => {
@@ -197,13 +205,22 @@ async function runBackupHeld(opts: BackupOptions): Promise<BackupSummary> {
         (k) => (kick = k),
         opts.continuous ? opts.signal : undefined,
       );
+    } catch (err) {
+      // An open breaker's stop: workers that were stopped mid-segment fail too; the breaker's reason is what counts.
+      if (!breaker?.openError) throw err;
     } finally {
       clearInterval(syncTimer);
       if (progressTimer) clearInterval(progressTimer);
       await syncing;
     }
+    if (breaker?.openError) {
+      // The checkpoint is each partition's stored index; the manifest says stopped if storage takes it.
+      manifest.status = 'stopped';
+      await save().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not store the manifest after the circuit breaker opened; the partition indexes hold the checkpoint'));
+      throw breaker.openError;
+    }
     opts.onProgress?.({ startedAt: started, partitions: workers.map((w) => w.progress) });
-    groups = await maybeSnapshotGroups(opts, admin, known).catch(() => groups);
+    groups = await maybeSnapshotGroups(opts, snapshots, admin, known, true).catch(() => groups);
     // A snapshot is complete only when every partition reached the end offset it was started for;
     // an interrupted one says so, in the manifest and to the caller, and a re-run resumes it.
     const shortfall = opts.continuous ? [] : await snapshotShortfall(opts, manifest, workers);
@@ -268,9 +285,12 @@ async function saveManifest(opts: BackupOptions, manifest: Manifest, book: Gener
   book.manifestGeneration = manifest.generation;
 }
 
-/** backup.consumer_group_snapshot: false takes none (0 groups); `snapshot-groups` still takes one on demand. */
-async function maybeSnapshotGroups(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<number> {
-  return opts.groupSnapshots === false ? 0 : snapshotGroups(opts, admin, topics);
+/**
+ * backup.consumer_group_snapshot: false takes none (0 groups); `snapshot-groups` still takes one on demand.
+ * Otherwise a snapshot is stored only when the offsets changed (src/backup/group-snapshot-schedule.ts).
+ */
+async function maybeSnapshotGroups(opts: BackupOptions, snapshots: GroupSnapshotter, admin: KafkaAdmin, topics: Set<string>, final = false): Promise<number> {
+  return opts.groupSnapshots === false ? 0 : snapshots.take(admin, topics, final);
 }
 
 /** backup.require_topic_configs: DescribeConfigs refused (ACLs) fails the backup, or is a warning and no configs. */
@@ -279,4 +299,10 @@ function topicConfigsRefused(opts: BackupOptions, err: unknown): Map<string, Rec
   log.warn({ err: (err as Error).message }, 'cannot read topic configs (DescribeConfigs refused?); the manifest records none (set backup.require_topic_configs: true to fail instead)');
   opts.metrics?.error('describe_configs');
   return new Map();
+}
+
+/** The source topic's replication factor (the most replicas of any partition), for restore to create it alike. */
+function replicationFactorOf(partitions: readonly { replicas: number[] }[]): { replication_factor?: number } {
+  const rf = Math.max(0, ...partitions.map((p) => p.replicas.length));
+  return rf > 0 ? { replication_factor: rf } : {};
 }

@@ -16,6 +16,12 @@ export async function snapshotGroups(opts: BackupOptions, admin: KafkaAdmin, top
 }
 
 async function takeGroupSnapshot(opts: BackupOptions, admin: KafkaAdmin, topics: Set<string>): Promise<{ key: string; snapshot: GroupSnapshot }> {
+  const snapshot = await collectGroupSnapshot(admin, topics);
+  return { key: await writeGroupSnapshot(opts.store, opts.backupId, snapshot), snapshot };
+}
+
+/** The committed offsets of every group that has offsets on one of `topics`, now (not stored). */
+export async function collectGroupSnapshot(admin: KafkaAdmin, topics: Set<string>): Promise<GroupSnapshot> {
   const ids = await admin.listGroups();
   const all = await admin.groupOffsets(ids);
   const snapshot: GroupSnapshot = { taken_at: Date.now(), groups: [] };
@@ -27,7 +33,7 @@ async function takeGroupSnapshot(opts: BackupOptions, admin: KafkaAdmin, topics:
     }
     if (Object.keys(offsets).length) snapshot.groups.push({ group_id: g.groupId, offsets });
   }
-  return { key: await writeGroupSnapshot(opts.store, opts.backupId, snapshot), snapshot };
+  return snapshot;
 }
 
 export interface SnapshotGroupsResult {

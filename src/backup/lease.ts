@@ -19,9 +19,10 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { keys } from '../format/layout.js';
+import { ForwardingStore } from '../storage/forwarding.js';
 import { AlreadyExistsError, KafkaBackupError, NotFoundError, UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from '../storage/store.js';
+import type { ObjectStore, PutOptions, } from '../storage/store.js';
 
 const log = logger('lease');
 
@@ -402,19 +403,18 @@ export class BackupLease {
 }
 
 /** Writes refused after the lease is lost; reads pass. */
-class FencedStore implements ObjectStore {
-  readonly url: string;
+class FencedStore extends ForwardingStore {
   constructor(
-    readonly inner: ObjectStore,
+    inner: ObjectStore,
     readonly lease: BackupLease,
   ) {
-    this.url = inner.url;
+    super(inner);
   }
-  async put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
+  override async put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
     this.lease.check();
     await this.inner.put(key, data, opts);
   }
-  async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
+  override async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
     this.lease.check();
     const lease = this.lease;
     // Checked again between chunks: a streamed segment is abandoned (not committed) once the lease is lost.
@@ -427,26 +427,12 @@ class FencedStore implements ObjectStore {
     }
     return this.inner.putStream(key, fenced(), opts);
   }
-  get(key: string, range?: ByteRange): Promise<Buffer> {
-    return this.inner.get(key, range);
+  override async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    this.lease.check();
+    return this.inner.putIfMatch(key, data, expected);
   }
-  getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
-    return this.inner.getStream(key, range);
-  }
-  head(key: string): Promise<ObjectMeta | undefined> {
-    return this.inner.head(key);
-  }
-  exists(key: string): Promise<boolean> {
-    return this.inner.exists(key);
-  }
-  list(prefix: string): AsyncIterable<ObjectMeta> {
-    return this.inner.list(prefix);
-  }
-  async delete(key: string): Promise<void> {
+  override async delete(key: string): Promise<void> {
     this.lease.check();
     await this.inner.delete(key);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }

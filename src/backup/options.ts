@@ -1,9 +1,12 @@
+import type { SegmentCodec } from '../format/codec.js';
 import type { RetentionPolicy } from './retention/retention-policy.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { BackupMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
+import type { CircuitBreaker, CircuitBreakerSettings } from '../util/circuit-breaker.js';
 import type { TopicFilter } from '../config/topic-selection.js';
 import type { SegmentDigestAlgorithm } from '../format/segment-digest.js';
+import type { WorkerGroupSettings } from './workers/group.js';
 
 export type StartOffset = 'earliest' | 'latest' | number | { [topic: string]: { [partition: number]: number } };
 
@@ -16,7 +19,7 @@ export interface BackupOptions {
   includeInternalTopics: boolean;
   /** Exact names of internal topics allowed; empty = all internal topics (when allowed). */
   internalTopics: string[];
-  compression: 'zstd' | 'lz4' | 'none';
+  compression: SegmentCodec;
   compressionLevel: number;
   /** Whole-object digest of each segment in the index (default crc32c; docs/format.md 2.4). */
   segmentDigest?: SegmentDigestAlgorithm;
@@ -47,8 +50,23 @@ export interface BackupOptions {
   requireTopicConfigs?: boolean;
   /** backup.capture_topic_configs (default true): record each topic's own configs in the manifest. */
   captureTopicConfigs?: boolean;
+  /** backup.workers: run as one of several processes sharing the backup through a group on the source (src/backup/workers). */
+  workers?: WorkerGroupSettings;
   /** backup.consumer_group_snapshot (default true): store the committed offsets of the topics' groups at start, each sync and the end. */
   groupSnapshots?: boolean;
+  /** backup.consumer_group_snapshot_min_interval_secs: a changed snapshot waits at least this long after the last one (0 = next sync). */
+  groupSnapshotMinIntervalSecs?: number;
+  /**
+   * backup.circuit_breaker: ride through transient storage and broker failures (workers wait and
+   * retry from their stored index) until they last this many rounds; absent = fail at the first one.
+   */
+  circuitBreaker?: CircuitBreakerSettings;
+  /** backup.empty_fetch_retry_secs (default 60): how long a partition may make no progress (empty fetches below the high watermark, no leader) before a warning, and before a snapshot leaves it short. */
+  emptyFetchRetrySecs?: number;
+  /** source.connection.fetch_max_wait_ms: how long the broker may hold a Fetch for data (default: 500 ms snapshot, 100..1000 ms continuous by poll_interval_ms). */
+  fetchMaxWaitMs?: number;
+  /** Set by the engine from `circuitBreaker` for its partition workers. */
+  breaker?: CircuitBreaker;
   // Seed tool's later releases (issue 19).
   /** backup.isolation_level: read_committed leaves aborted transactions' batches out; default read_uncommitted stores them (restore drops them). */
   isolationLevel?: 'read_uncommitted' | 'read_committed';

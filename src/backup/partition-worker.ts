@@ -18,6 +18,8 @@ import type { BackupOptions, PartitionProgress } from './options.js';
 import type { OpenSegmentBudget } from './open-segment-budget.js';
 import type { GenerationBook } from './generation-book.js';
 import { DEFAULT_MAX_QUEUED_BYTES, SegmentBuilder } from './segment-builder.js';
+import { isTransient } from './transient.js';
+import { DEFAULT_EMPTY_FETCH_RETRY_SECS, isLeaderless, StallWatch } from './stalls.js';
 import { AbortedBatchFilter } from './isolation.js';
 import type { BackupThrottle } from './throttle.js';
 
@@ -36,6 +38,8 @@ export interface PartitionJob {
   startAt: number;
   /** Snapshot: stop once the position reaches this offset. Continuous: null. */
   target: number | null;
+  /** Distributed backup: the ownership epoch, carried in this worker's segment keys. */
+  epoch?: number;
 }
 
 /**
@@ -55,6 +59,8 @@ export class PartitionWorker {
   readonly #throttle: BackupThrottle | undefined;
   readonly #log;
   #index: PartitionIndex = emptyIndex('', 0);
+  readonly #stall: StallWatch;
+  /** The stored index was read (once per run; retries after a transient failure keep the one in memory). */
   #indexLoaded = false;
   /** Index writes one at a time (segment flushes and backup.retention both rewrite it). */
   #saving: Promise<void> = Promise.resolve();
@@ -71,18 +77,39 @@ export class PartitionWorker {
     this.#admin = admin;
     this.#job = job;
     this.#log = logger('backup').child({ topic: job.topic, partition: job.partition });
+    this.#stall = new StallWatch((opts.emptyFetchRetrySecs ?? DEFAULT_EMPTY_FETCH_RETRY_SECS) * 1000, this.#log);
     this.progress = { topic: job.topic, partition: job.partition, position: job.startAt, target: job.target, records: 0, rawBytes: 0, storedBytes: 0, segments: 0, done: false };
   }
 
   async run(): Promise<void> {
-    try {
-      await this.#run();
-    } catch (err) {
-      // No partial object: the open upload is abandoned; the index still names complete segments only.
-      await this.#streaming?.abort(err);
-      this.#budget?.set(this, 0);
-      this.#opts.metrics?.error('partition');
-      throw err;
+    for (;;) {
+      try {
+        await this.#run();
+        return;
+      } catch (err) {
+        // No partial object: the open upload is abandoned; the index still names complete segments only.
+        await this.#streaming?.abort(err);
+        this.#streaming = undefined;
+        this.#budget?.set(this, 0);
+        this.#opts.metrics?.error('partition');
+        if (isLeaderless(err) && !this.#opts.signal?.aborted) {
+          const { topic, partition } = this.#job;
+          const over = this.#stall.stalled(`${topic}/${partition} has no leader (its broker may be down): waiting for the cluster to elect one; the other partitions carry on`, true);
+          // A snapshot does not hang on it: the partition stays short and the run says incomplete (a re-run resumes it).
+          if (over && !this.#opts.continuous) {
+            this.#log.warn('no leader for backup.empty_fetch_retry_secs: this snapshot leaves the partition short');
+            return;
+          }
+          await sleep(1000, this.#opts.signal);
+          continue;
+        }
+        const breaker = this.#opts.breaker;
+        if (!breaker || this.#opts.signal?.aborted || !isTransient(err)) throw err;
+        // Ride through: nothing is fetched while waiting, and the retry starts over from the stored index.
+        this.#log.debug({ err: (err as Error).message }, 'partition failed; retrying after the circuit breaker cool-down');
+        await breaker.failed(err, this.#opts.signal);
+        if (this.#opts.signal?.aborted) return;
+      }
     }
   }
 
@@ -90,11 +117,15 @@ export class PartitionWorker {
     const { topic, partition } = this.#job;
     const { store, backupId } = this.#opts;
     const indexKey = keys.partitionIndex(backupId, topic, partition);
-    const stored = await readJsonObject(store, indexKey, partitionIndexSchema);
-    this.#book?.checkResumed(backupId, topic, partition, stored);
-    if (stored) this.#book?.indexStored(topic, partition, stored.generation ?? 0);
-    this.#index = stored ?? emptyIndex(topic, partition);
-    this.#indexLoaded = true;
+    if (!this.#indexLoaded) {
+      const stored = await readJsonObject(store, indexKey, partitionIndexSchema);
+      this.#book?.checkResumed(backupId, topic, partition, stored);
+      if (stored) this.#book?.indexStored(topic, partition, stored.generation ?? 0);
+      this.#index = stored ?? emptyIndex(topic, partition);
+      this.#indexLoaded = true;
+    }
+    // A retry after a transient failure (circuit breaker) continues from this run's own index: every
+    // segment it names is stored, even when the index write that followed failed (the next one carries it).
     const s = summarize(this.#index);
     Object.assign(this.progress, { records: s.records, rawBytes: s.rawBytes, storedBytes: s.storedBytes, segments: s.segments });
     let position = this.#index.next_offset ?? this.#job.startAt;
@@ -112,13 +143,14 @@ export class PartitionWorker {
       if (!builder || builder.batchCount === 0) return;
       const b = builder;
       builder = undefined;
-      const key = b.key ?? keys.streamedSegment(backupId, topic, partition, b.firstOffset);
+      const key = b.key ?? keys.streamedSegment(backupId, topic, partition, b.firstOffset, this.#job.epoch);
       const entry = await b.store(store, key);
       this.#streaming = undefined;
       this.#budget?.set(this, 0);
       this.#index.segments.push(entry);
       this.#index.next_offset = position;
       await this.#saveIndex();
+      this.#opts.breaker?.succeeded();
       this.progress.segments++;
       this.progress.storedBytes += entry.stored_bytes;
       this.#opts.metrics?.segmentWritten(topic, partition, entry.stored_bytes);
@@ -135,7 +167,7 @@ export class PartitionWorker {
         try {
           return await fetchPartition(this.#cluster, topic, partition, BigInt(at), {
             maxBytes: fetchMax,
-            maxWaitMs: this.#gate?.contended ? 50 : this.#opts.continuous ? Math.max(100, Math.min(this.#opts.pollIntervalMs * 5, 1000)) : 500,
+            maxWaitMs: this.#gate?.contended ? 50 : (this.#opts.fetchMaxWaitMs ?? (this.#opts.continuous ? Math.max(100, Math.min(this.#opts.pollIntervalMs * 5, 1000)) : 500)),
             readCommitted: true,
             onRetry: () => this.#opts.metrics?.retry('fetch'),
           });
@@ -168,6 +200,8 @@ export class PartitionWorker {
         throw new KafkaError(`${topic}/${partition}: offset ${position} is out of range (log starts at ${logStart})`, ErrorCode.OFFSET_OUT_OF_RANGE);
       }
       const { batches } = splitBatches(res.records);
+      if (batches.length > 0) this.#stall.progressed();
+      else if (res.records.length === 0 && Number(res.highWatermark) > position && this.#stalled(position, res)) break;
       if (batches.length === 0 && res.records.length > 0) {
         // A batch larger than the fetch size: ask for more next time.
         fetchMax = Math.min(fetchMax * 2, 256 * 1024 * 1024);
@@ -201,7 +235,7 @@ export class PartitionWorker {
         if (!builder) {
           builder = new SegmentBuilder(this.#opts.compression, this.#opts.compressionLevel, this.#opts.segmentDigest !== undefined ? { digest: this.#opts.segmentDigest } : {});
           // Streamed: blocks go to storage while the segment fills; the index follows once it is complete.
-          builder.open(store, keys.streamedSegment(backupId, topic, partition, Number(h.baseOffset)));
+          builder.open(store, keys.streamedSegment(backupId, topic, partition, Number(h.baseOffset), this.#job.epoch));
           this.#streaming = builder;
           openedAt = Date.now();
         }
@@ -251,6 +285,16 @@ export class PartitionWorker {
     }
     await flush();
     this.progress.done = true;
+  }
+
+  /** An empty fetch below the high watermark: warns once stalled for empty_fetch_retry_secs; true when a snapshot gives the partition up. */
+  #stalled(position: number, res: FetchPartitionResponse): boolean {
+    const { topic, partition } = this.#job;
+    const lso = Number(res.lastStableOffset);
+    const why = lso >= 0 && lso <= position ? `an open transaction holds the last stable offset at ${lso}` : 'the broker returns nothing';
+    const over = this.#stall.stalled(`${topic}/${partition}: no records fetched at offset ${position} although the high watermark is ${res.highWatermark} (${why}); waiting`);
+    if (over && !this.#opts.continuous) this.#log.warn('no progress for backup.empty_fetch_retry_secs: this snapshot leaves the partition short');
+    return over && !this.#opts.continuous;
   }
 
   /** The partition's index as this worker holds it; undefined until it has read it. */

@@ -2,6 +2,7 @@
 import { inspectBackup, type BackupView } from '../format/backup-view.js';
 import { KafkaAdmin, LATEST } from '../kafka/admin.js';
 import type { ObjectStore } from '../storage/store.js';
+import { readWorkerStatuses, type WorkerStatus } from './workers/status.js';
 
 /** One partition's progress, from its index (and the live end offset when asked). */
 export interface PartitionStatus {
@@ -39,6 +40,20 @@ export interface BackupStatus {
   records_behind: number;
   live_records_behind?: number;
   partitions: PartitionStatus[];
+  /** Distributed backup: one entry per worker (backup.workers), from {backup_id}/workers/. */
+  workers?: WorkerStatusLine[];
+}
+
+export interface WorkerStatusLine {
+  member_id: string;
+  host: string;
+  pid: number;
+  group_generation: number;
+  partitions: string[];
+  /** Records behind, over its partitions (the live end offsets when known, else those at start). */
+  records_behind: number;
+  records_per_second: number;
+  updated_at: number;
 }
 
 /** The static status of a stored backup: manifest and partition indexes (no Kafka access). */
@@ -107,6 +122,17 @@ export async function addLiveLag(s: BackupStatus, bootstrapServers: string[]): P
 export async function loadStatus(store: ObjectStore, backupId: string, bootstrapServers?: string[]): Promise<BackupStatus> {
   const s = backupStatus(await inspectBackup(store, backupId));
   if (bootstrapServers?.length) await addLiveLag(s, bootstrapServers);
+  const ws = await readWorkerStatuses(store, backupId);
+  if (ws.length) s.workers = workerLines(s, ws);
   return s;
+}
+
+function workerLines(s: BackupStatus, ws: WorkerStatus[]): WorkerStatusLine[] {
+  const byPart = new Map(s.partitions.map((p) => [`${p.topic}/${p.partition}`, p]));
+  return ws.map((w) => {
+    const parts = w.partitions.map((p) => `${p.topic}/${p.partition}`);
+    const behind = parts.reduce((n, k) => n + (byPart.get(k)?.live_records_behind ?? byPart.get(k)?.records_behind ?? 0), 0);
+    return { member_id: w.member_id, host: w.host, pid: w.pid, group_generation: w.group_generation, partitions: parts, records_behind: behind, records_per_second: w.records_per_second, updated_at: w.updated_at };
+  });
 }
 

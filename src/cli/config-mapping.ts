@@ -2,13 +2,14 @@ import { resetAsked, resetTechnique } from '../config/consumer-groups.js';
 import type { ResetRequest } from '../recovery/reset-request.js';
 import type { BackupOptions } from '../backup/options.js';
 import { loadConfig } from '../config/load.js';
-import type { KafkaClusterConfig, KafkaBackupConfig } from '../config/types.js';
+import type { CircuitBreakerConfig, KafkaClusterConfig, KafkaBackupConfig, WorkersConfig } from '../config/types.js';
 import type { StorageSpec } from '../storage/spec.js';
 import { logger } from '../util/logger.js';
+import type { CircuitBreakerSettings } from '../util/circuit-breaker.js';
 import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { RestoreOptions } from '../restore/options.js';
 import type { ObjectStore } from '../storage/store.js';
-import { UserError } from '../util/errors.js';
+import { ConfigError, UserError } from '../util/errors.js';
 
 /** Per Fetch request; with one request prefetched per partition, two responses per partition in flight. */
 export const DEFAULT_FETCH_MAX_BYTES = 1024 * 1024;
@@ -62,7 +63,32 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     ...(b.continuous && (b.retention.max_age !== undefined || b.retention.max_total_bytes !== undefined)
       ? { retention: { maxAgeMs: b.retention.max_age, maxTotalBytes: b.retention.max_total_bytes, keepSegments: b.retention.keep_segments } }
       : {}),
+    groupSnapshotMinIntervalSecs: b.consumer_group_snapshot_min_interval_secs,
+    emptyFetchRetrySecs: b.empty_fetch_retry_secs,
+    ...(cfg.source.connection.fetch_max_wait_ms !== undefined ? { fetchMaxWaitMs: cfg.source.connection.fetch_max_wait_ms } : {}),
+    ...breakerSettings(b.circuit_breaker),
+    ...workersOption(b.workers, b.retention.max_age !== undefined || b.retention.max_total_bytes !== undefined),
   };
+}
+
+/** `circuit_breaker: {enabled: false}` = fail at the first failure, as before the key. */
+export function breakerSettings(c: CircuitBreakerConfig): { circuitBreaker?: CircuitBreakerSettings } {
+  return c.enabled ? { circuitBreaker: { failureThreshold: c.failure_threshold, coolDownMs: c.cool_down_secs * 1000 } } : {};
+}
+
+/** backup.workers → the group settings; timeouts without group_id are a mistake, not silently ignored. */
+function workersOption(w: WorkersConfig, retention: boolean): Pick<BackupOptions, 'workers'> {
+  if (w.group_id === undefined) {
+    const set = (['session_timeout_ms', 'heartbeat_interval_ms', 'rebalance_timeout_ms'] as const).filter((k) => w[k] !== undefined);
+    if (set.length) throw new ConfigError(`backup.workers.${set[0]} is set but backup.workers.group_id is not: group_id enables distributed backup (the name of the workers' group on the source cluster)`, `backup.workers.group_id`);
+    return {};
+  }
+  // Retention rewrites partition indexes under the single-process lease; workers own the indexes instead.
+  if (retention) throw new ConfigError('backup.retention cannot be combined with backup.workers.group_id (not supported yet: the workers own the partition indexes that retention rewrites)', 'backup.retention');
+  const session = w.session_timeout_ms ?? 30_000;
+  const heartbeat = w.heartbeat_interval_ms ?? Math.max(1, Math.floor(session / 10));
+  if (heartbeat >= session) throw new ConfigError(`backup.workers.heartbeat_interval_ms (${heartbeat}) must be below session_timeout_ms (${session})`, 'backup.workers.heartbeat_interval_ms');
+  return { workers: { groupId: w.group_id, sessionTimeoutMs: session, heartbeatIntervalMs: heartbeat, rebalanceTimeoutMs: w.rebalance_timeout_ms ?? 60_000 } };
 }
 
 /** The YAML's `restore:` and `target:` sections as the restore engine's options. */
@@ -86,6 +112,9 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
     stripOffsetHeaders: r.strip_offset_headers,
     createTopics: r.create_topics,
     defaultReplicationFactor: r.default_replication_factor ?? -1,
+    // Absent: created topics get the backup's replication factor (the broker's default for older backups).
+    replicationFactorFromBackup: r.default_replication_factor === undefined,
+    existingTopicConfigPolicy: r.existing_topic_config_policy,
     ...(r.topic_configs_from_backup !== undefined ? { topicConfigsFromBackup: r.topic_configs_from_backup } : {}),
     topicConfigs: r.topic_configs,
     allowNonEmptyTarget: r.allow_non_empty_target,

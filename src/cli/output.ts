@@ -38,6 +38,8 @@ export const RULE = '═══════════════════�
 /** Left-aligned columns, for the reports' tables. */
 export function columns(rows: string[][], gap = 4): string[] {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  for (const r of rows) r.forEach((c, i) => {
+    widths[i] = Math.max(widths[i] ?? 0, c.length);
+  });
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + gap))).join('').trimEnd());
 }

@@ -12,18 +12,19 @@ import type { z } from 'zod';
 import { plaintextPasswordWarning } from '../kafka/security.js';
 import { ConfigError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
-import { originalOffset, prepareSubstitution, redactSecrets, substituteInDocument, type Splice } from './substitute.js';
+import { TimeWindow } from '../util/time-window.js';
+import { originalOffset, prepareSubstitution, redactSecrets, substituteInDocument, type PreparedText, type Splice } from './substitute.js';
 import { parseYamlTree, pathString, PlainScalar, SpecificTagged } from './yaml-tree.js';
 import type { Secret } from './substitute.js';
 import {
-  backendOf, backupSchema, backupShape, connectionShape, encryptionSchema, encryptionShape, metricsSchema, metricsShape, offsetStorageSchema, offsetStorageShape, restoreSchema,
-  restoreShape, securityShape, sourceSchema, sourceShape, sourceTopicsShape, storageSchemas, storageShapes, targetSchema, TOP_LEVEL_KEYS, topShape,
+  backendOf, backupSchema, backupShape, connectionShape, encryptionSchema, encryptionShape, metricsSchema, metricsShape, offsetStorageSchema,
+  offsetStorageShape, restoreSchema, restoreShape, securityShape, sourceSchema, sourceShape, sourceTopicsShape, storageSchemas, storageShapes,
+  targetSchema, TOP_LEVEL_KEYS, topShape,
   type BackendName, type StorageSectionParsed,
 } from './schema.js';
 import { consumerGroupProblems } from './consumer-groups.js';
 import { schemaIdProblems } from './later-keys.js';
 import { normaliseStorage, storageSpecFromConfig } from './storage.js';
-import { isoOf } from './values.js';
 import type { BackupOptions, KafkaBackupConfig, KafkaClusterConfig, LoadConfigOptions, Mode, RestoreOptions, StorageConfig } from './types.js';
 import { lineOf, lineStarts } from './lines.js';
 
@@ -127,7 +128,8 @@ function unknownKeyMessage(parent: Path, key: string, backend: BackendName | und
   // A key that belongs to a sibling section.
   if (parent.length === 1 && (parent[0] === 'backup' || parent[0] === 'restore')) {
     const other = parent[0] === 'backup' ? 'restore' : 'backup';
-    if (Object.keys(other === 'backup' ? backupShape : restoreShape).includes(key)) return `unknown key; ${key} belongs in the ${other} section (${other}.${key})`;
+    const otherKeys = Object.keys(other === 'backup' ? backupShape : restoreShape);
+    if (otherKeys.includes(key)) return `unknown key; ${key} belongs in the ${other} section (${other}.${key})`;
   }
   if (parent.length === 0) {
     for (const s of ['backup', 'restore'] as const) {
@@ -162,180 +164,318 @@ function stripUndefined<T>(v: T): T {
   return v;
 }
 
-/** Parses config text (synchronously; `${file:...}` references are read with readFileSync). */
-export function parseConfigText(text: string, fileName: string, opts: LoadConfigOptions = {}): KafkaBackupConfig {
-  const problems: Problem[] = [];
-  const warnings: string[] = [];
-  const env = opts.env ?? process.env;
+/**
+ * The problems of one file, each located by its key path (through the parsed tree's offsets) or
+ * by a line of the original text, thrown together as one ConfigFileError.
+ */
+class ProblemList {
+  readonly list: Problem[] = [];
+  /** Substituted values, kept out of messages; known once the YAML is parsed. */
+  secrets: ReadonlyMap<string, Secret> = new Map();
+  /** Offsets (in the substituted text) of the parsed tree's keys. */
+  offsets: ReadonlyMap<string, number> = new Map();
+  readonly #origStarts: number[];
 
-  // 1. Substitution: references become placeholders here and get their values after parsing.
-  const sub = prepareSubstitution(text, { env, baseDir: opts.baseDir ?? dirname(fileName), readFile: opts.readFile ?? ((p) => readFileSync(p, 'utf8')) });
-  for (const p of sub.problems) problems.push({ path: [], message: p.message, line: p.line, substitution: true });
-  const splices: Splice[] = sub.splices;
-  const origStarts = lineStarts(text);
+  constructor(
+    readonly fileName: string,
+    text: string,
+    readonly splices: Splice[],
+  ) {
+    this.#origStarts = lineStarts(text);
+  }
 
-  let secrets: ReadonlyMap<string, Secret> = new Map();
-  const fail = (): never => {
-    const lineOfProblem = (p: Problem) => p.line ?? (p.offset !== undefined ? lineOf(origStarts, originalOffset(splices, p.offset)) : undefined);
-    const subLines = new Set(problems.filter((p) => p.substitution).map((p) => p.line));
-    const errors = problems
-      .filter((p) => p.substitution || !subLines.has(lineOfProblem(p)))
-      .map((p) => {
-        const line = lineOfProblem(p);
-        const where = pathString(p.path);
-        const msg = `${fileName}: ${where === '' ? '' : `${where}: `}${redactSecrets(p.message, where, secrets)}${line !== undefined ? ` (line ${line})` : ''}`;
-        return { line: line ?? 0, error: new ConfigError(msg, where === '' ? undefined : where, { file: fileName, line }) };
-      })
-      .sort((x, y) => x.line - y.line)
-      .map((x) => x.error);
-    throw new ConfigFileError(fileName, errors);
-  };
+  get any(): boolean {
+    return this.list.length > 0;
+  }
 
-  // 2. YAML.
-  const tree = parseYamlTree(sub.text, (doc) => substituteInDocument(doc, sub));
-  secrets = tree.secrets;
-  const offsetOf = (path: Path): number | undefined => {
+  /** Offset of the deepest part of `path` the tree knows. */
+  offsetOf(path: Path): number | undefined {
     for (let n = path.length; n >= 0; n--) {
-      const o = tree.offsets.get(pathString(path.slice(0, n)));
+      const o = this.offsets.get(pathString(path.slice(0, n)));
       if (o !== undefined) return o;
     }
     return undefined;
-  };
-  const add = (path: Path, message: string) => problems.push({ path, message, offset: offsetOf(path) });
-  for (const p of tree.problems) problems.push({ path: p.path, message: p.message, offset: p.offset ?? offsetOf(p.path) });
-  if (tree.problems.length > 0) fail();
+  }
 
+  add(path: Path, message: string): void {
+    this.list.push({ path, message, offset: this.offsetOf(path) });
+  }
+
+  #lineOf(p: Problem): number | undefined {
+    return p.line ?? (p.offset !== undefined ? lineOf(this.#origStarts, originalOffset(this.splices, p.offset)) : undefined);
+  }
+
+  /** Throws every problem so far, by line; problems on the line of a `${...}` problem are its consequences and left out. */
+  fail(): never {
+    const subLines = new Set(this.list.filter((p) => p.substitution).map((p) => p.line));
+    const errors = this.list
+      .filter((p) => p.substitution || !subLines.has(this.#lineOf(p)))
+      .map((p) => {
+        const line = this.#lineOf(p);
+        const where = pathString(p.path);
+        const at = line !== undefined ? ` (line ${line})` : '';
+        const msg = `${this.fileName}: ${where === '' ? '' : `${where}: `}${redactSecrets(p.message, where, this.secrets)}${at}`;
+        return { line: line ?? 0, error: new ConfigError(msg, where === '' ? undefined : where, { file: this.fileName, line }) };
+      })
+      .sort((x, y) => x.line - y.line)
+      .map((x) => x.error);
+    throw new ConfigFileError(this.fileName, errors);
+  }
+}
+
+/** The sections as parsed by the schema; undefined where the section had problems (or is absent). */
+interface ParsedSections {
+  mode?: Mode;
+  backup_id?: string;
+  source?: KafkaClusterConfig;
+  target?: KafkaClusterConfig;
+  backup?: z.output<typeof backupSchema>;
+  restore?: RestoreOptions;
+  offset_storage?: z.output<typeof offsetStorageSchema>;
+  metrics?: z.output<typeof metricsSchema>;
+  encryption?: z.output<typeof encryptionSchema>;
+  storage?: StorageConfig;
+}
+
+/** Step 1: `${...}` references become placeholders (they get their values after parsing). */
+function prepare(text: string, fileName: string, opts: LoadConfigOptions): { sub: PreparedText; problems: ProblemList } {
+  const readText = opts.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const sub = prepareSubstitution(text, { env: opts.env ?? process.env, baseDir: opts.baseDir ?? dirname(fileName), readFile: readText });
+  const problems = new ProblemList(fileName, text, sub.splices);
+  for (const p of sub.problems) problems.list.push({ path: [], message: p.message, line: p.line, substitution: true });
+  return { sub, problems };
+}
+
+/** Step 2: the YAML, which must be a mapping at the top level. */
+function parseTop(sub: PreparedText, problems: ProblemList): Record<string, unknown> {
+  const tree = parseYamlTree(sub.text, (doc) => substituteInDocument(doc, sub));
+  problems.secrets = tree.secrets;
+  problems.offsets = tree.offsets;
+  for (const p of tree.problems) problems.list.push({ path: p.path, message: p.message, offset: p.offset ?? problems.offsetOf(p.path) });
+  if (tree.problems.length > 0) problems.fail();
   const raw = tree.value;
   if (raw === null || raw === undefined) {
-    add([], 'the file is empty; it needs at least mode, backup_id and storage');
-    fail();
+    problems.add([], 'the file is empty; it needs at least mode, backup_id and storage');
+    problems.fail();
   }
   if (!isPlainObject(raw)) {
-    add([], 'expected a mapping of keys (mode, backup_id, storage, ...) at the top level');
-    fail();
+    problems.add([], 'expected a mapping of keys (mode, backup_id, storage, ...) at the top level');
+    problems.fail();
   }
-  const top = raw as Record<string, unknown>;
+  return raw;
+}
 
-  // 3. Schema, section by section (so that every problem is found in one pass).
-  let backend: BackendName | undefined;
-  const forward = (prefix: Path, issues: readonly z.core.$ZodIssue[]) => {
-    for (const iss of issues) {
-      const path = [...prefix, ...(iss.path as Path)];
-      if (iss.code === 'unrecognized_keys') {
-        for (const k of iss.keys) add([...path, k], unknownKeyMessage(path, k, backend));
-      } else add(path, iss.message);
-    }
-  };
-  function run<S extends z.ZodType>(key: string, schema: S, value: unknown): z.output<S> | undefined {
+/** Runs section schemas, turning their issues into problems (unknown keys with a suggestion). */
+class SectionParser {
+  /** Set once storage.backend is known: the storage section's unknown keys are judged by it. */
+  backend: BackendName | undefined;
+
+  constructor(readonly problems: ProblemList) {}
+
+  run<S extends z.ZodType>(key: string, schema: S, value: unknown): z.output<S> | undefined {
     const r = schema.safeParse(value);
     if (r.success) return r.data;
-    forward([key], r.error.issues);
+    for (const iss of r.error.issues) {
+      const path = [key, ...(iss.path as Path)];
+      if (iss.code === 'unrecognized_keys') {
+        for (const k of iss.keys) this.problems.add([...path, k], unknownKeyMessage(path, k, this.backend));
+      } else this.problems.add(path, iss.message);
+    }
     return undefined;
   }
+}
 
+function present(top: Record<string, unknown>, k: string): boolean {
+  return top[k] !== undefined && top[k] !== null;
+}
+
+/** Step 3: the schema, section by section (so that every problem is found in one pass). */
+function parseSections(top: Record<string, unknown>, problems: ProblemList, warnings: string[]): ParsedSections {
+  const p = new SectionParser(problems);
   for (const k of Object.keys(top)) {
-    if (!(TOP_LEVEL_KEYS as readonly string[]).includes(k)) add([k], unknownKeyMessage([], k, undefined));
+    if (!(TOP_LEVEL_KEYS as readonly string[]).includes(k)) problems.add([k], unknownKeyMessage([], k, undefined));
   }
-  const mode = run('mode', topShape.mode, top['mode']) as Mode | undefined;
-  const backup_id = run('backup_id', topShape.backup_id, top['backup_id']) as string | undefined;
-  const present = (k: string) => top[k] !== undefined && top[k] !== null;
-  const source = present('source') ? (run('source', sourceSchema, top['source']) as KafkaClusterConfig | undefined) : undefined;
-  const target = present('target') ? (run('target', targetSchema, top['target']) as KafkaClusterConfig | undefined) : undefined;
-  const backupParsed = run('backup', backupSchema, top['backup']);
-  const restore = run('restore', restoreSchema, top['restore']) as RestoreOptions | undefined;
-  const offset_storage = present('offset_storage') ? run('offset_storage', offsetStorageSchema, top['offset_storage']) : undefined;
-  const metrics = run('metrics', metricsSchema, top['metrics']);
-  const encryption = present('encryption') ? run('encryption', encryptionSchema, top['encryption']) : undefined;
-  if (encryption && (encryption.key_file === undefined) === (encryption.key_env === undefined)) {
-    add(['encryption'], 'needs exactly one of key_file (a file holding the 256-bit key) or key_env (an environment variable holding it)');
+  const optional = <S extends z.ZodType>(key: string, schema: S) => (present(top, key) ? p.run(key, schema, top[key]) : undefined);
+  const s: ParsedSections = {
+    mode: p.run('mode', topShape.mode, top['mode']) as Mode | undefined,
+    backup_id: p.run('backup_id', topShape.backup_id, top['backup_id']) as string | undefined,
+    source: optional('source', sourceSchema) as KafkaClusterConfig | undefined,
+    target: optional('target', targetSchema) as KafkaClusterConfig | undefined,
+    backup: p.run('backup', backupSchema, top['backup']),
+    restore: p.run('restore', restoreSchema, top['restore']) as RestoreOptions | undefined,
+    offset_storage: optional('offset_storage', offsetStorageSchema),
+    metrics: p.run('metrics', metricsSchema, top['metrics']),
+    encryption: optional('encryption', encryptionSchema),
+  };
+  if (s.encryption && (s.encryption.key_file === undefined) === (s.encryption.key_env === undefined)) {
+    problems.add(['encryption'], 'needs exactly one of key_file (a file holding the 256-bit key) or key_env (an environment variable holding it)');
   }
+  s.storage = parseStorage(top, p, warnings);
+  return s;
+}
 
-  let storage: StorageConfig | undefined;
-  if (!present('storage')) add(['storage'], 'required key is missing (where the backup lives: backend s3, azure, gcs, filesystem or memory)');
-  else {
-    const b = backendOf(top['storage']);
-    if (!b.ok) add(isPlainObject(top['storage']) ? ['storage', 'backend'] : ['storage'], b.message);
-    else {
-      backend = b.value;
-      const parsed = run('storage', storageSchemas[backend], top['storage']);
-      if (parsed !== undefined) {
-        const n = normaliseStorage({ ...parsed, backend } as StorageSectionParsed);
-        for (const p of n.problems) add(['storage', p.key], p.message);
-        warnings.push(...n.warnings);
-        storage = n.config;
+/** Step 3b: the storage section, by the schema of its backend. */
+function parseStorage(top: Record<string, unknown>, p: SectionParser, warnings: string[]): StorageConfig | undefined {
+  if (!present(top, 'storage')) {
+    p.problems.add(['storage'], 'required key is missing (where the backup lives: backend s3, azure, gcs, filesystem or memory)');
+    return undefined;
+  }
+  const b = backendOf(top['storage']);
+  if (!b.ok) {
+    p.problems.add(isPlainObject(top['storage']) ? ['storage', 'backend'] : ['storage'], b.message);
+    return undefined;
+  }
+  p.backend = b.value;
+  const parsed = p.run('storage', storageSchemas[b.value], top['storage']);
+  if (parsed === undefined) return undefined;
+  const n = normaliseStorage({ ...parsed, backend: b.value } as StorageSectionParsed);
+  for (const x of n.problems) p.problems.add(['storage', x.key], x.message);
+  warnings.push(...n.warnings);
+  return n.config;
+}
+
+/** Step 4a: what the mode needs, and keys that exclude each other (reference 1.9 and ours). */
+function checkSections(top: Record<string, unknown>, s: ParsedSections, opts: LoadConfigOptions, problems: ProblemList): void {
+  const effectiveMode: Mode | undefined = s.mode ?? opts.expectMode;
+  if (opts.expectMode !== undefined && s.mode !== undefined && s.mode !== opts.expectMode) {
+    problems.add(['mode'], `is ${s.mode}, but this command runs a ${opts.expectMode}; use a config file with mode: ${opts.expectMode}`);
+  }
+  if (effectiveMode === 'backup' && !present(top, 'source')) {
+    problems.add(['source'], 'required when mode is backup (the cluster to back up: source.bootstrap_servers ...)');
+  }
+  if (effectiveMode === 'restore' && !present(top, 'target')) {
+    problems.add(['target'], 'required when mode is restore (the cluster to restore into: target.bootstrap_servers ...)');
+  }
+  if (s.backup?.continuous && s.backup.stop_at_current_offsets) {
+    const why = 'cannot be combined with backup.continuous: true (a continuous backup never stops); set one of them to false';
+    problems.add(['backup', 'stop_at_current_offsets'], why);
+  }
+  checkRetention(s, problems);
+  const windowProblem = s.restore && TimeWindow.of(s.restore.time_window_start, s.restore.time_window_end).problem;
+  if (windowProblem) problems.add(['restore', 'time_window_end'], windowProblem);
+  if (s.restore) for (const p of consumerGroupProblems(s.restore)) problems.add(['restore', p.key], p.message);
+  if (s.restore) for (const p of schemaIdProblems(s.restore)) problems.add(['restore', p.key], p.message);
+}
+
+/** Step 4a': backup.retention sets a limit, and only on a continuous backup. */
+function checkRetention(s: ParsedSections, problems: ProblemList): void {
+  const retention = s.backup?.retention;
+  if (!retention || (retention.max_age === undefined && retention.max_total_bytes === undefined && retention.keep_segments === undefined)) return;
+  if (retention.max_age === undefined && retention.max_total_bytes === undefined) {
+    problems.add(['backup', 'retention'], 'sets no limit: give max_age (e.g. 30d) and/or max_total_bytes; keep_segments alone prunes nothing');
+  } else if (!s.backup?.continuous) {
+    problems.add(['backup', 'retention'], 'applies to a continuous backup (backup.continuous: true) only; prune a snapshot backup with "kafka-backup prune"');
+  }
+}
+
+/** Step 4c: sections and keys accepted for compatibility that have no effect. */
+function noEffectWarnings(s: ParsedSections, warnings: string[]): void {
+  if (s.backup?.segment_max_age_secs !== undefined) {
+    warnings.push('backup.segment_max_age_secs is accepted for compatibility with published docs but has no effect; use backup.segment_max_interval_ms');
+  }
+  if (s.offset_storage !== undefined) {
+    warnings.push(
+      'offset_storage is not used: a backup keeps its progress in the backup itself (each partition index records where a restarted backup resumes), ' +
+        'so there is no local offsets database; the section can be removed',
+    );
+  }
+}
+
+/** Keys of the seed tool's later releases accepted without effect here (issue 19; docs/configuration.md). */
+function laterKeyWarnings(top: Record<string, unknown>, warnings: string[]): void {
+  const restore = top['restore'];
+  if (isPlainObject(restore) && restore['circuit_breaker'] !== undefined) {
+    warnings.push("restore.circuit_breaker has no effect yet: a restore rides through short storage and broker outages by its clients' retries and otherwise fails; run it again to resume (backup.circuit_breaker works)");
+  }
+  const target = top['target'];
+  const conn = isPlainObject(target) ? target['connection'] : undefined;
+  if (isPlainObject(conn) && conn['fetch_max_wait_ms'] !== undefined) {
+    warnings.push('target.connection.fetch_max_wait_ms has no effect: a restore produces to the target; set source.connection.fetch_max_wait_ms for backups');
+  }
+}
+
+/** Step 4b: a cluster's security and connection settings: what is required together, and what is ignored. */
+function checkCluster(name: 'source' | 'target', cluster: KafkaClusterConfig, rawSection: unknown, problems: ProblemList, warnings: string[]): void {
+  const sec = cluster.security;
+  if ((sec.ssl_certificate_location === undefined) !== (sec.ssl_key_location === undefined)) {
+    const missing = sec.ssl_certificate_location === undefined ? 'ssl_certificate_location' : 'ssl_key_location';
+    problems.add([name, 'security', missing], 'required for mutual TLS: ssl_certificate_location and ssl_key_location must be set together');
+  }
+  const sasl = sec.security_protocol.startsWith('SASL_');
+  if (sec.sasl_mechanism !== undefined && !sasl) {
+    warnings.push(`${name}.security.sasl_mechanism is ignored because security_protocol is ${sec.security_protocol}`);
+  }
+  if (sasl && sec.sasl_mechanism === undefined) {
+    problems.add(
+      [name, 'security', 'sasl_mechanism'],
+      `required when security_protocol is ${sec.security_protocol}: one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 ` +
+        '(none is assumed, so the password is never sent in a way you did not choose)',
+    );
+  }
+  if (sasl && sec.sasl_mechanism === 'OAUTHBEARER') {
+    for (const k of ['sasl_oauthbearer_token_endpoint_url', 'sasl_oauthbearer_client_id', 'sasl_oauthbearer_client_secret'] as const) {
+      if (sec[k] === undefined) {
+        problems.add([name, 'security', k], 'required with sasl_mechanism OAUTHBEARER (the OIDC client-credentials flow: token endpoint, client id and secret; the secret can come from ${env:NAME} or ${file:/path})');
       }
     }
   }
+  const clearPassword = plaintextPasswordWarning(`${name}.security`, sec);
+  if (clearPassword) warnings.push(clearPassword);
+  const rawConn = isPlainObject(rawSection) ? rawSection['connection'] : undefined;
+  if (isPlainObject(rawConn) && rawConn['keepalive_interval_secs'] !== undefined) {
+    warnings.push(
+      `${name}.connection.keepalive_interval_secs cannot be applied: Node.js fixes the keepalive probe interval at 1 s (10 probes), ` +
+        'so a silent broker is detected keepalive_time_secs + 10 s after the last data; tune keepalive_time_secs instead',
+    );
+  }
+  const tls = sec.security_protocol === 'SSL' || sec.security_protocol === 'SASL_SSL';
+  if (!tls && (sec.ssl_ca_location ?? sec.ssl_certificate_location ?? sec.ssl_key_location) !== undefined) {
+    warnings.push(`${name}.security ssl_* settings are ignored because security_protocol is ${sec.security_protocol}`);
+  }
+}
 
-  // 4. Semantic checks (reference 1.9 and ours).
-  const effectiveMode: Mode | undefined = mode ?? opts.expectMode;
-  if (opts.expectMode !== undefined && mode !== undefined && mode !== opts.expectMode) {
-    add(['mode'], `is ${mode}, but this command runs a ${opts.expectMode}; use a config file with mode: ${opts.expectMode}`);
-  }
-  if (effectiveMode === 'backup' && !present('source')) add(['source'], 'required when mode is backup (the cluster to back up: source.bootstrap_servers ...)');
-  if (effectiveMode === 'restore' && !present('target')) add(['target'], 'required when mode is restore (the cluster to restore into: target.bootstrap_servers ...)');
-  if (backupParsed?.continuous && backupParsed.stop_at_current_offsets) {
-    add(['backup', 'stop_at_current_offsets'], 'cannot be combined with backup.continuous: true (a continuous backup never stops); set one of them to false');
-  }
-  const retention = backupParsed?.retention;
-  if (retention && (retention.max_age !== undefined || retention.max_total_bytes !== undefined || retention.keep_segments !== undefined)) {
-    if (retention.max_age === undefined && retention.max_total_bytes === undefined) add(['backup', 'retention'], 'sets no limit: give max_age (e.g. 30d) and/or max_total_bytes; keep_segments alone prunes nothing');
-    else if (!backupParsed?.continuous) add(['backup', 'retention'], 'applies to a continuous backup (backup.continuous: true) only; prune a snapshot backup with "kafka-backup prune"');
-  }
-  if (restore?.time_window_start !== undefined && restore.time_window_end !== undefined && restore.time_window_start > restore.time_window_end) {
-    const s = restore.time_window_start;
-    const e = restore.time_window_end;
-    add(['restore', 'time_window_end'], `time_window_start ${s} (${isoOf(s)}) is after time_window_end ${e} (${isoOf(e)}); the window would be empty`);
-  }
-  if (restore) for (const p of consumerGroupProblems(restore)) add(['restore', p.key], p.message);
-  if (restore) for (const p of schemaIdProblems(restore)) add(['restore', p.key], p.message);
-  for (const [name, cluster] of [['source', source], ['target', target]] as const) {
-    if (!cluster) continue;
-    const sec = cluster.security;
-    if ((sec.ssl_certificate_location === undefined) !== (sec.ssl_key_location === undefined)) {
-      const missing = sec.ssl_certificate_location === undefined ? 'ssl_certificate_location' : 'ssl_key_location';
-      add([name, 'security', missing], 'required for mutual TLS: ssl_certificate_location and ssl_key_location must be set together');
-    }
-    const sasl = sec.security_protocol.startsWith('SASL_');
-    if (sec.sasl_mechanism !== undefined && !sasl) warnings.push(`${name}.security.sasl_mechanism is ignored because security_protocol is ${sec.security_protocol}`);
-    if (sasl && sec.sasl_mechanism === undefined) {
-      add([name, 'security', 'sasl_mechanism'], `required when security_protocol is ${sec.security_protocol}: one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (none is assumed, so the password is never sent in a way you did not choose)`);
-    }
-    const clearPassword = plaintextPasswordWarning(`${name}.security`, sec);
-    if (clearPassword) warnings.push(clearPassword);
-    const rawConn = isPlainObject(top[name]) ? top[name]['connection'] : undefined;
-    if (isPlainObject(rawConn) && rawConn['keepalive_interval_secs'] !== undefined) {
-      warnings.push(`${name}.connection.keepalive_interval_secs cannot be applied: Node.js fixes the keepalive probe interval at 1 s (10 probes), so a silent broker is detected keepalive_time_secs + 10 s after the last data; tune keepalive_time_secs instead`);
-    }
-    const tls = sec.security_protocol === 'SSL' || sec.security_protocol === 'SASL_SSL';
-    if (!tls && (sec.ssl_ca_location ?? sec.ssl_certificate_location ?? sec.ssl_key_location) !== undefined) warnings.push(`${name}.security ssl_* settings are ignored because security_protocol is ${sec.security_protocol}`);
-  }
-  if (backupParsed?.segment_max_age_secs !== undefined) warnings.push('backup.segment_max_age_secs is accepted for compatibility with published docs but has no effect; use backup.segment_max_interval_ms');
-  if (offset_storage !== undefined) warnings.push('offset_storage is not used: a backup keeps its progress in the backup itself (each partition index records where a restarted backup resumes), so there is no local offsets database; the section can be removed');
-
-  if (problems.length > 0) fail();
+/** Step 5: the typed config of a file without problems. */
+function assemble(s: ParsedSections, problems: ProblemList): KafkaBackupConfig {
+  const { mode, backup_id, storage, backup: backupParsed, restore, metrics, encryption } = s;
   if (mode === undefined || backup_id === undefined || storage === undefined || backupParsed === undefined || restore === undefined || metrics === undefined) {
-    add([], 'invalid configuration'); // unreachable: every failure above adds a problem
-    fail();
+    problems.add([], 'invalid configuration'); // unreachable: every failure above adds a problem
+    problems.fail();
   }
-
-  const warn = opts.onWarning ?? ((m: string) => logger('config').warn({ file: fileName }, m));
-  for (const w of warnings) warn(`${fileName}: ${redactSecrets(w, '', secrets)}`);
-
-  const { segment_max_age_secs: _ignored, ...backup } = backupParsed!;
+  const { segment_max_age_secs: _ignored, ...backup } = backupParsed;
   void _ignored;
+  const encryptionSpec = encryption ? { encryption: { keyFile: encryption.key_file, keyEnv: encryption.key_env, keyId: encryption.key_id } } : {};
   const cfg: KafkaBackupConfig = {
-    mode: mode!,
-    backup_id: backup_id!,
-    source,
-    target,
-    storage: { ...storageSpecFromConfig(storage!), ...(encryption ? { encryption: { keyFile: encryption.key_file, keyEnv: encryption.key_env, keyId: encryption.key_id } } : {}) },
+    mode,
+    backup_id,
+    source: s.source,
+    target: s.target,
+    storage: { ...storageSpecFromConfig(storage), ...encryptionSpec },
     backup: backup as BackupOptions,
-    restore: restore!,
-    offset_storage,
-    metrics: metrics!,
+    restore,
+    offset_storage: s.offset_storage,
+    metrics,
   };
   return stripUndefined(cfg);
+}
+
+/** Parses config text (synchronously; `${file:...}` references are read with readFileSync). */
+export function parseConfigText(text: string, fileName: string, opts: LoadConfigOptions = {}): KafkaBackupConfig {
+  const warnings: string[] = [];
+  const { sub, problems } = prepare(text, fileName, opts);
+  const top = parseTop(sub, problems);
+  const sections = parseSections(top, problems, warnings);
+  checkSections(top, sections, opts, problems);
+  for (const name of ['source', 'target'] as const) {
+    const cluster = sections[name];
+    if (cluster) checkCluster(name, cluster, top[name], problems, warnings);
+  }
+  noEffectWarnings(sections, warnings);
+  laterKeyWarnings(top, warnings);
+  if (problems.any) problems.fail();
+
+  const warn = opts.onWarning ?? ((m: string) => logger('config').warn({ file: fileName }, m));
+  for (const w of warnings) warn(`${fileName}: ${redactSecrets(w, '', problems.secrets)}`);
+  return assemble(sections, problems);
 }
 
 /** Reads and parses a config file. Throws `ConfigFileError` (a ConfigError) listing every problem. */
@@ -345,7 +485,8 @@ export async function loadConfig(path: string, opts: LoadConfigOptions = {}): Pr
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : String(code ?? 'unreadable');
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : String(code ?? 'unreadable');
     throw new ConfigError(`cannot read config file ${path}: ${why}`, undefined, { file: path });
   }
   return parseConfigText(text, path, opts);

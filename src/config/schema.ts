@@ -3,6 +3,7 @@
  * our additions). Objects are strict: unknown keys are refused (see load.ts for the messages).
  */
 import { z } from 'zod';
+import { SEGMENT_CODECS } from '../format/codec.js';
 import { keyKindsOf, PlainScalar, SpecificTagged, setOwn } from './yaml-tree.js';
 import {
   bad, bool, describe, epochMs, int, leaf, list, listLeaf, nonEmptyStr, ok, oneOf, positive, quote, REQUIRED, str, u64,
@@ -152,13 +153,28 @@ const bootstrapServers = z
   });
 
 export const SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const satisfies readonly SecurityProtocol[];
-export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'GSSAPI'] as const satisfies readonly SaslMechanism[];
+export const SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'GSSAPI', 'OAUTHBEARER'] as const satisfies readonly SaslMechanism[];
 
 export const securityShape = {
   security_protocol: leaf(oneOf(SECURITY_PROTOCOLS, { 'SASL-PLAINTEXT': 'SASL_PLAINTEXT', 'SASL-SSL': 'SASL_SSL' }), 'PLAINTEXT'),
   sasl_mechanism: leaf(oneOf(SASL_MECHANISMS, { 'SCRAM-SHA256': 'SCRAM-SHA-256', 'SCRAM-SHA512': 'SCRAM-SHA-512' })),
   sasl_username: leaf(str),
   sasl_password: leaf(str),
+  // The seed tool's later releases: OAUTHBEARER with the OIDC client-credentials flow (src/kafka/oauth.ts).
+  sasl_oauthbearer_method: leaf(oneOf(['oidc'] as const)),
+  sasl_oauthbearer_token_endpoint_url: leaf((v) => {
+    const r = nonEmptyStr(v);
+    if (!r.ok) return r;
+    try {
+      const u = new URL(r.value);
+      return u.protocol === 'https:' || u.protocol === 'http:' ? r : bad(`expected an http(s) URL, got ${quote(r.value)}`);
+    } catch {
+      return bad(`expected an http(s) URL, got ${quote(r.value)}`);
+    }
+  }),
+  sasl_oauthbearer_client_id: leaf(nonEmptyStr),
+  sasl_oauthbearer_client_secret: leaf(str),
+  sasl_oauthbearer_scope: leaf(str),
   ssl_ca_location: leaf(nonEmptyStr),
   ssl_certificate_location: leaf(nonEmptyStr),
   ssl_key_location: leaf(nonEmptyStr),
@@ -179,6 +195,8 @@ export const connectionShape = {
   }, 4),
   // Ours (not in the reference tool): how long one broker request may go unanswered.
   request_timeout_ms: leaf(int(1000, I32_MAX, 'milliseconds, at least 1000'), 30_000),
+  // The seed tool's later releases: how long the broker may hold a Fetch for data (source only).
+  fetch_max_wait_ms: leaf(int(0, 60_000, 'milliseconds 0..60000')),
 };
 
 const topicPattern: Check<string> = (v) => {
@@ -286,6 +304,13 @@ const startOffset = z
     return { kind: r.value };
   });
 
+/** backup.circuit_breaker / restore.circuit_breaker (src/util/circuit-breaker.ts). */
+const circuitBreakerShape = {
+  enabled: leaf(bool, true),
+  failure_threshold: leaf(int(1, 1000, 'a number of rounds 1..1000'), 5),
+  cool_down_secs: leaf(int(1, 3600, 'seconds 1..3600'), 10),
+};
+
 /** backup.retention.max_age: a duration such as 30d, 12h (parseDuration's units). */
 const durationCheck: Check<number> = (v) => {
   if (typeof v !== 'string') return bad(`expected a duration with a unit such as 30d, 12h or 90m, got ${describe(v)}`);
@@ -314,11 +339,18 @@ const retentionShape = {
   keep_segments: leaf(positive),
 };
 
+export const workersShape = {
+  group_id: leaf(nonEmptyStr),
+  session_timeout_ms: leaf(int(6_000, 1_800_000, 'milliseconds between 6000 and 1800000 (the broker\'s group.min/max.session.timeout.ms defaults)')),
+  heartbeat_interval_ms: leaf(positive),
+  rebalance_timeout_ms: leaf(positive),
+};
+
 export const backupShape = {
   segment_max_bytes: leaf(positive, 134_217_728),
   segment_max_interval_ms: leaf(positive, 60_000),
   segment_max_records: leaf(positive),
-  compression: leaf(oneOf(['zstd', 'lz4', 'none'] as const satisfies readonly Compression[]), 'zstd'),
+  compression: leaf(oneOf<Compression>(SEGMENT_CODECS), 'zstd'),
   compression_level: leaf(int(1, 22, 'a zstd level 1..22'), 3),
   // Ours: the whole-object digest kept in the index (docs/format.md 2.4); crc32c costs nothing, sha256 hashes every byte.
   segment_digest: leaf(oneOf(['crc32c', 'sha256'] as const), 'crc32c'),
@@ -346,6 +378,12 @@ export const backupShape = {
   rate_limit_bytes_per_sec: leaf(positive),
   on_missing_topic: leaf(oneOf(['fail', 'warn'] as const satisfies readonly OnMissingTopic[]), 'fail'),
   retention: section(retentionShape),
+  // The seed tool's later releases (issue 19, docs/configuration.md "Later releases of the seed tool").
+  circuit_breaker: section(circuitBreakerShape),
+  consumer_group_snapshot_min_interval_secs: leaf(u64, 0),
+  empty_fetch_retry_secs: leaf(int(1, 86_400, 'seconds 1..86400'), 60),
+  /** Several worker processes share this backup through a group on the source cluster (src/backup/workers); group_id enables it. */
+  workers: section(workersShape),
 };
 export const backupSchema = section(backupShape);
 
@@ -447,6 +485,8 @@ export const restoreShape = {
   // Ours: create LogAppendTime source topics as LogAppendTime targets (the broker re-stamps every record).
   keep_log_append_time: leaf(bool, false),
   // Ours (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset.
+  circuit_breaker: section(circuitBreakerShape),
+  existing_topic_config_policy: leaf(oneOf(['keep', 'overwrite', 'fail'] as const), 'keep'),
   manual_offsets: mapping(mapping(intKeyedLeaf(int(0, Number.MAX_SAFE_INTEGER, 'an offset (integer >= 0)'), 'a mapping {partition: offset}'), 'a mapping {source topic: {partition: offset}}'), 'a mapping {group: {source topic: {partition: offset}}}'),
   // Seed tool's later releases (issue 19): Schema Registry ids rewritten on restore (src/restore/schema-ids.ts).
   rewrite_schema_ids: leaf(bool, false),

@@ -5,12 +5,13 @@
  * vocabulary. Every default of docs/configuration.md is filled in; spelling variants are
  * normalised (e.g. `SCRAM-SHA256` -> `SCRAM-SHA-256`); time windows are epoch milliseconds.
  */
+import type { SegmentCodec } from '../format/codec.js';
 import type { StorageSpec } from '../storage/spec.js';
 
 export type Mode = 'backup' | 'restore';
 
 export type SecurityProtocol = 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
-export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'GSSAPI';
+export type SaslMechanism = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'GSSAPI' | 'OAUTHBEARER';
 
 export interface SecurityConfig {
   security_protocol: SecurityProtocol;
@@ -24,6 +25,12 @@ export interface SecurityConfig {
   sasl_kerberos_service_name?: string;
   sasl_keytab_path?: string;
   sasl_krb5_config_path?: string;
+  /** OAUTHBEARER: only `oidc` (client credentials). */
+  sasl_oauthbearer_method?: 'oidc';
+  sasl_oauthbearer_token_endpoint_url?: string;
+  sasl_oauthbearer_client_id?: string;
+  sasl_oauthbearer_client_secret?: string;
+  sasl_oauthbearer_scope?: string;
 }
 
 export interface ConnectionConfig {
@@ -35,6 +42,8 @@ export interface ConnectionConfig {
   connections_per_broker: number;
   /** Ours: how long one broker request may go unanswered before it is retried (milliseconds). */
   request_timeout_ms: number;
+  /** How long the broker may hold a Fetch for data (source only; absent = the engine's defaults). */
+  fetch_max_wait_ms?: number;
 }
 
 export interface TopicSelection {
@@ -52,7 +61,8 @@ export interface KafkaClusterConfig {
   topics: TopicSelection;
 }
 
-export type Compression = 'zstd' | 'lz4' | 'none';
+/** backup.compression: the segment codecs (format/codec.ts). */
+export type Compression = SegmentCodec;
 
 /** Where a partition starts when there is no stored progress. */
 export type StartOffset =
@@ -95,6 +105,26 @@ export interface BackupOptions {
   on_missing_topic: OnMissingTopic;
   /** Continuous backups: prune the oldest segments as the backup runs (docs/lifecycle.md). */
   retention: RetentionConfig;
+  circuit_breaker: CircuitBreakerConfig;
+  consumer_group_snapshot_min_interval_secs: number;
+  empty_fetch_retry_secs: number;
+  /** Several worker processes share the backup (src/backup/workers). */
+  workers: WorkersConfig;
+}
+
+/** backup.workers: distributed backup; enabled by group_id. */
+export interface WorkersConfig {
+  group_id?: string;
+  session_timeout_ms?: number;
+  heartbeat_interval_ms?: number;
+  rebalance_timeout_ms?: number;
+}
+
+/** backup.circuit_breaker / restore.circuit_breaker. */
+export interface CircuitBreakerConfig {
+  enabled: boolean;
+  failure_threshold: number;
+  cool_down_secs: number;
 }
 
 export interface RetentionConfig {
@@ -166,6 +196,8 @@ export interface RestoreOptions {
   /** Ours: fill the mapping from the two registries (same subject, same schema). */
   source_schema_registry_url?: string;
   target_schema_registry_url?: string;
+  circuit_breaker: CircuitBreakerConfig;
+  existing_topic_config_policy: 'keep' | 'overwrite' | 'fail';
 }
 
 export interface OffsetStorageConfig {

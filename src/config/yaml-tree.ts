@@ -5,7 +5,7 @@
  * and the line of every key/value for error messages.
  */
 import type { Secret } from './substitute.js';
-import { Alias, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Document, type Node, type ParsedNode } from 'yaml';
+import { type Alias, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar, type Document, type Node, type ParsedNode } from 'yaml';
 
 /** A plain (unquoted) scalar that the YAML core schema resolved to a number or boolean. */
 export class PlainScalar {
@@ -163,7 +163,7 @@ export function parseYamlTree(text: string, hook?: DocumentHook): Tree {
           problems.push({ path, offset: keyNode?.range?.[0], message: 'mapping keys must be plain scalars, not lists or mappings' });
           continue;
         }
-        if (Object.prototype.hasOwnProperty.call(obj, key)) {
+        if (Object.hasOwn(obj, key)) {
           problems.push({ path: [...path, key], offset: keyNode.range?.[0], message: 'duplicate key' });
           continue;
         }

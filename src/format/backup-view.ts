@@ -1,12 +1,9 @@
 import { countGroupSnapshots } from './group-snapshot.js';
-import { readJsonObject } from './json-object.js';
-import { checkBackupId, keys } from './layout.js';
 import type { Manifest } from './manifest.js';
 import { summarize, type PartitionIndex, type PartitionSummary } from './partition-index.js';
 import { readBackupIndex, requireBackupManifest } from './seed/backup.js';
 import { readPrunedLog, type PrunedRange } from './pruned.js';
 import type { ObjectStore } from '../storage/store.js';
-import { CorruptDataError, UserError } from '../util/errors.js';
 
 export interface PartitionView {
   topic: string;

@@ -7,6 +7,7 @@ import { CorruptDataError } from '../util/errors.js';
   {backup_id}/lease.json                                      the running writer's lease (backup/lease.ts)
   {backup_id}/topics/{topic}/{partition}/index.json           the partition's segment index (partition-index.ts)
   {backup_id}/topics/{topic}/{partition}/{first:020}.kbseg     one segment (segment.ts), streamed while written
+  {backup_id}/topics/{topic}/{partition}/{first:020}.e{epoch}.kbseg   the same, by a distributed worker in ownership epoch {epoch}
   {backup_id}/topics/{topic}/{partition}/{first:020}-{last:020}.kbseg   one segment (written whole; older backups)
   {backup_id}/consumer-groups/{taken_at_ms:015}.json          a consumer-group offsets snapshot (manifest.ts)
   {backup_id}/restores/{restore_id}/state.json                a restore's progress and exact offset map (restore-state.ts)
@@ -36,7 +37,8 @@ export function isValidTopicName(topic: string): boolean {
   return TOPIC_RE.test(topic) && topic !== '.' && topic !== '..';
 }
 
-const SEGMENT_NAME_RE = /^(\d{20})(?:-(\d{20}))?\.kbseg$/;
+/** `.e{epoch}`: written by a distributed worker in that ownership epoch of the partition (src/backup/workers). */
+const SEGMENT_NAME_RE = /^(\d{20})(?:-(\d{20}))?(?:\.e\d{1,15})?\.kbseg$/;
 
 /**
  * A segment key read from a partition index must be a segment of *that* partition: directly under
@@ -73,8 +75,8 @@ export const keys = {
   segment: (backupId: string, topic: string, partition: number, first: number, last: number) =>
     `${keys.partitionPrefix(backupId, topic, partition)}${pad(first)}-${pad(last)}.kbseg`,
   /** A segment streamed while it is written: its last offset is not known when the upload starts. */
-  streamedSegment: (backupId: string, topic: string, partition: number, first: number) =>
-    `${keys.partitionPrefix(backupId, topic, partition)}${pad(first)}.kbseg`,
+  streamedSegment: (backupId: string, topic: string, partition: number, first: number, epoch?: number) =>
+    `${keys.partitionPrefix(backupId, topic, partition)}${pad(first)}${epoch === undefined ? '' : `.e${epoch}`}.kbseg`,
   groupsPrefix: (backupId: string) => `${backupId}/consumer-groups/`,
   groupSnapshot: (backupId: string, takenAt: number) => `${backupId}/consumer-groups/${String(takenAt).padStart(15, '0')}.json`,
   restoresPrefix: (backupId: string) => `${backupId}/restores/`,

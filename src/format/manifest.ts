@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError, NotFoundError, UserError } from '../util/errors.js';
+import { SEGMENT_CODECS } from './codec.js';
 import { readJsonObject, writeJsonObject } from './json-object.js';
 import { checkBackupId, isValidTopicName, keys } from './layout.js';
 
@@ -34,6 +35,8 @@ export const manifestTopicSchema = z
     partition_count: safeInt.refine((n) => n > 0 && n <= 100_000, 'must be between 1 and 100000'),
     /** Topic configs set on the topic itself (non-default), to recreate it faithfully. */
     configs: z.record(z.string(), z.string()),
+    /** Replicas per partition on the source (the most of any partition); absent in backups made before it was recorded. */
+    replication_factor: safeInt.refine((n) => n >= 1 && n <= 32_767, 'must be between 1 and 32767').optional(),
     partitions: z.array(manifestPartitionSchema),
   })
   .superRefine((t, ctx) => {
@@ -55,7 +58,7 @@ export const manifestSchema = z.strictObject({
   mode: z.enum(['snapshot', 'continuous']),
   source_cluster_id: z.string().nullable(),
   source_bootstrap_servers: z.array(z.string()),
-  compression: z.enum(['none', 'zstd', 'lz4']),
+  compression: z.enum(SEGMENT_CODECS),
   include_offset_headers: z.boolean(),
   created_at: safeInt,
   updated_at: safeInt,

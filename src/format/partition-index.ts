@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError } from '../util/errors.js';
+import { SEGMENT_CODECS } from './codec.js';
 import { readJsonObject } from './json-object.js';
 import { checkSegmentKey, keys } from './layout.js';
 
@@ -25,7 +26,7 @@ export const segmentEntrySchema = z.strictObject({
   max_timestamp: safeInt.nullable(),
   raw_bytes: nonNeg,
   stored_bytes: nonNeg,
-  codec: z.enum(['none', 'zstd', 'lz4']),
+  codec: z.enum(SEGMENT_CODECS),
   /** Whole-object digests (segment-digest.ts): every entry has at least one; sha256 is checked when present, else crc32c. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   crc32c: z.string().regex(/^[0-9a-f]{8}$/).optional(),
@@ -52,6 +53,19 @@ export const partitionIndexSchema = z
     generation: nonNeg.optional(),
     /** Generation of the last manifest write that had completed when this index was written. */
     manifest_generation: nonNeg.optional(),
+    /** Distributed backup (src/backup/workers): the worker that owns the partition, fenced by compare-and-swap writes of this object. */
+    owner: z
+      .strictObject({
+        /** +1 on every takeover; the owner's segment keys carry it, so owners never write the same key. */
+        epoch: nonNeg,
+        member_id: z.string(),
+        /** The consumer-group generation in which the owner was assigned the partition. */
+        group_generation: safeInt,
+        host: z.string(),
+        pid: nonNeg,
+        since: safeInt,
+      })
+      .optional(),
     topic: z.string(),
     partition: nonNeg,
     next_offset: nonNeg.nullable(),

@@ -63,7 +63,9 @@ import { crc32c, crc32cCombine } from '../kafka/protocol/crc32c.js';
 import { ATTRIBUTES_OFFSET, batchTimestampRange, BATCH_HEADER_SIZE, readBatchHeader, splitBatches, verifyBatchCrc, type BatchHeader } from '../kafka/protocol/record-batch.js';
 import { crc32cHex, DEFAULT_SEGMENT_DIGEST, type SegmentDigestAlgorithm } from './segment-digest.js';
 
-export type SegmentCodec = 'none' | 'zstd' | 'lz4';
+import type { SegmentCodec } from './codec.js';
+
+export type { SegmentCodec };
 
 export const SEGMENT_FORMAT_VERSION = 1;
 export const SEGMENT_MAGIC = Buffer.from('KBSEGMNT', 'ascii');
@@ -83,6 +85,7 @@ export const MAX_BLOCKS = 1 << 16;
  */
 export const MAX_BLOCK_RAW_LENGTH = 128 * 1024 * 1024;
 
+// The codec byte of the footer and of each block entry is the index in this list: never reorder it.
 const CODECS: readonly SegmentCodec[] = ['none', 'zstd', 'lz4'];
 
 export interface SegmentTrailer {

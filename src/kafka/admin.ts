@@ -1,4 +1,4 @@
-import { Admin, ConfigResourceTypes, ConfigSources, FetchIsolationLevels, type AdminOptions } from '@platformatic/kafka';
+import { Admin, ConfigResourceTypes, ConfigSources, FetchIsolationLevels, IncrementalAlterConfigOperationTypes, type AdminOptions } from '@platformatic/kafka';
 import { KafkaError, UserError } from '../util/errors.js';
 import { connectionOptions, parseHostPort, type KafkaConnectionSettings } from './security.js';
 
@@ -15,7 +15,10 @@ export interface GroupOffsets {
 export interface GroupDescription {
   groupId: string;
   state: string;
-  members: { memberId: string; clientId: string; clientHost: string }[];
+  /** The protocol the group chose (for kafka-backup workers: their config fingerprint). */
+  protocol?: string;
+  /** userData: the protocol metadata a member joined with (kafka-backup workers: their config). */
+  members: { memberId: string; clientId: string; clientHost: string; userData?: Buffer }[];
 }
 
 /**
@@ -104,6 +107,16 @@ export class KafkaAdmin {
     );
   }
 
+  /** IncrementalAlterConfigs SET of the given topic configs; the topic's other configs are left alone. */
+  async setTopicConfigs(topic: string, configs: Record<string, string>): Promise<void> {
+    await this.#wrap(
+      `IncrementalAlterConfigs ${topic}`,
+      this.#admin.incrementalAlterConfigs({
+        resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: topic, configs: Object.entries(configs).map(([name, value]) => ({ name, configOperation: IncrementalAlterConfigOperationTypes.SET, value })) }],
+      }),
+    );
+  }
+
   async deleteTopics(names: string[]): Promise<void> {
     await this.#wrap('DeleteTopics', this.#admin.deleteTopics({ topics: names }));
   }
@@ -127,7 +140,11 @@ export class KafkaAdmin {
     return [...res.values()].map((g) => ({
       groupId: g.id,
       state: String(g.state),
-      members: [...g.members.values()].map((m) => ({ memberId: m.id, clientId: m.clientId, clientHost: m.clientHost ?? '' })),
+      protocol: g.protocol,
+      members: [...g.members.values()].map((m) => {
+        const u = m.metadata?.metadata;
+        return { memberId: m.id, clientId: m.clientId, clientHost: m.clientHost ?? '', ...(u === undefined ? {} : { userData: Buffer.from(u) }) };
+      }),
     }));
   }
 

@@ -83,9 +83,18 @@ export class KafkaCluster {
     } catch {
       conn = undefined;
     }
-    const own = conn ? undefined : await this.#bootstrapConnection();
+    let own = conn ? undefined : await this.#bootstrapConnection();
     try {
-      const res = await (conn ?? own)!.call(metadataV12.api, null, false, false);
+      let res: MetadataResponse;
+      try {
+        res = await callMetadata((conn ?? own)!);
+      } catch (err) {
+        // The known broker asked may be the one that is down (a stopped node still accepts connections):
+        // ask the bootstrap servers instead, or the metadata would stay stale for as long as it is down.
+        if (!conn) throw err;
+        own = await this.#bootstrapConnection();
+        res = await callMetadata(own);
+      }
       const brokers = new Map<number, BrokerInfo>();
       for (const b of res.brokers) brokers.set(b.nodeId, { nodeId: b.nodeId, host: b.host, port: b.port });
       const topics = new Map<string, TopicInfo>();
@@ -200,5 +209,22 @@ export class KafkaCluster {
     const all = [...this.#conns.values()];
     this.#conns.clear();
     await Promise.all(all.map(async (p) => (await p.catch(() => undefined))?.close()));
+  }
+}
+
+/**
+ * Metadata v12 of every topic. The library fails the whole call when a partition carries an error
+ * (LEADER_NOT_AVAILABLE: a partition whose broker is down), though the response it parsed is complete:
+ * that response is used, so one leaderless partition does not leave the whole cluster's metadata stale.
+ */
+type MetadataResponse = Awaited<ReturnType<typeof metadataV12.api.async>>;
+
+async function callMetadata(conn: BrokerConnection): Promise<MetadataResponse> {
+  try {
+    return await conn.call(metadataV12.api, null, false, false);
+  } catch (err) {
+    const res = ((err as Error).cause as { response?: unknown } | undefined)?.response;
+    if (typeof res === 'object' && res !== null && 'brokers' in res && 'topics' in res) return res as MetadataResponse;
+    throw err;
   }
 }

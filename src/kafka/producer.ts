@@ -154,7 +154,7 @@ export class RawProducer {
    * `offsets`. Stops issuing at the first failure and returns its index and how far it had sent.
    */
   async #pipeline(topic: string, partition: number, stamped: { batch: Buffer }[], from: number, offsets: (bigint | undefined)[]): Promise<{ index: number; sentUpTo: number } | undefined> {
-    let conn;
+    let conn: BrokerConnection;
     try {
       conn = await this.#cluster.leaderConnection(topic, partition, this.#lane(topic, partition));
     } catch {
@@ -218,7 +218,7 @@ export class RawProducer {
     let lastErr: unknown;
     for (let attempt = 0; attempt <= this.#opts.retries; attempt++) {
       if (attempt > 0) await sleep(Math.min(100 * 2 ** attempt, 5000));
-      let conn;
+      let conn: BrokerConnection | undefined;
       try {
         conn = await this.#cluster.leaderConnection(topic, partition, this.#lane(topic, partition));
         const res = await conn.send(PRODUCE_API_KEY, PRODUCE_VERSION, () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [batch] }] }]), parseProduceResponse);

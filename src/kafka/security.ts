@@ -2,13 +2,19 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions as TLSConnectionOptions } from 'node:tls';
 import type { ConnectionOptions, SASLOptions } from '@platformatic/kafka';
 import { UserError } from '../util/errors.js';
+import { oidcTokenProvider } from './oauth.js';
 
 /** The `source.security` / `target.security` block, normalised by the config loader. */
 export interface KafkaSecurity {
   security_protocol?: 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
-  sasl_mechanism?: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'GSSAPI';
+  sasl_mechanism?: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512' | 'GSSAPI' | 'OAUTHBEARER';
   sasl_username?: string;
   sasl_password?: string;
+  /** OAUTHBEARER (OIDC client credentials): src/kafka/oauth.ts. */
+  sasl_oauthbearer_token_endpoint_url?: string;
+  sasl_oauthbearer_client_id?: string;
+  sasl_oauthbearer_client_secret?: string;
+  sasl_oauthbearer_scope?: string;
   ssl_ca_location?: string;
   ssl_certificate_location?: string;
   ssl_key_location?: string;
@@ -89,16 +95,32 @@ export function connectionOptions(s: KafkaConnectionSettings): ConnectionOptions
     if (mechanism === 'GSSAPI') {
       throw new UserError('CONFIG', 'security.sasl_mechanism: GSSAPI (Kerberos) is not supported yet; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512');
     }
-    const sasl: SASLOptions = { mechanism, username: sec.sasl_username ?? '', password: sec.sasl_password ?? '' };
-    opts.sasl = sasl;
+    if (mechanism === 'OAUTHBEARER') {
+      opts.sasl = oauthBearer(sec);
+    } else {
+      const sasl: SASLOptions = { mechanism, username: sec.sasl_username ?? '', password: sec.sasl_password ?? '' };
+      opts.sasl = sasl;
+    }
   }
   if (s.socket) socketTunings.set(opts, s.socket);
   return opts;
 }
 
+/** SASL/OAUTHBEARER with a token from the OIDC endpoint, fetched (and renewed) as connections authenticate. */
+function oauthBearer(sec: KafkaSecurity): SASLOptions {
+  const url = sec.sasl_oauthbearer_token_endpoint_url;
+  const clientId = sec.sasl_oauthbearer_client_id;
+  const clientSecret = sec.sasl_oauthbearer_client_secret;
+  if (!url || !clientId || clientSecret === undefined) {
+    throw new UserError('CONFIG', 'security.sasl_mechanism OAUTHBEARER needs sasl_oauthbearer_token_endpoint_url, sasl_oauthbearer_client_id and sasl_oauthbearer_client_secret');
+  }
+  const provider = oidcTokenProvider({ tokenEndpointUrl: url, clientId, clientSecret, ...(sec.sasl_oauthbearer_scope ? { scope: sec.sasl_oauthbearer_scope } : {}) });
+  return { mechanism: 'OAUTHBEARER', token: () => provider.token() };
+}
+
 export function parseHostPort(server: string): { host: string; port: number } {
   const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(server.trim());
-  if (!m || !m[1] || !m[2] || Number(m[2]) > 65535) {
+  if (!m?.[1] || !m[2] || Number(m[2]) > 65535) {
     throw new UserError('CONFIG', `bootstrap_servers: "${server}" is not host:port (for example kafka-0.example.com:9092)`, { server });
   }
   return { host: m[1], port: Number(m[2]) };

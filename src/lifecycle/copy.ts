@@ -20,7 +20,6 @@ import type { z } from 'zod';
 import { BackupLease, type LeaseOptions } from '../backup/lease.js';
 import { listBackupIds } from '../format/backup-view.js';
 import { checkBackupId, keys } from '../format/layout.js';
-import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { manifestSchema, readManifest, writeManifest, type Manifest } from '../format/manifest.js';
 import { partitionIndexSchema, verifyPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
 import { digestLabel, recordedDigest, SegmentDigester, type SegmentDigestAlgorithm } from '../format/segment-digest.js';
@@ -227,7 +226,7 @@ async function copyPartition(opts: CopyOptions, to: ObjectStore, backupId: strin
     if (signal?.aborted) return false;
     await copySegment(opts, to, backupId, s, known.get(s.key) === digestKey(s), res);
   }
-  if (!destBytes || !destBytes.equals(p.bytes)) {
+  if (!destBytes?.equals(p.bytes)) {
     await putVerified(to, ik, p.bytes, res);
     opts.onProgress?.({ backupId, key: ik, action: 'index', bytes: p.bytes.length });
   }
@@ -300,7 +299,7 @@ async function copyBackupLogs(from: ObjectStore, to: ObjectStore, backupId: stri
     const bytes = await getOpt(from, o.key);
     if (!bytes) continue;
     const there = await getOpt(to, o.key);
-    if (there && there.equals(bytes)) continue;
+    if (there?.equals(bytes)) continue;
     await putVerified(to, o.key, bytes, res);
   }
 }

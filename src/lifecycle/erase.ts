@@ -17,8 +17,8 @@
 import { digestProblem } from '../format/segment-digest.js';
 import { BackupLease, type LeaseOptions } from '../backup/lease.js';
 import { entryMatchesKey, newKeyHash, readErasureLog, writeErasureLog, type ErasureEntry, type ErasureLog } from '../format/erasure-log.js';
-import { readJsonObject, writeJsonObject } from '../format/json-object.js';
-import { checkBackupId, keys } from '../format/layout.js';
+import { writeJsonObject } from '../format/json-object.js';
+import { keys } from '../format/layout.js';
 import { requireManifest, writeManifest, type Manifest } from '../format/manifest.js';
 import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
 import type { ObjectStore } from '../storage/store.js';

@@ -7,7 +7,7 @@
  * pruned.json whose segments an index still names are unindexed, and unindexed segment objects
  * inside recorded ranges (orphans) are deleted.
  */
-import { readJsonObject, writeJsonObject } from '../format/json-object.js';
+import { writeJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
 import { readManifest, requireManifest, writeManifest, type Manifest } from '../format/manifest.js';
 import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';

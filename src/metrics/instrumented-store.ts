@@ -1,5 +1,6 @@
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from '../storage/store.js';
-import { AlreadyExistsError, NotFoundError } from '../util/errors.js';
+import { ForwardingStore } from '../storage/forwarding.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from '../storage/store.js';
+import { AlreadyExistsError, NotFoundError, PreconditionFailedError } from '../util/errors.js';
 import type { KafkaBackupMetrics } from './registry.js';
 
 /**
@@ -7,17 +8,12 @@ import type { KafkaBackupMetrics } from './registry.js';
  * failures, for the `kafka_backup_storage_*` metrics. The backends stay untouched.
  * Streams are timed from the call to the end of the stream (the whole transfer).
  */
-export class InstrumentedStore implements ObjectStore {
-  readonly #inner: ObjectStore;
+export class InstrumentedStore extends ForwardingStore {
   readonly #m: KafkaBackupMetrics;
 
   constructor(inner: ObjectStore, metrics: KafkaBackupMetrics) {
-    this.#inner = inner;
+    super(inner);
     this.#m = metrics;
-  }
-
-  get url(): string {
-    return this.#inner.url;
   }
 
   async #timed<T>(operation: string, f: () => Promise<T>): Promise<T> {
@@ -29,7 +25,7 @@ export class InstrumentedStore implements ObjectStore {
       return r;
     } catch (err) {
       // A missing object is an answer, not a storage failure.
-      if (!(err instanceof NotFoundError) && !(err instanceof AlreadyExistsError)) this.#failed(operation);
+      if (!(err instanceof NotFoundError) && !(err instanceof AlreadyExistsError) && !(err instanceof PreconditionFailedError)) this.#failed(operation);
       throw err;
     }
   }
@@ -40,34 +36,34 @@ export class InstrumentedStore implements ObjectStore {
     this.#m.consecutiveStorageErrors++;
   }
 
-  put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
+  override put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
     return this.#timed('put', async () => {
-      await this.#inner.put(key, data, opts);
+      await this.inner.put(key, data, opts);
       this.#m.storageBytes.inc({ direction: 'write' }, data.byteLength);
     });
   }
 
-  putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
+  override putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
     return this.#timed('put_stream', async () => {
-      const r = await this.#inner.putStream(key, body, opts);
+      const r = await this.inner.putStream(key, body, opts);
       this.#m.storageBytes.inc({ direction: 'write' }, r.size);
       return r;
     });
   }
 
-  get(key: string, range?: ByteRange): Promise<Buffer> {
+  override get(key: string, range?: ByteRange): Promise<Buffer> {
     return this.#timed('get', async () => {
-      const b = await this.#inner.get(key, range);
+      const b = await this.inner.get(key, range);
       this.#m.storageBytes.inc({ direction: 'read' }, b.length);
       return b;
     });
   }
 
-  async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
+  override async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
     const end = this.#m.storageOps.startTimer({ operation: 'get_stream' });
     let inner: AsyncIterable<Buffer>;
     try {
-      inner = await this.#inner.getStream(key, range);
+      inner = await this.inner.getStream(key, range);
     } catch (err) {
       if (!(err instanceof NotFoundError)) this.#failed('get_stream');
       throw err;
@@ -91,18 +87,18 @@ export class InstrumentedStore implements ObjectStore {
     };
   }
 
-  head(key: string): Promise<ObjectMeta | undefined> {
-    return this.#timed('head', () => this.#inner.head(key));
+  override head(key: string): Promise<ObjectMeta | undefined> {
+    return this.#timed('head', () => this.inner.head(key));
   }
 
-  exists(key: string): Promise<boolean> {
-    return this.#timed('head', () => this.#inner.exists(key));
+  override exists(key: string): Promise<boolean> {
+    return this.#timed('head', () => this.inner.exists(key));
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectMeta> {
+  override async *list(prefix: string): AsyncIterable<ObjectMeta> {
     const end = this.#m.storageOps.startTimer({ operation: 'list' });
     try {
-      yield* this.#inner.list(prefix);
+      yield* this.inner.list(prefix);
       end();
     } catch (err) {
       this.#failed('list');
@@ -110,11 +106,23 @@ export class InstrumentedStore implements ObjectStore {
     }
   }
 
-  delete(key: string): Promise<void> {
-    return this.#timed('delete', () => this.#inner.delete(key));
+  override getVersioned(key: string): Promise<VersionedObject | undefined> {
+    return this.#timed('get', async () => {
+      const v = await this.inner.getVersioned(key);
+      if (v) this.#m.storageBytes.inc({ direction: 'read' }, v.data.length);
+      return v;
+    });
   }
 
-  close(): Promise<void> {
-    return this.#inner.close();
+  override putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    return this.#timed('put', async () => {
+      const v = await this.inner.putIfMatch(key, data, expected);
+      this.#m.storageBytes.inc({ direction: 'write' }, data.byteLength);
+      return v;
+    });
+  }
+
+  override delete(key: string): Promise<void> {
+    return this.#timed('delete', () => this.inner.delete(key));
   }
 }

@@ -39,7 +39,10 @@ export function liveFromSamples(url: string, samples: PromSample[], health?: Rec
   const part = (s: PromSample): LiveStatus['partitions'][number] => {
     const k = `${s.labels.topic}\u0000${s.labels.partition}`;
     let p = parts.get(k);
-    if (!p) parts.set(k, (p = { topic: s.labels.topic ?? '', partition: s.labels.partition ?? '', offset: null, lag: 0, records: 0 }));
+    if (!p) {
+      p = { topic: s.labels.topic ?? '', partition: s.labels.partition ?? '', offset: null, lag: 0, records: 0 };
+      parts.set(k, p);
+    }
     return p;
   };
   for (const s of samples) {

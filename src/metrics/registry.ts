@@ -70,6 +70,7 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
   readonly #restoredBytes: Counter<'topic' | 'partition'>;
   readonly #partitionsDone: Counter;
   readonly #partitionsPlanned: Gauge;
+  #workerGauges: { generation: Gauge; owned: Gauge } | undefined;
   readonly storageBytes: Counter<'direction'>;
   readonly storageOps: Histogram<'operation'>;
   readonly storageErrors: Counter<'operation'>;
@@ -189,7 +190,10 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
     const l = this.#labels.labels(topic, partition);
     const key = `${l.topic}\u0000${l.partition}`;
     let per = this.#lagBy.get(key);
-    if (!per) this.#lagBy.set(key, (per = new Map()));
+    if (!per) {
+      per = new Map();
+      this.#lagBy.set(key, per);
+    }
     per.set(`${topic}\u0000${partition}`, Math.max(0, endOffset - position));
     let sum = 0;
     for (const v of per.values()) sum += v;
@@ -207,6 +211,16 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
 
   error(operation: string): void {
     this.#errors.inc({ operation });
+  }
+
+  /** Registered on first use: only a distributed backup's endpoint shows the worker gauges. */
+  workerGroup(generation: number, partitionsOwned: number): void {
+    this.#workerGauges ??= {
+      generation: new Gauge({ name: 'kafka_backup_worker_group_generation', help: 'Distributed backup: the group generation this worker last joined', registers: [this.registry] }),
+      owned: new Gauge({ name: 'kafka_backup_worker_partitions_owned', help: 'Distributed backup: partitions this worker owns', registers: [this.registry] }),
+    };
+    this.#workerGauges.generation.set(generation);
+    this.#workerGauges.owned.set(partitionsOwned);
   }
 
   retry(operation: string): void {

@@ -122,6 +122,13 @@ export class MetricsServer {
       res.writeHead(h.status === 'healthy' ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(h) + '\n');
       return;
     }
+    if (path === '/ready' || path === '/readyz') {
+      // Readiness (a kubelet's readinessProbe): the run is under way and healthy; a finished run (keep_alive_seconds) is not ready.
+      const h = healthReport(this.#metrics);
+      const ready = h.status === 'healthy' && h.state === 'running';
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready, state: h.state, status: h.status }) + '\n');
+      return;
+    }
     if (path === '/') {
       const links = [...new Set([this.#opts.path, '/metrics'])].map((p) => `<li><a href="${p}">${p}</a> Prometheus metrics</li>`).join('');
       res

@@ -18,6 +18,8 @@ export interface BackupMetricsSink {
   rateLimits?(recordsPerSec: number | undefined, bytesPerSec: number | undefined): void;
   /** A fetch held back by backup.rate_limit_*: how long it waited. */
   throttled?(waitedMs: number): void;
+  /** Distributed backup (backup.workers), every sync: the group generation this worker is in and how many partitions it owns. */
+  workerGroup?(generation: number, partitionsOwned: number): void;
 }
 
 export interface RestoreMetricsSink {

@@ -13,7 +13,7 @@ import type { GroupReset, ResetReport } from './report.js';
 
 /** Single-quotes a word for a POSIX shell when it holds anything but safe characters. */
 export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_.,:\/@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+  return /^[A-Za-z0-9_.,:/@%+=-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
@@ -21,6 +21,7 @@ export function shellQuote(s: string): string {
  * the line or moves the cursor; escape sequences rewrite the terminal), the Unicode line and
  * paragraph separators, and the bidirectional overrides that make text read other than it runs.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point (they are escaped before a value reaches the script)
 const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /** `s` with every unsafe character written as an escape (`\n`, `\x1b`, `\u202e`). */
@@ -34,7 +35,7 @@ export function escapeText(s: string): string {
 
 /** A value for a comment line: as it is when plain, else double-quoted with its unsafe characters escaped. */
 export function commentValue(s: string): string {
-  return /^[A-Za-z0-9_.,:\/@%+=-]+$/.test(s) ? s : `"${escapeText(s.replace(/[\\"]/g, '\\$&'))}"`;
+  return /^[A-Za-z0-9_.,:/@%+=-]+$/.test(s) ? s : `"${escapeText(s.replace(/[\\"]/g, '\\$&'))}"`;
 }
 
 /** A NUL cannot be passed in a command-line argument, so such an id cannot be scripted at all. */

@@ -4,12 +4,13 @@
  * records' x-original-offset header) or timestamp-based (ListOffsets by the record's timestamp).
  */
 import type { RestoreState } from '../format/restore-state.js';
-import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
-import { KafkaCluster } from '../kafka/cluster.js';
+import { EARLIEST, type KafkaAdmin, LATEST } from '../kafka/admin.js';
+import type { KafkaCluster } from '../kafka/cluster.js';
 import { fetchPartition } from '../kafka/fetcher.js';
 import { decodeBatch, readBatchHeader, splitBatches } from '../kafka/protocol/record-batch.js';
 import { readOriginalOffset, readSegmentBatches, type PlannedPartition, type RestoreOptions } from '../restore/index.js';
 import { UserError } from '../util/errors.js';
+import { TimeWindow } from '../util/time-window.js';
 import type { PartitionReset, ResetStrategy } from './report.js';
 import { searchByHeader, timestampLookup, translateExact, type SourceCommit, type SourceRecordTime } from './translate.js';
 
@@ -80,13 +81,12 @@ function headerProbe(cluster: KafkaCluster, tp: TargetPartitionPlan): (offset: n
  */
 async function restoredRecordTimes(r: RestoreOptions, pp: PlannedPartition): Promise<SourceRecordTime[]> {
   const out: SourceRecordTime[] = [];
-  const lo = r.windowStart === undefined ? undefined : BigInt(r.windowStart);
-  const hi = r.windowEnd === undefined ? undefined : BigInt(r.windowEnd);
+  const window = TimeWindow.of(r.windowStart, r.windowEnd);
   for (const seg of pp.segments) {
-    for await (const { batch } of readSegmentBatches(r.store, seg.entry, { windowStart: r.windowStart, windowEnd: r.windowEnd })) {
+    for await (const { batch } of readSegmentBatches(r.store, seg.entry, window)) {
       if (readBatchHeader(batch).isControl) continue;
       for (const rec of decodeBatch(batch).records) {
-        if ((lo !== undefined && rec.timestamp < lo) || (hi !== undefined && rec.timestamp > hi)) continue;
+        if (!window.contains(rec.timestamp)) continue;
         out.push({ offset: Number(rec.offset), timestamp: Number(rec.timestamp) });
       }
     }

@@ -60,7 +60,8 @@ export async function threePhaseRestore(restoreOpts: RestoreOptions, req: ResetR
   const reset = { restore: opts, strategy: req.strategy, groups: req.groups, manualOffsets: req.manualOffsets };
 
   await run('restore', 1, 'Restoring data with offset headers', async () => {
-    const res = (out.restore = await runRestore(opts));
+    const res = await runRestore(opts);
+    out.restore = res;
     onEvent({ kind: 'restored', result: res });
     return `${res.restored.toLocaleString('en-US')} records restored${res.resumed ? ' (resumed)' : ''}`;
   });
@@ -68,12 +69,14 @@ export async function threePhaseRestore(restoreOpts: RestoreOptions, req: ResetR
     const rs = await loadRestoreState(opts);
     if (!rs || rs.completed_at === null) throw new UserError('RESTORE_INCOMPLETE', 'the restore has not completed; run the command again to finish it');
     const runs = Object.values(rs.partitions).reduce((n, p) => n + p.runs.length, 0);
-    const plan = (out.mapping = await resetGroupOffsets({ ...reset, dryRun: true }));
+    const plan = await resetGroupOffsets({ ...reset, dryRun: true });
+    out.mapping = plan;
     onEvent({ kind: 'planned', report: plan });
     return `offset map of ${Object.keys(rs.partitions).length} target partitions (${runs} runs); ${plan.groups.filter((g) => g.status === 'planned').length} group(s) to reset`;
   });
   await run('reset', 3, 'Resetting consumer-group offsets', async () => {
-    const rep = (out.reset = await resetGroupOffsets(reset));
+    const rep = await resetGroupOffsets(reset);
+    out.reset = rep;
     onEvent({ kind: 'reset', report: rep });
     const refused = refusedGroups(rep);
     if (refused.length) throw new UserError('GROUP_ACTIVE', refused.map((g) => g.reason).join('; '));

@@ -14,6 +14,7 @@ import { isSeedEntry } from '../format/seed/manifest.js';
 import { decodeBatch, readBatchHeader, type KafkaRecord, type RecordHeader } from '../kafka/protocol/record-batch.js';
 import type { ObjectStore } from '../storage/store.js';
 import { UserError } from '../util/errors.js';
+import { TimeWindow } from '../util/time-window.js';
 import { AbortedFilter } from './aborted-filter.js';
 import { readBlockBatches, readFooter, readSegmentBatches } from './segment-source.js';
 
@@ -83,13 +84,16 @@ interface PartitionSource {
 
 const TIMESTAMP_TYPE = { create: 'CreateTime', logAppend: 'LogAppendTime' } as const;
 
+/** The options with the time window built once (util/time-window.ts). */
+type Wanted = CatOptions & { window: TimeWindow };
+
 function usage(message: string): UserError {
   return new UserError('USAGE', message);
 }
 
-function checkRanges(o: CatOptions): void {
+function checkRanges(o: CatOptions, window: TimeWindow): void {
   if (o.fromOffset !== undefined && o.toOffset !== undefined && o.fromOffset > o.toOffset) throw usage(`--offset: start ${o.fromOffset} is after end ${o.toOffset} (accepted: A..B with A <= B, A.., ..B or one offset)`);
-  if (o.windowStart !== undefined && o.windowEnd !== undefined && o.windowStart > o.windowEnd) throw usage(`--from (${o.windowStart}) is after --to (${o.windowEnd}); the window would be empty`);
+  if (window.problem) throw usage(`--from (${o.windowStart}) is after --to (${o.windowEnd}); the window would be empty`);
   if (o.limit !== undefined && (!Number.isSafeInteger(o.limit) || o.limit < 1)) throw usage(`--limit: ${o.limit} is not a whole number >= 1`);
 }
 
@@ -104,24 +108,24 @@ function selectPartitions(manifest: Manifest, o: CatOptions): number[] {
 }
 
 /** Whether the index says the segment may hold a wanted record (a seed entry's timestamps are first/last, not min/max). */
-function segmentMeets(s: SegmentEntry, o: CatOptions): boolean {
+function segmentMeets(s: SegmentEntry, o: Wanted): boolean {
   if ((o.fromOffset !== undefined && s.last_offset < o.fromOffset) || (o.toOffset !== undefined && s.first_offset > o.toOffset)) return false;
   if (isSeedEntry(s)) return true;
   if (s.min_timestamp === null || s.max_timestamp === null) return false; // control batches only
-  return (o.windowStart === undefined || s.max_timestamp >= o.windowStart) && (o.windowEnd === undefined || s.min_timestamp <= o.windowEnd);
+  return o.window.overlaps(s.min_timestamp, s.max_timestamp);
 }
 
 /** Every record of the segment is in the offset range and the time window (the key filter aside). */
-function segmentInside(s: SegmentEntry, o: CatOptions): boolean {
+function segmentInside(s: SegmentEntry, o: Wanted): boolean {
   const offsets = (o.fromOffset === undefined || s.first_offset >= o.fromOffset) && (o.toOffset === undefined || s.last_offset <= o.toOffset);
-  if (o.windowStart === undefined && o.windowEnd === undefined) return offsets;
-  return offsets && s.min_timestamp !== null && s.max_timestamp !== null && (o.windowStart === undefined || s.min_timestamp >= o.windowStart) && (o.windowEnd === undefined || s.max_timestamp <= o.windowEnd);
+  if (!o.window.bounded) return offsets;
+  return offsets && s.min_timestamp !== null && s.max_timestamp !== null && o.window.covers(s.min_timestamp, s.max_timestamp);
 }
 
-function blockMeets(b: BlockMeta, o: CatOptions): boolean {
+function blockMeets(b: BlockMeta, o: Wanted): boolean {
   if (b.controlBatchCount === b.batchCount) return false; // transaction markers only: nothing to show
   if ((o.fromOffset !== undefined && b.lastOffset < BigInt(o.fromOffset)) || (o.toOffset !== undefined && b.firstOffset > BigInt(o.toOffset))) return false;
-  return (o.windowStart === undefined || b.maxTimestamp >= BigInt(o.windowStart)) && (o.windowEnd === undefined || b.minTimestamp <= BigInt(o.windowEnd));
+  return o.window.overlaps(b.minTimestamp, b.maxTimestamp);
 }
 
 /**
@@ -129,7 +133,7 @@ function blockMeets(b: BlockMeta, o: CatOptions): boolean {
  * SHA-256 checked) when the range covers it, when it has aborted transactions (their markers may
  * be in any block) or when it is the seed tool's; otherwise the footer and the overlapping blocks.
  */
-async function* segmentBatches(store: ObjectStore, s: SegmentEntry, o: CatOptions, stats: CatStats): AsyncGenerator<Buffer> {
+async function* segmentBatches(store: ObjectStore, s: SegmentEntry, o: Wanted, stats: CatStats): AsyncGenerator<Buffer> {
   if (isSeedEntry(s) || s.aborted_transactions.length > 0 || segmentInside(s, o)) {
     for await (const { batch, bytes } of readSegmentBatches(store, s)) {
       if (bytes > 0) stats.blocksRead++; // the first batch of each block carries the block's bytes
@@ -150,14 +154,13 @@ async function* segmentBatches(store: ObjectStore, s: SegmentEntry, o: CatOption
   }
 }
 
-function recordMatches(r: KafkaRecord, o: CatOptions): boolean {
-  const ts = Number(r.timestamp);
-  if ((o.windowStart !== undefined && ts < o.windowStart) || (o.windowEnd !== undefined && ts > o.windowEnd)) return false;
+function recordMatches(r: KafkaRecord, o: Wanted): boolean {
+  if (!o.window.contains(r.timestamp)) return false;
   if (o.fromOffset !== undefined && r.offset < BigInt(o.fromOffset)) return false;
   return o.key === undefined || r.key?.equals(o.key) === true;
 }
 
-async function* partitionRecords(o: CatOptions, src: PartitionSource, stats: CatStats): AsyncGenerator<CatRecord> {
+async function* partitionRecords(o: Wanted, src: PartitionSource, stats: CatStats): AsyncGenerator<CatRecord> {
   const aborted = new AbortedFilter();
   for (const s of src.segments) {
     if (!segmentMeets(s, o)) continue;
@@ -181,7 +184,7 @@ async function* partitionRecords(o: CatOptions, src: PartitionSource, stats: Cat
   }
 }
 
-async function* allRecords(o: CatOptions, sources: PartitionSource[], stats: CatStats): AsyncGenerator<CatRecord> {
+async function* allRecords(o: Wanted, sources: PartitionSource[], stats: CatStats): AsyncGenerator<CatRecord> {
   for (const src of sources) {
     for await (const r of partitionRecords(o, src, stats)) {
       yield r;
@@ -196,7 +199,8 @@ async function* allRecords(o: CatOptions, sources: PartitionSource[], stats: Cat
  * before anything is printed) and returns the records as a stream, read lazily.
  */
 export async function catBackup(o: CatOptions): Promise<CatRun> {
-  checkRanges(o);
+  const window = TimeWindow.of(o.windowStart, o.windowEnd);
+  checkRanges(o, window);
   const manifest = await requireBackupManifest(o.store, o.backupId);
   const partitions = selectPartitions(manifest, o);
   const warnings: string[] = [];
@@ -207,5 +211,6 @@ export async function catBackup(o: CatOptions): Promise<CatRun> {
     sources.push({ partition: p, segments: idx?.segments ?? [] });
   }
   const stats: CatStats = { segmentsTotal: sources.reduce((n, s) => n + s.segments.length, 0), segmentsRead: 0, blocksRead: 0, bytesRead: 0, recordsScanned: 0, recordsMatched: 0, abortedSkipped: 0 };
-  return { backupId: o.backupId, topic: o.topic, partitions, format: isSeedBackup(manifest) ? 'seed-tool' : 'kafka-backup', warnings, stats, records: allRecords(o, sources, stats) };
+  const format = isSeedBackup(manifest) ? 'seed-tool' : 'kafka-backup';
+  return { backupId: o.backupId, topic: o.topic, partitions, format, warnings, stats, records: allRecords({ ...o, window }, sources, stats) };
 }

@@ -43,13 +43,9 @@ export async function countExactly(plan: RestorePlan, store: ObjectStore): Promi
   return cost;
 }
 
-function inWindow(ts: bigint, start?: number, end?: number): boolean {
-  return (start === undefined || ts >= BigInt(start)) && (end === undefined || ts <= BigInt(end));
-}
-
 /** Segments and blocks wholly inside the window from the index and footers; the cut blocks decoded. */
 async function countByBlocks(plan: RestorePlan, store: ObjectStore, pp: PlannedPartition, cost: CountCost): Promise<number> {
-  const { windowStart: start, windowEnd: end } = plan;
+  const w = plan.window;
   let n = 0;
   for (const seg of pp.segments) {
     if (seg.fullyInside) {
@@ -61,15 +57,15 @@ async function countByBlocks(plan: RestorePlan, store: ObjectStore, pp: PlannedP
     for (const b of footer.blocks) {
       if (b.recordCount - b.controlBatchCount <= 0) continue;
       // A block's range covers every record in it (control batches too), so "inside" is safe.
-      if (!inWindow(b.maxTimestamp, start) || !inWindow(b.minTimestamp, undefined, end)) continue;
-      if (inWindow(b.minTimestamp, start, end) && inWindow(b.maxTimestamp, start, end)) {
+      if (!w.overlaps(b.minTimestamp, b.maxTimestamp)) continue;
+      if (w.covers(b.minTimestamp, b.maxTimestamp)) {
         n += b.recordCount - b.controlBatchCount;
         continue;
       }
       cost.blocksDecoded++;
       for (const batch of await readBlockBatches(store, seg.entry, b, tail)) {
         if (readBatchHeader(batch).isControl) continue;
-        for (const r of decodeBatch(batch).records) if (inWindow(r.timestamp, start, end)) n++;
+        for (const r of decodeBatch(batch).records) if (w.contains(r.timestamp)) n++;
       }
     }
   }
@@ -81,7 +77,7 @@ async function countByStreaming(plan: RestorePlan, store: ObjectStore, pp: Plann
   cost.partitionsStreamed++;
   let n = 0;
   const stats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0 };
-  for await (const b of restoreBatches(store, pp, { windowStart: plan.windowStart, windowEnd: plan.windowEnd, includeOriginalOffsetHeader: false, stripOffsetHeaders: false, skip: 0, stats })) {
+  for await (const b of restoreBatches(store, pp, { window: plan.window, includeOriginalOffsetHeader: false, stripOffsetHeaders: false, skip: 0, stats })) {
     n += b.sourceOffsets.length;
   }
   return n;

@@ -3,20 +3,20 @@ import type { RestoreReport } from '../format/restore-report.js';
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { RawProducer } from '../kafka/producer.js';
+import { waitForLeaders } from './leaders.js';
+import { driftMessage, overwriteDrift, replicationFactorFor, topicConfigDrift } from './existing-topics.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { runPool } from '../util/pool.js';
-import { OffsetMapBuilder, type OffsetRun } from './offset-map.js';
+import type { OffsetRun } from './offset-map.js';
+import { restorePartition, targetJobs, type JobContext, type TargetJob } from './partition-job.js';
 import type { RestoreOptions } from './options.js';
-import { LOG_APPEND_TIME, logAppendTimeTargetProblem, planRestore, targetPartitionsOf, TIMESTAMP_TYPE, type PlannedPartition, type PlannedTopic, type RestorePlan } from './plan.js';
+import { LOG_APPEND_TIME, logAppendTimeTargetProblem, planRestore, targetPartitionsOf, TIMESTAMP_TYPE, type PlannedTopic, type RestorePlan } from './plan.js';
 import { RateLimiter } from './rate-limiter.js';
-import { createMissingTopics, missingTargetTopics } from './create-targets.js';
 import { schemaIdRewriterFor } from './schema-ids.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
-import { restoreBatches, type OutBatch } from './record-stream.js';
-import { type RestoreState, type TargetPartitionState } from '../format/restore-state.js';
+import type { RestoreState, TargetPartitionState } from '../format/restore-state.js';
 import { RestoreStateStore, type ReportLocation } from './state-store.js';
-import { checkContiguous, ResumeTail, settledEnds, type RecordContent } from './resume.js';
 
 const log = logger('restore');
 
@@ -68,12 +68,47 @@ export function restoreIdFor(opts: RestoreOptions): string {
   return `restore-${h.slice(0, 16)}`;
 }
 
-interface TargetJob {
-  targetTopic: string;
-  /** -1 for a repartitioned topic (one job writes all its partitions). */
-  targetPartition: number;
-  sources: PlannedPartition[];
-  repartitioned?: PlannedTopic;
+/** The state of an earlier run of this restore, or a fresh one; saved before anything is produced. */
+async function openState(opts: RestoreOptions, restoreId: string, started: number): Promise<{ states: RestoreStateStore; state: RestoreState; resumed: boolean }> {
+  const states = new RestoreStateStore(opts.store, opts.backupId, restoreId, opts.checkpointState);
+  const previous = await states.load();
+  const state: RestoreState = previous ?? { format_version: 1, restore_id: restoreId, backup_id: opts.backupId, started_at: started, updated_at: started, completed_at: null, partitions: {} };
+  if (previous) log.info({ restoreId }, 'resuming an interrupted restore');
+  // Saved before anything is produced: a store that refuses writes stops the restore here, target untouched.
+  await states.save(state);
+  return { states, state, resumed: previous !== undefined };
+}
+
+/** Saves the state every checkpoint interval while something changed; returns the stop function. */
+function checkpointEvery(opts: RestoreOptions, states: RestoreStateStore, state: RestoreState): { markDirty: () => void; stop: () => void } {
+  let dirty = false;
+  const timer = setInterval(() => {
+    if (!dirty) return;
+    dirty = false;
+    void states.save(state).catch((err: unknown) => {
+      log.warn({ err: (err as Error).message }, 'checkpoint failed; will retry');
+      opts.metrics?.error('checkpoint');
+    });
+  }, Math.max(1, opts.checkpointIntervalSecs) * 1000);
+  return { markDirty: () => (dirty = true), stop: () => clearInterval(timer) };
+}
+
+/** Runs one job (a target partition, or a repartitioned topic) and records what it restored. */
+async function runJob(job: TargetJob, ctx: JobContext, results: PartitionResult[]): Promise<void> {
+  const { opts } = ctx;
+  const sourcePartitions = job.sources.map((s) => s.sourcePartition);
+  if (job.repartitioned) {
+    for (const r of await restoreRepartitioned(job.repartitioned, ctx)) {
+      results.push({ sourceTopic: job.repartitioned.sourceTopic, sourcePartitions, targetTopic: job.targetTopic, targetPartition: r.targetPartition, restored: r.restored });
+      opts.metrics?.restored(job.targetTopic, r.targetPartition, r.restored, 0);
+    }
+    opts.metrics?.partitionDone(job.targetTopic, -1);
+    return;
+  }
+  const restored = await restorePartition(job, ctx);
+  results.push({ sourceTopic: job.sources[0]!.sourceTopic, sourcePartitions, targetTopic: job.targetTopic, targetPartition: job.targetPartition, restored });
+  opts.metrics?.partitionDone(job.targetTopic, job.targetPartition);
+  opts.onProgress?.(`  Restoring partition ${job.targetPartition} of ${job.targetTopic}: ${restored.toLocaleString('en-US')} records`);
 }
 
 export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
@@ -88,15 +123,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   const cluster = await KafkaCluster.connect(opts.target);
   const admin = new KafkaAdmin(opts.target);
   try {
-    const states = new RestoreStateStore(opts.store, opts.backupId, restoreId, opts.checkpointState);
-    const previous = await states.load();
-    const stateKey = states.location;
-    const state: RestoreState = previous ?? { format_version: 1, restore_id: restoreId, backup_id: opts.backupId, started_at: started, updated_at: started, completed_at: null, partitions: {} };
-    const resumed = previous !== undefined;
-    if (resumed) log.info({ restoreId }, 'resuming an interrupted restore');
-
-    // Saved before anything is produced: a store that refuses writes stops the restore here, target untouched.
-    await states.save(state);
+    const { states, state, resumed } = await openState(opts, restoreId, started);
     try {
       await prepareTargets(opts, plan, cluster, admin, state, warnings);
     } catch (err) {
@@ -106,140 +133,22 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
     }
     await states.save(state);
 
-    const jobs = new Map<string, TargetJob>();
-    for (const t of plan.topics) {
-      if (t.repartition) {
-        jobs.set(`${t.targetTopic}/*`, { targetTopic: t.targetTopic, targetPartition: -1, sources: t.partitions, repartitioned: t });
-        continue;
-      }
-      for (const p of t.partitions) {
-        const k = `${p.targetTopic}/${p.targetPartition}`;
-        const j = jobs.get(k) ?? { targetTopic: p.targetTopic, targetPartition: p.targetPartition, sources: [] };
-        j.sources.push(p);
-        jobs.set(k, j);
-      }
-    }
-    opts.metrics?.partitionsPlanned(jobs.size);
+    const jobs = targetJobs(plan.topics);
+    opts.metrics?.partitionsPlanned(jobs.length);
     opts.metrics?.recordsPlanned?.(plan.recordsEstimate, plan.recordsLowerBound === plan.recordsUpperBound);
-    for (const j of jobs.values()) j.sources.sort((a, b) => a.sourceTopic.localeCompare(b.sourceTopic) || a.sourcePartition - b.sourcePartition);
-
     const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
-    const recordLimiter = opts.rateLimitRecordsPerSec ? new RateLimiter(opts.rateLimitRecordsPerSec) : undefined;
-    const byteLimiter = opts.rateLimitBytesPerSec ? new RateLimiter(opts.rateLimitBytesPerSec) : undefined;
     const stats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
     const results: PartitionResult[] = [];
-    let dirty = false;
-    const checkpoint = setInterval(() => {
-      if (!dirty) return;
-      dirty = false;
-      void states.save(state).catch((err: unknown) => { log.warn({ err: (err as Error).message }, 'checkpoint failed; will retry'); opts.metrics?.error('checkpoint'); });
-    }, Math.max(1, opts.checkpointIntervalSecs) * 1000);
-
+    const checkpoint = checkpointEvery(opts, states, state);
+    const ctx: JobContext = {
+      opts, window: plan.window, cluster, admin, producer, state, stateKey: states.location, schemaIds, stats, markDirty: checkpoint.markDirty,
+      recordLimiter: opts.rateLimitRecordsPerSec ? new RateLimiter(opts.rateLimitRecordsPerSec) : undefined,
+      byteLimiter: opts.rateLimitBytesPerSec ? new RateLimiter(opts.rateLimitBytesPerSec) : undefined,
+    };
     try {
-      const runJob = async (job: TargetJob): Promise<void> => {
-        if (job.repartitioned) {
-          const ctx = { opts, cluster, admin, producer, state, stateKey, recordLimiter, byteLimiter, stats, schemaIds, markDirty: () => (dirty = true) };
-          for (const r of await restoreRepartitioned(job.repartitioned, ctx)) {
-            results.push({ sourceTopic: job.repartitioned.sourceTopic, sourcePartitions: job.sources.map((s) => s.sourcePartition), targetTopic: job.targetTopic, targetPartition: r.targetPartition, restored: r.restored });
-            opts.metrics?.restored(job.targetTopic, r.targetPartition, r.restored, 0);
-          }
-          opts.metrics?.partitionDone(job.targetTopic, -1);
-          return;
-        }
-        const key = `${job.targetTopic}/${job.targetPartition}`;
-        const ps = state.partitions[key]!;
-        const map = new OffsetMapBuilder();
-        map.runs.push(...ps.runs);
-        // One array from here on: a checkpoint never sees records counted in `produced` but missing from the runs.
-        ps.runs = map.runs;
-        // Records that reached the target after the last checkpoint: the sequence is deterministic,
-        // so they must be exactly the next records; each is checked by content, then skipped and
-        // mapped to the offset it got (resume.ts). The end is read once nothing is left above the HW.
-        const end = (await settledEnds(cluster, admin, job.targetTopic, [job.targetPartition], opts.produceTimeoutMs)).get(job.targetPartition) ?? 0;
-        const expected = ps.initial_end_offset + ps.produced;
-        if (end < expected) {
-          throw new UserError('TARGET_CHANGED', `${key}: the target partition ends at offset ${end} but this restore had already written up to ${expected}; it was truncated or recreated since. Delete the restore state ${stateKey} to start over.`);
-        }
-        const tail = end > expected ? await ResumeTail.read(cluster, job.targetTopic, job.targetPartition, expected, end, stateKey) : undefined;
-        if (tail) log.info({ partition: key, records: tail.size }, 'records reached the target after the last checkpoint; checked to be ours, not written again');
-        let nextTarget = ps.initial_end_offset + ps.produced;
-        let skip = end - ps.initial_end_offset;
-        let before = ps.produced;
-        for (const src of job.sources) {
-          if (opts.signal?.aborted) break;
-          const onSkipped = (sourceOffset: number, content: () => RecordContent): void => {
-            if (before > 0) {
-              before--;
-              return;
-            }
-            tail?.match(content(), sourceOffset);
-            map.add(src.sourceTopic, src.sourcePartition, sourceOffset, nextTarget++);
-            ps.produced++;
-          };
-          const streamStats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0 };
-          const streamOpts = {
-            windowStart: opts.windowStart,
-            windowEnd: opts.windowEnd,
-            includeOriginalOffsetHeader: opts.includeOriginalOffsetHeader,
-            stripOffsetHeaders: opts.stripOffsetHeaders,
-            schemaIds,
-            skip,
-            onSkipped,
-            stats: streamStats,
-          };
-          const stream = restoreBatches(opts.store, src, streamOpts);
-          let pending: OutBatch[] = [];
-          let pendingRecords = 0;
-          let pendingBytes = 0;
-          const flush = async (): Promise<void> => {
-            if (pending.length === 0) return;
-            await recordLimiter?.take(pendingRecords, opts.signal);
-            await byteLimiter?.take(pendingBytes, opts.signal);
-            const res = await producer.send(job.targetTopic, job.targetPartition, pending.map((b) => b.batch));
-            checkContiguous(key, res[0]!.baseOffset, nextTarget);
-            let t = nextTarget;
-            pending.forEach((b, i) => {
-              // acks 0 reports no offset: the records follow on from the partition's end (we are its only writer).
-              const base = res[i]!.baseOffset;
-              if (base !== undefined) t = Number(base);
-              for (const s of b.sourceOffsets) map.add(src.sourceTopic, src.sourcePartition, s, t++);
-            });
-            ps.produced += pendingRecords;
-            opts.metrics?.restored(job.targetTopic, job.targetPartition, pendingRecords, pendingBytes);
-            nextTarget = t;
-            ps.runs = map.runs;
-            dirty = true;
-            pending = [];
-            pendingRecords = 0;
-            pendingBytes = 0;
-          };
-          for await (const b of stream) {
-            if (opts.signal?.aborted) break;
-            if (b.reused) stats.reused++;
-            else stats.rebuilt++;
-            pending.push(b);
-            pendingRecords += b.sourceOffsets.length;
-            pendingBytes += b.batch.length;
-            if (pendingRecords >= opts.produceBatchSize || pendingBytes >= 1024 * 1024) await flush();
-          }
-          await flush();
-          // Whatever this source did not consume of the skip carries over to the next merged source.
-          skip = streamOpts.skip;
-          stats.skippedOutsideWindow += streamStats.skippedOutsideWindow;
-          stats.abortedSkipped += streamStats.abortedSkipped;
-          stats.bytesRead += streamStats.bytesRead;
-        }
-        // The target holds more records past the checkpoint than this restore writes: not ours.
-        if (!opts.signal?.aborted) tail?.finish();
-        ps.runs = map.runs;
-        const restored = map.records;
-        results.push({ sourceTopic: job.sources[0]!.sourceTopic, sourcePartitions: job.sources.map((s) => s.sourcePartition), targetTopic: job.targetTopic, targetPartition: job.targetPartition, restored });
-        opts.metrics?.partitionDone(job.targetTopic, job.targetPartition);
-        opts.onProgress?.(`  Restoring partition ${job.targetPartition} of ${job.targetTopic}: ${restored.toLocaleString('en-US')} records`);
-      };
-      await runPool([...jobs.values()], opts.maxConcurrentPartitions, async (job) => {
+      await runPool(jobs, opts.maxConcurrentPartitions, async (job) => {
         try {
-          await runJob(job);
+          await runJob(job, ctx, results);
         } finally {
           // The partition's produce connection is closed with its job: connections follow the partitions in flight.
           const parts = job.repartitioned ? targetPartitionsOf(job.repartitioned) : [job.targetPartition];
@@ -247,7 +156,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
         }
       });
     } finally {
-      clearInterval(checkpoint);
+      checkpoint.stop();
       await states.save(state);
     }
     const offsetMap = Object.values(state.partitions).flatMap((p) => p.runs);
@@ -267,17 +176,20 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
       warnings,
       resumed,
     };
-    if (!opts.signal?.aborted) {
-      state.completed_at = Date.now();
-      await states.save(state);
-      result.reportLocation = await states.saveReport(reportJson(result), opts.offsetReport);
-      if (!states.storeWritable) warnings.push(`the backup storage refuses writes: the restore state is in ${opts.checkpointState} and the report with the offset map in ${result.reportLocation.localFile}`);
-    }
+    if (!opts.signal?.aborted) await finish(opts, states, state, result);
     return result;
   } finally {
     await admin.close();
     await cluster.close();
   }
+}
+
+/** A finished restore: completed_at set, the report (with the offset map) stored. */
+async function finish(opts: RestoreOptions, states: RestoreStateStore, state: RestoreState, result: RestoreResult): Promise<void> {
+  state.completed_at = Date.now();
+  await states.save(state);
+  result.reportLocation = await states.saveReport(reportJson(result), opts.offsetReport);
+  if (!states.storeWritable) result.warnings.push(`the backup storage refuses writes: the restore state is in ${opts.checkpointState} and the report with the offset map in ${result.reportLocation.localFile}`);
 }
 
 /** The restore's stored report (schema and key: src/format/restore-report.ts). */
@@ -305,12 +217,29 @@ export function reportJson(r: RestoreResult): RestoreReport {
  */
 async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: KafkaCluster, admin: KafkaAdmin, state: RestoreState, warnings: string[]): Promise<void> {
   const problems: string[] = [];
-  // All missing topics at once, then a short metadata poll (create-targets.ts).
-  if (opts.createTopics) await createMissingTopics(await missingTargetTopics(plan, cluster), cluster, admin, opts.defaultReplicationFactor, warnings);
+  const brokers = (await cluster.refresh()).brokers.size;
+  const overwrites: (() => Promise<void>)[] = [];
   for (const t of plan.topics) {
-    const info = await cluster.topic(t.targetTopic);
+    let info = await cluster.topic(t.targetTopic);
     if (!info) {
-      problems.push(`target topic ${t.targetTopic} does not exist; create it or set restore.create_topics: true`);
+      if (!opts.createTopics) {
+        problems.push(`target topic ${t.targetTopic} does not exist; create it or set restore.create_topics: true`);
+        continue;
+      }
+      const rf = replicationFactorFor(t, opts.replicationFactorFromBackup ? undefined : opts.defaultReplicationFactor, brokers);
+      if (rf.error) {
+        problems.push(rf.error);
+        continue;
+      }
+      log.info({ topic: t.targetTopic, partitions: t.requiredTargetPartitions, replicationFactor: rf.rf, configs: t.configs }, 'creating target topic');
+      await admin.createTopic(t.targetTopic, t.requiredTargetPartitions, rf.rf, t.configs);
+      const skipped = Object.entries(t.configsSkipped).map(([k, v]) => `${k}=${v}`);
+      if (skipped.length > 0) warnings.push(`target topic ${t.targetTopic} created without these configs of the backup: ${skipped.join(', ')} (see validate-restore's "Topic configs")`);
+      // Every new partition has a leader before anything is produced to it.
+      await waitForLeaders(cluster, t.targetTopic, t.requiredTargetPartitions, opts.produceTimeoutMs, opts.signal);
+      info = await cluster.topic(t.targetTopic);
+      if (!info) throw new UserError('TOPIC_CREATE', `target topic ${t.targetTopic} was created but does not appear in the metadata`);
+    } else if (!(await existingTopicConfigs(opts, admin, t, problems, warnings, overwrites))) {
       continue;
     }
     if (info.partitions.length < t.requiredTargetPartitions) {
@@ -352,4 +281,26 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
     }
   }
   if (problems.length) throw new UserError('TARGET_NOT_READY', `cannot restore:\n  - ${problems.join('\n  - ')}`);
+  for (const overwrite of overwrites) await overwrite();
+}
+
+/**
+ * restore.existing_topic_config_policy for a target topic that already exists: its drift from the
+ * restore's configs is a warning (keep), is queued in `overwrites` to be set once no problem stops
+ * the restore (overwrite), or stops the restore (fail). False when the topic cannot be restored into.
+ */
+async function existingTopicConfigs(opts: RestoreOptions, admin: KafkaAdmin, t: PlannedTopic, problems: string[], warnings: string[], overwrites: (() => Promise<void>)[]): Promise<boolean> {
+  const policy = opts.existingTopicConfigPolicy ?? 'keep';
+  const drift = await topicConfigDrift(admin, t);
+  const { error, warning } = driftMessage(t.targetTopic, drift, policy);
+  if (error) {
+    problems.push(error);
+    return false;
+  }
+  if (warning) {
+    warnings.push(warning);
+    log.warn(warning);
+  }
+  if (policy === 'overwrite' && drift.length > 0) overwrites.push(() => overwriteDrift(admin, t.targetTopic, drift));
+  return true;
 }

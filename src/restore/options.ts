@@ -2,6 +2,7 @@ import type { KafkaConnectionSettings } from '../kafka/security.js';
 import type { RestoreMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { TopicFilter } from '../config/topic-selection.js';
+import type { ExistingTopicConfigPolicy } from './existing-topics.js';
 
 /** Everything the restore engine needs, independent of how the user wrote it. */
 export interface RestoreOptions {
@@ -25,6 +26,13 @@ export interface RestoreOptions {
   stripOffsetHeaders: boolean;
   createTopics: boolean;
   defaultReplicationFactor: number;
+  /**
+   * Created topics get the backup's replication factor instead of `defaultReplicationFactor` (set by
+   * the config mapping when restore.default_replication_factor is absent); refused above the broker count.
+   */
+  replicationFactorFromBackup?: boolean;
+  /** restore.existing_topic_config_policy (default keep): what to do with an existing target's other configs. */
+  existingTopicConfigPolicy?: ExistingTopicConfigPolicy;
   /** Topic configs of the backup a created topic gets (`*` = all); absent = DEFAULT_TOPIC_CONFIGS_FROM_BACKUP. */
   topicConfigsFromBackup?: string[];
   /** Topic configs every created topic gets, over the backup's. */

@@ -1,12 +1,13 @@
-import { checkBackupId, keys } from '../format/layout.js';
+import { keys } from '../format/layout.js';
 import type { Manifest, ManifestTopic } from '../format/manifest.js';
 import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
 import { readBackupIndex, requireBackupManifest } from '../format/seed/backup.js';
 import { isSeedEntry } from '../format/seed/manifest.js';
 import { checkIndexAgainstManifest, confirmRollbacks, type RollbackProblem } from '../format/generations.js';
 import { matchesFilter } from '../config/topic-selection.js';
-import { CorruptDataError, errorMessage, UserError } from '../util/errors.js';
+import { errorMessage, } from '../util/errors.js';
 import { runPool } from '../util/pool.js';
+import { TimeWindow } from '../util/time-window.js';
 import type { ObjectStore } from '../storage/store.js';
 import { readFooter } from './segment-source.js';
 import { readPrunedLog, type PrunedRange } from '../format/pruned.js';
@@ -53,13 +54,18 @@ export interface PlannedTopic {
   configsSkipped: Record<string, string>;
   /** The source topic was message.timestamp.type=LogAppendTime (by its recorded configs). */
   sourceLogAppendTime: boolean;
+  /** The source topic's replication factor as the backup recorded it (absent in older backups). */
+  replicationFactor?: number;
   partitions: PlannedPartition[];
 }
 
 export interface RestorePlan {
   manifest: Manifest;
+  /** The window as given (RestoreOptions), for reports... */
   windowStart?: number;
   windowEnd?: number;
+  /** ...and as the engine reads with it. */
+  window: TimeWindow;
   topics: PlannedTopic[];
   segmentsMatching: number;
   segmentsTotal: number;
@@ -79,26 +85,16 @@ export interface RestorePlan {
   pruned: PrunedRange[];
 }
 
-function overlaps(s: SegmentEntry, start?: number, end?: number): boolean {
+function overlaps(s: SegmentEntry, w: TimeWindow): boolean {
   if (isSeedEntry(s)) return true; // its manifest records first/last timestamps, not min/max: any record may be in the window
   if (s.min_timestamp === null || s.max_timestamp === null) return false; // control batches only
-  return (start === undefined || s.max_timestamp >= start) && (end === undefined || s.min_timestamp <= end);
+  return w.overlaps(s.min_timestamp, s.max_timestamp);
 }
 
-function inside(s: SegmentEntry, start?: number, end?: number): boolean {
-  if (isSeedEntry(s)) return start === undefined && end === undefined;
+function inside(s: SegmentEntry, w: TimeWindow): boolean {
+  if (isSeedEntry(s)) return !w.bounded;
   if (s.min_timestamp === null || s.max_timestamp === null) return false;
-  return (start === undefined || s.min_timestamp >= start) && (end === undefined || s.max_timestamp <= end);
-}
-
-/** Share of a segment's time span that the window covers, as a linear estimate of its records. */
-function overlapShare(s: SegmentEntry, start?: number, end?: number): number {
-  const lo = s.min_timestamp!;
-  const hi = s.max_timestamp!;
-  if (hi === lo) return 1;
-  const a = Math.max(lo, start ?? lo);
-  const b = Math.min(hi, end ?? hi);
-  return Math.max(0, Math.min(1, (b - a + 1) / (hi - lo + 1)));
+  return w.covers(s.min_timestamp, s.max_timestamp);
 }
 
 export async function loadManifest(opts: Pick<RestoreOptions, 'store' | 'backupId'>): Promise<Manifest> {
@@ -139,7 +135,7 @@ async function checkSegmentObjects(plan: RestorePlan, store: ObjectStore): Promi
 function topicConfigsOf(opts: RestoreOptions, t: ManifestTopic): { configs: Record<string, string>; configsSkipped: Record<string, string> } {
   const { [TIMESTAMP_TYPE]: ts, ...rest } = t.configs;
   const c = chooseTopicConfigs(rest, opts.topicConfigsFromBackup, opts.topicConfigs);
-  const timestampType = ts === undefined || Object.prototype.hasOwnProperty.call(c.applied, TIMESTAMP_TYPE) ? {} : targetConfigs({ [TIMESTAMP_TYPE]: ts }, opts.keepLogAppendTime === true);
+  const timestampType = ts === undefined || Object.hasOwn(c.applied, TIMESTAMP_TYPE) ? {} : targetConfigs({ [TIMESTAMP_TYPE]: ts }, opts.keepLogAppendTime === true);
   return { configs: { ...timestampType, ...c.applied }, configsSkipped: c.skipped };
 }
 
@@ -181,8 +177,8 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
   const manifest = await loadManifest(opts);
   const errors: string[] = [];
   const warnings: string[] = [];
-  const { windowStart: start, windowEnd: end } = opts;
-  if (start !== undefined && end !== undefined && start > end) errors.push(`time_window_start (${start}) is after time_window_end (${end})`);
+  const window = TimeWindow.of(opts.windowStart, opts.windowEnd);
+  if (window.problem) errors.push(window.problem);
 
   const filters = [opts.topics, ...(opts.extraTopicFilters ?? [])];
   const selected = manifest.topics.filter((t) => filters.every((f) => matchesFilter(t.name, f)));
@@ -198,8 +194,9 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
 
   const plan: RestorePlan = {
     manifest,
-    windowStart: start,
-    windowEnd: end,
+    windowStart: window.start,
+    windowEnd: window.end,
+    window,
     topics: [],
     segmentsMatching: 0,
     segmentsTotal: 0,
@@ -232,6 +229,7 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       requiredTargetPartitions: rp ? rp.target_partitions : t.partition_count,
       ...topicConfigsOf(opts, t),
       sourceLogAppendTime: t.configs[TIMESTAMP_TYPE] === LOG_APPEND_TIME,
+      ...(t.replication_factor !== undefined ? { replicationFactor: t.replication_factor } : {}),
       partitions: [],
       ...(rp ? { repartition: { strategy: rp.strategy, targetPartitions: rp.target_partitions } } : {}),
     };
@@ -275,15 +273,16 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
           plan.backupTimeRange = r ? [Math.min(r[0], s.min_timestamp), Math.max(r[1], s.max_timestamp)] : [s.min_timestamp, s.max_timestamp];
         }
         pp.abortedTransactions.push(...s.aborted_transactions);
-        if (!overlaps(s, start, end)) continue;
-        const full = inside(s, start, end);
+        if (!overlaps(s, window)) continue;
+        const full = inside(s, window);
         pp.segments.push({ entry: s, fullyInside: full });
         if (full) {
           pp.recordsExact += s.record_count;
           pp.recordsEstimate += s.record_count;
           pp.bytesEstimate += s.raw_bytes;
         } else {
-          const share = overlapShare(s, start, end);
+          // Share of the segment's time span the window covers, as a linear estimate of its records.
+          const share = window.share(s.min_timestamp!, s.max_timestamp!);
           pp.recordsPartialUpperBound += s.record_count;
           pp.recordsEstimate += Math.round(s.record_count * share);
           pp.bytesEstimate += Math.round(s.raw_bytes * share);
@@ -304,11 +303,11 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       pt.partitions.push(pp);
     }
     if (pt.sourceLogAppendTime) warnings.push(logAppendTimeNote(pt, opts.keepLogAppendTime === true));
-    warnings.push(...holdBackDestructiveRetention(pt, opts.topicConfigs ?? {}, restoredExtent(pt, start), pt.targetTopic));
+    warnings.push(...holdBackDestructiveRetention(pt, opts.topicConfigs ?? {}, restoredExtent(pt, window.start), pt.targetTopic));
     plan.topics.push(pt);
     await checkPartitionCount(opts, manifest, t, parts, errors, warnings);
   }
-  const pruned = prunedWindowWarnings(await readPrunedLog(opts.store, opts.backupId), prunedFacts, start, end);
+  const pruned = prunedWindowWarnings(await readPrunedLog(opts.store, opts.backupId), prunedFacts, window.start, window.end);
   plan.pruned = pruned.ranges;
   warnings.push(...pruned.warnings);
   await reportRollbacks(opts, rollbacks, errors);
@@ -429,7 +428,7 @@ export function targetPartitionsOf(t: PlannedTopic): number[] {
  * cuts through (about 1 MiB of batches each) remain estimated.
  */
 export async function refineWithFooters(plan: RestorePlan, store: ObjectStore): Promise<void> {
-  const { windowStart: start, windowEnd: end } = plan;
+  const w = plan.window;
   for (const t of plan.topics) {
     for (const pp of t.partitions) {
       let exact = 0;
@@ -445,7 +444,7 @@ export async function refineWithFooters(plan: RestorePlan, store: ObjectStore): 
         }
         if (isSeedEntry(seg.entry)) {
           // No block index to narrow with: the segment keeps its linear estimate and counts in the upper bound.
-          const share = overlapShare(seg.entry, start, end);
+          const share = w.share(seg.entry.min_timestamp!, seg.entry.max_timestamp!);
           partial += seg.entry.record_count;
           estimate += Math.round(seg.entry.record_count * share);
           bytes += Math.round(seg.entry.raw_bytes * share);
@@ -458,17 +457,13 @@ export async function refineWithFooters(plan: RestorePlan, store: ObjectStore): 
           if (records <= 0) continue;
           const lo = Number(b.minTimestamp);
           const hi = Number(b.maxTimestamp);
-          const meets = (start === undefined || hi >= start) && (end === undefined || lo <= end);
-          if (!meets) continue;
-          const inside = (start === undefined || lo >= start) && (end === undefined || hi <= end);
-          if (inside) {
+          if (!w.overlaps(lo, hi)) continue;
+          if (w.covers(lo, hi)) {
             exact += records;
             estimate += records;
             bytes += b.rawLength;
           } else {
-            const a = Math.max(lo, start ?? lo);
-            const z = Math.min(hi, end ?? hi);
-            const share = hi === lo ? 1 : Math.max(0, Math.min(1, (z - a + 1) / (hi - lo + 1)));
+            const share = w.share(lo, hi);
             partial += records;
             estimate += Math.round(records * share);
             bytes += Math.round(b.rawLength * share);

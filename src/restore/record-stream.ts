@@ -1,5 +1,6 @@
-import { batchReuseProblem, decodeBatch, encodeBatch, readBatchHeader, scanBatch, type BatchScan, type KafkaRecord } from '../kafka/protocol/record-batch.js';
+import { batchReuseProblem, decodeBatch, encodeBatch, readBatchHeader, scanBatch, type KafkaRecord } from '../kafka/protocol/record-batch.js';
 import type { ObjectStore } from '../storage/store.js';
+import { TimeWindow } from '../util/time-window.js';
 import { originHeaders, stripOffsetHeaders } from './headers.js';
 import type { PlannedPartition } from './plan.js';
 import type { RecordContent } from './resume.js';
@@ -15,8 +16,7 @@ export interface OutBatch {
 }
 
 export interface StreamOptions {
-  windowStart?: number;
-  windowEnd?: number;
+  window: TimeWindow;
   includeOriginalOffsetHeader: boolean;
   stripOffsetHeaders: boolean;
   /** restore.rewrite_schema_ids: batches with a schema id to change are rebuilt (offsets map, timestamps, headers, order kept). */
@@ -26,14 +26,6 @@ export interface StreamOptions {
   /** Each skipped record, as the restore would write it (resume checks it against the target). */
   onSkipped?: (sourceOffset: number, record: () => RecordContent) => void;
   stats: { skippedOutsideWindow: number; abortedSkipped: number; bytesRead: number };
-}
-
-function scanWithin(scan: BatchScan, o: StreamOptions): boolean {
-  return inWindow(scan.min, o) && inWindow(scan.max, o);
-}
-
-function inWindow(ts: bigint, o: StreamOptions): boolean {
-  return (o.windowStart === undefined || ts >= BigInt(o.windowStart)) && (o.windowEnd === undefined || ts <= BigInt(o.windowEnd));
 }
 
 /**
@@ -74,7 +66,7 @@ export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, 
     }
     // A segment with aborted transactions is read whole even when the window cuts it: the blocks
     // outside the window may hold the markers that end them.
-    const read = aborted.length > 0 ? {} : o;
+    const read = aborted.length > 0 ? TimeWindow.ALL : o.window;
     for await (const { batch, bytes } of readSegmentBatches(store, seg.entry, read)) {
       o.stats.bytesRead += bytes;
       const h = readBatchHeader(batch);
@@ -95,7 +87,7 @@ export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, 
       // One record scan serves both the window check and the reuse check.
       const reusable = !transform && o.skip === 0 && !(o.schemaIds?.affects(batch, pp.sourceTopic, pp.sourcePartition) ?? false);
       const scan = reusable ? scanBatch(batch) : undefined;
-      const batchInside = seg.fullyInside || (o.windowStart === undefined && o.windowEnd === undefined) || (scan !== undefined && scanWithin(scan, o));
+      const batchInside = seg.fullyInside || !o.window.bounded || (scan !== undefined && o.window.covers(scan.min, scan.max));
       if (batchInside && reusable && batchReuseProblem(batch, {}, scan) === null) {
         const first = Number(h.baseOffset);
         yield { batch, sourceOffsets: Array.from({ length: h.recordCount }, (_, i) => first + i), reused: true };
@@ -104,7 +96,7 @@ export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, 
       const decoded = decodeBatch(batch);
       const keep: KafkaRecord[] = [];
       for (const r of decoded.records) {
-        if (!inWindow(r.timestamp, o)) {
+        if (!o.window.contains(r.timestamp)) {
           o.stats.skippedOutsideWindow++;
           continue;
         }

@@ -4,6 +4,7 @@ import type { KafkaCluster } from '../kafka/cluster.js';
 import type { RawProducer } from '../kafka/producer.js';
 import { decodeBatch, encodeBatch, type KafkaRecord } from '../kafka/protocol/record-batch.js';
 import { UserError } from '../util/errors.js';
+import type { TimeWindow } from '../util/time-window.js';
 import { OffsetMapBuilder } from './offset-map.js';
 import type { RestoreOptions } from './options.js';
 import type { PlannedTopic } from './plan.js';
@@ -26,6 +27,8 @@ export function partitionFor(strategy: 'murmur2' | 'automatic', key: Buffer | nu
 
 export interface RepartitionContext {
   opts: RestoreOptions;
+  /** The plan's window (RestorePlan.window). */
+  window: TimeWindow;
   cluster: KafkaCluster;
   admin: KafkaAdmin;
   producer: RawProducer;
@@ -109,8 +112,7 @@ export async function restoreRepartitioned(t: PlannedTopic, ctx: RepartitionCont
     if (opts.signal?.aborted) break;
     const streamStats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0 };
     const stream = restoreBatches(opts.store, src, {
-      windowStart: opts.windowStart,
-      windowEnd: opts.windowEnd,
+      window: ctx.window,
       includeOriginalOffsetHeader: opts.includeOriginalOffsetHeader,
       stripOffsetHeaders: opts.stripOffsetHeaders,
       schemaIds: ctx.schemaIds,

@@ -60,7 +60,7 @@ export async function logEndOffset(cluster: KafkaCluster, topic: string, partiti
   const conn = await cluster.connection(p.leader, 'admin');
   const res = await conn.call(offsetForLeaderEpochV4.api, -1, [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: p.leaderEpoch, leaderEpoch: p.leaderEpoch }] }]);
   const r = res.topics[0]?.partitions.find((x) => x.partition === partition);
-  if (!r || r.errorCode !== 0) throw new KafkaError(`OffsetForLeaderEpoch ${topic}/${partition}: error ${r?.errorCode ?? 'no answer'}`, r?.errorCode);
+  if (r?.errorCode !== 0) throw new KafkaError(`OffsetForLeaderEpoch ${topic}/${partition}: error ${r?.errorCode ?? 'no answer'}`, r?.errorCode);
   return r.endOffset;
 }
 

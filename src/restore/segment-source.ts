@@ -5,6 +5,7 @@ import { isSeedEntry } from '../format/seed/manifest.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError } from '../util/errors.js';
 import { readSeedSegmentBatches } from './seed-source.js';
+import { TimeWindow } from '../util/time-window.js';
 
 // One ranged GET of the tail brings the footer; a segment no larger than this comes whole with it,
 // so a small segment is never fetched twice (tail, then its block).
@@ -27,11 +28,6 @@ export interface SourceBatch {
   batch: Buffer;
   /** Stored bytes read for this batch's block, counted once per block (0 for the others). */
   bytes: number;
-}
-
-export interface ReadWindow {
-  windowStart?: number;
-  windowEnd?: number;
 }
 
 /** Runs a format check, naming the object in what it throws (the format layer knows no keys). */
@@ -152,15 +148,16 @@ async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): Async
  * GETs, each block checked against its CRC-32C); otherwise the whole object is streamed block
  * by block and checked against the digest in the index (see readWholeSegment).
  */
-export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntry, w: ReadWindow = {}): AsyncGenerator<SourceBatch> {
+export async function* readSegmentBatches(
+  store: ObjectStore,
+  entry: SegmentEntry,
+  window: TimeWindow = TimeWindow.ALL,
+): AsyncGenerator<SourceBatch> {
   if (isSeedEntry(entry)) {
     yield* readSeedSegmentBatches(store, entry); // no block index: read whole, the window is applied per record
     return;
   }
-  const windowed = w.windowStart !== undefined || w.windowEnd !== undefined;
-  const fully =
-    !windowed ||
-    (entry.min_timestamp !== null && entry.max_timestamp !== null && (w.windowStart === undefined || entry.min_timestamp >= w.windowStart) && (w.windowEnd === undefined || entry.max_timestamp <= w.windowEnd));
+  const fully = !window.bounded || (entry.min_timestamp !== null && entry.max_timestamp !== null && window.covers(entry.min_timestamp, entry.max_timestamp));
   if (fully) {
     yield* readWholeSegment(store, entry);
     return;
@@ -172,8 +169,7 @@ export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntr
     // Blocks holding only control batches have no meaningful time range but carry transaction
     // markers, which the aborted-transaction logic needs: always read them.
     const onlyControl = b.controlBatchCount === b.batchCount;
-    const meets = (w.windowStart === undefined || b.maxTimestamp >= BigInt(w.windowStart)) && (w.windowEnd === undefined || b.minTimestamp <= BigInt(w.windowEnd));
-    if (!meets && !onlyControl) continue;
+    if (!window.overlaps(b.minTimestamp, b.maxTimestamp) && !onlyControl) continue;
     const { stored, fetched } = await fetchBlock(store, entry, b, tail);
     yield* blockBatches(entry, stored, b, fetched + extra);
     extra = 0;

@@ -1,6 +1,7 @@
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { errorMessage } from '../util/errors.js';
+import { driftMessage, replicationFactorFor, topicConfigDrift } from './existing-topics.js';
 import type { RestoreOptions } from './options.js';
 import { LOG_APPEND_TIME, logAppendTimeTargetProblem, targetPartitionsOf, TIMESTAMP_TYPE, type RestorePlan } from './plan.js';
 
@@ -23,10 +24,13 @@ export async function checkTarget(opts: RestoreOptions, plan: RestorePlan, error
   }
   const admin = new KafkaAdmin(opts.target);
   try {
+    const brokers = (await cluster.refresh()).brokers.size;
     for (const t of plan.topics) {
       const info = await cluster.topic(t.targetTopic);
       if (!info) {
-        if (opts.createTopics) warnings.push(`target topic ${t.targetTopic} will be created with ${t.requiredTargetPartitions} partitions${Object.keys(t.configs).length ? ` and configs ${JSON.stringify(t.configs)}` : ''}${Object.keys(t.configsSkipped).length ? `, without the backup's ${Object.keys(t.configsSkipped).join(', ')} (see "Topic configs")` : ''}`);
+        const rf = replicationFactorFor(t, opts.replicationFactorFromBackup ? undefined : opts.defaultReplicationFactor, brokers);
+        if (opts.createTopics && rf.error) errors.push(rf.error);
+        else if (opts.createTopics) warnings.push(`target topic ${t.targetTopic} will be created with ${t.requiredTargetPartitions} partitions${Object.keys(t.configs).length ? ` and configs ${JSON.stringify(t.configs)}` : ''}${Object.keys(t.configsSkipped).length ? `, without the backup's ${Object.keys(t.configsSkipped).join(', ')} (see "Topic configs")` : ''}`);
         else errors.push(`target topic ${t.targetTopic} does not exist and restore.create_topics is false`);
         continue;
       }
@@ -34,6 +38,10 @@ export async function checkTarget(opts: RestoreOptions, plan: RestorePlan, error
         errors.push(`target topic ${t.targetTopic} has ${info.partitions.length} partitions; the restore writes into partition ${t.requiredTargetPartitions - 1}`);
         continue;
       }
+      // Drift report: each config the restore would set that the existing target holds with another value.
+      const drift = driftMessage(t.targetTopic, await topicConfigDrift(admin, t), opts.existingTopicConfigPolicy ?? 'keep');
+      if (drift.error) errors.push(drift.error);
+      else if (drift.warning) warnings.push(drift.warning);
       const cfg = await admin.topicConfig(t.targetTopic, [TIMESTAMP_TYPE, 'cleanup.policy']);
       if (cfg[TIMESTAMP_TYPE] === LOG_APPEND_TIME) {
         const { error, warning } = logAppendTimeTargetProblem(t.targetTopic, opts.keepLogAppendTime === true);

@@ -37,7 +37,7 @@ export function holdBackDestructiveRetention(choice: { configs: Record<string, s
     delete choice.configs[name];
     why.push(`${topic}: the backup's ${name}=${choice.configsSkipped[name]} is not applied: ${reason} (set restore.topic_configs: { ${name}: … } to choose a value)`);
   };
-  const value = (name: string): number | undefined => (Object.prototype.hasOwnProperty.call(overrides, name) || choice.configs[name] === undefined ? undefined : Number(choice.configs[name]));
+  const value = (name: string): number | undefined => (Object.hasOwn(overrides, name) || choice.configs[name] === undefined ? undefined : Number(choice.configs[name]));
   const ms = value('retention.ms');
   if (ms !== undefined && ms >= 0 && extent.oldestTimestamp !== undefined && extent.now - extent.oldestTimestamp > ms) {
     hold('retention.ms', `the broker would delete restored records at once (the oldest is ${Math.floor((extent.now - extent.oldestTimestamp) / 86_400_000)} days old)`);
@@ -64,7 +64,7 @@ export function chooseTopicConfigs(fromBackup: Readonly<Record<string, string>>,
   const skipped: Record<string, string> = {};
   for (const name of Object.keys(fromBackup).sort()) {
     const value = fromBackup[name]!;
-    if (Object.prototype.hasOwnProperty.call(overrides, name)) continue;
+    if (Object.hasOwn(overrides, name)) continue;
     if (all || allowed.includes(name)) applied[name] = value;
     else skipped[name] = value;
   }

@@ -1,11 +1,11 @@
 import { ClientSecretCredential, DefaultAzureCredential, WorkloadIdentityCredential, type TokenCredential } from '@azure/identity';
 import { AnonymousCredential, ContainerClient, StorageSharedKeyCredential, type BlockBlobClient } from '@azure/storage-blob';
 import { Readable } from 'node:stream';
-import { AlreadyExistsError, NotFoundError, StorageError, UserError } from '../util/errors.js';
+import { AlreadyExistsError, NotFoundError, PreconditionFailedError, StorageError, UserError } from '../util/errors.js';
 import { checkRange, validateKey, validatePrefix } from './keys.js';
 import type { StorageSpec } from './spec.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
-import { checkEndpointScheme, counting } from './util.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from './store.js';
+import { checkEndpointScheme, counting, existsViaHead } from './util.js';
 
 export type AzureSpec = Extract<StorageSpec, { backend: 'azure' }>;
 export const AZURE_BLOCK_SIZE = 8 * 1024 * 1024;
@@ -123,6 +123,34 @@ export class AzureStore implements ObjectStore {
     return (body as AsyncIterable<Buffer> | undefined) ?? (async function* () {})();
   }
 
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    const blob = this.#blob(key);
+    try {
+      const r = await blob.download();
+      const parts: Buffer[] = [];
+      if (r.readableStreamBody) for await (const c of r.readableStreamBody) parts.push(Buffer.isBuffer(c) ? c : Buffer.from(c as unknown as Uint8Array));
+      if (!r.etag) throw new StorageError('AZURE', `azure get ${this.url}/${key}: no ETag, needed for conditional writes`, key);
+      return { data: Buffer.concat(parts), version: r.etag };
+    } catch (e) {
+      const err = this.#fail('get', key, e);
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Upload with ifMatch (or ifNoneMatch: * for a create). */
+  async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    const blob = this.#blob(key);
+    try {
+      const r = await blob.upload(Buffer.from(data.buffer, data.byteOffset, data.byteLength), data.byteLength, { conditions: expected === null ? { ifNoneMatch: '*' } : { ifMatch: expected } });
+      if (!r.etag) throw new StorageError('AZURE', `azure put ${this.url}/${key}: no ETag, needed for conditional writes`, key);
+      return r.etag;
+    } catch (e) {
+      if (this.#conflict(e) || (expected !== null && shape(e).statusCode === 404)) throw new PreconditionFailedError(key, expected, { cause: e });
+      throw this.#fail('put', key, e);
+    }
+  }
+
   async head(key: string): Promise<ObjectMeta | undefined> {
     const blob = this.#blob(key);
     try {
@@ -136,7 +164,7 @@ export class AzureStore implements ObjectStore {
   }
 
   async exists(key: string): Promise<boolean> {
-    return (await this.head(key)) !== undefined;
+    return existsViaHead(this, key);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectMeta> {

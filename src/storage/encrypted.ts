@@ -36,8 +36,9 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { CorruptDataError, UserError } from '../util/errors.js';
+import { ForwardingStore } from './forwarding.js';
 import { checkRange, validateKey } from './keys.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from './store.js';
 import { collect } from './util.js';
 
 export const ENCRYPTION_MAGIC = Buffer.from('KBENCRPT', 'ascii');
@@ -209,8 +210,7 @@ export interface EncryptedStoreOptions {
  * Wrap the outermost store (after PrefixStore), so keys in the AAD are relative to the backup root
  * and a backup can be moved to another bucket or prefix as a whole.
  */
-export class EncryptedStore implements ObjectStore {
-  readonly url: string;
+export class EncryptedStore extends ForwardingStore {
   readonly keyId: string;
   readonly chunkSize: number;
   readonly #key: Buffer;
@@ -218,18 +218,15 @@ export class EncryptedStore implements ObjectStore {
   /** Headers of recently range-read objects: a ranged read then needs one GET, not two. */
   readonly #headers = new Map<string, Header>();
 
-  readonly inner: ObjectStore;
-
   constructor(inner: ObjectStore, key: Uint8Array, opts: EncryptedStoreOptions = {}) {
     // Over a store from openStore (which guards against reading encrypted objects without a key): use what it guards.
-    this.inner = inner instanceof PlaintextGuardStore ? inner.inner : inner;
+    super(inner instanceof PlaintextGuardStore ? inner.inner : inner);
     if (key.length !== 32) throw new UserError('BAD_ENCRYPTION_KEY', `encryption key must be 32 bytes (256 bits), got ${key.length}`);
     this.#key = Buffer.from(key);
     this.#fingerprint = keyFingerprint(this.#key);
     this.keyId = checkKeyId(opts.keyId ?? `key-${this.#fingerprint.toString('hex')}`);
     this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
     if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1 || this.chunkSize > MAX_CHUNK_SIZE) throw new UserError('BAD_ENCRYPTION_CONFIG', `encryption chunk size must be 1..${MAX_CHUNK_SIZE}`);
-    this.url = this.inner.url;
   }
 
   /** Opens the key a spec names and wraps `inner`. */
@@ -311,14 +308,27 @@ export class EncryptedStore implements ObjectStore {
     return Buffer.concat(out);
   }
 
-  async put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
+  override async put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
     validateKey(key);
     this.#headers.delete(key);
     return this.inner.put(key, this.seal(key, data), opts);
   }
 
+  /** The version is the stored ciphertext's: a swap compares what is stored, not the plaintext. */
+  override async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    validateKey(key);
+    const v = await this.inner.getVersioned(key);
+    return v && { data: this.open(key, v.data), version: v.version };
+  }
+
+  override async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    validateKey(key);
+    this.#headers.delete(key);
+    return this.inner.putIfMatch(key, this.seal(key, data), expected);
+  }
+
   /** Bounded memory: at most one chunk held back (to know which one is last) plus the one being filled. */
-  async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
+  override async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
     validateKey(key);
     this.#headers.delete(key);
     const { h, objKey } = this.#newHeader();
@@ -364,7 +374,7 @@ export class EncryptedStore implements ObjectStore {
     return h;
   }
 
-  async get(key: string, range?: ByteRange): Promise<Buffer> {
+  override async get(key: string, range?: ByteRange): Promise<Buffer> {
     validateKey(key);
     const [start, end] = checkRange(key, range);
     if (!range || (start === 0 && end === undefined)) return this.open(key, await this.inner.get(key));
@@ -378,7 +388,7 @@ export class EncryptedStore implements ObjectStore {
     }
   }
 
-  async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
+  override async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
     validateKey(key);
     const [start, end] = checkRange(key, range);
     if (start === 0 && end === undefined) return this.#wholeStream(key, await this.inner.getStream(key));
@@ -477,26 +487,18 @@ export class EncryptedStore implements ObjectStore {
     yield* emit(this.#decryptChunk(objKey, h, key, index, buf, true));
   }
 
-  async head(key: string): Promise<ObjectMeta | undefined> {
+  override async head(key: string): Promise<ObjectMeta | undefined> {
     const m = await this.inner.head(key);
     return m && { ...m, size: plaintextSize(m.size, this.chunkSize) ?? m.size };
   }
 
-  exists(key: string): Promise<boolean> {
-    return this.inner.exists(key);
-  }
-
-  async *list(prefix: string): AsyncIterable<ObjectMeta> {
+  override async *list(prefix: string): AsyncIterable<ObjectMeta> {
     for await (const m of this.inner.list(prefix)) yield { ...m, size: plaintextSize(m.size, this.chunkSize) ?? m.size };
   }
 
-  async delete(key: string): Promise<void> {
+  override async delete(key: string): Promise<void> {
     this.#headers.delete(key);
     return this.inner.delete(key);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 
@@ -509,11 +511,7 @@ async function* prepend(first: Buffer, rest: AsyncIterable<Buffer>): AsyncGenera
  * Without encryption configured: reads that start at byte 0 of an encrypted object fail with a
  * clear `EncryptionKeyError` naming its key id, instead of a JSON or segment parse error.
  */
-export class PlaintextGuardStore implements ObjectStore {
-  readonly url: string;
-  constructor(readonly inner: ObjectStore) {
-    this.url = inner.url;
-  }
+export class PlaintextGuardStore extends ForwardingStore {
   #check(key: string, b: Buffer): void {
     if (!isEncryptedObject(b)) return;
     const id = headerKeyId(b);
@@ -523,18 +521,12 @@ export class PlaintextGuardStore implements ObjectStore {
       { keyId: id },
     );
   }
-  put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
-    return this.inner.put(key, data, opts);
-  }
-  putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
-    return this.inner.putStream(key, body, opts);
-  }
-  async get(key: string, range?: ByteRange): Promise<Buffer> {
+  override async get(key: string, range?: ByteRange): Promise<Buffer> {
     const b = await this.inner.get(key, range);
     if (!range || range.start === 0) this.#check(key, b);
     return b;
   }
-  async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
+  override async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
     const src = await this.inner.getStream(key, range);
     if (range && range.start !== 0) return src;
     const self = this;
@@ -558,20 +550,10 @@ export class PlaintextGuardStore implements ObjectStore {
       }
     })();
   }
-  head(key: string): Promise<ObjectMeta | undefined> {
-    return this.inner.head(key);
-  }
-  exists(key: string): Promise<boolean> {
-    return this.inner.exists(key);
-  }
-  list(prefix: string): AsyncIterable<ObjectMeta> {
-    return this.inner.list(prefix);
-  }
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
+  override async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    const v = await this.inner.getVersioned(key);
+    if (v) this.#check(key, v.data);
+    return v;
   }
 }
 

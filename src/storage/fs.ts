@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { constants, type Dirent } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { AlreadyExistsError, NotFoundError, StorageError } from '../util/errors.js';
+import { AlreadyExistsError, NotFoundError, PreconditionFailedError, StorageError } from '../util/errors.js';
+import { casRename, contentVersion } from './fs-cas.js';
 import { TEMP_MARKER, checkRange, compareKeys, validateKey, validatePrefix } from './keys.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from './store.js';
+import { existsViaHead } from './util.js';
 
 function errno(e: unknown): string | undefined {
   return typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
@@ -122,6 +124,33 @@ export class FsStore implements ObjectStore {
     return { size };
   }
 
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    try {
+      const data = await this.get(key);
+      return { data, version: contentVersion(data) };
+    } catch (e) {
+      if (e instanceof NotFoundError) return undefined;
+      throw e;
+    }
+  }
+
+  /** Compare-and-swap under a per-key lock file (fs-cas.ts). */
+  async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    const file = this.#path(key);
+    const { tmp } = await this.#writeTemp(key, file, async (fh) => {
+      await fh.writeFile(data);
+      return data.byteLength;
+    });
+    try {
+      const v = await casRename(key, file, tmp, data, expected);
+      await syncDir(path.dirname(file));
+      return v;
+    } catch (e) {
+      if (e instanceof PreconditionFailedError) throw e;
+      throw this.#fail('write', key, e);
+    }
+  }
+
   async #open(key: string): Promise<{ fh: fsp.FileHandle; size: number }> {
     const file = this.#path(key);
     let fh: fsp.FileHandle;
@@ -183,7 +212,7 @@ export class FsStore implements ObjectStore {
   }
 
   async exists(key: string): Promise<boolean> {
-    return (await this.head(key)) !== undefined;
+    return existsViaHead(this, key);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectMeta> {

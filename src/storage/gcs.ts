@@ -1,11 +1,11 @@
 import { Storage, type Bucket, type File, type StorageOptions } from '@google-cloud/storage';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AlreadyExistsError, NotFoundError, StorageError, UserError } from '../util/errors.js';
+import { AlreadyExistsError, NotFoundError, PreconditionFailedError, StorageError, UserError } from '../util/errors.js';
 import { checkRange, validateKey, validatePrefix } from './keys.js';
 import type { StorageSpec } from './spec.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
-import { checkEndpointScheme, counting } from './util.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from './store.js';
+import { checkEndpointScheme, counting, existsViaHead } from './util.js';
 
 export type GcsSpec = Extract<StorageSpec, { backend: 'gcs' }>;
 /** Resumable-upload chunk size: putStream buffers at most this much. */
@@ -152,6 +152,44 @@ export class GcsStore implements ObjectStore {
     })();
   }
 
+  /** The generation read first, then that exact generation's bytes (a newer write in between: read again). */
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      let generation: string;
+      try {
+        const [m] = await this.#file(key).getMetadata();
+        generation = String(m.generation);
+      } catch (e) {
+        const err = await this.#fail('head', key, e);
+        if (err instanceof NotFoundError) return undefined;
+        throw err;
+      }
+      try {
+        const [data] = await this.bucket.file(validateKey(key), { generation }).download();
+        return { data, version: generation };
+      } catch (e) {
+        const err = await this.#fail('get', key, e);
+        if (!(err instanceof NotFoundError) || attempt >= 5) throw err;
+      }
+    }
+  }
+
+  /** A save with ifGenerationMatch (0 for a create); the new generation comes back in the file's metadata. */
+  async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    const file = this.#file(key);
+    // Not a generation: no object has it (and a NaN precondition would be dropped, making the write unconditional).
+    if (expected !== null && !/^[1-9]\d*$/.test(expected)) throw new PreconditionFailedError(key, expected);
+    try {
+      await file.save(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { resumable: false, preconditionOpts: { ifGenerationMatch: expected === null ? 0 : Number(expected) } });
+    } catch (e) {
+      if (httpCode(e) === 412) throw new PreconditionFailedError(key, expected, { cause: e });
+      throw await this.#fail('put', key, e);
+    }
+    const g = file.metadata.generation;
+    if (g === undefined) throw new StorageError('GCS', `gcs put ${this.url}/${key}: no generation returned, needed for conditional writes`, key);
+    return String(g);
+  }
+
   async head(key: string): Promise<ObjectMeta | undefined> {
     const file = this.#file(key);
     try {
@@ -165,7 +203,7 @@ export class GcsStore implements ObjectStore {
   }
 
   async exists(key: string): Promise<boolean> {
-    return (await this.head(key)) !== undefined;
+    return existsViaHead(this, key);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectMeta> {

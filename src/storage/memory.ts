@@ -1,6 +1,6 @@
-import { AlreadyExistsError, NotFoundError } from '../util/errors.js';
+import { AlreadyExistsError, NotFoundError, PreconditionFailedError } from '../util/errors.js';
 import { checkRange, compareKeys, validateKey, validatePrefix } from './keys.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from './store.js';
 import { bufferChunks, collect, sliceRange } from './util.js';
 
 interface Entry {
@@ -31,6 +31,20 @@ export class MemoryStore implements ObjectStore {
     // Check-and-set in one synchronous step: racing creators cannot both win.
     if (opts?.ifNotExists && this.#objects.has(key)) throw new AlreadyExistsError(key);
     this.#objects.set(key, { data, lastModified: new Date(), etag: `"${++this.#version}"` });
+  }
+
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    validateKey(key);
+    const e = this.#objects.get(key);
+    return e && { data: Buffer.from(e.data), version: e.etag };
+  }
+
+  async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    validateKey(key);
+    // Compare and set in one synchronous step.
+    if ((this.#objects.get(key)?.etag ?? null) !== expected) throw new PreconditionFailedError(key, expected);
+    this.#set(key, Buffer.from(data));
+    return this.#objects.get(key)!.etag;
   }
 
   async get(key: string, range?: ByteRange): Promise<Buffer> {

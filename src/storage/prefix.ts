@@ -1,54 +1,63 @@
+import { ForwardingStore } from './forwarding.js';
 import { joinKey, normalizeRootPrefix, validateKey, validatePrefix } from './keys.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from './store.js';
 
 /**
  * A view of `inner` below `prefix` (like object_store's PrefixStore): key `k` maps to
  * `{prefix}/{k}`, and since keys are validated (no '..', no absolute paths) nothing outside the
  * prefix can be reached. Listing strips the prefix again. Used by every remote backend.
  */
-export class PrefixStore implements ObjectStore {
-  readonly url: string;
+export class PrefixStore extends ForwardingStore {
+  readonly #url: string;
   readonly prefix: string;
 
-  constructor(readonly inner: ObjectStore, prefix: string) {
+  constructor(inner: ObjectStore, prefix: string) {
+    super(inner);
     this.prefix = normalizeRootPrefix(prefix);
-    this.url = this.prefix === '' ? inner.url : `${inner.url.replace(/\/+$/, '')}/${this.prefix}`;
+    this.#url = this.prefix === '' ? inner.url : `${inner.url.replace(/\/+$/, '')}/${this.prefix}`;
+  }
+
+  override get url(): string {
+    return this.#url;
   }
 
   #k(key: string): string {
     return joinKey(this.prefix, validateKey(key));
   }
 
-  async put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
+  override async put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
     return this.inner.put(this.#k(key), data, opts);
   }
-  async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
+  override async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
     return this.inner.putStream(this.#k(key), body, opts);
   }
-  async get(key: string, range?: ByteRange): Promise<Buffer> {
+  override async get(key: string, range?: ByteRange): Promise<Buffer> {
     return this.inner.get(this.#k(key), range);
   }
-  async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
+  override async getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
     return this.inner.getStream(this.#k(key), range);
   }
-  async head(key: string): Promise<ObjectMeta | undefined> {
+  override async head(key: string): Promise<ObjectMeta | undefined> {
     const m = await this.inner.head(this.#k(key));
     return m && { ...m, key };
   }
-  async exists(key: string): Promise<boolean> {
+  override async exists(key: string): Promise<boolean> {
     return this.inner.exists(this.#k(key));
   }
-  async *list(prefix: string): AsyncIterable<ObjectMeta> {
+  override async *list(prefix: string): AsyncIterable<ObjectMeta> {
     validatePrefix(prefix);
     const strip = this.prefix === '' ? 0 : this.prefix.length + 1;
     for await (const m of this.inner.list(this.prefix === '' ? prefix : `${this.prefix}/${prefix}`)) {
       yield { ...m, key: m.key.slice(strip) };
     }
   }
-  async delete(key: string): Promise<void> {
-    return this.inner.delete(this.#k(key));
+  override async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    return this.inner.getVersioned(this.#k(key));
   }
-  async close(): Promise<void> {
-    return this.inner.close();
+  override async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    return this.inner.putIfMatch(this.#k(key), data, expected);
+  }
+  override async delete(key: string): Promise<void> {
+    return this.inner.delete(this.#k(key));
   }
 }

@@ -3,17 +3,18 @@ import {
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Readable } from 'node:stream';
-import { AlreadyExistsError, NotFoundError, StorageError, UserError } from '../util/errors.js';
+import { AlreadyExistsError, NotFoundError, PreconditionFailedError, StorageError, UserError } from '../util/errors.js';
 import { checkRange, validateKey, validatePrefix } from './keys.js';
 import type { StorageSpec } from './spec.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions } from './store.js';
-import { checkEndpointScheme, counting } from './util.js';
+import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from './store.js';
+import { checkEndpointScheme, counting, existsViaHead } from './util.js';
 
 export type S3Spec = Extract<StorageSpec, { backend: 's3' }>;
 
@@ -136,6 +137,42 @@ export class S3Store implements ObjectStore {
     return { size: src.size() };
   }
 
+  async getVersioned(key: string): Promise<VersionedObject | undefined> {
+    validateKey(key);
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const data = Buffer.from(await (r.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+      if (!r.ETag) throw new StorageError('S3', `s3 get ${this.url}/${key}: the server sent no ETag, needed for conditional writes`, key);
+      return { data, version: r.ETag };
+    } catch (e) {
+      const err = this.#fail('get', key, e);
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** PutObject with If-Match (or If-None-Match: * for a create); 412 is a lost swap. */
+  async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    validateKey(key);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: data, ContentLength: data.byteLength, ...(expected === null ? { IfNoneMatch: '*' } : { IfMatch: expected }) }),
+        );
+        if (!r.ETag) throw new StorageError('S3', `s3 put ${this.url}/${key}: the server sent no ETag, needed for conditional writes`, key);
+        return r.ETag;
+      } catch (e) {
+        // 404: If-Match on a key that no longer exists (S3 answers 404 NoSuchKey there).
+        if (status(e) === 412 || (expected !== null && status(e) === 404)) throw new PreconditionFailedError(key, expected, { cause: e });
+        if (status(e) === 409 && attempt < 5) {
+          await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+          continue;
+        }
+        throw this.#fail('put', key, e);
+      }
+    }
+  }
+
   #rangeHeader(start: number, end: number | undefined): string | undefined {
     if (start === 0 && end === undefined) return undefined;
     return end === undefined ? `bytes=${start}-` : `bytes=${start}-${end - 1}`;
@@ -191,14 +228,14 @@ export class S3Store implements ObjectStore {
   }
 
   async exists(key: string): Promise<boolean> {
-    return (await this.head(key)) !== undefined;
+    return existsViaHead(this, key);
   }
 
   async *list(prefix: string): AsyncIterable<ObjectMeta> {
     validatePrefix(prefix);
     let token: string | undefined;
     do {
-      let r;
+      let r: ListObjectsV2CommandOutput;
       try {
         r = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, ContinuationToken: token }));
       } catch (e) {

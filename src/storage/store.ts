@@ -22,6 +22,13 @@ export interface PutOptions {
   ifNotExists?: boolean;
 }
 
+/** A whole stored object and its version token, for a compare-and-swap write (`putIfMatch`). */
+export interface VersionedObject {
+  data: Buffer;
+  /** Opaque; changes with every write of the key (S3/Azure ETag, GCS generation, a content hash on a filesystem). */
+  version: string;
+}
+
 export interface ObjectStore {
   /** Human-readable location, e.g. `s3://bucket/prefix` or `/var/backups/kafka`. Never contains secrets. */
   readonly url: string;
@@ -44,6 +51,15 @@ export interface ObjectStore {
    * recursively, in lexicographic key order. Keys are relative to the store root.
    */
   list(prefix: string): AsyncIterable<ObjectMeta>;
+  /** Whole object and its version token (small objects only), or `undefined` when missing. */
+  getVersioned(key: string): Promise<VersionedObject | undefined>;
+  /**
+   * Compare-and-swap: writes `data` only if the stored object is still at version `expected`
+   * (`null`: only if the key does not exist), atomically against every other conditional writer,
+   * and returns the new version. Otherwise throws `PreconditionFailedError`. This is what fences a
+   * worker that lost a partition: its write names a version another worker has replaced.
+   */
+  putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string>;
   /** Idempotent: deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
   /** Release clients/connections. The store must not be used afterwards. */

@@ -36,7 +36,7 @@ export async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> 
   return Buffer.concat(parts);
 }
 
-/** `exists` in terms of `head`, for backends with nothing cheaper. */
+/** `exists` in terms of `head`, for the backends with nothing cheaper (fs, S3, Azure, GCS). */
 export async function existsViaHead(store: Pick<ObjectStore, 'head'>, key: string): Promise<boolean> {
   return (await store.head(key)) !== undefined;
 }

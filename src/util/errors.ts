@@ -45,6 +45,13 @@ export class AlreadyExistsError extends StorageError {
   }
 }
 
+/** A compare-and-swap write (`putIfMatch`) found another version than the one it expected. */
+export class PreconditionFailedError extends StorageError {
+  constructor(key: string, expected: string | null, options?: { cause?: unknown }) {
+    super('PRECONDITION_FAILED', `${key}: changed by another writer (expected ${expected === null ? 'no object' : `version ${expected}`}); write refused`, key, options);
+  }
+}
+
 /** Stored data failed a checksum or structural check. */
 export class CorruptDataError extends KafkaBackupError {
   constructor(message: string, readonly object?: string, context: Record<string, unknown> = {}) {

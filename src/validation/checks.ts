@@ -4,7 +4,7 @@
  * check, not the run.
  */
 import { randomInt } from 'node:crypto';
-import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
+import { EARLIEST, type KafkaAdmin, LATEST } from '../kafka/admin.js';
 import type { KafkaCluster } from '../kafka/cluster.js';
 import { logger } from '../util/logger.js';
 import type { ValidationConfig } from './config.js';

@@ -365,8 +365,8 @@ export function parseValidationConfigText(text: string, fileName: string, opts: 
     add(['evidence', 'signing', 'private_key_path'], 'required when evidence.signing.enabled is true (a PEM file with the ECDSA P-256 private key)');
   }
   if (evidence && evidence.formats.length === 0) add(['evidence', 'formats'], 'needs at least one format (json)');
-  if (evidence && evidence.storage.prefix.startsWith('/')) add(['evidence', 'storage', 'prefix'], 'must be relative to the storage root (no leading /)');
-  if (evidence && evidence.storage.prefix.split('/').some((s) => s === '..')) add(['evidence', 'storage', 'prefix'], 'must not contain ".."');
+  if (evidence?.storage.prefix.startsWith('/')) add(['evidence', 'storage', 'prefix'], 'must be relative to the storage root (no leading /)');
+  if (evidence?.storage.prefix.split('/').some((s) => s === '..')) add(['evidence', 'storage', 'prefix'], 'must not contain ".."');
   if (checks) {
     const seen = new Set<string>();
     checks.custom_webhooks.forEach((w, i) => {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { AlreadyExistsError, NotFoundError, StorageError } from '../../src/util/errors.js';
+import { AlreadyExistsError, NotFoundError, PreconditionFailedError, StorageError } from '../../src/util/errors.js';
 import { PrefixStore } from '../../src/storage/prefix.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 
@@ -236,6 +236,42 @@ export function runStorageContract(name: string, makeStore: () => Promise<Object
           for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof AlreadyExistsError, String(r.reason));
           assert.equal((await s.get(key)).toString(), `writer-${winners[0]}`);
         }
+      }));
+
+    it('putIfMatch: compare-and-swap against the version getVersioned returned; a stale version is refused', () =>
+      withStore(async (s) => {
+        const key = ns('cas/a');
+        assert.equal(await s.getVersioned(key), undefined);
+        await assert.rejects(s.putIfMatch(key, Buffer.from('x'), 'no-such-version'), PreconditionFailedError);
+        assert.equal(await s.exists(key), false);
+        const v1 = await s.putIfMatch(key, Buffer.from('one'), null);
+        await assert.rejects(s.putIfMatch(key, Buffer.from('dup'), null), (e: unknown) => e instanceof PreconditionFailedError && (e.key ?? '').endsWith(key));
+        const got = await s.getVersioned(key);
+        assert.equal(got?.data.toString(), 'one');
+        assert.equal(got?.version, v1);
+        const v2 = await s.putIfMatch(key, Buffer.from('two'), v1);
+        assert.notEqual(v2, v1);
+        // The zombie's write: it still holds v1, which another writer has replaced.
+        await assert.rejects(s.putIfMatch(key, Buffer.from('late'), v1), PreconditionFailedError);
+        assert.equal((await s.get(key)).toString(), 'two');
+        // A plain put is a new version too.
+        await s.put(key, Buffer.from('three'));
+        await assert.rejects(s.putIfMatch(key, Buffer.from('late'), v2), PreconditionFailedError);
+        assert.equal((await s.get(key)).toString(), 'three');
+        const v3 = (await s.getVersioned(key))!.version;
+        await s.putIfMatch(key, Buffer.from('four'), v3);
+        assert.equal((await s.get(key)).toString(), 'four');
+      }));
+
+    it('putIfMatch: racing swaps from one version, exactly one wins', () =>
+      withStore(async (s) => {
+        const key = ns('cas/race');
+        const v = await s.putIfMatch(key, Buffer.from('base'), null);
+        const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => s.putIfMatch(key, Buffer.from(`writer-${i}`), v)));
+        const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [i] : []));
+        assert.equal(won.length, 1, `winners: ${won.join(',')}`);
+        for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof PreconditionFailedError, String(r.reason));
+        assert.equal((await s.get(key)).toString(), `writer-${won[0]}`);
       }));
 
     it('rejects invalid keys, naming them, for every operation', () =>

@@ -12,7 +12,7 @@ import { readJsonObject, writeJsonObject } from '../../src/format/json-object.js
 import { keys } from '../../src/format/layout.js';
 import { manifestSchema } from '../../src/format/manifest.js';
 import { partitionIndexSchema } from '../../src/format/partition-index.js';
-import { EARLIEST, KafkaAdmin, LATEST } from '../../src/kafka/admin.js';
+import { KafkaAdmin, LATEST } from '../../src/kafka/admin.js';
 import { KafkaCluster } from '../../src/kafka/cluster.js';
 import { RawProducer } from '../../src/kafka/producer.js';
 import { decodeBatch, encodeBatch, readBatchHeader, type KafkaRecord, type RecordInput } from '../../src/kafka/protocol/record-batch.js';
@@ -55,7 +55,10 @@ function expectedKey(p: number, i: number, offset: number): string {
 /** Seeded random numbers, so a failing run can be repeated (the seed is printed). */
 function rng(seed: number): () => number {
   let s = seed % 2147483647 || 1;
-  return () => (s = (s * 48271) % 2147483647) / 2147483647;
+  return () => {
+    s = (s * 48271) % 2147483647;
+    return s / 2147483647;
+  };
 }
 
 /** Produces to every partition in small batches with varying codecs until stopped. */
@@ -155,7 +158,9 @@ async function assertBackupMatchesBroker(bootstrap: string, store: ObjectStore, 
   for (let p = 0; p < PARTITIONS; p++) {
     const fromBroker = await consumeAll(bootstrap, topic, p);
     assert.equal(fromBroker.length, counts[p], `partition ${p}: the broker holds what the loop produced`);
-    fromBroker.forEach((r, i) => assert.equal(recordKey(r), expectedKey(p, i, Number(r.offset)), `partition ${p} record ${i}`));
+    fromBroker.forEach((r, i) => {
+      assert.equal(recordKey(r), expectedKey(p, i, Number(r.offset)), `partition ${p} record ${i}`);
+    });
     const fromBackup = await backupRecords(store, backupId, topic, p);
     assert.equal(fromBackup.length, fromBroker.length, `partition ${p}: every record exactly once`);
     assert.deepEqual(fromBackup.map((r) => recordKey(r, true)), fromBroker.map((r) => recordKey(r, true)), `partition ${p}: same records, same order, same offsets`);
@@ -221,7 +226,7 @@ async function killOnWrite(dir: string, run: { child: ChildProcess; exited: Prom
   let exited = false;
   void run.exited.then(() => (exited = true));
   const watcher = watch(dir, { recursive: true }, (_event, name) => {
-    if (isArmed && !killed && name && name.includes(`${TEMP_MARKER}${pid}-`) && match.test(name)) {
+    if (isArmed && !killed && name?.includes(`${TEMP_MARKER}${pid}-`) && match.test(name)) {
       killed = true;
       run.child.kill('SIGKILL');
     }
@@ -291,7 +296,9 @@ describe('continuous backup killed with SIGKILL while a producer writes', () => 
       landings.push(await killLanding(dir, store, backupId, topic, pid, orphansBefore));
     }
     t.diagnostic(`kill points: ${killPoints.join(', ')}; records produced meanwhile: ${loop.counts.join(', ')}`);
-    landings.forEach((l, k) => t.diagnostic(`kill ${k}: ${describeLanding(l)}`));
+    landings.forEach((l, k) => {
+      t.diagnostic(`kill ${k}: ${describeLanding(l)}`);
+    });
     assert.ok(landings.some((l) => l.segmentsMidWrite > 0), 'at least one kill landed while a segment was being written');
     assert.ok(landings.filter(inWritePath).length >= 2, 'at least two kills landed in the write path');
     const idxAfterKills = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => readJsonObject(store, keys.partitionIndex(backupId, topic, p), partitionIndexSchema)));

@@ -192,7 +192,10 @@ describe('backup and restore against the real broker', () => {
     const lo = Math.min(...all.map((r) => Number(r.timestamp)));
     const hi = Math.max(...all.map((r) => Number(r.timestamp)));
     let seed = 42;
-    const rnd = (): number => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+    const rnd = (): number => {
+      seed = (seed * 48271) % 2147483647;
+      return seed / 2147483647;
+    };
     for (let k = 0; k < 3; k++) {
       const a = Math.floor(lo + rnd() * (hi - lo));
       const b = Math.floor(a + rnd() * (hi - a) * 0.3);
@@ -242,7 +245,9 @@ describe('backup and restore against the real broker', () => {
     assert.equal(res.restored, 1500);
     const source = (await Promise.all(codecs.map((_, p) => consumeAll(bootstrap, topic, p)))).flat();
     const expected: string[][] = [[], [], []];
-    source.forEach((r, i) => expected[partitionFor('murmur2', r.key, i, 3)]!.push(recordKey(r)));
+    source.forEach((r, i) => {
+      expected[partitionFor('murmur2', r.key, i, 3)]!.push(recordKey(r));
+    });
     for (let p = 0; p < 3; p++) {
       const got = await consumeAll(bootstrap, target, p);
       assert.deepEqual(got.map((r) => recordKey(r)), expected[p], `target partition ${p}`);

@@ -190,7 +190,9 @@ describe('transactional topic: committed and aborted transactions', () => {
       const stored = await storedBatches(store, backupId, topic, p);
       assert.ok(fromBroker.some((b) => readBatchHeader(b).isControl), 'the log has transaction markers');
       assert.equal(stored.length, fromBroker.length, `partition ${p}: batch count`);
-      stored.forEach((b, i) => assert.ok(b.equals(fromBroker[i]!), `partition ${p} batch ${i} byte for byte`));
+      stored.forEach((b, i) => {
+        assert.ok(b.equals(fromBroker[i]!), `partition ${p} batch ${i} byte for byte`);
+      });
       const idx = await index(store, backupId, topic, p);
       const aborted = new Set(idx.segments.flatMap((s) => s.aborted_transactions.map((a) => `${a.producer_id}@${a.first_offset}`)));
       // Every data batch of an aborted transaction starts at or after one of the listed first offsets of its producer.
@@ -330,7 +332,9 @@ describe('compacted topic: offset gaps, duplicate keys, tombstones', () => {
       const fromBroker = sourceBatches[p]!;
       const stored = await storedBatches(store, backupId, topic, p);
       assert.equal(stored.length, fromBroker.length);
-      stored.forEach((b, i) => assert.ok(b.equals(fromBroker[i]!), `partition ${p} batch ${i} byte for byte`));
+      stored.forEach((b, i) => {
+        assert.ok(b.equals(fromBroker[i]!), `partition ${p} batch ${i} byte for byte`);
+      });
       assert.ok(stored.some((b) => readBatchHeader(b).lastOffsetDelta + 1 !== readBatchHeader(b).recordCount), 'some batches have offset gaps inside');
       const recs = dataRecords(stored);
       assert.ok(recs.some((r) => r.value === null), 'tombstones kept');

@@ -16,6 +16,7 @@ import { runBackup } from '../../src/backup/engine.js';
 import { validateBackup } from '../../src/backup/validate.js';
 import { EARLIEST, KafkaAdmin, LATEST } from '../../src/kafka/admin.js';
 import { runRestore } from '../../src/restore/engine.js';
+import { ForwardingStore } from '../../src/storage/forwarding.js';
 import { FsStore } from '../../src/storage/fs.js';
 import type { ByteRange, ObjectStore } from '../../src/storage/store.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
@@ -51,41 +52,23 @@ function assertUnchanged(before: Map<string, string>, after: Map<string, string>
 }
 
 /** A store that records every key read, to prove that a forged key is refused, not read. */
-class SpyStore implements ObjectStore {
+class SpyStore extends ForwardingStore {
   readonly reads: string[] = [];
-  constructor(readonly inner: ObjectStore) {}
-  get url(): string {
-    return this.inner.url;
-  }
-  put(key: string, data: Uint8Array, opts?: { ifNotExists?: boolean }): Promise<void> {
-    return this.inner.put(key, data, opts);
-  }
-  putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: { ifNotExists?: boolean }): Promise<{ size: number }> {
-    return this.inner.putStream(key, body, opts);
-  }
-  get(key: string, range?: ByteRange): Promise<Buffer> {
+  override get(key: string, range?: ByteRange): Promise<Buffer> {
     this.reads.push(key);
     return this.inner.get(key, range);
   }
-  getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
+  override getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
     this.reads.push(key);
     return this.inner.getStream(key, range);
   }
-  head(key: string): ReturnType<ObjectStore['head']> {
+  override head(key: string): ReturnType<ObjectStore['head']> {
     this.reads.push(key);
     return this.inner.head(key);
   }
-  exists(key: string): Promise<boolean> {
-    return this.inner.exists(key);
-  }
-  list(prefix: string): AsyncIterable<{ key: string; size: number }> {
-    return this.inner.list(prefix);
-  }
-  delete(key: string): Promise<void> {
-    return this.inner.delete(key);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
+  override getVersioned(key: string): ReturnType<ObjectStore['getVersioned']> {
+    this.reads.push(key);
+    return this.inner.getVersioned(key);
   }
 }
 

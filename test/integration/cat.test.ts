@@ -109,6 +109,12 @@ class RecordingStore implements ObjectStore {
   list(prefix: string): AsyncIterable<ObjectMeta> {
     return this.inner.list(prefix);
   }
+  getVersioned(key: string): ReturnType<ObjectStore['getVersioned']> {
+    return this.inner.getVersioned(key);
+  }
+  putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+    return this.inner.putIfMatch(key, data, expected);
+  }
   delete(key: string): Promise<void> {
     return this.inner.delete(key);
   }

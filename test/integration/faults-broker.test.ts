@@ -58,6 +58,11 @@ function slowStore(inner: ObjectStore, delayMs: number): ObjectStore {
     getStream: (k, r) => inner.getStream(k, r),
     head: (k) => inner.head(k),
     exists: (k) => inner.exists(k),
+    getVersioned: (k) => inner.getVersioned(k),
+    putIfMatch: async (k, d, e) => {
+      await sleep(delayMs);
+      return inner.putIfMatch(k, d, e);
+    },
     list: (p) => inner.list(p),
     delete: (k) => inner.delete(k),
     close: () => inner.close(),

@@ -95,6 +95,7 @@ describe('metrics endpoint', () => {
         const body = (await h.json()) as { status: string; mode: string; backup_id: string; state: string };
         assert.deepEqual([body.status, body.mode, body.backup_id, body.state], ['healthy', 'backup', 'metrics-run', 'running']);
       }
+      for (const p of ['/ready', '/readyz']) assert.equal((await fetch(base + p)).status, 200, `${p} while the backup runs`);
       const index = await fetch(base + '/');
       assert.equal(index.status, 200);
       assert.match(await index.text(), /href="\/prom"/);
@@ -124,6 +125,7 @@ describe('metrics endpoint', () => {
     assert.equal(h.status, 503);
     const body = (await h.json()) as { status: string; state: string; error: string };
     assert.deepEqual([body.status, body.state, body.error], ['unhealthy', 'failed', 'Error'], 'the class, not the message');
+    assert.equal((await fetch(base + '/ready')).status, 503, 'a failed run is not ready');
     assert.equal(sumOf(await scrape(base), 'kafka_backup_errors_total', { operation: 'run' }), 1);
     assert.equal(await settled, 'boom');
     await assert.rejects(fetch(base + '/health'));

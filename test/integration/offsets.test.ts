@@ -188,7 +188,7 @@ describe('consumer-group offset translation against the real broker', () => {
     await writeFile(cfg, `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_start: ${tA}\n  topic_mapping: { ${topic}: ${target} }\n  reset_consumer_offsets: true\n  consumer_groups: [${G.mid}, ${G.gap}]\n`);
     const v = cli(['validate-restore', '--config', cfg]);
     assert.equal(v.status, 0, v.stderr + v.stdout);
-    assert.match(v.stdout, /Consumer offsets:\n  reset after the restore with technique exact \(the restore's offset map\) \(reset_consumer_offsets: true with the default strategy\); source positions from the group snapshot taken /);
+    assert.match(v.stdout, /Consumer offsets:\n {2}reset after the restore with technique exact \(the restore's offset map\) \(reset_consumer_offsets: true with the default strategy\); source positions from the group snapshot taken /);
     assert.match(v.stdout, new RegExp(`groups: ${G.mid}, ${G.gap}\n`));
     const r = cli(['restore', '--config', cfg]);
     assert.equal(r.status, 0, r.stderr);

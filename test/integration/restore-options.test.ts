@@ -172,8 +172,8 @@ test('a continuous backup picks up a new matching topic and stops cleanly when a
   await createTopic(bootstrap, second, 1);
   await produce(bootstrap, second, 0, awkwardRecords(40, Date.UTC(2024, 10, 12), 32));
   const deadline = Date.now() + 20_000;
-  let view;
   const { inspectBackup } = await import('../../src/format/backup-view.js');
+  let view: Awaited<ReturnType<typeof inspectBackup>> | undefined;
   for (;;) {
     await new Promise((r) => setTimeout(r, 500));
     view = await inspectBackup(store, 'cont').catch(() => undefined);

@@ -224,7 +224,7 @@ describe('spelling variants and extensions', () => {
   });
   test('unknown sasl_mechanism is refused with the accepted list', () => {
     const e = failure(BASE_BACKUP.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    sasl_mechanism: SCRAM-SHA-1'));
-    assert.match(e.message, /test\.yaml: source\.security\.sasl_mechanism: expected one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, got "SCRAM-SHA-1" \(line 6\)/);
+    assert.match(e.message, /test\.yaml: source\.security\.sasl_mechanism: expected one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, OAUTHBEARER, got "SCRAM-SHA-1" \(line 6\)/);
   });
   test('azure container_name and container', () => {
     for (const key of ['container_name', 'container']) {

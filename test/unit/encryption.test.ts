@@ -48,6 +48,8 @@ function spyOn(inner: ObjectStore, over: Partial<ObjectStore>): ObjectStore {
     get: (k, r) => inner.get(k, r),
     getStream: (k, r) => inner.getStream(k, r),
     head: (k) => inner.head(k),
+    getVersioned: (k) => inner.getVersioned(k),
+    putIfMatch: (k, d, e) => inner.putIfMatch(k, d, e),
     exists: (k) => inner.exists(k),
     list: (p) => inner.list(p),
     delete: (k) => inner.delete(k),
@@ -189,7 +191,7 @@ describe('encrypted store: tampering is detected and names the object', () => {
   }
 
   it('a flipped byte anywhere (header, ciphertext, tag) fails, whole and ranged', async () => {
-    const { inner, s } = await setup();
+    const { inner } = await setup();
     const raw = await inner.get('t/obj');
     for (const pos of [20, 60, 130, 128 + C + 3, 128 + C + 16 - 1, raw.length - 1]) {
       const bad = Buffer.from(raw);

@@ -17,7 +17,7 @@ import { manifestSchema, type Manifest } from '../../src/format/manifest.js';
 import { partitionIndexSchema, readPartitionIndex, type PartitionIndex } from '../../src/format/partition-index.js';
 import { MemoryStore } from '../../src/storage/memory.js';
 import { validateKey } from '../../src/storage/keys.js';
-import { CorruptDataError, StorageError } from '../../src/util/errors.js';
+import { CorruptDataError, type StorageError } from '../../src/util/errors.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 const BID = 'b1';
@@ -93,7 +93,9 @@ function mutate(doc: unknown, path: (string | number)[], value: unknown): unknow
 
 function paths(doc: unknown, prefix: (string | number)[] = []): (string | number)[][] {
   const out: (string | number)[][] = [prefix];
-  if (Array.isArray(doc)) doc.forEach((v, i) => out.push(...paths(v, [...prefix, i])));
+  if (Array.isArray(doc)) doc.forEach((v, i) => {
+    out.push(...paths(v, [...prefix, i]));
+  });
   else if (typeof doc === 'object' && doc !== null) for (const [k, v] of Object.entries(doc)) out.push(...paths(v, [...prefix, k]));
   return out;
 }

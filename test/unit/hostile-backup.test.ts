@@ -9,7 +9,10 @@ import { MAX_JSON_OBJECT_BYTES, readJsonObject, writeJsonObject } from '../../sr
 import { keys } from '../../src/format/layout.js';
 import { manifestSchema, type Manifest } from '../../src/format/manifest.js';
 import { emptyIndex, partitionIndexSchema } from '../../src/format/partition-index.js';
-import { decodeBlock, MAX_BLOCK_RAW_LENGTH, parseSegmentFooter, parseSegmentTrailer, readSegment, SegmentWriter, SEGMENT_TRAILER_SIZE, FOOTER_HEADER_SIZE } from '../../src/format/segment.js';
+import {
+  decodeBlock, MAX_BLOCK_RAW_LENGTH, parseSegmentFooter, parseSegmentTrailer, readSegment, SegmentWriter, SEGMENT_TRAILER_SIZE, FOOTER_HEADER_SIZE,
+  type SegmentCodec,
+} from '../../src/format/segment.js';
 import { compress, decompress, lz4FramesBound } from '../../src/kafka/protocol/compression.js';
 import { crc32c } from '../../src/kafka/protocol/crc32c.js';
 import { computeBatchCrc, CRC_OFFSET, encodeBatch } from '../../src/kafka/protocol/record-batch.js';
@@ -19,7 +22,7 @@ import { MemoryStore } from '../../src/storage/memory.js';
 import { CorruptDataError, KafkaBackupError } from '../../src/util/errors.js';
 import { testRestoreOptions } from '../helpers/options.js';
 
-function segmentOf(codec: 'zstd' | 'lz4' | 'none'): Buffer {
+function segmentOf(codec: SegmentCodec): Buffer {
   const w = new SegmentWriter({ codec, blockSize: 4096 });
   const chunks: Buffer[] = [];
   let offset = 0n;

@@ -22,3 +22,17 @@ test('metrics.update_interval_ms: the throughput gauges are recomputed at that i
     slow.close();
   }
 });
+
+test('distributed backup: the worker gauges (group generation, partitions owned) appear once reported', async () => {
+  const m = new KafkaBackupMetrics({ mode: 'backup', backupId: 'b', maxPartitionLabels: 10, updateIntervalMs: 60_000 });
+  try {
+    assert.equal(m.registry.getSingleMetric('kafka_backup_worker_group_generation'), undefined, 'absent for a single-process run');
+    m.workerGroup(7, 12);
+    m.workerGroup(8, 9);
+    const text = await m.registry.metrics();
+    assert.match(text, /^kafka_backup_worker_group_generation 8$/m);
+    assert.match(text, /^kafka_backup_worker_partitions_owned 9$/m);
+  } finally {
+    m.close();
+  }
+});

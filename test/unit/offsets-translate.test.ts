@@ -7,7 +7,9 @@ import { chooseSnapshot, countDuplicates, MissingHeaderError, searchByHeader, ti
 /** Runs of a restore that kept the given source offsets of orders/0 (in order), from target offset `base`. */
 function runsOf(kept: number[], base = 0, topic = 'orders', partition = 0): OffsetRun[] {
   const b = new OffsetMapBuilder();
-  kept.forEach((s, i) => b.add(topic, partition, s, base + i));
+  kept.forEach((s, i) => {
+    b.add(topic, partition, s, base + i);
+  });
   return b.runs;
 }
 

@@ -21,7 +21,7 @@ import {
 } from '../../src/kafka/protocol/record-batch.js';
 import { crc32c, crc32cCombine, crc32cJs, crc32cImplementation } from '../../src/kafka/protocol/crc32c.js';
 import { compress, decompress, zstdCompressAsync } from '../../src/kafka/protocol/compression.js';
-import { ByteReader, varintSize, varlongSize, writeVarint, writeVarlong } from '../../src/format/varint.js';
+import { ByteReader, varintSize, varlongSize, writeVarint, writeVarlong } from '../../src/kafka/protocol/varint.js';
 import { CorruptDataError } from '../../src/util/errors.js';
 
 const CODECS: KafkaCompression[] = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
@@ -150,7 +150,10 @@ describe('compression', () => {
   it('compresses zstd off the thread to the same bytes as on it, compressible or not', async () => {
     const text = Buffer.from('offset 42 key k value v '.repeat(60_000));
     const noise = Buffer.alloc(300_000);
-    for (let i = 0, x = 1; i < noise.length; i++) noise[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    for (let i = 0, x = 1; i < noise.length; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      noise[i] = x >>> 24;
+    }
     for (const data of [Buffer.alloc(0), Buffer.from('x'), text, noise]) {
       for (const level of [1, 3]) {
         const off = await zstdCompressAsync(data, level);

@@ -69,7 +69,9 @@ describe('seed-tool segment decoder', () => {
             assert.equal(seg.header.compression, id.slice('seed-'.length));
             records.push(...seg.records.map(withoutSeedOffsetHeaders).map(asExpected));
           }
-          (got[t.name] ??= {})[String(p.partition_id)] = records;
+          const byPartition = got[t.name] ?? {};
+          byPartition[String(p.partition_id)] = records;
+          got[t.name] = byPartition;
         }
       }
       assert.deepEqual(got, EXPECTED);
@@ -172,7 +174,10 @@ describe('seed-tool manifest', () => {
     const store = new MemoryStore();
     for await (const o of src.list('seed-lz4/')) await store.put(o.key, await src.get(o.key));
     const m = JSON.parse((await store.get('seed-lz4/manifest.json')).toString()) as { topics: { partitions: { partition_id: number; segments: Record<string, unknown>[]; gaps?: unknown[] }[] }[] };
-    for (const t of m.topics) for (const p of t.partitions) for (const seg of p.segments) delete seg.compressed_size, delete seg.uncompressed_size;
+    for (const t of m.topics) for (const p of t.partitions) for (const seg of p.segments) {
+      delete seg.compressed_size;
+      delete seg.uncompressed_size;
+    }
     m.topics[0]!.partitions.find((p) => p.partition_id === 0)!.gaps = [{ start_offset: 400, end_offset: 410, reason: 'offset_out_of_range', detected_at: 1 }];
     await store.put('seed-lz4/manifest.json', Buffer.from(JSON.stringify(m)));
     const view = await inspectBackup(store, 'seed-lz4');

@@ -5,6 +5,7 @@ import { SegmentWriter } from '../../src/format/segment.js';
 import type { SegmentEntry } from '../../src/format/partition-index.js';
 import { batchReuseProblem, batchTimestampRange, encodeBatch, scanBatch, type KafkaCompression } from '../../src/kafka/protocol/record-batch.js';
 import { readSegmentBatches } from '../../src/restore/segment-source.js';
+import { TimeWindow } from '../../src/util/time-window.js';
 import { MemoryStore } from '../../src/storage/memory.js';
 import type { ByteRange } from '../../src/storage/store.js';
 import { CorruptDataError } from '../../src/util/errors.js';
@@ -89,7 +90,7 @@ describe('readSegmentBatches: a forged index', () => {
     }
     const store = new Recording();
     // About 6 MiB of incompressible batches: more than the largest footer the format allows.
-    const input = Array.from({ length: 1500 }, (_, i) => encodeBatch(Array.from({ length: 8 }, (_, j) => ({ key: null, value: randomBytes(512), timestamp: 1_700_000_000_000n + BigInt(i), headers: [] })), { baseOffset: BigInt(i * 8), compression: 'none' }));
+    const input = Array.from({ length: 1500 }, (_, i) => encodeBatch(Array.from({ length: 8 }, (_, _j) => ({ key: null, value: randomBytes(512), timestamp: 1_700_000_000_000n + BigInt(i), headers: [] })), { baseOffset: BigInt(i * 8), compression: 'none' }));
     const entry = { ...(await storeSegment(store, input)), raw_bytes: Number.MAX_SAFE_INTEGER };
     const maxTail = 32 + 72 + 72 * 65_536;
     assert.ok(entry.stored_bytes > maxTail + 1024 * 1024, `segment of ${entry.stored_bytes} bytes must exceed the largest footer`);
@@ -109,7 +110,9 @@ describe('readSegmentBatches: a whole segment streamed block by block', () => {
       assert.ok(entry.stored_bytes > 256 * 1024, `segment of ${entry.stored_bytes} bytes must exceed the tail read`);
       const got = await readAll(store, entry);
       assert.equal(got.batches.length, input.length);
-      got.batches.forEach((b, i) => assert.ok(b.equals(input[i]!), `batch ${i} differs`));
+      got.batches.forEach((b, i) => {
+        assert.ok(b.equals(input[i]!), `batch ${i} differs`);
+      });
       assert.equal(got.bytes, entry.stored_bytes, 'bytes read are counted once, in full');
     });
   }
@@ -131,11 +134,13 @@ describe('readSegmentBatches: a whole segment streamed block by block', () => {
     assert.ok(72 * 1200 > 64 * 1024);
     const got = await readAll(store, entry);
     assert.equal(got.batches.length, many.length);
-    got.batches.forEach((b, i) => assert.ok(b.equals(many[i]!), `batch ${i} differs`));
+    got.batches.forEach((b, i) => {
+      assert.ok(b.equals(many[i]!), `batch ${i} differs`);
+    });
     // A window inside the segment: only the blocks that meet it.
     const start = 1_700_000_000_000 + 5000;
     const windowed: Buffer[] = [];
-    for await (const b of readSegmentBatches(store, entry, { windowStart: start, windowEnd: start + 99 })) windowed.push(b.batch);
+    for await (const b of readSegmentBatches(store, entry, TimeWindow.of(start, start + 99))) windowed.push(b.batch);
     assert.ok(windowed.length > 0 && windowed.length < 20, `${windowed.length} batches`);
   });
 

@@ -36,6 +36,12 @@ export function statusText(s: BackupStatus, now = Date.now()): string {
     p.last_segment_at === null ? '-' : `${isoMs(p.last_segment_at)} (${ago(p.last_segment_at, now)})`,
   ]);
   lines.push(...columns([head, ...rows], 2).map((l) => `  ${l}`));
+  if (s.workers?.length) {
+    const gen = Math.max(...s.workers.map((w) => w.group_generation));
+    lines.push('', `  Workers (group generation ${gen}; a worker whose last report is older than a few sync intervals has stopped):`);
+    const wrows = s.workers.map((w) => [`${w.host}:${w.pid}`, String(w.group_generation), String(w.partitions.length), num(w.records_behind), `${num(w.records_per_second)}/s`, `${isoMs(w.updated_at)} (${ago(w.updated_at, now)})`, w.partitions.join(' ')]);
+    lines.push(...columns([['WORKER', 'GENERATION', 'PARTITIONS', 'BEHIND', 'THROUGHPUT', 'LAST REPORT', 'OWNS'], ...wrows], 2).map((l) => `  ${l}`));
+  }
   return lines.join('\n');
 }
 

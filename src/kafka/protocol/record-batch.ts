@@ -1,6 +1,6 @@
 /**
  * Kafka record batch, magic v2 (KIP-98; the only format Kafka >= 0.11 writes). All integers are
- * big-endian; varint/varlong are zigzag varints (src/format/varint.ts).
+ * big-endian; varint/varlong are zigzag varints (varint.ts).
  *
  * RecordBatch =>
  *   baseOffset           int64   @0   offset of the first record (offsetDelta 0)
@@ -47,7 +47,7 @@
  * malformed input raises CorruptDataError, a pre-v2 message set UnsupportedMessageFormatError.
  */
 import { CorruptDataError, KafkaBackupError } from '../../util/errors.js';
-import { ByteReader, varintSize, varlongSize, writeVarint, writeVarlong } from '../../format/varint.js';
+import { ByteReader, varintSize, varlongSize, writeVarint, writeVarlong } from './varint.js';
 import { withLz4Inflated } from './lz4-scoped.js';
 import { compress, decompress, DEFAULT_MAX_DECOMPRESSED, KAFKA_COMPRESSIONS, kafkaCompressionCode, type KafkaCompression } from './compression.js';
 import { crc32c } from './crc32c.js';

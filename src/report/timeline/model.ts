@@ -143,7 +143,9 @@ async function blockRuns(store: ObjectStore, parts: PartitionView[]): Promise<Ma
   for (const p of parts) {
     const segs = p.index?.segments ?? [];
     out.set(p, segs.map(() => []));
-    segs.forEach((entry, i) => work.push({ p, i, entry }));
+    segs.forEach((entry, i) => {
+      work.push({ p, i, entry });
+    });
   }
   await runPool(work, READ_CONCURRENCY, async ({ p, i, entry }) => {
     const { footer } = await readFooter(store, entry);

@@ -11,7 +11,7 @@
  * buffer, throwing CorruptDataError instead of ever reading past `end`. Writers are plain
  * functions that write at a position and return the next position.
  */
-import { CorruptDataError } from '../util/errors.js';
+import { CorruptDataError } from '../../util/errors.js';
 
 export class ByteReader {
   constructor(
