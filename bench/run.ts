@@ -177,7 +177,11 @@ function buildTool(): string {
   log('compiling the tool (tsc) ...');
   rmSync(DIST, { recursive: true, force: true });
   try {
-    execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', DIST, '--sourceMap', 'false'], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(
+      process.execPath,
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', DIST, '--sourceMap', 'false'],
+      { cwd: ROOT, stdio: 'pipe' },
+    );
   } catch {
     // Type errors elsewhere in the checkout (tests being written) do not stop the emit.
   }
@@ -247,10 +251,26 @@ async function main(): Promise<void> {
       log(`ProducerPerformance: ${t.records} records into ${t.name} (${t.compression}) ...`);
       const r = must(
         await timed('java', [
-          '-Xmx512m', '-cp', `${JARS}:${CLASSES}`, 'org.apache.kafka.tools.ProducerPerformance',
-          '--topic', t.name, '--num-records', String(t.records), '--record-size', String(RECORD_SIZE), '--throughput', '-1',
-          '--producer-props', `bootstrap.servers=${kafka.bootstrap}`, `compression.type=${t.compression}`, 'acks=all', 'linger.ms=5',
-          'batch.size=65536', 'interceptor.classes=BenchInterceptor', `bench.ts.base=${TS_BASE}`,
+          '-Xmx512m',
+          '-cp',
+          `${JARS}:${CLASSES}`,
+          'org.apache.kafka.tools.ProducerPerformance',
+          '--topic',
+          t.name,
+          '--num-records',
+          String(t.records),
+          '--record-size',
+          String(RECORD_SIZE),
+          '--throughput',
+          '-1',
+          '--producer-props',
+          `bootstrap.servers=${kafka.bootstrap}`,
+          `compression.type=${t.compression}`,
+          'acks=all',
+          'linger.ms=5',
+          'batch.size=65536',
+          'interceptor.classes=BenchInterceptor',
+          `bench.ts.base=${TS_BASE}`,
         ]),
         'ProducerPerformance',
       );
@@ -268,13 +288,32 @@ async function main(): Promise<void> {
       log(`ConsumerPerformance: ${t.name} ...`);
       const r = must(
         await timed('java', [
-          '-Xmx512m', '-cp', JARS, 'org.apache.kafka.tools.ConsumerPerformance', '--bootstrap-server', kafka.bootstrap,
-          '--topic', t.name, '--messages', String(t.records), '--timeout', '60000', '--hide-header', '--group', `bench-${t.name}`,
+          '-Xmx512m',
+          '-cp',
+          JARS,
+          'org.apache.kafka.tools.ConsumerPerformance',
+          '--bootstrap-server',
+          kafka.bootstrap,
+          '--topic',
+          t.name,
+          '--messages',
+          String(t.records),
+          '--timeout',
+          '60000',
+          '--hide-header',
+          '--group',
+          `bench-${t.name}`,
         ]),
         'ConsumerPerformance',
       );
       // start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, ...
-      const row = r.stdout.trim().split('\n').filter((l) => l.includes(',')).at(-1)!.split(',').map((s) => s.trim());
+      const row = r.stdout
+        .trim()
+        .split('\n')
+        .filter((l) => l.includes(','))
+        .at(-1)!
+        .split(',')
+        .map((s) => s.trim());
       const n = Number(row[4]);
       const fetchMs = Number(row[7]);
       consume.push(measure(t.name, n, fetchMs / 1000, r));
@@ -289,7 +328,8 @@ async function main(): Promise<void> {
     const s3Storage = minio
       ? `storage:\n  backend: s3\n  bucket: bench\n  region: ${minio.region}\n  endpoint: ${minio.endpoint}\n  allow_http: true\n  path_style: true\n  access_key: ${minio.accessKey}\n  secret_key: ${minio.secretKey}\n`
       : '';
-    const nodeArgs = (name: string): string[] => (args.profile ? ['--cpu-prof', '--cpu-prof-dir', join(WORK, 'profiles'), '--cpu-prof-name', `${name}.cpuprofile`] : []);
+    const nodeArgs = (name: string): string[] =>
+      args.profile ? ['--cpu-prof', '--cpu-prof-dir', join(WORK, 'profiles'), '--cpu-prof-name', `${name}.cpuprofile`] : [];
     const runTool = async (name: string, command: string, yaml: string, extraArgs: string[] = []): Promise<Timed> => {
       const cfg = join(WORK, `${name}.yaml`);
       writeFileSync(cfg, yaml);
@@ -311,10 +351,25 @@ async function main(): Promise<void> {
     }
 
     if (args.variants) {
-      for (const [tag, c] of [['none', 'compression: none'], ['none, segment_digest sha256', 'compression: none, segment_digest: sha256'], ['segment_digest sha256', 'compression: zstd, segment_digest: sha256'], ['zstd level 1', 'compression: zstd, compression_level: 1']] as const) {
+      for (const [tag, c] of [
+        ['none', 'compression: none'],
+        ['none, segment_digest sha256', 'compression: none, segment_digest: sha256'],
+        ['segment_digest sha256', 'compression: zstd, segment_digest: sha256'],
+        ['zstd level 1', 'compression: zstd, compression_level: 1'],
+      ] as const) {
         const id = `bench-fs-${tag.replace(/ /g, '').replace(/,/g, '-')}`;
         const b = await runTool(`backup-fs-${tag.replace(/ /g, '').replace(/,/g, '-')}`, 'backup', backupYaml(id, fsStorage, 8, c), ['--format', 'json']);
-        results.push(measure(`backup → filesystem, ${tag}`, allRecords, b.wallSeconds, b, consumeBase, { stored_mb: +(dirBytes(join(fsRoot, id), '.kbseg') / 1e6).toFixed(1) }, toolSecs(b)));
+        results.push(
+          measure(
+            `backup → filesystem, ${tag}`,
+            allRecords,
+            b.wallSeconds,
+            b,
+            consumeBase,
+            { stored_mb: +(dirBytes(join(fsRoot, id), '.kbseg') / 1e6).toFixed(1) },
+            toolSecs(b),
+          ),
+        );
         rmSync(join(fsRoot, id), { recursive: true, force: true });
       }
     }
@@ -325,11 +380,25 @@ async function main(): Promise<void> {
       const restoreYaml = (id: string, storage: string, prefix: string, window = '') =>
         `mode: restore\nbackup_id: ${id}\ntarget:\n  bootstrap_servers: ["${kafka.bootstrap}"]\n${storage}restore:\n${mapping(prefix)}${window}`;
       const rfull = await runTool('restore-full', 'restore', restoreYaml('bench-fs', fsStorage, 'restored'), ['--format', 'json']);
-      const full = JSON.parse(rfull.stdout) as { records_restored: number; bytes_read: number; bytes_in_backup: number; reused_batches: number; rebuilt_batches: number };
-      const fullMeasure = measure('restore (full) ← filesystem', full.records_restored, rfull.wallSeconds, rfull, produceBase, {
-        reused_batches: full.reused_batches,
-        rebuilt_batches: full.rebuilt_batches,
-      }, toolSecs(rfull));
+      const full = JSON.parse(rfull.stdout) as {
+        records_restored: number;
+        bytes_read: number;
+        bytes_in_backup: number;
+        reused_batches: number;
+        rebuilt_batches: number;
+      };
+      const fullMeasure = measure(
+        'restore (full) ← filesystem',
+        full.records_restored,
+        rfull.wallSeconds,
+        rfull,
+        produceBase,
+        {
+          reused_batches: full.reused_batches,
+          rebuilt_batches: full.rebuilt_batches,
+        },
+        toolSecs(rfull),
+      );
       results.push(fullMeasure);
 
       // A 1 % window: timestamps are TS_BASE + record number in each topic, so [50 %, 51 %) of every topic.
@@ -340,12 +409,20 @@ async function main(): Promise<void> {
       const pitr = JSON.parse(rpitr.stdout) as typeof full;
       const windowBytes = (pitr.bytes_in_backup * pitr.records_restored) / allRecords;
       results.push(
-        measure('restore (1 % PITR) ← filesystem', pitr.records_restored, rpitr.wallSeconds, rpitr, produceBase, {
-          bytes_read_mb: +(pitr.bytes_read / 1e6).toFixed(2),
-          window_bytes_mb: +(windowBytes / 1e6).toFixed(2),
-          read_share_of_backup_pct: +((100 * pitr.bytes_read) / pitr.bytes_in_backup).toFixed(2),
-          time_vs_full_pct: +((100 * rpitr.wallSeconds) / rfull.wallSeconds).toFixed(1),
-        }, toolSecs(rpitr)),
+        measure(
+          'restore (1 % PITR) ← filesystem',
+          pitr.records_restored,
+          rpitr.wallSeconds,
+          rpitr,
+          produceBase,
+          {
+            bytes_read_mb: +(pitr.bytes_read / 1e6).toFixed(2),
+            window_bytes_mb: +(windowBytes / 1e6).toFixed(2),
+            read_share_of_backup_pct: +((100 * pitr.bytes_read) / pitr.bytes_in_backup).toFixed(2),
+            time_vs_full_pct: +((100 * rpitr.wallSeconds) / rfull.wallSeconds).toFixed(1),
+          },
+          toolSecs(rpitr),
+        ),
       );
       if (minio) {
         const rs3 = await runTool('restore-s3', 'restore', restoreYaml('bench-s3', s3Storage, 'restored-s3'), ['--format', 'json']);
@@ -375,7 +452,11 @@ async function main(): Promise<void> {
         log(`kafka-backup backup (${n} workers) ...`);
         const env = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
         const t0 = Date.now();
-        const runs = await Promise.all(Array.from({ length: n }, async () => must(await timed(process.execPath, [tool, 'backup', '--config', cfg, '--format', 'json'], env), `kafka-backup backup (${n} workers)`)));
+        const runs = await Promise.all(
+          Array.from({ length: n }, async () =>
+            must(await timed(process.execPath, [tool, 'backup', '--config', cfg, '--format', 'json'], env), `kafka-backup backup (${n} workers)`),
+          ),
+        );
         const wall = (Date.now() - t0) / 1000;
         const m = measure(`backup → filesystem, ${n} worker${n > 1 ? 's' : ''}`, allRecords, wall, undefined, consumeBase, {
           peak_rss_mb_per_worker: Math.round(Math.max(...runs.map((r) => r.peakRssMb))),
@@ -404,8 +485,16 @@ async function main(): Promise<void> {
   mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
   writeFileSync(join(ROOT, 'bench', 'results', 'latest.json'), JSON.stringify(out, null, 2) + '\n');
   console.log(table(results));
-  console.log(`\ndata set: ${allRecords} records of ${RECORD_SIZE} B in ${topics.length} topics / ${topics.reduce((n, t) => n + t.partitions, 0)} partitions; ratios are records/s against the baseline named: "ratio" with our whole process's wall time (node start to exit), "ratio in-tool" with the duration the tool reports (no process start, like ConsumerPerformance's fetch time); MB/s = payload (1 KiB values) per second`);
-  for (const r of results) if (r.extra) console.log(`  ${r.name}: ${Object.entries(r.extra).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  console.log(
+    `\ndata set: ${allRecords} records of ${RECORD_SIZE} B in ${topics.length} topics / ${topics.reduce((n, t) => n + t.partitions, 0)} partitions; ratios are records/s against the baseline named: "ratio" with our whole process's wall time (node start to exit), "ratio in-tool" with the duration the tool reports (no process start, like ConsumerPerformance's fetch time); MB/s = payload (1 KiB values) per second`,
+  );
+  for (const r of results)
+    if (r.extra)
+      console.log(
+        `  ${r.name}: ${Object.entries(r.extra)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')}`,
+      );
   console.log(`wrote bench/results/latest.json (run took ${out.duration_s} s)`);
 }
 
@@ -430,6 +519,6 @@ function table(rows: Measure[]): string {
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.stack ?? err.message : err);
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
   process.exit(1);
 });

@@ -50,6 +50,8 @@ console.log(`segment writer, codec ${codec}, ${((passes * setBytes) / 1e6).toFix
 for (let r = 0; r < rounds; r++) {
   for (const d of ['crc32c', 'sha256'] as const) {
     const x = await run(d);
-    console.log(`${d.padEnd(7)} wall ${x.wall.toFixed(2)} s  cpu ${x.cpu.toFixed(2)} s  ${(x.mb / x.wall).toFixed(0)} MB/s  stored ${x.storedMb.toFixed(0)} MB`);
+    console.log(
+      `${d.padEnd(7)} wall ${x.wall.toFixed(2)} s  cpu ${x.cpu.toFixed(2)} s  ${(x.mb / x.wall).toFixed(0)} MB/s  stored ${x.storedMb.toFixed(0)} MB`,
+    );
   }
 }

@@ -108,7 +108,9 @@ restore:
     const restored = await consumeAll(kafka.bootstrap, 'orders_pitr_restore', 0);
     for (const r of restored.slice(0, 5)) {
       const orig = r.headers.find((h) => h.key.toString() === 'x-original-offset')?.value?.readBigInt64LE();
-      console.log(`  offset ${r.offset}  ${new Date(Number(r.timestamp)).toISOString()}  key=${r.key?.toString()}  original offset ${orig}  ${r.value?.toString()}`);
+      console.log(
+        `  offset ${r.offset}  ${new Date(Number(r.timestamp)).toISOString()}  key=${r.key?.toString()}  original offset ${orig}  ${r.value?.toString()}`,
+      );
     }
     const outside = restored.filter((r) => r.timestamp < 1731232800000n || r.timestamp > 1731247200000n).length;
     console.log(`\n${restored.length} records in orders_pitr_restore/0, ${outside} outside the window.`);

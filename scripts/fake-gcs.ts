@@ -47,14 +47,35 @@ async function startOnce(timeoutMs: number): Promise<RunningFakeGcs> {
     FAKE_GCS_BIN,
     // filesystem backend: objects on disk like MinIO's, not in the server's memory.
     // -external-url: resumable uploads continue at the Location the server returns.
-    ['-scheme', 'http', '-host', '127.0.0.1', '-port', String(port), '-backend', 'filesystem', '-filesystem-root', join(dir, 'data'), '-external-url', endpoint, '-public-host', `127.0.0.1:${port}`, '-log-level', 'warn'],
+    [
+      '-scheme',
+      'http',
+      '-host',
+      '127.0.0.1',
+      '-port',
+      String(port),
+      '-backend',
+      'filesystem',
+      '-filesystem-root',
+      join(dir, 'data'),
+      '-external-url',
+      endpoint,
+      '-public-host',
+      `127.0.0.1:${port}`,
+      '-log-level',
+      'warn',
+    ],
     { cwd: dir, logFile, dir: keep ? undefined : dir },
   );
   const cleanup = (): void => {
     if (!keep) rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitFor(`fake-gcs-server ${endpoint}`, () => listening(endpoint), { timeoutMs, intervalMs: 100, abort: () => (proc.isRunning() ? undefined : 'fake-gcs-server exited') });
+    await waitFor(`fake-gcs-server ${endpoint}`, () => listening(endpoint), {
+      timeoutMs,
+      intervalMs: 100,
+      abort: () => (proc.isRunning() ? undefined : 'fake-gcs-server exited'),
+    });
   } catch (err) {
     const logTail = tail(logFile, 60);
     await proc.stop(5000);

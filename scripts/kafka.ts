@@ -180,19 +180,62 @@ async function openssl(args: string[], cwd: string): Promise<void> {
  * IP:127.0.0.1, DNS:localhost), client.pem/client.key (CN=kafka-backup-test-client).
  * Keys are unencrypted PKCS#8 PEM, which both Kafka (ssl.keystore.type=PEM) and node accept.
  */
-export async function generateTestPki(dir: string): Promise<{ caFile: string; brokerCertFile: string; brokerKeyFile: string; certFile: string; keyFile: string }> {
+export async function generateTestPki(
+  dir: string,
+): Promise<{ caFile: string; brokerCertFile: string; brokerKeyFile: string; certFile: string; keyFile: string }> {
   mkdirSync(dir, { recursive: true });
   await openssl(
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '30', '-subj', '/CN=kafka-backup-test-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '30',
+      '-subj',
+      '/CN=kafka-backup-test-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
     dir,
   );
   const leaf = async (name: string, cn: string, ext: string) => {
     writeFileSync(join(dir, `${name}.ext`), ext);
     await openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
-    await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.pem`, '-days', '30', '-sha256', '-extfile', `${name}.ext`], dir);
+    await openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.pem',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-out',
+        `${name}.pem`,
+        '-days',
+        '30',
+        '-sha256',
+        '-extfile',
+        `${name}.ext`,
+      ],
+      dir,
+    );
   };
-  await leaf('broker', 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n');
+  await leaf(
+    'broker',
+    'localhost',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n',
+  );
   await leaf('client', 'kafka-backup-test-client', 'extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n');
   return {
     caFile: join(dir, 'ca.pem'),
@@ -204,9 +247,11 @@ export async function generateTestPki(dir: string): Promise<{ caFile: string; br
 }
 
 function propsToText(props: Record<string, string | number | boolean>): string {
-  return Object.entries(props)
-    .map(([k, v]) => `${k}=${String(v).replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`)
-    .join('\n') + '\n';
+  return (
+    Object.entries(props)
+      .map(([k, v]) => `${k}=${String(v).replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`)
+      .join('\n') + '\n'
+  );
 }
 
 /** Probe: the broker answers a metadata request on `bootstrap`. */
@@ -278,7 +323,9 @@ async function startOnce(opts: StartKafkaOptions): Promise<RunningKafka> {
 
   const listeners = [`PLAINTEXT://${host}:${port}`, `CONTROLLER://${host}:${controllerPort}`];
   const advertised = [`PLAINTEXT://${host}:${port}`];
-  const external = opts.external ? { port: externalPort, bootstrap: `${host}:${externalPort}`, advertised: `${opts.external.advertisedHost ?? host}:${opts.external.advertisedPort}` } : undefined;
+  const external = opts.external
+    ? { port: externalPort, bootstrap: `${host}:${externalPort}`, advertised: `${opts.external.advertisedHost ?? host}:${opts.external.advertisedPort}` }
+    : undefined;
   if (external) {
     listeners.push(`EXTERNAL://${external.bootstrap}`);
     advertised.push(`EXTERNAL://${external.advertised}`);
@@ -293,7 +340,9 @@ async function startOnce(opts: StartKafkaOptions): Promise<RunningKafka> {
     advertised.push(`SASL_PLAINTEXT://${host}:${saslPort}`);
     props['sasl.enabled.mechanisms'] = sasl.mechanism;
     const mech = sasl.mechanism.toLowerCase();
-    const jaas = oauth ? 'org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;' : 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
+    const jaas = oauth
+      ? 'org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;'
+      : 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
     props[`listener.name.sasl_plaintext.${mech}.sasl.jaas.config`] = jaas;
     props['listener.name.sasl_plaintext.sasl.enabled.mechanisms'] = sasl.mechanism;
     security.sasl = { bootstrap: `${host}:${saslPort}`, port: saslPort, mechanism: sasl.mechanism, users: { ...sasl.users } };
@@ -343,8 +392,20 @@ async function startOnce(opts: StartKafkaOptions): Promise<RunningKafka> {
   };
 
   // Format the storage (and create SCRAM users in the bootstrap metadata).
-  const formatArgs = ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`, '-cp', classpath(),
-    'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', propsFile, '--ignore-formatted'];
+  const formatArgs = [
+    '-Xmx256m',
+    '-XX:TieredStopAtLevel=1',
+    `-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`,
+    '-cp',
+    classpath(),
+    'kafka.tools.StorageTool',
+    'format',
+    '-t',
+    clusterId,
+    '-c',
+    propsFile,
+    '--ignore-formatted',
+  ];
   if (sasl && sasl.mechanism !== 'OAUTHBEARER') {
     for (const [name, password] of Object.entries(sasl.users)) {
       checkScramToken('user name', name);
@@ -543,13 +604,35 @@ async function startClusterOnce(opts: StartKafkaClusterOptions): Promise<Running
     // Formatting is a JVM start each: done in parallel.
     await Promise.all(
       specs.map((s) =>
-        execFileP('java', ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j2.configurationFile=${join(s.dir, 'log4j2.properties')}`, '-cp', classpath(),
-          'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', s.propsFile, '--ignore-formatted'], { cwd: s.dir, maxBuffer: 16 * 1024 * 1024 }),
+        execFileP(
+          'java',
+          [
+            '-Xmx256m',
+            '-XX:TieredStopAtLevel=1',
+            `-Dlog4j2.configurationFile=${join(s.dir, 'log4j2.properties')}`,
+            '-cp',
+            classpath(),
+            'kafka.tools.StorageTool',
+            'format',
+            '-t',
+            clusterId,
+            '-c',
+            s.propsFile,
+            '--ignore-formatted',
+          ],
+          { cwd: s.dir, maxBuffer: 16 * 1024 * 1024 },
+        ),
       ),
     );
     // The quorum needs a majority up before any node answers: start them all, then wait.
     for (const s of specs) {
-      procs.push(supervise('java', [...jvmArgs(s.dir, opts.heap ?? '256m'), '-cp', classpath(), 'kafka.Kafka', s.propsFile], { cwd: s.dir, logFile: s.logFile, dir: keep ? undefined : s.dir }));
+      procs.push(
+        supervise('java', [...jvmArgs(s.dir, opts.heap ?? '256m'), '-cp', classpath(), 'kafka.Kafka', s.propsFile], {
+          cwd: s.dir,
+          logFile: s.logFile,
+          dir: keep ? undefined : s.dir,
+        }),
+      );
     }
     const abort = () => {
       const dead = specs.find((_, i) => !procs[i]!.isRunning());
@@ -580,7 +663,15 @@ async function startClusterOnce(opts: StartKafkaClusterOptions): Promise<Running
   return {
     bootstraps: specs.map((s) => `${host}:${s.port}`),
     clusterId,
-    nodes: specs.map((s, i) => ({ nodeId: s.nodeId, bootstrap: `${host}:${s.port}`, dir: s.dir, logFile: s.logFile, isRunning: () => procs[i]!.isRunning(), pause: () => process.kill(-procs[i]!.pid, 'SIGSTOP'), resume: () => process.kill(-procs[i]!.pid, 'SIGCONT') })),
+    nodes: specs.map((s, i) => ({
+      nodeId: s.nodeId,
+      bootstrap: `${host}:${s.port}`,
+      dir: s.dir,
+      logFile: s.logFile,
+      isRunning: () => procs[i]!.isRunning(),
+      pause: () => process.kill(-procs[i]!.pid, 'SIGSTOP'),
+      resume: () => process.kill(-procs[i]!.pid, 'SIGCONT'),
+    })),
     stop: cleanup,
   };
 }

@@ -161,7 +161,10 @@ export function signV4(
   req: { method: string; url: URL; headers: Record<string, string>; payloadHash: string; service?: string; now?: Date },
 ): Record<string, string> {
   const now = req.now ?? new Date();
-  const amzDate = now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  const amzDate = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
   const date = amzDate.slice(0, 8);
   const service = req.service ?? 's3';
   const headers: Record<string, string> = {};
@@ -172,7 +175,11 @@ export function signV4(
   const names = Object.keys(headers).sort();
   const canonicalHeaders = names.map((n) => `${n}:${headers[n]}\n`).join('');
   const signedHeaders = names.join(';');
-  const canonicalUri = req.url.pathname.split('/').map((seg) => rfc3986(decodeURIComponent(seg))).join('/') || '/';
+  const canonicalUri =
+    req.url.pathname
+      .split('/')
+      .map((seg) => rfc3986(decodeURIComponent(seg)))
+      .join('/') || '/';
   const canonicalQuery = [...req.url.searchParams.entries()]
     .map(([k, v]) => [rfc3986(k), rfc3986(v)] as const)
     .sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0))
@@ -241,5 +248,10 @@ export async function listObjectKeys(conn: S3Conn, bucket: string, prefix = ''):
 }
 
 function decodeXml(s: string): string {
-  return s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&amp;/g, '&');
+  return s
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&');
 }

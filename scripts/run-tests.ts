@@ -100,7 +100,9 @@ try {
     install('install-fake-gcs.sh');
     const t0 = Date.now();
     [kafka, minio] = await Promise.all([startKafka(SHARED_KAFKA_OPTIONS), startMinio()]);
-    console.log(`run-tests: kafka ${kafka.bootstrap} (sasl ${kafka.security?.sasl?.bootstrap}, tls ${kafka.security?.tls?.bootstrap}), minio ${minio.endpoint} — up in ${secs(t0)}`);
+    console.log(
+      `run-tests: kafka ${kafka.bootstrap} (sasl ${kafka.security?.sasl?.bootstrap}, tls ${kafka.security?.tls?.bootstrap}), minio ${minio.endpoint} — up in ${secs(t0)}`,
+    );
     Object.assign(env, kafkaEnv(kafka), minioEnv(minio));
   }
   // No --test-force-exit: with several files in parallel it silently drops test verdicts (whole

@@ -101,7 +101,9 @@ async function main(): Promise<void> {
       await sleep(200);
     }
     const all = topics.flatMap((t) => Array.from({ length: args.partitions }, (_, p) => ({ topic: t, partition: p })));
-    console.log(`soak: ${topics.length} topics x ${args.partitions} partitions = ${all.length} partitions; producing ${args.rate} records/s of ${args.recordBytes} B for ${args.minutes} min`);
+    console.log(
+      `soak: ${topics.length} topics x ${args.partitions} partitions = ${all.length} partitions; producing ${args.rate} records/s of ${args.recordBytes} B for ${args.minutes} min`,
+    );
 
     // The backup, in its own process, with one fetch slot per partition (as measured in docs/reliability.md).
     const backupDir = join(runDir, 'backups');
@@ -120,7 +122,10 @@ async function main(): Promise<void> {
         compression: 'zstd',
       },
     };
-    child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/backup-child.ts'), JSON.stringify(cfg)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/backup-child.ts'), JSON.stringify(cfg)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let childOut = '';
     let childErr = '';
     child.stdout!.on('data', (d: Buffer) => (childOut += d.toString()));
@@ -152,7 +157,9 @@ async function main(): Promise<void> {
           if (busy.has(idx)) continue; // one send at a time per partition (the producer's contract)
           const { topic, partition } = all[idx]!;
           const ts = BigInt(Date.now());
-          const batch = encodeBatch(Array.from({ length: n }, (_, j) => ({ key: Buffer.from(`${idx}-${produced + j}`), value, headers: [], timestamp: ts, offsetDelta: j })));
+          const batch = encodeBatch(
+            Array.from({ length: n }, (_, j) => ({ key: Buffer.from(`${idx}-${produced + j}`), value, headers: [], timestamp: ts, offsetDelta: j })),
+          );
           busy.add(idx);
           sends.push(
             producer.send(topic, partition, [batch]).then(
@@ -214,7 +221,9 @@ async function main(): Promise<void> {
       const m = await measure();
       const s: Sample = { t: Math.round((Date.now() - t0) / 1000), produced, backedUp: m.backedUp, lag: m.lag, maxLag: m.maxLag, rss: rssOf(pid) };
       samples.push(s);
-      console.log(`soak: ${String(s.t).padStart(5)}s ${String(s.produced).padStart(10)} ${String(s.backedUp).padStart(11)} ${String(s.lag).padStart(10)} ${String(s.maxLag).padStart(21)}   ${fmtMb(s.rss)}`);
+      console.log(
+        `soak: ${String(s.t).padStart(5)}s ${String(s.produced).padStart(10)} ${String(s.backedUp).padStart(11)} ${String(s.lag).padStart(10)} ${String(s.maxLag).padStart(21)}   ${fmtMb(s.rss)}`,
+      );
     }
     producing = false;
     await producerLoop;
@@ -258,8 +267,12 @@ async function main(): Promise<void> {
     };
     writeFileSync(join(runDir, 'result.json'), JSON.stringify(result, null, 2) + '\n');
     console.log(`soak: backup RSS first ${fmtMb(result.rss.first)}, max ${fmtMb(result.rss.max)}, last ${fmtMb(result.rss.last)}`);
-    console.log(`soak: lag (records not yet in a stored segment) max ${result.lag.max} total, ${result.lag.maxPartition} worst partition; caught up ${(catchUpMs / 1000).toFixed(1)} s after the producer stopped`);
-    console.log(`soak: broker ${m.total} records, backup ${m.backedUp} (validate --deep decoded ${v.recordsChecked} in ${(validateMs / 1000).toFixed(1)} s, ${v.problems.length} problems); ${m.lost.length} partitions differ`);
+    console.log(
+      `soak: lag (records not yet in a stored segment) max ${result.lag.max} total, ${result.lag.maxPartition} worst partition; caught up ${(catchUpMs / 1000).toFixed(1)} s after the producer stopped`,
+    );
+    console.log(
+      `soak: broker ${m.total} records, backup ${m.backedUp} (validate --deep decoded ${v.recordsChecked} in ${(validateMs / 1000).toFixed(1)} s, ${v.problems.length} problems); ${m.lost.length} partitions differ`,
+    );
     for (const l of m.lost.slice(0, 10)) console.log(`soak:   ${l}`);
     for (const p of v.problems.slice(0, 10)) console.log(`soak:   ${p.object}: ${p.problem}`);
     console.log(`soak: results in ${join(runDir, 'result.json')}`);

@@ -1,6 +1,6 @@
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
-import { readJsonObject, } from '../format/json-object.js';
+import { readJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
 import { FORMAT_VERSION, readManifest, writeManifest, type Manifest, type ManifestTopic } from '../format/manifest.js';
 import { UserError } from '../util/errors.js';
@@ -97,13 +97,19 @@ async function runBackupHeld(given: BackupOptions): Promise<BackupSummary> {
         .sort();
       const fresh = names.filter((n) => !known.has(n));
       const jobs: PartitionJob[] = [];
-      const configs = fresh.length && opts.captureTopicConfigs !== false ? await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err)) : new Map<string, Record<string, string>>();
+      const configs =
+        fresh.length && opts.captureTopicConfigs !== false
+          ? await admin.topicConfigs(fresh).catch((err: unknown) => topicConfigsRefused(opts, err))
+          : new Map<string, Record<string, string>>();
       // Whatever appears after the backup started (a topic, or partitions added to one) is new: all of it is backed up.
       const start: StartOffset = firstSelection ? opts.startOffset : 'earliest';
       for (const name of names) {
         const info = meta.topics.get(name)!;
         const seen = knownParts.get(name) ?? new Set<number>();
-        const parts = info.partitions.map((p) => p.partition).filter((p) => !seen.has(p)).sort((a, b) => a - b);
+        const parts = info.partitions
+          .map((p) => p.partition)
+          .filter((p) => !seen.has(p))
+          .sort((a, b) => a - b);
         if (parts.length === 0) continue;
         known.add(name);
         knownParts.set(name, new Set([...seen, ...parts]));
@@ -115,7 +121,11 @@ async function runBackupHeld(given: BackupOptions): Promise<BackupSummary> {
         const mt: ManifestTopic =
           seen.size === 0 || i < 0
             ? { name, partition_count: info.partitions.length, configs: configs.get(name) ?? {}, ...replicationFactorOf(info.partitions), partitions: added }
-            : { ...manifest.topics[i]!, partition_count: info.partitions.length, partitions: [...manifest.topics[i]!.partitions, ...added].sort((a, b) => a.partition - b.partition) };
+            : {
+                ...manifest.topics[i]!,
+                partition_count: info.partitions.length,
+                partitions: [...manifest.topics[i]!.partitions, ...added].sort((a, b) => a.partition - b.partition),
+              };
         if (i >= 0) manifest.topics[i] = mt;
         else manifest.topics.push(mt);
         if (seen.size > 0) log.info({ topic: name, partitions: parts, partitionCount: mt.partition_count }, 'partitions added to a backed-up topic: picked up');
@@ -136,12 +146,21 @@ async function runBackupHeld(given: BackupOptions): Promise<BackupSummary> {
     const firstJobs = await select();
     const missing = missingLiterals(opts.topics, known);
     if (missing.length && opts.onMissingTopic === 'warn') {
-      log.warn({ topics: missing }, `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')}; backing up the others (backup.on_missing_topic: warn)`);
+      log.warn(
+        { topics: missing },
+        `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')}; backing up the others (backup.on_missing_topic: warn)`,
+      );
     } else if (missing.length) {
-      throw new UserError('TOPIC_NOT_FOUND', `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')} (backup.on_missing_topic: warn backs up the others)`);
+      throw new UserError(
+        'TOPIC_NOT_FOUND',
+        `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')} (backup.on_missing_topic: warn backs up the others)`,
+      );
     }
     if (firstJobs.length === 0) {
-      throw new UserError('NO_TOPICS', `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`);
+      throw new UserError(
+        'NO_TOPICS',
+        `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`,
+      );
     }
     await save();
     const snapshots = new GroupSnapshotter(opts.store, opts.backupId, (opts.groupSnapshotMinIntervalSecs ?? 0) * 1000);
@@ -216,7 +235,9 @@ async function runBackupHeld(given: BackupOptions): Promise<BackupSummary> {
     if (breaker?.openError) {
       // The checkpoint is each partition's stored index; the manifest says stopped if storage takes it.
       manifest.status = 'stopped';
-      await save().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not store the manifest after the circuit breaker opened; the partition indexes hold the checkpoint'));
+      await save().catch((err: unknown) =>
+        log.warn({ err: (err as Error).message }, 'could not store the manifest after the circuit breaker opened; the partition indexes hold the checkpoint'),
+      );
       throw breaker.openError;
     }
     opts.onProgress?.({ startedAt: started, partitions: workers.map((w) => w.progress) });
@@ -295,8 +316,12 @@ async function maybeSnapshotGroups(opts: BackupOptions, snapshots: GroupSnapshot
 
 /** backup.require_topic_configs: DescribeConfigs refused (ACLs) fails the backup, or is a warning and no configs. */
 function topicConfigsRefused(opts: BackupOptions, err: unknown): Map<string, Record<string, string>> {
-  if (opts.requireTopicConfigs) throw new UserError('TOPIC_CONFIGS', `backup.require_topic_configs: cannot read the topic configs (DescribeConfigs): ${(err as Error).message}`);
-  log.warn({ err: (err as Error).message }, 'cannot read topic configs (DescribeConfigs refused?); the manifest records none (set backup.require_topic_configs: true to fail instead)');
+  if (opts.requireTopicConfigs)
+    throw new UserError('TOPIC_CONFIGS', `backup.require_topic_configs: cannot read the topic configs (DescribeConfigs): ${(err as Error).message}`);
+  log.warn(
+    { err: (err as Error).message },
+    'cannot read topic configs (DescribeConfigs refused?); the manifest records none (set backup.require_topic_configs: true to fail instead)',
+  );
   opts.metrics?.error('describe_configs');
   return new Map();
 }

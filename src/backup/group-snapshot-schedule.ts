@@ -14,7 +14,14 @@ import { collectGroupSnapshot } from './group-snapshot.js';
 /** A snapshot's offsets in a canonical form (groups, topics and partitions sorted), to tell a change. */
 function fingerprint(snap: GroupSnapshot): string {
   const groups = [...snap.groups].sort((a, b) => (a.group_id < b.group_id ? -1 : a.group_id > b.group_id ? 1 : 0));
-  return JSON.stringify(groups.map((g) => [g.group_id, Object.keys(g.offsets).sort().map((t) => [t, Object.entries(g.offsets[t]!).sort(([a], [b]) => Number(a) - Number(b))])]));
+  return JSON.stringify(
+    groups.map((g) => [
+      g.group_id,
+      Object.keys(g.offsets)
+        .sort()
+        .map((t) => [t, Object.entries(g.offsets[t]!).sort(([a], [b]) => Number(a) - Number(b))]),
+    ]),
+  );
 }
 
 export class GroupSnapshotter {

@@ -64,7 +64,8 @@ async function snapshotTopics(opts: BackupOptions): Promise<string[]> {
 /** `snapshot-groups`: a consumer-group snapshot for the backup's topics, now (same rules as `backup`). */
 export async function snapshotGroupsNow(opts: BackupOptions): Promise<SnapshotGroupsResult> {
   const topics = await snapshotTopics(opts);
-  if (topics.length === 0) throw new UserError('NO_TOPICS', `no topic to snapshot: backup "${opts.backupId}" has no manifest and no source topic matches source.topics`);
+  if (topics.length === 0)
+    throw new UserError('NO_TOPICS', `no topic to snapshot: backup "${opts.backupId}" has no manifest and no source topic matches source.topics`);
   const admin = new KafkaAdmin(opts.source);
   try {
     const { key, snapshot } = await takeGroupSnapshot(opts, admin, new Set(topics));
@@ -73,7 +74,11 @@ export async function snapshotGroupsNow(opts: BackupOptions): Promise<SnapshotGr
       key,
       taken_at: snapshot.taken_at,
       topics,
-      groups: snapshot.groups.map((g) => ({ group_id: g.group_id, topics: Object.keys(g.offsets).sort(), partitions: Object.values(g.offsets).reduce((n, p) => n + Object.keys(p).length, 0) })),
+      groups: snapshot.groups.map((g) => ({
+        group_id: g.group_id,
+        topics: Object.keys(g.offsets).sort(),
+        partitions: Object.values(g.offsets).reduce((n, p) => n + Object.keys(p).length, 0),
+      })),
     };
   } finally {
     await admin.close();

@@ -22,7 +22,7 @@ import { keys } from '../format/layout.js';
 import { ForwardingStore } from '../storage/forwarding.js';
 import { AlreadyExistsError, KafkaBackupError, NotFoundError, UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
-import type { ObjectStore, PutOptions, } from '../storage/store.js';
+import type { ObjectStore, PutOptions } from '../storage/store.js';
 
 const log = logger('lease');
 
@@ -72,7 +72,10 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 
 /** Another process holds the backup id. */
 export class LeaseHeldError extends UserError {
-  constructor(message: string, readonly holder?: LeaseRecord | TakeoverMarker) {
+  constructor(
+    message: string,
+    readonly holder?: LeaseRecord | TakeoverMarker,
+  ) {
     super('LEASE_HELD', message, { holder });
   }
 }
@@ -98,9 +101,26 @@ function parseLease(key: string, bytes: Buffer): LeaseRecord {
   } catch {
     v = undefined;
   }
-  if (!isRecord(v) || typeof v['owner_id'] !== 'string' || typeof v['host'] !== 'string' || typeof v['pid'] !== 'number' || typeof v['expires_at'] !== 'number' || typeof v['acquired_at'] !== 'number') {
+  if (
+    !isRecord(v) ||
+    typeof v['owner_id'] !== 'string' ||
+    typeof v['host'] !== 'string' ||
+    typeof v['pid'] !== 'number' ||
+    typeof v['expires_at'] !== 'number' ||
+    typeof v['acquired_at'] !== 'number'
+  ) {
     // An unreadable lease is treated as expired long ago: it can be taken over (through the marker).
-    return { format_version: 1, backup_id: '', owner_id: `unreadable-${key.length}`, host: '?', pid: 0, acquired_at: 0, renewed_at: 0, expires_at: 0, ttl_ms: 0 };
+    return {
+      format_version: 1,
+      backup_id: '',
+      owner_id: `unreadable-${key.length}`,
+      host: '?',
+      pid: 0,
+      acquired_at: 0,
+      renewed_at: 0,
+      expires_at: 0,
+      ttl_ms: 0,
+    };
   }
   return v as unknown as LeaseRecord;
 }
@@ -154,7 +174,11 @@ export class BackupLease {
   #renewing: Promise<void> | undefined;
   readonly #ac = new AbortController();
 
-  private constructor(store: ObjectStore, readonly backupId: string, o: LeaseOptions) {
+  private constructor(
+    store: ObjectStore,
+    readonly backupId: string,
+    o: LeaseOptions,
+  ) {
     this.#store = store;
     this.key = leaseKey(backupId);
     this.ttlMs = o.ttlMs ?? DEFAULT_LEASE_TTL_MS;
@@ -182,7 +206,17 @@ export class BackupLease {
 
   #fresh(acquiredAt?: number): LeaseRecord {
     const now = this.#now();
-    return { format_version: 1, backup_id: this.backupId, owner_id: this.ownerId, host: this.#host, pid: this.#pid, acquired_at: acquiredAt ?? now, renewed_at: now, expires_at: now + this.ttlMs, ttl_ms: this.ttlMs };
+    return {
+      format_version: 1,
+      backup_id: this.backupId,
+      owner_id: this.ownerId,
+      host: this.#host,
+      pid: this.#pid,
+      acquired_at: acquiredAt ?? now,
+      renewed_at: now,
+      expires_at: now + this.ttlMs,
+      ttl_ms: this.ttlMs,
+    };
   }
 
   /** Takes the lease, or throws `LeaseHeldError` naming the holder. */
@@ -248,7 +282,14 @@ export class BackupLease {
     let target = stale.owner_id;
     for (;;) {
       const mk = takeoverKey(this.backupId, target);
-      const marker: TakeoverMarker = { format_version: 1, owner_id: this.ownerId, host: this.#host, pid: this.#pid, created_at: this.#now(), takes_over: target };
+      const marker: TakeoverMarker = {
+        format_version: 1,
+        owner_id: this.ownerId,
+        host: this.#host,
+        pid: this.#pid,
+        created_at: this.#now(),
+        takes_over: target,
+      };
       try {
         await this.#store.put(mk, json(marker), { ifNotExists: true });
         break;
@@ -258,7 +299,10 @@ export class BackupLease {
       const mb = await readOpt(this.#store, mk);
       if (!mb) return false; // a taker finished and cleaned up: the lease has a new holder
       const other = parseMarker(mb);
-      const otherAlive = other && this.#now() <= other.created_at + this.ttlMs && !(this.#detectDead && other.host === this.#host && other.pid !== process.pid && processGone(other.pid));
+      const otherAlive =
+        other &&
+        this.#now() <= other.created_at + this.ttlMs &&
+        !(this.#detectDead && other.host === this.#host && other.pid !== process.pid && processGone(other.pid));
       if (other && otherAlive) {
         throw new LeaseHeldError(
           `backup "${this.backupId}": its stale lease is being taken over by another process: host ${other.host}, pid ${other.pid}, since ${iso(other.created_at)} (${mk}). ` +
@@ -269,7 +313,10 @@ export class BackupLease {
       // The other taker died before finishing: race for the takeover of its takeover.
       target = other?.owner_id ?? `unreadable-${target}`;
       chain.push(target);
-      if (chain.length > 16) throw new LeaseHeldError(`backup "${this.backupId}": too many abandoned lease takeovers (${mk}); delete ${this.backupId}/lease*.json after making sure no backup of this id runs`);
+      if (chain.length > 16)
+        throw new LeaseHeldError(
+          `backup "${this.backupId}": too many abandoned lease takeovers (${mk}); delete ${this.backupId}/lease*.json after making sure no backup of this id runs`,
+        );
     }
     const cleanup = async (all: boolean): Promise<void> => {
       const ids = all ? chain : [target];
@@ -315,7 +362,9 @@ export class BackupLease {
     const rec = this.#record;
     try {
       if (this.#now() >= rec.expires_at - this.#margin) {
-        this.#markLost(`it was not renewed before ${iso(rec.expires_at - this.#margin)} (expires ${iso(rec.expires_at)}); another process may have taken it over`);
+        this.#markLost(
+          `it was not renewed before ${iso(rec.expires_at - this.#margin)} (expires ${iso(rec.expires_at)}); another process may have taken it over`,
+        );
         return;
       }
       const bytes = await readOpt(this.#store, this.key);

@@ -67,7 +67,16 @@ export class PartitionWorker {
   /** The segment being streamed to storage, abandoned if the worker fails. */
   #streaming: SegmentBuilder | undefined;
 
-  constructor(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, job: PartitionJob, gate?: Semaphore, budget?: OpenSegmentBudget, book?: GenerationBook, throttle?: BackupThrottle) {
+  constructor(
+    opts: BackupOptions,
+    cluster: KafkaCluster,
+    admin: KafkaAdmin,
+    job: PartitionJob,
+    gate?: Semaphore,
+    budget?: OpenSegmentBudget,
+    book?: GenerationBook,
+    throttle?: BackupThrottle,
+  ) {
     this.#throttle = throttle;
     this.#gate = gate;
     this.#book = book;
@@ -78,7 +87,17 @@ export class PartitionWorker {
     this.#job = job;
     this.#log = logger('backup').child({ topic: job.topic, partition: job.partition });
     this.#stall = new StallWatch((opts.emptyFetchRetrySecs ?? DEFAULT_EMPTY_FETCH_RETRY_SECS) * 1000, this.#log);
-    this.progress = { topic: job.topic, partition: job.partition, position: job.startAt, target: job.target, records: 0, rawBytes: 0, storedBytes: 0, segments: 0, done: false };
+    this.progress = {
+      topic: job.topic,
+      partition: job.partition,
+      position: job.startAt,
+      target: job.target,
+      records: 0,
+      rawBytes: 0,
+      storedBytes: 0,
+      segments: 0,
+      done: false,
+    };
   }
 
   async run(): Promise<void> {
@@ -94,7 +113,10 @@ export class PartitionWorker {
         this.#opts.metrics?.error('partition');
         if (isLeaderless(err) && !this.#opts.signal?.aborted) {
           const { topic, partition } = this.#job;
-          const over = this.#stall.stalled(`${topic}/${partition} has no leader (its broker may be down): waiting for the cluster to elect one; the other partitions carry on`, true);
+          const over = this.#stall.stalled(
+            `${topic}/${partition} has no leader (its broker may be down): waiting for the cluster to elect one; the other partitions carry on`,
+            true,
+          );
           // A snapshot does not hang on it: the partition stays short and the run says incomplete (a re-run resumes it).
           if (over && !this.#opts.continuous) {
             this.#log.warn('no leader for backup.empty_fetch_retry_secs: this snapshot leaves the partition short');
@@ -167,7 +189,9 @@ export class PartitionWorker {
         try {
           return await fetchPartition(this.#cluster, topic, partition, BigInt(at), {
             maxBytes: fetchMax,
-            maxWaitMs: this.#gate?.contended ? 50 : (this.#opts.fetchMaxWaitMs ?? (this.#opts.continuous ? Math.max(100, Math.min(this.#opts.pollIntervalMs * 5, 1000)) : 500)),
+            maxWaitMs: this.#gate?.contended
+              ? 50
+              : (this.#opts.fetchMaxWaitMs ?? (this.#opts.continuous ? Math.max(100, Math.min(this.#opts.pollIntervalMs * 5, 1000)) : 500)),
             readCommitted: true,
             onRetry: () => this.#opts.metrics?.retry('fetch'),
           });
@@ -221,7 +245,11 @@ export class PartitionWorker {
       // earlier segment and must not be listed in this one (restore trusts each segment's list).
       const markers: { producerId: bigint; offset: number }[] = [];
       const abortedFor = (b: SegmentBuilder): { producerId: bigint; firstOffset: bigint }[] =>
-        filter ? [] : res.abortedTransactions.filter((a) => !markers.some((m) => m.producerId === a.producerId && m.offset >= Number(a.firstOffset) && m.offset < b.firstOffset));
+        filter
+          ? []
+          : res.abortedTransactions.filter(
+              (a) => !markers.some((m) => m.producerId === a.producerId && m.offset >= Number(a.firstOffset) && m.offset < b.firstOffset),
+            );
       for (const batch of batches) {
         const h = readBatchHeader(batch);
         const last = Number(h.baseOffset) + h.lastOffsetDelta;
@@ -233,7 +261,11 @@ export class PartitionWorker {
           continue;
         }
         if (!builder) {
-          builder = new SegmentBuilder(this.#opts.compression, this.#opts.compressionLevel, this.#opts.segmentDigest !== undefined ? { digest: this.#opts.segmentDigest } : {});
+          builder = new SegmentBuilder(
+            this.#opts.compression,
+            this.#opts.compressionLevel,
+            this.#opts.segmentDigest !== undefined ? { digest: this.#opts.segmentDigest } : {},
+          );
           // Streamed: blocks go to storage while the segment fills; the index follows once it is complete.
           builder.open(store, keys.streamedSegment(backupId, topic, partition, Number(h.baseOffset), this.#job.epoch));
           this.#streaming = builder;
@@ -251,7 +283,10 @@ export class PartitionWorker {
         if (!control) this.progress.records += h.recordCount;
         this.progress.rawBytes += batch.length;
         this.#opts.metrics?.recordsRead(topic, partition, control ? 0 : h.recordCount, batch.length);
-        if (builder.rawBytes >= this.#opts.segmentMaxBytes || (this.#opts.segmentMaxRecords !== undefined && builder.recordCount >= this.#opts.segmentMaxRecords)) {
+        if (
+          builder.rawBytes >= this.#opts.segmentMaxBytes ||
+          (this.#opts.segmentMaxRecords !== undefined && builder.recordCount >= this.#opts.segmentMaxRecords)
+        ) {
           builder.addAborted(abortedFor(builder));
           await flush();
         } else if (builder.needsDrain) {
@@ -292,7 +327,9 @@ export class PartitionWorker {
     const { topic, partition } = this.#job;
     const lso = Number(res.lastStableOffset);
     const why = lso >= 0 && lso <= position ? `an open transaction holds the last stable offset at ${lso}` : 'the broker returns nothing';
-    const over = this.#stall.stalled(`${topic}/${partition}: no records fetched at offset ${position} although the high watermark is ${res.highWatermark} (${why}); waiting`);
+    const over = this.#stall.stalled(
+      `${topic}/${partition}: no records fetched at offset ${position} although the high watermark is ${res.highWatermark} (${why}); waiting`,
+    );
     if (over && !this.#opts.continuous) this.#log.warn('no progress for backup.empty_fetch_retry_secs: this snapshot leaves the partition short');
     return over && !this.#opts.continuous;
   }

@@ -153,7 +153,13 @@ export class SegmentBuilder {
       const producerCompressed = batch.length > ATTRIBUTES_OFFSET + 1 && (batch.readInt16BE(ATTRIBUTES_OFFSET) & COMPRESSION_MASK) !== 0;
       const codec = producerCompressed ? 'none' : this.#codec;
       // zstd runs on libuv's thread pool: the JavaScript thread keeps fetching, hashing and writing meanwhile.
-      this.#w = new SegmentWriter({ codec, level: this.#level, compressOffThread: true, ...(this.#digest !== undefined ? { digest: this.#digest } : {}), ...(this.#blockSize !== undefined ? { blockSize: this.#blockSize } : {}) });
+      this.#w = new SegmentWriter({
+        codec,
+        level: this.#level,
+        compressOffThread: true,
+        ...(this.#digest !== undefined ? { digest: this.#digest } : {}),
+        ...(this.#blockSize !== undefined ? { blockSize: this.#blockSize } : {}),
+      });
     }
     return this.#w;
   }
@@ -190,7 +196,9 @@ export class SegmentBuilder {
 
   /** True when the caller should `await drain()` before adding more. */
   get needsDrain(): boolean {
-    return (this.#w !== undefined && this.#w.compressingBlocks > MAX_COMPRESSING_BLOCKS) || (this.#queue !== undefined && this.#queue.queuedBytes > this.#maxQueued);
+    return (
+      (this.#w !== undefined && this.#w.compressingBlocks > MAX_COMPRESSING_BLOCKS) || (this.#queue !== undefined && this.#queue.queuedBytes > this.#maxQueued)
+    );
   }
 
   /**

@@ -104,7 +104,12 @@ export async function addLiveLag(s: BackupStatus, bootstrapServers: string[]): P
     for (const p of s.partitions) byTopic.set(p.topic, [...(byTopic.get(p.topic) ?? []), p]);
     let total = 0;
     for (const [topic, parts] of byTopic) {
-      const ends = await admin.listOffsets(topic, parts.map((p) => p.partition), LATEST, true);
+      const ends = await admin.listOffsets(
+        topic,
+        parts.map((p) => p.partition),
+        LATEST,
+        true,
+      );
       for (const p of parts) {
         const end = ends.get(p.partition);
         if (end === undefined) continue;
@@ -132,7 +137,15 @@ function workerLines(s: BackupStatus, ws: WorkerStatus[]): WorkerStatusLine[] {
   return ws.map((w) => {
     const parts = w.partitions.map((p) => `${p.topic}/${p.partition}`);
     const behind = parts.reduce((n, k) => n + (byPart.get(k)?.live_records_behind ?? byPart.get(k)?.records_behind ?? 0), 0);
-    return { member_id: w.member_id, host: w.host, pid: w.pid, group_generation: w.group_generation, partitions: parts, records_behind: behind, records_per_second: w.records_per_second, updated_at: w.updated_at };
+    return {
+      member_id: w.member_id,
+      host: w.host,
+      pid: w.pid,
+      group_generation: w.group_generation,
+      partitions: parts,
+      records_behind: behind,
+      records_per_second: w.records_per_second,
+      updated_at: w.updated_at,
+    };
   });
 }
-

@@ -7,7 +7,18 @@ import { CorruptDataError, KafkaBackupError, KafkaError, StorageError, UserError
 const PERMANENT_STORAGE_CODES = new Set(['ACCESS_DENIED', 'NO_SUCH_BUCKET', 'NO_CREDENTIALS', 'INVALID_KEY', 'INVALID_RANGE', 'ALREADY_EXISTS', 'NOT_FOUND']);
 
 /** Socket and SDK error codes of an endpoint that is down or unreachable for now. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 /**
  * Whether a failure may pass once storage or the broker answers again (the circuit breaker rides

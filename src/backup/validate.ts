@@ -46,7 +46,10 @@ function snapshotShortfall(view: BackupView, backupId: string): BackupProblem[] 
       const reached = index.next_offset ?? mp.log_start_offset;
       if (reached >= mp.end_offset) continue;
       const claim = view.manifest.status === 'complete' ? 'the manifest says complete, but ' : '';
-      out.push({ object: `${backupId}/topics/${t.name}/${mp.partition}/index.json`, problem: `${claim}the index reaches offset ${reached} of the snapshot's end offset ${mp.end_offset}: offsets ${reached}..${mp.end_offset - 1} are not backed up` });
+      out.push({
+        object: `${backupId}/topics/${t.name}/${mp.partition}/index.json`,
+        problem: `${claim}the index reaches offset ${reached} of the snapshot's end offset ${mp.end_offset}: offsets ${reached}..${mp.end_offset - 1} are not backed up`,
+      });
     }
   }
   return out;
@@ -62,10 +65,15 @@ function prunedNotes(view: BackupView, topic: string, partition: number, index: 
   for (const r of view.pruned) {
     if (r.topic !== topic || r.partition !== partition) continue;
     below = Math.max(below, r.to_offset);
-    out.pruned.push(`${topic}/${partition}: offsets ${r.from_offset}..${r.to_offset - 1} (records ${isoMs(r.min_timestamp)} .. ${isoMs(r.max_timestamp)}) pruned by ${r.by === 'backup' ? 'backup.retention' : 'kafka-backup prune'} (${r.reason}) at ${isoMs(r.last_pruned_at)}`);
+    out.pruned.push(
+      `${topic}/${partition}: offsets ${r.from_offset}..${r.to_offset - 1} (records ${isoMs(r.min_timestamp)} .. ${isoMs(r.max_timestamp)}) pruned by ${r.by === 'backup' ? 'backup.retention' : 'kafka-backup prune'} (${r.reason}) at ${isoMs(r.last_pruned_at)}`,
+    );
   }
   const left = index.segments.filter((s) => s.last_offset < below).length;
-  if (left > 0) out.warnings.push(`${topic}/${partition}: ${left} segment(s) below offset ${below} are recorded as pruned but still indexed: a prune stopped part-way (the data is intact); run kafka-backup prune again to finish it`);
+  if (left > 0)
+    out.warnings.push(
+      `${topic}/${partition}: ${left} segment(s) below offset ${below} are recorded as pruned but still indexed: a prune stopped part-way (the data is intact); run kafka-backup prune again to finish it`,
+    );
 }
 
 /**
@@ -86,7 +94,10 @@ async function unlistedIndexes(store: ObjectStore, view: BackupView, out: Backup
       const idx = await readPartitionIndex(store, out.backupId, topic, partition);
       const stale = indexFreshnessProblems(out.backupId, manifest.generation ?? 0, 0, topic, partition, idx);
       if (stale.length) found.push(...stale);
-      else out.warnings.push(`${o.key}: a partition index the manifest does not list (its backup stopped before the manifest named ${topic}/${partition}); it is not restored`);
+      else
+        out.warnings.push(
+          `${o.key}: a partition index the manifest does not list (its backup stopped before the manifest named ${topic}/${partition}); it is not restored`,
+        );
     } catch (err) {
       out.problems.push({ object: o.key, problem: errorMessage(err) });
     }
@@ -98,7 +109,10 @@ async function unlistedIndexes(store: ObjectStore, view: BackupView, out: Backup
 async function checkErasureLog(store: ObjectStore, backupId: string, out: BackupValidation): Promise<void> {
   try {
     const unfinished = (await readErasureLog(store, backupId)).entries.filter((e) => e.status === 'started');
-    for (const e of unfinished) out.warnings.push(`${erasureLogKey(backupId)}: an erase of a key from ${e.topic} started at ${new Date(e.started_at).toISOString()} did not finish; run the same erase --execute again to complete it`);
+    for (const e of unfinished)
+      out.warnings.push(
+        `${erasureLogKey(backupId)}: an erase of a key from ${e.topic} started at ${new Date(e.started_at).toISOString()} did not finish; run the same erase --execute again to complete it`,
+      );
   } catch (err) {
     out.problems.push({ object: erasureLogKey(backupId), problem: errorMessage(err) });
   }
@@ -112,7 +126,17 @@ async function checkErasureLog(store: ObjectStore, backupId: string, out: Backup
  */
 export async function validateBackup(store: ObjectStore, backupId: string, deep: boolean): Promise<BackupValidation> {
   checkBackupId(backupId); // a backup id like "../x" is a usage error, not a problem of some backup
-  const out: BackupValidation = { backupId, deep, segmentsChecked: 0, recordsChecked: 0, bytesChecked: 0, problems: [], incomplete: [], warnings: [], pruned: [] };
+  const out: BackupValidation = {
+    backupId,
+    deep,
+    segmentsChecked: 0,
+    recordsChecked: 0,
+    bytesChecked: 0,
+    problems: [],
+    incomplete: [],
+    warnings: [],
+    pruned: [],
+  };
   let view: BackupView;
   try {
     view = await inspectBackup(store, backupId);
@@ -121,13 +145,21 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
     return out;
   }
   out.view = view;
-  if (view.manifest.status === 'running') out.warnings.push('the backup is marked running: it is in progress, or was interrupted (run it again to resume); what is indexed is complete and valid');
+  if (view.manifest.status === 'running')
+    out.warnings.push('the backup is marked running: it is in progress, or was interrupted (run it again to resume); what is indexed is complete and valid');
   if (view.manifest.status === 'failed') out.problems.push({ object: `${backupId}/manifest.json`, problem: 'the backup is marked failed' });
-  if (view.manifest.status === 'incomplete') out.warnings.push('the backup is an incomplete snapshot: it was stopped before every partition reached its end offset (run it again to complete it)');
+  if (view.manifest.status === 'incomplete')
+    out.warnings.push('the backup is an incomplete snapshot: it was stopped before every partition reached its end offset (run it again to complete it)');
   out.incomplete.push(...snapshotShortfall(view, backupId));
   const seed = isSeedBackup(view.manifest);
-  if (seed) out.warnings.push('a backup written by the seed tool (osodevops/kafka-backup): its segments are checked against their CRC-32 and the manifest (it records no SHA-256), and rollback cannot be detected');
-  else if (view.manifest.generation === undefined) out.warnings.push('the manifest has no generation (written before rollback detection): an older manifest or index put back in its place cannot be detected');
+  if (seed)
+    out.warnings.push(
+      'a backup written by the seed tool (osodevops/kafka-backup): its segments are checked against their CRC-32 and the manifest (it records no SHA-256), and rollback cannot be detected',
+    );
+  else if (view.manifest.generation === undefined)
+    out.warnings.push(
+      'the manifest has no generation (written before rollback detection): an older manifest or index put back in its place cannot be detected',
+    );
   const rollbacks: RollbackProblem[] = [];
   for (const t of view.topics) {
     if (t.partitions.length !== t.partitionCount) out.warnings.push(`${t.name}: manifest lists ${t.partitions.length} of ${t.partitionCount} partitions`);
@@ -140,7 +172,8 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
         continue;
       }
       prunedNotes(view, t.name, p.partition, p.index, out);
-      for (const g of p.index.gaps) out.warnings.push(`${t.name}/${p.partition}: offsets ${g.from_offset}..${g.to_offset - 1} were deleted by retention before the backup reached them`);
+      for (const g of p.index.gaps)
+        out.warnings.push(`${t.name}/${p.partition}: offsets ${g.from_offset}..${g.to_offset - 1} were deleted by retention before the backup reached them`);
       for (const s of p.index.segments) {
         out.segmentsChecked++;
         let bytes: Buffer;

@@ -80,14 +80,26 @@ export function breakerSettings(c: CircuitBreakerConfig): { circuitBreaker?: Cir
 function workersOption(w: WorkersConfig, retention: boolean): Pick<BackupOptions, 'workers'> {
   if (w.group_id === undefined) {
     const set = (['session_timeout_ms', 'heartbeat_interval_ms', 'rebalance_timeout_ms'] as const).filter((k) => w[k] !== undefined);
-    if (set.length) throw new ConfigError(`backup.workers.${set[0]} is set but backup.workers.group_id is not: group_id enables distributed backup (the name of the workers' group on the source cluster)`, `backup.workers.group_id`);
+    if (set.length)
+      throw new ConfigError(
+        `backup.workers.${set[0]} is set but backup.workers.group_id is not: group_id enables distributed backup (the name of the workers' group on the source cluster)`,
+        `backup.workers.group_id`,
+      );
     return {};
   }
   // Retention rewrites partition indexes under the single-process lease; workers own the indexes instead.
-  if (retention) throw new ConfigError('backup.retention cannot be combined with backup.workers.group_id (not supported yet: the workers own the partition indexes that retention rewrites)', 'backup.retention');
+  if (retention)
+    throw new ConfigError(
+      'backup.retention cannot be combined with backup.workers.group_id (not supported yet: the workers own the partition indexes that retention rewrites)',
+      'backup.retention',
+    );
   const session = w.session_timeout_ms ?? 30_000;
   const heartbeat = w.heartbeat_interval_ms ?? Math.max(1, Math.floor(session / 10));
-  if (heartbeat >= session) throw new ConfigError(`backup.workers.heartbeat_interval_ms (${heartbeat}) must be below session_timeout_ms (${session})`, 'backup.workers.heartbeat_interval_ms');
+  if (heartbeat >= session)
+    throw new ConfigError(
+      `backup.workers.heartbeat_interval_ms (${heartbeat}) must be below session_timeout_ms (${session})`,
+      'backup.workers.heartbeat_interval_ms',
+    );
   return { workers: { groupId: w.group_id, sessionTimeoutMs: session, heartbeatIntervalMs: heartbeat, rebalanceTimeoutMs: w.rebalance_timeout_ms ?? 60_000 } };
 }
 
@@ -142,7 +154,10 @@ export function restoreOptions(cfg: KafkaBackupConfig, store: ObjectStore): Rest
  * file's `storage:` (with its `encryption:`) and `backup_id` (`--config`, either mode; an explicit
  * `--backup-id` names another backup in the same storage).
  */
-export async function backupLocation(o: { path?: string; backupId?: string; config?: string }, command: string): Promise<{ where: string | StorageSpec; backupId: string }> {
+export async function backupLocation(
+  o: { path?: string; backupId?: string; config?: string },
+  command: string,
+): Promise<{ where: string | StorageSpec; backupId: string }> {
   if (o.config !== undefined) {
     if (o.path !== undefined) throw new UserError('USAGE', `${command}: give either --config (storage and backup id from the file) or --path, not both`);
     const cfg = await loadConfig(o.config, { onWarning: (w) => logger().warn(w) });

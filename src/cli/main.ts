@@ -25,11 +25,24 @@ export function buildProgram(): Command {
     .description('Back up Apache Kafka topics to object storage and restore them, whole or to any point in time.')
     .version(`kafka-backup ${TOOL_VERSION}`, '-V, --version')
     .option('-v, --verbose', 'more logging: -v debug, -vv trace (repeatable)', (_v, prev: number) => prev + 1, 0)
-    .addOption(new Option('--encryption-key-file <path>', 'encrypted backups: file holding the 256-bit key (commands without a config file; a config\'s encryption: section wins)').env('KAFKA_BACKUP_ENCRYPTION_KEY_FILE'))
-    .addOption(new Option('--encryption-key-env <name>', 'encrypted backups: environment variable holding the key (hex or base64)').env('KAFKA_BACKUP_ENCRYPTION_KEY_ENV'))
+    .addOption(
+      new Option(
+        '--encryption-key-file <path>',
+        "encrypted backups: file holding the 256-bit key (commands without a config file; a config's encryption: section wins)",
+      ).env('KAFKA_BACKUP_ENCRYPTION_KEY_FILE'),
+    )
+    .addOption(
+      new Option('--encryption-key-env <name>', 'encrypted backups: environment variable holding the key (hex or base64)').env(
+        'KAFKA_BACKUP_ENCRYPTION_KEY_ENV',
+      ),
+    )
     .addOption(new Option('--encryption-key-id <id>', 'key id to record when writing (default: derived from the key)').env('KAFKA_BACKUP_ENCRYPTION_KEY_ID'))
     .showHelpAfterError()
-    .addOption(new Option('--log-format <format>', 'logs on stderr: auto (human lines on a terminal, JSON otherwise), text or json').env('KAFKA_BACKUP_LOG_FORMAT').default('auto'))
+    .addOption(
+      new Option('--log-format <format>', 'logs on stderr: auto (human lines on a terminal, JSON otherwise), text or json')
+        .env('KAFKA_BACKUP_LOG_FORMAT')
+        .default('auto'),
+    )
     .option('-q, --quiet', 'for scripts: no progress display and only warnings and errors in the logs (reports still go to stdout)')
     .hook('preAction', (cmd) => {
       const g = cmd.opts() as { verbose?: number; logFormat?: string; quiet?: boolean; color?: boolean };
@@ -38,7 +51,11 @@ export function buildProgram(): Command {
       configureLogger(verbosity, out);
       setProgressMode(out.quiet ? 'off' : process.stderr.isTTY === true ? 'live' : 'lines');
       const e = cmd.opts() as { encryptionKeyFile?: string; encryptionKeyEnv?: string; encryptionKeyId?: string };
-      setDefaultEncryption(e.encryptionKeyFile !== undefined || e.encryptionKeyEnv !== undefined ? { keyFile: e.encryptionKeyFile, keyEnv: e.encryptionKeyEnv, keyId: e.encryptionKeyId } : undefined);
+      setDefaultEncryption(
+        e.encryptionKeyFile !== undefined || e.encryptionKeyEnv !== undefined
+          ? { keyFile: e.encryptionKeyFile, keyEnv: e.encryptionKeyEnv, keyId: e.encryptionKeyId }
+          : undefined,
+      );
     });
 
   registerCommands(program);

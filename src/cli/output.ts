@@ -11,7 +11,11 @@ export function parseFormat(value: string | undefined, allowed: readonly string[
 
 /** JSON with bigints as numbers when safe, strings otherwise. */
 export function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString()) : v), 2);
+  return JSON.stringify(
+    value,
+    (_k, v: unknown) => (typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(v) : v.toString()) : v),
+    2,
+  );
 }
 
 export function render(format: string, value: unknown, text: () => string): string {
@@ -38,8 +42,14 @@ export const RULE = '═══════════════════�
 /** Left-aligned columns, for the reports' tables. */
 export function columns(rows: string[][], gap = 4): string[] {
   const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => {
-    widths[i] = Math.max(widths[i] ?? 0, c.length);
-  });
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + gap))).join('').trimEnd());
+  for (const r of rows)
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  return rows.map((r) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + gap)))
+      .join('')
+      .trimEnd(),
+  );
 }

@@ -112,14 +112,28 @@ export class BackupProgressDisplay {
     let eta: number | null = null;
     if (fraction !== null) {
       const remaining = p.partitions.reduce((n, x) => n + (x.target !== null ? Math.max(0, x.target - x.position) : 0), 0);
-      const offRate = this.#offsetRate.add(now, p.partitions.reduce((n, x) => n + x.position, 0));
+      const offRate = this.#offsetRate.add(
+        now,
+        p.partitions.reduce((n, x) => n + x.position, 0),
+      );
       if (offRate > 0) eta = (remaining / offRate) * 1000;
     }
     const summary = `${num(records)} records, ${bytes(raw)}, ${num(Math.round(rate))} rec/s${eta !== null ? `, ETA ${humanDuration(eta)}` : ''}, ${done}/${p.partitions.length} partitions done`;
     if (mode === 'live') {
       this.#live.draw([`${fraction !== null ? `${bar(fraction)}  ` : ''}${summary}`, ...this.#topicLines(p.partitions)]);
     } else if (now - this.#lastLine >= LINE_INTERVAL_MS) {
-      logger('progress').info({ records, raw_bytes: raw, records_per_sec: Math.round(rate), ...(fraction !== null ? { percent: Math.floor(fraction * 100) } : {}), ...(eta !== null ? { eta_ms: Math.round(eta) } : {}), partitions_done: done, partitions: p.partitions.length }, summary);
+      logger('progress').info(
+        {
+          records,
+          raw_bytes: raw,
+          records_per_sec: Math.round(rate),
+          ...(fraction !== null ? { percent: Math.floor(fraction * 100) } : {}),
+          ...(eta !== null ? { eta_ms: Math.round(eta) } : {}),
+          partitions_done: done,
+          partitions: p.partitions.length,
+        },
+        summary,
+      );
       this.#lastLine = now;
     }
   }
@@ -128,9 +142,20 @@ export class BackupProgressDisplay {
     const topics = new Map<string, PartitionProgress[]>();
     for (const x of parts) topics.set(x.topic, [...(topics.get(x.topic) ?? []), x]);
     if (topics.size < 2 && parts.length < 2) return [];
-    const lines: TopicLine[] = [...topics].map(([name, ps]) => ({ name, records: ps.reduce((n, x) => n + x.records, 0), done: ps.filter((x) => x.done).length, partitions: ps.length, fraction: this.continuous ? null : fractionOf(ps, this.#starts) }));
+    const lines: TopicLine[] = [...topics].map(([name, ps]) => ({
+      name,
+      records: ps.reduce((n, x) => n + x.records, 0),
+      done: ps.filter((x) => x.done).length,
+      partitions: ps.length,
+      fraction: this.continuous ? null : fractionOf(ps, this.#starts),
+    }));
     const width = Math.min(30, Math.max(...lines.map((l) => l.name.length)));
-    const shown = lines.slice(0, MAX_TOPIC_LINES).map((l) => `  ${l.name.padEnd(width)}  ${l.fraction !== null ? `${bar(l.fraction, 12)}  ` : ''}${num(l.records)} records, ${l.done}/${l.partitions} partitions done`);
+    const shown = lines
+      .slice(0, MAX_TOPIC_LINES)
+      .map(
+        (l) =>
+          `  ${l.name.padEnd(width)}  ${l.fraction !== null ? `${bar(l.fraction, 12)}  ` : ''}${num(l.records)} records, ${l.done}/${l.partitions} partitions done`,
+      );
     return lines.length > MAX_TOPIC_LINES ? [...shown, `  … ${lines.length - MAX_TOPIC_LINES} more topics`] : shown;
   }
 
@@ -210,7 +235,18 @@ export class RestoreProgressDisplay implements RestoreMetricsSink {
       const topics = [...this.#topics].slice(0, MAX_TOPIC_LINES).map(([t, n]) => `  ${t}  ${num(n)} records`);
       this.#live.draw([`${bar(fraction)}  ${summary}`, ...(this.#topics.size > 1 ? topics : [])]);
     } else if (now - this.#lastLine >= LINE_INTERVAL_MS) {
-      logger('progress').info({ records: this.#records, ...(plan ? { records_planned: plan.records, records_planned_exact: plan.exact, percent: Math.floor(Math.min(1, fraction) * 100) } : {}), ...(eta !== null ? { eta_ms: Math.round(eta) } : {}), bytes: this.#bytes, records_per_sec: Math.round(rate), partitions_done: this.#done, partitions: this.#planned }, summary);
+      logger('progress').info(
+        {
+          records: this.#records,
+          ...(plan ? { records_planned: plan.records, records_planned_exact: plan.exact, percent: Math.floor(Math.min(1, fraction) * 100) } : {}),
+          ...(eta !== null ? { eta_ms: Math.round(eta) } : {}),
+          bytes: this.#bytes,
+          records_per_sec: Math.round(rate),
+          partitions_done: this.#done,
+          partitions: this.#planned,
+        },
+        summary,
+      );
       this.#lastLine = now;
     }
   }

@@ -31,14 +31,25 @@ export function resetTechnique(r: GroupKeys): ResetTechnique {
 export function consumerGroupProblems(r: GroupKeys): { key: string; message: string }[] {
   const out: { key: string; message: string }[] = [];
   if (r.consumer_group_strategy === 'cluster-scan') {
-    out.push({ key: 'consumer_group_strategy', message: 'cluster-scan is not supported (the reference tool never implemented it either); use exact (the restore\'s offset map, the default when reset_consumer_offsets is true), header-based or timestamp-based' });
+    out.push({
+      key: 'consumer_group_strategy',
+      message:
+        "cluster-scan is not supported (the reference tool never implemented it either); use exact (the restore's offset map, the default when reset_consumer_offsets is true), header-based or timestamp-based",
+    });
   }
   const manualGiven = Object.keys(r.manual_offsets).length > 0;
   if (r.consumer_group_strategy === 'manual' && !manualGiven) {
-    out.push({ key: 'consumer_group_strategy', message: 'manual needs restore.manual_offsets: {group: {source topic: {partition: committed source offset}}}; or use exact to take the positions from the backup\'s group snapshot' });
+    out.push({
+      key: 'consumer_group_strategy',
+      message:
+        "manual needs restore.manual_offsets: {group: {source topic: {partition: committed source offset}}}; or use exact to take the positions from the backup's group snapshot",
+    });
   }
   if (manualGiven && r.consumer_group_strategy !== 'manual') {
-    out.push({ key: 'manual_offsets', message: `is only used with consumer_group_strategy: manual (it is ${r.consumer_group_strategy}); set consumer_group_strategy: manual or remove manual_offsets` });
+    out.push({
+      key: 'manual_offsets',
+      message: `is only used with consumer_group_strategy: manual (it is ${r.consumer_group_strategy}); set consumer_group_strategy: manual or remove manual_offsets`,
+    });
   }
   return out;
 }

@@ -17,10 +17,29 @@ import { originalOffset, prepareSubstitution, redactSecrets, substituteInDocumen
 import { parseYamlTree, pathString, PlainScalar, SpecificTagged } from './yaml-tree.js';
 import type { Secret } from './substitute.js';
 import {
-  backendOf, backupSchema, backupShape, connectionShape, encryptionSchema, encryptionShape, metricsSchema, metricsShape, offsetStorageSchema,
-  offsetStorageShape, restoreSchema, restoreShape, securityShape, sourceSchema, sourceShape, sourceTopicsShape, storageSchemas, storageShapes,
-  targetSchema, TOP_LEVEL_KEYS, topShape,
-  type BackendName, type StorageSectionParsed,
+  backendOf,
+  backupSchema,
+  backupShape,
+  connectionShape,
+  encryptionSchema,
+  encryptionShape,
+  metricsSchema,
+  metricsShape,
+  offsetStorageSchema,
+  offsetStorageShape,
+  restoreSchema,
+  restoreShape,
+  securityShape,
+  sourceSchema,
+  sourceShape,
+  sourceTopicsShape,
+  storageSchemas,
+  storageShapes,
+  targetSchema,
+  TOP_LEVEL_KEYS,
+  topShape,
+  type BackendName,
+  type StorageSectionParsed,
 } from './schema.js';
 import { consumerGroupProblems } from './consumer-groups.js';
 import { schemaIdProblems } from './later-keys.js';
@@ -385,7 +404,9 @@ function noEffectWarnings(s: ParsedSections, warnings: string[]): void {
 function laterKeyWarnings(top: Record<string, unknown>, warnings: string[]): void {
   const restore = top['restore'];
   if (isPlainObject(restore) && restore['circuit_breaker'] !== undefined) {
-    warnings.push("restore.circuit_breaker has no effect yet: a restore rides through short storage and broker outages by its clients' retries and otherwise fails; run it again to resume (backup.circuit_breaker works)");
+    warnings.push(
+      "restore.circuit_breaker has no effect yet: a restore rides through short storage and broker outages by its clients' retries and otherwise fails; run it again to resume (backup.circuit_breaker works)",
+    );
   }
   const target = top['target'];
   const conn = isPlainObject(target) ? target['connection'] : undefined;
@@ -415,7 +436,10 @@ function checkCluster(name: 'source' | 'target', cluster: KafkaClusterConfig, ra
   if (sasl && sec.sasl_mechanism === 'OAUTHBEARER') {
     for (const k of ['sasl_oauthbearer_token_endpoint_url', 'sasl_oauthbearer_client_id', 'sasl_oauthbearer_client_secret'] as const) {
       if (sec[k] === undefined) {
-        problems.add([name, 'security', k], 'required with sasl_mechanism OAUTHBEARER (the OIDC client-credentials flow: token endpoint, client id and secret; the secret can come from ${env:NAME} or ${file:/path})');
+        problems.add(
+          [name, 'security', k],
+          'required with sasl_mechanism OAUTHBEARER (the OIDC client-credentials flow: token endpoint, client id and secret; the secret can come from ${env:NAME} or ${file:/path})',
+        );
       }
     }
   }

@@ -6,12 +6,42 @@ import { z } from 'zod';
 import { SEGMENT_CODECS } from '../format/codec.js';
 import { keyKindsOf, PlainScalar, SpecificTagged, setOwn } from './yaml-tree.js';
 import {
-  bad, bool, describe, epochMs, int, leaf, list, listLeaf, nonEmptyStr, ok, oneOf, positive, quote, REQUIRED, str, u64,
-  type Check, type CheckResult,
+  bad,
+  bool,
+  describe,
+  epochMs,
+  int,
+  leaf,
+  list,
+  listLeaf,
+  nonEmptyStr,
+  ok,
+  oneOf,
+  positive,
+  quote,
+  REQUIRED,
+  str,
+  u64,
+  type Check,
+  type CheckResult,
 } from './values.js';
 import type {
-  BackupOptions, ConsumerGroupStrategy, Compression, EncryptionConfig, IsolationLevel, KafkaClusterConfig, OnMissingTopic, MetricsConfig, OffsetStorageConfig, ProduceAcks,
-  RepartitioningConfig, RestoreOptions, SaslMechanism, SecurityProtocol, StartOffset, StorageConfig,
+  BackupOptions,
+  ConsumerGroupStrategy,
+  Compression,
+  EncryptionConfig,
+  IsolationLevel,
+  KafkaClusterConfig,
+  OnMissingTopic,
+  MetricsConfig,
+  OffsetStorageConfig,
+  ProduceAcks,
+  RepartitioningConfig,
+  RestoreOptions,
+  SaslMechanism,
+  SecurityProtocol,
+  StartOffset,
+  StorageConfig,
 } from './types.js';
 import { isIP } from 'node:net';
 import { parseByteSize, parseDuration } from '../util/units.js';
@@ -21,7 +51,10 @@ const I16_MAX = 32_767;
 
 /** Absent or `null` section = `{}` (all defaults), as in the reference tool. */
 function section<S extends z.core.$ZodLooseShape>(shape: S) {
-  return z.preprocess((v) => (v === null || v === undefined ? {} : v), z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? `expected a mapping of keys, got ${describe(iss.input)}` : undefined) }));
+  return z.preprocess(
+    (v) => (v === null || v === undefined ? {} : v),
+    z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? `expected a mapping of keys, got ${describe(iss.input)}` : undefined) }),
+  );
 }
 
 /** Runs `schema` on each value of a string-keyed mapping, forwarding issues under the key. */
@@ -48,7 +81,8 @@ function mapping<T>(schema: z.ZodType<T>, what: string, keyCheck?: (key: string)
         if (r.success) setOwn(out, k, r.data);
         else {
           failed = true;
-          for (const iss of r.error.issues) ctx.issues.push({ ...(iss as z.core.$ZodRawIssue), input: undefined, path: [k, ...iss.path] } as z.core.$ZodRawIssue);
+          for (const iss of r.error.issues)
+            ctx.issues.push({ ...(iss as z.core.$ZodRawIssue), input: undefined, path: [k, ...iss.path] } as z.core.$ZodRawIssue);
         }
       }
       return failed ? z.NEVER : out;
@@ -58,7 +92,8 @@ function mapping<T>(schema: z.ZodType<T>, what: string, keyCheck?: (key: string)
 /** A mapping whose keys must be unquoted YAML integers >= 0 (partition numbers). */
 function intKeyed<T>(valueCheck: Check<T>, what: string): Check<{ entries: [number, T][]; problems: [string, string][] }> {
   return (v) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof SpecificTagged || v instanceof PlainScalar) return bad(`expected ${what}, got ${describe(v)}`);
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof SpecificTagged || v instanceof PlainScalar)
+      return bad(`expected ${what}, got ${describe(v)}`);
     const kinds = keyKindsOf.get(v);
     const entries: [number, T][] = [];
     const problems: [string, string][] = [];
@@ -66,7 +101,12 @@ function intKeyed<T>(valueCheck: Check<T>, what: string): Check<{ entries: [numb
       const kind = kinds?.get(k) ?? 'string';
       if (kind !== 'int') {
         const looksInt = /^\s*-?\d+\s*$/.test(k);
-        problems.push([k, looksInt ? `partition key ${quote(k)} is quoted; partition numbers must be unquoted YAML integers (write ${k.trim()}: …, not '${k.trim()}': …)` : `partition key ${quote(k)} is not an integer`]);
+        problems.push([
+          k,
+          looksInt
+            ? `partition key ${quote(k)} is quoted; partition numbers must be unquoted YAML integers (write ${k.trim()}: …, not '${k.trim()}': …)`
+            : `partition key ${quote(k)} is not an integer`,
+        ]);
         continue;
       }
       const n = Number(k);
@@ -128,7 +168,11 @@ const bootstrapServers = z
       return z.NEVER;
     }
     let items: unknown[];
-    if (typeof v === 'string') items = v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+    if (typeof v === 'string')
+      items = v
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '');
     else if (Array.isArray(v)) items = v;
     else {
       ctx.issues.push({ code: 'custom', message: `expected a list of host:port broker addresses, got ${describe(v)}`, input: undefined });
@@ -245,7 +289,8 @@ void _clusterCheck;
 const offsetValue = int(0, Number.MAX_SAFE_INTEGER, 'an offset (integer >= 0)');
 
 const specificOffsets = (v: unknown): CheckResult<{ offsets: Record<string, Record<number, number>>; problems: [(string | number)[], string][] }> => {
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof PlainScalar || v instanceof SpecificTagged) return bad(`!specific expects a mapping {topic: {partition: offset}}, got ${describe(v)}`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof PlainScalar || v instanceof SpecificTagged)
+    return bad(`!specific expects a mapping {topic: {partition: offset}}, got ${describe(v)}`);
   const offsets: Record<string, Record<number, number>> = {};
   const problems: [(string | number)[], string][] = [];
   const check = intKeyed(offsetValue, 'a mapping {partition: offset}');
@@ -275,7 +320,11 @@ const startOffset = z
       const keys = Object.keys(v);
       if (keys.length === 1 && keys[0] === 'specific') spec = (v as Record<string, unknown>)['specific'];
       else {
-        ctx.issues.push({ code: 'custom', message: 'expected earliest, latest, an offset, or !specific {topic: {partition: offset}}, got a mapping', input: undefined });
+        ctx.issues.push({
+          code: 'custom',
+          message: 'expected earliest, latest, an offset, or !specific {topic: {partition: offset}}, got a mapping',
+          input: undefined,
+        });
         return z.NEVER;
       }
     }
@@ -285,7 +334,8 @@ const startOffset = z
         ctx.issues.push({ code: 'custom', message: r.message, input: undefined });
         return z.NEVER;
       }
-      for (const [p, m] of r.value.problems) ctx.issues.push({ code: 'custom', message: m, input: undefined, path: v instanceof SpecificTagged ? p : ['specific', ...p] });
+      for (const [p, m] of r.value.problems)
+        ctx.issues.push({ code: 'custom', message: m, input: undefined, path: v instanceof SpecificTagged ? p : ['specific', ...p] });
       return r.value.problems.length > 0 ? z.NEVER : { kind: 'specific', offsets: r.value.offsets };
     }
     if (v instanceof PlainScalar || typeof v === 'number') {
@@ -298,7 +348,11 @@ const startOffset = z
     }
     const r = oneOf(['earliest', 'latest'] as const)(v);
     if (!r.ok) {
-      ctx.issues.push({ code: 'custom', message: `expected earliest, latest, an offset, or !specific {topic: {partition: offset}}, got ${typeof v === 'string' ? quote(v) : describe(v)}`, input: undefined });
+      ctx.issues.push({
+        code: 'custom',
+        message: `expected earliest, latest, an offset, or !specific {topic: {partition: offset}}, got ${typeof v === 'string' ? quote(v) : describe(v)}`,
+        input: undefined,
+      });
       return z.NEVER;
     }
     return { kind: r.value };
@@ -341,7 +395,7 @@ const retentionShape = {
 
 export const workersShape = {
   group_id: leaf(nonEmptyStr),
-  session_timeout_ms: leaf(int(6_000, 1_800_000, 'milliseconds between 6000 and 1800000 (the broker\'s group.min/max.session.timeout.ms defaults)')),
+  session_timeout_ms: leaf(int(6_000, 1_800_000, "milliseconds between 6000 and 1800000 (the broker's group.min/max.session.timeout.ms defaults)")),
   heartbeat_interval_ms: leaf(positive),
   rebalance_timeout_ms: leaf(positive),
 };
@@ -373,7 +427,13 @@ export const backupShape = {
   /** Published docs only; accepted for compatibility, no effect (warned). */
   segment_max_age_secs: leaf(u64),
   // Seed tool's later releases (issue 19; docs/configuration.md "Later releases of the seed tool").
-  isolation_level: leaf(oneOf(['read_uncommitted', 'read_committed'] as const satisfies readonly IsolationLevel[], { 'READ-UNCOMMITTED': 'read_uncommitted', 'READ-COMMITTED': 'read_committed' }), 'read_uncommitted'),
+  isolation_level: leaf(
+    oneOf(['read_uncommitted', 'read_committed'] as const satisfies readonly IsolationLevel[], {
+      'READ-UNCOMMITTED': 'read_uncommitted',
+      'READ-COMMITTED': 'read_committed',
+    }),
+    'read_uncommitted',
+  ),
   rate_limit_records_per_sec: leaf(positive),
   rate_limit_bytes_per_sec: leaf(positive),
   on_missing_topic: leaf(oneOf(['fail', 'warn'] as const satisfies readonly OnMissingTopic[]), 'fail'),
@@ -402,7 +462,14 @@ const topicName: Check<string> = (v) => {
   return r;
 };
 
-export const CONSUMER_GROUP_STRATEGIES = ['skip', 'header-based', 'timestamp-based', 'cluster-scan', 'manual', 'exact'] as const satisfies readonly ConsumerGroupStrategy[];
+export const CONSUMER_GROUP_STRATEGIES = [
+  'skip',
+  'header-based',
+  'timestamp-based',
+  'cluster-scan',
+  'manual',
+  'exact',
+] as const satisfies readonly ConsumerGroupStrategy[];
 
 const produceAcks: Check<ProduceAcks> = (v) => {
   if (typeof v === 'string' && v.trim().toLowerCase() === 'all') return ok(-1);
@@ -454,7 +521,10 @@ export const restoreShape = {
   partition_mapping: intKeyedLeaf(int(0, I32_MAX, 'a partition number (integer >= 0)'), 'a mapping {source partition: target partition}'),
   topic_mapping: mapping(leaf(topicName, REQUIRED), 'a mapping {source topic: target topic}', (k) => (k.trim() === '' ? 'empty topic name' : undefined)),
   repartitioning: mapping(repartitioningEntry, 'a mapping {target topic: {strategy, target_partitions}}'),
-  consumer_group_strategy: leaf(oneOf(CONSUMER_GROUP_STRATEGIES, { 'HEADER-BASED': 'header-based', HEADER: 'header-based', TIMESTAMP: 'timestamp-based', 'CLUSTER-SCAN': 'cluster-scan' }), 'skip'),
+  consumer_group_strategy: leaf(
+    oneOf(CONSUMER_GROUP_STRATEGIES, { 'HEADER-BASED': 'header-based', HEADER: 'header-based', TIMESTAMP: 'timestamp-based', 'CLUSTER-SCAN': 'cluster-scan' }),
+    'skip',
+  ),
   dry_run: leaf(bool, false),
   include_original_offset_header: leaf(bool, false),
   strip_offset_headers: leaf(bool, false),
@@ -478,7 +548,9 @@ export const restoreShape = {
   }),
   purge_topics: leaf(bool, false),
   topic_configs_from_backup: listLeaf(topicConfigPattern, undefined),
-  topic_configs: mapping(leaf(topicConfigValue, REQUIRED), 'a mapping {topic config name: value}', (k) => (TOPIC_CONFIG_NAME.test(k) ? undefined : `${quote(k)} is not a topic config name (lower-case words separated by dots, such as retention.ms)`)),
+  topic_configs: mapping(leaf(topicConfigValue, REQUIRED), 'a mapping {topic config name: value}', (k) =>
+    TOPIC_CONFIG_NAME.test(k) ? undefined : `${quote(k)} is not a topic config name (lower-case words separated by dots, such as retention.ms)`,
+  ),
   allow_non_empty_target: leaf(bool, false),
   // Ours: an interrupted snapshot is refused unless the user asks for what it holds.
   allow_incomplete_backup: leaf(bool, false),
@@ -487,7 +559,13 @@ export const restoreShape = {
   // Ours (consumer_group_strategy: manual): group -> source topic -> source partition -> committed source offset.
   circuit_breaker: section(circuitBreakerShape),
   existing_topic_config_policy: leaf(oneOf(['keep', 'overwrite', 'fail'] as const), 'keep'),
-  manual_offsets: mapping(mapping(intKeyedLeaf(int(0, Number.MAX_SAFE_INTEGER, 'an offset (integer >= 0)'), 'a mapping {partition: offset}'), 'a mapping {source topic: {partition: offset}}'), 'a mapping {group: {source topic: {partition: offset}}}'),
+  manual_offsets: mapping(
+    mapping(
+      intKeyedLeaf(int(0, Number.MAX_SAFE_INTEGER, 'an offset (integer >= 0)'), 'a mapping {partition: offset}'),
+      'a mapping {source topic: {partition: offset}}',
+    ),
+    'a mapping {group: {source topic: {partition: offset}}}',
+  ),
   // Seed tool's later releases (issue 19): Schema Registry ids rewritten on restore (src/restore/schema-ids.ts).
   rewrite_schema_ids: leaf(bool, false),
   schema_id_mapping: schemaIdMapping,
@@ -608,7 +686,8 @@ export const STORAGE_NO_EFFECT_KEYS: Record<BackendName, readonly string[]> = {
 
 /** Reads `storage.backend` from the raw section (case-insensitive). */
 export const backendOf = (raw: unknown): CheckResult<BackendName> => {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof PlainScalar || raw instanceof SpecificTagged) return bad(`expected a mapping with a backend key, got ${describe(raw)}`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof PlainScalar || raw instanceof SpecificTagged)
+    return bad(`expected a mapping with a backend key, got ${describe(raw)}`);
   const b = (raw as Record<string, unknown>)['backend'];
   if (b === undefined || b === null) return bad(`backend is required: one of ${STORAGE_BACKENDS.join(', ')}`);
   return oneOf(STORAGE_BACKENDS)(b);
@@ -628,7 +707,8 @@ export const encryptionShape = {
   key_file: leaf(nonEmptyStr),
   key_env: leaf((v) => {
     const r = str(v);
-    if (r.ok && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(r.value)) return bad('expected the name of an environment variable (letters, digits, _), not the key itself (value not shown; the key never goes in the file)');
+    if (r.ok && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(r.value))
+      return bad('expected the name of an environment variable (letters, digits, _), not the key itself (value not shown; the key never goes in the file)');
     return r;
   }),
   key_id: leaf((v) => {
@@ -648,7 +728,19 @@ export const topShape = {
 };
 
 /** Every top-level key; `storage` and `logging` are handled by load.ts. */
-export const TOP_LEVEL_KEYS = ['mode', 'backup_id', 'source', 'target', 'storage', 'backup', 'restore', 'offset_storage', 'metrics', 'logging', 'encryption'] as const;
+export const TOP_LEVEL_KEYS = [
+  'mode',
+  'backup_id',
+  'source',
+  'target',
+  'storage',
+  'backup',
+  'restore',
+  'offset_storage',
+  'metrics',
+  'logging',
+  'encryption',
+] as const;
 
 // Compile-time checks that the parsed shapes match the public types.
 type Assert<T extends true> = T;

@@ -9,7 +9,13 @@ export interface StorageNormalisation {
   warnings: string[];
 }
 
-function pick<K extends string>(a: string | undefined, b: string | undefined, aName: K, bName: string, problems: StorageNormalisation['problems']): string | undefined {
+function pick<K extends string>(
+  a: string | undefined,
+  b: string | undefined,
+  aName: K,
+  bName: string,
+  problems: StorageNormalisation['problems'],
+): string | undefined {
   if (a !== undefined && b !== undefined) {
     problems.push({ key: bName, message: `both ${aName} and ${bName} are set; they are two spellings of one key, keep one` });
     return undefined;
@@ -21,7 +27,13 @@ function pick<K extends string>(a: string | undefined, b: string | undefined, aN
  * storage.endpoint of s3, azure and gcs: a URL, http(s) only, and plain http only with allow_http.
  * `example`, `accepted` and `exposed` are each backend's words for the messages.
  */
-function endpointProblems(endpoint: string | undefined, allowHttp: boolean, example: string, accepted: string, exposed: string): StorageNormalisation['problems'] {
+function endpointProblems(
+  endpoint: string | undefined,
+  allowHttp: boolean,
+  example: string,
+  accepted: string,
+  exposed: string,
+): StorageNormalisation['problems'] {
   if (endpoint === undefined) return [];
   let url: URL;
   try {
@@ -31,7 +43,12 @@ function endpointProblems(endpoint: string | undefined, allowHttp: boolean, exam
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return [{ key: 'endpoint', message: `expected ${accepted}, got ${url.protocol}` }];
   if (url.protocol === 'http:' && !allowHttp) {
-    return [{ key: 'endpoint', message: `is a plain http:// URL (${exposed} would travel in clear text); use https://, or set storage.allow_http: true to allow unencrypted HTTP` }];
+    return [
+      {
+        key: 'endpoint',
+        message: `is a plain http:// URL (${exposed} would travel in clear text); use https://, or set storage.allow_http: true to allow unencrypted HTTP`,
+      },
+    ];
   }
   return [];
 }
@@ -41,7 +58,8 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
   const problems: StorageNormalisation['problems'] = [];
   const warnings: string[] = [];
   for (const k of STORAGE_NO_EFFECT_KEYS[s.backend]) {
-    if ((s as Record<string, unknown>)[k] !== undefined) warnings.push(`storage.${k} is accepted for compatibility with published docs but has no effect (backend ${s.backend})`);
+    if ((s as Record<string, unknown>)[k] !== undefined)
+      warnings.push(`storage.${k} is accepted for compatibility with published docs but has no effect (backend ${s.backend})`);
   }
   switch (s.backend) {
     case 'memory':
@@ -53,24 +71,53 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
       const secret_key = pick(s.secret_key, s.secret_access_key, 'secret_key', 'secret_access_key', problems);
       problems.push(...endpointProblems(s.endpoint, s.allow_http, 'https://minio.example.com:9000', 'an http:// or https:// URL', 'credentials and data'));
       return {
-        config: { backend: 's3', bucket: s.bucket, region: s.region, endpoint: s.endpoint, access_key, secret_key, prefix: s.prefix, path_style: s.path_style, allow_http: s.allow_http },
+        config: {
+          backend: 's3',
+          bucket: s.bucket,
+          region: s.region,
+          endpoint: s.endpoint,
+          access_key,
+          secret_key,
+          prefix: s.prefix,
+          path_style: s.path_style,
+          allow_http: s.allow_http,
+        },
         problems,
         warnings,
       };
     }
     case 'azure': {
       const container_name = pick(s.container_name, s.container, 'container_name', 'container', problems);
-      if (container_name === undefined && s.container_name === undefined && s.container === undefined) problems.push({ key: 'container_name', message: 'required key is missing (the blob container; `container` is accepted too)' });
-      if (s.client_secret !== undefined && (s.client_id === undefined || s.tenant_id === undefined)) warnings.push('storage.client_secret is only used together with client_id and tenant_id');
-      problems.push(...endpointProblems(s.endpoint, s.allow_http, 'https://account.blob.core.windows.net', 'an https:// URL', "the account key's signatures or the SAS token"));
+      if (container_name === undefined && s.container_name === undefined && s.container === undefined)
+        problems.push({ key: 'container_name', message: 'required key is missing (the blob container; `container` is accepted too)' });
+      if (s.client_secret !== undefined && (s.client_id === undefined || s.tenant_id === undefined))
+        warnings.push('storage.client_secret is only used together with client_id and tenant_id');
+      problems.push(
+        ...endpointProblems(
+          s.endpoint,
+          s.allow_http,
+          'https://account.blob.core.windows.net',
+          'an https:// URL',
+          "the account key's signatures or the SAS token",
+        ),
+      );
       const sas_token = s.sas_token?.startsWith('?') ? s.sas_token.slice(1) : s.sas_token;
       return {
         config:
           container_name === undefined
             ? undefined
             : {
-                backend: 'azure', account_name: s.account_name, container_name, account_key: s.account_key, prefix: s.prefix, endpoint: s.endpoint,
-                use_workload_identity: s.use_workload_identity, client_id: s.client_id, tenant_id: s.tenant_id, client_secret: s.client_secret, sas_token,
+                backend: 'azure',
+                account_name: s.account_name,
+                container_name,
+                account_key: s.account_key,
+                prefix: s.prefix,
+                endpoint: s.endpoint,
+                use_workload_identity: s.use_workload_identity,
+                client_id: s.client_id,
+                tenant_id: s.tenant_id,
+                client_secret: s.client_secret,
+                sas_token,
                 allow_http: s.allow_http,
               },
         problems,
@@ -81,7 +128,8 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
       let service_account_path = s.service_account_path;
       let service_account_json: string | undefined;
       if (s.service_account_json !== undefined) {
-        if (service_account_path !== undefined) problems.push({ key: 'service_account_json', message: 'both service_account_path and service_account_json are set; keep one' });
+        if (service_account_path !== undefined)
+          problems.push({ key: 'service_account_json', message: 'both service_account_path and service_account_json are set; keep one' });
         else if (s.service_account_json.trim().startsWith('{')) {
           // Inline JSON key. Never echo it: it holds a private key.
           try {
@@ -89,12 +137,27 @@ export function normaliseStorage(s: StorageSectionParsed): StorageNormalisation 
             if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
             service_account_json = s.service_account_json;
           } catch {
-            problems.push({ key: 'service_account_json', message: 'looks like inline JSON but does not parse as a JSON object (value not shown: it is a secret)' });
+            problems.push({
+              key: 'service_account_json',
+              message: 'looks like inline JSON but does not parse as a JSON object (value not shown: it is a secret)',
+            });
           }
         } else service_account_path = s.service_account_json;
       }
       problems.push(...endpointProblems(s.endpoint, s.allow_http, 'https://storage.googleapis.com', 'an http:// or https:// URL', 'credentials and data'));
-      return { config: { backend: 'gcs', bucket: s.bucket, service_account_path, service_account_json, prefix: s.prefix, endpoint: s.endpoint, allow_http: s.allow_http }, problems, warnings };
+      return {
+        config: {
+          backend: 'gcs',
+          bucket: s.bucket,
+          service_account_path,
+          service_account_json,
+          prefix: s.prefix,
+          endpoint: s.endpoint,
+          allow_http: s.allow_http,
+        },
+        problems,
+        warnings,
+      };
     }
   }
 }

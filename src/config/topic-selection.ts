@@ -5,7 +5,10 @@
  */
 export function globToRegExp(pattern: string): RegExp {
   if (pattern.startsWith('~')) return new RegExp(pattern.slice(1));
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${re}$`);
 }
 

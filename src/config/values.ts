@@ -16,7 +16,12 @@ export function describe(v: unknown): string {
   if (v instanceof PlainScalar) return typeof v.value === 'boolean' ? `a boolean (${v.source})` : `a number (${v.source})`;
   if (v instanceof SpecificTagged) return 'a !specific mapping';
   if (v === undefined || v === null) return 'nothing';
-  if (typeof v === 'string') return /^-?\d+(\.\d+)?$/.test(v.trim()) ? 'a quoted string (remove the quotes to write a number)' : /^(true|false)$/i.test(v.trim()) ? 'a quoted string (remove the quotes to write a boolean)' : 'a string';
+  if (typeof v === 'string')
+    return /^-?\d+(\.\d+)?$/.test(v.trim())
+      ? 'a quoted string (remove the quotes to write a number)'
+      : /^(true|false)$/i.test(v.trim())
+        ? 'a quoted string (remove the quotes to write a boolean)'
+        : 'a string';
   if (typeof v === 'number') return `a number (${v})`;
   if (typeof v === 'boolean') return `a boolean (${v})`;
   if (Array.isArray(v)) return 'a list';
@@ -71,7 +76,8 @@ export const nonEmptyStr: Check<string> = (v) => {
 export const bool: Check<boolean> = (v) => {
   if (v instanceof PlainScalar && typeof v.value === 'boolean') return ok(v.value);
   if (typeof v === 'boolean') return ok(v);
-  if (typeof v === 'string' && /^(yes|no|on|off|y|n)$/i.test(v)) return bad(`expected true or false, got ${quote(v)} (YAML 1.2 reads yes/no/on/off as strings)`);
+  if (typeof v === 'string' && /^(yes|no|on|off|y|n)$/i.test(v))
+    return bad(`expected true or false, got ${quote(v)} (YAML 1.2 reads yes/no/on/off as strings)`);
   return bad(`expected true or false, got ${describe(v)}`);
 };
 
@@ -166,7 +172,12 @@ export function parseIsoTimestamp(s: string): CheckResult<number> {
   if (!m) return bad(`expected epoch milliseconds or an ISO-8601 time with zone such as 2024-11-10T10:00:00Z, got ${quote(s)}`);
   const [, y, mo, d, h, mi, se, frac, zone] = m;
   if (zone === undefined) return bad(`${quote(s)} has no time zone; add Z (UTC) or an offset such as +01:00`);
-  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(se ?? '0');
+  const year = Number(y),
+    month = Number(mo),
+    day = Number(d),
+    hour = Number(h),
+    minute = Number(mi),
+    second = Number(se ?? '0');
   const dim = new Date(Date.UTC(year, month, 0)).getUTCDate();
   if (month < 1 || month > 12 || day < 1 || day > dim || hour > 23 || minute > 59 || second > 59) return bad(`${quote(s)} is not a valid date and time`);
   let msFrac = 0;
@@ -177,7 +188,8 @@ export function parseIsoTimestamp(s: string): CheckResult<number> {
   let offsetMin = 0;
   if (zone !== 'Z' && zone !== 'z') {
     const zm = /^([+-])(\d{2}):?(\d{2})?$/.exec(zone);
-    const zh = Number(zm?.[2] ?? 0), zmin = Number(zm?.[3] ?? 0);
+    const zh = Number(zm?.[2] ?? 0),
+      zmin = Number(zm?.[3] ?? 0);
     if (zh > 23 || zmin > 59) return bad(`${quote(s)} has an invalid zone offset`);
     offsetMin = (zm?.[1] === '-' ? -1 : 1) * (zh * 60 + zmin);
   }
@@ -190,7 +202,10 @@ export function parseIsoTimestamp(s: string): CheckResult<number> {
 export function epochMs(allowZero: boolean): Check<number> {
   return (v) => {
     if (typeof v === 'string') {
-      if (/^\s*-?\d+\s*$/.test(v)) return bad(`expected epoch milliseconds as an unquoted integer or an ISO-8601 time such as 2024-11-10T10:00:00Z, got a quoted number; remove the quotes`);
+      if (/^\s*-?\d+\s*$/.test(v))
+        return bad(
+          `expected epoch milliseconds as an unquoted integer or an ISO-8601 time such as 2024-11-10T10:00:00Z, got a quoted number; remove the quotes`,
+        );
       return parseIsoTimestamp(v);
     }
     let n: number | undefined;
@@ -209,7 +224,8 @@ export function epochMs(allowZero: boolean): Check<number> {
       const ms = n >= 1e17 ? Math.floor(n / 1_000_000) : Math.floor(n / 1000);
       const unit = n >= 1e17 ? 'nanoseconds' : 'microseconds';
       if (n >= 1e20) return bad(`expected epoch milliseconds, but ${n} is far too large`);
-      if (!Number.isSafeInteger(n)) return bad(`expected epoch milliseconds, but ${n} is too large (it looks like ${unit}; in milliseconds roughly ${ms}, ${isoOf(ms)})`);
+      if (!Number.isSafeInteger(n))
+        return bad(`expected epoch milliseconds, but ${n} is too large (it looks like ${unit}; in milliseconds roughly ${ms}, ${isoOf(ms)})`);
       return bad(`expected epoch milliseconds, but ${n} looks like ${unit}; in milliseconds that is ${ms} (${isoOf(ms)})`);
     }
     return ok(n);

@@ -9,7 +9,10 @@ import { type Alias, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parse
 
 /** A plain (unquoted) scalar that the YAML core schema resolved to a number or boolean. */
 export class PlainScalar {
-  constructor(readonly value: number | boolean, readonly source: string) {}
+  constructor(
+    readonly value: number | boolean,
+    readonly source: string,
+  ) {}
 }
 
 /** A mapping node carrying the `!specific` tag. */
@@ -61,7 +64,7 @@ export function setOwn(obj: Record<string, unknown>, key: string, value: unknown
 
 function firstLine(message: string): string {
   const cut = message.search(/ at line \d+, column \d+/);
-  const s = cut === -1 ? message.split('\n')[0] ?? message : message.slice(0, cut);
+  const s = cut === -1 ? (message.split('\n')[0] ?? message) : message.slice(0, cut);
   return s.trim();
 }
 
@@ -72,7 +75,16 @@ export function parseYamlTree(text: string, hook?: DocumentHook): Tree {
   const secrets = new Map<string, Secret>();
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { schema: 'core', version: '1.2', uniqueKeys: true, merge: false, prettyErrors: false, lineCounter, strict: true, stringKeys: false });
+    doc = parseDocument(text, {
+      schema: 'core',
+      version: '1.2',
+      uniqueKeys: true,
+      merge: false,
+      prettyErrors: false,
+      lineCounter,
+      strict: true,
+      stringKeys: false,
+    });
   } catch (err) {
     problems.push({ path: [], message: `YAML parse failure: ${firstLine(err instanceof Error ? err.message : String(err))}` });
     return { value: undefined, problems, offsets, lineCounter, secrets };
@@ -116,7 +128,11 @@ export function parseYamlTree(text: string, hook?: DocumentHook): Tree {
     if (tag !== undefined && !tag.startsWith('tag:yaml.org,2002:')) {
       if (tag === '!specific' && isMap(node)) specific = true;
       else {
-        problems.push({ path, offset: node.range?.[0], message: `unsupported YAML tag ${tag}${tag === '!specific' ? ' (it must tag a mapping: !specific {topic: {partition: offset}})' : ''}` });
+        problems.push({
+          path,
+          offset: node.range?.[0],
+          message: `unsupported YAML tag ${tag}${tag === '!specific' ? ' (it must tag a mapping: !specific {topic: {partition: offset}})' : ''}`,
+        });
         return null;
       }
     }

@@ -40,7 +40,16 @@ export interface BackupView {
   pruned: PrunedRange[];
 }
 
-const EMPTY: PartitionSummary = { segments: 0, records: 0, rawBytes: 0, storedBytes: 0, firstOffset: null, lastOffset: null, minTimestamp: null, maxTimestamp: null };
+const EMPTY: PartitionSummary = {
+  segments: 0,
+  records: 0,
+  rawBytes: 0,
+  storedBytes: 0,
+  firstOffset: null,
+  lastOffset: null,
+  minTimestamp: null,
+  maxTimestamp: null,
+};
 
 function minN(a: number | null, b: number | null): number | null {
   return a === null ? b : b === null ? a : Math.min(a, b);
@@ -52,9 +61,30 @@ function maxN(a: number | null, b: number | null): number | null {
 /** Reads a backup's manifest and every partition index: what `list`, `describe` and `validate` show. */
 export async function inspectBackup(store: ObjectStore, backupId: string): Promise<BackupView> {
   const manifest = await requireBackupManifest(store, backupId); // ours or the seed tool's
-  const view: BackupView = { manifest, topics: [], records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, groupSnapshots: 0, pruned: (await readPrunedLog(store, backupId)).ranges };
+  const view: BackupView = {
+    manifest,
+    topics: [],
+    records: 0,
+    storedBytes: 0,
+    rawBytes: 0,
+    segments: 0,
+    minTimestamp: null,
+    maxTimestamp: null,
+    groupSnapshots: 0,
+    pruned: (await readPrunedLog(store, backupId)).ranges,
+  };
   for (const t of manifest.topics) {
-    const tv: TopicView = { name: t.name, partitionCount: t.partition_count, records: 0, storedBytes: 0, rawBytes: 0, segments: 0, minTimestamp: null, maxTimestamp: null, partitions: [] };
+    const tv: TopicView = {
+      name: t.name,
+      partitionCount: t.partition_count,
+      records: 0,
+      storedBytes: 0,
+      rawBytes: 0,
+      segments: 0,
+      minTimestamp: null,
+      maxTimestamp: null,
+      partitions: [],
+    };
     const indexes = await Promise.all(t.partitions.map((p) => readBackupIndex(store, backupId, manifest, t.name, p.partition)));
     t.partitions.forEach((p, i) => {
       const index = indexes[i];

@@ -38,11 +38,22 @@ export function pinnedIndexGeneration(manifest: Manifest, topic: string, partiti
  * Checks one partition's index (undefined: the object does not exist) against the manifest's
  * generation and the index generation it pins. Returns the problems found (at most one per rule).
  */
-export function indexFreshnessProblems(backupId: string, manifestGeneration: number, pin: number, topic: string, partition: number, idx: PartitionIndex | undefined): RollbackProblem[] {
+export function indexFreshnessProblems(
+  backupId: string,
+  manifestGeneration: number,
+  pin: number,
+  topic: string,
+  partition: number,
+  idx: PartitionIndex | undefined,
+): RollbackProblem[] {
   const where = keys.partitionIndex(backupId, topic, partition);
   const out: RollbackProblem[] = [];
   if (!idx) {
-    if (pin > 0) out.push({ object: where, problem: `missing partition index, though the manifest records its generation ${pin}: it was deleted after the backup wrote it` });
+    if (pin > 0)
+      out.push({
+        object: where,
+        problem: `missing partition index, though the manifest records its generation ${pin}: it was deleted after the backup wrote it`,
+      });
     return out;
   }
   const gen = idx.generation ?? 0;

@@ -10,7 +10,10 @@ import { CorruptDataError, errorMessage, KafkaBackupError, NotFoundError, Storag
 export const MAX_JSON_OBJECT_BYTES = 64 * 1024 * 1024;
 
 function tooLarge(key: string, size: number | string): CorruptDataError {
-  return new CorruptDataError(`${key}: ${size} bytes, over the ${MAX_JSON_OBJECT_BYTES}-byte limit for a manifest, index or state object (damaged, or not written by kafka-backup)`, key);
+  return new CorruptDataError(
+    `${key}: ${size} bytes, over the ${MAX_JSON_OBJECT_BYTES}-byte limit for a manifest, index or state object (damaged, or not written by kafka-backup)`,
+    key,
+  );
 }
 
 /** The object's bytes, read as a stream and abandoned past the limit; `undefined` when it does not exist. */

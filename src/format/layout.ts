@@ -46,11 +46,22 @@ const SEGMENT_NAME_RE = /^(\d{20})(?:-(\d{20}))?(?:\.e\d{1,15})?\.kbseg$/;
  * entry records. Anything else (`../../other/...`, another topic's segment, the manifest) is refused
  * before it is read, so a forged index cannot make a restore or validate read outside the partition.
  */
-export function checkSegmentKey(backupId: string, topic: string, partition: number, key: string, firstOffset: number, lastOffset: number, where = keys.partitionIndex(backupId, topic, partition)): string {
+export function checkSegmentKey(
+  backupId: string,
+  topic: string,
+  partition: number,
+  key: string,
+  firstOffset: number,
+  lastOffset: number,
+  where = keys.partitionIndex(backupId, topic, partition),
+): string {
   const prefix = keys.partitionPrefix(backupId, topic, partition);
   const m = key.startsWith(prefix) ? SEGMENT_NAME_RE.exec(key.slice(prefix.length)) : null;
   if (!m || Number(m[1]) !== firstOffset || (m[2] !== undefined && Number(m[2]) !== lastOffset)) {
-    throw new CorruptDataError(`${where}: segment key "${key}" is not the key of offsets ${firstOffset}..${lastOffset} of ${topic}/${partition} (expected ${prefix}${pad(firstOffset)}.kbseg); refusing to read it`, where);
+    throw new CorruptDataError(
+      `${where}: segment key "${key}" is not the key of offsets ${firstOffset}..${lastOffset} of ${topic}/${partition} (expected ${prefix}${pad(firstOffset)}.kbseg); refusing to read it`,
+      where,
+    );
   }
   return key;
 }

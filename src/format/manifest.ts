@@ -42,8 +42,14 @@ export const manifestTopicSchema = z
   .superRefine((t, ctx) => {
     const seen = new Set<number>();
     t.partitions.forEach((p, i) => {
-      if (p.partition >= t.partition_count) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'partition'], message: `partition ${p.partition} of ${t.name} is not below its partition_count ${t.partition_count}` });
-      if (seen.has(p.partition)) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'partition'], message: `partition ${p.partition} of ${t.name} is listed twice` });
+      if (p.partition >= t.partition_count)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['partitions', i, 'partition'],
+          message: `partition ${p.partition} of ${t.name} is not below its partition_count ${t.partition_count}`,
+        });
+      if (seen.has(p.partition))
+        ctx.addIssue({ code: 'custom', path: ['partitions', i, 'partition'], message: `partition ${p.partition} of ${t.name} is listed twice` });
       seen.add(p.partition);
     });
   });
@@ -75,7 +81,6 @@ export const manifestSchema = z.strictObject({
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestTopic = z.infer<typeof manifestTopicSchema>;
 
-
 export const FORMAT_VERSION = 1;
 
 export async function readManifest(store: ObjectStore, backupId: string): Promise<Manifest | undefined> {
@@ -83,11 +88,19 @@ export async function readManifest(store: ObjectStore, backupId: string): Promis
 }
 
 /** The manifest of a backup that must exist: a missing one or one of another backup id is a clear error. */
-export async function requireManifest(store: ObjectStore, backupId: string, read: (store: ObjectStore, backupId: string) => Promise<Manifest | undefined> = readManifest): Promise<Manifest> {
+export async function requireManifest(
+  store: ObjectStore,
+  backupId: string,
+  read: (store: ObjectStore, backupId: string) => Promise<Manifest | undefined> = readManifest,
+): Promise<Manifest> {
   checkBackupId(backupId);
   const key = keys.manifest(backupId);
   const manifest = await read(store, backupId);
-  if (!manifest) throw new UserError('BACKUP_NOT_FOUND', `backup "${backupId}" not found in ${store.url} (no ${key}); "kafka-backup list --path ${store.url}" lists the backups there`);
+  if (!manifest)
+    throw new UserError(
+      'BACKUP_NOT_FOUND',
+      `backup "${backupId}" not found in ${store.url} (no ${key}); "kafka-backup list --path ${store.url}" lists the backups there`,
+    );
   if (manifest.backup_id !== backupId) throw new CorruptDataError(`${key}: the manifest is for backup_id "${manifest.backup_id}", not "${backupId}"`, key);
   return manifest;
 }

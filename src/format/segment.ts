@@ -60,7 +60,15 @@ import { createHash, type Hash } from 'node:crypto';
 import { CorruptDataError, KafkaBackupError } from '../util/errors.js';
 import { compress, decompress, zstdCompressAsync } from '../kafka/protocol/compression.js';
 import { crc32c, crc32cCombine } from '../kafka/protocol/crc32c.js';
-import { ATTRIBUTES_OFFSET, batchTimestampRange, BATCH_HEADER_SIZE, readBatchHeader, splitBatches, verifyBatchCrc, type BatchHeader } from '../kafka/protocol/record-batch.js';
+import {
+  ATTRIBUTES_OFFSET,
+  batchTimestampRange,
+  BATCH_HEADER_SIZE,
+  readBatchHeader,
+  splitBatches,
+  verifyBatchCrc,
+  type BatchHeader,
+} from '../kafka/protocol/record-batch.js';
 import { crc32cHex, DEFAULT_SEGMENT_DIGEST, type SegmentDigestAlgorithm } from './segment-digest.js';
 
 import type { SegmentCodec } from './codec.js';
@@ -220,7 +228,8 @@ export class SegmentWriter {
     this.level = opts.level ?? DEFAULT_ZSTD_LEVEL;
     if (!Number.isInteger(this.level) || this.level < 1 || this.level > 22) throw new RangeError('zstd level must be an integer 1..22');
     this.blockSize = opts.blockSize ?? DEFAULT_BLOCK_SIZE;
-    if (!Number.isInteger(this.blockSize) || this.blockSize < 1 || this.blockSize > MAX_BLOCK_RAW_LENGTH) throw new RangeError('blockSize must be 1 B..128 MiB');
+    if (!Number.isInteger(this.blockSize) || this.blockSize < 1 || this.blockSize > MAX_BLOCK_RAW_LENGTH)
+      throw new RangeError('blockSize must be 1 B..128 MiB');
     this.verifyCrc = opts.verifyCrc ?? true;
     this.offThread = (opts.compressOffThread ?? false) && this.codec === 'zstd';
     if ((opts.digest ?? DEFAULT_SEGMENT_DIGEST) === 'sha256') this.hash = createHash('sha256');
@@ -243,7 +252,9 @@ export class SegmentWriter {
 
   /** Number of batches added so far. */
   get batchCount(): number {
-    return this.blocks.reduce((n, b) => n + b.batchCount, 0) + this.compressing.reduce((n, j) => n + j.p.batches.length, 0) + (this.pending?.batches.length ?? 0);
+    return (
+      this.blocks.reduce((n, b) => n + b.batchCount, 0) + this.compressing.reduce((n, j) => n + j.p.batches.length, 0) + (this.pending?.batches.length ?? 0)
+    );
   }
 
   /**
@@ -255,7 +266,8 @@ export class SegmentWriter {
   add(batch: Buffer, range?: { min: bigint; max: bigint }): Buffer[] {
     if (this.finished) throw new KafkaBackupError('SEGMENT_FINISHED', 'segment writer already finished');
     const h = readBatchHeader(batch);
-    if (h.size !== batch.length || h.batchLength < BATCH_HEADER_SIZE - 12) throw new CorruptDataError(`record batch at offset ${h.baseOffset}: batchLength says ${h.size} bytes, buffer has ${batch.length}`);
+    if (h.size !== batch.length || h.batchLength < BATCH_HEADER_SIZE - 12)
+      throw new CorruptDataError(`record batch at offset ${h.baseOffset}: batchLength says ${h.size} bytes, buffer has ${batch.length}`);
     let wholeCrc: number | null = null;
     if (this.verifyCrc) {
       if (!verifyBatchCrc(batch)) throw new CorruptDataError(`record batch at offset ${h.baseOffset}: CRC-32C mismatch`);
@@ -263,10 +275,17 @@ export class SegmentWriter {
       wholeCrc = crc32cCombine(crc32c(batch.subarray(0, ATTRIBUTES_OFFSET)), h.crc, batch.length - ATTRIBUTES_OFFSET);
     }
     if (this.lastOffset !== null && h.baseOffset <= this.lastOffset) {
-      throw new KafkaBackupError('SEGMENT_ORDER', `record batch at offset ${h.baseOffset} does not follow offset ${this.lastOffset}`, { baseOffset: h.baseOffset.toString(), previous: this.lastOffset.toString() });
+      throw new KafkaBackupError('SEGMENT_ORDER', `record batch at offset ${h.baseOffset} does not follow offset ${this.lastOffset}`, {
+        baseOffset: h.baseOffset.toString(),
+        previous: this.lastOffset.toString(),
+      });
     }
     if (batch.length > MAX_BLOCK_RAW_LENGTH) {
-      throw new KafkaBackupError('BATCH_TOO_LARGE', `record batch at offset ${h.baseOffset} is ${batch.length} bytes; a segment block holds at most ${MAX_BLOCK_RAW_LENGTH} bytes (docs/format.md 2.1)`, { baseOffset: h.baseOffset.toString(), bytes: batch.length });
+      throw new KafkaBackupError(
+        'BATCH_TOO_LARGE',
+        `record batch at offset ${h.baseOffset} is ${batch.length} bytes; a segment block holds at most ${MAX_BLOCK_RAW_LENGTH} bytes (docs/format.md 2.1)`,
+        { baseOffset: h.baseOffset.toString(), bytes: batch.length },
+      );
     }
     range ??= batchTimestampRange(batch);
     const out: Buffer[] = [];
@@ -308,7 +327,8 @@ export class SegmentWriter {
   /** Ends the segment: the last chunks and the summary. Needs at least one batch. Off-thread mode: use `finishAsync`. */
   finish(): { chunks: Buffer[]; summary: SegmentSummary } {
     if (this.finished) throw new KafkaBackupError('SEGMENT_FINISHED', 'segment writer already finished');
-    if (this.compressing.length > 0 || (this.offThread && this.pending)) throw new KafkaBackupError('SEGMENT_PENDING', 'blocks are still being compressed: use finishAsync');
+    if (this.compressing.length > 0 || (this.offThread && this.pending))
+      throw new KafkaBackupError('SEGMENT_PENDING', 'blocks are still being compressed: use finishAsync');
     const chunks = this.flush();
     if (this.blocks.length === 0) throw new KafkaBackupError('SEGMENT_EMPTY', 'a segment needs at least one batch');
     this.finished = true;
@@ -524,7 +544,11 @@ export function parseSegmentTrailer(tail: Buffer, objectSize?: number): SegmentT
   const footerLength = t.readUInt32BE(8);
   if (footerOffset64 < 0n || footerOffset64 > BigInt(Number.MAX_SAFE_INTEGER)) corrupt(`footer offset ${footerOffset64} out of range`);
   const footerOffset = Number(footerOffset64);
-  if (footerLength < FOOTER_HEADER_SIZE + BLOCK_ENTRY_SIZE || (footerLength - FOOTER_HEADER_SIZE) % BLOCK_ENTRY_SIZE !== 0 || (footerLength - FOOTER_HEADER_SIZE) / BLOCK_ENTRY_SIZE > MAX_BLOCKS) {
+  if (
+    footerLength < FOOTER_HEADER_SIZE + BLOCK_ENTRY_SIZE ||
+    (footerLength - FOOTER_HEADER_SIZE) % BLOCK_ENTRY_SIZE !== 0 ||
+    (footerLength - FOOTER_HEADER_SIZE) / BLOCK_ENTRY_SIZE > MAX_BLOCKS
+  ) {
     corrupt(`footer length ${footerLength} is not 72 + 72 * n for 1 <= n <= ${MAX_BLOCKS}`);
   }
   const size = footerOffset + footerLength + SEGMENT_TRAILER_SIZE;
@@ -546,7 +570,8 @@ export function parseSegmentFooter(bytes: Buffer, trailer: SegmentTrailer): Segm
   if (bytes.length !== trailer.footerLength) corrupt(`footer is ${bytes.length} bytes, trailer says ${trailer.footerLength}`);
   if (crc32c(bytes) !== trailer.footerCrc) corrupt('footer CRC-32C mismatch');
   const blockCount = bytes.readUInt32BE(0);
-  if (blockCount < 1 || FOOTER_HEADER_SIZE + blockCount * BLOCK_ENTRY_SIZE !== bytes.length) corrupt(`footer block count ${blockCount} does not match its length ${bytes.length}`);
+  if (blockCount < 1 || FOOTER_HEADER_SIZE + blockCount * BLOCK_ENTRY_SIZE !== bytes.length)
+    corrupt(`footer block count ${blockCount} does not match its length ${bytes.length}`);
   if (bytes.readUInt16BE(4) !== BLOCK_ENTRY_SIZE) corrupt(`block entry size ${bytes.readUInt16BE(4)} is not ${BLOCK_ENTRY_SIZE}`);
   const segmentCodec = CODECS[bytes.readUInt8(6)];
   if (segmentCodec === undefined) corrupt(`unknown segment codec ${bytes.readUInt8(6)}`);
@@ -578,8 +603,10 @@ export function parseSegmentFooter(bytes: Buffer, trailer: SegmentTrailer): Segm
     if (b.storedOffset !== expectedOffset) corrupt(`block ${i} at ${b.storedOffset}, expected ${expectedOffset}`, ctx);
     if (b.storedLength < 1) corrupt(`block ${i} is empty`, ctx);
     expectedOffset += b.storedLength;
-    if (b.batchCount < 1 || b.rawLength < b.batchCount * BATCH_HEADER_SIZE) corrupt(`block ${i}: ${b.batchCount} batches cannot fill ${b.rawLength} raw bytes`, ctx);
-    if (b.rawLength > MAX_BLOCK_RAW_LENGTH) corrupt(`block ${i}: raw length ${b.rawLength} is over the format's limit of ${MAX_BLOCK_RAW_LENGTH} bytes per block`, ctx);
+    if (b.batchCount < 1 || b.rawLength < b.batchCount * BATCH_HEADER_SIZE)
+      corrupt(`block ${i}: ${b.batchCount} batches cannot fill ${b.rawLength} raw bytes`, ctx);
+    if (b.rawLength > MAX_BLOCK_RAW_LENGTH)
+      corrupt(`block ${i}: raw length ${b.rawLength} is over the format's limit of ${MAX_BLOCK_RAW_LENGTH} bytes per block`, ctx);
     // The writer stores a block uncompressed when compression does not make it smaller.
     if (b.storedLength > b.rawLength) corrupt(`block ${i}: stored length ${b.storedLength} is over its raw length ${b.rawLength}`, ctx);
     if (codec === 'none' && b.rawLength !== b.storedLength) corrupt(`block ${i}: uncompressed but raw ${b.rawLength} != stored ${b.storedLength}`, ctx);
@@ -587,7 +614,8 @@ export function parseSegmentFooter(bytes: Buffer, trailer: SegmentTrailer): Segm
     const prev = blocks[i - 1];
     if (prev && b.firstOffset <= prev.lastOffset) corrupt(`block ${i} starts at offset ${b.firstOffset}, not after ${prev.lastOffset}`, ctx);
     if (b.minTimestamp > b.maxTimestamp) corrupt(`block ${i}: minTimestamp > maxTimestamp`, ctx);
-    if (b.controlBatchCount > b.batchCount || b.transactionalBatchCount > b.batchCount) corrupt(`block ${i}: more control/transactional batches than batches`, ctx);
+    if (b.controlBatchCount > b.batchCount || b.transactionalBatchCount > b.batchCount)
+      corrupt(`block ${i}: more control/transactional batches than batches`, ctx);
     blocks.push(b);
   }
   if (expectedOffset !== trailer.footerOffset) corrupt(`blocks end at ${expectedOffset}, footer starts at ${trailer.footerOffset}`);
@@ -614,7 +642,10 @@ export function parseSegmentFooter(bytes: Buffer, trailer: SegmentTrailer): Segm
  * Parses a tail of the object (its last `tail.length` bytes, e.g. one ranged GET of 64 KiB).
  * Returns the footer when the tail holds it, else the trailer and the footer range to fetch.
  */
-export function parseSegmentTail(tail: Buffer, objectSize: number): { trailer: SegmentTrailer; footer: SegmentFooter | null; footerRange: { start: number; end: number } } {
+export function parseSegmentTail(
+  tail: Buffer,
+  objectSize: number,
+): { trailer: SegmentTrailer; footer: SegmentFooter | null; footerRange: { start: number; end: number } } {
   if (tail.length > objectSize) corrupt(`tail of ${tail.length} bytes is longer than the ${objectSize}-byte object`);
   const trailer = parseSegmentTrailer(tail, objectSize);
   const range = footerRange(trailer);
@@ -637,7 +668,8 @@ export interface DecodeBlockOptions {
 export function decodeBlock(stored: Buffer, meta: BlockMeta, opts: DecodeBlockOptions = {}): Buffer[] {
   const where = `block ${meta.index}`;
   const ctx = { block: meta.index };
-  if (meta.rawLength > MAX_BLOCK_RAW_LENGTH || meta.storedLength > meta.rawLength) corrupt(`${where}: raw length ${meta.rawLength} (stored ${meta.storedLength}) is over the format's limit of ${MAX_BLOCK_RAW_LENGTH} bytes per block`, ctx);
+  if (meta.rawLength > MAX_BLOCK_RAW_LENGTH || meta.storedLength > meta.rawLength)
+    corrupt(`${where}: raw length ${meta.rawLength} (stored ${meta.storedLength}) is over the format's limit of ${MAX_BLOCK_RAW_LENGTH} bytes per block`, ctx);
   if (stored.length !== meta.storedLength) corrupt(`${where}: ${stored.length} bytes, footer says ${meta.storedLength}`, ctx);
   if (crc32c(stored) !== meta.crc) corrupt(`${where}: CRC-32C mismatch`, ctx);
   let raw: Buffer;
@@ -674,7 +706,8 @@ export function decodeBlock(stored: Buffer, meta: BlockMeta, opts: DecodeBlockOp
     if (h.isTransactional) txn++;
   }
   if (prevLast !== meta.lastOffset) corrupt(`${where}: last offset ${prevLast}, footer says ${meta.lastOffset}`, ctx);
-  if (records !== meta.recordCount || control !== meta.controlBatchCount || txn !== meta.transactionalBatchCount) corrupt(`${where}: record/control/transactional counts do not match the footer`, ctx);
+  if (records !== meta.recordCount || control !== meta.controlBatchCount || txn !== meta.transactionalBatchCount)
+    corrupt(`${where}: record/control/transactional counts do not match the footer`, ctx);
   return batches;
 }
 

@@ -112,7 +112,13 @@ export class KafkaAdmin {
     await this.#wrap(
       `IncrementalAlterConfigs ${topic}`,
       this.#admin.incrementalAlterConfigs({
-        resources: [{ resourceType: ConfigResourceTypes.TOPIC, resourceName: topic, configs: Object.entries(configs).map(([name, value]) => ({ name, configOperation: IncrementalAlterConfigOperationTypes.SET, value })) }],
+        resources: [
+          {
+            resourceType: ConfigResourceTypes.TOPIC,
+            resourceName: topic,
+            configs: Object.entries(configs).map(([name, value]) => ({ name, configOperation: IncrementalAlterConfigOperationTypes.SET, value })),
+          },
+        ],
       }),
     );
   }

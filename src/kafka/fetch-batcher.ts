@@ -14,7 +14,15 @@ import { KafkaError } from '../util/errors.js';
 import type { BrokerConnection } from './connection.js';
 import type { KafkaCluster } from './cluster.js';
 import { errorName } from './errors.js';
-import { createFetchRequest, FETCH_API_KEY, FETCH_VERSION, IsolationLevel, parseFetchResponse, type FetchPartitionResponse, type FetchTopicRequest } from './protocol/fetch.js';
+import {
+  createFetchRequest,
+  FETCH_API_KEY,
+  FETCH_VERSION,
+  IsolationLevel,
+  parseFetchResponse,
+  type FetchPartitionResponse,
+  type FetchTopicRequest,
+} from './protocol/fetch.js';
 
 export interface BatchedFetch {
   topic: string;
@@ -127,7 +135,9 @@ export class FetchBatcher {
       );
       for (const it of items) {
         if (res.errorCode !== 0) {
-          it.reject(new KafkaError(`fetch ${it.topic}/${it.partition}: ${errorName(res.errorCode)}`, res.errorCode, { topic: it.topic, partition: it.partition }));
+          it.reject(
+            new KafkaError(`fetch ${it.topic}/${it.partition}: ${errorName(res.errorCode)}`, res.errorCode, { topic: it.topic, partition: it.partition }),
+          );
           continue;
         }
         const p = res.topics.get(it.topic)?.find((x) => x.partition === it.partition);

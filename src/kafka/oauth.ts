@@ -54,9 +54,17 @@ export class OidcTokenProvider {
     const started = this.#now();
     let res: Response;
     try {
-      res = await fetch(tokenEndpointUrl, { method: 'POST', body, headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
+      res = await fetch(tokenEndpointUrl, {
+        method: 'POST',
+        body,
+        headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        signal: AbortSignal.timeout(30_000),
+      });
     } catch (err) {
-      throw new UserError('OAUTH_TOKEN', `${where}: cannot reach the token endpoint (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message})`);
+      throw new UserError(
+        'OAUTH_TOKEN',
+        `${where}: cannot reach the token endpoint (${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message})`,
+      );
     }
     const text = await res.text();
     if (!res.ok) {
@@ -68,7 +76,10 @@ export class OidcTokenProvider {
       } catch {
         /* not JSON */
       }
-      throw new UserError('OAUTH_TOKEN', `${where}: the token endpoint refused client ${clientId} with HTTP ${res.status}${reason ? ` (${reason})` : ''}; check sasl_oauthbearer_client_id and sasl_oauthbearer_client_secret`);
+      throw new UserError(
+        'OAUTH_TOKEN',
+        `${where}: the token endpoint refused client ${clientId} with HTTP ${res.status}${reason ? ` (${reason})` : ''}; check sasl_oauthbearer_client_id and sasl_oauthbearer_client_secret`,
+      );
     }
     let parsed: { access_token?: unknown; expires_in?: unknown };
     try {
@@ -76,7 +87,8 @@ export class OidcTokenProvider {
     } catch {
       throw new UserError('OAUTH_TOKEN', `${where}: the token endpoint's answer is not JSON`);
     }
-    if (typeof parsed.access_token !== 'string' || parsed.access_token === '') throw new UserError('OAUTH_TOKEN', `${where}: the token endpoint's answer has no access_token`);
+    if (typeof parsed.access_token !== 'string' || parsed.access_token === '')
+      throw new UserError('OAUTH_TOKEN', `${where}: the token endpoint's answer has no access_token`);
     const lifetime = typeof parsed.expires_in === 'number' && parsed.expires_in > 0 ? parsed.expires_in : DEFAULT_LIFETIME_SECS;
     this.#cached = { token: parsed.access_token, refreshAt: started + lifetime * 1000 * REFRESH_AT };
     this.fetched++;

@@ -136,7 +136,15 @@ export class RawProducer {
     const conn = await this.#cluster.leaderConnection(topic, partition, this.#lane(topic, partition));
     try {
       // Resolves as soon as the request is written (no response); errors surface on the barrier.
-      for (const s of stamped) void conn.send(PRODUCE_API_KEY, PRODUCE_VERSION, () => createProduceRequest(0, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [s.batch] }] }]), parseProduceResponse).catch(() => {});
+      for (const s of stamped)
+        void conn
+          .send(
+            PRODUCE_API_KEY,
+            PRODUCE_VERSION,
+            () => createProduceRequest(0, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [s.batch] }] }]),
+            parseProduceResponse,
+          )
+          .catch(() => {});
       await conn.call(listOffsetsV7.api, -1, 0, [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: -1, timestamp: -1n }] }]);
     } catch (err) {
       await this.#cluster.dropConnection(conn);
@@ -153,7 +161,13 @@ export class RawProducer {
    * Sends stamped[from..] with at most maxInFlight requests outstanding on one connection, filling
    * `offsets`. Stops issuing at the first failure and returns its index and how far it had sent.
    */
-  async #pipeline(topic: string, partition: number, stamped: { batch: Buffer }[], from: number, offsets: (bigint | undefined)[]): Promise<{ index: number; sentUpTo: number } | undefined> {
+  async #pipeline(
+    topic: string,
+    partition: number,
+    stamped: { batch: Buffer }[],
+    from: number,
+    offsets: (bigint | undefined)[],
+  ): Promise<{ index: number; sentUpTo: number } | undefined> {
     let conn: BrokerConnection;
     try {
       conn = await this.#cluster.leaderConnection(topic, partition, this.#lane(topic, partition));
@@ -189,7 +203,12 @@ export class RawProducer {
   /** One produce request; never throws (a non-retriable error is rethrown by the sequential retry). */
   async #attempt(conn: BrokerConnection, topic: string, partition: number, batch: Buffer): Promise<Attempt> {
     try {
-      const res = await conn.send(PRODUCE_API_KEY, PRODUCE_VERSION, () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [batch] }] }]), parseProduceResponse);
+      const res = await conn.send(
+        PRODUCE_API_KEY,
+        PRODUCE_VERSION,
+        () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [batch] }] }]),
+        parseProduceResponse,
+      );
       const p = res.get(topic)?.find((x) => x.partition === partition);
       if (!p) return { ok: false, error: new KafkaError(`produce ${topic}/${partition}: partition missing from the response`) };
       if (p.errorCode === ErrorCode.NONE || p.errorCode === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) return { ok: true, baseOffset: p.baseOffset };
@@ -221,12 +240,20 @@ export class RawProducer {
       let conn: BrokerConnection | undefined;
       try {
         conn = await this.#cluster.leaderConnection(topic, partition, this.#lane(topic, partition));
-        const res = await conn.send(PRODUCE_API_KEY, PRODUCE_VERSION, () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [batch] }] }]), parseProduceResponse);
+        const res = await conn.send(
+          PRODUCE_API_KEY,
+          PRODUCE_VERSION,
+          () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [batch] }] }]),
+          parseProduceResponse,
+        );
         const p = res.get(topic)?.find((x) => x.partition === partition);
         if (!p) throw new KafkaError(`produce ${topic}/${partition}: partition missing from the response`);
         if (p.errorCode === ErrorCode.NONE || p.errorCode === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) return p.baseOffset;
         const detail = [p.errorMessage, ...p.recordErrors.map((e) => e.message)].filter(Boolean).join('; ');
-        const err = new KafkaError(`produce ${topic}/${partition}: ${errorName(p.errorCode)}${detail ? ` (${detail})` : ''}`, p.errorCode, { topic, partition });
+        const err = new KafkaError(`produce ${topic}/${partition}: ${errorName(p.errorCode)}${detail ? ` (${detail})` : ''}`, p.errorCode, {
+          topic,
+          partition,
+        });
         if (!isRetriable(p.errorCode)) throw err;
         lastErr = err;
         if (needsMetadataRefresh(p.errorCode)) await this.#cluster.refresh().catch(() => {});
@@ -237,6 +264,11 @@ export class RawProducer {
         await this.#cluster.refresh().catch(() => {});
       }
     }
-    throw new KafkaError(`produce ${topic}/${partition} failed after ${this.#opts.retries} retries: ${(lastErr as Error)?.message}`, undefined, { topic, partition }, { cause: lastErr });
+    throw new KafkaError(
+      `produce ${topic}/${partition} failed after ${this.#opts.retries} retries: ${(lastErr as Error)?.message}`,
+      undefined,
+      { topic, partition },
+      { cause: lastErr },
+    );
   }
 }

@@ -91,7 +91,8 @@ export function connectionOptions(s: KafkaConnectionSettings): ConnectionOptions
   if (protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL') {
     // The config loader and the CLI flags always set it; never guess one here (a guessed PLAIN sends the password).
     const mechanism = sec.sasl_mechanism;
-    if (mechanism === undefined) throw new UserError('CONFIG', `security.sasl_mechanism is required with security_protocol ${protocol}: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`);
+    if (mechanism === undefined)
+      throw new UserError('CONFIG', `security.sasl_mechanism is required with security_protocol ${protocol}: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512`);
     if (mechanism === 'GSSAPI') {
       throw new UserError('CONFIG', 'security.sasl_mechanism: GSSAPI (Kerberos) is not supported yet; use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512');
     }
@@ -112,9 +113,17 @@ function oauthBearer(sec: KafkaSecurity): SASLOptions {
   const clientId = sec.sasl_oauthbearer_client_id;
   const clientSecret = sec.sasl_oauthbearer_client_secret;
   if (!url || !clientId || clientSecret === undefined) {
-    throw new UserError('CONFIG', 'security.sasl_mechanism OAUTHBEARER needs sasl_oauthbearer_token_endpoint_url, sasl_oauthbearer_client_id and sasl_oauthbearer_client_secret');
+    throw new UserError(
+      'CONFIG',
+      'security.sasl_mechanism OAUTHBEARER needs sasl_oauthbearer_token_endpoint_url, sasl_oauthbearer_client_id and sasl_oauthbearer_client_secret',
+    );
   }
-  const provider = oidcTokenProvider({ tokenEndpointUrl: url, clientId, clientSecret, ...(sec.sasl_oauthbearer_scope ? { scope: sec.sasl_oauthbearer_scope } : {}) });
+  const provider = oidcTokenProvider({
+    tokenEndpointUrl: url,
+    clientId,
+    clientSecret,
+    ...(sec.sasl_oauthbearer_scope ? { scope: sec.sasl_oauthbearer_scope } : {}),
+  });
   return { mechanism: 'OAUTHBEARER', token: () => provider.token() };
 }
 

@@ -149,7 +149,11 @@ async function readSource(from: ObjectStore, backupId: string): Promise<SourceSn
   for (let attempt = 0; attempt < 5; attempt++) {
     const mk = keys.manifest(backupId);
     const manifestBytes = await getOpt(from, mk);
-    if (!manifestBytes) throw new UserError('BACKUP_NOT_FOUND', `backup "${backupId}" not found in ${from.url} (no ${mk}); "kafka-backup list --path ${from.url}" lists the backups there`);
+    if (!manifestBytes)
+      throw new UserError(
+        'BACKUP_NOT_FOUND',
+        `backup "${backupId}" not found in ${from.url} (no ${mk}); "kafka-backup list --path ${from.url}" lists the backups there`,
+      );
     const manifest = parseJson(manifestBytes, mk, manifestSchema);
     if (manifest.backup_id !== backupId) throw new CorruptDataError(`${mk}: the manifest is for backup_id "${manifest.backup_id}", not "${backupId}"`, mk);
     const indexes: SourceSnapshot['indexes'] = [];
@@ -170,7 +174,16 @@ async function readSource(from: ObjectStore, backupId: string): Promise<SourceSn
 }
 
 async function copyBackup(opts: CopyOptions, to: ObjectStore, backupId: string, signal: AbortSignal | undefined): Promise<BackupCopyResult> {
-  const res: BackupCopyResult = { backupId, segmentsCopied: 0, segmentsUnchanged: 0, segmentsVerified: 0, bytesCopied: 0, metadataObjects: 0, removed: [], complete: false };
+  const res: BackupCopyResult = {
+    backupId,
+    segmentsCopied: 0,
+    segmentsUnchanged: 0,
+    segmentsVerified: 0,
+    bytesCopied: 0,
+    metadataObjects: 0,
+    removed: [],
+    complete: false,
+  };
   const src = await readSource(opts.from, backupId);
   await raiseManifestGeneration(to, backupId, src);
   for (const p of src.indexes) {
@@ -207,12 +220,23 @@ async function raiseManifestGeneration(to: ObjectStore, backupId: string, src: S
 async function putVerified(to: ObjectStore, key: string, bytes: Buffer, res: BackupCopyResult): Promise<void> {
   await to.put(key, bytes);
   const back = await to.get(key);
-  if (sha256(back) !== sha256(bytes)) throw new CorruptDataError(`${to.url}/${key}: read back after the copy, the object differs from the source (SHA-256 ${sha256(back)}, expected ${sha256(bytes)})`, key);
+  if (sha256(back) !== sha256(bytes))
+    throw new CorruptDataError(
+      `${to.url}/${key}: read back after the copy, the object differs from the source (SHA-256 ${sha256(back)}, expected ${sha256(bytes)})`,
+      key,
+    );
   res.metadataObjects++;
 }
 
 /** Copies one partition's segments, then its index, then removes destination segments it no longer names. false: stopped by the signal. */
-async function copyPartition(opts: CopyOptions, to: ObjectStore, backupId: string, p: SourceSnapshot['indexes'][number], res: BackupCopyResult, signal: AbortSignal | undefined): Promise<boolean> {
+async function copyPartition(
+  opts: CopyOptions,
+  to: ObjectStore,
+  backupId: string,
+  p: SourceSnapshot['indexes'][number],
+  res: BackupCopyResult,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
   const ik = keys.partitionIndex(backupId, p.topic, p.partition);
   const destBytes = await getOpt(to, ik);
   let dest: PartitionIndex | undefined;
@@ -263,7 +287,10 @@ async function copySegment(opts: CopyOptions, to: ObjectStore, backupId: string,
   try {
     body = await opts.from.getStream(s.key);
   } catch (err) {
-    if (err instanceof NotFoundError) throw new SourceChangedError(`copy: ${opts.from.url}/${s.key} disappeared during the copy (a prune or erase ran at the source); run copy again to resume`);
+    if (err instanceof NotFoundError)
+      throw new SourceChangedError(
+        `copy: ${opts.from.url}/${s.key} disappeared during the copy (a prune or erase ran at the source); run copy again to resume`,
+      );
     throw err;
   }
   async function* hashed(): AsyncGenerator<Buffer> {
@@ -276,7 +303,10 @@ async function copySegment(opts: CopyOptions, to: ObjectStore, backupId: string,
   const read = h.digest();
   if (read !== rec.value || size !== s.stored_bytes) {
     await to.delete(s.key);
-    throw new CorruptDataError(`${opts.from.url}/${s.key}: the source object does not match its index (${size} bytes, ${label} ${read}; index: ${s.stored_bytes} bytes, ${rec.value}); not copied, run validate on the source`, s.key);
+    throw new CorruptDataError(
+      `${opts.from.url}/${s.key}: the source object does not match its index (${size} bytes, ${label} ${read}; index: ${s.stored_bytes} bytes, ${rec.value}); not copied, run validate on the source`,
+      s.key,
+    );
   }
   const back = await hashObject(to, s.key, rec.algorithm);
   if (back.sha !== rec.value) {

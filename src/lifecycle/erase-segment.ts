@@ -58,22 +58,23 @@ export function stripBatch(batch: Buffer, drop: KeyMatcher): StrippedBatch | und
   const kept = d.records.filter((r) => !drop(r.key));
   if (kept.length === d.records.length) return undefined;
   const removed = d.records.filter((r) => drop(r.key)).map((r) => ({ offset: Number(r.offset), key: r.key! }));
-  const out = kept.length === 0
-    ? emptyBatch(h)
-    : encodeBatch(
-        kept.map((r) => ({ key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp, offsetDelta: Number(r.offset - h.baseOffset) })),
-        {
-          baseOffset: h.baseOffset,
-          compression: h.compression,
-          timestampType: h.timestampType,
-          logAppendTime: h.maxTimestamp,
-          producerId: h.producerId,
-          producerEpoch: h.producerEpoch,
-          baseSequence: h.baseSequence,
-          transactional: h.isTransactional,
-          partitionLeaderEpoch: h.partitionLeaderEpoch,
-        },
-      );
+  const out =
+    kept.length === 0
+      ? emptyBatch(h)
+      : encodeBatch(
+          kept.map((r) => ({ key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp, offsetDelta: Number(r.offset - h.baseOffset) })),
+          {
+            baseOffset: h.baseOffset,
+            compression: h.compression,
+            timestampType: h.timestampType,
+            logAppendTime: h.maxTimestamp,
+            producerId: h.producerId,
+            producerEpoch: h.producerEpoch,
+            baseSequence: h.baseSequence,
+            transactional: h.isTransactional,
+            partitionLeaderEpoch: h.partitionLeaderEpoch,
+          },
+        );
   // The batch still covers its original offsets (the erased last record leaves a gap, not a shorter batch).
   out.writeInt32BE(h.lastOffsetDelta, LAST_OFFSET_DELTA_OFFSET);
   out.writeUInt32BE(computeBatchCrc(out), CRC_OFFSET);

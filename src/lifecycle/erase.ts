@@ -90,7 +90,10 @@ export async function runErase(opts: EraseOptions): Promise<EraseResult> {
   const manifest = await readManifest(opts.store, opts.backupId);
   const topic = manifest.topics.find((t) => t.name === opts.topic);
   if (!topic) {
-    throw new UserError('USAGE', `erase --topic ${opts.topic}: backup "${opts.backupId}" has no such topic (it has: ${manifest.topics.map((t) => t.name).join(', ') || 'none'})`);
+    throw new UserError(
+      'USAGE',
+      `erase --topic ${opts.topic}: backup "${opts.backupId}" has no such topic (it has: ${manifest.topics.map((t) => t.name).join(', ') || 'none'})`,
+    );
   }
   const partitions = topic.partitions.map((p) => p.partition).sort((a, b) => a - b);
   if (!opts.execute) return eraseIn(opts, opts.store, partitions);
@@ -101,7 +104,17 @@ export async function runErase(opts: EraseOptions): Promise<EraseResult> {
 
 async function eraseIn(opts: EraseOptions, store: ObjectStore, partitions: number[]): Promise<EraseResult> {
   const drop = keyMatcher(opts.keys);
-  const out: EraseResult = { backupId: opts.backupId, topic: opts.topic, executed: opts.execute, keys: opts.keys.length, segmentsScanned: 0, segmentsRewritten: 0, records: 0, partitions: [], leftoversRemoved: [] };
+  const out: EraseResult = {
+    backupId: opts.backupId,
+    topic: opts.topic,
+    executed: opts.execute,
+    keys: opts.keys.length,
+    segmentsScanned: 0,
+    segmentsRewritten: 0,
+    records: 0,
+    partitions: [],
+    leftoversRemoved: [],
+  };
   const log = opts.execute ? await startLog(store, opts) : undefined;
   // Each index's generation as this run leaves it: pinned in the manifest at the end (also those an interrupted run switched).
   const generations = new Map<number, number>();
@@ -139,7 +152,14 @@ async function eraseIn(opts: EraseOptions, store: ObjectStore, partitions: numbe
 
 type Removed = { offset: number; key: Buffer };
 
-async function erasePartition(opts: EraseOptions, store: ObjectStore, idx: PartitionIndex, drop: ReturnType<typeof keyMatcher>, out: EraseResult, record: (pr: ErasePartitionResult, removed: Removed[]) => Promise<void>): Promise<ErasePartitionResult> {
+async function erasePartition(
+  opts: EraseOptions,
+  store: ObjectStore,
+  idx: PartitionIndex,
+  drop: ReturnType<typeof keyMatcher>,
+  out: EraseResult,
+  record: (pr: ErasePartitionResult, removed: Removed[]) => Promise<void>,
+): Promise<ErasePartitionResult> {
   const { backupId, topic } = opts;
   const partition = idx.partition;
   const pr: ErasePartitionResult = { partition, segmentsScanned: 0, segments: [], records: 0 };

@@ -15,7 +15,18 @@ import { readPrunedLog, type PruneReason } from '../format/pruned.js';
 import { BackupLease, LeaseHeldError, type LeaseOptions } from '../backup/lease.js';
 import type { ObjectStore } from '../storage/store.js';
 import { UserError } from '../util/errors.js';
-import { deleteObjects, dropOldest, findOrphans, oldestKeptTime, unfinishedOf, partitionKey, recordAndUnindex, staleGroupSnapshots, type IndexHandle, type PruneHooks } from '../backup/retention/prune-apply.js';
+import {
+  deleteObjects,
+  dropOldest,
+  findOrphans,
+  oldestKeptTime,
+  unfinishedOf,
+  partitionKey,
+  recordAndUnindex,
+  staleGroupSnapshots,
+  type IndexHandle,
+  type PruneHooks,
+} from '../backup/retention/prune-apply.js';
 import { checkPolicy, decideRetention, type RetentionPolicy } from '../backup/retention/retention-policy.js';
 
 export interface PruneOptions {
@@ -76,7 +87,10 @@ export async function runPrune(opts: PruneOptions): Promise<PruneReport> {
     lease = await BackupLease.acquire(opts.store, opts.backupId, opts.lease);
   } catch (err) {
     if (err instanceof LeaseHeldError) {
-      throw new UserError('LEASE_HELD', `prune refused: ${err.message}. Prune never runs beside a backup of the same id: stop it first, or give that backup backup.retention so it prunes under its own lease`);
+      throw new UserError(
+        'LEASE_HELD',
+        `prune refused: ${err.message}. Prune never runs beside a backup of the same id: stop it first, or give that backup backup.retention so it prunes under its own lease`,
+      );
     }
     throw err;
   }
@@ -151,7 +165,12 @@ async function pruneHeld(opts: PruneOptions, store: ObjectStore): Promise<PruneR
     report.storedBytes += plan.storedBytes;
   }
   // Snapshots older than what stays: only once something was (or is being) pruned.
-  const keptIndexes = states.map((s) => ({ ...s.index, segments: s.index.segments.slice(s.unfinished.length + (decision.partitions.find((r) => r.topic === s.topic && r.partition === s.partition)?.remove.length ?? 0)) }));
+  const keptIndexes = states.map((s) => ({
+    ...s.index,
+    segments: s.index.segments.slice(
+      s.unfinished.length + (decision.partitions.find((r) => r.topic === s.topic && r.partition === s.partition)?.remove.length ?? 0),
+    ),
+  }));
   const cutoff = oldestKeptTime(keptIndexes);
   if (cutoff !== null && (log.ranges.length > 0 || decision.partitions.length > 0)) report.groupSnapshots = await staleGroupSnapshots(store, backupId, cutoff);
   if (!opts.execute) return report;

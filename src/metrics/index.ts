@@ -36,7 +36,12 @@ export async function withMetrics<T>(
   run: (m: MetricsRun) => Promise<T>,
 ): Promise<T> {
   if (!cfg.enabled) return run({ store, metrics: undefined, server: undefined });
-  const metrics = new KafkaBackupMetrics({ ...info, maxPartitionLabels: cfg.max_partition_labels, processMetrics: true, updateIntervalMs: cfg.update_interval_ms });
+  const metrics = new KafkaBackupMetrics({
+    ...info,
+    maxPartitionLabels: cfg.max_partition_labels,
+    processMetrics: true,
+    updateIntervalMs: cfg.update_interval_ms,
+  });
   const server = await MetricsServer.start(metrics, { port: cfg.port, bindAddress: cfg.bind_address, path: cfg.path });
   if (!server) {
     metrics.close();
@@ -61,4 +66,3 @@ export async function withMetrics<T>(
     await server.close();
   }
 }
-

@@ -2,7 +2,6 @@
 import type { MetricsConfig } from '../config/types.js';
 import { parsePromText, sumOf, type PromSample } from './prom-text.js';
 
-
 /** Where `status --config` finds the running job: the config's `metrics` section (0.0.0.0 → 127.0.0.1). */
 export function metricsUrl(m: MetricsConfig): string {
   const a = m.bind_address;
@@ -73,7 +72,22 @@ export function liveFromSamples(url: string, samples: PromSample[], health?: Rec
   };
 }
 
-const EMPTY_LIVE = { records: 0, kafka_bytes: 0, stored_bytes: 0, segments: 0, lag_records: 0, throughput_records_per_second: 0, throughput_bytes_per_second: 0, errors: 0, retries: 0, restore_records: 0, restore_bytes: 0, restore_partitions: 0, restore_partitions_completed: 0, partitions: [] };
+const EMPTY_LIVE = {
+  records: 0,
+  kafka_bytes: 0,
+  stored_bytes: 0,
+  segments: 0,
+  lag_records: 0,
+  throughput_records_per_second: 0,
+  throughput_bytes_per_second: 0,
+  errors: 0,
+  retries: 0,
+  restore_records: 0,
+  restore_bytes: 0,
+  restore_partitions: 0,
+  restore_partitions_completed: 0,
+  partitions: [],
+};
 
 /** Scrapes the metrics endpoint (and /health next to it). */
 export async function queryLive(url: string, timeoutMs = 5000): Promise<LiveStatus> {
@@ -94,4 +108,3 @@ export async function queryLive(url: string, timeoutMs = 5000): Promise<LiveStat
     return { url, reachable: false, error: e.cause?.code ?? e.message, ...EMPTY_LIVE };
   }
 }
-

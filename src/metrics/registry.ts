@@ -111,19 +111,68 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
         this.set(self.healthy() ? 1 : 0);
       },
     });
-    this.#records = new Counter({ name: 'kafka_backup_records_total', help: 'Records read from Kafka and added to segments (control records excluded)', labelNames: PL, registers });
-    this.#kafkaBytes = new Counter({ name: 'kafka_backup_kafka_bytes_total', help: 'Bytes of the Kafka record batches backed up (as the broker sent them, before segment compression)', labelNames: PL, registers });
-    this.#storedBytes = new Counter({ name: 'kafka_backup_stored_bytes_total', help: 'Bytes of the segments stored (after segment compression)', labelNames: PL, registers });
-    this.#segments = new Counter({ name: 'kafka_backup_segments_written_total', help: 'Segments stored and named by the partition index', labelNames: PL, registers });
-    this.#lag = new Gauge({ name: 'kafka_backup_lag_records', help: 'Records behind: end offset (high watermark of the last fetch) minus the next offset to back up', labelNames: PL, registers });
-    this.#position = new Gauge({ name: 'kafka_backup_partition_offset', help: 'Next offset to back up (not exported for the partitions beyond max_partition_labels)', labelNames: PL, registers });
+    this.#records = new Counter({
+      name: 'kafka_backup_records_total',
+      help: 'Records read from Kafka and added to segments (control records excluded)',
+      labelNames: PL,
+      registers,
+    });
+    this.#kafkaBytes = new Counter({
+      name: 'kafka_backup_kafka_bytes_total',
+      help: 'Bytes of the Kafka record batches backed up (as the broker sent them, before segment compression)',
+      labelNames: PL,
+      registers,
+    });
+    this.#storedBytes = new Counter({
+      name: 'kafka_backup_stored_bytes_total',
+      help: 'Bytes of the segments stored (after segment compression)',
+      labelNames: PL,
+      registers,
+    });
+    this.#segments = new Counter({
+      name: 'kafka_backup_segments_written_total',
+      help: 'Segments stored and named by the partition index',
+      labelNames: PL,
+      registers,
+    });
+    this.#lag = new Gauge({
+      name: 'kafka_backup_lag_records',
+      help: 'Records behind: end offset (high watermark of the last fetch) minus the next offset to back up',
+      labelNames: PL,
+      registers,
+    });
+    this.#position = new Gauge({
+      name: 'kafka_backup_partition_offset',
+      help: 'Next offset to back up (not exported for the partitions beyond max_partition_labels)',
+      labelNames: PL,
+      registers,
+    });
     this.#errors = new Counter({ name: 'kafka_backup_errors_total', help: 'Errors, by operation', labelNames: ['operation'], registers });
     this.#retries = new Counter({ name: 'kafka_backup_retries_total', help: 'Retried requests, by operation', labelNames: ['operation'], registers });
-    this.#restoredRecords = new Counter({ name: 'kafka_backup_restore_records_total', help: 'Records restored (acknowledged by the target), by target partition', labelNames: PL, registers });
-    this.#restoredBytes = new Counter({ name: 'kafka_backup_restore_bytes_total', help: 'Bytes of the record batches produced to the target', labelNames: PL, registers });
-    this.#partitionsDone = new Counter({ name: 'kafka_backup_restore_partitions_completed_total', help: 'Target partitions whose restore finished', registers });
+    this.#restoredRecords = new Counter({
+      name: 'kafka_backup_restore_records_total',
+      help: 'Records restored (acknowledged by the target), by target partition',
+      labelNames: PL,
+      registers,
+    });
+    this.#restoredBytes = new Counter({
+      name: 'kafka_backup_restore_bytes_total',
+      help: 'Bytes of the record batches produced to the target',
+      labelNames: PL,
+      registers,
+    });
+    this.#partitionsDone = new Counter({
+      name: 'kafka_backup_restore_partitions_completed_total',
+      help: 'Target partitions whose restore finished',
+      registers,
+    });
     this.#partitionsPlanned = new Gauge({ name: 'kafka_backup_restore_partitions', help: 'Target partitions this restore writes', registers });
-    this.storageBytes = new Counter({ name: 'kafka_backup_storage_bytes_total', help: 'Bytes written to / read from the object store', labelNames: ['direction'], registers });
+    this.storageBytes = new Counter({
+      name: 'kafka_backup_storage_bytes_total',
+      help: 'Bytes written to / read from the object store',
+      labelNames: ['direction'],
+      registers,
+    });
     this.storageOps = new Histogram({
       name: 'kafka_backup_storage_operation_duration_seconds',
       help: 'Object-store request latency, by operation (put, put_stream, get, get_stream, head, list, delete)',
@@ -131,9 +180,23 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.storageErrors = new Counter({ name: 'kafka_backup_storage_errors_total', help: 'Failed object-store requests, by operation', labelNames: ['operation'], registers });
-    this.#throttleWait = new Counter({ name: 'kafka_backup_rate_limit_wait_seconds_total', help: 'Time fetches were held back by backup.rate_limit_records_per_sec / rate_limit_bytes_per_sec (summed over partitions)', registers });
-    this.#rateLimit = new Gauge({ name: 'kafka_backup_rate_limit', help: 'Configured backup rate limit per second, by unit (records, bytes); absent = unlimited', labelNames: ['unit'], registers });
+    this.storageErrors = new Counter({
+      name: 'kafka_backup_storage_errors_total',
+      help: 'Failed object-store requests, by operation',
+      labelNames: ['operation'],
+      registers,
+    });
+    this.#throttleWait = new Counter({
+      name: 'kafka_backup_rate_limit_wait_seconds_total',
+      help: 'Time fetches were held back by backup.rate_limit_records_per_sec / rate_limit_bytes_per_sec (summed over partitions)',
+      registers,
+    });
+    this.#rateLimit = new Gauge({
+      name: 'kafka_backup_rate_limit',
+      help: 'Configured backup rate limit per second, by unit (records, bytes); absent = unlimited',
+      labelNames: ['unit'],
+      registers,
+    });
     new Gauge({
       name: 'kafka_backup_throughput_records_per_second',
       help: 'Records per second over the last 10 seconds (backed up, or restored in restore mode)',
@@ -216,7 +279,11 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
   /** Registered on first use: only a distributed backup's endpoint shows the worker gauges. */
   workerGroup(generation: number, partitionsOwned: number): void {
     this.#workerGauges ??= {
-      generation: new Gauge({ name: 'kafka_backup_worker_group_generation', help: 'Distributed backup: the group generation this worker last joined', registers: [this.registry] }),
+      generation: new Gauge({
+        name: 'kafka_backup_worker_group_generation',
+        help: 'Distributed backup: the group generation this worker last joined',
+        registers: [this.registry],
+      }),
       owned: new Gauge({ name: 'kafka_backup_worker_partitions_owned', help: 'Distributed backup: partitions this worker owns', registers: [this.registry] }),
     };
     this.#workerGauges.generation.set(generation);

@@ -133,7 +133,9 @@ export class MetricsServer {
       const links = [...new Set([this.#opts.path, '/metrics'])].map((p) => `<li><a href="${p}">${p}</a> Prometheus metrics</li>`).join('');
       res
         .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-        .end(`<!doctype html><html><head><title>kafka-backup</title></head><body><h1>kafka-backup ${TOOL_VERSION}</h1><p>${this.#metrics.info.mode} of ${escapeHtml(this.#metrics.info.backupId)}</p><ul>${links}<li><a href="/health">/health</a> health (JSON)</li></ul></body></html>\n`);
+        .end(
+          `<!doctype html><html><head><title>kafka-backup</title></head><body><h1>kafka-backup ${TOOL_VERSION}</h1><p>${this.#metrics.info.mode} of ${escapeHtml(this.#metrics.info.backupId)}</p><ul>${links}<li><a href="/health">/health</a> health (JSON)</li></ul></body></html>\n`,
+        );
       return;
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');

@@ -80,7 +80,10 @@ export async function applyOffsetPlan(plan: ResetReport, settings: KafkaConnecti
       }
       if (o.dryRun) continue;
       const bad = await commitAndCheck(admin, g);
-      if (bad.length) throw new KafkaError(`group ${g.groupId}: the committed offsets did not take: ${bad.map((b) => `${b.topic}/${b.partition} expected ${b.expected}, found ${b.actual ?? 'none'}`).join('; ')}`);
+      if (bad.length)
+        throw new KafkaError(
+          `group ${g.groupId}: the committed offsets did not take: ${bad.map((b) => `${b.topic}/${b.partition} expected ${b.expected}, found ${b.actual ?? 'none'}`).join('; ')}`,
+        );
       g.status = 'reset';
       log.info({ groupId: g.groupId, partitions: g.partitions.length, technique: g.technique }, 'consumer group offsets reset');
     }
@@ -161,7 +164,13 @@ export async function bulkReset(plan: ResetReport, settings: KafkaConnectionSett
     const work = async (g: GroupReset): Promise<void> => {
       const t0 = Date.now();
       const out: BulkGroupOutcome = {
-        group_id: g.groupId, status: 'failed', partitions_reset: 0, partitions_failed: 0, errors: [], duration_ms: 0, retry_attempts: 0,
+        group_id: g.groupId,
+        status: 'failed',
+        partitions_reset: 0,
+        partitions_failed: 0,
+        errors: [],
+        duration_ms: 0,
+        retry_attempts: 0,
         records_seen_twice: g.partitions.reduce((n, p) => n + p.duplicates, 0),
         partitions: [],
       };
@@ -186,8 +195,21 @@ export async function bulkReset(plan: ResetReport, settings: KafkaConnectionSett
             const copy: GroupReset = { ...g, partitions: g.partitions.map((p) => ({ ...p })) };
             await fillBefore(admin, [copy]);
             const bad = await commitAndCheck(admin, copy);
-            out.partitions = copy.partitions.map((p) => ({ topic: p.targetTopic, partition: p.targetPartition, offset_before: p.before, offset_after: p.after, records_seen_twice: p.duplicates, at_end: p.atEnd }));
-            for (const b of bad) out.errors.push({ topic: b.topic, partition: b.partition, error_code: 'NOT_COMMITTED', message: `expected ${b.expected}, found ${b.actual ?? 'none'}` });
+            out.partitions = copy.partitions.map((p) => ({
+              topic: p.targetTopic,
+              partition: p.targetPartition,
+              offset_before: p.before,
+              offset_after: p.after,
+              records_seen_twice: p.duplicates,
+              at_end: p.atEnd,
+            }));
+            for (const b of bad)
+              out.errors.push({
+                topic: b.topic,
+                partition: b.partition,
+                error_code: 'NOT_COMMITTED',
+                message: `expected ${b.expected}, found ${b.actual ?? 'none'}`,
+              });
             if (bad.length === 0) break;
           } catch (err) {
             const code = err instanceof KafkaError && err.kafkaCode !== undefined ? err.kafkaCode : err instanceof KafkaError ? 'KAFKA' : 'ERROR';

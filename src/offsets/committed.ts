@@ -24,17 +24,30 @@ function offsetsOf(snapshot: GroupSnapshot): CommittedOffsets {
 }
 
 /** The latest snapshot taken at or before `windowEnd` (the earliest one, with a warning, when none is). */
-export async function snapshotOffsets(store: ObjectStore, backupId: string, windowEnd: number | undefined, warnings: string[], hint: string): Promise<Committed> {
+export async function snapshotOffsets(
+  store: ObjectStore,
+  backupId: string,
+  windowEnd: number | undefined,
+  warnings: string[],
+  hint: string,
+): Promise<Committed> {
   const snaps = await listGroupSnapshots(store, backupId);
-  const chosen = chooseSnapshot(snaps.map((s) => ({ taken_at: s.snapshot.taken_at, s })), windowEnd);
-  if (!chosen.snapshot) throw new UserError('NO_GROUP_SNAPSHOT', `backup ${backupId} has no consumer-group snapshot (${groupSnapshotsLocation(backupId)}); ${hint}`);
+  const chosen = chooseSnapshot(
+    snaps.map((s) => ({ taken_at: s.snapshot.taken_at, s })),
+    windowEnd,
+  );
+  if (!chosen.snapshot)
+    throw new UserError('NO_GROUP_SNAPSHOT', `backup ${backupId} has no consumer-group snapshot (${groupSnapshotsLocation(backupId)}); ${hint}`);
   if (chosen.warning) warnings.push(chosen.warning);
   return { offsets: offsetsOf(chosen.snapshot.s.snapshot), from: { kind: 'snapshot', takenAt: chosen.snapshot.taken_at, key: chosen.snapshot.s.key } };
 }
 
 export function manualOffsets(manual: CommittedOffsets | undefined): Committed {
   if (!manual || Object.keys(manual).length === 0) {
-    throw new UserError('CONFIG', 'consumer_group_strategy: manual needs restore.manual_offsets: {group: {source topic: {partition: committed source offset}}}');
+    throw new UserError(
+      'CONFIG',
+      'consumer_group_strategy: manual needs restore.manual_offsets: {group: {source topic: {partition: committed source offset}}}',
+    );
   }
   return { offsets: manual, from: { kind: 'manual' } };
 }

@@ -32,15 +32,23 @@ export async function offsetMappings(store: ObjectStore, backupId: string): Prom
         const first = runs[0]!;
         const last = runs.at(-1)!;
         out.push({
-          restore_id: st.restore_id, completed_at: st.completed_at, target_topic: k.slice(0, slash), target_partition: Number(k.slice(slash + 1)),
-          source_topic: first.source_topic, source_partition: first.source_partition,
-          source_first_offset: Math.min(...runs.map((r) => r.source)), source_last_offset: Math.max(...runs.map((r) => r.source + r.count - 1)),
-          target_first_offset: first.target, target_last_offset: last.target + last.count - 1,
-          records: runs.reduce((n, r) => n + r.count, 0), runs: runs.length,
+          restore_id: st.restore_id,
+          completed_at: st.completed_at,
+          target_topic: k.slice(0, slash),
+          target_partition: Number(k.slice(slash + 1)),
+          source_topic: first.source_topic,
+          source_partition: first.source_partition,
+          source_first_offset: Math.min(...runs.map((r) => r.source)),
+          source_last_offset: Math.max(...runs.map((r) => r.source + r.count - 1)),
+          target_first_offset: first.target,
+          target_last_offset: last.target + last.count - 1,
+          records: runs.reduce((n, r) => n + r.count, 0),
+          runs: runs.length,
         });
       }
     }
   }
-  return out.sort((a, b) => a.restore_id.localeCompare(b.restore_id) || a.target_topic.localeCompare(b.target_topic) || a.target_partition - b.target_partition);
+  return out.sort(
+    (a, b) => a.restore_id.localeCompare(b.restore_id) || a.target_topic.localeCompare(b.target_topic) || a.target_partition - b.target_partition,
+  );
 }
-

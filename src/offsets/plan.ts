@@ -32,7 +32,13 @@ export async function loadRestoreState(opts: RestoreOptions): Promise<RestoreSta
 
 async function committedOffsets(o: Omit<GroupResetOptions, 'dryRun'>, warnings: string[]): Promise<Committed> {
   if (o.strategy === 'manual') return manualOffsets(o.manualOffsets);
-  return snapshotOffsets(o.restore.store, o.restore.backupId, o.restore.windowEnd, warnings, 'nothing to translate (use consumer_group_strategy: manual with restore.manual_offsets)');
+  return snapshotOffsets(
+    o.restore.store,
+    o.restore.backupId,
+    o.restore.windowEnd,
+    warnings,
+    'nothing to translate (use consumer_group_strategy: manual with restore.manual_offsets)',
+  );
 }
 
 /** What a reset after the restore will do, or why it cannot, known before any data is written. */
@@ -65,7 +71,10 @@ export async function previewReset(o: Omit<GroupResetOptions, 'dryRun'>, plan: R
     const fix = `${o.strategy} needs one source per target partition; use consumer_group_strategy: exact (the restore's offset map)`;
     for (const tp of targetPartitionPlans(plan).values()) {
       if (tp.targetPartition === -1) problems.push(`${tp.targetTopic} is repartitioned (restore.repartitioning): ${fix}`);
-      else if (tp.sources.length > 1) problems.push(`${tp.targetTopic}/${tp.targetPartition} holds records of several source partitions (${tp.sources.map((s) => `${s.sourceTopic}/${s.sourcePartition}`).join(', ')}): ${fix}`);
+      else if (tp.sources.length > 1)
+        problems.push(
+          `${tp.targetTopic}/${tp.targetPartition} holds records of several source partitions (${tp.sources.map((s) => `${s.sourceTopic}/${s.sourcePartition}`).join(', ')}): ${fix}`,
+        );
     }
   }
   const groups = o.groups.length ? o.groups : Object.keys(committed?.offsets ?? {}).sort();
@@ -87,11 +96,18 @@ function targetPartitionPlans(plan: RestorePlan): Map<string, TargetPartitionPla
 }
 
 /** One group's plan: each target partition it has a committed source position for, translated. */
-async function planGroup(groupId: string, committed: Committed, o: GroupResetOptions, targets: Map<string, TargetPartitionPlan>, ctx: TranslateContext): Promise<GroupReset> {
+async function planGroup(
+  groupId: string,
+  committed: Committed,
+  o: GroupResetOptions,
+  targets: Map<string, TargetPartitionPlan>,
+  ctx: TranslateContext,
+): Promise<GroupReset> {
   const technique = o.strategy;
   const mine = committed.offsets[groupId];
   if (!mine) {
-    const reason = committed.from.kind === 'manual' ? 'not in restore.manual_offsets' : 'the group has no committed offsets on a backed-up topic in the snapshot';
+    const reason =
+      committed.from.kind === 'manual' ? 'not in restore.manual_offsets' : 'the group has no committed offsets on a backed-up topic in the snapshot';
     return { groupId, technique, status: 'no-offsets', reason, partitions: [] };
   }
   const partitions: PartitionReset[] = [];
@@ -119,7 +135,10 @@ export async function planGroupResets(o: GroupResetOptions): Promise<ResetReport
   const needsMap = o.strategy === 'exact' || o.strategy === 'manual';
   const state = await loadRestoreState(r);
   if (needsMap && !state) {
-    throw new UserError('NO_OFFSET_MAP', `no stored offset map for this restore (${keys.restoreState(r.backupId, restoreId)}): run the restore with this configuration first (the map is tied to the backup, the target and the selection)`);
+    throw new UserError(
+      'NO_OFFSET_MAP',
+      `no stored offset map for this restore (${keys.restoreState(r.backupId, restoreId)}): run the restore with this configuration first (the map is tied to the backup, the target and the selection)`,
+    );
   }
   if (needsMap && state && state.completed_at === null) warnings.push(`restore ${restoreId} has not finished: only the records restored so far are mapped`);
   const admin = new KafkaAdmin(r.target);
@@ -127,7 +146,8 @@ export async function planGroupResets(o: GroupResetOptions): Promise<ResetReport
   try {
     const targets = targetPartitionPlans(plan);
     const groups: GroupReset[] = [];
-    for (const g of o.groups.length ? o.groups : Object.keys(committed.offsets).sort()) groups.push(await planGroup(g, committed, o, targets, { restore: r, state, admin, cluster }));
+    for (const g of o.groups.length ? o.groups : Object.keys(committed.offsets).sort())
+      groups.push(await planGroup(g, committed, o, targets, { restore: r, state, admin, cluster }));
     return { backupId: r.backupId, restoreId, technique: o.strategy, offsetsFrom: committed.from, dryRun: true, warnings, groups };
   } finally {
     await admin.close();

@@ -215,7 +215,13 @@ export async function verifySnapshot(snap: OffsetSnapshot, settings: KafkaConnec
     await admin.close();
   }
   const bad = new Set(mismatches.map((m) => m.group_id));
-  return { verified: mismatches.length === 0, snapshot_id: snap.snapshot_id, groups_verified: groups.length - bad.size, groups_mismatched: bad.size, mismatches };
+  return {
+    verified: mismatches.length === 0,
+    snapshot_id: snap.snapshot_id,
+    groups_verified: groups.length - bad.size,
+    groups_mismatched: bad.size,
+    mismatches,
+  };
 }
 
 // ---- rollback ----------------------------------------------------------------------------------
@@ -234,7 +240,13 @@ export interface RollbackResult {
 
 /** Deletes committed offsets (OffsetDelete) of an empty group. */
 async function deleteGroupOffsets(settings: KafkaConnectionSettings, groupId: string, parts: Map<string, number[]>): Promise<void> {
-  const admin = new Admin({ clientId: settings.clientId ?? 'kafka-backup-admin', bootstrapBrokers: settings.bootstrapServers, retries: 5, retryDelay: 500, ...connectionOptions(settings) } as AdminOptions);
+  const admin = new Admin({
+    clientId: settings.clientId ?? 'kafka-backup-admin',
+    bootstrapBrokers: settings.bootstrapServers,
+    retries: 5,
+    retryDelay: 500,
+    ...connectionOptions(settings),
+  } as AdminOptions);
   try {
     await admin.deleteConsumerGroupOffsets({ groupId, topics: [...parts].map(([name, partitionIndexes]) => ({ name, partitionIndexes })) });
   } catch (err) {
@@ -250,11 +262,17 @@ async function deleteGroupOffsets(settings: KafkaConnectionSettings, groupId: st
  * saved offsets, deletes offsets on partitions the snapshot has none for; then verifies.
  * Refuses a cluster whose id differs from the snapshot's.
  */
-export async function rollbackSnapshot(snap: OffsetSnapshot, settings: KafkaConnectionSettings): Promise<{ result: RollbackResult; verification: VerifyResult }> {
+export async function rollbackSnapshot(
+  snap: OffsetSnapshot,
+  settings: KafkaConnectionSettings,
+): Promise<{ result: RollbackResult; verification: VerifyResult }> {
   const started = Date.now();
   const cid = await clusterIdOf(settings);
   if (snap.cluster_id && cid && snap.cluster_id !== cid) {
-    throw new UserError('WRONG_CLUSTER', `snapshot ${snap.snapshot_id} was taken on cluster ${snap.cluster_id} (${snap.bootstrap_servers.join(',')}); ${settings.bootstrapServers.join(',')} is cluster ${cid}: nothing rolled back`);
+    throw new UserError(
+      'WRONG_CLUSTER',
+      `snapshot ${snap.snapshot_id} was taken on cluster ${snap.cluster_id} (${snap.bootstrap_servers.join(',')}); ${settings.bootstrapServers.join(',')} is cluster ${cid}: nothing rolled back`,
+    );
   }
   const admin = new KafkaAdmin(settings);
   const errors: string[] = [];

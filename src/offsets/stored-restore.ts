@@ -48,24 +48,43 @@ export async function loadStoredRestores(store: ObjectStore, backupId: string): 
  * The restore to plan against: `requested` when given, else the latest completed one.
  * Returns the restore and a sentence saying which one was chosen and why.
  */
-export function chooseRestore(restores: readonly StoredRestore[], backupId: string, requested?: string): { restore: StoredRestore; why: string; warnings: string[] } {
+export function chooseRestore(
+  restores: readonly StoredRestore[],
+  backupId: string,
+  requested?: string,
+): { restore: StoredRestore; why: string; warnings: string[] } {
   const warnings: string[] = [];
   if (restores.length === 0) {
-    throw new UserError('NO_RESTORE', `backup ${backupId} has no stored restore (${backupId}/restores/*/state.json): restore it first; the offset map of that restore is what the offsets are translated with`);
+    throw new UserError(
+      'NO_RESTORE',
+      `backup ${backupId} has no stored restore (${backupId}/restores/*/state.json): restore it first; the offset map of that restore is what the offsets are translated with`,
+    );
   }
   if (requested) {
     const r = restores.find((x) => x.restoreId === requested);
     if (!r) throw new UserError('NO_RESTORE', `backup ${backupId} has no restore ${requested}; its restores: ${restores.map((x) => x.restoreId).join(', ')}`);
-    if (r.completedAt === null) warnings.push(`restore ${r.restoreId} has not finished: only the records restored so far are mapped, and its time window is unknown (the latest group snapshot is used)`);
+    if (r.completedAt === null)
+      warnings.push(
+        `restore ${r.restoreId} has not finished: only the records restored so far are mapped, and its time window is unknown (the latest group snapshot is used)`,
+      );
     return { restore: r, why: `restore ${r.restoreId} (as asked${r.completedAt !== null ? `, completed ${isoMs(r.completedAt)}` : ', unfinished'})`, warnings };
   }
   const done = restores.filter((x) => x.completedAt !== null).sort((a, b) => b.completedAt! - a.completedAt!);
   if (done.length === 0) {
-    throw new UserError('NO_RESTORE', `backup ${backupId} has no completed restore (unfinished: ${restores.map((x) => x.restoreId).join(', ')}); finish it (run it again), or pass --restore-id to plan against what it restored so far`);
+    throw new UserError(
+      'NO_RESTORE',
+      `backup ${backupId} has no completed restore (unfinished: ${restores.map((x) => x.restoreId).join(', ')}); finish it (run it again), or pass --restore-id to plan against what it restored so far`,
+    );
   }
   const r = done[0]!;
-  const others = done.slice(1).map((x) => x.restoreId).join(', ');
-  const why = done.length === 1 ? `restore ${r.restoreId} (completed ${isoMs(r.completedAt)}, the only completed restore)` : `restore ${r.restoreId} (completed ${isoMs(r.completedAt)}, the latest of ${done.length} completed restores; --restore-id picks another: ${others})`;
+  const others = done
+    .slice(1)
+    .map((x) => x.restoreId)
+    .join(', ');
+  const why =
+    done.length === 1
+      ? `restore ${r.restoreId} (completed ${isoMs(r.completedAt)}, the only completed restore)`
+      : `restore ${r.restoreId} (completed ${isoMs(r.completedAt)}, the latest of ${done.length} completed restores; --restore-id picks another: ${others})`;
   return { restore: r, why, warnings };
 }
 
@@ -91,7 +110,9 @@ export interface PlanOptions {
 }
 
 /** Target partitions of a stored restore: runs, sources and end offset as restored. */
-export function targetPartitions(state: RestoreState): { targetTopic: string; targetPartition: number; end: number; runs: RestoreState['partitions'][string]['runs'] }[] {
+export function targetPartitions(
+  state: RestoreState,
+): { targetTopic: string; targetPartition: number; end: number; runs: RestoreState['partitions'][string]['runs'] }[] {
   return Object.entries(state.partitions)
     .map(([k, ps]) => {
       const slash = k.lastIndexOf('/');
@@ -102,7 +123,14 @@ export function targetPartitions(state: RestoreState): { targetTopic: string; ta
 
 /** Translates the committed offsets of one group against a stored restore (exact). */
 export function planGroup(groupId: string, committed: CommittedOffsets[string] | undefined, state: RestoreState): GroupReset {
-  if (!committed) return { groupId, technique: 'exact', status: 'no-offsets', reason: 'the group has no committed offsets on a backed-up topic in the snapshot', partitions: [] };
+  if (!committed)
+    return {
+      groupId,
+      technique: 'exact',
+      status: 'no-offsets',
+      reason: 'the group has no committed offsets on a backed-up topic in the snapshot',
+      partitions: [],
+    };
   const partitions: PartitionReset[] = [];
   for (const tp of targetPartitions(state)) {
     const commits: SourceCommit[] = [];
@@ -112,9 +140,19 @@ export function planGroup(groupId: string, committed: CommittedOffsets[string] |
     }
     if (commits.length === 0) continue;
     const t = translateExact(tp.runs, commits, tp.end);
-    partitions.push({ targetTopic: tp.targetTopic, targetPartition: tp.targetPartition, sources: commits, before: null, after: t.targetOffset, duplicates: t.duplicates, duplicatesApproximate: false, atEnd: t.atEnd });
+    partitions.push({
+      targetTopic: tp.targetTopic,
+      targetPartition: tp.targetPartition,
+      sources: commits,
+      before: null,
+      after: t.targetOffset,
+      duplicates: t.duplicates,
+      duplicatesApproximate: false,
+      atEnd: t.atEnd,
+    });
   }
-  if (partitions.length === 0) return { groupId, technique: 'exact', status: 'no-offsets', reason: 'none of its committed partitions was restored', partitions };
+  if (partitions.length === 0)
+    return { groupId, technique: 'exact', status: 'no-offsets', reason: 'none of its committed partitions was restored', partitions };
   return { groupId, technique: 'exact', status: 'planned', partitions };
 }
 

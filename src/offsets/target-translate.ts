@@ -29,7 +29,12 @@ export interface TranslateContext {
   cluster: KafkaCluster | undefined;
 }
 
-export async function translatePartition(technique: ResetStrategy, ctx: TranslateContext, tp: TargetPartitionPlan, commits: SourceCommit[]): Promise<PartitionReset> {
+export async function translatePartition(
+  technique: ResetStrategy,
+  ctx: TranslateContext,
+  tp: TargetPartitionPlan,
+  commits: SourceCommit[],
+): Promise<PartitionReset> {
   const key = `${tp.targetTopic}/${tp.targetPartition}`;
   const base = { targetTopic: tp.targetTopic, targetPartition: tp.targetPartition, sources: commits, before: null };
   if (technique === 'exact' || technique === 'manual') {
@@ -40,10 +45,15 @@ export async function translatePartition(technique: ResetStrategy, ctx: Translat
   }
   if (tp.sources.length > 1) {
     const merged = tp.sources.map((s) => `${s.sourceTopic}/${s.sourcePartition}`).join(', ');
-    throw new UserError('MERGED_PARTITION', `${key} holds records of several source partitions (${merged}): ${technique} translation needs one source per target partition; use consumer_group_strategy: exact (the restore's offset map)`);
+    throw new UserError(
+      'MERGED_PARTITION',
+      `${key} holds records of several source partitions (${merged}): ${technique} translation needs one source per target partition; use consumer_group_strategy: exact (the restore's offset map)`,
+    );
   }
   const { admin } = ctx;
-  const start = ctx.state?.partitions[key]?.initial_end_offset ?? Number((await admin.listOffsets(tp.targetTopic, [tp.targetPartition], EARLIEST)).get(tp.targetPartition) ?? 0n);
+  const start =
+    ctx.state?.partitions[key]?.initial_end_offset ??
+    Number((await admin.listOffsets(tp.targetTopic, [tp.targetPartition], EARLIEST)).get(tp.targetPartition) ?? 0n);
   const end = Number((await admin.listOffsets(tp.targetTopic, [tp.targetPartition], LATEST)).get(tp.targetPartition) ?? 0n);
   if (technique === 'header-based') {
     const t = await searchByHeader(headerProbe(ctx.cluster!, tp), commits[0]!.offset, start, end).catch((err: unknown) => {
@@ -59,7 +69,10 @@ export async function translatePartition(technique: ResetStrategy, ctx: Translat
 }
 
 /** Reads the first data record at or after an offset of the target partition, with its x-original-offset. */
-function headerProbe(cluster: KafkaCluster, tp: TargetPartitionPlan): (offset: number) => Promise<{ offset: number; original: number | undefined } | undefined> {
+function headerProbe(
+  cluster: KafkaCluster,
+  tp: TargetPartitionPlan,
+): (offset: number) => Promise<{ offset: number; original: number | undefined } | undefined> {
   return async (offset) => {
     const res = await fetchPartition(cluster, tp.targetTopic, tp.targetPartition, BigInt(offset), { maxWaitMs: 0, maxBytes: 1024 * 1024 });
     for (const b of splitBatches(res.records).batches) {

@@ -102,7 +102,8 @@ export function translateExact(runs: readonly OffsetRun[], commits: readonly Sou
 /** The source partitions (topic/partition) that runs of one target partition come from, in target order. */
 export function sourcesOf(runs: readonly OffsetRun[]): { topic: string; partition: number }[] {
   const out: { topic: string; partition: number }[] = [];
-  for (const r of runs) if (!out.some((s) => s.topic === r.source_topic && s.partition === r.source_partition)) out.push({ topic: r.source_topic, partition: r.source_partition });
+  for (const r of runs)
+    if (!out.some((s) => s.topic === r.source_topic && s.partition === r.source_partition)) out.push({ topic: r.source_topic, partition: r.source_partition });
   return out;
 }
 
@@ -122,7 +123,12 @@ export interface ProbeResult {
  * target offset o (undefined past the end). Requires one source per target partition (the
  * original offsets increase along the target partition); fetches O(log n) times.
  */
-export async function searchByHeader(probe: (offset: number) => Promise<ProbeResult | undefined>, committed: number, start: number, end: number): Promise<{ targetOffset: number; atEnd: boolean; probes: number }> {
+export async function searchByHeader(
+  probe: (offset: number) => Promise<ProbeResult | undefined>,
+  committed: number,
+  start: number,
+  end: number,
+): Promise<{ targetOffset: number; atEnd: boolean; probes: number }> {
   const seen = new Map<number, ProbeResult | undefined>();
   const at = async (o: number): Promise<ProbeResult | undefined> => {
     if (!seen.has(o)) {
@@ -148,7 +154,9 @@ export async function searchByHeader(probe: (offset: number) => Promise<ProbeRes
 
 export class MissingHeaderError extends Error {
   constructor(readonly offset: number) {
-    super(`the target record at offset ${offset} has no x-original-offset header (restore with include_original_offset_header: true or consumer_group_strategy: header-based)`);
+    super(
+      `the target record at offset ${offset} has no x-original-offset header (restore with include_original_offset_header: true or consumer_group_strategy: header-based)`,
+    );
   }
 }
 
@@ -186,7 +194,10 @@ export function timestampLookup(records: readonly SourceRecordTime[], committed:
  * one (no window end), else the earliest one with a warning (every snapshot is later than the
  * window's end).
  */
-export function chooseSnapshot<T extends { taken_at: number }>(snapshots: readonly T[], windowEnd: number | undefined): { snapshot: T | undefined; warning?: string } {
+export function chooseSnapshot<T extends { taken_at: number }>(
+  snapshots: readonly T[],
+  windowEnd: number | undefined,
+): { snapshot: T | undefined; warning?: string } {
   if (snapshots.length === 0) return { snapshot: undefined };
   const sorted = [...snapshots].sort((a, b) => a.taken_at - b.taken_at);
   if (windowEnd === undefined) return { snapshot: sorted.at(-1) };

@@ -26,7 +26,11 @@ async function refuseImpossibleReset(opts: RestoreOptions, reset: ResetRequest):
   const plan = await planRestore(opts);
   if (plan.errors.length) return; // the restore itself reports these
   const p = await previewReset({ restore: opts, ...reset }, plan);
-  if (p.problems.length) throw new UserError('CONFIG', `restore.reset_consumer_offsets: the consumer-group reset after this restore cannot work, nothing was written: ${p.problems.join('; ')}`);
+  if (p.problems.length)
+    throw new UserError(
+      'CONFIG',
+      `restore.reset_consumer_offsets: the consumer-group reset after this restore cannot work, nothing was written: ${p.problems.join('; ')}`,
+    );
 }
 
 async function offsetsAfterRestore(opts: RestoreOptions, reset: ResetRequest): Promise<OffsetsOutcome | undefined> {

@@ -32,7 +32,11 @@ export interface ThreePhaseResult {
   phases: ThreePhaseState['phases'];
 }
 
-export async function threePhaseRestore(restoreOpts: RestoreOptions, req: ResetRequest, onEvent: (e: PhaseEvent) => void = () => {}): Promise<ThreePhaseResult> {
+export async function threePhaseRestore(
+  restoreOpts: RestoreOptions,
+  req: ResetRequest,
+  onEvent: (e: PhaseEvent) => void = () => {},
+): Promise<ThreePhaseResult> {
   const opts = { ...restoreOpts, includeOriginalOffsetHeader: true };
   if (opts.dryRun) throw new UserError('CONFIG', 'three-phase-restore does not take restore.dry_run: true (use validate-restore)');
   const restoreId = restoreIdFor(opts);

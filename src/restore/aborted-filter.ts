@@ -30,7 +30,8 @@ export class AbortedFilter {
   /** 'control' or 'aborted' when a read_committed consumer would not see the batch's records, else null. */
   skip(h: BatchHeader): 'control' | 'aborted' | null {
     const last = Number(h.lastOffset);
-    while (this.#next < this.#aborted.length && this.#aborted[this.#next]!.first_offset <= last) this.#open.add(String(this.#aborted[this.#next++]!.producer_id));
+    while (this.#next < this.#aborted.length && this.#aborted[this.#next]!.first_offset <= last)
+      this.#open.add(String(this.#aborted[this.#next++]!.producer_id));
     if (h.isControl) {
       this.#open.delete(String(h.producerId));
       this.#lastMarker.set(String(h.producerId), Number(h.baseOffset));

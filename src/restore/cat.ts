@@ -92,7 +92,8 @@ function usage(message: string): UserError {
 }
 
 function checkRanges(o: CatOptions, window: TimeWindow): void {
-  if (o.fromOffset !== undefined && o.toOffset !== undefined && o.fromOffset > o.toOffset) throw usage(`--offset: start ${o.fromOffset} is after end ${o.toOffset} (accepted: A..B with A <= B, A.., ..B or one offset)`);
+  if (o.fromOffset !== undefined && o.toOffset !== undefined && o.fromOffset > o.toOffset)
+    throw usage(`--offset: start ${o.fromOffset} is after end ${o.toOffset} (accepted: A..B with A <= B, A.., ..B or one offset)`);
   if (window.problem) throw usage(`--from (${o.windowStart}) is after --to (${o.windowEnd}); the window would be empty`);
   if (o.limit !== undefined && (!Number.isSafeInteger(o.limit) || o.limit < 1)) throw usage(`--limit: ${o.limit} is not a whole number >= 1`);
 }
@@ -103,7 +104,8 @@ function selectPartitions(manifest: Manifest, o: CatOptions): number[] {
   if (!t) throw usage(`--topic: "${o.topic}" is not in backup ${o.backupId} (it holds: ${manifest.topics.map((x) => x.name).join(', ') || 'nothing'})`);
   const have = t.partitions.map((p) => p.partition).sort((a, b) => a - b);
   if (!o.partitions) return have;
-  for (const p of o.partitions) if (!have.includes(p)) throw usage(`--partition: ${o.topic} has no partition ${p} in backup ${o.backupId} (it has ${have.join(', ') || 'none'})`);
+  for (const p of o.partitions)
+    if (!have.includes(p)) throw usage(`--partition: ${o.topic} has no partition ${p} in backup ${o.backupId} (it has ${have.join(', ') || 'none'})`);
   return o.partitions;
 }
 
@@ -177,7 +179,16 @@ async function* partitionRecords(o: Wanted, src: PartitionSource, stats: CatStat
         if (o.toOffset !== undefined && r.offset > BigInt(o.toOffset)) return; // offsets ascend: nothing further is wanted
         if (!recordMatches(r, o)) continue;
         stats.recordsMatched++;
-        yield { topic: o.topic, partition: src.partition, offset: Number(r.offset), timestamp: Number(r.timestamp), timestampType, key: r.key, value: r.value, headers: r.headers };
+        yield {
+          topic: o.topic,
+          partition: src.partition,
+          offset: Number(r.offset),
+          timestamp: Number(r.timestamp),
+          timestampType,
+          key: r.key,
+          value: r.value,
+          headers: r.headers,
+        };
       }
       if (o.signal?.aborted) return;
     }
@@ -210,7 +221,15 @@ export async function catBackup(o: CatOptions): Promise<CatRun> {
     if (!idx) warnings.push(`${o.topic}/${p}: no partition index in backup ${o.backupId} (status ${manifest.status}): nothing of this partition is backed up`);
     sources.push({ partition: p, segments: idx?.segments ?? [] });
   }
-  const stats: CatStats = { segmentsTotal: sources.reduce((n, s) => n + s.segments.length, 0), segmentsRead: 0, blocksRead: 0, bytesRead: 0, recordsScanned: 0, recordsMatched: 0, abortedSkipped: 0 };
+  const stats: CatStats = {
+    segmentsTotal: sources.reduce((n, s) => n + s.segments.length, 0),
+    segmentsRead: 0,
+    blocksRead: 0,
+    bytesRead: 0,
+    recordsScanned: 0,
+    recordsMatched: 0,
+    abortedSkipped: 0,
+  };
   const format = isSeedBackup(manifest) ? 'seed-tool' : 'kafka-backup';
   return { backupId: o.backupId, topic: o.topic, partitions, format, warnings, stats, records: allRecords({ ...o, window }, sources, stats) };
 }

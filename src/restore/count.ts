@@ -29,7 +29,9 @@ export async function countExactly(plan: RestorePlan, store: ObjectStore): Promi
   for (const t of plan.topics) {
     for (const pp of t.partitions) {
       // Seed-tool segments have no block index: they are read and counted record by record too.
-      const n = pp.segments.some((s) => s.entry.aborted_transactions.length > 0 || isSeedEntry(s.entry)) ? await countByStreaming(plan, store, pp, cost) : await countByBlocks(plan, store, pp, cost);
+      const n = pp.segments.some((s) => s.entry.aborted_transactions.length > 0 || isSeedEntry(s.entry))
+        ? await countByStreaming(plan, store, pp, cost)
+        : await countByBlocks(plan, store, pp, cost);
       pp.recordsExact = n;
       pp.recordsPartialUpperBound = 0;
       pp.recordsEstimate = n;

@@ -18,7 +18,15 @@ const log = logger('restore');
  * same target is then an existing topic, as before). A missing topic it may not create
  * (`create_topics: false`, a replication factor above the broker count) gets its problem in `problems`.
  */
-export async function createMissingTargets(opts: RestoreOptions, plan: RestorePlan, cluster: KafkaCluster, admin: KafkaAdmin, brokers: number, problems: string[], warnings: string[]): Promise<Set<PlannedTopic>> {
+export async function createMissingTargets(
+  opts: RestoreOptions,
+  plan: RestorePlan,
+  cluster: KafkaCluster,
+  admin: KafkaAdmin,
+  brokers: number,
+  problems: string[],
+  warnings: string[],
+): Promise<Set<PlannedTopic>> {
   const create: { t: PlannedTopic; rf: number }[] = [];
   const seen = new Set<string>();
   for (const t of plan.topics) {
@@ -41,7 +49,10 @@ export async function createMissingTargets(opts: RestoreOptions, plan: RestorePl
       log.info({ topic: t.targetTopic, partitions: t.requiredTargetPartitions, replicationFactor: rf, configs: t.configs }, 'creating target topic');
       await admin.createTopic(t.targetTopic, t.requiredTargetPartitions, rf, t.configs);
       const skipped = Object.entries(t.configsSkipped).map(([k, v]) => `${k}=${v}`);
-      if (skipped.length > 0) warnings.push(`target topic ${t.targetTopic} created without these configs of the backup: ${skipped.join(', ')} (see validate-restore's "Topic configs")`);
+      if (skipped.length > 0)
+        warnings.push(
+          `target topic ${t.targetTopic} created without these configs of the backup: ${skipped.join(', ')} (see validate-restore's "Topic configs")`,
+        );
     }),
   );
   // Every new partition has a leader before anything is produced to it.

@@ -69,10 +69,22 @@ export function restoreIdFor(opts: RestoreOptions): string {
 }
 
 /** The state of an earlier run of this restore, or a fresh one; saved before anything is produced. */
-async function openState(opts: RestoreOptions, restoreId: string, started: number): Promise<{ states: RestoreStateStore; state: RestoreState; resumed: boolean }> {
+async function openState(
+  opts: RestoreOptions,
+  restoreId: string,
+  started: number,
+): Promise<{ states: RestoreStateStore; state: RestoreState; resumed: boolean }> {
   const states = new RestoreStateStore(opts.store, opts.backupId, restoreId, opts.checkpointState);
   const previous = await states.load();
-  const state: RestoreState = previous ?? { format_version: 1, restore_id: restoreId, backup_id: opts.backupId, started_at: started, updated_at: started, completed_at: null, partitions: {} };
+  const state: RestoreState = previous ?? {
+    format_version: 1,
+    restore_id: restoreId,
+    backup_id: opts.backupId,
+    started_at: started,
+    updated_at: started,
+    completed_at: null,
+    partitions: {},
+  };
   if (previous) log.info({ restoreId }, 'resuming an interrupted restore');
   // Saved before anything is produced: a store that refuses writes stops the restore here, target untouched.
   await states.save(state);
@@ -99,7 +111,13 @@ async function runJob(job: TargetJob, ctx: JobContext, results: PartitionResult[
   const sourcePartitions = job.sources.map((s) => s.sourcePartition);
   if (job.repartitioned) {
     for (const r of await restoreRepartitioned(job.repartitioned, ctx)) {
-      results.push({ sourceTopic: job.repartitioned.sourceTopic, sourcePartitions, targetTopic: job.targetTopic, targetPartition: r.targetPartition, restored: r.restored });
+      results.push({
+        sourceTopic: job.repartitioned.sourceTopic,
+        sourcePartitions,
+        targetTopic: job.targetTopic,
+        targetPartition: r.targetPartition,
+        restored: r.restored,
+      });
       opts.metrics?.restored(job.targetTopic, r.targetPartition, r.restored, 0);
     }
     opts.metrics?.partitionDone(job.targetTopic, -1);
@@ -114,7 +132,8 @@ async function runJob(job: TargetJob, ctx: JobContext, results: PartitionResult[
 export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   const started = Date.now();
   const plan = await planRestore(opts);
-  if (plan.errors.length) throw new UserError('INVALID_RESTORE', `cannot restore (run validate-restore for the full report):\n  - ${plan.errors.join('\n  - ')}`);
+  if (plan.errors.length)
+    throw new UserError('INVALID_RESTORE', `cannot restore (run validate-restore for the full report):\n  - ${plan.errors.join('\n  - ')}`);
   if (!opts.target) throw new UserError('CONFIG', 'target.bootstrap_servers is required to restore');
   const restoreId = restoreIdFor(opts);
   const warnings = [...plan.warnings];
@@ -141,7 +160,16 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
     const results: PartitionResult[] = [];
     const checkpoint = checkpointEvery(opts, states, state);
     const ctx: JobContext = {
-      opts, window: plan.window, cluster, admin, producer, state, stateKey: states.location, schemaIds, stats, markDirty: checkpoint.markDirty,
+      opts,
+      window: plan.window,
+      cluster,
+      admin,
+      producer,
+      state,
+      stateKey: states.location,
+      schemaIds,
+      stats,
+      markDirty: checkpoint.markDirty,
       recordLimiter: opts.rateLimitRecordsPerSec ? new RateLimiter(opts.rateLimitRecordsPerSec) : undefined,
       byteLimiter: opts.rateLimitBytesPerSec ? new RateLimiter(opts.rateLimitBytesPerSec) : undefined,
     };
@@ -189,7 +217,10 @@ async function finish(opts: RestoreOptions, states: RestoreStateStore, state: Re
   state.completed_at = Date.now();
   await states.save(state);
   result.reportLocation = await states.saveReport(reportJson(result), opts.offsetReport);
-  if (!states.storeWritable) result.warnings.push(`the backup storage refuses writes: the restore state is in ${opts.checkpointState} and the report with the offset map in ${result.reportLocation.localFile}`);
+  if (!states.storeWritable)
+    result.warnings.push(
+      `the backup storage refuses writes: the restore state is in ${opts.checkpointState} and the report with the offset map in ${result.reportLocation.localFile}`,
+    );
 }
 
 /** The restore's stored report (schema and key: src/format/restore-report.ts). */
@@ -210,12 +241,18 @@ export function reportJson(r: RestoreResult): RestoreReport {
   };
 }
 
-
 /**
  * Creates missing target topics, refuses non-empty target partitions (unless allowed) and
  * LogAppendTime targets (unless kept knowingly), and records each target partition's starting end offset.
  */
-async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: KafkaCluster, admin: KafkaAdmin, state: RestoreState, warnings: string[]): Promise<void> {
+async function prepareTargets(
+  opts: RestoreOptions,
+  plan: RestorePlan,
+  cluster: KafkaCluster,
+  admin: KafkaAdmin,
+  state: RestoreState,
+  warnings: string[],
+): Promise<void> {
   const problems: string[] = [];
   const brokers = (await cluster.refresh()).brokers.size;
   const overwrites: (() => Promise<void>)[] = [];
@@ -231,7 +268,9 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
       continue;
     }
     if (info.partitions.length < t.requiredTargetPartitions) {
-      problems.push(`target topic ${t.targetTopic} has ${info.partitions.length} partitions but the restore writes into partition ${t.requiredTargetPartitions - 1}`);
+      problems.push(
+        `target topic ${t.targetTopic} has ${info.partitions.length} partitions but the restore writes into partition ${t.requiredTargetPartitions - 1}`,
+      );
       continue;
     }
     const tsType = (await admin.topicConfig(t.targetTopic, [TIMESTAMP_TYPE]))[TIMESTAMP_TYPE];
@@ -246,7 +285,11 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
     }
     const parts = targetPartitionsOf(t);
     if (opts.purgeTopics && parts.some((p) => !state.partitions[`${t.targetTopic}/${p}`])) {
-      const purged = await purgePartitions(admin, t.targetTopic, parts.filter((p) => !state.partitions[`${t.targetTopic}/${p}`]));
+      const purged = await purgePartitions(
+        admin,
+        t.targetTopic,
+        parts.filter((p) => !state.partitions[`${t.targetTopic}/${p}`]),
+      );
       if (purged) {
         const w = `restore.purge_topics: deleted ${purged} records from ${t.targetTopic} before restoring`;
         warnings.push(w);
@@ -261,7 +304,9 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
       const end = Number(ends.get(p) ?? 0n);
       const start = Number(starts.get(p) ?? 0n);
       if (end > start && !opts.allowNonEmptyTarget) {
-        problems.push(`target partition ${key} already holds ${end - start} records; restoring into it would mix old and restored data (set restore.allow_non_empty_target: true to append anyway, or restore into a new topic with topic_mapping)`);
+        problems.push(
+          `target partition ${key} already holds ${end - start} records; restoring into it would mix old and restored data (set restore.allow_non_empty_target: true to append anyway, or restore into a new topic with topic_mapping)`,
+        );
         continue;
       }
       const tp: TargetPartitionState = { initial_end_offset: end, produced: 0, runs: [] };
@@ -277,7 +322,14 @@ async function prepareTargets(opts: RestoreOptions, plan: RestorePlan, cluster: 
  * restore's configs is a warning (keep), is queued in `overwrites` to be set once no problem stops
  * the restore (overwrite), or stops the restore (fail). False when the topic cannot be restored into.
  */
-async function existingTopicConfigs(opts: RestoreOptions, admin: KafkaAdmin, t: PlannedTopic, problems: string[], warnings: string[], overwrites: (() => Promise<void>)[]): Promise<boolean> {
+async function existingTopicConfigs(
+  opts: RestoreOptions,
+  admin: KafkaAdmin,
+  t: PlannedTopic,
+  problems: string[],
+  warnings: string[],
+  overwrites: (() => Promise<void>)[],
+): Promise<boolean> {
   const policy = opts.existingTopicConfigPolicy ?? 'keep';
   const drift = await topicConfigDrift(admin, t);
   const { error, warning } = driftMessage(t.targetTopic, drift, policy);

@@ -29,7 +29,9 @@ export interface ConfigDrift {
  * message.timestamp.type is left out: it has its own rule (restore.keep_log_append_time).
  */
 export async function topicConfigDrift(admin: KafkaAdmin, t: PlannedTopic): Promise<ConfigDrift[]> {
-  const names = Object.keys(t.configs).filter((n) => n !== TIMESTAMP_TYPE).sort();
+  const names = Object.keys(t.configs)
+    .filter((n) => n !== TIMESTAMP_TYPE)
+    .sort();
   if (names.length === 0) return [];
   const current = await admin.topicConfig(t.targetTopic, names);
   return names.filter((n) => current[n] !== t.configs[n]).map((n) => ({ name: n, restore: t.configs[n]!, target: current[n] ?? null }));
@@ -44,7 +46,8 @@ export function driftText(drift: readonly ConfigDrift[]): string {
 export function driftMessage(topic: string, drift: readonly ConfigDrift[], policy: ExistingTopicConfigPolicy): { error?: string; warning?: string } {
   if (drift.length === 0) return {};
   const what = `existing target topic ${topic} has other configs than the backup's: ${driftText(drift)}`;
-  if (policy === 'fail') return { error: `${what} (restore.existing_topic_config_policy: fail; set it to keep or overwrite, or restore into a new topic with topic_mapping)` };
+  if (policy === 'fail')
+    return { error: `${what} (restore.existing_topic_config_policy: fail; set it to keep or overwrite, or restore into a new topic with topic_mapping)` };
   if (policy === 'overwrite') return { warning: `${what}; restore.existing_topic_config_policy: overwrite sets the restore's values` };
   return { warning: `${what}; left as they are (restore.existing_topic_config_policy: keep)` };
 }
@@ -63,8 +66,12 @@ export async function overwriteDrift(admin: KafkaAdmin, topic: string, drift: re
 export function replicationFactorFor(t: PlannedTopic, configured: number | undefined, brokers: number): { rf: number; error?: string } {
   const rf = configured ?? t.replicationFactor ?? -1;
   if (rf > brokers) {
-    const from = configured !== undefined ? `restore.default_replication_factor ${rf}` : `the backup's replication factor ${rf} (of source topic ${t.sourceTopic})`;
-    return { rf, error: `target topic ${t.targetTopic}: ${from} is larger than the target cluster's ${brokers} broker${brokers === 1 ? '' : 's'}; set restore.default_replication_factor to at most ${brokers} (or -1 for the broker's default)` };
+    const from =
+      configured !== undefined ? `restore.default_replication_factor ${rf}` : `the backup's replication factor ${rf} (of source topic ${t.sourceTopic})`;
+    return {
+      rf,
+      error: `target topic ${t.targetTopic}: ${from} is larger than the target cluster's ${brokers} broker${brokers === 1 ? '' : 's'}; set restore.default_replication_factor to at most ${brokers} (or -1 for the broker's default)`,
+    };
   }
   return { rf };
 }

@@ -27,5 +27,8 @@ export async function waitForLeaders(cluster: KafkaCluster, topic: string, parti
     await sleep(wait, signal);
     wait = Math.min(wait * 2, 100);
   }
-  throw new UserError('TOPIC_NO_LEADER', `target topic ${topic} was created but partitions ${waiting.join(', ')} have no leader after ${timeoutMs} ms (restore.produce_timeout_ms); check the target brokers, then run the restore again`);
+  throw new UserError(
+    'TOPIC_NO_LEADER',
+    `target topic ${topic} was created but partitions ${waiting.join(', ')} have no leader after ${timeoutMs} ms (restore.produce_timeout_ms); check the target brokers, then run the restore again`,
+  );
 }

@@ -53,7 +53,10 @@ async function resumePosition(job: TargetJob, ctx: JobContext): Promise<Position
   const end = (await settledEnds(cluster, admin, job.targetTopic, [job.targetPartition], opts.produceTimeoutMs)).get(job.targetPartition) ?? 0;
   const expected = ps.initial_end_offset + ps.produced;
   if (end < expected) {
-    throw new UserError('TARGET_CHANGED', `${key}: the target partition ends at offset ${end} but this restore had already written up to ${expected}; it was truncated or recreated since. Delete the restore state ${stateKey} to start over.`);
+    throw new UserError(
+      'TARGET_CHANGED',
+      `${key}: the target partition ends at offset ${end} but this restore had already written up to ${expected}; it was truncated or recreated since. Delete the restore state ${stateKey} to start over.`,
+    );
   }
   const tail = end > expected ? await ResumeTail.read(cluster, job.targetTopic, job.targetPartition, expected, end, stateKey) : undefined;
   if (tail) log.info({ partition: key, records: tail.size }, 'records reached the target after the last checkpoint; checked to be ours, not written again');
@@ -89,7 +92,11 @@ async function restoreSource(job: TargetJob, src: PlannedPartition, pos: Positio
     if (pending.length === 0) return;
     await ctx.recordLimiter?.take(pendingRecords, opts.signal);
     await ctx.byteLimiter?.take(pendingBytes, opts.signal);
-    const res = await producer.send(job.targetTopic, job.targetPartition, pending.map((b) => b.batch));
+    const res = await producer.send(
+      job.targetTopic,
+      job.targetPartition,
+      pending.map((b) => b.batch),
+    );
     checkContiguous(pos.key, res[0]!.baseOffset, pos.nextTarget);
     let t = pos.nextTarget;
     pending.forEach((b, i) => {

@@ -5,7 +5,7 @@ import { readBackupIndex, requireBackupManifest } from '../format/seed/backup.js
 import { isSeedEntry } from '../format/seed/manifest.js';
 import { checkIndexAgainstManifest, confirmRollbacks, type RollbackProblem } from '../format/generations.js';
 import { matchesFilter } from '../config/topic-selection.js';
-import { errorMessage, } from '../util/errors.js';
+import { errorMessage } from '../util/errors.js';
 import { runPool } from '../util/pool.js';
 import { TimeWindow } from '../util/time-window.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -102,7 +102,12 @@ export async function loadManifest(opts: Pick<RestoreOptions, 'store' | 'backupI
 }
 
 /** The partition's index, checked to belong to it (segment keys under its prefix; see verifyPartitionIndex). */
-export async function loadIndex(opts: Pick<RestoreOptions, 'store' | 'backupId'>, topic: string, partition: number, manifest?: Manifest): Promise<PartitionIndex | undefined> {
+export async function loadIndex(
+  opts: Pick<RestoreOptions, 'store' | 'backupId'>,
+  topic: string,
+  partition: number,
+  manifest?: Manifest,
+): Promise<PartitionIndex | undefined> {
   // A seed-tool backup's indexes come from its manifest (format/seed/backup.ts).
   if (manifest) return readBackupIndex(opts.store, opts.backupId, manifest, topic, partition);
   return readPartitionIndex(opts.store, opts.backupId, topic, partition);
@@ -123,7 +128,8 @@ async function checkSegmentObjects(plan: RestorePlan, store: ObjectStore): Promi
       return;
     }
     if (size === undefined) plan.errors.push(`${e.key}: segment object is missing (named by its partition index)`);
-    else if (size !== e.stored_bytes) plan.errors.push(`${e.key}: segment object is ${size} bytes, its partition index records ${e.stored_bytes} (truncated or replaced)`);
+    else if (size !== e.stored_bytes)
+      plan.errors.push(`${e.key}: segment object is ${size} bytes, its partition index records ${e.stored_bytes} (truncated or replaced)`);
   });
 }
 
@@ -135,14 +141,19 @@ async function checkSegmentObjects(plan: RestorePlan, store: ObjectStore): Promi
 function topicConfigsOf(opts: RestoreOptions, t: ManifestTopic): { configs: Record<string, string>; configsSkipped: Record<string, string> } {
   const { [TIMESTAMP_TYPE]: ts, ...rest } = t.configs;
   const c = chooseTopicConfigs(rest, opts.topicConfigsFromBackup, opts.topicConfigs);
-  const timestampType = ts === undefined || Object.hasOwn(c.applied, TIMESTAMP_TYPE) ? {} : targetConfigs({ [TIMESTAMP_TYPE]: ts }, opts.keepLogAppendTime === true);
+  const timestampType =
+    ts === undefined || Object.hasOwn(c.applied, TIMESTAMP_TYPE) ? {} : targetConfigs({ [TIMESTAMP_TYPE]: ts }, opts.keepLogAppendTime === true);
   return { configs: { ...timestampType, ...c.applied }, configsSkipped: c.skipped };
 }
 
 /** The oldest record a PITR restores is no older than the window's start. */
 function restoredExtent(pt: PlannedTopic, windowStart: number | undefined): RestoredExtent {
   const oldest = pt.partitions.map((p) => p.timestampRange?.[0]).filter((x): x is number => x !== undefined);
-  return { oldestTimestamp: oldest.length ? Math.max(Math.min(...oldest), windowStart ?? -Infinity) : undefined, largestPartitionBytes: Math.max(0, ...pt.partitions.map((p) => p.bytesEstimate)), now: Date.now() };
+  return {
+    oldestTimestamp: oldest.length ? Math.max(Math.min(...oldest), windowStart ?? -Infinity) : undefined,
+    largestPartitionBytes: Math.max(0, ...pt.partitions.map((p) => p.bytesEstimate)),
+    now: Date.now(),
+  };
 }
 
 /**
@@ -151,7 +162,14 @@ function restoredExtent(pt: PlannedTopic, windowStart: number | undefined): Rest
  * highest one (a backup writes each partition's index when it starts it). A forged or damaged
  * count (say 100000) would otherwise create that many partitions on the target.
  */
-async function checkPartitionCount(opts: RestoreOptions, manifest: Manifest, t: ManifestTopic, read: readonly number[], errors: string[], warnings: string[]): Promise<void> {
+async function checkPartitionCount(
+  opts: RestoreOptions,
+  manifest: Manifest,
+  t: ManifestTopic,
+  read: readonly number[],
+  errors: string[],
+  warnings: string[],
+): Promise<void> {
   const where = keys.manifest(opts.backupId);
   if (t.partitions.length !== t.partition_count) {
     errors.push(`${where}: topic ${t.name} has partition_count ${t.partition_count} but lists ${t.partitions.length} partitions (damaged or edited manifest)`);
@@ -164,8 +182,12 @@ async function checkPartitionCount(opts: RestoreOptions, manifest: Manifest, t: 
   if ((await loadIndex(opts, t.name, top, manifest)) !== undefined) return;
   const what = `${where}: topic ${t.name} has partition_count ${t.partition_count} but partition ${top} has no index (${keys.partitionIndex(opts.backupId, t.name, top)}), so the count is not confirmed`;
   // An unfinished backup may not have started its last partitions: the user may accept the manifest's count.
-  if (unfinished && opts.allowIncompleteBackup === true) warnings.push(`${what}; a created topic gets ${t.partition_count} partitions as the manifest says (restore.allow_incomplete_backup: true)`);
-  else errors.push(`${what}${unfinished ? `; the backup (status ${manifest.status}) has not reached that partition: run it to completion, or set restore.allow_incomplete_backup: true to take the manifest's count` : ''}`);
+  if (unfinished && opts.allowIncompleteBackup === true)
+    warnings.push(`${what}; a created topic gets ${t.partition_count} partitions as the manifest says (restore.allow_incomplete_backup: true)`);
+  else
+    errors.push(
+      `${what}${unfinished ? `; the backup (status ${manifest.status}) has not reached that partition: run it to completion, or set restore.allow_incomplete_backup: true to take the manifest's count` : ''}`,
+    );
 }
 
 /**
@@ -184,7 +206,8 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
   const selected = manifest.topics.filter((t) => filters.every((f) => matchesFilter(t.name, f)));
   for (const f of filters) {
     for (const name of f.include) {
-      if (!/[*?~]/.test(name) && !manifest.topics.some((t) => t.name === name)) errors.push(`topic "${name}" is not in backup ${manifest.backup_id} (it holds: ${manifest.topics.map((t) => t.name).join(', ') || 'nothing'})`);
+      if (!/[*?~]/.test(name) && !manifest.topics.some((t) => t.name === name))
+        errors.push(`topic "${name}" is not in backup ${manifest.backup_id} (it holds: ${manifest.topics.map((t) => t.name).join(', ') || 'nothing'})`);
     }
   }
   for (const src of Object.keys(opts.topicMapping)) {
@@ -241,12 +264,18 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
       if (!idx && stale.length === 0) {
         const msg = `${keys.partitionIndex(opts.backupId, t.name, p)}: missing partition index (the manifest lists ${t.name}/${p})`;
         // A running (or interrupted) backup may not have reached this partition yet; a finished one has an index for every partition.
-        if (manifest.status === 'running' || manifest.status === 'incomplete') warnings.push(`${msg}; the backup is still running or was interrupted, so nothing of this partition is restored`);
+        if (manifest.status === 'running' || manifest.status === 'incomplete')
+          warnings.push(`${msg}; the backup is still running or was interrupted, so nothing of this partition is restored`);
         else errors.push(msg);
       }
       noteShortfall(short, manifest, t, p, idx);
       const segs = idx?.segments ?? [];
-      prunedFacts.push({ topic: t.name, partition: p, keptFromOffset: segs[0]?.first_offset ?? null, keptFromTime: segs.find((s) => s.min_timestamp !== null)?.min_timestamp ?? null });
+      prunedFacts.push({
+        topic: t.name,
+        partition: p,
+        keptFromOffset: segs[0]?.first_offset ?? null,
+        keptFromTime: segs.find((s) => s.min_timestamp !== null)?.min_timestamp ?? null,
+      });
       // -1: routed record by record (repartitioning), not a fixed target partition.
       const targetPartition = rp ? -1 : (opts.partitionMapping[p] ?? p);
       if (!rp) pt.requiredTargetPartitions = Math.max(pt.requiredTargetPartitions, targetPartition + 1);
@@ -314,11 +343,13 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
   reportShortfall(plan, short, opts.allowIncompleteBackup === true);
   await checkSegmentObjects(plan, opts.store);
   for (const [src, dst] of Object.entries(opts.partitionMapping)) {
-    if (!selected.some((t) => Number(src) < t.partition_count)) warnings.push(`restore.partition_mapping: source partition ${src} exists in none of the selected topics`);
+    if (!selected.some((t) => Number(src) < t.partition_count))
+      warnings.push(`restore.partition_mapping: source partition ${src} exists in none of the selected topics`);
     if (dst < 0) errors.push(`restore.partition_mapping: target partition ${dst} is negative`);
   }
   for (const name of Object.keys(opts.repartitioning ?? {})) {
-    if (!plan.topics.some((t) => t.targetTopic === name)) warnings.push(`restore.repartitioning: "${name}" is not the target topic of any restored topic (keys are TARGET topic names)`);
+    if (!plan.topics.some((t) => t.targetTopic === name))
+      warnings.push(`restore.repartitioning: "${name}" is not the target topic of any restored topic (keys are TARGET topic names)`);
   }
   for (const [target, sources] of targetWriters) {
     if (target.endsWith('/*')) {
@@ -328,7 +359,10 @@ export async function planRestore(opts: RestoreOptions): Promise<RestorePlan> {
     }
     if (sources.length > 1) {
       const topics = new Set(sources.map((s) => s.slice(0, s.lastIndexOf('/'))));
-      if (topics.size > 1) errors.push(`target partition ${target} would receive records from different source topics (${sources.join(', ')}); map them to different target topics`);
+      if (topics.size > 1)
+        errors.push(
+          `target partition ${target} would receive records from different source topics (${sources.join(', ')}); map them to different target topics`,
+        );
       else warnings.push(`partitions ${sources.join(', ')} are merged into ${target}: each keeps its own order, one after the other`);
     }
   }
@@ -368,7 +402,8 @@ function noteShortfall(out: ShortPartition[], manifest: Manifest, t: ManifestTop
 function reportShortfall(plan: RestorePlan, short: ShortPartition[], allowed: boolean): void {
   const m = plan.manifest;
   if (short.length === 0) {
-    if (m.mode === 'snapshot' && m.status !== 'complete') plan.warnings.push(`backup ${m.backup_id} is marked ${m.status}, but every selected partition reaches the snapshot's end offset`);
+    if (m.mode === 'snapshot' && m.status !== 'complete')
+      plan.warnings.push(`backup ${m.backup_id} is marked ${m.status}, but every selected partition reaches the snapshot's end offset`);
     return;
   }
   const reach = (s: ShortPartition): string => `${s.name} reaches offset ${s.reached ?? 'none (not started)'} of ${s.end}`;
@@ -411,8 +446,13 @@ function logAppendTimeNote(t: PlannedTopic, keep: boolean): string {
  * unless restore.keep_log_append_time says the user wants that.
  */
 export function logAppendTimeTargetProblem(targetTopic: string, keep: boolean): { error?: string; warning?: string } {
-  if (keep) return { warning: `target topic ${targetTopic} uses message.timestamp.type=LogAppendTime (restore.keep_log_append_time: true): the broker stamps every restored record with the time of the restore` };
-  return { error: `target topic ${targetTopic} uses message.timestamp.type=LogAppendTime: the broker would replace every restored timestamp with the time of the restore; set its message.timestamp.type to CreateTime, restore into a new topic (topic_mapping), or set restore.keep_log_append_time: true to accept the new timestamps` };
+  if (keep)
+    return {
+      warning: `target topic ${targetTopic} uses message.timestamp.type=LogAppendTime (restore.keep_log_append_time: true): the broker stamps every restored record with the time of the restore`,
+    };
+  return {
+    error: `target topic ${targetTopic} uses message.timestamp.type=LogAppendTime: the broker would replace every restored timestamp with the time of the restore; set its message.timestamp.type to CreateTime, restore into a new topic (topic_mapping), or set restore.keep_log_append_time: true to accept the new timestamps`,
+  };
 }
 
 /** The target partitions a planned topic writes into. */

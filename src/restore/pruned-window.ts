@@ -14,7 +14,12 @@ export interface PrunedPartitionFacts {
 }
 
 /** Warnings for the selected partitions whose pruned ranges the restore (window start..end) reaches into. */
-export function prunedWindowWarnings(log: PrunedLog, parts: readonly PrunedPartitionFacts[], start: number | undefined, end: number | undefined): { warnings: string[]; ranges: PrunedRange[] } {
+export function prunedWindowWarnings(
+  log: PrunedLog,
+  parts: readonly PrunedPartitionFacts[],
+  start: number | undefined,
+  end: number | undefined,
+): { warnings: string[]; ranges: PrunedRange[] } {
   const warnings: string[] = [];
   const ranges: PrunedRange[] = [];
   for (const p of parts) {
@@ -27,8 +32,14 @@ export function prunedWindowWarnings(log: PrunedLog, parts: readonly PrunedParti
     if (start !== undefined && upTo !== null && start > upTo) continue;
     if (start !== undefined && upTo === null) continue;
     const what = `${p.topic}/${p.partition}: offsets ${rs[0]!.from_offset}..${to - 1} (records ${isoMs(rs[0]!.min_timestamp)} .. ${isoMs(upTo)}) were pruned by retention (${[...new Set(rs.map((r) => r.reason))].join(', ')}, last at ${isoMs(Math.max(...rs.map((r) => r.last_pruned_at)))})`;
-    const remains = p.keptFromOffset === null ? 'nothing of it remains' : `what remains starts at offset ${p.keptFromOffset}${p.keptFromTime !== null ? ` (${isoMs(p.keptFromTime)})` : ''}`;
-    const reach = start === undefined ? 'the restore starts after them' : `the window starting ${isoMs(start)} reaches into pruned time${end !== undefined && upTo !== null && end <= upTo ? ' (its end too)' : ''}`;
+    const remains =
+      p.keptFromOffset === null
+        ? 'nothing of it remains'
+        : `what remains starts at offset ${p.keptFromOffset}${p.keptFromTime !== null ? ` (${isoMs(p.keptFromTime)})` : ''}`;
+    const reach =
+      start === undefined
+        ? 'the restore starts after them'
+        : `the window starting ${isoMs(start)} reaches into pruned time${end !== undefined && upTo !== null && end <= upTo ? ' (its end too)' : ''}`;
     warnings.push(`${what}: ${reach}; ${remains}`);
   }
   return { warnings, ranges };

@@ -73,7 +73,11 @@ export async function restoreRepartitioned(t: PlannedTopic, ctx: RepartitionCont
     const ps = state.partitions[key]!;
     const end = ends.get(p) ?? 0;
     const expected = ps.initial_end_offset + ps.produced;
-    if (end < expected) throw new UserError('TARGET_CHANGED', `${key}: the target partition ends at offset ${end} but this restore had already written up to ${expected}; delete the restore state ${ctx.stateKey} to start over`);
+    if (end < expected)
+      throw new UserError(
+        'TARGET_CHANGED',
+        `${key}: the target partition ends at offset ${end} but this restore had already written up to ${expected}; delete the restore state ${ctx.stateKey} to start over`,
+      );
     const map = new OffsetMapBuilder();
     map.runs.push(...ps.runs);
     ps.runs = map.runs;

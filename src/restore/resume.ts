@@ -58,7 +58,9 @@ function digest(r: Omit<RecordContent, 'timestamp'>): string {
 export async function logEndOffset(cluster: KafkaCluster, topic: string, partition: number): Promise<bigint> {
   const p = await cluster.leader(topic, partition);
   const conn = await cluster.connection(p.leader, 'admin');
-  const res = await conn.call(offsetForLeaderEpochV4.api, -1, [{ name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: p.leaderEpoch, leaderEpoch: p.leaderEpoch }] }]);
+  const res = await conn.call(offsetForLeaderEpochV4.api, -1, [
+    { name: topic, partitions: [{ partitionIndex: partition, currentLeaderEpoch: p.leaderEpoch, leaderEpoch: p.leaderEpoch }] },
+  ]);
   const r = res.topics[0]?.partitions.find((x) => x.partition === partition);
   if (r?.errorCode !== 0) throw new KafkaError(`OffsetForLeaderEpoch ${topic}/${partition}: error ${r?.errorCode ?? 'no answer'}`, r?.errorCode);
   return r.endOffset;
@@ -68,7 +70,13 @@ export async function logEndOffset(cluster: KafkaCluster, topic: string, partiti
  * The end offset of each partition once nothing is left above the high watermark: waits (up to
  * `timeoutMs`) until the high watermark has reached the log end offset the leader reported.
  */
-export async function settledEnds(cluster: KafkaCluster, admin: KafkaAdmin, topic: string, partitions: number[], timeoutMs: number): Promise<Map<number, number>> {
+export async function settledEnds(
+  cluster: KafkaCluster,
+  admin: KafkaAdmin,
+  topic: string,
+  partitions: number[],
+  timeoutMs: number,
+): Promise<Map<number, number>> {
   const out = new Map<number, number>();
   const deadline = Date.now() + timeoutMs;
   for (const p of partitions) {
@@ -85,10 +93,20 @@ export async function settledEnds(cluster: KafkaCluster, admin: KafkaAdmin, topi
         out.set(p, Number(hw));
         break;
       }
-      if (attempt === 0) log.info({ partition: `${topic}/${p}`, highWatermark: Number(hw), logEndOffset: leo === undefined ? null : Number(leo) }, 'waiting for the records above the high watermark to be replicated or truncated before resuming');
+      if (attempt === 0)
+        log.info(
+          { partition: `${topic}/${p}`, highWatermark: Number(hw), logEndOffset: leo === undefined ? null : Number(leo) },
+          'waiting for the records above the high watermark to be replicated or truncated before resuming',
+        );
       if (Date.now() > deadline) {
-        const what = leo === undefined ? 'its leader did not report its log end offset' : `the leader holds records up to offset ${leo} that are not replicated yet (high watermark ${hw})`;
-        throw new UserError('TARGET_NOT_SETTLED', `${topic}/${p}: cannot resume: ${what} after ${Math.round(timeoutMs / 1000)} s; where this restore stopped is not known until the in-sync replicas catch up. Run it again once the partition is healthy.`);
+        const what =
+          leo === undefined
+            ? 'its leader did not report its log end offset'
+            : `the leader holds records up to offset ${leo} that are not replicated yet (high watermark ${hw})`;
+        throw new UserError(
+          'TARGET_NOT_SETTLED',
+          `${topic}/${p}: cannot resume: ${what} after ${Math.round(timeoutMs / 1000)} s; where this restore stopped is not known until the in-sync replicas catch up. Run it again once the partition is healthy.`,
+        );
       }
       await sleep(Math.min(100 * 2 ** attempt, 1000));
     }
@@ -135,7 +153,8 @@ export class ResumeTail {
       const at = offset;
       const res = await fetchPartition(cluster, topic, partition, BigInt(offset), { maxWaitMs: 0, maxBytes: 4 * 1024 * 1024 });
       const { batches } = splitBatches(res.records);
-      if (batches.length === 0) throw new KafkaError(`${topic}/${partition}: no records at offset ${offset} though the partition ends at ${to}`, undefined, { topic, partition });
+      if (batches.length === 0)
+        throw new KafkaError(`${topic}/${partition}: no records at offset ${offset} though the partition ends at ${to}`, undefined, { topic, partition });
       for (const b of batches) {
         const h = readBatchHeader(b);
         if (h.isControl) {
@@ -149,7 +168,8 @@ export class ResumeTail {
         }
         offset = Math.max(offset, Number(h.lastOffset) + 1);
       }
-      if (offset === at) throw new KafkaError(`${topic}/${partition}: the fetch at offset ${at} returned no record at or after it`, undefined, { topic, partition });
+      if (offset === at)
+        throw new KafkaError(`${topic}/${partition}: the fetch at offset ${at} returned no record at or after it`, undefined, { topic, partition });
     }
     return ResumeTail.of(`${topic}/${partition}`, records, to, stateKey);
   }
@@ -199,5 +219,8 @@ export class ResumeTail {
  */
 export function checkContiguous(key: string, baseOffset: bigint | undefined, expected: number): void {
   if (baseOffset === undefined || baseOffset < 0n || Number(baseOffset) === expected) return;
-  throw new UserError('TARGET_CHANGED', `${key}: the broker put this restore's batch at offset ${baseOffset}, but its previous record ends at ${expected}: another producer is writing to the partition; stop it, or restore into a new topic with topic_mapping`);
+  throw new UserError(
+    'TARGET_CHANGED',
+    `${key}: the broker put this restore's batch at offset ${baseOffset}, but its previous record ends at ${expected}: another producer is writing to the partition; stop it, or restore into a new topic with topic_mapping`,
+  );
 }

@@ -30,7 +30,10 @@ export class SchemaIdRewriter {
     const from = buf.readUInt32BE(1);
     const to = this.#mapping.get(from);
     if (to === undefined) {
-      throw new UserError('SCHEMA_ID_UNMAPPED', `restore.rewrite_schema_ids: schema id ${from} (${where()}) has no target id; add it to restore.schema_id_mapping (or register the schema in the target registry)`);
+      throw new UserError(
+        'SCHEMA_ID_UNMAPPED',
+        `restore.rewrite_schema_ids: schema id ${from} (${where()}) has no target id; add it to restore.schema_id_mapping (or register the schema in the target registry)`,
+      );
     }
     return { from, to };
   }
@@ -48,7 +51,10 @@ export class SchemaIdRewriter {
   /** Whether any record of the batch would change (then it is rebuilt; else it can be sent as stored). Throws on an unmapped id. */
   affects(batch: Buffer, topic: string, partition: number): boolean {
     for (const r of decodeBatch(batch).records) {
-      for (const [buf, part] of [[r.key, 'key'], [r.value, 'value']] as const) {
+      for (const [buf, part] of [
+        [r.key, 'key'],
+        [r.value, 'value'],
+      ] as const) {
         const ids = this.#targetId(buf, () => `${part} of ${topic}/${partition} offset ${r.offset}`);
         if (ids !== undefined && ids.from !== ids.to) return true;
       }
@@ -66,7 +72,12 @@ export function mappingFromConfig(m: Readonly<Record<string, number>>): Map<numb
  * The rewriter a restore uses, or undefined when restore.rewrite_schema_ids is off. Ids set in
  * schema_id_mapping win over what the registries say.
  */
-export async function schemaIdRewriterFor(o: { rewriteSchemaIds?: boolean; schemaIdMapping?: Readonly<Record<string, number>>; sourceSchemaRegistryUrl?: string; targetSchemaRegistryUrl?: string }): Promise<SchemaIdRewriter | undefined> {
+export async function schemaIdRewriterFor(o: {
+  rewriteSchemaIds?: boolean;
+  schemaIdMapping?: Readonly<Record<string, number>>;
+  sourceSchemaRegistryUrl?: string;
+  targetSchemaRegistryUrl?: string;
+}): Promise<SchemaIdRewriter | undefined> {
   if (!o.rewriteSchemaIds) return undefined;
   const fixed = mappingFromConfig(o.schemaIdMapping ?? {});
   const mapping = new Map(fixed);

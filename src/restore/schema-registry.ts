@@ -31,7 +31,8 @@ class Registry {
 
   constructor(url: string, name: string, fetchImpl: Fetch) {
     const u = new URL(url);
-    this.#auth = u.username !== '' ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` : undefined;
+    this.#auth =
+      u.username !== '' ? `Basic ${Buffer.from(`${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`).toString('base64')}` : undefined;
     u.username = '';
     u.password = '';
     if (!u.pathname.endsWith('/')) u.pathname += '/';
@@ -45,9 +46,15 @@ class Registry {
     const where = `restore.${this.#name}: GET ${url.origin}${url.pathname}`;
     let res: Response;
     try {
-      res = await this.#fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS), headers: { accept: 'application/vnd.schemaregistry.v1+json, application/json', ...(this.#auth ? { authorization: this.#auth } : {}) } });
+      res = await this.#fetch(url, {
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        headers: { accept: 'application/vnd.schemaregistry.v1+json, application/json', ...(this.#auth ? { authorization: this.#auth } : {}) },
+      });
     } catch (err) {
-      throw new UserError('SCHEMA_REGISTRY', `${where}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
+      throw new UserError(
+        'SCHEMA_REGISTRY',
+        `${where}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`,
+      );
     }
     if (!res.ok) throw new UserError('SCHEMA_REGISTRY', `${where}: HTTP ${res.status} ${(await res.text().catch(() => '')).slice(0, 200)}`);
     try {
@@ -82,8 +89,16 @@ function canonical(sv: SubjectVersion): string {
 }
 
 /** Source id -> target id from the two registries; ids in `fixed` (set by hand in schema_id_mapping) are left to the caller. */
-export async function registryMapping(sourceUrl: string, targetUrl: string, fixed: ReadonlySet<number> = new Set(), fetchImpl: Fetch = fetch): Promise<Map<number, number>> {
-  const [source, target] = await Promise.all([new Registry(sourceUrl, 'source_schema_registry_url', fetchImpl).all(), new Registry(targetUrl, 'target_schema_registry_url', fetchImpl).all()]);
+export async function registryMapping(
+  sourceUrl: string,
+  targetUrl: string,
+  fixed: ReadonlySet<number> = new Set(),
+  fetchImpl: Fetch = fetch,
+): Promise<Map<number, number>> {
+  const [source, target] = await Promise.all([
+    new Registry(sourceUrl, 'source_schema_registry_url', fetchImpl).all(),
+    new Registry(targetUrl, 'target_schema_registry_url', fetchImpl).all(),
+  ]);
   const targetIds = new Map(target.map((sv) => [canonical(sv), sv.id]));
   const out = new Map<number, number>();
   for (const sv of source) {
@@ -91,7 +106,11 @@ export async function registryMapping(sourceUrl: string, targetUrl: string, fixe
     if (to === undefined || fixed.has(sv.id)) continue;
     const had = out.get(sv.id);
     // One source schema registered under several subjects that the target numbered differently: no single answer.
-    if (had !== undefined && had !== to) throw new UserError('SCHEMA_REGISTRY', `restore.target_schema_registry_url: source schema id ${sv.id} matches target ids ${had} and ${to} (subject ${sv.subject}); set it in restore.schema_id_mapping`);
+    if (had !== undefined && had !== to)
+      throw new UserError(
+        'SCHEMA_REGISTRY',
+        `restore.target_schema_registry_url: source schema id ${sv.id} matches target ids ${had} and ${to} (subject ${sv.subject}); set it in restore.schema_id_mapping`,
+      );
     out.set(sv.id, to);
   }
   return out;

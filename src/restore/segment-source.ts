@@ -1,4 +1,15 @@
-import { BLOCK_ENTRY_SIZE, decodeBlock, DEFAULT_BLOCK_SIZE, FOOTER_HEADER_SIZE, MAX_BLOCKS, parseSegmentFooter, parseSegmentTail, SEGMENT_TRAILER_SIZE, type BlockMeta, type SegmentFooter } from '../format/segment.js';
+import {
+  BLOCK_ENTRY_SIZE,
+  decodeBlock,
+  DEFAULT_BLOCK_SIZE,
+  FOOTER_HEADER_SIZE,
+  MAX_BLOCKS,
+  parseSegmentFooter,
+  parseSegmentTail,
+  SEGMENT_TRAILER_SIZE,
+  type BlockMeta,
+  type SegmentFooter,
+} from '../format/segment.js';
 import type { SegmentEntry } from '../format/partition-index.js';
 import { digestLabel, recordedDigest, SegmentDigester } from '../format/segment-digest.js';
 import { isSeedEntry } from '../format/seed/manifest.js';
@@ -35,7 +46,8 @@ function named<T>(entry: SegmentEntry, check: () => T): T {
   try {
     return check();
   } catch (e) {
-    if (e instanceof CorruptDataError && e.object === undefined) throw new CorruptDataError(`${entry.key}: ${e.message.replace(/^segment: /, '')}`, entry.key, e.context);
+    if (e instanceof CorruptDataError && e.object === undefined)
+      throw new CorruptDataError(`${entry.key}: ${e.message.replace(/^segment: /, '')}`, entry.key, e.context);
     throw e;
   }
 }
@@ -125,7 +137,8 @@ async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): Async
         streamed += chunk.length;
         yield chunk;
       }
-      if (streamed !== tailStart) throw new CorruptDataError(`${entry.key}: object is shorter than the ${entry.stored_bytes} bytes the index records`, entry.key);
+      if (streamed !== tailStart)
+        throw new CorruptDataError(`${entry.key}: object is shorter than the ${entry.stored_bytes} bytes the index records`, entry.key);
     }
     hash.update(tail);
     yield tail;
@@ -139,7 +152,8 @@ async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): Async
   }
   await taker.drain();
   const got = hash.digest();
-  if (got !== rec.value) throw new CorruptDataError(`${entry.key}: ${digestLabel(rec.algorithm)} mismatch (index says ${rec.value}, object has ${got})`, entry.key);
+  if (got !== rec.value)
+    throw new CorruptDataError(`${entry.key}: ${digestLabel(rec.algorithm)} mismatch (index says ${rec.value}, object has ${got})`, entry.key);
 }
 
 /**
@@ -148,11 +162,7 @@ async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): Async
  * GETs, each block checked against its CRC-32C); otherwise the whole object is streamed block
  * by block and checked against the digest in the index (see readWholeSegment).
  */
-export async function* readSegmentBatches(
-  store: ObjectStore,
-  entry: SegmentEntry,
-  window: TimeWindow = TimeWindow.ALL,
-): AsyncGenerator<SourceBatch> {
+export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntry, window: TimeWindow = TimeWindow.ALL): AsyncGenerator<SourceBatch> {
   if (isSeedEntry(entry)) {
     yield* readSeedSegmentBatches(store, entry); // no block index: read whole, the window is applied per record
     return;

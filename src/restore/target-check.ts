@@ -30,12 +30,17 @@ export async function checkTarget(opts: RestoreOptions, plan: RestorePlan, error
       if (!info) {
         const rf = replicationFactorFor(t, opts.replicationFactorFromBackup ? undefined : opts.defaultReplicationFactor, brokers);
         if (opts.createTopics && rf.error) errors.push(rf.error);
-        else if (opts.createTopics) warnings.push(`target topic ${t.targetTopic} will be created with ${t.requiredTargetPartitions} partitions${Object.keys(t.configs).length ? ` and configs ${JSON.stringify(t.configs)}` : ''}${Object.keys(t.configsSkipped).length ? `, without the backup's ${Object.keys(t.configsSkipped).join(', ')} (see "Topic configs")` : ''}`);
+        else if (opts.createTopics)
+          warnings.push(
+            `target topic ${t.targetTopic} will be created with ${t.requiredTargetPartitions} partitions${Object.keys(t.configs).length ? ` and configs ${JSON.stringify(t.configs)}` : ''}${Object.keys(t.configsSkipped).length ? `, without the backup's ${Object.keys(t.configsSkipped).join(', ')} (see "Topic configs")` : ''}`,
+          );
         else errors.push(`target topic ${t.targetTopic} does not exist and restore.create_topics is false`);
         continue;
       }
       if (info.partitions.length < t.requiredTargetPartitions) {
-        errors.push(`target topic ${t.targetTopic} has ${info.partitions.length} partitions; the restore writes into partition ${t.requiredTargetPartitions - 1}`);
+        errors.push(
+          `target topic ${t.targetTopic} has ${info.partitions.length} partitions; the restore writes into partition ${t.requiredTargetPartitions - 1}`,
+        );
         continue;
       }
       // Drift report: each config the restore would set that the existing target holds with another value.
@@ -57,7 +62,10 @@ export async function checkTarget(opts: RestoreOptions, plan: RestorePlan, error
           const msg = `target partition ${t.targetTopic}/${p} already holds ${n} records`;
           if (opts.purgeTopics) warnings.push(`${msg}; restore.purge_topics will delete them before restoring (irreversible)`);
           else if (opts.allowNonEmptyTarget) warnings.push(`${msg}; restored records will be appended after them`);
-          else errors.push(`${msg}; restore into a new topic (topic_mapping) or set restore.allow_non_empty_target: true (an interrupted restore of this same config resumes instead)`);
+          else
+            errors.push(
+              `${msg}; restore into a new topic (topic_mapping) or set restore.allow_non_empty_target: true (an interrupted restore of this same config resumes instead)`,
+            );
         }
       }
     }

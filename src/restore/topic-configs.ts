@@ -15,7 +15,13 @@
  * `retention.ms=1`, or simply a source retention shorter than the restored data's age) is held back
  * by `holdBackDestructiveRetention`.
  */
-export const DEFAULT_TOPIC_CONFIGS_FROM_BACKUP: readonly string[] = ['cleanup.policy', 'compression.type', 'max.message.bytes', 'retention.bytes', 'retention.ms'];
+export const DEFAULT_TOPIC_CONFIGS_FROM_BACKUP: readonly string[] = [
+  'cleanup.policy',
+  'compression.type',
+  'max.message.bytes',
+  'retention.bytes',
+  'retention.ms',
+];
 
 /** What a topic will hold once restored, to judge a retention config by. */
 export interface RestoredExtent {
@@ -30,17 +36,28 @@ export interface RestoredExtent {
  * Moves retention.ms / retention.bytes values of the backup (never the user's own, `restore.topic_configs`)
  * that would make the broker delete restored records right away from `applied` to `skipped`, and says why.
  */
-export function holdBackDestructiveRetention(choice: { configs: Record<string, string>; configsSkipped: Record<string, string> }, overrides: Readonly<Record<string, string>>, extent: RestoredExtent, topic: string): string[] {
+export function holdBackDestructiveRetention(
+  choice: { configs: Record<string, string>; configsSkipped: Record<string, string> },
+  overrides: Readonly<Record<string, string>>,
+  extent: RestoredExtent,
+  topic: string,
+): string[] {
   const why: string[] = [];
   const hold = (name: string, reason: string): void => {
     choice.configsSkipped[name] = choice.configs[name]!;
     delete choice.configs[name];
-    why.push(`${topic}: the backup's ${name}=${choice.configsSkipped[name]} is not applied: ${reason} (set restore.topic_configs: { ${name}: … } to choose a value)`);
+    why.push(
+      `${topic}: the backup's ${name}=${choice.configsSkipped[name]} is not applied: ${reason} (set restore.topic_configs: { ${name}: … } to choose a value)`,
+    );
   };
-  const value = (name: string): number | undefined => (Object.hasOwn(overrides, name) || choice.configs[name] === undefined ? undefined : Number(choice.configs[name]));
+  const value = (name: string): number | undefined =>
+    Object.hasOwn(overrides, name) || choice.configs[name] === undefined ? undefined : Number(choice.configs[name]);
   const ms = value('retention.ms');
   if (ms !== undefined && ms >= 0 && extent.oldestTimestamp !== undefined && extent.now - extent.oldestTimestamp > ms) {
-    hold('retention.ms', `the broker would delete restored records at once (the oldest is ${Math.floor((extent.now - extent.oldestTimestamp) / 86_400_000)} days old)`);
+    hold(
+      'retention.ms',
+      `the broker would delete restored records at once (the oldest is ${Math.floor((extent.now - extent.oldestTimestamp) / 86_400_000)} days old)`,
+    );
   }
   const bytes = value('retention.bytes');
   if (bytes !== undefined && bytes >= 0 && extent.largestPartitionBytes > bytes) {
@@ -58,7 +75,11 @@ export interface TopicConfigChoice {
 }
 
 /** The configs a created topic gets from `fromBackup` (the manifest's) under the allowlist and the user's values. */
-export function chooseTopicConfigs(fromBackup: Readonly<Record<string, string>>, allowed: readonly string[] = DEFAULT_TOPIC_CONFIGS_FROM_BACKUP, overrides: Readonly<Record<string, string>> = {}): TopicConfigChoice {
+export function chooseTopicConfigs(
+  fromBackup: Readonly<Record<string, string>>,
+  allowed: readonly string[] = DEFAULT_TOPIC_CONFIGS_FROM_BACKUP,
+  overrides: Readonly<Record<string, string>> = {},
+): TopicConfigChoice {
   const all = allowed.includes('*');
   const applied: Record<string, string> = {};
   const skipped: Record<string, string> = {};
@@ -79,12 +100,17 @@ function pairs(cfg: Readonly<Record<string, string>>): string {
 }
 
 /** One line per topic for reports: what a created topic gets and what of the backup it leaves out. */
-export function topicConfigLines(topics: readonly { targetTopic: string; configs: Record<string, string>; configsSkipped: Record<string, string> }[]): string[] {
+export function topicConfigLines(
+  topics: readonly { targetTopic: string; configs: Record<string, string>; configsSkipped: Record<string, string> }[],
+): string[] {
   const lines: string[] = [];
   for (const t of topics) {
     const applied = Object.keys(t.configs).length > 0 ? pairs(t.configs) : '(broker defaults)';
     lines.push(`  ${t.targetTopic}: ${applied}`);
-    if (Object.keys(t.configsSkipped).length > 0) lines.push(`    not restored from the backup: ${pairs(t.configsSkipped)} (not on restore.topic_configs_from_backup, or a retention that would delete restored records; set values in restore.topic_configs)`);
+    if (Object.keys(t.configsSkipped).length > 0)
+      lines.push(
+        `    not restored from the backup: ${pairs(t.configsSkipped)} (not on restore.topic_configs_from_backup, or a retention that would delete restored records; set values in restore.topic_configs)`,
+      );
   }
   return lines;
 }

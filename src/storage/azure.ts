@@ -42,7 +42,8 @@ export class AzureStore implements ObjectStore {
       containerUrl += `?${sas.replace(/^\?/, '')}`;
       cred = new AnonymousCredential();
     } else if (spec.clientId || spec.clientSecret || spec.tenantId) {
-      if (!spec.clientId || !spec.clientSecret || !spec.tenantId) throw new UserError('BAD_STORAGE_CONFIG', 'azure client_id, client_secret and tenant_id must be given together');
+      if (!spec.clientId || !spec.clientSecret || !spec.tenantId)
+        throw new UserError('BAD_STORAGE_CONFIG', 'azure client_id, client_secret and tenant_id must be given together');
       cred = new ClientSecretCredential(spec.tenantId, spec.clientId, spec.clientSecret);
     } else if (spec.useWorkloadIdentity) cred = new WorkloadIdentityCredential(spec.clientId ? { clientId: spec.clientId } : {});
     else cred = new DefaultAzureCredential();
@@ -60,7 +61,9 @@ export class AzureStore implements ObjectStore {
     const c = statusCode === 403 ? 'ACCESS_DENIED' : code === 'ContainerNotFound' ? 'NO_SUCH_BUCKET' : 'AZURE';
     // First line only: the service's XML body can be long. Never includes the key or SAS.
     const msg = (message ?? String(e)).split('\n')[0] ?? '';
-    return new StorageError(c, `azure ${op} ${this.url}/${key} failed: ${code ?? 'Error'}${statusCode ? ` (HTTP ${statusCode})` : ''}: ${msg}`, key, { cause: e });
+    return new StorageError(c, `azure ${op} ${this.url}/${key} failed: ${code ?? 'Error'}${statusCode ? ` (HTTP ${statusCode})` : ''}: ${msg}`, key, {
+      cause: e,
+    });
   }
 
   #conflict(e: unknown): boolean {
@@ -71,7 +74,11 @@ export class AzureStore implements ObjectStore {
   async put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
     const blob = this.#blob(key);
     try {
-      await blob.upload(Buffer.from(data.buffer, data.byteOffset, data.byteLength), data.byteLength, opts?.ifNotExists ? { conditions: { ifNoneMatch: '*' } } : {});
+      await blob.upload(
+        Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+        data.byteLength,
+        opts?.ifNotExists ? { conditions: { ifNoneMatch: '*' } } : {},
+      );
     } catch (e) {
       if (opts?.ifNotExists && this.#conflict(e)) throw new AlreadyExistsError(key, { cause: e });
       throw this.#fail('put', key, e);
@@ -142,7 +149,9 @@ export class AzureStore implements ObjectStore {
   async putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
     const blob = this.#blob(key);
     try {
-      const r = await blob.upload(Buffer.from(data.buffer, data.byteOffset, data.byteLength), data.byteLength, { conditions: expected === null ? { ifNoneMatch: '*' } : { ifMatch: expected } });
+      const r = await blob.upload(Buffer.from(data.buffer, data.byteOffset, data.byteLength), data.byteLength, {
+        conditions: expected === null ? { ifNoneMatch: '*' } : { ifMatch: expected },
+      });
       if (!r.etag) throw new StorageError('AZURE', `azure put ${this.url}/${key}: no ETag, needed for conditional writes`, key);
       return r.etag;
     } catch (e) {
@@ -172,7 +181,12 @@ export class AzureStore implements ObjectStore {
     try {
       for await (const page of this.container.listBlobsFlat(prefix ? { prefix } : {}).byPage({ maxPageSize: 1000 })) {
         for (const b of page.segment.blobItems) {
-          yield { key: b.name, size: b.properties.contentLength ?? 0, lastModified: b.properties.lastModified, ...(b.properties.etag ? { etag: b.properties.etag } : {}) };
+          yield {
+            key: b.name,
+            size: b.properties.contentLength ?? 0,
+            lastModified: b.properties.lastModified,
+            ...(b.properties.etag ? { etag: b.properties.etag } : {}),
+          };
         }
       }
     } catch (e) {

@@ -65,7 +65,11 @@ export interface EncryptionSpec {
 
 /** The reader's key is not the one the object was encrypted with (or none was configured). */
 export class EncryptionKeyError extends UserError {
-  constructor(message: string, readonly object: string, context: Record<string, unknown> = {}) {
+  constructor(
+    message: string,
+    readonly object: string,
+    context: Record<string, unknown> = {},
+  ) {
     super('ENCRYPTION_KEY', message, { ...context, object });
   }
 }
@@ -83,7 +87,10 @@ export function parseKey(raw: Buffer, where: string, allowRaw: boolean): Buffer 
     if (b.length === 32) return b;
   }
   const forms = allowRaw ? '32 raw bytes, 64 hex characters, or base64 of 32 bytes' : '64 hex characters or base64 of 32 bytes';
-  throw new UserError('BAD_ENCRYPTION_KEY', `${where}: not a 256-bit key (expected ${forms}; found ${allowRaw ? `${raw.length} bytes` : `${text.length} characters`}; value not shown). Generate one with: openssl rand -hex 32`);
+  throw new UserError(
+    'BAD_ENCRYPTION_KEY',
+    `${where}: not a 256-bit key (expected ${forms}; found ${allowRaw ? `${raw.length} bytes` : `${text.length} characters`}; value not shown). Generate one with: openssl rand -hex 32`,
+  );
 }
 
 /** Loads the key a spec names. UserErrors name the file or variable, never the key. */
@@ -97,7 +104,10 @@ export async function loadEncryptionKey(spec: EncryptionSpec, env: NodeJS.Proces
       raw = await readFile(spec.keyFile);
     } catch (err) {
       const code = (err as { code?: unknown }).code;
-      throw new UserError('BAD_ENCRYPTION_KEY', `encryption.key_file ${spec.keyFile}: cannot read (${code === 'ENOENT' ? 'no such file' : String(code ?? 'unreadable')})`);
+      throw new UserError(
+        'BAD_ENCRYPTION_KEY',
+        `encryption.key_file ${spec.keyFile}: cannot read (${code === 'ENOENT' ? 'no such file' : String(code ?? 'unreadable')})`,
+      );
     }
     return parseKey(raw, `encryption.key_file ${spec.keyFile}`, true);
   }
@@ -182,10 +192,14 @@ function parseHeader(key: string, b: Buffer): Header {
     throw corrupt(key, `encrypted object is truncated (${b.length} bytes, shorter than its ${ENCRYPTION_HEADER_BYTES}-byte header)`);
   }
   if (!isEncryptedObject(b)) {
-    throw new EncryptionKeyError(`${key} is not encrypted (no KBENCRPT header), but encryption is configured: it was written without encryption, or is not a kafka-backup object; read it without the encryption settings`, key);
+    throw new EncryptionKeyError(
+      `${key} is not encrypted (no KBENCRPT header), but encryption is configured: it was written without encryption, or is not a kafka-backup object; read it without the encryption settings`,
+      key,
+    );
   }
   const version = b.readUInt16BE(8);
-  if (version !== ENCRYPTION_VERSION) throw corrupt(key, `encryption format version ${version} is not supported (this tool reads version ${ENCRYPTION_VERSION})`);
+  if (version !== ENCRYPTION_VERSION)
+    throw corrupt(key, `encryption format version ${version} is not supported (this tool reads version ${ENCRYPTION_VERSION})`);
   const alg = b.readUInt8(10);
   if (alg !== ALG_AES256GCM_HKDF) throw corrupt(key, `unknown encryption algorithm ${alg}`);
   const idLen = b.readUInt8(11);
@@ -226,7 +240,8 @@ export class EncryptedStore extends ForwardingStore {
     this.#fingerprint = keyFingerprint(this.#key);
     this.keyId = checkKeyId(opts.keyId ?? `key-${this.#fingerprint.toString('hex')}`);
     this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
-    if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1 || this.chunkSize > MAX_CHUNK_SIZE) throw new UserError('BAD_ENCRYPTION_CONFIG', `encryption chunk size must be 1..${MAX_CHUNK_SIZE}`);
+    if (!Number.isInteger(this.chunkSize) || this.chunkSize < 1 || this.chunkSize > MAX_CHUNK_SIZE)
+      throw new UserError('BAD_ENCRYPTION_CONFIG', `encryption chunk size must be 1..${MAX_CHUNK_SIZE}`);
   }
 
   /** Opens the key a spec names and wraps `inner`. */
@@ -244,9 +259,17 @@ export class EncryptedStore extends ForwardingStore {
     if (sameKey && h.keyId === this.keyId) return;
     if (sameKey) return; // the same key under another id: it decrypts (the id is only a label)
     if (h.keyId === this.keyId) {
-      throw new EncryptionKeyError(`${key} was encrypted with key id "${h.keyId}", the id configured here, but with a different key (fingerprint ${h.fingerprint.toString('hex')}, configured key ${this.#fingerprint.toString('hex')}): the key file or variable holds the wrong key`, key, { keyId: h.keyId });
+      throw new EncryptionKeyError(
+        `${key} was encrypted with key id "${h.keyId}", the id configured here, but with a different key (fingerprint ${h.fingerprint.toString('hex')}, configured key ${this.#fingerprint.toString('hex')}): the key file or variable holds the wrong key`,
+        key,
+        { keyId: h.keyId },
+      );
     }
-    throw new EncryptionKeyError(`${key} was encrypted with key id "${h.keyId}" (fingerprint ${h.fingerprint.toString('hex')}), but the configured key is "${this.keyId}" (fingerprint ${this.#fingerprint.toString('hex')}): configure the key "${h.keyId}"`, key, { keyId: h.keyId });
+    throw new EncryptionKeyError(
+      `${key} was encrypted with key id "${h.keyId}" (fingerprint ${h.fingerprint.toString('hex')}), but the configured key is "${this.keyId}" (fingerprint ${this.#fingerprint.toString('hex')}): configure the key "${h.keyId}"`,
+      key,
+      { keyId: h.keyId },
+    );
   }
 
   static #nonce(index: number): Buffer {
@@ -267,14 +290,18 @@ export class EncryptedStore extends ForwardingStore {
   }
 
   #decryptChunk(objKey: Buffer, h: Header, key: string, index: number, sealed: Buffer, final: boolean): Buffer {
-    if (sealed.length < TAG || sealed.length > h.chunkSize + TAG) throw corrupt(key, `encrypted chunk ${index} has an impossible length ${sealed.length} (truncated or damaged object)`);
+    if (sealed.length < TAG || sealed.length > h.chunkSize + TAG)
+      throw corrupt(key, `encrypted chunk ${index} has an impossible length ${sealed.length} (truncated or damaged object)`);
     const d = createDecipheriv('aes-256-gcm', objKey, EncryptedStore.#nonce(index), { authTagLength: TAG });
     d.setAAD(EncryptedStore.#aad(h, final, key));
     d.setAuthTag(sealed.subarray(sealed.length - TAG));
     try {
       return Buffer.concat([d.update(sealed.subarray(0, sealed.length - TAG)), d.final()]);
     } catch {
-      throw corrupt(key, `encrypted chunk ${index} failed authentication: the object was altered, truncated, reordered or replaced by another object (or its header was changed)`);
+      throw corrupt(
+        key,
+        `encrypted chunk ${index} failed authentication: the object was altered, truncated, reordered or replaced by another object (or its header was changed)`,
+      );
     }
   }
 
@@ -300,7 +327,8 @@ export class EncryptedStore extends ForwardingStore {
     this.#checkKey(key, h);
     const objKey = this.#objectKey(h.salt);
     const body = stored.subarray(ENCRYPTION_HEADER_BYTES);
-    if (plaintextSize(stored.length, h.chunkSize) === undefined) throw corrupt(key, `encrypted object has an impossible size ${stored.length} (truncated or damaged)`);
+    if (plaintextSize(stored.length, h.chunkSize) === undefined)
+      throw corrupt(key, `encrypted object has an impossible size ${stored.length} (truncated or damaged)`);
     const S = h.chunkSize + TAG;
     const n = Math.ceil(body.length / S);
     const out: Buffer[] = [];
@@ -447,7 +475,15 @@ export class EncryptedStore extends ForwardingStore {
    * (final = 0); what remains when the source ends is the object's last chunk (final = 1), except
    * the one probe byte past `lastWanted` on bounded reads.
    */
-  async *#decryptChunks(key: string, h: Header, first: number, src: AsyncIterable<Buffer>, lastWanted: number | undefined, skip: number, limit: number | undefined): AsyncGenerator<Buffer> {
+  async *#decryptChunks(
+    key: string,
+    h: Header,
+    first: number,
+    src: AsyncIterable<Buffer>,
+    lastWanted: number | undefined,
+    skip: number,
+    limit: number | undefined,
+  ): AsyncGenerator<Buffer> {
     const objKey = this.#objectKey(h.salt);
     const S = h.chunkSize + TAG;
     let index = first;
@@ -575,4 +611,3 @@ export async function withEncryption(store: ObjectStore, spec: EncryptionSpec | 
     throw err;
   }
 }
-

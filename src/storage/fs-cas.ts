@@ -69,11 +69,18 @@ async function acquire(lock: string, key: string): Promise<string> {
     }
     if (holder.host === hostname() && typeof holder.pid === 'number' && !alive(holder.pid)) {
       const aside = `${lock}-dead-${randomBytes(6).toString('hex')}`;
-      await fsp.rename(lock, aside).then(() => fsp.rm(aside, { force: true }), () => undefined);
+      await fsp.rename(lock, aside).then(
+        () => fsp.rm(aside, { force: true }),
+        () => undefined,
+      );
       continue;
     }
     if (Date.now() > deadline) {
-      throw new StorageError('LOCKED', `conditional write of ${key}: the lock ${lock} has been held for over ${LOCK_WAIT_MS / 1000} s by pid ${holder.pid ?? '?'} on ${holder.host ?? '?'}; if that process is gone, delete the lock file`, key);
+      throw new StorageError(
+        'LOCKED',
+        `conditional write of ${key}: the lock ${lock} has been held for over ${LOCK_WAIT_MS / 1000} s by pid ${holder.pid ?? '?'} on ${holder.host ?? '?'}; if that process is gone, delete the lock file`,
+        key,
+      );
     }
     await new Promise((r) => setTimeout(r, wait));
   }

@@ -45,7 +45,12 @@ export class FsStore implements ObjectStore {
     if (e instanceof StorageError) return e;
     const code = errno(e) ?? 'IO';
     const msg = e instanceof Error ? e.message : String(e);
-    return new StorageError(code === 'EACCES' || code === 'EPERM' ? 'ACCESS_DENIED' : code === 'EROFS' ? 'READ_ONLY' : 'IO', `filesystem ${op} of ${key} under ${this.root} failed: ${msg}`, key, { cause: e });
+    return new StorageError(
+      code === 'EACCES' || code === 'EPERM' ? 'ACCESS_DENIED' : code === 'EROFS' ? 'READ_ONLY' : 'IO',
+      `filesystem ${op} of ${key} under ${this.root} failed: ${msg}`,
+      key,
+      { cause: e },
+    );
   }
 
   /** A recursive mkdir on a read-only mount fails with ENOENT; the root's own access check names the real cause. */
@@ -276,4 +281,3 @@ async function syncDir(dir: string): Promise<void> {
     await fh?.close().catch(() => undefined);
   }
 }
-

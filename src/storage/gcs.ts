@@ -70,7 +70,8 @@ export class GcsStore implements ObjectStore {
     const code = httpCode(e);
     const msg = (shape(e).message ?? String(e)).split('\n')[0] ?? '';
     const objectOp = op !== 'put' && op !== 'putStream' && op !== 'list';
-    if (code === 404 && objectOp && !/bucket/i.test(msg) && (/no such object/i.test(msg) || (await this.#bucketExists()))) return new NotFoundError(key, { cause: e });
+    if (code === 404 && objectOp && !/bucket/i.test(msg) && (/no such object/i.test(msg) || (await this.#bucketExists())))
+      return new NotFoundError(key, { cause: e });
     const c = code === 403 || code === 401 ? 'ACCESS_DENIED' : code === 404 ? 'NO_SUCH_BUCKET' : 'GCS';
     const what = c === 'NO_SUCH_BUCKET' ? `bucket ${this.bucket.name} does not exist (${msg})` : msg;
     return new StorageError(c, `gcs ${op} ${this.url}/${key} failed${code ? ` (HTTP ${code})` : ''}: ${what}`, key, { cause: e });
@@ -180,7 +181,10 @@ export class GcsStore implements ObjectStore {
     // Not a generation: no object has it (and a NaN precondition would be dropped, making the write unconditional).
     if (expected !== null && !/^[1-9]\d*$/.test(expected)) throw new PreconditionFailedError(key, expected);
     try {
-      await file.save(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { resumable: false, preconditionOpts: { ifGenerationMatch: expected === null ? 0 : Number(expected) } });
+      await file.save(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {
+        resumable: false,
+        preconditionOpts: { ifGenerationMatch: expected === null ? 0 : Number(expected) },
+      });
     } catch (e) {
       if (httpCode(e) === 412) throw new PreconditionFailedError(key, expected, { cause: e });
       throw await this.#fail('put', key, e);
@@ -213,7 +217,12 @@ export class GcsStore implements ObjectStore {
       let files: File[];
       let next: { pageToken?: string } | null | undefined;
       try {
-        [files, next] = await this.bucket.getFiles({ ...(prefix ? { prefix } : {}), autoPaginate: false, maxResults: 1000, ...(pageToken ? { pageToken } : {}) });
+        [files, next] = await this.bucket.getFiles({
+          ...(prefix ? { prefix } : {}),
+          autoPaginate: false,
+          maxResults: 1000,
+          ...(pageToken ? { pageToken } : {}),
+        });
       } catch (e) {
         throw await this.#fail('list', prefix, e);
       }

@@ -85,7 +85,12 @@ export class S3Store implements ObjectStore {
     const name = errName(e);
     if (name === 'NoSuchKey' || name === 'NotFound' || (st === 404 && name !== 'NoSuchBucket')) return new NotFoundError(key, { cause: e });
     if (name === 'CredentialsProviderError') {
-      return new StorageError('NO_CREDENTIALS', `s3 ${op} ${this.url}/${key}: no AWS credentials found (set access_key/secret_key, AWS_* env vars, a profile, or run with an instance/pod role)`, key, { cause: e });
+      return new StorageError(
+        'NO_CREDENTIALS',
+        `s3 ${op} ${this.url}/${key}: no AWS credentials found (set access_key/secret_key, AWS_* env vars, a profile, or run with an instance/pod role)`,
+        key,
+        { cause: e },
+      );
     }
     const code = st === 403 ? 'ACCESS_DENIED' : name === 'NoSuchBucket' ? 'NO_SUCH_BUCKET' : 'S3';
     // SDK error messages carry the service's error text, never the credentials.
@@ -99,7 +104,13 @@ export class S3Store implements ObjectStore {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.client.send(
-          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: data, ContentLength: data.byteLength, ...(opts?.ifNotExists ? { IfNoneMatch: '*' } : {}) }),
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: data,
+            ContentLength: data.byteLength,
+            ...(opts?.ifNotExists ? { IfNoneMatch: '*' } : {}),
+          }),
         );
         return;
       } catch (e) {
@@ -123,7 +134,12 @@ export class S3Store implements ObjectStore {
     // and only if absent. On failure the multipart upload is aborted (leavePartsOnError: false).
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: key, Body: Readable.from(src.iterable, { objectMode: true, highWaterMark: 1 }), ...(opts?.ifNotExists ? { IfNoneMatch: '*' } : {}) },
+      params: {
+        Bucket: this.bucket,
+        Key: key,
+        Body: Readable.from(src.iterable, { objectMode: true, highWaterMark: 1 }),
+        ...(opts?.ifNotExists ? { IfNoneMatch: '*' } : {}),
+      },
       partSize: S3_PART_SIZE,
       queueSize: S3_QUEUE_SIZE,
       leavePartsOnError: false,
@@ -157,7 +173,13 @@ export class S3Store implements ObjectStore {
     for (let attempt = 0; ; attempt++) {
       try {
         const r = await this.client.send(
-          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: data, ContentLength: data.byteLength, ...(expected === null ? { IfNoneMatch: '*' } : { IfMatch: expected }) }),
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: data,
+            ContentLength: data.byteLength,
+            ...(expected === null ? { IfNoneMatch: '*' } : { IfMatch: expected }),
+          }),
         );
         if (!r.ETag) throw new StorageError('S3', `s3 put ${this.url}/${key}: the server sent no ETag, needed for conditional writes`, key);
         return r.ETag;

@@ -11,7 +11,10 @@ export const ACCEPTED_STORAGE_URLS =
 export function redactUrl(url: string): string {
   return url
     .replace(/\/\/[^/@?#]*@/, '//***@')
-    .replace(/([?&](?:sig|se|sp|sv|sr|st|spr|srt|ss|skoid|sktid|skt|ske|sks|skv|secret[_-]?key|access[_-]?key|session[_-]?token|account[_-]?key|sas(?:[_-]?token)?|token|key)=)[^&#]*/gi, '$1***');
+    .replace(
+      /([?&](?:sig|se|sp|sv|sr|st|spr|srt|ss|skoid|sktid|skt|ske|sks|skv|secret[_-]?key|access[_-]?key|session[_-]?token|account[_-]?key|sas(?:[_-]?token)?|token|key)=)[^&#]*/gi,
+      '$1***',
+    );
 }
 
 function bad(url: string, why: string): UserError {
@@ -71,7 +74,8 @@ function withEndpoint<S extends Extract<StorageSpec, { backend: 's3' | 'azure' |
   const endpoint = q.get('endpoint');
   if (endpoint) {
     if (!/^https?:\/\/[^/\s]+/i.test(endpoint)) throw bad(url, 'endpoint must be http(s)://host[:port]');
-    if (/^http:/i.test(endpoint) && spec.allowHttp !== true) throw bad(url, 'endpoint is plain http://: credentials and data would travel unencrypted; use https://, or add &allow_http=true to allow it');
+    if (/^http:/i.test(endpoint) && spec.allowHttp !== true)
+      throw bad(url, 'endpoint is plain http://: credentials and data would travel unencrypted; use https://, or add &allow_http=true to allow it');
     spec.endpoint = endpoint;
   }
   return spec;

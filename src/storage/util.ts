@@ -15,7 +15,11 @@ export function checkEndpointScheme(backend: 's3' | 'azure' | 'gcs', endpoint: s
   } catch {
     throw new UserError('BAD_STORAGE_CONFIG', `storage.endpoint of the ${backend} backend is not a URL: expected https://host[:port]`);
   }
-  if (ep.protocol !== 'https:' && ep.protocol !== 'http:') throw new UserError('BAD_STORAGE_CONFIG', `storage.endpoint ${ep.protocol}//${ep.host} of the ${backend} backend: expected an https:// (or, with allow_http, http://) URL`);
+  if (ep.protocol !== 'https:' && ep.protocol !== 'http:')
+    throw new UserError(
+      'BAD_STORAGE_CONFIG',
+      `storage.endpoint ${ep.protocol}//${ep.host} of the ${backend} backend: expected an https:// (or, with allow_http, http://) URL`,
+    );
   if (ep.protocol === 'http:' && allowHttp !== true) {
     throw new UserError(
       'BAD_STORAGE_CONFIG',

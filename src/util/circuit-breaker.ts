@@ -87,7 +87,10 @@ export class CircuitBreaker {
         throw this.#open;
       }
       this.#roundEnds = now + coolDownMs;
-      this.#log.warn({ round: this.#rounds, failureThreshold, err: errorMessage(err) }, `${this.#what}: storage or broker failing; holding and retrying in ${Math.round(coolDownMs / 1000)} s (the breaker opens after ${failureThreshold} failed rounds in a row)`);
+      this.#log.warn(
+        { round: this.#rounds, failureThreshold, err: errorMessage(err) },
+        `${this.#what}: storage or broker failing; holding and retrying in ${Math.round(coolDownMs / 1000)} s (the breaker opens after ${failureThreshold} failed rounds in a row)`,
+      );
     }
     await sleep(this.#roundEnds - now, stop ? AbortSignal.any([stop, this.#ac.signal]) : this.#ac.signal);
     if (this.#open) throw this.#open;

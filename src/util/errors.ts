@@ -19,14 +19,23 @@ export class UserError extends KafkaBackupError {}
 
 /** Config file problems: `key` is the dotted path of the offending key. */
 export class ConfigError extends UserError {
-  constructor(message: string, readonly key?: string, context: Record<string, unknown> = {}) {
+  constructor(
+    message: string,
+    readonly key?: string,
+    context: Record<string, unknown> = {},
+  ) {
     super('CONFIG', message, { ...context, key });
   }
 }
 
 /** Storage backend failures; `key` is the object key relative to the backend root. */
 export class StorageError extends KafkaBackupError {
-  constructor(code: string, message: string, readonly key?: string, options?: { cause?: unknown }) {
+  constructor(
+    code: string,
+    message: string,
+    readonly key?: string,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, { key }, options);
   }
 }
@@ -48,20 +57,34 @@ export class AlreadyExistsError extends StorageError {
 /** A compare-and-swap write (`putIfMatch`) found another version than the one it expected. */
 export class PreconditionFailedError extends StorageError {
   constructor(key: string, expected: string | null, options?: { cause?: unknown }) {
-    super('PRECONDITION_FAILED', `${key}: changed by another writer (expected ${expected === null ? 'no object' : `version ${expected}`}); write refused`, key, options);
+    super(
+      'PRECONDITION_FAILED',
+      `${key}: changed by another writer (expected ${expected === null ? 'no object' : `version ${expected}`}); write refused`,
+      key,
+      options,
+    );
   }
 }
 
 /** Stored data failed a checksum or structural check. */
 export class CorruptDataError extends KafkaBackupError {
-  constructor(message: string, readonly object?: string, context: Record<string, unknown> = {}) {
+  constructor(
+    message: string,
+    readonly object?: string,
+    context: Record<string, unknown> = {},
+  ) {
     super('CORRUPT', message, { ...context, object });
   }
 }
 
 /** Kafka protocol or broker failure; carries the Kafka error code when there is one. */
 export class KafkaError extends KafkaBackupError {
-  constructor(message: string, readonly kafkaCode?: number, context: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly kafkaCode?: number,
+    context: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
     super('KAFKA', message, { ...context, kafkaCode }, options);
   }
 }

@@ -10,7 +10,18 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { editDistance } from '../config/load.js';
-import { backendOf, storageSchemas, storageShapes, targetSchema, targetShape, securityShape, connectionShape, targetTopicsShape, type BackendName, type StorageSectionParsed } from '../config/schema.js';
+import {
+  backendOf,
+  storageSchemas,
+  storageShapes,
+  targetSchema,
+  targetShape,
+  securityShape,
+  connectionShape,
+  targetTopicsShape,
+  type BackendName,
+  type StorageSectionParsed,
+} from '../config/schema.js';
 import { normaliseStorage, storageSpecFromConfig } from '../config/storage.js';
 import { originalOffset, prepareSubstitution, redactSecrets, substituteInDocument, type Secret } from '../config/substitute.js';
 import type { KafkaClusterConfig } from '../config/types.js';
@@ -105,12 +116,17 @@ export class ValidationConfigError extends ConfigError {
 // Schema
 
 function section<S extends z.core.$ZodLooseShape>(shape: S) {
-  return z.preprocess((v) => (v === null || v === undefined ? {} : v), z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? `expected a mapping of keys, got ${describe(iss.input)}` : undefined) }));
+  return z.preprocess(
+    (v) => (v === null || v === undefined ? {} : v),
+    z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? `expected a mapping of keys, got ${describe(iss.input)}` : undefined) }),
+  );
 }
 
 /** A section that may be absent, but when written needs its required keys. */
 function optionalSection<S extends z.core.$ZodLooseShape>(shape: S, what: string) {
-  return z.strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? `expected a mapping (${what}), got ${describe(iss.input)}` : undefined) }).optional();
+  return z
+    .strictObject(shape, { error: (iss) => (iss.code === 'invalid_type' ? `expected a mapping (${what}), got ${describe(iss.input)}` : undefined) })
+    .optional();
 }
 
 const percentage = int(1, 100, 'a percentage (1-100)');
@@ -162,9 +178,15 @@ export const webhookShape = {
 };
 const webhooks = z.preprocess(
   (v) => (v === null || v === undefined ? [] : v),
-  z.array(z.strictObject(webhookShape, { error: (iss) => (iss.code === 'invalid_type' ? `expected a mapping (name, url, ...), got ${describe(iss.input)}` : undefined) }), {
-    error: (iss) => (iss.code === 'invalid_type' ? `expected a list of webhooks (a YAML sequence of mappings with name and url), got ${describe(iss.input)}` : undefined),
-  }),
+  z.array(
+    z.strictObject(webhookShape, {
+      error: (iss) => (iss.code === 'invalid_type' ? `expected a mapping (name, url, ...), got ${describe(iss.input)}` : undefined),
+    }),
+    {
+      error: (iss) =>
+        iss.code === 'invalid_type' ? `expected a list of webhooks (a YAML sequence of mappings with name and url), got ${describe(iss.input)}` : undefined,
+    },
+  ),
 );
 export const checksShape = {
   message_count: section(messageCountShape),
@@ -273,7 +295,11 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 /** Parses the text of a validation config file. Throws ValidationConfigError listing every problem. */
 export function parseValidationConfigText(text: string, fileName: string, opts: LoadValidationConfigOptions = {}): ValidationConfig {
   const problems: { path: Path; message: string; offset?: number; line?: number }[] = [];
-  const sub = prepareSubstitution(text, { env: opts.env ?? process.env, baseDir: opts.baseDir ?? dirname(fileName), readFile: opts.readFile ?? ((p) => readFileSync(p, 'utf8')) });
+  const sub = prepareSubstitution(text, {
+    env: opts.env ?? process.env,
+    baseDir: opts.baseDir ?? dirname(fileName),
+    readFile: opts.readFile ?? ((p) => readFileSync(p, 'utf8')),
+  });
   for (const p of sub.problems) problems.push({ path: [], message: p.message, line: p.line });
   const starts = lineStarts(text);
   let secrets: ReadonlyMap<string, Secret> = new Map();
@@ -283,7 +309,10 @@ export function parseValidationConfigText(text: string, fileName: string, opts: 
       .map((p) => {
         const line = p.line ?? (p.offset !== undefined ? lineOf(starts, originalOffset(sub.splices, p.offset)) : undefined);
         const where = pathString(p.path);
-        return { line: line ?? 0, msg: `${fileName}: ${where === '' ? '' : `${where}: `}${redactSecrets(p.message, where, secrets)}${line !== undefined ? ` (line ${line})` : ''}` };
+        return {
+          line: line ?? 0,
+          msg: `${fileName}: ${where === '' ? '' : `${where}: `}${redactSecrets(p.message, where, secrets)}${line !== undefined ? ` (line ${line})` : ''}`,
+        };
       })
       .sort((a, b) => a.line - b.line)
       .map((x) => x.msg);
@@ -370,11 +399,18 @@ export function parseValidationConfigText(text: string, fileName: string, opts: 
   if (checks) {
     const seen = new Set<string>();
     checks.custom_webhooks.forEach((w, i) => {
-      if (seen.has(w.name)) add(['checks', 'custom_webhooks', i, 'name'], `duplicate webhook name ${JSON.stringify(w.name)}; names identify the checks in the report`);
+      if (seen.has(w.name))
+        add(['checks', 'custom_webhooks', i, 'name'], `duplicate webhook name ${JSON.stringify(w.name)}; names identify the checks in the report`);
       seen.add(w.name);
     });
     const m = checks.message_count;
-    if (m.mode === 'exact' && isPlainObject(top['checks']) && isPlainObject(top['checks']['message_count']) && top['checks']['message_count']['sample_percentage'] !== undefined && m.sample_percentage !== 100) {
+    if (
+      m.mode === 'exact' &&
+      isPlainObject(top['checks']) &&
+      isPlainObject(top['checks']['message_count']) &&
+      top['checks']['message_count']['sample_percentage'] !== undefined &&
+      m.sample_percentage !== 100
+    ) {
       add(['checks', 'message_count', 'sample_percentage'], 'only applies with mode: sample (mode is exact)');
     }
   }
@@ -387,10 +423,17 @@ export function parseValidationConfigText(text: string, fileName: string, opts: 
     checks: checks!,
     evidence: {
       formats: [...new Set(evidence!.formats)],
-      signing: { enabled: evidence!.signing.enabled, ...(evidence!.signing.private_key_path !== undefined ? { private_key_path: evidence!.signing.private_key_path } : {}), ...(evidence!.signing.public_key_path !== undefined ? { public_key_path: evidence!.signing.public_key_path } : {}) },
+      signing: {
+        enabled: evidence!.signing.enabled,
+        ...(evidence!.signing.private_key_path !== undefined ? { private_key_path: evidence!.signing.private_key_path } : {}),
+        ...(evidence!.signing.public_key_path !== undefined ? { public_key_path: evidence!.signing.public_key_path } : {}),
+      },
       storage: evidence!.storage,
     },
-    notifications: { ...(notifications!.slack ? { slack: notifications!.slack } : {}), ...(notifications!.pagerduty ? { pagerduty: notifications!.pagerduty } : {}) },
+    notifications: {
+      ...(notifications!.slack ? { slack: notifications!.slack } : {}),
+      ...(notifications!.pagerduty ? { pagerduty: notifications!.pagerduty } : {}),
+    },
     ...(pitr_timestamp !== undefined ? { pitr_timestamp } : {}),
     ...(triggered_by !== undefined ? { triggered_by } : {}),
   };
@@ -404,7 +447,8 @@ export async function loadValidationConfig(path: string, opts: LoadValidationCon
     text = await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as { code?: unknown }).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : String(code ?? 'unreadable');
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : String(code ?? 'unreadable');
     throw new ConfigError(`cannot read validation config file ${path}: ${why}`, undefined, { file: path });
   }
   return parseValidationConfigText(text, path, opts);

@@ -52,8 +52,14 @@ export async function listEvidence(store: ObjectStore, prefix = DEFAULT_EVIDENCE
 }
 
 /** Finds the stored key of one report file (`{prefix}{id}/YYYY/MM/{id}.{ext}`). */
-export async function findEvidenceKey(store: ObjectStore, reportId: string, ext: EvidenceFileType, prefix = DEFAULT_EVIDENCE_PREFIX): Promise<string | undefined> {
-  if (reportId.includes('/') || reportId === '' || reportId === '.' || reportId === '..') throw new UserError('USAGE', `invalid report id ${JSON.stringify(reportId)}`);
+export async function findEvidenceKey(
+  store: ObjectStore,
+  reportId: string,
+  ext: EvidenceFileType,
+  prefix = DEFAULT_EVIDENCE_PREFIX,
+): Promise<string | undefined> {
+  if (reportId.includes('/') || reportId === '' || reportId === '.' || reportId === '..')
+    throw new UserError('USAGE', `invalid report id ${JSON.stringify(reportId)}`);
   for await (const o of store.list(`${prefix}${reportId}/`)) {
     const rest = o.key.slice(prefix.length + reportId.length + 1);
     if (/^\d{4}\/\d{2}\/[^/]+$/.test(rest) && rest.endsWith(`/${reportId}.${ext}`)) return o.key;
@@ -97,7 +103,10 @@ export function loadPublicKey(pem: string | Buffer, where: string): KeyObject {
 
 function checkP256(key: KeyObject, where: string): void {
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    throw new UserError('BAD_KEY', `${where}: expected an ECDSA P-256 (prime256v1) key, got ${key.asymmetricKeyType}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''}`);
+    throw new UserError(
+      'BAD_KEY',
+      `${where}: expected an ECDSA P-256 (prime256v1) key, got ${key.asymmetricKeyType}${key.asymmetricKeyDetails?.namedCurve ? ` ${key.asymmetricKeyDetails.namedCurve}` : ''}`,
+    );
   }
 }
 
@@ -158,7 +167,8 @@ export function verifyReport(report: Uint8Array, bundle: SignatureBundle, public
   const sha = sha256Hex(report);
   const sha256Match = bundle.reportSha256 !== '' && sha === bundle.reportSha256;
   if (bundle.reportSha256 === '') problems.push('the signature file has no Report-SHA256 line');
-  else if (!sha256Match) problems.push(`SHA-256 mismatch: the report hashes to ${sha}, the signature file says ${bundle.reportSha256} (the report was changed)`);
+  else if (!sha256Match)
+    problems.push(`SHA-256 mismatch: the report hashes to ${sha}, the signature file says ${bundle.reportSha256} (the report was changed)`);
   let reportId: string | undefined;
   try {
     const parsed = JSON.parse(Buffer.from(report).toString('utf8')) as { report_id?: unknown };
@@ -171,7 +181,8 @@ export function verifyReport(report: Uint8Array, bundle: SignatureBundle, public
     reportIdMatch = bundle.reportId === reportId;
     if (!reportIdMatch) problems.push(`report id mismatch: the report is ${reportId}, the signature is for ${bundle.reportId}`);
   }
-  if (bundle.algorithm !== '' && bundle.algorithm !== SIGNATURE_ALGORITHM) problems.push(`unsupported algorithm ${bundle.algorithm} (expected ${SIGNATURE_ALGORITHM})`);
+  if (bundle.algorithm !== '' && bundle.algorithm !== SIGNATURE_ALGORITHM)
+    problems.push(`unsupported algorithm ${bundle.algorithm} (expected ${SIGNATURE_ALGORITHM})`);
   let signatureValid: boolean | null = null;
   if (publicKey) {
     const sig = Buffer.from(bundle.signature, 'base64');
@@ -184,5 +195,16 @@ export function verifyReport(report: Uint8Array, bundle: SignatureBundle, public
   }
   // Without a key nothing is proven: whoever can rewrite the report recomputes its SHA-256 and id too.
   const status: VerifyStatus = problems.length ? 'failed' : signatureValid ? 'verified' : 'unverified';
-  return { ok: status === 'verified', status, ...(reportId !== undefined ? { reportId } : {}), sha256: sha, expectedSha256: bundle.reportSha256, sha256Match, reportIdMatch, signatureValid, algorithm: bundle.algorithm, problems };
+  return {
+    ok: status === 'verified',
+    status,
+    ...(reportId !== undefined ? { reportId } : {}),
+    sha256: sha,
+    expectedSha256: bundle.reportSha256,
+    sha256Match,
+    reportIdMatch,
+    signatureValid,
+    algorithm: bundle.algorithm,
+    problems,
+  };
 }

@@ -60,7 +60,10 @@ export async function loadExpectations(store: ObjectStore, backupId: string): Pr
     const sourcesOf = new Map<string, string[]>();
     for (const p of report.partitions) {
       const k = `${p.targetTopic}/${p.targetPartition}`;
-      sourcesOf.set(k, p.sourcePartitions.map((s) => `${p.sourceTopic}/${s}`));
+      sourcesOf.set(
+        k,
+        p.sourcePartitions.map((s) => `${p.sourceTopic}/${s}`),
+      );
     }
     const partitions: PartitionExpectation[] = [];
     for (const [key, ps] of Object.entries(state.partitions)) {
@@ -71,12 +74,25 @@ export async function loadExpectations(store: ObjectStore, backupId: string): Pr
       const runSources = [...new Set(ps.runs.map((r) => `${r.source_topic}/${r.source_partition}`))];
       const high = ps.runs.reduce((h, r) => Math.max(h, r.target + r.count), ps.initial_end_offset);
       const start = ps.runs.reduce((s, r) => Math.min(s, r.target), Number.MAX_SAFE_INTEGER);
-      partitions.push({ topic, partition, sources: sourcesOf.get(key) ?? runSources, records, startOffset: ps.runs.length ? Math.min(start, ps.initial_end_offset) : ps.initial_end_offset, highWatermark: high });
+      partitions.push({
+        topic,
+        partition,
+        sources: sourcesOf.get(key) ?? runSources,
+        records,
+        startOffset: ps.runs.length ? Math.min(start, ps.initial_end_offset) : ps.initial_end_offset,
+        highWatermark: high,
+      });
     }
     partitions.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);
     return {
       source: 'restore-report',
-      restore: { restoreId: report.restore_id, completedAt: state.completed_at ?? 0, timeWindowStart: report.time_window_start ?? null, timeWindowEnd: report.time_window_end ?? null, recordsRestored: report.records_restored },
+      restore: {
+        restoreId: report.restore_id,
+        completedAt: state.completed_at ?? 0,
+        timeWindowStart: report.time_window_start ?? null,
+        timeWindowEnd: report.time_window_end ?? null,
+        recordsRestored: report.records_restored,
+      },
       backup,
       partitions,
     };
@@ -84,7 +100,14 @@ export async function loadExpectations(store: ObjectStore, backupId: string): Pr
   const partitions: PartitionExpectation[] = [];
   for (const t of backup.topics) {
     for (const p of t.partitions) {
-      partitions.push({ topic: t.name, partition: p.partition, sources: [`${t.name}/${p.partition}`], records: p.summary.records, startOffset: 0, highWatermark: p.summary.records });
+      partitions.push({
+        topic: t.name,
+        partition: p.partition,
+        sources: [`${t.name}/${p.partition}`],
+        records: p.summary.records,
+        startOffset: 0,
+        highWatermark: p.summary.records,
+      });
     }
   }
   return { source: 'backup-manifest', backup, partitions };

@@ -23,7 +23,12 @@ export interface NotificationOutcome {
 const TIMEOUT_MS = 30_000;
 
 async function post(url: string, body: unknown): Promise<{ status: number; ok: boolean; text: string }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': `kafka-backup/${TOOL_VERSION}` }, body: JSON.stringify(body), signal: AbortSignal.timeout(TIMEOUT_MS) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'user-agent': `kafka-backup/${TOOL_VERSION}` },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(TIMEOUT_MS),
+  });
   const text = await res.text().catch(() => '');
   return { status: res.status, ok: res.ok, text };
 }
@@ -34,14 +39,25 @@ function summaryLine(r: EvidenceReport): string {
 }
 
 export function slackMessage(r: EvidenceReport, evidenceLocation: string): Record<string, unknown> {
-  const lines = r.validation.checks.map((c) => `${c.status === 'passed' ? ':white_check_mark:' : c.status === 'failed' ? ':x:' : c.status === 'warning' ? ':warning:' : ':white_circle:'} *${c.name}*: ${c.message}`);
+  const lines = r.validation.checks.map(
+    (c) =>
+      `${c.status === 'passed' ? ':white_check_mark:' : c.status === 'failed' ? ':x:' : c.status === 'warning' ? ':warning:' : ':white_circle:'} *${c.name}*: ${c.message}`,
+  );
   const text = summaryLine(r);
   return {
     text,
     blocks: [
       { type: 'section', text: { type: 'mrkdwn', text: `*${text}*` } },
       { type: 'section', text: { type: 'mrkdwn', text: lines.join('\n').slice(0, 2900) } },
-      { type: 'context', elements: [{ type: 'mrkdwn', text: `Evidence: ${evidenceLocation}${r.pitr_timestamp !== null ? ` · PITR ${new Date(r.pitr_timestamp).toISOString()}` : ''}${r.triggered_by ? ` · triggered by ${r.triggered_by}` : ''}` }] },
+      {
+        type: 'context',
+        elements: [
+          {
+            type: 'mrkdwn',
+            text: `Evidence: ${evidenceLocation}${r.pitr_timestamp !== null ? ` · PITR ${new Date(r.pitr_timestamp).toISOString()}` : ''}${r.triggered_by ? ` · triggered by ${r.triggered_by}` : ''}`,
+          },
+        ],
+      },
     ],
   };
 }
@@ -71,7 +87,11 @@ export function pagerDutyEvent(r: EvidenceReport, routingKey: string, severity: 
   };
 }
 
-export async function sendNotifications(cfg: NotificationsConfig, report: EvidenceReport, opts: { pagerDutyEventsUrl?: string; evidenceLocation: string }): Promise<NotificationOutcome[]> {
+export async function sendNotifications(
+  cfg: NotificationsConfig,
+  report: EvidenceReport,
+  opts: { pagerDutyEventsUrl?: string; evidenceLocation: string },
+): Promise<NotificationOutcome[]> {
   const log = logger('validation');
   const out: NotificationOutcome[] = [];
   const attempt = async (channel: NotificationOutcome['channel'], url: string, body: unknown): Promise<void> => {

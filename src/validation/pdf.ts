@@ -4,7 +4,11 @@ import type { EvidenceReport } from './run.js';
 
 export async function renderPdf(r: EvidenceReport): Promise<Buffer> {
   // Fixed creation date: the PDF depends only on the report.
-  const doc = new PDFDocument({ size: 'A4', margin: 50, info: { Title: `Kafka backup validation ${r.report_id}`, Author: `kafka-backup ${r.tool.version}`, CreationDate: new Date(r.generated_at) } });
+  const doc = new PDFDocument({
+    size: 'A4',
+    margin: 50,
+    info: { Title: `Kafka backup validation ${r.report_id}`, Author: `kafka-backup ${r.tool.version}`, CreationDate: new Date(r.generated_at) },
+  });
   const chunks: Buffer[] = [];
   const done = new Promise<Buffer>((resolve, reject) => {
     doc.on('data', (c: Buffer) => chunks.push(c));
@@ -13,7 +17,12 @@ export async function renderPdf(r: EvidenceReport): Promise<Buffer> {
   });
   const v = r.validation;
   doc.fontSize(18).text('Kafka Backup Restore Validation Evidence');
-  doc.moveDown(0.5).fontSize(12).fillColor(v.result === 'passed' ? '#1a7f37' : '#cf222e').text(`Result: ${v.result.toUpperCase()}`).fillColor('black');
+  doc
+    .moveDown(0.5)
+    .fontSize(12)
+    .fillColor(v.result === 'passed' ? '#1a7f37' : '#cf222e')
+    .text(`Result: ${v.result.toUpperCase()}`)
+    .fillColor('black');
   doc.moveDown(0.5).fontSize(10);
   const rows: [string, string][] = [
     ['Report id', r.report_id],
@@ -42,7 +51,11 @@ export async function renderPdf(r: EvidenceReport): Promise<Buffer> {
     doc.moveDown().fontSize(13).font('Helvetica-Bold').text('Notes').fontSize(10).font('Helvetica');
     for (const n of r.notes) doc.text(`- ${n}`);
   }
-  doc.moveDown().fontSize(8).fillColor('gray').text('The JSON report is the authoritative record; its detached .sig signature (when signing is enabled) covers the JSON bytes, not this PDF.');
+  doc
+    .moveDown()
+    .fontSize(8)
+    .fillColor('gray')
+    .text('The JSON report is the authoritative record; its detached .sig signature (when signing is enabled) covers the JSON bytes, not this PDF.');
   doc.end();
   return done;
 }

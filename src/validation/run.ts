@@ -121,7 +121,19 @@ export async function runValidation(opts: ValidationRunOptions): Promise<Validat
 
   // --- custom webhooks (after the built-in checks, so they receive their results)
   for (const w of cfg.checks.custom_webhooks) {
-    checks.push(await timed(w.name, 'custom_webhook', () => callWebhook(w, { report_id: reportId, backup_id: cfg.backup_id, pitr_timestamp: pitr, triggered_by: triggeredBy, target_bootstrap_servers: opts.target.bootstrapServers, started_at: iso(started), checks: checks.map((c) => ({ name: c.name, type: c.type, status: c.status, message: c.message })) })));
+    checks.push(
+      await timed(w.name, 'custom_webhook', () =>
+        callWebhook(w, {
+          report_id: reportId,
+          backup_id: cfg.backup_id,
+          pitr_timestamp: pitr,
+          triggered_by: triggeredBy,
+          target_bootstrap_servers: opts.target.bootstrapServers,
+          started_at: iso(started),
+          checks: checks.map((c) => ({ name: c.name, type: c.type, status: c.status, message: c.message })),
+        }),
+      ),
+    );
   }
 
   const completed = Date.now();
@@ -149,7 +161,15 @@ export async function runValidation(opts: ValidationRunOptions): Promise<Validat
       latest_timestamp: v.maxTimestamp,
     },
     expectation_source: exp.source,
-    restore: exp.restore ? { restore_id: exp.restore.restoreId, completed_at: iso(exp.restore.completedAt), time_window_start: exp.restore.timeWindowStart, time_window_end: exp.restore.timeWindowEnd, records_restored: exp.restore.recordsRestored } : null,
+    restore: exp.restore
+      ? {
+          restore_id: exp.restore.restoreId,
+          completed_at: iso(exp.restore.completedAt),
+          time_window_start: exp.restore.timeWindowStart,
+          time_window_end: exp.restore.timeWindowEnd,
+          records_restored: exp.restore.recordsRestored,
+        }
+      : null,
     target: { bootstrap_servers: [...opts.target.bootstrapServers] },
     validation: {
       result: passed ? 'passed' : 'failed',
@@ -170,22 +190,39 @@ export async function runValidation(opts: ValidationRunOptions): Promise<Validat
 
   const stored = await storeEvidence(opts, report, started);
 
-  const notifications = await sendNotifications(cfg.notifications, report, { pagerDutyEventsUrl: opts.pagerDutyEventsUrl, evidenceLocation: `${store.url}/${stored.json}` });
+  const notifications = await sendNotifications(cfg.notifications, report, {
+    pagerDutyEventsUrl: opts.pagerDutyEventsUrl,
+    evidenceLocation: `${store.url}/${stored.json}`,
+  });
   return { report, passed, stored, notifications };
 }
 
 async function callWebhook(w: WebhookCheckConfig, body: Record<string, unknown>): Promise<Omit<CheckResult, 'name' | 'type' | 'started_at' | 'duration_ms'>> {
   const t0 = Date.now();
-  const details: Record<string, unknown> = { url: redactUrl(w.url), expected_status_code: w.expected_status_code, timeout_seconds: w.timeout_seconds, fail_on_timeout: w.fail_on_timeout };
+  const details: Record<string, unknown> = {
+    url: redactUrl(w.url),
+    expected_status_code: w.expected_status_code,
+    timeout_seconds: w.timeout_seconds,
+    fail_on_timeout: w.fail_on_timeout,
+  };
   let res: Response;
   try {
-    res = await fetch(w.url, { method: 'POST', headers: { 'content-type': 'application/json', 'user-agent': `kafka-backup/${TOOL_VERSION}` }, body: JSON.stringify(body), signal: AbortSignal.timeout(w.timeout_seconds * 1000) });
+    res = await fetch(w.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': `kafka-backup/${TOOL_VERSION}` },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(w.timeout_seconds * 1000),
+    });
   } catch (err) {
     const e = err as Error;
     const timeout = e.name === 'TimeoutError' || e.name === 'AbortError';
     if (timeout) {
       details['timed_out'] = true;
-      return { status: w.fail_on_timeout ? 'failed' : 'warning', message: `no answer within ${w.timeout_seconds}s${w.fail_on_timeout ? '' : ' (fail_on_timeout: false)'}`, details };
+      return {
+        status: w.fail_on_timeout ? 'failed' : 'warning',
+        message: `no answer within ${w.timeout_seconds}s${w.fail_on_timeout ? '' : ' (fail_on_timeout: false)'}`,
+        details,
+      };
     }
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     details['error'] = cause?.code ?? cause?.message ?? e.message;
@@ -221,7 +258,10 @@ async function renderPdfLazily(r: EvidenceReport): Promise<Buffer> {
     mod = await import('./pdf.js');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw err;
-    throw new UserError('PDF_UNAVAILABLE', 'evidence.formats: pdf needs the optional package pdfkit, which is not installed (install kafka-backup without --omit=optional, or drop pdf from evidence.formats)');
+    throw new UserError(
+      'PDF_UNAVAILABLE',
+      'evidence.formats: pdf needs the optional package pdfkit, which is not installed (install kafka-backup without --omit=optional, or drop pdf from evidence.formats)',
+    );
   }
   return mod.renderPdf(r);
 }
@@ -259,10 +299,15 @@ async function storeEvidence(opts: ValidationRunOptions, report: EvidenceReport,
 function expectationNotes(exp: Expectations, pitr: number | null): string[] {
   const notes: string[] = [];
   if (exp.source === 'backup-manifest') {
-    notes.push('No finished restore of this backup was found in storage: expected counts come from the backup manifest and indexes (a whole restore into topics of the same names).');
-    if (pitr !== null) notes.push('A PITR timestamp was given but no restore report exists: the backup-wide counts are compared, which is only right for a whole restore.');
+    notes.push(
+      'No finished restore of this backup was found in storage: expected counts come from the backup manifest and indexes (a whole restore into topics of the same names).',
+    );
+    if (pitr !== null)
+      notes.push('A PITR timestamp was given but no restore report exists: the backup-wide counts are compared, which is only right for a whole restore.');
   } else if (exp.restore && pitr !== null && exp.restore.timeWindowEnd !== null && exp.restore.timeWindowEnd !== pitr) {
-    notes.push(`The PITR timestamp ${pitr} (${iso(pitr)}) differs from the time_window_end ${exp.restore.timeWindowEnd} of the latest restore ${exp.restore.restoreId}, whose offset map is the expectation.`);
+    notes.push(
+      `The PITR timestamp ${pitr} (${iso(pitr)}) differs from the time_window_end ${exp.restore.timeWindowEnd} of the latest restore ${exp.restore.restoreId}, whose offset map is the expectation.`,
+    );
   }
   return notes;
 }

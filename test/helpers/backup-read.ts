@@ -30,7 +30,11 @@ export async function assertBackupExact(bootstrap: string, store: ObjectStore, b
     const src = await consumeAll(bootstrap, topic, p);
     const got = await backupRecords(store, backupId, topic, p);
     assert.equal(got.length, src.length, `${topic}/${p}: ${got.length} records in the backup, ${src.length} in the source`);
-    assert.deepEqual(got.map((r) => recordKey(r, true)), src.map((r) => recordKey(r, true)), `${topic}/${p}: nothing lost, nothing duplicated`);
+    assert.deepEqual(
+      got.map((r) => recordKey(r, true)),
+      src.map((r) => recordKey(r, true)),
+      `${topic}/${p}: nothing lost, nothing duplicated`,
+    );
     total += src.length;
   }
   assert.equal(v.recordsChecked, total);

@@ -83,20 +83,21 @@ export async function startHttpFaultProxy(opts: { upstream: string; port?: numbe
       stats.byKind[kind] = (stats.byKind[kind] ?? 0) + 1;
       void drain(req).then(() => {
         const body = method === 'HEAD' ? '' : s3ErrorXml(fault.code, fault.message ?? `injected ${fault.code}`, url);
-        res.writeHead(fault.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), ...(fault.status === 503 ? { 'retry-after': '1' } : {}) });
+        res.writeHead(fault.status, {
+          'content-type': 'application/xml',
+          'content-length': Buffer.byteLength(body),
+          ...(fault.status === 503 ? { 'retry-after': '1' } : {}),
+        });
         res.end(body);
       });
       return;
     }
     stats.forwarded++;
-    const fwd = httpRequest(
-      { host: up.hostname, port: Number(up.port || 80), method, path: url, headers: req.headers },
-      (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        upRes.pipe(res);
-        upRes.on('error', () => res.destroy());
-      },
-    );
+    const fwd = httpRequest({ host: up.hostname, port: Number(up.port || 80), method, path: url, headers: req.headers }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      upRes.pipe(res);
+      upRes.on('error', () => res.destroy());
+    });
     fwd.on('error', () => res.destroy());
     req.pipe(fwd);
   });

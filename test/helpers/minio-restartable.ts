@@ -24,17 +24,35 @@ export async function startRestartableMinio(): Promise<RestartableMinio> {
   mkdirSync(RUN_DIR, { recursive: true });
   const dir = mkdtempSync(join(RUN_DIR, 'minio-restartable-'));
   const [port, consolePort] = (await freePorts(2)) as [number, number];
-  const conn: S3Conn = { endpoint: `http://127.0.0.1:${port}`, accessKey: 'kbtestadmin', secretKey: `kbtest-${randomBytes(8).toString('hex')}`, region: 'us-east-1' };
+  const conn: S3Conn = {
+    endpoint: `http://127.0.0.1:${port}`,
+    accessKey: 'kbtestadmin',
+    secretKey: `kbtest-${randomBytes(8).toString('hex')}`,
+    region: 'us-east-1',
+  };
   let proc: Supervised | undefined;
   const start = async (): Promise<void> => {
     if (proc?.isRunning()) return;
     proc = supervise(MINIO_BIN, ['server', join(dir, 'data'), '--address', `127.0.0.1:${port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], {
       cwd: dir,
       logFile: join(dir, 'minio.log'),
-      env: { ...process.env, MINIO_ROOT_USER: conn.accessKey, MINIO_ROOT_PASSWORD: conn.secretKey, MINIO_REGION: 'us-east-1', MINIO_UPDATE: 'off', MINIO_BROWSER: 'off', MINIO_CI_CD: '1', HOME: dir },
+      env: {
+        ...process.env,
+        MINIO_ROOT_USER: conn.accessKey,
+        MINIO_ROOT_PASSWORD: conn.secretKey,
+        MINIO_REGION: 'us-east-1',
+        MINIO_UPDATE: 'off',
+        MINIO_BROWSER: 'off',
+        MINIO_CI_CD: '1',
+        HOME: dir,
+      },
     });
     const p = proc;
-    await waitFor(`minio ${conn.endpoint}`, () => minioLive(conn.endpoint), { timeoutMs: 30_000, intervalMs: 100, abort: () => (p.isRunning() ? undefined : 'minio exited') });
+    await waitFor(`minio ${conn.endpoint}`, () => minioLive(conn.endpoint), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      abort: () => (p.isRunning() ? undefined : 'minio exited'),
+    });
   };
   await start();
   return {

@@ -32,7 +32,12 @@ let own: Promise<RunningMinio> | undefined;
 
 /** Unique valid bucket name: lower-case, 3..63 chars. */
 export function uniqueBucket(prefix = 'kb-test'): string {
-  const clean = prefix.toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'kb';
+  const clean =
+    prefix
+      .toLowerCase()
+      .replace(/[^a-z0-9-]/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'kb';
   return `${clean}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 }
 

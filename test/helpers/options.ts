@@ -3,7 +3,13 @@ import type { RestoreOptions } from '../../src/restore/options.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 
 /** Engine options with the config defaults, for tests that call the engines directly. */
-export function testBackupOptions(bootstrap: string, store: ObjectStore, backupId: string, topics: string[], extra: Partial<BackupOptions> = {}): BackupOptions {
+export function testBackupOptions(
+  bootstrap: string,
+  store: ObjectStore,
+  backupId: string,
+  topics: string[],
+  extra: Partial<BackupOptions> = {},
+): BackupOptions {
   return {
     backupId,
     source: { bootstrapServers: [bootstrap] },

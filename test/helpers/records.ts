@@ -9,7 +9,14 @@ import { EARLIEST, KafkaAdmin, LATEST } from '../../src/kafka/admin.js';
  * Test data goes to the broker through our own batch encoder, because Kafka-client producers
  * (including @platformatic/kafka's) take headers as a map and cannot send duplicate header keys.
  */
-export async function produce(bootstrap: string, topic: string, partition: number, records: RecordInput[], compression: KafkaCompression = 'none', perBatch = 50): Promise<void> {
+export async function produce(
+  bootstrap: string,
+  topic: string,
+  partition: number,
+  records: RecordInput[],
+  compression: KafkaCompression = 'none',
+  perBatch = 50,
+): Promise<void> {
   const cluster = await KafkaCluster.connect({ bootstrapServers: [bootstrap] });
   try {
     const producer = await RawProducer.create(cluster);
@@ -51,7 +58,13 @@ export async function consumeAll(bootstrap: string, topic: string, partition: nu
 /** A comparable, byte-exact rendering of a record (offset excluded unless asked). */
 export function recordKey(r: KafkaRecord, withOffset = false): string {
   const b = (x: Buffer | null): string => (x === null ? 'null' : `b64:${x.toString('base64')}`);
-  return JSON.stringify([withOffset ? String(r.offset) : '', String(r.timestamp), b(r.key), b(r.value), r.headers.map((h) => [h.key.toString('base64'), b(h.value)])]);
+  return JSON.stringify([
+    withOffset ? String(r.offset) : '',
+    String(r.timestamp),
+    b(r.key),
+    b(r.value),
+    r.headers.map((h) => [h.key.toString('base64'), b(h.value)]),
+  ]);
 }
 
 /** Records with awkward contents: null/empty keys and values, duplicate and null headers, out-of-order timestamps. */

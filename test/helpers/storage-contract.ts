@@ -164,7 +164,10 @@ export function runStorageContract(name: string, makeStore: () => Promise<Object
         const expected = names.map((n) => ns(`list/${n}`)).sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
         assert.deepEqual(all, expected);
         assert.deepEqual(await keys(s, ns('list/a/')), [ns('list/a/1'), ns('list/a/2'), ns('list/a/sub/deep/x')]);
-        assert.deepEqual(await keys(s, ns('list/a')), expected.filter((k) => k.startsWith(ns('list/a'))));
+        assert.deepEqual(
+          await keys(s, ns('list/a')),
+          expected.filter((k) => k.startsWith(ns('list/a'))),
+        );
         assert.deepEqual(await keys(s, ns('list/a/sub')), [ns('list/a/sub/deep/x')]);
         assert.deepEqual(await keys(s, ns('list/zzz')), []);
         assert.deepEqual(await keys(s, ns('nonexistent-dir/')), []);
@@ -184,7 +187,10 @@ export function runStorageContract(name: string, makeStore: () => Promise<Object
         }
         const got = await keys(s, ns('page/'));
         assert.equal(got.length, n);
-        assert.deepEqual(got, Array.from({ length: n }, (_, i) => ns(`page/${pad(i)}`)));
+        assert.deepEqual(
+          got,
+          Array.from({ length: n }, (_, i) => ns(`page/${pad(i)}`)),
+        );
       }));
 
     it('delete is idempotent', () =>
@@ -211,7 +217,10 @@ export function runStorageContract(name: string, makeStore: () => Promise<Object
     it('ifNotExists: conflict throws AlreadyExistsError and keeps the original', () =>
       withStore(async (s) => {
         await s.put(ns('cond/a'), Buffer.from('first'), { ifNotExists: true });
-        await assert.rejects(s.put(ns('cond/a'), Buffer.from('second'), { ifNotExists: true }), (e: unknown) => e instanceof AlreadyExistsError && (e.key ?? '').endsWith(ns('cond/a')));
+        await assert.rejects(
+          s.put(ns('cond/a'), Buffer.from('second'), { ifNotExists: true }),
+          (e: unknown) => e instanceof AlreadyExistsError && (e.key ?? '').endsWith(ns('cond/a')),
+        );
         assert.equal((await s.get(ns('cond/a'))).toString(), 'first');
         async function* one(b: Buffer): AsyncGenerator<Uint8Array> {
           yield b;
@@ -278,7 +287,8 @@ export function runStorageContract(name: string, makeStore: () => Promise<Object
       withStore(async (s) => {
         const bad = ['', '../x', 'a/../../x', '/abs', 'a//b', 'a/./b', '.', '..', 'a\\b', 'a\0b', 'a/', 'a/b/'];
         for (const k of bad) {
-          const check = (e: unknown): boolean => e instanceof StorageError && e.code === 'INVALID_KEY' && (k === '' || e.message.includes(JSON.stringify(k).slice(1, -1).slice(0, 3)));
+          const check = (e: unknown): boolean =>
+            e instanceof StorageError && e.code === 'INVALID_KEY' && (k === '' || e.message.includes(JSON.stringify(k).slice(1, -1).slice(0, 3)));
           await assert.rejects(s.put(k, Buffer.from('x')), check, `put ${JSON.stringify(k)}`);
           await assert.rejects(s.get(k), check, `get ${JSON.stringify(k)}`);
           await assert.rejects(s.head(k), check, `head ${JSON.stringify(k)}`);

@@ -36,20 +36,30 @@ function recordFor(p: number, i: number): RecordInput {
   return {
     key: kind === 0 ? null : Buffer.from(`k-${p}-${i}`),
     value: kind === 1 ? null : Buffer.from(`v-${p}-${i}-${'y'.repeat((i * 37) % 300)}`),
-    headers: kind === 2 ? [{ key: 'dup', value: Buffer.from('1') }, { key: 'dup', value: null }, { key: 'seq', value: Buffer.from(String(i)) }] : [],
+    headers:
+      kind === 2
+        ? [
+            { key: 'dup', value: Buffer.from('1') },
+            { key: 'dup', value: null },
+            { key: 'seq', value: Buffer.from(String(i)) },
+          ]
+        : [],
     timestamp: BigInt(BASE_TS + i * 10 - (kind === 3 ? 5_000 : 0)),
   };
 }
 
 function expectedKey(p: number, i: number, offset: number): string {
   const r = recordFor(p, i);
-  return recordKey({
-    offset: BigInt(offset),
-    timestamp: r.timestamp,
-    key: r.key,
-    value: r.value,
-    headers: (r.headers ?? []).map((h) => ({ key: Buffer.isBuffer(h.key) ? h.key : Buffer.from(h.key), value: h.value })),
-  } as KafkaRecord, false);
+  return recordKey(
+    {
+      offset: BigInt(offset),
+      timestamp: r.timestamp,
+      key: r.key,
+      value: r.value,
+      headers: (r.headers ?? []).map((h) => ({ key: Buffer.isBuffer(h.key) ? h.key : Buffer.from(h.key), value: h.value })),
+    } as KafkaRecord,
+    false,
+  );
 }
 
 /** Seeded random numbers, so a failing run can be repeated (the seed is printed). */
@@ -136,7 +146,12 @@ async function orphans(store: ObjectStore, backupId: string, topic: string): Pro
 async function waitCaughtUp(bootstrap: string, store: ObjectStore, backupId: string, topic: string, timeoutMs = 60_000): Promise<void> {
   const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
   try {
-    const ends = await admin.listOffsets(topic, Array.from({ length: PARTITIONS }, (_, p) => p), LATEST, true);
+    const ends = await admin.listOffsets(
+      topic,
+      Array.from({ length: PARTITIONS }, (_, p) => p),
+      LATEST,
+      true,
+    );
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       let behind = 0;
@@ -163,7 +178,11 @@ async function assertBackupMatchesBroker(bootstrap: string, store: ObjectStore, 
     });
     const fromBackup = await backupRecords(store, backupId, topic, p);
     assert.equal(fromBackup.length, fromBroker.length, `partition ${p}: every record exactly once`);
-    assert.deepEqual(fromBackup.map((r) => recordKey(r, true)), fromBroker.map((r) => recordKey(r, true)), `partition ${p}: same records, same order, same offsets`);
+    assert.deepEqual(
+      fromBackup.map((r) => recordKey(r, true)),
+      fromBroker.map((r) => recordKey(r, true)),
+      `partition ${p}: same records, same order, same offsets`,
+    );
     total += fromBackup.length;
   }
   return total;
@@ -192,10 +211,18 @@ interface KillLanding {
   indexed: number;
 }
 
-async function killLanding(dir: string, store: ObjectStore, backupId: string, topic: string, pid: number, orphansBefore: Set<string> = new Set()): Promise<KillLanding> {
+async function killLanding(
+  dir: string,
+  store: ObjectStore,
+  backupId: string,
+  topic: string,
+  pid: number,
+  orphansBefore: Set<string> = new Set(),
+): Promise<KillLanding> {
   const mine = (await filesUnder(dir)).filter((f) => f.includes(`${TEMP_MARKER}${pid}-`));
   let indexed = 0;
-  for (let p = 0; p < PARTITIONS; p++) indexed += (await readJsonObject(store, keys.partitionIndex(backupId, topic, p), partitionIndexSchema))?.segments.length ?? 0;
+  for (let p = 0; p < PARTITIONS; p++)
+    indexed += (await readJsonObject(store, keys.partitionIndex(backupId, topic, p), partitionIndexSchema))?.segments.length ?? 0;
   return {
     segmentsMidWrite: mine.filter((f) => /\.kbseg\.kbtmp-/.test(f)).length,
     otherMidWrite: mine.filter((f) => !/\.kbseg\.kbtmp-/.test(f)),
@@ -219,7 +246,12 @@ function describeLanding(l: KillLanding): string {
  * about a millisecond, while writing the object and fsyncing it takes longer: the kill lands
  * mid-write, which killLanding then checks on disk. Resolves false if the child exited first.
  */
-async function killOnWrite(dir: string, run: { child: ChildProcess; exited: Promise<unknown> }, match: RegExp, armed: () => Promise<boolean> = async () => true): Promise<boolean> {
+async function killOnWrite(
+  dir: string,
+  run: { child: ChildProcess; exited: Promise<unknown> },
+  match: RegExp,
+  armed: () => Promise<boolean> = async () => true,
+): Promise<boolean> {
   const pid = run.child.pid!;
   let isArmed = false;
   let killed = false;
@@ -284,7 +316,10 @@ describe('continuous backup killed with SIGKILL while a producer writes', () => 
         // The child needs ~1 s to load; these kill points range from during start-up to well into fetching.
         const delay = Math.floor(800 + rnd() * 4000);
         killPoints.push(`${delay} ms`);
-        const early = await Promise.race([run.exited.then((c) => `exited early with ${c}`), new Promise<undefined>((r) => setTimeout(() => r(undefined), delay))]);
+        const early = await Promise.race([
+          run.exited.then((c) => `exited early with ${c}`),
+          new Promise<undefined>((r) => setTimeout(() => r(undefined), delay)),
+        ]);
         assert.equal(early, undefined, `run ${k}: ${early}\n${run.output()}`);
       } else {
         // These the moment the child starts writing a segment.
@@ -299,9 +334,14 @@ describe('continuous backup killed with SIGKILL while a producer writes', () => 
     landings.forEach((l, k) => {
       t.diagnostic(`kill ${k}: ${describeLanding(l)}`);
     });
-    assert.ok(landings.some((l) => l.segmentsMidWrite > 0), 'at least one kill landed while a segment was being written');
+    assert.ok(
+      landings.some((l) => l.segmentsMidWrite > 0),
+      'at least one kill landed while a segment was being written',
+    );
     assert.ok(landings.filter(inWritePath).length >= 2, 'at least two kills landed in the write path');
-    const idxAfterKills = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => readJsonObject(store, keys.partitionIndex(backupId, topic, p), partitionIndexSchema)));
+    const idxAfterKills = await Promise.all(
+      Array.from({ length: PARTITIONS }, (_, p) => readJsonObject(store, keys.partitionIndex(backupId, topic, p), partitionIndexSchema)),
+    );
     t.diagnostic(`segments indexed after the kills: ${idxAfterKills.map((i) => i?.segments.length ?? 0).join(', ')}`);
     const orphansAfterKills = await orphans(store, backupId, topic);
     t.diagnostic(`orphan segments left by the kills: ${orphansAfterKills.length}`);
@@ -351,7 +391,8 @@ describe('continuous backup killed with SIGKILL while a producer writes', () => 
 
     const again = (await readJsonObject(store, indexKey, partitionIndexSchema))!;
     assert.equal(again.next_offset, lost[1]!.last_offset + 1);
-    for (let i = 1; i < again.segments.length; i++) assert.equal(again.segments[i]!.first_offset, again.segments[i - 1]!.last_offset + 1, 'no hole, no overlap');
+    for (let i = 1; i < again.segments.length; i++)
+      assert.equal(again.segments[i]!.first_offset, again.segments[i - 1]!.last_offset + 1, 'no hole, no overlap');
     await assertBackupMatchesBroker(bootstrap, store, backupId, topic, loop.counts);
     const v = await validateBackup(store, backupId, true);
     assert.deepEqual(v.problems, []);
@@ -398,7 +439,11 @@ describe('snapshot backup killed with SIGKILL, then run again with the same conf
   test('3 SIGKILLs mid-snapshot (at the first segment, then further in): the re-run completes it, every record exactly once', async (t) => {
     // Kill 0 at the run's first segment write; kill 1 at a segment write once this run indexed 10
     // segments; kill 2 at an index write once it indexed 25: at the start, and deeper in.
-    const plan: [number, RegExp][] = [[0, SEGMENT_TEMP], [10, SEGMENT_TEMP], [25, INDEX_TEMP]];
+    const plan: [number, RegExp][] = [
+      [0, SEGMENT_TEMP],
+      [10, SEGMENT_TEMP],
+      [25, INDEX_TEMP],
+    ];
     const landings: KillLanding[] = [];
     for (const [k, [grown, what]] of plan.entries()) {
       const at = (await killLanding(dir, store, backupId, topic, -1)).indexed;
@@ -406,7 +451,10 @@ describe('snapshot backup killed with SIGKILL, then run again with the same conf
       const run = startChild(cfg);
       const pid = run.child.pid!;
       const armed = async (): Promise<boolean> => grown === 0 || (await killLanding(dir, store, backupId, topic, pid)).indexed >= at + grown;
-      assert.ok(await killOnWrite(dir, run, what, armed), `run ${k} finished before the kill point (${grown} segments in): make the snapshot bigger\n${run.output()}`);
+      assert.ok(
+        await killOnWrite(dir, run, what, armed),
+        `run ${k} finished before the kill point (${grown} segments in): make the snapshot bigger\n${run.output()}`,
+      );
       assert.equal(await run.exited, null, 'killed by the signal');
       const l = await killLanding(dir, store, backupId, topic, pid, orphansBefore);
       landings.push(l);
@@ -422,7 +470,10 @@ describe('snapshot backup killed with SIGKILL, then run again with the same conf
       assert.ok(v.incomplete.some((pr) => /are not backed up/.test(pr.problem)) || v.problems.length > 0, 'validate names the shortfall');
     }
     assert.ok(landings.every(inWritePath), 'every kill landed in the write path (an object half-written, or a segment stored but not indexed)');
-    assert.ok(landings.some((l) => l.segmentsMidWrite > 0), 'at least one kill landed while a segment was being written');
+    assert.ok(
+      landings.some((l) => l.segmentsMidWrite > 0),
+      'at least one kill landed while a segment was being written',
+    );
     // The window between a segment's rename and its index's is a few milliseconds: a kill armed on the index
     // write lands in it only when the signal beats the rename (a fresh-clone CI run under load missed it). Said,
     // not asserted; 'a crash between the segment put and the index put' above covers that window deterministically.
@@ -436,7 +487,13 @@ describe('snapshot backup killed with SIGKILL, then run again with the same conf
     assert.equal(summary.status, 'complete');
     const manifest = await readJsonObject(store, keys.manifest(backupId), manifestSchema);
     assert.equal(manifest?.status, 'complete');
-    const total = await assertBackupMatchesBroker(bootstrap, store, backupId, topic, Array.from({ length: PARTITIONS }, () => PER_PARTITION));
+    const total = await assertBackupMatchesBroker(
+      bootstrap,
+      store,
+      backupId,
+      topic,
+      Array.from({ length: PARTITIONS }, () => PER_PARTITION),
+    );
     assert.equal(total, PER_PARTITION * PARTITIONS);
     const v = await validateBackup(store, backupId, true);
     assert.deepEqual(v.problems, [], 'orphan segments are not problems');

@@ -42,7 +42,13 @@ async function produceAll(bootstrap: string, topic: string): Promise<void> {
           offsetDelta: j,
           key: Buffer.from(`k-${p}-${i + j}`),
           value: Buffer.from(`v-${p}-${i + j}-${'z'.repeat(((i + j) * 31) % 250)}`),
-          headers: j % 7 === 0 ? [{ key: 'h', value: null }, { key: 'h', value: Buffer.alloc(0) }] : [],
+          headers:
+            j % 7 === 0
+              ? [
+                  { key: 'h', value: null },
+                  { key: 'h', value: Buffer.alloc(0) },
+                ]
+              : [],
           timestamp: BigInt(Date.UTC(2025, 0, 1) + (i + j) * 1000),
         }));
         await producer.send(topic, p, [encodeBatch(recs, { compression: 'none' })]);

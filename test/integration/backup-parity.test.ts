@@ -34,7 +34,19 @@ before(async () => {
   store = new FsStore(join(dir, 'backups'));
   await createTopic(bootstrap, plainTopic, 2);
   for (const p of [0, 1]) {
-    await produce(bootstrap, plainTopic, p, Array.from({ length: N }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.alloc(200, i % 251), headers: [], timestamp: BigInt(Date.UTC(2025, 0, 1) + i) })), 'none', 100);
+    await produce(
+      bootstrap,
+      plainTopic,
+      p,
+      Array.from({ length: N }, (_, i) => ({
+        key: Buffer.from(`k${i}`),
+        value: Buffer.alloc(200, i % 251),
+        headers: [],
+        timestamp: BigInt(Date.UTC(2025, 0, 1) + i),
+      })),
+      'none',
+      100,
+    );
   }
 });
 
@@ -79,21 +91,35 @@ test('isolation_level: read_committed leaves aborted transactions out of the bac
 
   // Default (read_uncommitted): every batch stored, aborted ones included, as before.
   await runBackup(testBackupOptions(bootstrap, store, 'txn-default', [topic]));
-  const all = (await stored('txn-default', topic, 0)).filter((b) => !readBatchHeader(b).isControl).flatMap((b) => decodeBatch(b).records.map((r) => r.value!.toString()));
-  assert.deepEqual(all, [...committed, ...abortedValues].sort((x, y) => Number(x.slice(2)) - Number(y.slice(2))));
+  const all = (await stored('txn-default', topic, 0))
+    .filter((b) => !readBatchHeader(b).isControl)
+    .flatMap((b) => decodeBatch(b).records.map((r) => r.value!.toString()));
+  assert.deepEqual(
+    all,
+    [...committed, ...abortedValues].sort((x, y) => Number(x.slice(2)) - Number(y.slice(2))),
+  );
 
   // read_committed: only committed records are stored, and no aborted transaction is listed.
   await runBackup(testBackupOptions(bootstrap, store, 'txn-rc', [topic], { isolationLevel: 'read_committed' }));
-  const rc = (await stored('txn-rc', topic, 0)).filter((b) => !readBatchHeader(b).isControl).flatMap((b) => decodeBatch(b).records.map((r) => r.value!.toString()));
+  const rc = (await stored('txn-rc', topic, 0))
+    .filter((b) => !readBatchHeader(b).isControl)
+    .flatMap((b) => decodeBatch(b).records.map((r) => r.value!.toString()));
   assert.deepEqual(rc, committed, 'only the committed records are in the backup');
   const idx = await readJsonObject(store, keys.partitionIndex('txn-rc', topic, 0), partitionIndexSchema);
-  assert.deepEqual(idx!.segments.flatMap((s) => s.aborted_transactions), []);
+  assert.deepEqual(
+    idx!.segments.flatMap((s) => s.aborted_transactions),
+    [],
+  );
 
   // Both restore to the same committed records.
   for (const id of ['txn-default', 'txn-rc']) {
     const target = uniqueTopic(`parity-${id}`);
     await runRestore(testRestoreOptions(bootstrap, store, id, { topicMapping: { [topic]: target } }));
-    assert.deepEqual((await consumeAll(bootstrap, target, 0)).map((r) => r.value!.toString()), committed, `${id}: restored records`);
+    assert.deepEqual(
+      (await consumeAll(bootstrap, target, 0)).map((r) => r.value!.toString()),
+      committed,
+      `${id}: restored records`,
+    );
   }
 });
 
@@ -103,7 +129,9 @@ test('rate_limit_records_per_sec and rate_limit_bytes_per_sec hold the whole pro
     // 3,000 records over two partitions at 1,000 records/s: at least 2 s after the first second's burst
     // (one bucket per partition would let each partition's 1,500 through in about 0.5 s).
     let t0 = Date.now();
-    const sum = await runBackup(testBackupOptions(bootstrap, store, 'rl-records', [plainTopic], { maxConcurrentPartitions: 2, rateLimitRecordsPerSec: 1000, metrics }));
+    const sum = await runBackup(
+      testBackupOptions(bootstrap, store, 'rl-records', [plainTopic], { maxConcurrentPartitions: 2, rateLimitRecordsPerSec: 1000, metrics }),
+    );
     const took = Date.now() - t0;
     assert.equal(sum.records, 2 * N);
     assert.ok(took >= 1800, `3000 records at 1000/s took ${took} ms`);
@@ -114,7 +142,9 @@ test('rate_limit_records_per_sec and rate_limit_bytes_per_sec hold the whole pro
 
     // Bytes: about 0.64 MB (two partitions of 1,500 records of ~215 bytes) at 200 kB/s: at least ~2 s.
     t0 = Date.now();
-    const byBytes = await runBackup(testBackupOptions(bootstrap, store, 'rl-bytes', [plainTopic], { maxConcurrentPartitions: 2, rateLimitBytesPerSec: 200_000 }));
+    const byBytes = await runBackup(
+      testBackupOptions(bootstrap, store, 'rl-bytes', [plainTopic], { maxConcurrentPartitions: 2, rateLimitBytesPerSec: 200_000 }),
+    );
     const tookBytes = Date.now() - t0;
     assert.ok(byBytes.rawBytes > 600_000, `backed up ${byBytes.rawBytes} bytes`);
     assert.ok(tookBytes >= (byBytes.rawBytes / 200_000 - 1) * 1000 * 0.9, `${byBytes.rawBytes} bytes at 200 kB/s took ${tookBytes} ms`);
@@ -126,7 +156,10 @@ test('rate_limit_records_per_sec and rate_limit_bytes_per_sec hold the whole pro
 async function backupConfig(name: string, body: string, include?: string[]): Promise<string> {
   const f = join(dir, `${name}.yaml`);
   const topics = include ? `  topics:\n    include: [${include.join(', ')}]\n` : '';
-  await writeFile(f, `mode: backup\nbackup_id: ${name}\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n${topics}storage:\n  backend: filesystem\n  path: ${JSON.stringify(join(dir, 'backups'))}\nmetrics:\n  enabled: false\n${body}`);
+  await writeFile(
+    f,
+    `mode: backup\nbackup_id: ${name}\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n${topics}storage:\n  backend: filesystem\n  path: ${JSON.stringify(join(dir, 'backups'))}\nmetrics:\n  enabled: false\n${body}`,
+  );
   return f;
 }
 
@@ -134,9 +167,18 @@ test('on_missing_topic: fail (default) refuses a missing literal topic; warn bac
   const missing = uniqueTopic('parity-nope');
   const f = runCli(['backup', '--config', await backupConfig('missing-fail', '', [plainTopic, missing])]);
   assert.equal(f.code, 1, f.stderr);
-  assert.equal(f.stderr.trim().split('\n').at(-1), `error: source.topics.include names topics that do not exist on the source cluster: ${missing} (backup.on_missing_topic: warn backs up the others)`);
+  assert.equal(
+    f.stderr.trim().split('\n').at(-1),
+    `error: source.topics.include names topics that do not exist on the source cluster: ${missing} (backup.on_missing_topic: warn backs up the others)`,
+  );
 
-  const w = runCli(['backup', '--config', await backupConfig('missing-warn', 'backup:\n  on_missing_topic: warn\n', [plainTopic, missing]), '--format', 'json']);
+  const w = runCli([
+    'backup',
+    '--config',
+    await backupConfig('missing-warn', 'backup:\n  on_missing_topic: warn\n', [plainTopic, missing]),
+    '--format',
+    'json',
+  ]);
   assert.equal(w.code, 0, w.stderr);
   assert.match(w.stderr, new RegExp(`do not exist on the source cluster: ${missing}; backing up the others`));
   const report = JSON.parse(w.stdout) as { status: string; topics: number; records: number };

@@ -22,7 +22,17 @@ before(async () => {
   bootstrap = (await getTestKafka()).bootstrap;
   const s3 = await getTestS3();
   const bucket = await s3.freshBucket();
-  store = await openStore({ backend: 's3', bucket, prefix: 'production', endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, allowHttp: true, pathStyle: true });
+  store = await openStore({
+    backend: 's3',
+    bucket,
+    prefix: 'production',
+    endpoint: s3.endpoint,
+    region: s3.region,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+    allowHttp: true,
+    pathStyle: true,
+  });
   await createTopic(bootstrap, topic, 2);
   await produce(bootstrap, topic, 0, awkwardRecords(250, Date.UTC(2024, 10, 10), 7), 'zstd');
   await produce(bootstrap, topic, 1, awkwardRecords(250, Date.UTC(2024, 10, 10), 8), 'none');
@@ -35,7 +45,14 @@ after(async () => {
 });
 
 test('backup to S3 (MinIO), validate --deep, and a PITR restore from it', async () => {
-  const sum = await runBackup(testBackupOptions(bootstrap, store, 's3-backup', [topic], { compression: 'lz4', segmentMaxBytes: 8192, maxConcurrentPartitions: 2, fetchMaxBytes: 32 * 1024 }));
+  const sum = await runBackup(
+    testBackupOptions(bootstrap, store, 's3-backup', [topic], {
+      compression: 'lz4',
+      segmentMaxBytes: 8192,
+      maxConcurrentPartitions: 2,
+      fetchMaxBytes: 32 * 1024,
+    }),
+  );
   assert.equal(sum.records, 500);
   const v = await validateBackup(store, 's3-backup', true);
   assert.deepEqual(v.problems, []);
@@ -46,12 +63,23 @@ test('backup to S3 (MinIO), validate --deep, and a PITR restore from it', async 
   const start = sorted[100]!;
   const end = sorted[300]!;
   const target = uniqueTopic('s3-pitr');
-  const res = await runRestore(testRestoreOptions(bootstrap, store, 's3-backup', { windowStart: start, windowEnd: end, topicMapping: { [topic]: target }, maxConcurrentPartitions: 2, produceBatchSize: 100 }));
+  const res = await runRestore(
+    testRestoreOptions(bootstrap, store, 's3-backup', {
+      windowStart: start,
+      windowEnd: end,
+      topicMapping: { [topic]: target },
+      maxConcurrentPartitions: 2,
+      produceBatchSize: 100,
+    }),
+  );
   let expectedTotal = 0;
   for (const p of [0, 1]) {
     const expected = (await consumeAll(bootstrap, topic, p)).filter((r) => r.timestamp >= BigInt(start) && r.timestamp <= BigInt(end));
     const got = await consumeAll(bootstrap, target, p);
-    assert.deepEqual(got.map((r) => recordKey(r)), expected.map((r) => recordKey(r)));
+    assert.deepEqual(
+      got.map((r) => recordKey(r)),
+      expected.map((r) => recordKey(r)),
+    );
     expectedTotal += expected.length;
   }
   assert.equal(res.restored, expectedTotal);
@@ -59,7 +87,8 @@ test('backup to S3 (MinIO), validate --deep, and a PITR restore from it', async 
 
 test('CLI: an S3 endpoint given by host name, without path_style, uses path-style requests: backup and restore work', async () => {
   const ROOT = join(import.meta.dirname, '..', '..');
-  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
   const s3 = await getTestS3();
   const bucket = await s3.freshBucket('kb-pathstyle');
   const endpoint = new URL(s3.endpoint);
@@ -68,16 +97,28 @@ test('CLI: an S3 endpoint given by host name, without path_style, uses path-styl
   try {
     // As the reference writes it: endpoint, no path_style key.
     const storage = `storage:\n  backend: s3\n  bucket: ${bucket}\n  prefix: ps\n  endpoint: ${endpoint.origin}\n  region: ${s3.region}\n  access_key: ${s3.accessKey}\n  secret_key: ${s3.secretKey}\n  allow_http: true\nmetrics:\n  enabled: false\n`;
-    await writeFile(join(dir, 'b.yaml'), `mode: backup\nbackup_id: ps-1\nsource:\n  bootstrap_servers: [${bootstrap}]\n  topics: { include: [${topic}] }\n${storage}`);
+    await writeFile(
+      join(dir, 'b.yaml'),
+      `mode: backup\nbackup_id: ps-1\nsource:\n  bootstrap_servers: [${bootstrap}]\n  topics: { include: [${topic}] }\n${storage}`,
+    );
     const b = cli(['backup', '--config', join(dir, 'b.yaml')]);
     assert.equal(b.status, 0, b.stderr);
-    assert.ok((await listObjectKeys(s3, bucket)).some((k) => k.startsWith('ps/ps-1/')), 'objects under the prefix, in the bucket named in the path');
+    assert.ok(
+      (await listObjectKeys(s3, bucket)).some((k) => k.startsWith('ps/ps-1/')),
+      'objects under the prefix, in the bucket named in the path',
+    );
     const target = uniqueTopic('s3-pathstyle');
-    await writeFile(join(dir, 'r.yaml'), `mode: restore\nbackup_id: ps-1\ntarget:\n  bootstrap_servers: [${bootstrap}]\n${storage}restore:\n  topic_mapping: { ${topic}: ${target} }\n`);
+    await writeFile(
+      join(dir, 'r.yaml'),
+      `mode: restore\nbackup_id: ps-1\ntarget:\n  bootstrap_servers: [${bootstrap}]\n${storage}restore:\n  topic_mapping: { ${topic}: ${target} }\n`,
+    );
     const r = cli(['restore', '--config', join(dir, 'r.yaml')]);
     assert.equal(r.status, 0, r.stderr);
     for (const p of [0, 1]) {
-      assert.deepEqual((await consumeAll(bootstrap, target, p)).map((x) => recordKey(x)), (await consumeAll(bootstrap, topic, p)).map((x) => recordKey(x)));
+      assert.deepEqual(
+        (await consumeAll(bootstrap, target, p)).map((x) => recordKey(x)),
+        (await consumeAll(bootstrap, topic, p)).map((x) => recordKey(x)),
+      );
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -29,7 +29,6 @@ function backupOpts(bootstrap: string, store: ObjectStore, backupId: string, top
 
 const restoreOpts = testRestoreOptions;
 
-
 describe('backup and restore against the real broker', () => {
   let bootstrap: string;
   let dir: string;
@@ -102,7 +101,11 @@ describe('backup and restore against the real broker', () => {
       const fromBroker = await consumeAll(bootstrap, topic, p);
       const fromBackup = await backupRecords(store, backupId, topic, p);
       assert.equal(fromBroker.length, 300, `partition ${p}`);
-      assert.deepEqual(fromBackup.map((r) => recordKey(r, true)), fromBroker.map((r) => recordKey(r, true)), `partition ${p} (${codecs[p]})`);
+      assert.deepEqual(
+        fromBackup.map((r) => recordKey(r, true)),
+        fromBroker.map((r) => recordKey(r, true)),
+        `partition ${p} (${codecs[p]})`,
+      );
     }
   });
 
@@ -142,7 +145,10 @@ describe('backup and restore against the real broker', () => {
 
   test('segment digest: CRC-32C by default, SHA-256 (with the CRC) on request; validate --deep passes and a restore reads both', async () => {
     const dflt = (await readPartitionIndex(store, backupId, topic, 0))!;
-    assert.ok(dflt.segments.every((s) => /^[0-9a-f]{8}$/.test(s.crc32c ?? '') && s.sha256 === undefined), 'the default backup records CRC-32C only');
+    assert.ok(
+      dflt.segments.every((s) => /^[0-9a-f]{8}$/.test(s.crc32c ?? '') && s.sha256 === undefined),
+      'the default backup records CRC-32C only',
+    );
     const shaId = 'it-backup-sha256';
     const sum = await runBackup(backupOpts(bootstrap, store, shaId, [topic], { segmentDigest: 'sha256' }));
     assert.equal(sum.records, 1500);
@@ -165,7 +171,11 @@ describe('backup and restore against the real broker', () => {
     const res = await runRestore(restoreOpts(bootstrap, store, shaId, { topicMapping: { [topic]: target } }));
     assert.equal(res.restored, 1500);
     for (let p = 0; p < codecs.length; p++) {
-      assert.deepEqual((await consumeAll(bootstrap, target, p)).map((r) => recordKey(r)), (await consumeAll(bootstrap, topic, p)).map((r) => recordKey(r)), `partition ${p}`);
+      assert.deepEqual(
+        (await consumeAll(bootstrap, target, p)).map((r) => recordKey(r)),
+        (await consumeAll(bootstrap, topic, p)).map((r) => recordKey(r)),
+        `partition ${p}`,
+      );
     }
   });
 
@@ -176,7 +186,11 @@ describe('backup and restore against the real broker', () => {
     for (let p = 0; p < codecs.length; p++) {
       const src = await consumeAll(bootstrap, topic, p);
       const dst = await consumeAll(bootstrap, target, p);
-      assert.deepEqual(dst.map((r) => recordKey(r)), src.map((r) => recordKey(r)), `partition ${p}`);
+      assert.deepEqual(
+        dst.map((r) => recordKey(r)),
+        src.map((r) => recordKey(r)),
+        `partition ${p}`,
+      );
       const bySource = new Map(src.map((r) => [Number(r.offset), r]));
       for (const run of res.offsetMap.filter((r) => r.source_partition === p)) {
         for (let i = 0; i < run.count; i++) {
@@ -205,7 +219,11 @@ describe('backup and restore against the real broker', () => {
       for (let p = 0; p < codecs.length; p++) {
         const expected = (await consumeAll(bootstrap, topic, p)).filter((r) => r.timestamp >= BigInt(a) && r.timestamp <= BigInt(b));
         const got = await consumeAll(bootstrap, target, p);
-        assert.deepEqual(got.map((r) => recordKey(r)), expected.map((r) => recordKey(r)), `window ${a}..${b} partition ${p}`);
+        assert.deepEqual(
+          got.map((r) => recordKey(r)),
+          expected.map((r) => recordKey(r)),
+          `window ${a}..${b} partition ${p}`,
+        );
         total += expected.length;
       }
       assert.equal(res.restored, total);
@@ -241,7 +259,12 @@ describe('backup and restore against the real broker', () => {
 
   test('repartitioning: records re-spread by murmur2 of the key (null keys round-robin), source order kept per target partition', async () => {
     const target = uniqueTopic('repart');
-    const res = await runRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, repartitioning: { [target]: { strategy: 'murmur2', target_partitions: 3 } } }));
+    const res = await runRestore(
+      restoreOpts(bootstrap, store, backupId, {
+        topicMapping: { [topic]: target },
+        repartitioning: { [target]: { strategy: 'murmur2', target_partitions: 3 } },
+      }),
+    );
     assert.equal(res.restored, 1500);
     const source = (await Promise.all(codecs.map((_, p) => consumeAll(bootstrap, topic, p)))).flat();
     const expected: string[][] = [[], [], []];
@@ -250,9 +273,18 @@ describe('backup and restore against the real broker', () => {
     });
     for (let p = 0; p < 3; p++) {
       const got = await consumeAll(bootstrap, target, p);
-      assert.deepEqual(got.map((r) => recordKey(r)), expected[p], `target partition ${p}`);
+      assert.deepEqual(
+        got.map((r) => recordKey(r)),
+        expected[p],
+        `target partition ${p}`,
+      );
     }
-    const plan = await planRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, repartitioning: { [target]: { strategy: 'automatic', target_partitions: 2 } } }));
+    const plan = await planRestore(
+      restoreOpts(bootstrap, store, backupId, {
+        topicMapping: { [topic]: target },
+        repartitioning: { [target]: { strategy: 'automatic', target_partitions: 2 } },
+      }),
+    );
     assert.equal(plan.topics[0]!.requiredTargetPartitions, 2);
   });
 
@@ -262,10 +294,18 @@ describe('backup and restore against the real broker', () => {
     assert.equal((await consumeAll(bootstrap, target, 0)).length, 300);
     const all = await consumeAll(bootstrap, topic, 0);
     const cut = Number(all[150]!.timestamp);
-    await assert.rejects(runRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, sourcePartitions: [0], windowStart: cut })), /already holds 300 records/);
-    const res = await runRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, sourcePartitions: [0], windowStart: cut, purgeTopics: true }));
+    await assert.rejects(
+      runRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, sourcePartitions: [0], windowStart: cut })),
+      /already holds 300 records/,
+    );
+    const res = await runRestore(
+      restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, sourcePartitions: [0], windowStart: cut, purgeTopics: true }),
+    );
     const got = await consumeAll(bootstrap, target, 0);
-    assert.deepEqual(got.map((r) => recordKey(r)), all.filter((r) => r.timestamp >= BigInt(cut)).map((r) => recordKey(r)));
+    assert.deepEqual(
+      got.map((r) => recordKey(r)),
+      all.filter((r) => r.timestamp >= BigInt(cut)).map((r) => recordKey(r)),
+    );
     assert.equal(res.restored, got.length);
     assert.ok(res.warnings.some((w) => /deleted 300 records/.test(w)));
   });

@@ -88,7 +88,11 @@ function checkOffsetMap(res: Awaited<ReturnType<typeof runRestore>>, partition: 
       seen.add(run.source + i);
     }
   }
-  assert.deepEqual([...seen].sort((a, b) => a - b), src.map((r) => Number(r.offset)), `partition ${partition}: every source record is mapped`);
+  assert.deepEqual(
+    [...seen].sort((a, b) => a - b),
+    src.map((r) => Number(r.offset)),
+    `partition ${partition}: every source record is mapped`,
+  );
 }
 
 interface Sent {
@@ -109,7 +113,10 @@ describe('transactional topic: committed and aborted transactions', () => {
   const producers: Producer[] = [];
   let n = 0;
 
-  function messages(partitions: number[], tag: string): { topic: string; partition: number; key: Buffer; value: Buffer; headers: Map<Buffer, Buffer>; timestamp: bigint }[] {
+  function messages(
+    partitions: number[],
+    tag: string,
+  ): { topic: string; partition: number; key: Buffer; value: Buffer; headers: Map<Buffer, Buffer>; timestamp: bigint }[] {
     return partitions.flatMap((partition) =>
       Array.from({ length: PER_SEND }, () => {
         const i = n++;
@@ -142,7 +149,14 @@ describe('transactional topic: committed and aborted transactions', () => {
   async function plain(partitions: number[], tag: string): Promise<void> {
     for (const partition of partitions) {
       const msgs = messages([partition], tag);
-      await produce(bootstrap, topic, partition, msgs.map((m) => ({ key: m.key, value: m.value, headers: [{ key: 'h', value: m.headers.get([...m.headers.keys()][0]!)! }], timestamp: m.timestamp })), 'lz4', PER_SEND);
+      await produce(
+        bootstrap,
+        topic,
+        partition,
+        msgs.map((m) => ({ key: m.key, value: m.value, headers: [{ key: 'h', value: m.headers.get([...m.headers.keys()][0]!)! }], timestamp: m.timestamp })),
+        'lz4',
+        PER_SEND,
+      );
       for (const m of msgs) sent.push({ value: m.value.toString(), partition, committed: true });
     }
   }
@@ -153,7 +167,13 @@ describe('transactional topic: committed and aborted transactions', () => {
     store = new FsStore(dir);
     await createTopic(bootstrap, topic, 2);
     const mk = (id: string): Producer => {
-      const p = new Producer({ clientId: `kb-test-${id}`, bootstrapBrokers: [bootstrap], idempotent: true, transactionalId: `${topic}-${id}`, compression: id === 'a' ? 'snappy' : 'none' });
+      const p = new Producer({
+        clientId: `kb-test-${id}`,
+        bootstrapBrokers: [bootstrap],
+        idempotent: true,
+        transactionalId: `${topic}-${id}`,
+        compression: id === 'a' ? 'snappy' : 'none',
+      });
       producers.push(p);
       return p;
     };
@@ -188,7 +208,10 @@ describe('transactional topic: committed and aborted transactions', () => {
     for (const p of [0, 1]) {
       const fromBroker = await brokerBatches(bootstrap, topic, p);
       const stored = await storedBatches(store, backupId, topic, p);
-      assert.ok(fromBroker.some((b) => readBatchHeader(b).isControl), 'the log has transaction markers');
+      assert.ok(
+        fromBroker.some((b) => readBatchHeader(b).isControl),
+        'the log has transaction markers',
+      );
       assert.equal(stored.length, fromBroker.length, `partition ${p}: batch count`);
       stored.forEach((b, i) => {
         assert.ok(b.equals(fromBroker[i]!), `partition ${p} batch ${i} byte for byte`);
@@ -197,11 +220,16 @@ describe('transactional topic: committed and aborted transactions', () => {
       const aborted = new Set(idx.segments.flatMap((s) => s.aborted_transactions.map((a) => `${a.producer_id}@${a.first_offset}`)));
       // Every data batch of an aborted transaction starts at or after one of the listed first offsets of its producer.
       const abortedValues = new Set(sent.filter((s) => !s.committed && s.partition === p).map((s) => s.value));
-      const abortedBatches = fromBroker.filter((b) => !readBatchHeader(b).isControl && decodeBatch(b).records.some((r) => abortedValues.has(r.value!.toString())));
+      const abortedBatches = fromBroker.filter(
+        (b) => !readBatchHeader(b).isControl && decodeBatch(b).records.some((r) => abortedValues.has(r.value!.toString())),
+      );
       assert.ok(abortedBatches.length > 0);
       for (const b of abortedBatches) {
         const h = readBatchHeader(b);
-        assert.ok([...aborted].some((a) => a.startsWith(`${h.producerId}@`) && Number(a.split('@')[1]) <= Number(h.baseOffset)), `partition ${p}: aborted batch at ${h.baseOffset} is covered by the index`);
+        assert.ok(
+          [...aborted].some((a) => a.startsWith(`${h.producerId}@`) && Number(a.split('@')[1]) <= Number(h.baseOffset)),
+          `partition ${p}: aborted batch at ${h.baseOffset} is covered by the index`,
+        );
       }
       const idxRecords = idx.segments.reduce((s, x) => s + x.record_count, 0);
       assert.equal(idxRecords, dataRecords(fromBroker).length, 'record_count counts data records, aborted included, markers not');
@@ -220,10 +248,22 @@ describe('transactional topic: committed and aborted transactions', () => {
       assert.equal(all.length, sent.filter((s) => s.partition === p).length, 'the source log holds every record sent (aborted ones included)');
       const committedSet = new Set(committed);
       const expected = all.filter((r) => committedSet.has(r.value!.toString()));
-      assert.deepEqual(expected.map((r) => r.value!.toString()), committed, `partition ${p}: log order is send order`);
+      assert.deepEqual(
+        expected.map((r) => r.value!.toString()),
+        committed,
+        `partition ${p}: log order is send order`,
+      );
       const got = await consumeAll(bootstrap, target, p);
-      assert.deepEqual(got.map((r) => r.value!.toString()), committed, `partition ${p}: committed records, in order, no aborted ones`);
-      assert.deepEqual(got.map((r) => recordKey(r)), expected.map((r) => recordKey(r)), `partition ${p}: byte for byte`);
+      assert.deepEqual(
+        got.map((r) => r.value!.toString()),
+        committed,
+        `partition ${p}: committed records, in order, no aborted ones`,
+      );
+      assert.deepEqual(
+        got.map((r) => recordKey(r)),
+        expected.map((r) => recordKey(r)),
+        `partition ${p}: byte for byte`,
+      );
       checkOffsetMap(res, p, expected, got);
       total += committed.length;
     }
@@ -242,9 +282,15 @@ describe('transactional topic: committed and aborted transactions', () => {
     const res = await runRestore(restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, windowStart: start }));
     let total = 0;
     for (const p of [0, 1]) {
-      const expected = sent.filter((x) => x.partition === p && x.committed && Number(x.value.split('-').at(-1)) + Date.UTC(2025, 1, 1) >= start).map((x) => x.value);
+      const expected = sent
+        .filter((x) => x.partition === p && x.committed && Number(x.value.split('-').at(-1)) + Date.UTC(2025, 1, 1) >= start)
+        .map((x) => x.value);
       const got = await consumeAll(bootstrap, target, p);
-      assert.deepEqual(got.map((r) => r.value!.toString()), expected, `partition ${p}`);
+      assert.deepEqual(
+        got.map((r) => r.value!.toString()),
+        expected,
+        `partition ${p}`,
+      );
       total += expected.length;
     }
     assert.equal(res.restored, total);
@@ -283,7 +329,13 @@ describe('compacted topic: offset gaps, duplicate keys, tombstones', () => {
           return {
             key: Buffer.from(`key-${(k * 7) % 17}`),
             value: k % 9 === 4 ? null : Buffer.from(`value-${k}-${'z'.repeat(k % 50)}`),
-            headers: k % 5 === 0 ? [{ key: 'dup', value: Buffer.from('x') }, { key: 'dup', value: null }] : [],
+            headers:
+              k % 5 === 0
+                ? [
+                    { key: 'dup', value: Buffer.from('x') },
+                    { key: 'dup', value: null },
+                  ]
+                : [],
             timestamp: BigInt(base + k * 1000),
           };
         });
@@ -335,9 +387,15 @@ describe('compacted topic: offset gaps, duplicate keys, tombstones', () => {
       stored.forEach((b, i) => {
         assert.ok(b.equals(fromBroker[i]!), `partition ${p} batch ${i} byte for byte`);
       });
-      assert.ok(stored.some((b) => readBatchHeader(b).lastOffsetDelta + 1 !== readBatchHeader(b).recordCount), 'some batches have offset gaps inside');
+      assert.ok(
+        stored.some((b) => readBatchHeader(b).lastOffsetDelta + 1 !== readBatchHeader(b).recordCount),
+        'some batches have offset gaps inside',
+      );
       const recs = dataRecords(stored);
-      assert.ok(recs.some((r) => r.value === null), 'tombstones kept');
+      assert.ok(
+        recs.some((r) => r.value === null),
+        'tombstones kept',
+      );
       const keysSeen = recs.map((r) => r.key!.toString());
       assert.ok(new Set(keysSeen).size < keysSeen.length, 'duplicate keys in the uncleaned tail');
     }
@@ -355,8 +413,16 @@ describe('compacted topic: offset gaps, duplicate keys, tombstones', () => {
     for (const p of [0, 1]) {
       const src = dataRecords(sourceBatches[p]!);
       const dst = await consumeAll(bootstrap, target, p);
-      assert.deepEqual(dst.map((r) => recordKey(r)), src.map((r) => recordKey(r)), `partition ${p}`);
-      assert.deepEqual(dst.map((r) => Number(r.offset)), dst.map((_, j) => j), 'target offsets are dense');
+      assert.deepEqual(
+        dst.map((r) => recordKey(r)),
+        src.map((r) => recordKey(r)),
+        `partition ${p}`,
+      );
+      assert.deepEqual(
+        dst.map((r) => Number(r.offset)),
+        dst.map((_, j) => j),
+        'target offsets are dense',
+      );
       checkOffsetMap(res, p, src, dst);
       total += src.length;
     }

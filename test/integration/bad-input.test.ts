@@ -41,7 +41,13 @@ async function* walk(dir: string): AsyncGenerator<string> {
 /** relative path → sha256 of every file under `dir`. */
 async function snapshot(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  for await (const f of walk(dir)) out.set(relative(dir, f), createHash('sha256').update(await readFile(f)).digest('hex'));
+  for await (const f of walk(dir))
+    out.set(
+      relative(dir, f),
+      createHash('sha256')
+        .update(await readFile(f))
+        .digest('hex'),
+    );
   return out;
 }
 
@@ -125,7 +131,12 @@ describe('bad input is refused clearly and changes nothing', () => {
    * Restore (into an existing target that already holds records, appending allowed) and validate
    * must both fail naming `object`; the backup files and the target's offsets stay as they were.
    */
-  async function expectRefused(dir: string, restorePattern: RegExp, validatePattern: RegExp = restorePattern, opts: { skipValidate?: boolean } = {}): Promise<void> {
+  async function expectRefused(
+    dir: string,
+    restorePattern: RegExp,
+    validatePattern: RegExp = restorePattern,
+    opts: { skipValidate?: boolean } = {},
+  ): Promise<void> {
     const before = await snapshot(dir);
     const offsets = await endOffsets(target);
     const store = new FsStore(dir);
@@ -211,7 +222,13 @@ describe('bad input is refused clearly and changes nothing', () => {
   });
 
   test('an index whose segment key points outside its partition is refused, not read', async () => {
-    const forged = [`../../outside/00000000000000000000.kbseg`, `${ID}/topics/${topic}/1/00000000000000000000.kbseg`, `${ID}/manifest.json`, `other-backup/topics/${topic}/0/00000000000000000000.kbseg`, `${ID}/topics/${topic}/0/../1/00000000000000000000.kbseg`];
+    const forged = [
+      `../../outside/00000000000000000000.kbseg`,
+      `${ID}/topics/${topic}/1/00000000000000000000.kbseg`,
+      `${ID}/manifest.json`,
+      `other-backup/topics/${topic}/0/00000000000000000000.kbseg`,
+      `${ID}/topics/${topic}/0/../1/00000000000000000000.kbseg`,
+    ];
     for (const key of forged) {
       const dir = await damaged(async (b) => {
         await mkdir(join(b, '..', 'other-backup', 'topics', topic, '0'), { recursive: true });
@@ -223,14 +240,21 @@ describe('bad input is refused clearly and changes nothing', () => {
       const spy = new SpyStore(new FsStore(dir));
       const before = await snapshot(dir);
       const offsets = await endOffsets(target);
-      await assert.rejects(runRestore(testRestoreOptions(bootstrap, spy, ID, { topicMapping: { [topic]: target }, allowNonEmptyTarget: true })), (err: Error) => {
-        assert.match(err.message, new RegExp(`topics/${topic}/0/index\\.json: segment key ".*" is not the key of offsets .* refusing to read it`));
-        return true;
-      });
+      await assert.rejects(
+        runRestore(testRestoreOptions(bootstrap, spy, ID, { topicMapping: { [topic]: target }, allowNonEmptyTarget: true })),
+        (err: Error) => {
+          assert.match(err.message, new RegExp(`topics/${topic}/0/index\\.json: segment key ".*" is not the key of offsets .* refusing to read it`));
+          return true;
+        },
+      );
       const v = await validateBackup(spy, ID, true);
       assert.match(v.problems.map((p) => p.problem).join('\n'), /refusing to read it/);
       // (The manifest itself is read anyway, to find the topics.)
-      assert.deepEqual(spy.reads.filter((k) => (k === key && key !== `${ID}/manifest.json`) || !k.startsWith(`${ID}/`)), [], `never read ${key}`);
+      assert.deepEqual(
+        spy.reads.filter((k) => (k === key && key !== `${ID}/manifest.json`) || !k.startsWith(`${ID}/`)),
+        [],
+        `never read ${key}`,
+      );
       assert.ok(!spy.reads.some((k) => k.endsWith('.kbseg') && !k.startsWith(`${ID}/topics/${topic}/`)), 'no segment outside the topic is read');
       assertUnchanged(before, await snapshot(dir));
       assert.equal(await endOffsets(target), offsets);
@@ -312,7 +336,9 @@ describe('bad input is refused clearly and changes nothing', () => {
     const before = await snapshot(dir);
     const offsets = await endOffsets(target);
     await assert.rejects(
-      runRestore(testRestoreOptions(bootstrap, new FsStore(dir), ID, { topicMapping: { [topic]: target }, partitionMapping: { 0: 5 }, allowNonEmptyTarget: true })),
+      runRestore(
+        testRestoreOptions(bootstrap, new FsStore(dir), ID, { topicMapping: { [topic]: target }, partitionMapping: { 0: 5 }, allowNonEmptyTarget: true }),
+      ),
       new RegExp(`target topic ${target} has 2 partitions.*writes into partition 5`),
     );
     assertUnchanged(before, await snapshot(dir));
@@ -330,21 +356,39 @@ describe('bad input is refused clearly and changes nothing', () => {
       const dir = await damaged(async () => {});
       const before = await snapshot(dir);
       for (const id of ['../bad-in', '..', 'a/b', 'x\\y']) {
-        for (const cmd of [['describe', '-p', dir, '-b', id], ['validate', '-p', dir, '-b', id]]) assertOneLine(cli(cmd), /backup_id|backup id/i);
+        for (const cmd of [
+          ['describe', '-p', dir, '-b', id],
+          ['validate', '-p', dir, '-b', id],
+        ])
+          assertOneLine(cli(cmd), /backup_id|backup id/i);
         const cfg = join(root, 'bad-id.yaml');
-        await writeFile(cfg, `mode: restore\nbackup_id: ${JSON.stringify(id)}\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${dir}\nmetrics:\n  enabled: false\n`);
+        await writeFile(
+          cfg,
+          `mode: restore\nbackup_id: ${JSON.stringify(id)}\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${dir}\nmetrics:\n  enabled: false\n`,
+        );
         assertOneLine(cli(['restore', '--config', cfg]), /backup_id/);
       }
       assertUnchanged(before, await snapshot(dir));
-      assert.deepEqual((await readdir(root)).filter((f) => !f.startsWith('case-') && f !== 'pristine' && !f.endsWith('.yaml') && f !== 'other-backup'), []);
+      assert.deepEqual(
+        (await readdir(root)).filter((f) => !f.startsWith('case-') && f !== 'pristine' && !f.endsWith('.yaml') && f !== 'other-backup'),
+        [],
+      );
     });
 
     test('a damaged manifest is one line naming manifest.json (restore, validate-restore, describe)', async () => {
       const dir = await damaged(async (b) => editJson<ManifestJson>(join(b, 'manifest.json'), (m) => (m.topics[0]!.name = '../../etc')));
       const cfg = join(root, 'damaged.yaml');
-      await writeFile(cfg, `mode: restore\nbackup_id: ${ID}\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  topic_mapping: { "${topic}": "${target}" }\n  allow_non_empty_target: true\nmetrics:\n  enabled: false\n`);
+      await writeFile(
+        cfg,
+        `mode: restore\nbackup_id: ${ID}\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  topic_mapping: { "${topic}": "${target}" }\n  allow_non_empty_target: true\nmetrics:\n  enabled: false\n`,
+      );
       const offsets = await endOffsets(target);
-      for (const args of [['restore', '--config', cfg], ['validate-restore', '--config', cfg], ['describe', '-p', dir, '-b', ID]]) assertOneLine(cli(args), new RegExp(`${ID}/manifest\\.json: topics\\.0\\.name`));
+      for (const args of [
+        ['restore', '--config', cfg],
+        ['validate-restore', '--config', cfg],
+        ['describe', '-p', dir, '-b', ID],
+      ])
+        assertOneLine(cli(args), new RegExp(`${ID}/manifest\\.json: topics\\.0\\.name`));
       assert.equal(await endOffsets(target), offsets);
     });
 
@@ -365,7 +409,12 @@ describe('bad input is refused clearly and changes nothing', () => {
         ['restore', head, `restore:\n  time_window_start: 1731236400\n`, /restore\.time_window_start.*seconds/],
         ['restore', head, `restore:\n  time_window_end: 1731236400\n`, /restore\.time_window_end.*seconds/],
         ['restore', head, `restore:\n  time_window_start: 1731236400000000\n`, /restore\.time_window_start.*microseconds/],
-        ['restore', head, `restore:\n  time_window_start: 1731250800000\n  time_window_end: 1731236400000\n`, /time_window_start.*time_window_end|time_window_end.*time_window_start/],
+        [
+          'restore',
+          head,
+          `restore:\n  time_window_start: 1731250800000\n  time_window_end: 1731236400000\n`,
+          /time_window_start.*time_window_end|time_window_end.*time_window_start/,
+        ],
         ['backup', backupHead, `backup:\n  continuous: true\n  stop_at_current_offsets: true\n`, /stop_at_current_offsets/],
         ['backup', backupHead, `backup:\n  compression: brotli\n`, /backup\.compression/],
         ['backup', backupHead, `backup:\n  segment_max_bytes: -1\n`, /backup\.segment_max_bytes/],

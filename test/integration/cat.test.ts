@@ -45,7 +45,13 @@ interface JsonRecord {
 const bytesOf = (e: Enc): Buffer | null => (e === null ? null : Buffer.from(e.data, e.encoding === 'utf8' ? 'utf8' : 'base64'));
 
 function fromJson(j: JsonRecord): KafkaRecord {
-  return { offset: BigInt(j.offset), timestamp: BigInt(j.timestamp), key: bytesOf(j.key), value: bytesOf(j.value), headers: j.headers.map((h) => ({ key: bytesOf(h.key)!, value: bytesOf(h.value) })) };
+  return {
+    offset: BigInt(j.offset),
+    timestamp: BigInt(j.timestamp),
+    key: bytesOf(j.key),
+    value: bytesOf(j.value),
+    headers: j.headers.map((h) => ({ key: bytesOf(h.key)!, value: bytesOf(h.value) })),
+  };
 }
 
 const keysOf = (rs: KafkaRecord[]): string[] => rs.map((r) => recordKey(r, true));
@@ -72,8 +78,23 @@ function bulk(): RecordInput[] {
 function hostile(): RecordInput[] {
   const ts = BASE + 10_000_000;
   return [
-    { key: Buffer.from('order-42'), value: Buffer.from('\u001b[2J\u001b]0;owned\u0007 clear screen'), headers: [{ key: 'dup', value: Buffer.from('a') }, { key: 'dup', value: Buffer.from('b') }, { key: 'nullv', value: null }, { key: 'empty', value: Buffer.alloc(0) }], timestamp: BigInt(ts) },
-    { key: Buffer.from([0xff, 0xfe, 0x00]), value: Buffer.from([0x00, 0x9b, 0x31, 0x6d, 0xc3]), headers: [{ key: 'bin', value: Buffer.from([0xde, 0xad, 0xbe, 0xef]) }], timestamp: BigInt(ts + 1) },
+    {
+      key: Buffer.from('order-42'),
+      value: Buffer.from('\u001b[2J\u001b]0;owned\u0007 clear screen'),
+      headers: [
+        { key: 'dup', value: Buffer.from('a') },
+        { key: 'dup', value: Buffer.from('b') },
+        { key: 'nullv', value: null },
+        { key: 'empty', value: Buffer.alloc(0) },
+      ],
+      timestamp: BigInt(ts),
+    },
+    {
+      key: Buffer.from([0xff, 0xfe, 0x00]),
+      value: Buffer.from([0x00, 0x9b, 0x31, 0x6d, 0xc3]),
+      headers: [{ key: 'bin', value: Buffer.from([0xde, 0xad, 0xbe, 0xef]) }],
+      timestamp: BigInt(ts + 1),
+    },
     { key: null, value: null, headers: [], timestamp: BigInt(ts + 2) },
     { key: Buffer.alloc(0), value: Buffer.alloc(0), headers: [], timestamp: BigInt(ts + 3) },
   ];
@@ -133,8 +154,13 @@ describe('cat: a real backup, read without a cluster', () => {
   const latTopic = uniqueTopic('cat-lat');
   let source: KafkaRecord[][];
 
-  const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(['cat', '--path', root, '--backup-id', BACKUP, ...args], { env, maxBuffer: 64 * 1024 * 1024 });
-  const jsonl = (stdout: string): JsonRecord[] => stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as JsonRecord);
+  const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    runCli(['cat', '--path', root, '--backup-id', BACKUP, ...args], { env, maxBuffer: 64 * 1024 * 1024 });
+  const jsonl = (stdout: string): JsonRecord[] =>
+    stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as JsonRecord);
 
   before(async () => {
     bootstrap = (await getTestKafka()).bootstrap;
@@ -149,9 +175,21 @@ describe('cat: a real backup, read without a cluster', () => {
     await createTopic(bootstrap, txTopic, 1);
     const p = new Producer({ clientId: 'kb-cat-tx', bootstrapBrokers: [bootstrap], idempotent: true, transactionalId: `${txTopic}-tx` });
     try {
-      for (const [tag, commit] of [['c1', true], ['ab', false], ['c2', true]] as const) {
+      for (const [tag, commit] of [
+        ['c1', true],
+        ['ab', false],
+        ['c2', true],
+      ] as const) {
         const t = await p.beginTransaction();
-        await t.send({ messages: Array.from({ length: 5 }, (_, i) => ({ topic: txTopic, partition: 0, key: Buffer.from(`${tag}-${i}`), value: Buffer.from(`${tag}-${i}`), timestamp: BigInt(BASE + i) })) });
+        await t.send({
+          messages: Array.from({ length: 5 }, (_, i) => ({
+            topic: txTopic,
+            partition: 0,
+            key: Buffer.from(`${tag}-${i}`),
+            value: Buffer.from(`${tag}-${i}`),
+            timestamp: BigInt(BASE + i),
+          })),
+        });
         if (commit) await t.commit();
         else await t.abort();
       }
@@ -161,9 +199,20 @@ describe('cat: a real backup, read without a cluster', () => {
 
     // LogAppendTime: the broker's append time is what consumers see.
     await createTopic(bootstrap, latTopic, 1, { 'message.timestamp.type': 'LogAppendTime' });
-    await produce(bootstrap, latTopic, 0, Array.from({ length: 5 }, (_, i) => ({ key: null, value: Buffer.from(`lat-${i}`), timestamp: BigInt(BASE + i) })));
+    await produce(
+      bootstrap,
+      latTopic,
+      0,
+      Array.from({ length: 5 }, (_, i) => ({ key: null, value: Buffer.from(`lat-${i}`), timestamp: BigInt(BASE + i) })),
+    );
 
-    const sum = await runBackup(testBackupOptions(bootstrap, store, BACKUP, [topic, txTopic, latTopic], { compression: 'zstd', segmentMaxBytes: 3 * 1024 * 1024, fetchMaxBytes: 1024 * 1024 }));
+    const sum = await runBackup(
+      testBackupOptions(bootstrap, store, BACKUP, [topic, txTopic, latTopic], {
+        compression: 'zstd',
+        segmentMaxBytes: 3 * 1024 * 1024,
+        fetchMaxBytes: 1024 * 1024,
+      }),
+    );
     assert.equal(sum.status, 'complete');
     source = [await consumeAll(bootstrap, topic, 0), await consumeAll(bootstrap, topic, 1)];
     assert.equal(source[0]!.length, BULK);
@@ -179,9 +228,19 @@ describe('cat: a real backup, read without a cluster', () => {
     assert.equal(r.code, 0, r.stderr);
     const got = jsonl(r.stdout);
     assert.deepEqual(keysOf(got.map(fromJson)), keysOf(source[1]!));
-    assert.ok(got.every((j) => j.topic === topic && j.partition === 1 && j.timestamp_type === 'CreateTime' && j.timestamp_iso === new Date(j.timestamp).toISOString()));
+    assert.ok(
+      got.every((j) => j.topic === topic && j.partition === 1 && j.timestamp_type === 'CreateTime' && j.timestamp_iso === new Date(j.timestamp).toISOString()),
+    );
     const h = got.find((j) => j.headers.length === 4 && j.headers[0]!.key?.data === 'dup')!;
-    assert.deepEqual(h.headers.map((x) => [x.key?.data, x.value]), [['dup', { encoding: 'utf8', data: 'a' }], ['dup', { encoding: 'utf8', data: 'b' }], ['nullv', null], ['empty', { encoding: 'utf8', data: '' }]]);
+    assert.deepEqual(
+      h.headers.map((x) => [x.key?.data, x.value]),
+      [
+        ['dup', { encoding: 'utf8', data: 'a' }],
+        ['dup', { encoding: 'utf8', data: 'b' }],
+        ['nullv', null],
+        ['empty', { encoding: 'utf8', data: '' }],
+      ],
+    );
     const bin = got.find((j) => j.headers[0]?.key?.data === 'bin')!;
     assert.deepEqual([bin.key?.encoding, bin.value?.encoding, bin.headers[0]!.value?.encoding], ['base64', 'base64', 'base64']);
     assert.ok(got.some((j) => j.key === null && j.value === null) && got.some((j) => j.key?.data === '' && j.value?.data === ''), 'null and empty both kept');
@@ -193,7 +252,11 @@ describe('cat: a real backup, read without a cluster', () => {
     const lines = r.stdout.split('\n').filter(Boolean);
     assert.equal(lines.length, source[1]!.length);
     assert.deepEqual(controlsIn(r.stdout), [], 'no control character reaches stdout');
-    assert.ok(lines.some((l) => l.includes('key="order-42"  headers=["dup"="a", "dup"="b", "nullv"=null, "empty"=""]  value="\\x1b[2J\\x1b]0;owned\\x07 clear screen"')));
+    assert.ok(
+      lines.some((l) =>
+        l.includes('key="order-42"  headers=["dup"="a", "dup"="b", "nullv"=null, "empty"=""]  value="\\x1b[2J\\x1b]0;owned\\x07 clear screen"'),
+      ),
+    );
     assert.ok(lines.some((l) => l.includes('key=null  headers=[]  value=null')) && lines.some((l) => l.includes('key=""  headers=[]  value=""')));
     assert.match(lines[0]!, new RegExp(`^${topic}/1@0  \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(CreateTime\\)  key=`));
     assert.match(r.stderr, /records .*from \d+ of \d+ segments/);
@@ -202,7 +265,15 @@ describe('cat: a real backup, read without a cluster', () => {
   test('an offset range, a time window and a key filter give exactly the matching records', () => {
     const range = cli(['--topic', topic, '-P', '0', '--offset', '2500..2600', '--format', 'json']);
     assert.equal(range.code, 0, range.stderr);
-    const doc = JSON.parse(range.stdout) as { backup_id: string; topic: string; partitions: number[]; format: string; records: JsonRecord[]; stats: { records: number; segments_read: number; segments_total: number }; warnings: string[] };
+    const doc = JSON.parse(range.stdout) as {
+      backup_id: string;
+      topic: string;
+      partitions: number[];
+      format: string;
+      records: JsonRecord[];
+      stats: { records: number; segments_read: number; segments_total: number };
+      warnings: string[];
+    };
     assert.deepEqual([doc.backup_id, doc.topic, doc.partitions, doc.format], [BACKUP, topic, [0], 'kafka-backup']);
     assert.deepEqual(keysOf(doc.records.map(fromJson)), keysOf(source[0]!.filter((x) => x.offset >= 2500n && x.offset <= 2600n)));
     assert.equal(doc.stats.records, 101);
@@ -232,11 +303,16 @@ describe('cat: a real backup, read without a cluster', () => {
     assert.equal(byBytes.length, 1);
 
     const limited = cli(['--topic', topic, '-P', '0', '--key', 'order-7', '--limit', '3', '--format', 'jsonl']);
-    assert.deepEqual(jsonl(limited.stdout).map((j) => j.offset), [7, 407, 807]);
+    assert.deepEqual(
+      jsonl(limited.stdout).map((j) => j.offset),
+      [7, 407, 807],
+    );
   });
 
   /** The blocks of partition 0 that hold a record the range may want, by the footers (what the reader is allowed to read). */
-  async function overlappingBlocks(meets: (b: { firstOffset: bigint; lastOffset: bigint; minTimestamp: bigint; maxTimestamp: bigint }) => boolean): Promise<{ key: string; start: number; end: number }[]> {
+  async function overlappingBlocks(
+    meets: (b: { firstOffset: bigint; lastOffset: bigint; minTimestamp: bigint; maxTimestamp: bigint }) => boolean,
+  ): Promise<{ key: string; start: number; end: number }[]> {
     const idx = (await readPartitionIndex(store, BACKUP, topic, 0))!;
     assert.ok(idx.segments.length >= 3, `several segments: ${idx.segments.length}`);
     const out: { key: string; start: number; end: number }[] = [];
@@ -250,7 +326,9 @@ describe('cat: a real backup, read without a cluster', () => {
     return out;
   }
 
-  async function readsFor(o: Omit<CatOptions, 'store' | 'backupId' | 'topic'>): Promise<{ reads: RecordingStore['reads']; records: number; blocksRead: number }> {
+  async function readsFor(
+    o: Omit<CatOptions, 'store' | 'backupId' | 'topic'>,
+  ): Promise<{ reads: RecordingStore['reads']; records: number; blocksRead: number }> {
     const rec = new RecordingStore(store);
     const run = await catBackup({ store: rec, backupId: BACKUP, topic, partitions: [0], ...o });
     let records = 0;
@@ -266,9 +344,17 @@ describe('cat: a real backup, read without a cluster', () => {
     const tails = reads.filter((r) => r.op === 'get' && r.range !== undefined && r.range.end === undefined);
     const blocks = reads.filter((r) => r.range?.end !== undefined).map((r) => ({ key: r.key, start: r.range!.start, end: r.range!.end! }));
     assert.equal(tails.length + blocks.length, reads.length, `only tail and block reads: ${JSON.stringify(reads)}`);
-    for (const b of blocks) assert.ok(wanted.some((w) => w.key === b.key && w.start === b.start && w.end === b.end), `${b.key} [${b.start}, ${b.end}) is not a wanted block`);
+    for (const b of blocks)
+      assert.ok(
+        wanted.some((w) => w.key === b.key && w.start === b.start && w.end === b.end),
+        `${b.key} [${b.start}, ${b.end}) is not a wanted block`,
+      );
     const inTail = (w: { key: string; start: number }): boolean => tails.some((t) => t.key === w.key && t.range!.start <= w.start);
-    assert.deepEqual(blocks, wanted.filter((w) => !inTail(w)), 'each wanted block outside the tail read once, in order');
+    assert.deepEqual(
+      blocks,
+      wanted.filter((w) => !inTail(w)),
+      'each wanted block outside the tail read once, in order',
+    );
   }
 
   test('only the footers and the blocks that overlap the range are read (a store wrapper records every read)', async () => {
@@ -280,7 +366,10 @@ describe('cat: a real backup, read without a cluster', () => {
     const byOffset = await readsFor({ fromOffset: a, toOffset: a + 10 });
     assert.equal(byOffset.records, 11);
     assert.equal(byOffset.blocksRead, 1);
-    assert.ok(byOffset.reads.every((r) => r.op === 'get' && r.key === mid.key), `only ranged reads of ${mid.key}: ${JSON.stringify(byOffset.reads)}`);
+    assert.ok(
+      byOffset.reads.every((r) => r.op === 'get' && r.key === mid.key),
+      `only ranged reads of ${mid.key}: ${JSON.stringify(byOffset.reads)}`,
+    );
     assertOnly(byOffset.reads, wanted);
     const fetched = byOffset.reads.reduce((n, r) => n + ((r.range?.end ?? mid.stored_bytes) - (r.range?.start ?? 0)), 0);
     assert.ok(fetched < mid.stored_bytes, `read ${fetched} of the segment's ${mid.stored_bytes} bytes`);
@@ -298,7 +387,10 @@ describe('cat: a real backup, read without a cluster', () => {
 
     // A range that covers whole segments streams them (SHA-256 checked), and only them.
     const whole = await readsFor({ fromOffset: idx.segments[0]!.first_offset, toOffset: idx.segments[0]!.last_offset });
-    assert.deepEqual(whole.reads.filter((r) => r.op === 'getStream').map((r) => r.key), [idx.segments[0]!.key]);
+    assert.deepEqual(
+      whole.reads.filter((r) => r.op === 'getStream').map((r) => r.key),
+      [idx.segments[0]!.key],
+    );
   });
 
   test('aborted transactions stay hidden and LogAppendTime records carry the append time, as consumers saw them', async () => {
@@ -308,13 +400,19 @@ describe('cat: a real backup, read without a cluster', () => {
     // The helper returns the log up to the last stable offset, aborted batches included: drop them by their values.
     const committed = (await consumeAll(bootstrap, txTopic, 0, true)).filter((r) => !r.value?.toString().startsWith('ab-'));
     assert.deepEqual(keysOf(doc.records.map(fromJson)), keysOf(committed));
-    assert.deepEqual(doc.records.map((j) => j.value?.data), ['c1-0', 'c1-1', 'c1-2', 'c1-3', 'c1-4', 'c2-0', 'c2-1', 'c2-2', 'c2-3', 'c2-4']);
+    assert.deepEqual(
+      doc.records.map((j) => j.value?.data),
+      ['c1-0', 'c1-1', 'c1-2', 'c1-3', 'c1-4', 'c2-0', 'c2-1', 'c2-2', 'c2-3', 'c2-4'],
+    );
     assert.equal(doc.stats.aborted_records_skipped, 5);
 
     const lat = jsonl(cli(['--topic', latTopic, '--format', 'jsonl']).stdout);
     const seen = await consumeAll(bootstrap, latTopic, 0);
     assert.deepEqual(keysOf(lat.map(fromJson)), keysOf(seen));
-    assert.ok(lat.every((j) => j.timestamp_type === 'LogAppendTime' && j.timestamp > BASE + 10_000_000), 'the broker append time, not the producer time');
+    assert.ok(
+      lat.every((j) => j.timestamp_type === 'LogAppendTime' && j.timestamp > BASE + 10_000_000),
+      'the broker append time, not the producer time',
+    );
   });
 
   test('an encrypted backup reads with --encryption-key-file; without the key it is a one-line error', async () => {
@@ -323,7 +421,9 @@ describe('cat: a real backup, read without a cluster', () => {
     await writeFile(keyFile, keyHex + '\n', { mode: 0o600 });
     const encRoot = join(dir, 'encrypted');
     const enc = new EncryptedStore(new FsStore(encRoot), Buffer.from(keyHex, 'hex'), { keyId: 'cat-key' });
-    await runBackup(testBackupOptions(bootstrap, enc, 'cat-enc', [topic], { compression: 'lz4', segmentMaxBytes: 3 * 1024 * 1024, fetchMaxBytes: 1024 * 1024 }));
+    await runBackup(
+      testBackupOptions(bootstrap, enc, 'cat-enc', [topic], { compression: 'lz4', segmentMaxBytes: 3 * 1024 * 1024, fetchMaxBytes: 1024 * 1024 }),
+    );
     const args = ['cat', '--path', encRoot, '--backup-id', 'cat-enc', '--topic', topic, '--offset', '3990..4010', '--format', 'jsonl'];
     const r = runCli(['--encryption-key-file', keyFile, ...args]);
     assert.equal(r.code, 0, r.stderr);

@@ -44,10 +44,16 @@ describe('the kafka-backup command', () => {
   test('bad storage URL, unknown config key and unreachable broker are one-line errors', async () => {
     assertUserError(cli(['describe', '--path', 'ftp://somewhere/x', '--backup-id', 'b']), /ftp:\/\/somewhere/);
     const cfg = join(dir, 'typo.yaml');
-    await writeFile(cfg, `mode: restore\nbackup_id: b\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_ends: 1731250800000\n`);
+    await writeFile(
+      cfg,
+      `mode: restore\nbackup_id: b\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_ends: 1731250800000\n`,
+    );
     assertUserError(cli(['validate-restore', '--config', cfg]), /restore\.time_window_ends.*did you mean restore\.time_window_end/);
     const secs = join(dir, 'secs.yaml');
-    await writeFile(secs, `mode: restore\nbackup_id: b\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_start: 1731236400\n`);
+    await writeFile(
+      secs,
+      `mode: restore\nbackup_id: b\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_start: 1731236400\n`,
+    );
     assertUserError(cli(['restore', '--config', secs]), /seconds/);
     const down = join(dir, 'down.yaml');
     await writeFile(down, `mode: backup\nbackup_id: b\nsource:\n  bootstrap_servers: ["127.0.0.1:1"]\nstorage:\n  backend: filesystem\n  path: ${dir}\n`);
@@ -57,7 +63,10 @@ describe('the kafka-backup command', () => {
   test('backup, describe and validate through the CLI; validate finds a flipped byte and a deleted segment', async () => {
     const backups = join(dir, 'backups');
     const cfg = join(dir, 'backup.yaml');
-    await writeFile(cfg, `mode: backup\nbackup_id: cli-backup\nsource:\n  bootstrap_servers: ["\${BROKERS}"]\n  topics:\n    include: ["${topic}"]\nstorage:\n  backend: filesystem\n  path: ${backups}\nbackup:\n  segment_max_bytes: 1024\n`);
+    await writeFile(
+      cfg,
+      `mode: backup\nbackup_id: cli-backup\nsource:\n  bootstrap_servers: ["\${BROKERS}"]\n  topics:\n    include: ["${topic}"]\nstorage:\n  backend: filesystem\n  path: ${backups}\nbackup:\n  segment_max_bytes: 1024\n`,
+    );
     const b = cli(['backup', '--config', cfg], { BROKERS: bootstrap });
     assert.equal(b.code, 0, b.stderr);
     assert.match(b.stdout, /Records: 400/);
@@ -71,7 +80,10 @@ describe('the kafka-backup command', () => {
     assert.equal(d.code, 0, d.stderr);
     const desc = JSON.parse(d.stdout) as { records: number; topics: { name: string; partition_count: number }[] };
     assert.equal(desc.records, 400);
-    assert.deepEqual(desc.topics.map((t) => [t.name, t.partition_count]), [[topic, 2]]);
+    assert.deepEqual(
+      desc.topics.map((t) => [t.name, t.partition_count]),
+      [[topic, 2]],
+    );
     const text = cli(['describe', '-p', backups, '-b', 'cli-backup']);
     assert.match(text.stdout, /Earliest Message: {2}2024-11-/);
     assert.equal(cli(['validate', '-p', backups, '-b', 'cli-backup', '--deep']).code, 0);

@@ -48,7 +48,17 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kb-copy-'));
   srcPath = join(dir, 'src');
   src = await openStore({ backend: 'filesystem', path: srcPath });
-  copy = await openStore({ backend: 's3', bucket, prefix: 'offsite', endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, allowHttp: true, pathStyle: true });
+  copy = await openStore({
+    backend: 's3',
+    bucket,
+    prefix: 'offsite',
+    endpoint: s3.endpoint,
+    region: s3.region,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+    allowHttp: true,
+    pathStyle: true,
+  });
   url = `s3://${bucket}/offsite?endpoint=${encodeURIComponent(s3.endpoint)}&region=${s3.region}&path_style=true&allow_http=true`;
   env = { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey };
   await createTopic(bootstrap, topic, 2);
@@ -82,7 +92,11 @@ async function assertSameBackup(from: ObjectStore, to: ObjectStore): Promise<voi
     const a = await backupRecords(from, ID, topic, p);
     const b = await backupRecords(to, ID, topic, p);
     assert.ok(a.length > 0);
-    assert.deepEqual(b.map((r) => recordKey(r, true)), a.map((r) => recordKey(r, true)), `${topic}/${p} record for record`);
+    assert.deepEqual(
+      b.map((r) => recordKey(r, true)),
+      a.map((r) => recordKey(r, true)),
+      `${topic}/${p} record for record`,
+    );
   }
 }
 
@@ -92,14 +106,24 @@ describe('copy between stores', () => {
     assert.ok(total >= 12, `enough segments (${total})`);
     const ac = new AbortController();
     let copied = 0;
-    const first = await runCopy({ from: src, to: copy, backupId: ID, signal: ac.signal, onProgress: (p) => { if (p.action === 'copied' && ++copied === 5) ac.abort(); } });
+    const first = await runCopy({
+      from: src,
+      to: copy,
+      backupId: ID,
+      signal: ac.signal,
+      onProgress: (p) => {
+        if (p.action === 'copied' && ++copied === 5) ac.abort();
+      },
+    });
     assert.equal(first.backups[0]!.complete, false);
     assert.equal(first.backups[0]!.segmentsCopied, 5);
     assert.ok(!(await copy.exists(keys.manifest(ID))), 'no manifest on the destination until everything it names is there');
 
     const r = runCli(['copy', '--from', srcPath, '--to', url, '--backup-id', ID, '--format', 'json'], { env });
     assert.equal(r.code, 0, r.stderr);
-    const j = (JSON.parse(r.stdout) as { backups: { complete: boolean; segments_copied: number; segments_verified_in_place: number; segments_unchanged: number }[] }).backups[0]!;
+    const j = (
+      JSON.parse(r.stdout) as { backups: { complete: boolean; segments_copied: number; segments_verified_in_place: number; segments_unchanged: number }[] }
+    ).backups[0]!;
     assert.equal(j.complete, true);
     assert.equal(j.segments_verified_in_place, 5, 'the 5 segments of the interrupted run are verified on the destination, not transferred again');
     assert.equal(j.segments_copied, total - 5);
@@ -111,7 +135,11 @@ describe('copy between stores', () => {
     await runRestore(testRestoreOptions(bootstrap, copy, ID, { topicMapping: { [topic]: target } }));
     for (const p of [0, 1]) {
       const want: KafkaRecord[] = await consumeAll(bootstrap, topic, p);
-      assert.deepEqual((await consumeAll(bootstrap, target, p)).map((x) => recordKey(x)), want.map((x) => recordKey(x)), `restored from the copy: ${target}/${p}`);
+      assert.deepEqual(
+        (await consumeAll(bootstrap, target, p)).map((x) => recordKey(x)),
+        want.map((x) => recordKey(x)),
+        `restored from the copy: ${target}/${p}`,
+      );
     }
   });
 
@@ -123,7 +151,15 @@ describe('copy between stores', () => {
     assert.ok(added > 0);
     // Stopped right after the first index is replaced: the copy still holds the previous manifest.
     const ac = new AbortController();
-    const r = await runCopy({ from: src, to: copy, backupId: ID, signal: ac.signal, onProgress: (p) => { if (p.action === 'index') ac.abort(); } });
+    const r = await runCopy({
+      from: src,
+      to: copy,
+      backupId: ID,
+      signal: ac.signal,
+      onProgress: (p) => {
+        if (p.action === 'index') ac.abort();
+      },
+    });
     const b = r.backups[0]!;
     assert.equal(b.complete, false);
     assert.equal(b.segmentsCopied, added);
@@ -152,7 +188,19 @@ describe('copy between stores', () => {
     assert.equal(r1.code, 0, r1.stderr);
     assert.ok(r1.stdout.startsWith('Copy ') && r1.stdout.includes(` → ${encA}\n  c1: complete\n`), r1.stdout);
     assert.match(r1.stdout, /\n {4}Segments copied: \d+ \(.*, digest verified on the destination\)/);
-    const r2 = runCli(['copy', '--from', encA, '--to', encB, '--encryption-key-file', keyA, '--to-encryption-key-file', keyB, '--to-encryption-key-id', 'offsite-b']);
+    const r2 = runCli([
+      'copy',
+      '--from',
+      encA,
+      '--to',
+      encB,
+      '--encryption-key-file',
+      keyA,
+      '--to-encryption-key-file',
+      keyB,
+      '--to-encryption-key-id',
+      'offsite-b',
+    ]);
     assert.equal(r2.code, 0, r2.stderr);
     const storeB = new EncryptedStore(await openStore({ backend: 'filesystem', path: encB }), b);
     try {
@@ -185,7 +233,11 @@ describe('copy between stores', () => {
   test('a copy killed (SIGKILL) part-way resumes: what is on the destination is verified in place, the rest copied', async (t) => {
     const ROOT = join(import.meta.dirname, '..', '..');
     const killedUrl = url.replace('/offsite?', '/killed?');
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'copy', '--from', srcPath, '--to', killedUrl, '--backup-id', ID], { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'copy', '--from', srcPath, '--to', killedUrl, '--backup-id', ID], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: 'ignore',
+    });
     const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
     let objects: string[] = [];
     for (let i = 0; i < 3000 && child.exitCode === null; i++) {
@@ -195,7 +247,17 @@ describe('copy between stores', () => {
     }
     child.kill('SIGKILL');
     await exited;
-    const killed = await openStore({ backend: 's3', bucket, prefix: 'killed', endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, allowHttp: true, pathStyle: true });
+    const killed = await openStore({
+      backend: 's3',
+      bucket,
+      prefix: 'killed',
+      endpoint: s3.endpoint,
+      region: s3.region,
+      accessKey: s3.accessKey,
+      secretKey: s3.secretKey,
+      allowHttp: true,
+      pathStyle: true,
+    });
     try {
       const total = await segmentCount(src);
       const present = (await listObjectKeys(s3, bucket, 'killed/')).filter((k) => k.endsWith('.kbseg')).length;
@@ -204,7 +266,9 @@ describe('copy between stores', () => {
       // The lease of the killed process (dead pid on this host) is taken over at once.
       const r = runCli(['copy', '--from', srcPath, '--to', killedUrl, '--backup-id', ID, '--format', 'json'], { env });
       assert.equal(r.code, 0, r.stderr);
-      const j = (JSON.parse(r.stdout) as { backups: { complete: boolean; segments_copied: number; segments_verified_in_place: number; segments_unchanged: number }[] }).backups[0]!;
+      const j = (
+        JSON.parse(r.stdout) as { backups: { complete: boolean; segments_copied: number; segments_verified_in_place: number; segments_unchanged: number }[] }
+      ).backups[0]!;
       assert.equal(j.complete, true);
       assert.equal(j.segments_copied + j.segments_verified_in_place + j.segments_unchanged, total);
       if (!finished) {

@@ -51,7 +51,17 @@ async function encryptedS3(): Promise<ObjectStore> {
     return { s3, bucket: await s3.freshBucket('kb-enc-contract') };
   })();
   const { s3, bucket } = await contractBucket;
-  const inner = await openStore({ backend: 's3', bucket, prefix: 'enc', endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, pathStyle: true, allowHttp: true });
+  const inner = await openStore({
+    backend: 's3',
+    bucket,
+    prefix: 'enc',
+    endpoint: s3.endpoint,
+    region: s3.region,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+    pathStyle: true,
+    allowHttp: true,
+  });
   return new EncryptedStore(inner, Buffer.alloc(32, 3), { chunkSize: 4096, keyId: 'contract' });
 }
 runStorageContract('encrypted over s3 (MinIO)', encryptedS3);
@@ -111,7 +121,9 @@ describe('encrypted backups end to end (CLI, real broker)', () => {
     // validate --deep with the key (from a file, then from an environment variable).
     const v = cli(['validate', '--path', store, '--backup-id', 'enc-1', '--deep', '--encryption-key-file', keyFile]);
     assert.equal(v.code, 0, v.stdout + v.stderr);
-    const v2 = cli(['validate', '--path', store, '--backup-id', 'enc-1', '--deep', '--format', 'json', '--encryption-key-env', 'KB_IT_KEY'], { KB_IT_KEY: Buffer.from(keyHex, 'hex').toString('base64') });
+    const v2 = cli(['validate', '--path', store, '--backup-id', 'enc-1', '--deep', '--format', 'json', '--encryption-key-env', 'KB_IT_KEY'], {
+      KB_IT_KEY: Buffer.from(keyHex, 'hex').toString('base64'),
+    });
     assert.equal(v2.code, 0, v2.stdout + v2.stderr);
     const d = cli(['describe', '--path', store, '--backup-id', 'enc-1', '--format', 'json'], { KAFKA_BACKUP_ENCRYPTION_KEY_FILE: keyFile });
     assert.equal(d.code, 0, d.stderr);
@@ -150,7 +162,10 @@ describe('encrypted backups end to end (CLI, real broker)', () => {
       const got = await consumeAll(bootstrap, target, p);
       const want = (await consumeAll(bootstrap, topic, p)).filter((x) => Number(x.timestamp) >= from && Number(x.timestamp) <= to);
       assert.equal(got.length, 400);
-      assert.deepEqual(got.map((x) => recordKey(x)), want.map((x) => recordKey(x)));
+      assert.deepEqual(
+        got.map((x) => recordKey(x)),
+        want.map((x) => recordKey(x)),
+      );
     }
     // The restore's own state objects are encrypted too.
     for (const f of await filesUnder(join(store, 'enc-1', 'restores'))) assert.equal((await readFile(f)).indexOf(topic), -1);
@@ -181,7 +196,16 @@ describe('encrypted backups end to end (CLI, real broker)', () => {
     const v = cli(['validate', '--path', url, '--backup-id', 'enc-s3', '--deep', '--encryption-key-env', 'KB_S3_KEY'], env);
     assert.equal(v.code, 0, v.stdout + v.stderr);
     // Raw objects, read below the encryption layer: none holds the marker or the topic name.
-    const raw = await openStore({ backend: 's3', bucket, endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, pathStyle: true, allowHttp: true });
+    const raw = await openStore({
+      backend: 's3',
+      bucket,
+      endpoint: s3.endpoint,
+      region: s3.region,
+      accessKey: s3.accessKey,
+      secretKey: s3.secretKey,
+      pathStyle: true,
+      allowHttp: true,
+    });
     const inner = (raw as unknown as { inner: { get(k: string): Promise<Buffer> } }).inner;
     const keys = await listObjectKeys(s3, bucket);
     assert.ok(keys.filter((k) => k.endsWith('.kbseg')).length >= 6, keys.join(', '));

@@ -65,7 +65,11 @@ async function assertErased(store: ObjectStore, backupId: string): Promise<void>
   assert.deepEqual(v.problems, [], 'validate --deep passes after the erase');
   for (const p of [0, 1]) {
     const got = await backupRecords(store, backupId, topic, p);
-    assert.deepEqual(got.map((r) => recordKey(r, true)), source[p]!.filter((r) => !isKey(r)).map((r) => recordKey(r, true)), `${topic}/${p}: every other record kept with its offset, timestamp, headers, in order`);
+    assert.deepEqual(
+      got.map((r) => recordKey(r, true)),
+      source[p]!.filter((r) => !isKey(r)).map((r) => recordKey(r, true)),
+      `${topic}/${p}: every other record kept with its offset, timestamp, headers, in order`,
+    );
     const idx = (await readPartitionIndex(store, backupId, topic, p))!;
     const manifest = (await readJsonObject(store, keys.manifest(backupId), manifestSchema))!;
     assert.equal(pinnedIndexGeneration(manifest, topic, p), idx.generation, 'the manifest pins the rewritten index (an older one put back is a rollback)');
@@ -82,7 +86,11 @@ async function assertRestoreClean(store: ObjectStore, backupId: string): Promise
   for (const p of [0, 1]) {
     const got = await consumeAll(bootstrap, target, p);
     assert.ok(!got.some(isKey), 'the restore holds no record with the key');
-    assert.deepEqual(got.map((r) => recordKey(r)), source[p]!.filter((r) => !isKey(r)).map((r) => recordKey(r)), `restored ${target}/${p} record for record`);
+    assert.deepEqual(
+      got.map((r) => recordKey(r)),
+      source[p]!.filter((r) => !isKey(r)).map((r) => recordKey(r)),
+      `restored ${target}/${p} record for record`,
+    );
   }
 }
 
@@ -111,21 +119,49 @@ describe('erase a key', () => {
       assert.deepEqual(await readPartitionIndex(store, 'b1', topic, 0), before, 'plan only: the index is untouched');
       assert.ok(!(await store.exists(erasureLogKey('b1'))), 'plan only: no erasure log');
       const text = runCli(['erase', '--path', path, '--backup-id', 'b1', '--topic', topic, '--key', KEY]);
-      assert.match(text.stdout, new RegExp(`^Erase plan \\(nothing changed; add --execute to erase\\): b1 topic ${topic}, 1 key\\(s\\)\n  Segments scanned: \\d+   holding the key\\(s\\): \\d+   records: ${expectedCount()}\n`), text.stdout);
+      assert.match(
+        text.stdout,
+        new RegExp(
+          `^Erase plan \\(nothing changed; add --execute to erase\\): b1 topic ${topic}, 1 key\\(s\\)\n  Segments scanned: \\d+   holding the key\\(s\\): \\d+   records: ${expectedCount()}\n`,
+        ),
+        text.stdout,
+      );
 
       const ex = runCli(['erase', '--path', path, '--backup-id', 'b1', '--topic', topic, '--key', KEY, '--execute', '--format', 'json']);
       assert.equal(ex.code, 0, ex.stderr);
-      const ej = JSON.parse(ex.stdout) as { executed: boolean; records: number; segments_rewritten: number; segments_scanned: number; partitions: { partition: number }[] };
+      const ej = JSON.parse(ex.stdout) as {
+        executed: boolean;
+        records: number;
+        segments_rewritten: number;
+        segments_scanned: number;
+        partitions: { partition: number }[];
+      };
       assert.equal(ej.records, expectedCount());
-      assert.deepEqual(ej.partitions.map((p) => p.partition), [0, 1], 'the key was in both partitions');
-      assert.ok(ej.segments_rewritten >= 3 && ej.segments_rewritten < ej.segments_scanned, `only the segments holding the key are rewritten (${ej.segments_rewritten} of ${ej.segments_scanned})`);
+      assert.deepEqual(
+        ej.partitions.map((p) => p.partition),
+        [0, 1],
+        'the key was in both partitions',
+      );
+      assert.ok(
+        ej.segments_rewritten >= 3 && ej.segments_rewritten < ej.segments_scanned,
+        `only the segments holding the key are rewritten (${ej.segments_rewritten} of ${ej.segments_scanned})`,
+      );
       let untouched = 0;
-      for (const [p, b] of [[0, before], [1, before1]] as const) {
+      for (const [p, b] of [
+        [0, before],
+        [1, before1],
+      ] as const) {
         const a = (await readPartitionIndex(store, 'b1', topic, p))!;
         assert.equal(a.segments.length, b.segments.length);
-        assert.deepEqual(a.segments.map((s) => [s.first_offset, s.last_offset]), b.segments.map((s) => [s.first_offset, s.last_offset]), 'segments keep their offset ranges');
+        assert.deepEqual(
+          a.segments.map((s) => [s.first_offset, s.last_offset]),
+          b.segments.map((s) => [s.first_offset, s.last_offset]),
+          'segments keep their offset ranges',
+        );
         assert.equal(a.next_offset, b.next_offset);
-        untouched += a.segments.filter((s, i) => s.key === b.segments[i]!.key && s.sha256 === b.segments[i]!.sha256 && s.crc32c === b.segments[i]!.crc32c).length;
+        untouched += a.segments.filter(
+          (s, i) => s.key === b.segments[i]!.key && s.sha256 === b.segments[i]!.sha256 && s.crc32c === b.segments[i]!.crc32c,
+        ).length;
       }
       assert.equal(untouched, ej.segments_scanned - ej.segments_rewritten, 'segments without the key are not rewritten');
 
@@ -173,7 +209,17 @@ describe('erase a key', () => {
     const s3 = await getTestS3();
     const bucket = await s3.freshBucket('kb-erase');
     const key = randomBytes(32);
-    const inner = await openStore({ backend: 's3', bucket, prefix: 'enc', endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, allowHttp: true, pathStyle: true });
+    const inner = await openStore({
+      backend: 's3',
+      bucket,
+      prefix: 'enc',
+      endpoint: s3.endpoint,
+      region: s3.region,
+      accessKey: s3.accessKey,
+      secretKey: s3.secretKey,
+      allowHttp: true,
+      pathStyle: true,
+    });
     const store = new EncryptedStore(inner, key);
     try {
       await backupOf(store, 'e1');
@@ -187,15 +233,45 @@ describe('erase a key', () => {
 
       // Crash after the new segments are written, before the index switch: the backup stays valid and unchanged.
       const before = await backupRecords(store, 'e1', topic, 0);
-      await assert.rejects(runErase({ store, backupId: 'e1', topic, keys: [Buffer.from(KEY)], execute: true, afterStep: (s) => { if (s === 'segments-written') throw new Error('crash'); } }), /crash/);
+      await assert.rejects(
+        runErase({
+          store,
+          backupId: 'e1',
+          topic,
+          keys: [Buffer.from(KEY)],
+          execute: true,
+          afterStep: (s) => {
+            if (s === 'segments-written') throw new Error('crash');
+          },
+        }),
+        /crash/,
+      );
       assert.deepEqual((await validateBackup(store, 'e1', true)).problems, []);
-      assert.deepEqual((await backupRecords(store, 'e1', topic, 0)).map((r) => recordKey(r, true)), before.map((r) => recordKey(r, true)));
+      assert.deepEqual(
+        (await backupRecords(store, 'e1', topic, 0)).map((r) => recordKey(r, true)),
+        before.map((r) => recordKey(r, true)),
+      );
 
       // Crash after partition 0's index switch, before its old objects are deleted: valid, partition 0 erased.
-      await assert.rejects(runErase({ store, backupId: 'e1', topic, keys: [Buffer.from(KEY)], execute: true, afterStep: (s) => { if (s === 'index-switched') throw new Error('crash'); } }), /crash/);
+      await assert.rejects(
+        runErase({
+          store,
+          backupId: 'e1',
+          topic,
+          keys: [Buffer.from(KEY)],
+          execute: true,
+          afterStep: (s) => {
+            if (s === 'index-switched') throw new Error('crash');
+          },
+        }),
+        /crash/,
+      );
       const vi = await validateBackup(store, 'e1', true);
       assert.deepEqual(vi.problems, []);
-      assert.ok(vi.warnings.some((w) => w.startsWith('e1/erasure-log.json: an erase of a key from ') && w.includes('did not finish')), 'validate names the unfinished erase');
+      assert.ok(
+        vi.warnings.some((w) => w.startsWith('e1/erasure-log.json: an erase of a key from ') && w.includes('did not finish')),
+        'validate names the unfinished erase',
+      );
       assert.ok(!(await backupRecords(store, 'e1', topic, 0)).some(isKey));
 
       // The second run, through the CLI with the key file: finishes partition 1, removes the leftovers, completes the log entry.
@@ -203,7 +279,25 @@ describe('erase a key', () => {
       await writeFile(keyFile, key.toString('hex'));
       const url = `s3://${bucket}/enc?endpoint=${encodeURIComponent(s3.endpoint)}&region=${s3.region}&path_style=true&allow_http=true`;
       const env = { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey };
-      const r = runCli(['erase', '--path', url, '--backup-id', 'e1', '--topic', topic, '--keys-file', keysFile, '--execute', '--encryption-key-file', keyFile, '--format', 'json'], { env });
+      const r = runCli(
+        [
+          'erase',
+          '--path',
+          url,
+          '--backup-id',
+          'e1',
+          '--topic',
+          topic,
+          '--keys-file',
+          keysFile,
+          '--execute',
+          '--encryption-key-file',
+          keyFile,
+          '--format',
+          'json',
+        ],
+        { env },
+      );
       assert.equal(r.code, 0, r.stderr);
       const j = JSON.parse(r.stdout) as { records: number; leftovers_removed: string[]; keys: number };
       assert.equal(j.keys, 2);
@@ -230,14 +324,32 @@ describe('erase a key', () => {
     const txTopic = uniqueTopic('erase-txn');
     await createTopic(bootstrap, txTopic, 1);
     const committed: string[] = [];
-    const producer = new Producer({ clientId: 'kb-erase-txn', bootstrapBrokers: [bootstrap], idempotent: true, transactionalId: `${txTopic}-a`, compression: 'snappy' });
+    const producer = new Producer({
+      clientId: 'kb-erase-txn',
+      bootstrapBrokers: [bootstrap],
+      idempotent: true,
+      transactionalId: `${txTopic}-a`,
+      compression: 'snappy',
+    });
     let n = 0;
     try {
-      for (const [round, commit] of [[0, true], [1, false], [2, true], [3, false], [4, true]] as const) {
+      for (const [round, commit] of [
+        [0, true],
+        [1, false],
+        [2, true],
+        [3, false],
+        [4, true],
+      ] as const) {
         const t = await producer.beginTransaction();
         const messages = Array.from({ length: 8 }, () => {
           const i = n++;
-          return { topic: txTopic, partition: 0, key: Buffer.from(`k-${i % 5}`), value: Buffer.from(`r${round}-${i}`), timestamp: BigInt(Date.UTC(2025, 2, 1) + i) };
+          return {
+            topic: txTopic,
+            partition: 0,
+            key: Buffer.from(`k-${i % 5}`),
+            value: Buffer.from(`r${round}-${i}`),
+            timestamp: BigInt(Date.UTC(2025, 2, 1) + i),
+          };
         });
         await t.send({ messages });
         if (commit) {
@@ -256,10 +368,17 @@ describe('erase a key', () => {
       assert.equal(e.records, all.filter((r) => r.key?.toString() === 'k-2').length, 'erased from committed and aborted transactions alike');
       assert.deepEqual((await validateBackup(store, 't1', true)).problems, []);
       const got = await backupRecords(store, 't1', txTopic, 0);
-      assert.deepEqual(got.map((r) => recordKey(r, true)), all.filter((r) => r.key?.toString() !== 'k-2').map((r) => recordKey(r, true)));
+      assert.deepEqual(
+        got.map((r) => recordKey(r, true)),
+        all.filter((r) => r.key?.toString() !== 'k-2').map((r) => recordKey(r, true)),
+      );
       const target = uniqueTopic('erase-txn-restored');
       await runRestore(testRestoreOptions(bootstrap, store, 't1', { topicMapping: { [txTopic]: target } }));
-      assert.deepEqual((await consumeAll(bootstrap, target, 0)).map((r) => r.value!.toString()), committed, 'committed records without the key, in order; aborted ones still dropped');
+      assert.deepEqual(
+        (await consumeAll(bootstrap, target, 0)).map((r) => r.value!.toString()),
+        committed,
+        'committed records without the key, in order; aborted ones still dropped',
+      );
     } finally {
       await store.close();
     }

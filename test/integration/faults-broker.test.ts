@@ -88,8 +88,6 @@ function restoreOptions(store: ObjectStore, backupId: string, extra: Partial<Res
   return testRestoreOptions(direct, store, backupId, { target: viaProxy(), produceBatchSize: 50, ...extra });
 }
 
-
-
 /** The target holds each source record exactly once, in source order, per partition. */
 async function assertRestoreExact(source: string, target: string, partitions: number, res: RestoreResult): Promise<void> {
   let total = 0;
@@ -97,7 +95,11 @@ async function assertRestoreExact(source: string, target: string, partitions: nu
     const src = await consumeAll(direct, source, p);
     const got = await consumeAll(direct, target, p);
     assert.equal(got.length, src.length, `${target}/${p}: ${got.length} records restored, ${src.length} in the source`);
-    assert.deepEqual(got.map((r) => recordKey(r)), src.map((r) => recordKey(r)), `${target}/${p}: nothing lost, nothing duplicated`);
+    assert.deepEqual(
+      got.map((r) => recordKey(r)),
+      src.map((r) => recordKey(r)),
+      `${target}/${p}: nothing lost, nothing duplicated`,
+    );
     total += src.length;
   }
   assert.equal(res.restored, total);
@@ -114,7 +116,11 @@ async function endOffsets(topic: string, partitions: number): Promise<number[]> 
 }
 
 /** A continuous backup in this process, stopped with `stop()` once it has caught up. */
-function continuousBackup(opts: BackupOptions): { progress: () => BackupProgress | undefined; stop: () => Promise<BackupSummary>; done: Promise<BackupSummary> } {
+function continuousBackup(opts: BackupOptions): {
+  progress: () => BackupProgress | undefined;
+  stop: () => Promise<BackupSummary>;
+  done: Promise<BackupSummary>;
+} {
   const ac = new AbortController();
   let last: BackupProgress | undefined;
   const done = runBackup({ ...opts, continuous: true, signal: ac.signal, onProgress: (p) => (last = p) });
@@ -195,7 +201,12 @@ describe('broker restarted', () => {
     const target = uniqueTopic('restart-rs-dst');
     const restore = runRestore(restoreOptions(store, 'restart-rs', { topicMapping: { [topic]: target }, rateLimitRecordsPerSec: 800, produceBatchSize: 20 }));
     restore.catch(() => {});
-    await waitUntil('part of the restore written', async () => (await endOffsets(target, 2).catch(() => [0, 0])).reduce((a, b) => a + b, 0) >= 800, 60_000, restore);
+    await waitUntil(
+      'part of the restore written',
+      async () => (await endOffsets(target, 2).catch(() => [0, 0])).reduce((a, b) => a + b, 0) >= 800,
+      60_000,
+      restore,
+    );
     await kafka.restart({ graceMs: 0, downMs: 2000 });
     let res: RestoreResult;
     try {
@@ -243,7 +254,12 @@ describe('connection to the broker cut and restored (TCP proxy)', () => {
     const restore = runRestore(restoreOptions(store, 'cut-rs', { topicMapping: { [topic]: target }, rateLimitRecordsPerSec: 1000, produceBatchSize: 20 }));
     restore.catch(() => {});
     for (const at of [600, 1800]) {
-      await waitUntil(`${at} records restored`, async () => (await endOffsets(target, 2).catch(() => [0, 0])).reduce((a, b) => a + b, 0) >= at, 60_000, restore);
+      await waitUntil(
+        `${at} records restored`,
+        async () => (await endOffsets(target, 2).catch(() => [0, 0])).reduce((a, b) => a + b, 0) >= at,
+        60_000,
+        restore,
+      );
       proxy.cut();
       await sleep(2500);
       proxy.restore();
@@ -296,7 +312,12 @@ describe('broker stops answering (TCP proxy accepts, never responds)', () => {
     const opts = restoreOptions(store, 'hang-rs', { topicMapping: { [topic]: target }, rateLimitRecordsPerSec: 1000, produceBatchSize: 20 });
     const restore = runRestore(opts);
     restore.catch(() => {});
-    await waitUntil('part of the restore written', async () => (await endOffsets(target, 2).catch(() => [0, 0])).reduce((a, b) => a + b, 0) >= 600, 60_000, restore);
+    await waitUntil(
+      'part of the restore written',
+      async () => (await endOffsets(target, 2).catch(() => [0, 0])).reduce((a, b) => a + b, 0) >= 600,
+      60_000,
+      restore,
+    );
     proxy.pause();
     const t0 = Date.now();
     let err: Error | undefined;

@@ -42,12 +42,20 @@ let dir: string;
 const stores: ObjectStore[] = [];
 
 async function s3Store(bucket: string, endpoint: string): Promise<ObjectStore> {
-  const st = await openStore({ backend: 's3', bucket, prefix: 'faults', endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, allowHttp: true, pathStyle: true });
+  const st = await openStore({
+    backend: 's3',
+    bucket,
+    prefix: 'faults',
+    endpoint,
+    region: s3.region,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+    allowHttp: true,
+    pathStyle: true,
+  });
   stores.push(st);
   return st;
 }
-
-
 
 function opts(store: ObjectStore, backupId: string, topic: string, extra: Partial<BackupOptions> = {}): BackupOptions {
   return testBackupOptions(bootstrap, store, backupId, [topic], { segmentMaxBytes: 8 * 1024, fetchMaxBytes: 16 * 1024, maxConcurrentPartitions: 3, ...extra });
@@ -91,7 +99,10 @@ describe('S3 answering 500/503 and throttling (HTTP fault proxy in front of MinI
     t.diagnostic(`proxy: ${JSON.stringify(proxy.stats)}`);
     assert.equal(sum.status, 'complete');
     assert.equal(sum.records, 2400);
-    assert.ok((proxy.stats.byKind['PUT 503'] ?? 0) + (proxy.stats.byKind['GET 503'] ?? 0) + (proxy.stats.byKind['HEAD 503'] ?? 0) >= 8, 'the throttling was seen');
+    assert.ok(
+      (proxy.stats.byKind['PUT 503'] ?? 0) + (proxy.stats.byKind['GET 503'] ?? 0) + (proxy.stats.byKind['HEAD 503'] ?? 0) >= 8,
+      'the throttling was seen',
+    );
     assert.ok(faultsArmed, 'the error window opened mid-backup');
     // Checked through the proxy (no faults now) and directly against MinIO.
     await assertBackupExact(bootstrap, store, 's3-faults', topic, 3);
@@ -107,7 +118,11 @@ describe('S3 answering 500/503 and throttling (HTTP fault proxy in front of MinI
     for (let p = 0; p < 3; p++) {
       const src = await consumeAll(bootstrap, topic, p);
       const got = await consumeAll(bootstrap, target, p);
-      assert.deepEqual(got.map((r) => recordKey(r)), src.map((r) => recordKey(r)), `${target}/${p}: nothing lost, nothing duplicated`);
+      assert.deepEqual(
+        got.map((r) => recordKey(r)),
+        src.map((r) => recordKey(r)),
+        `${target}/${p}: nothing lost, nothing duplicated`,
+      );
     }
   });
 
@@ -119,7 +134,12 @@ describe('S3 answering 500/503 and throttling (HTTP fault proxy in front of MinI
     const store = await s3Store(bucket, proxy.endpoint);
     // Let the manifest and the first segments through, then fail every PUT.
     let n = 0;
-    proxy.failAlways({ status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.', match: (r) => r.method === 'PUT' && ++n > 6 });
+    proxy.failAlways({
+      status: 500,
+      code: 'InternalError',
+      message: 'We encountered an internal error. Please try again.',
+      match: (r) => r.method === 'PUT' && ++n > 6,
+    });
     const before = proxy.stats.faulted;
     const t0 = Date.now();
     let err: Error | undefined;
@@ -134,14 +154,22 @@ describe('S3 answering 500/503 and throttling (HTTP fault proxy in front of MinI
     assert.ok(err, 'the backup failed');
     t.diagnostic(`failed after ${took} ms and ${faulted} failed requests: ${err.message}`);
     assert.ok(err instanceof StorageError, `a storage error: ${err.constructor.name}`);
-    assert.match(err.message, /s3 \w+ s3:\/\/kb-down[^ ]*\/faults\/s3-down\/\S+ failed: InternalError \(HTTP 500\)/, 'names the operation, object and HTTP status');
+    assert.match(
+      err.message,
+      /s3 \w+ s3:\/\/kb-down[^ ]*\/faults\/s3-down\/\S+ failed: InternalError \(HTTP 500\)/,
+      'names the operation, object and HTTP status',
+    );
     // Bounded: one operation's attempts (the SDK's standard retry), and a few seconds.
     assert.ok(faulted >= S3_MAX_ATTEMPTS && faulted <= 3 * S3_MAX_ATTEMPTS, `${faulted} failed requests before giving up (max attempts ${S3_MAX_ATTEMPTS})`);
     assert.ok(took < 90_000, `gave up after ${took} ms`);
     // What is indexed is valid; the re-run resumes and completes.
     const failed = await validateBackup(store, 's3-down', true);
     assert.deepEqual(failed.problems, []);
-    assert.match(failed.incomplete.map((x) => x.problem).join('\n'), /reaches offset \d+ of the snapshot's end offset 600/, 'validate says the failed snapshot is incomplete');
+    assert.match(
+      failed.incomplete.map((x) => x.problem).join('\n'),
+      /reaches offset \d+ of the snapshot's end offset 600/,
+      'validate says the failed snapshot is incomplete',
+    );
     const sum = await runBackup(opts(store, 's3-down', topic));
     assert.equal(sum.status, 'complete');
     await assertBackupExact(bootstrap, store, 's3-down', topic, 1);
@@ -150,7 +178,12 @@ describe('S3 answering 500/503 and throttling (HTTP fault proxy in front of MinI
 
 /** Incompressible records, so a few MB of backup fill a small disk. */
 function bulkyRecords(n: number, seed: number): RecordInput[] {
-  return Array.from({ length: n }, (_, i) => ({ key: Buffer.from(`k-${seed}-${i}`), value: randomBytes(1024), headers: [{ key: 'i', value: Buffer.from(String(i)) }], timestamp: BigInt(Date.UTC(2024, 10, 1) + i) }));
+  return Array.from({ length: n }, (_, i) => ({
+    key: Buffer.from(`k-${seed}-${i}`),
+    value: randomBytes(1024),
+    headers: [{ key: 'i', value: Buffer.from(String(i)) }],
+    timestamp: BigInt(Date.UTC(2024, 10, 1) + i),
+  }));
 }
 
 /** A real, small file system mounted for the disk-full test. */
@@ -237,7 +270,14 @@ describe('local disk full (filesystem backend)', () => {
       const store = new FsStore(join(mnt, 'backups'));
       let err: Error | undefined;
       try {
-        await runBackup(testBackupOptions(bootstrap, store, 'disk-full', [topic], { compression: 'none', segmentMaxBytes: 64 * 1024, fetchMaxBytes: 64 * 1024, maxConcurrentPartitions: 2 }));
+        await runBackup(
+          testBackupOptions(bootstrap, store, 'disk-full', [topic], {
+            compression: 'none',
+            segmentMaxBytes: 64 * 1024,
+            fetchMaxBytes: 64 * 1024,
+            maxConcurrentPartitions: 2,
+          }),
+        );
       } catch (e) {
         err = e as Error;
       }
@@ -249,11 +289,17 @@ describe('local disk full (filesystem backend)', () => {
       // What is indexed is complete and valid; validate says the snapshot is incomplete.
       const v = await validateBackup(store, 'disk-full', true);
       assert.deepEqual(v.problems, []);
-      assert.match(v.incomplete.map((x) => x.problem).join('\n'), /reaches offset \d+ of the snapshot's end offset 1500/, 'validate says the failed snapshot is incomplete');
+      assert.match(
+        v.incomplete.map((x) => x.problem).join('\n'),
+        /reaches offset \d+ of the snapshot's end offset 1500/,
+        'validate says the failed snapshot is incomplete',
+      );
       assert.ok(v.recordsChecked > 0 && v.recordsChecked < 3000, `part of the backup is stored (${v.recordsChecked} records)`);
       // Space returns: the resumed backup completes with no gap and no duplicate.
       await disk.free();
-      const sum = await runBackup(testBackupOptions(bootstrap, store, 'disk-full', [topic], { compression: 'none', segmentMaxBytes: 64 * 1024, fetchMaxBytes: 64 * 1024 }));
+      const sum = await runBackup(
+        testBackupOptions(bootstrap, store, 'disk-full', [topic], { compression: 'none', segmentMaxBytes: 64 * 1024, fetchMaxBytes: 64 * 1024 }),
+      );
       assert.equal(sum.status, 'complete');
       assert.equal(await assertBackupExact(bootstrap, store, 'disk-full', topic, 2), 3000);
     } finally {
@@ -296,7 +342,11 @@ describe('the connection to S3 cut at the TCP level and restored (TCP proxy in f
       for (let p = 0; p < 2; p++) {
         const src = await consumeAll(bootstrap, topic, p);
         const got = await consumeAll(bootstrap, target, p);
-        assert.deepEqual(got.map((r) => recordKey(r)), src.map((r) => recordKey(r)), `${target}/${p}`);
+        assert.deepEqual(
+          got.map((r) => recordKey(r)),
+          src.map((r) => recordKey(r)),
+          `${target}/${p}`,
+        );
       }
     } finally {
       await tcp.close();

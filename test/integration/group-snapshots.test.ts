@@ -53,9 +53,18 @@ async function commit(group: string, topic: string, offset: number): Promise<voi
 }
 
 /** A continuous backup with a 1 s sync, run while `during` does its work, then stopped. */
-async function continuousWhile(backupId: string, topic: string, extra: { groupSnapshotMinIntervalSecs?: number }, during: () => Promise<void>): Promise<BackupSummary> {
+async function continuousWhile(
+  backupId: string,
+  topic: string,
+  extra: { groupSnapshotMinIntervalSecs?: number },
+  during: () => Promise<void>,
+): Promise<BackupSummary> {
   const ac = new AbortController();
-  const run = runBackup({ ...testBackupOptions(bootstrap, store, backupId, [topic], { continuous: true, syncIntervalSecs: 1, segmentMaxIntervalMs: 500, ...extra }), signal: ac.signal, lease: false });
+  const run = runBackup({
+    ...testBackupOptions(bootstrap, store, backupId, [topic], { continuous: true, syncIntervalSecs: 1, segmentMaxIntervalMs: 500, ...extra }),
+    signal: ac.signal,
+    lease: false,
+  });
   try {
     await during();
   } finally {
@@ -82,11 +91,16 @@ describe('consumer-group snapshots of a continuous backup', () => {
     assert.equal(duringQuiet, 1, 'six syncs with unchanged offsets: only the snapshot taken at the start');
     const all = await snapshots('still');
     assert.equal(all.length, 2, 'the commit made one more, and the end of the run (no change since) none');
-    assert.deepEqual(all.map((s) => s.groups.find((g) => g.group_id === group)?.offsets[topic]?.['0']), [10, 25]);
+    assert.deepEqual(
+      all.map((s) => s.groups.find((g) => g.group_id === group)?.offsets[topic]?.['0']),
+      [10, 25],
+    );
     assert.equal(sum.groupsSnapshotted, 1);
   });
 
-  test('consumer_group_snapshot_min_interval_secs: offsets moving every 500 ms give no snapshot within the interval; the end of the run writes the last state', { timeout: 120_000 }, async () => {
+  test('consumer_group_snapshot_min_interval_secs: offsets moving every 500 ms give no snapshot within the interval; the end of the run writes the last state', {
+    timeout: 120_000,
+  }, async () => {
     const topic = uniqueTopic('grp-snap-min');
     const group = `g-${topic}`;
     await createTopic(bootstrap, topic, 1);

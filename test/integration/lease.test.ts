@@ -30,7 +30,17 @@ const ROOT = join(import.meta.dirname, '..', '..');
 
 function staleLease(backupId: string, owner: string, expiresAgoMs: number, host = 'some-dead-host'): LeaseRecord {
   const now = Date.now();
-  return { format_version: 1, backup_id: backupId, owner_id: owner, host, pid: 4242, acquired_at: now - 3_600_000, renewed_at: now - 120_000, expires_at: now - expiresAgoMs, ttl_ms: 60_000 };
+  return {
+    format_version: 1,
+    backup_id: backupId,
+    owner_id: owner,
+    host,
+    pid: 4242,
+    acquired_at: now - 3_600_000,
+    renewed_at: now - 120_000,
+    expires_at: now - expiresAgoMs,
+    ttl_ms: 60_000,
+  };
 }
 
 async function putJson(store: ObjectStore, key: string, v: unknown): Promise<void> {
@@ -102,12 +112,18 @@ describe('backup lease', () => {
   test('a second backup process is refused while another process holds the lease; after that process is killed, the lease is taken over', async () => {
     const d = join(dir, 'two-procs');
     const cfg: BackupChildConfig = { bootstrap, dir: d, backupId: 'bk2', topics: [topic] };
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/backup-child.ts'), JSON.stringify(cfg)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/backup-child.ts'), JSON.stringify(cfg)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const exited = once(child, 'exit');
     const store = new FsStore(d);
     try {
       await waitFor('the child holds the lease', async () => (await readLease(store, 'bk2'))?.pid === child.pid);
-      await assert.rejects(runBackup(testBackupOptions(bootstrap, store, 'bk2', [topic])), (e: unknown) => e instanceof LeaseHeldError && (e as Error).message.includes(`pid ${child.pid}`));
+      await assert.rejects(
+        runBackup(testBackupOptions(bootstrap, store, 'bk2', [topic])),
+        (e: unknown) => e instanceof LeaseHeldError && (e as Error).message.includes(`pid ${child.pid}`),
+      );
     } finally {
       child.kill('SIGKILL');
       await exited;
@@ -128,7 +144,10 @@ describe('backup lease', () => {
     assert.deepEqual(await leaseObjects(store, 'bk3'), [], 'new lease released, takeover marker cleaned up');
 
     await putJson(store, leaseKey('bk3'), staleLease('bk3', 'live-owner', -30_000, 'other-host'));
-    await assert.rejects(runBackup(testBackupOptions(bootstrap, store, 'bk3', [topic])), (e: unknown) => e instanceof LeaseHeldError && /host other-host, pid 4242/.test((e as Error).message));
+    await assert.rejects(
+      runBackup(testBackupOptions(bootstrap, store, 'bk3', [topic])),
+      (e: unknown) => e instanceof LeaseHeldError && /host other-host, pid 4242/.test((e as Error).message),
+    );
     assert.equal((await readLease(store, 'bk3'))?.owner_id, 'live-owner', 'a live lease is left alone');
   });
 
@@ -137,7 +156,13 @@ describe('backup lease', () => {
     let last: BackupProgress | undefined;
     const ac = new AbortController();
     const run = runBackup({
-      ...testBackupOptions(bootstrap, store, 'bk4', [topic], { continuous: true, signal: ac.signal, segmentMaxIntervalMs: 200, syncIntervalSecs: 1, onProgress: (p) => (last = p) }),
+      ...testBackupOptions(bootstrap, store, 'bk4', [topic], {
+        continuous: true,
+        signal: ac.signal,
+        segmentMaxIntervalMs: 200,
+        syncIntervalSecs: 1,
+        onProgress: (p) => (last = p),
+      }),
       lease: { ttlMs: 1500 },
     });
     run.catch(() => {});
@@ -168,7 +193,17 @@ describe('backup lease', () => {
       if (backend === 's3') {
         const s3 = await getTestS3();
         const bucket = await s3.freshBucket('kb-lease');
-        store = await openStore({ backend: 's3', bucket, prefix: 'p', endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, allowHttp: true, pathStyle: true });
+        store = await openStore({
+          backend: 's3',
+          bucket,
+          prefix: 'p',
+          endpoint: s3.endpoint,
+          region: s3.region,
+          accessKey: s3.accessKey,
+          secretKey: s3.secretKey,
+          allowHttp: true,
+          pathStyle: true,
+        });
       } else store = new FsStore(join(dir, 'race'));
       try {
         for (let round = 0; round < 5; round++) {
@@ -176,7 +211,11 @@ describe('backup lease', () => {
           await putJson(store, leaseKey(id), staleLease(id, `dead-${round}`, 1_000));
           const res = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => BackupLease.acquire(store, id, { host: `taker-${i}`, pid: 1000 + i })));
           const won = res.filter((r): r is PromiseFulfilledResult<BackupLease> => r.status === 'fulfilled');
-          assert.equal(won.length, 1, `round ${round}: ${res.map((r) => (r.status === 'fulfilled' ? 'won' : String((r.reason as Error).message).slice(0, 80))).join(' | ')}`);
+          assert.equal(
+            won.length,
+            1,
+            `round ${round}: ${res.map((r) => (r.status === 'fulfilled' ? 'won' : String((r.reason as Error).message).slice(0, 80))).join(' | ')}`,
+          );
           for (const r of res) if (r.status === 'rejected') assert.ok(r.reason instanceof LeaseHeldError, String(r.reason));
           const holder = await readLease(store, id);
           assert.equal(holder?.owner_id, won[0]!.value.ownerId, 'lease.json is the winner’s');
@@ -194,7 +233,14 @@ describe('backup lease', () => {
     const id = 'abd';
     await putJson(store, leaseKey(id), staleLease(id, 'dead-holder', 120_000));
     // A taker created its marker two minutes ago and died.
-    await putJson(store, takeoverKey(id, 'dead-holder'), { format_version: 1, owner_id: 'dead-taker', host: 'gone', pid: 1, created_at: Date.now() - 120_000, takes_over: 'dead-holder' });
+    await putJson(store, takeoverKey(id, 'dead-holder'), {
+      format_version: 1,
+      owner_id: 'dead-taker',
+      host: 'gone',
+      pid: 1,
+      created_at: Date.now() - 120_000,
+      takes_over: 'dead-holder',
+    });
     const res = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => BackupLease.acquire(store, id, { host: `t${i}` })));
     assert.equal(res.filter((r) => r.status === 'fulfilled').length, 1);
     const winner = res.find((r): r is PromiseFulfilledResult<BackupLease> => r.status === 'fulfilled')!.value;
@@ -202,8 +248,18 @@ describe('backup lease', () => {
     await winner.release();
     // A fresh marker (a taker at work right now) makes others wait.
     await putJson(store, leaseKey(id), staleLease(id, 'dead-holder-2', 1_000));
-    await putJson(store, takeoverKey(id, 'dead-holder-2'), { format_version: 1, owner_id: 'busy-taker', host: 'busy-host', pid: 9, created_at: Date.now(), takes_over: 'dead-holder-2' });
-    await assert.rejects(BackupLease.acquire(store, id), (e: unknown) => e instanceof LeaseHeldError && /being taken over by another process: host busy-host, pid 9/.test((e as Error).message));
+    await putJson(store, takeoverKey(id, 'dead-holder-2'), {
+      format_version: 1,
+      owner_id: 'busy-taker',
+      host: 'busy-host',
+      pid: 9,
+      created_at: Date.now(),
+      takes_over: 'dead-holder-2',
+    });
+    await assert.rejects(
+      BackupLease.acquire(store, id),
+      (e: unknown) => e instanceof LeaseHeldError && /being taken over by another process: host busy-host, pid 9/.test((e as Error).message),
+    );
   });
 
   test('renewal keeps the lease alive past its ttl; release deletes it', async () => {

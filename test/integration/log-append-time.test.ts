@@ -99,28 +99,41 @@ after(async () => {
   await stopTestKafka();
 });
 
-test('the source really is LogAppendTime: its consumers see append times, not the producer\'s 2024 create times', async () => {
+test("the source really is LogAppendTime: its consumers see append times, not the producer's 2024 create times", async () => {
   for (const p of [0, 1]) {
     const seen = await consume(source, p);
     assert.equal(seen.length, 120);
     assert.ok(seen.every((s) => s.type === 'logAppend'));
-    assert.ok(seen.every((s) => s.timestamp > BigInt(Date.UTC(2025, 0, 1))), 'append times, not create times');
+    assert.ok(
+      seen.every((s) => s.timestamp > BigInt(Date.UTC(2025, 0, 1))),
+      'append times, not create times',
+    );
   }
   assert.ok(rounds[0]![1] < rounds[1]![0] && rounds[1]![1] < rounds[2]![0], `rounds apart in time: ${JSON.stringify(rounds)}`);
 });
 
-test('restore creates the target CreateTime; its consumers see the timestamps the source\'s consumers saw', async () => {
+test("restore creates the target CreateTime; its consumers see the timestamps the source's consumers saw", async () => {
   const target = uniqueTopic('lat-dst');
   const res = await runRestore(restoreOpts('lat', { topicMapping: { [source]: target } }));
   assert.equal(res.restored, 240);
   for (const p of [0, 1]) {
     const want = await consume(source, p);
     const got = await consume(target, p);
-    assert.deepEqual(got.map((s) => [s.record, s.timestamp]), want.map((s) => [s.record, s.timestamp]), `partition ${p}: same records, same timestamps`);
-    assert.ok(got.every((s) => s.type === 'create'), 'as CreateTime (docs/configuration.md, restore.keep_log_append_time)');
+    assert.deepEqual(
+      got.map((s) => [s.record, s.timestamp]),
+      want.map((s) => [s.record, s.timestamp]),
+      `partition ${p}: same records, same timestamps`,
+    );
+    assert.ok(
+      got.every((s) => s.type === 'create'),
+      'as CreateTime (docs/configuration.md, restore.keep_log_append_time)',
+    );
   }
   assert.equal(await timestampType(target), 'CreateTime');
-  assert.ok(res.warnings.some((w) => w.includes('message.timestamp.type=CreateTime') && w.includes('keep_log_append_time')), res.warnings.join('; '));
+  assert.ok(
+    res.warnings.some((w) => w.includes('message.timestamp.type=CreateTime') && w.includes('keep_log_append_time')),
+    res.warnings.join('; '),
+  );
 });
 
 test('restore.keep_log_append_time: true creates the target LogAppendTime and the broker re-stamps the records', async () => {
@@ -128,12 +141,22 @@ test('restore.keep_log_append_time: true creates the target LogAppendTime and th
   const started = BigInt(Date.now());
   const res = await runRestore(restoreOpts('lat', { topicMapping: { [source]: target }, keepLogAppendTime: true }));
   assert.equal(res.restored, 240);
-  assert.ok(res.warnings.some((w) => w.includes('keep_log_append_time is true')), res.warnings.join('; '));
+  assert.ok(
+    res.warnings.some((w) => w.includes('keep_log_append_time is true')),
+    res.warnings.join('; '),
+  );
   assert.equal(await timestampType(target), 'LogAppendTime');
   const got = await consume(target, 0);
   const want = await consume(source, 0);
-  assert.deepEqual(got.map((s) => s.record.replace(/^\["","\d+",/, '')), want.map((s) => s.record.replace(/^\["","\d+",/, '')), 'same records');
-  assert.ok(got.every((s) => s.type === 'logAppend' && s.timestamp >= started), 'stamped with the time of the restore');
+  assert.deepEqual(
+    got.map((s) => s.record.replace(/^\["","\d+",/, '')),
+    want.map((s) => s.record.replace(/^\["","\d+",/, '')),
+    'same records',
+  );
+  assert.ok(
+    got.every((s) => s.type === 'logAppend' && s.timestamp >= started),
+    'stamped with the time of the restore',
+  );
 });
 
 test('an existing LogAppendTime target is refused (nothing written) unless restore.keep_log_append_time is set; validate-restore says so', async () => {
@@ -147,17 +170,29 @@ test('an existing LogAppendTime target is refused (nothing written) unless resto
     `mode: restore\nbackup_id: lat\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${JSON.stringify(join(dir, 'backups'))}\nrestore:\n  keep_log_append_time: ${keep}\n  topic_mapping:\n    ${source}: ${target}\n`;
   const validate = async (keep: boolean): Promise<{ status: number | null; report: { valid: boolean; errors: string[]; warnings: string[] } }> => {
     await writeFile(cfg, yaml(keep));
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'validate-restore', '--config', cfg, '--format', 'json'], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'validate-restore', '--config', cfg, '--format', 'json'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     return { status: r.status, report: JSON.parse(r.stdout) as { valid: boolean; errors: string[]; warnings: string[] } };
   };
   const refused = await validate(false);
   assert.equal(refused.report.valid, false);
   assert.notEqual(refused.status, 0);
-  assert.ok(refused.report.errors.some((e) => e.includes(`target topic ${target} uses message.timestamp.type=LogAppendTime`)), refused.report.errors.join('; '));
-  assert.ok(refused.report.warnings.some((w) => w.includes('message.timestamp.type=CreateTime')), 'says what a created target would get');
+  assert.ok(
+    refused.report.errors.some((e) => e.includes(`target topic ${target} uses message.timestamp.type=LogAppendTime`)),
+    refused.report.errors.join('; '),
+  );
+  assert.ok(
+    refused.report.warnings.some((w) => w.includes('message.timestamp.type=CreateTime')),
+    'says what a created target would get',
+  );
   const kept = await validate(true);
   assert.equal(kept.report.valid, true, kept.report.errors.join('; '));
-  assert.ok(kept.report.warnings.some((w) => w.includes(`target topic ${target} uses message.timestamp.type=LogAppendTime (restore.keep_log_append_time: true)`)), kept.report.warnings.join('; '));
+  assert.ok(
+    kept.report.warnings.some((w) => w.includes(`target topic ${target} uses message.timestamp.type=LogAppendTime (restore.keep_log_append_time: true)`)),
+    kept.report.warnings.join('; '),
+  );
 
   const res = await runRestore(restoreOpts('lat', { topicMapping: { [source]: target }, keepLogAppendTime: true }));
   assert.equal(res.restored, 240);
@@ -171,7 +206,10 @@ test('a PITR window on the LogAppendTime backup picks records by the append time
   const res = await runRestore(restoreOpts('lat', { topicMapping: { [source]: target }, windowStart: start, windowEnd: end }));
   assert.equal(res.restored, 80);
   const got = [...(await consume(target, 0)), ...(await consume(target, 1))];
-  assert.deepEqual(got.map((s) => [s.record, s.timestamp]), want.map((s) => [s.record, s.timestamp]));
+  assert.deepEqual(
+    got.map((s) => [s.record, s.timestamp]),
+    want.map((s) => [s.record, s.timestamp]),
+  );
 
   // The restored topic keeps those timestamps, so a backup of it answers the same window alike.
   const whole = uniqueTopic('lat-whole');
@@ -181,5 +219,8 @@ test('a PITR window on the LogAppendTime backup picks records by the append time
   const res2 = await runRestore(restoreOpts('lat-again', { topicMapping: { [whole]: again }, windowStart: start, windowEnd: end }));
   assert.equal(res2.restored, 80);
   const got2 = [...(await consume(again, 0)), ...(await consume(again, 1))];
-  assert.deepEqual(got2.map((s) => [s.record, s.timestamp]), want.map((s) => [s.record, s.timestamp]));
+  assert.deepEqual(
+    got2.map((s) => [s.record, s.timestamp]),
+    want.map((s) => [s.record, s.timestamp]),
+  );
 });

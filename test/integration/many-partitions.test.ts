@@ -21,7 +21,11 @@ const FD_LIMIT = 1024;
 
 /** The CLI in a shell whose open-file limit is FD_LIMIT. */
 function cliLimited(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync('sh', ['-c', `ulimit -n ${FD_LIMIT} && exec "$0" "$@"`, process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync('sh', ['-c', `ulimit -n ${FD_LIMIT} && exec "$0" "$@"`, process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -55,7 +59,17 @@ describe(`${TOPICS * PARTITIONS} partitions under ulimit -n ${FD_LIMIT}`, () => 
       for (const t of topics) {
         await Promise.all(
           Array.from({ length: PARTITIONS }, (_, p) =>
-            producer.send(t, p, [encodeBatch(Array.from({ length: 1 + (p % 3) }, (_, j) => ({ offsetDelta: j, key: Buffer.from(`${t}-${p}-${j}`), value: Buffer.from(`v${j}`), headers: [], timestamp: BigInt(Date.UTC(2024, 0, 1) + j) })))]),
+            producer.send(t, p, [
+              encodeBatch(
+                Array.from({ length: 1 + (p % 3) }, (_, j) => ({
+                  offsetDelta: j,
+                  key: Buffer.from(`${t}-${p}-${j}`),
+                  value: Buffer.from(`v${j}`),
+                  headers: [],
+                  timestamp: BigInt(Date.UTC(2024, 0, 1) + j),
+                })),
+              ),
+            ]),
           ),
         );
       }
@@ -71,7 +85,10 @@ describe(`${TOPICS * PARTITIONS} partitions under ulimit -n ${FD_LIMIT}`, () => 
   test('backup and restore complete; every partition restored with its records', async () => {
     const backups = join(dir, 'backups');
     const backupCfg = join(dir, 'backup.yaml');
-    await writeFile(backupCfg, `mode: backup\nbackup_id: many\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics:\n    include: ["${prefix}-*"]\nstorage:\n  backend: filesystem\n  path: ${backups}\nbackup:\n  max_concurrent_partitions: 64\n`);
+    await writeFile(
+      backupCfg,
+      `mode: backup\nbackup_id: many\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics:\n    include: ["${prefix}-*"]\nstorage:\n  backend: filesystem\n  path: ${backups}\nbackup:\n  max_concurrent_partitions: 64\n`,
+    );
     const b = cliLimited(['backup', '--config', backupCfg, '--format', 'json']);
     assert.equal(b.code, 0, b.stderr.slice(-3000));
     const rep = JSON.parse(b.stdout) as { status: string; partitions: number; records: number };
@@ -80,10 +97,18 @@ describe(`${TOPICS * PARTITIONS} partitions under ulimit -n ${FD_LIMIT}`, () => 
 
     const mapping = topics.map((t) => `"${t}": "${t}-r"`).join(', ');
     const restoreCfg = join(dir, 'restore.yaml');
-    await writeFile(restoreCfg, `mode: restore\nbackup_id: many\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${backups}\nrestore:\n  topic_mapping: { ${mapping} }\n  max_concurrent_partitions: 64\n`);
+    await writeFile(
+      restoreCfg,
+      `mode: restore\nbackup_id: many\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${backups}\nrestore:\n  topic_mapping: { ${mapping} }\n  max_concurrent_partitions: 64\n`,
+    );
     const r = cliLimited(['restore', '--config', restoreCfg, '--format', 'json']);
     assert.equal(r.code, 0, r.stderr.slice(-3000));
     assert.equal((JSON.parse(r.stdout) as { records_restored: number }).records_restored, expected);
-    for (const t of topics) assert.deepEqual(await endOffsets(bootstrap, `${t}-r`), Array.from({ length: PARTITIONS }, (_, p) => 1 + (p % 3)), t);
+    for (const t of topics)
+      assert.deepEqual(
+        await endOffsets(bootstrap, `${t}-r`),
+        Array.from({ length: PARTITIONS }, (_, p) => 1 + (p % 3)),
+        t,
+      );
   });
 });

@@ -66,20 +66,33 @@ describe('metrics endpoint', () => {
       await waitFor('server', async () => base !== '', { timeoutMs: 10_000, intervalMs: 20 });
       const records = async (): Promise<number> => sumOf(await scrape(base), 'kafka_backup_records_total', { topic });
       await waitFor('200 records backed up', async () => (await records()) === 200, { timeoutMs: 30_000, intervalMs: 100 });
-      await waitFor('lag 0', async () => {
-        const s = await scrape(base);
-        const lags = s.filter((x) => x.name === 'kafka_backup_lag_records' && x.labels.topic === topic);
-        return lags.length === 2 && lags.every((x) => x.value === 0);
-      }, { timeoutMs: 30_000, intervalMs: 100 });
+      await waitFor(
+        'lag 0',
+        async () => {
+          const s = await scrape(base);
+          const lags = s.filter((x) => x.name === 'kafka_backup_lag_records' && x.labels.topic === topic);
+          return lags.length === 2 && lags.every((x) => x.value === 0);
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
 
       // More records: the counter grows while the backup keeps running.
       await produce(bootstrap, topic, 1, awkwardRecords(100, Date.UTC(2024, 10, 11), 3), 'zstd');
       await waitFor('300 records backed up', async () => (await records()) === 300, { timeoutMs: 30_000, intervalMs: 100 });
-      await waitFor('segments written', async () => sumOf(await scrape(base), 'kafka_backup_segments_written_total', { topic }) > 0, { timeoutMs: 30_000, intervalMs: 100 });
+      await waitFor('segments written', async () => sumOf(await scrape(base), 'kafka_backup_segments_written_total', { topic }) > 0, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
 
       const s = await scrape(base, '/prom');
-      const offsets = s.filter((x) => x.name === 'kafka_backup_partition_offset' && x.labels.topic === topic).map((x) => [x.labels.partition, x.value]).sort();
-      assert.deepEqual(offsets, [['0', 150], ['1', 150]]);
+      const offsets = s
+        .filter((x) => x.name === 'kafka_backup_partition_offset' && x.labels.topic === topic)
+        .map((x) => [x.labels.partition, x.value])
+        .sort();
+      assert.deepEqual(offsets, [
+        ['0', 150],
+        ['1', 150],
+      ]);
       assert.ok(sumOf(s, 'kafka_backup_kafka_bytes_total', { topic }) > 0);
       assert.ok(sumOf(s, 'kafka_backup_stored_bytes_total', { topic }) > 0);
       assert.ok(sumOf(s, 'kafka_backup_storage_bytes_total', { direction: 'write' }) >= sumOf(s, 'kafka_backup_stored_bytes_total'));
@@ -87,7 +100,10 @@ describe('metrics endpoint', () => {
       assert.equal(sumOf(s, 'kafka_backup_info', { mode: 'backup', backup_id: 'metrics-run' }), 1);
       assert.equal(sumOf(s, 'kafka_backup_up'), 1);
       assert.ok(s.some((x) => x.name === 'kafka_backup_throughput_records_per_second'));
-      assert.ok(s.every((x) => x.name.startsWith('kafka_backup_')), 'every metric is named kafka_backup_*');
+      assert.ok(
+        s.every((x) => x.name.startsWith('kafka_backup_')),
+        'every metric is named kafka_backup_*',
+      );
 
       for (const p of ['/health', '/healthz']) {
         const h = await fetch(base + p);
@@ -134,7 +150,14 @@ describe('metrics endpoint', () => {
   test('/health of a failed run shows the error class only: no bucket URL, object key, broker address or message', async () => {
     const secrets = ['s3://acme-prod-backups', 'prod-1/topics/payments/0/00000000000000000042.kbseg', '10.20.30.40:9093', 'sasl_password'];
     const failures: [Error, string][] = [
-      [new StorageError('ACCESS_DENIED', `s3 put s3://acme-prod-backups/prod-1/topics/payments/0/00000000000000000042.kbseg failed: AccessDenied (sasl_password)`, 'prod-1/topics/payments/0/00000000000000000042.kbseg'), 'StorageError ACCESS_DENIED'],
+      [
+        new StorageError(
+          'ACCESS_DENIED',
+          `s3 put s3://acme-prod-backups/prod-1/topics/payments/0/00000000000000000042.kbseg failed: AccessDenied (sasl_password)`,
+          'prod-1/topics/payments/0/00000000000000000042.kbseg',
+        ),
+        'StorageError ACCESS_DENIED',
+      ],
       [new BrokerUnreachableError('cannot reach Kafka broker 10.20.30.40:9093: ECONNREFUSED'), 'BrokerUnreachableError BROKER_UNREACHABLE'],
       [new KafkaError('broker 10.20.30.40:9093 answered UNKNOWN_TOPIC_OR_PARTITION for payments', 3), 'KafkaError 3'],
       [Object.assign(new Error('s3://acme-prod-backups unreachable'), { name: 'bad name\n10.20.30.40:9093' }), 'Error'],
@@ -193,8 +216,15 @@ describe('metrics endpoint', () => {
       await createTopic(bootstrap, topic, 1);
       await produce(bootstrap, topic, 0, awkwardRecords(20, Date.UTC(2024, 10, 10), 4));
       const file = join(dir, 'busy.yaml');
-      await writeFile(file, `mode: backup\nbackup_id: busy\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics:\n    include: ["${topic}"]\nstorage:\n  backend: filesystem\n  path: ${join(dir, 'busy')}\nmetrics:\n  port: ${port}\n  bind_address: 127.0.0.1\n`);
-      const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'backup', '--config', file], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+      await writeFile(
+        file,
+        `mode: backup\nbackup_id: busy\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics:\n    include: ["${topic}"]\nstorage:\n  backend: filesystem\n  path: ${join(dir, 'busy')}\nmetrics:\n  port: ${port}\n  bind_address: 127.0.0.1\n`,
+      );
+      const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'backup', '--config', file], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /Records: 20\b/);
       assert.match(r.stderr, /metrics server not started \(port \d+ is already in use\); continuing without metrics/);

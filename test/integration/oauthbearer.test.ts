@@ -42,11 +42,16 @@ before(async () => {
     req.on('end', () => {
       const form = new URLSearchParams(body);
       const auth = req.headers.authorization ?? '';
-      const [id, secret] = Buffer.from(auth.replace(/^Basic /, ''), 'base64').toString().split(':').map(decodeURIComponent);
+      const [id, secret] = Buffer.from(auth.replace(/^Basic /, ''), 'base64')
+        .toString()
+        .split(':')
+        .map(decodeURIComponent);
       const ok = req.method === 'POST' && form.get('grant_type') === 'client_credentials' && id === CLIENT && secret === SECRET;
       requests.push({ ok, scope: form.get('scope') });
       if (!ok) {
-        res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'invalid_client', error_description: 'client authentication failed' }));
+        res
+          .writeHead(401, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: 'invalid_client', error_description: 'client authentication failed' }));
         return;
       }
       const now = Math.floor(Date.now() / 1000);
@@ -98,7 +103,10 @@ describe('SASL/OAUTHBEARER (OIDC client credentials) against the real broker', (
     const store = join(dir, 'backups');
     const sasl = kafka.security!.sasl!.bootstrap;
     const bcfg = join(dir, 'b.yaml');
-    await writeFile(bcfg, `mode: backup\nbackup_id: oauth-1\nsource:\n  bootstrap_servers: [${sasl}]\n  security:\n${security(`"\${file:${secretFile}}"`)}  topics:\n    include: [${topic}]\nstorage:\n  backend: filesystem\n  path: ${store}\nmetrics:\n  enabled: false\n`);
+    await writeFile(
+      bcfg,
+      `mode: backup\nbackup_id: oauth-1\nsource:\n  bootstrap_servers: [${sasl}]\n  security:\n${security(`"\${file:${secretFile}}"`)}  topics:\n    include: [${topic}]\nstorage:\n  backend: filesystem\n  path: ${store}\nmetrics:\n  enabled: false\n`,
+    );
     requests.length = 0;
     const b = await runCli(['backup', '--config', bcfg, '-vv']);
     assert.equal(b.code, 0, b.stderr);
@@ -106,11 +114,17 @@ describe('SASL/OAUTHBEARER (OIDC client credentials) against the real broker', (
     assert.ok(!b.stdout.includes(SECRET) && !b.stderr.includes(SECRET), 'the secret is not printed, even at -vv');
     const target = uniqueTopic('oauth-restored');
     const rcfg = join(dir, 'r.yaml');
-    await writeFile(rcfg, `mode: restore\nbackup_id: oauth-1\ntarget:\n  bootstrap_servers: [${sasl}]\n  security:\n${security(`"\${file:${secretFile}}"`)}storage:\n  backend: filesystem\n  path: ${store}\nrestore:\n  topic_mapping: { ${topic}: ${target} }\nmetrics:\n  enabled: false\n`);
+    await writeFile(
+      rcfg,
+      `mode: restore\nbackup_id: oauth-1\ntarget:\n  bootstrap_servers: [${sasl}]\n  security:\n${security(`"\${file:${secretFile}}"`)}storage:\n  backend: filesystem\n  path: ${store}\nrestore:\n  topic_mapping: { ${topic}: ${target} }\nmetrics:\n  enabled: false\n`,
+    );
     const r = await runCli(['restore', '--config', rcfg]);
     assert.equal(r.code, 0, r.stderr);
     for (const p of [0, 1]) {
-      assert.deepEqual((await consumeAll(kafka.bootstrap, target, p)).map((x) => recordKey(x)), (await consumeAll(kafka.bootstrap, topic, p)).map((x) => recordKey(x)));
+      assert.deepEqual(
+        (await consumeAll(kafka.bootstrap, target, p)).map((x) => recordKey(x)),
+        (await consumeAll(kafka.bootstrap, topic, p)).map((x) => recordKey(x)),
+      );
     }
   });
 
@@ -119,10 +133,16 @@ describe('SASL/OAUTHBEARER (OIDC client credentials) against the real broker', (
     await createTopic(kafka.bootstrap, topic, 1);
     const cfg = join(dir, 'wrong.yaml');
     const store = join(dir, 'wrong-backups');
-    await writeFile(cfg, `mode: backup\nbackup_id: oauth-wrong\nsource:\n  bootstrap_servers: [${kafka.security!.sasl!.bootstrap}]\n  security:\n${security('not-the-secret-9876')}  topics:\n    include: [${topic}]\nstorage:\n  backend: filesystem\n  path: ${store}\nmetrics:\n  enabled: false\n`);
+    await writeFile(
+      cfg,
+      `mode: backup\nbackup_id: oauth-wrong\nsource:\n  bootstrap_servers: [${kafka.security!.sasl!.bootstrap}]\n  security:\n${security('not-the-secret-9876')}  topics:\n    include: [${topic}]\nstorage:\n  backend: filesystem\n  path: ${store}\nmetrics:\n  enabled: false\n`,
+    );
     const res = await runCli(['backup', '--config', cfg]);
     assert.equal(res.code, 1, res.stderr);
-    const lines = res.stderr.trim().split('\n').filter((l) => l.startsWith('error: '));
+    const lines = res.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('error: '));
     assert.equal(lines.length, 1, res.stderr);
     assert.ok(lines[0]!.includes(endpoint) && lines[0]!.includes('HTTP 401') && lines[0]!.includes('invalid_client'), lines[0]);
     assert.doesNotMatch(res.stderr, /^\s+at /m, 'no stack trace');

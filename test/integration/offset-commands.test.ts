@@ -21,22 +21,53 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function backupOpts(bootstrap: string, store: ObjectStore, backupId: string, topics: string[]): BackupOptions {
   return {
-    backupId, source: { bootstrapServers: [bootstrap] }, store, topics: { include: topics, exclude: [] }, includeInternalTopics: false, internalTopics: [],
-    compression: 'zstd', compressionLevel: 3, startOffset: 'earliest', segmentMaxBytes: 4 * 1024, segmentMaxIntervalMs: 60_000, continuous: false,
-    pollIntervalMs: 100, maxConcurrentPartitions: 4, fetchMaxBytes: 64 * 1024, syncIntervalSecs: 30, checkpointIntervalSecs: 5, includeOffsetHeaders: true,
+    backupId,
+    source: { bootstrapServers: [bootstrap] },
+    store,
+    topics: { include: topics, exclude: [] },
+    includeInternalTopics: false,
+    internalTopics: [],
+    compression: 'zstd',
+    compressionLevel: 3,
+    startOffset: 'earliest',
+    segmentMaxBytes: 4 * 1024,
+    segmentMaxIntervalMs: 60_000,
+    continuous: false,
+    pollIntervalMs: 100,
+    maxConcurrentPartitions: 4,
+    fetchMaxBytes: 64 * 1024,
+    syncIntervalSecs: 30,
+    checkpointIntervalSecs: 5,
+    includeOffsetHeaders: true,
   };
 }
 
 function restoreOpts(bootstrap: string, store: ObjectStore, backupId: string, extra: Partial<RestoreOptions>): RestoreOptions {
   return {
-    backupId, store, target: { bootstrapServers: [bootstrap] }, topics: { include: [], exclude: [] }, topicMapping: {}, partitionMapping: {},
-    includeOriginalOffsetHeader: true, stripOffsetHeaders: false, createTopics: true, defaultReplicationFactor: -1, allowNonEmptyTarget: false, dryRun: false,
-    maxConcurrentPartitions: 4, produceBatchSize: 1000, produceAcks: -1, produceTimeoutMs: 30_000, checkpointIntervalSecs: 1, ...extra,
+    backupId,
+    store,
+    target: { bootstrapServers: [bootstrap] },
+    topics: { include: [], exclude: [] },
+    topicMapping: {},
+    partitionMapping: {},
+    includeOriginalOffsetHeader: true,
+    stripOffsetHeaders: false,
+    createTopics: true,
+    defaultReplicationFactor: -1,
+    allowNonEmptyTarget: false,
+    dryRun: false,
+    maxConcurrentPartitions: 4,
+    produceBatchSize: 1000,
+    produceAcks: -1,
+    produceTimeoutMs: 30_000,
+    checkpointIntervalSecs: 1,
+    ...extra,
   };
 }
 
 const origin = (r: KafkaRecord): number => Number(r.headers.find((h) => h.key.toString() === 'x-original-offset')!.value!.readBigInt64LE());
-const commitMap = (topic: string, offsets: Record<number, number>) => new Map([[topic, new Map(Object.entries(offsets).map(([p, o]) => [Number(p), BigInt(o)]))]]);
+const commitMap = (topic: string, offsets: Record<number, number>) =>
+  new Map([[topic, new Map(Object.entries(offsets).map(([p, o]) => [Number(p), BigInt(o)]))]]);
 
 interface CliResult {
   status: number | null;
@@ -45,7 +76,12 @@ interface CliResult {
 }
 
 function cli(args: string[], env: Record<string, string> = {}): CliResult {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, ...env },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -56,7 +92,21 @@ interface PlanJson {
   strategy: string;
   backup_id: string;
   target_bootstrap_servers: string[];
-  groups: { group_id: string; status: string; complete: boolean; partition_count: number; partitions: { topic: string; partition: number; source_offset: number; target_offset: number; offset_before: number | null; records_seen_twice: number; at_end: boolean }[] }[];
+  groups: {
+    group_id: string;
+    status: string;
+    complete: boolean;
+    partition_count: number;
+    partitions: {
+      topic: string;
+      partition: number;
+      source_offset: number;
+      target_offset: number;
+      offset_before: number | null;
+      records_seen_twice: number;
+      at_end: boolean;
+    }[];
+  }[];
 }
 
 describe('offset-reset / offset-reset-bulk / offset-rollback commands against the real broker', () => {
@@ -94,7 +144,8 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
     await createTopic(bootstrap, topic, 2);
     const t0 = Date.now() - 60_000;
-    const recs = (n: number, p: number): RecordInput[] => Array.from({ length: n }, (_, i) => ({ key: Buffer.from(`k${p}-${i}`), value: Buffer.from(`v${p}-${i}`), headers: [], timestamp: BigInt(t0 + i) }));
+    const recs = (n: number, p: number): RecordInput[] =>
+      Array.from({ length: n }, (_, i) => ({ key: Buffer.from(`k${p}-${i}`), value: Buffer.from(`v${p}-${i}`), headers: [], timestamp: BigInt(t0 + i) }));
     await produce(bootstrap, topic, 0, recs(100, 0), 'none', 9);
     await produce(bootstrap, topic, 1, recs(50, 1), 'lz4', 7);
     for (const [group, offs] of Object.entries(SOURCE)) await admin.commitGroupOffsets(group, commitMap(topic, offs));
@@ -106,7 +157,12 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     assert.equal((await runRestore(oldOpts)).restored, 150);
     await sleep(20);
     await createTopic(bootstrap, target, 2);
-    await produce(bootstrap, target, 0, Array.from({ length: PRE }, (_, i) => ({ key: null, value: Buffer.from(`pre-${i}`), headers: [], timestamp: BigInt(t0) })));
+    await produce(
+      bootstrap,
+      target,
+      0,
+      Array.from({ length: PRE }, (_, i) => ({ key: null, value: Buffer.from(`pre-${i}`), headers: [], timestamp: BigInt(t0) })),
+    );
     const opts = restoreOpts(bootstrap, store, backupId, { topicMapping: { [topic]: target }, allowNonEmptyTarget: true });
     restoreId = restoreIdFor(opts);
     assert.equal((await runRestore(opts)).restored, 150);
@@ -131,8 +187,15 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
       assert.notEqual(at, undefined, `${group} has a committed offset on ${target}/${p}`);
       const rest = (await consumeAll(bootstrap, target, Number(p))).filter((r) => Number(r.offset) >= at!);
       const expected = (await consumeAll(bootstrap, topic, Number(p))).filter((r) => Number(r.offset) >= c);
-      assert.deepEqual(rest.map(origin), expected.map((r) => Number(r.offset)), `${group} partition ${p}`);
-      assert.deepEqual(rest.map((r) => r.value?.toString()), expected.map((r) => r.value?.toString()));
+      assert.deepEqual(
+        rest.map(origin),
+        expected.map((r) => Number(r.offset)),
+        `${group} partition ${p}`,
+      );
+      assert.deepEqual(
+        rest.map((r) => r.value?.toString()),
+        expected.map((r) => r.value?.toString()),
+      );
     }
   }
 
@@ -148,12 +211,21 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     assert.equal(plan.dry_run, true);
     assert.deepEqual(plan.target_bootstrap_servers, [bootstrap]);
     const mid = plan.groups.find((x) => x.group_id === G.mid)!;
-    assert.deepEqual(mid.partitions.map((p) => [p.topic, p.partition, p.source_offset, p.target_offset, p.offset_before, p.records_seen_twice]), [
-      [target, 0, 60, 60 + PRE, 3, 0],
-      [target, 1, 10, 10, null, 0],
-    ]);
+    assert.deepEqual(
+      mid.partitions.map((p) => [p.topic, p.partition, p.source_offset, p.target_offset, p.offset_before, p.records_seen_twice]),
+      [
+        [target, 0, 60, 60 + PRE, 3, 0],
+        [target, 1, 10, 10, null, 0],
+      ],
+    );
     const end = plan.groups.find((x) => x.group_id === G.end)!;
-    assert.deepEqual(end.partitions.map((p) => [p.target_offset, p.at_end]), [[100 + PRE, true], [50, true]]);
+    assert.deepEqual(
+      end.partitions.map((p) => [p.target_offset, p.at_end]),
+      [
+        [100 + PRE, true],
+        [50, true],
+      ],
+    );
     assert.deepEqual(await live(G.mid), { 0: 3 }, 'plan changed nothing');
     assert.deepEqual(await live(G.end), {}, 'plan changed nothing');
 
@@ -162,11 +234,23 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     assert.match(text.stdout, new RegExp(`using restore ${restoreId}`));
     assert.match(text.stdout, new RegExp(`Group ${G.mid}: planned; records it may see twice: 0`));
 
-    const older = JSON.parse(cli(['offset-reset', 'plan', '-p', dir, '-b', backupId, '-g', G.mid, '--restore-id', oldRestoreId, '-f', 'json']).stdout) as PlanJson;
-    assert.deepEqual(older.groups[0]!.partitions.map((p) => [p.topic, p.target_offset]), [[oldTarget, 60], [oldTarget, 10]]);
+    const older = JSON.parse(
+      cli(['offset-reset', 'plan', '-p', dir, '-b', backupId, '-g', G.mid, '--restore-id', oldRestoreId, '-f', 'json']).stdout,
+    ) as PlanJson;
+    assert.deepEqual(
+      older.groups[0]!.partitions.map((p) => [p.topic, p.target_offset]),
+      [
+        [oldTarget, 60],
+        [oldTarget, 10],
+      ],
+    );
 
     const all = JSON.parse(cli(['offset-reset', 'plan', '-p', dir, '-b', backupId, '-f', 'json']).stdout) as PlanJson;
-    for (const id of Object.keys(SOURCE)) assert.ok(all.groups.some((x) => x.group_id === id && x.status === 'planned'), `all groups of the snapshot: ${id}`);
+    for (const id of Object.keys(SOURCE))
+      assert.ok(
+        all.groups.some((x) => x.group_id === id && x.status === 'planned'),
+        `all groups of the snapshot: ${id}`,
+      );
 
     const csv = cli(['offset-reset', 'plan', '-p', dir, '-b', backupId, '-g', G.mid, '-f', 'csv']);
     assert.deepEqual(csv.stdout.trim().split('\n'), [
@@ -183,15 +267,25 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     const r = cli(['offset-reset', 'script', '-p', dir, '-b', backupId, '-g', `${G.mid},${G.start}`, '--bootstrap-servers', bootstrap]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^#!\/usr\/bin\/env bash\n/);
-    assert.ok(r.stdout.includes(`kafka-consumer-groups --bootstrap-server ${bootstrap} --group ${G.mid} --topic ${target}:0 --reset-offsets --to-offset ${60 + PRE} --execute`), r.stdout);
-    assert.ok(r.stdout.includes(`kafka-consumer-groups --bootstrap-server ${bootstrap} --group ${G.mid} --topic ${target}:1 --reset-offsets --to-offset 10 --execute`));
+    assert.ok(
+      r.stdout.includes(
+        `kafka-consumer-groups --bootstrap-server ${bootstrap} --group ${G.mid} --topic ${target}:0 --reset-offsets --to-offset ${60 + PRE} --execute`,
+      ),
+      r.stdout,
+    );
+    assert.ok(
+      r.stdout.includes(`kafka-consumer-groups --bootstrap-server ${bootstrap} --group ${G.mid} --topic ${target}:1 --reset-offsets --to-offset 10 --execute`),
+    );
     assert.ok(r.stdout.includes(`--group ${G.start} --topic ${target}:0 --reset-offsets --to-offset ${PRE} --execute`));
     const file = join(dir, 'reset.sh');
     const w = cli(['offset-reset', 'script', '-p', dir, '-b', backupId, '-g', G.mid, '-o', file]);
     assert.equal(w.status, 0, w.stderr);
     assert.equal((await stat(file)).mode & 0o777, 0o755);
     const body = await readFile(file, 'utf8');
-    assert.ok(body.includes(`--bootstrap-server "$BOOTSTRAP_SERVERS" --group ${G.mid} --topic ${target}:0 --reset-offsets --to-offset ${60 + PRE} --execute`), body);
+    assert.ok(
+      body.includes(`--bootstrap-server "$BOOTSTRAP_SERVERS" --group ${G.mid} --topic ${target}:0 --reset-offsets --to-offset ${60 + PRE} --execute`),
+      body,
+    );
     const sh = cli(['offset-reset', 'plan', '-p', dir, '-b', backupId, '-g', G.mid, '-f', 'shell-script']);
     assert.ok(sh.stdout.includes(`--to-offset ${60 + PRE} --execute`));
     const bash = spawnSync('bash', ['-n', file]);
@@ -200,7 +294,20 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
 
   test('execute: rollback snapshot first; each group then reads exactly what it had not consumed; rollback puts the old offsets back and verify passes', async () => {
     await admin.commitGroupOffsets(G.mid, commitMap(target, { 0: 3 }));
-    const r = cli(['offset-reset', 'execute', '-p', dir, '-b', backupId, '-g', `${G.mid},${G.end},${G.start}`, '--bootstrap-servers', bootstrap, '--security-protocol', 'plaintext']);
+    const r = cli([
+      'offset-reset',
+      'execute',
+      '-p',
+      dir,
+      '-b',
+      backupId,
+      '-g',
+      `${G.mid},${G.end},${G.start}`,
+      '--bootstrap-servers',
+      bootstrap,
+      '--security-protocol',
+      'plaintext',
+    ]);
     assert.equal(r.status, 0, r.stderr);
     const snapId = /Rollback snapshot (snap-\d+-[0-9a-f]{8}) saved/.exec(r.stdout)?.[1];
     assert.ok(snapId, r.stdout);
@@ -209,17 +316,30 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     for (const group of [G.mid, G.end, G.start]) await assertResumes(group);
     assert.deepEqual(await live(G.end), { 0: 100 + PRE, 1: 50 });
 
-    const snapJson = JSON.parse(await readFile(join(dir, 'offset-snapshots', snapId, 'snapshot.json'), 'utf8')) as { group_offsets: Record<string, { offsets: Record<string, Record<string, { offset: number }>> }> };
+    const snapJson = JSON.parse(await readFile(join(dir, 'offset-snapshots', snapId, 'snapshot.json'), 'utf8')) as {
+      group_offsets: Record<string, { offsets: Record<string, Record<string, { offset: number }>> }>;
+    };
     assert.equal(snapJson.group_offsets[G.mid]!.offsets[target]!['0']!.offset, 3);
-    assert.equal(snapJson.group_offsets[G.end]!.offsets[target], undefined, 'a snapshot holds every topic of the group (here the source topic too, same cluster)');
-    const meta = JSON.parse(await readFile(join(dir, 'offset-snapshots', snapId, 'metadata.json'), 'utf8')) as { snapshot_id: string; group_count: number; restore_id: string };
+    assert.equal(
+      snapJson.group_offsets[G.end]!.offsets[target],
+      undefined,
+      'a snapshot holds every topic of the group (here the source topic too, same cluster)',
+    );
+    const meta = JSON.parse(await readFile(join(dir, 'offset-snapshots', snapId, 'metadata.json'), 'utf8')) as {
+      snapshot_id: string;
+      group_count: number;
+      restore_id: string;
+    };
     assert.deepEqual([meta.snapshot_id, meta.group_count, meta.restore_id], [snapId, 3, restoreId]);
 
     const verifyBefore = cli(['offset-rollback', 'verify', '-p', dir, '-s', snapId, '-f', 'json']);
     assert.equal(verifyBefore.status, 1, 'the reset changed the offsets');
     const rb = cli(['offset-rollback', 'rollback', '-p', dir, '-s', snapId, '--bootstrap-servers', bootstrap, '-f', 'json']);
     assert.equal(rb.status, 0, rb.stderr + rb.stdout);
-    const res = JSON.parse(rb.stdout) as { result: { status: string; groups_rolled_back: number; offsets_restored: number; offsets_deleted: number }; verification: { verified: boolean } };
+    const res = JSON.parse(rb.stdout) as {
+      result: { status: string; groups_rolled_back: number; offsets_restored: number; offsets_deleted: number };
+      verification: { verified: boolean };
+    };
     assert.equal(res.result.status, 'success');
     assert.equal(res.result.groups_rolled_back, 3);
     assert.equal(res.result.offsets_restored, 6, 'the whole saved state is re-committed: source topic offsets (same cluster) + the target one');
@@ -242,7 +362,13 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
       assert.match(r.stderr, new RegExp(`group ${G.manual} has 1 active member.*busy-consumer`));
       const rep = JSON.parse(r.stdout) as { rollback_snapshot_id: string; groups: { group_id: string; status: string }[] };
       assert.match(rep.rollback_snapshot_id, /^snap-/);
-      assert.deepEqual(rep.groups.map((x) => [x.group_id, x.status]), [[G.manual, 'refused'], [G.start, 'reset']]);
+      assert.deepEqual(
+        rep.groups.map((x) => [x.group_id, x.status]),
+        [
+          [G.manual, 'refused'],
+          [G.start, 'reset'],
+        ],
+      );
       assert.notDeepEqual(await live(G.manual), { 0: 20 + PRE, 1: 20 }, 'not altered');
     } finally {
       await stream.close();
@@ -261,7 +387,14 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     }
     const s = cli(['offset-rollback', 'snapshot', '-p', dir, '-g', grp, ...snapArgs, '-d', 'before manual fix', '-f', 'json'], env);
     assert.equal(s.status, 0, s.stderr);
-    const meta = JSON.parse(s.stdout) as { snapshot_id: string; created_at: string; group_count: number; offset_count: number; description: string; restore_id: null };
+    const meta = JSON.parse(s.stdout) as {
+      snapshot_id: string;
+      created_at: string;
+      group_count: number;
+      offset_count: number;
+      description: string;
+      restore_id: null;
+    };
     assert.match(meta.snapshot_id, /^snap-\d{13}-[0-9a-f]{8}$/);
     assert.ok(!Number.isNaN(Date.parse(meta.created_at)));
     assert.deepEqual([meta.group_count, meta.offset_count, meta.description, meta.restore_id], [1, 4, 'before manual fix', null]);
@@ -276,7 +409,13 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     const list = JSON.parse(cli(['offset-rollback', 'list', '-p', dir, '-f', 'json']).stdout) as { snapshot_id: string }[];
     assert.equal(list[0]!.snapshot_id, meta.snapshot_id, 'newest first');
     assert.ok(list.length >= 3);
-    const show = JSON.parse(cli(['offset-rollback', 'show', '-p', dir, '-s', meta.snapshot_id, '-f', 'json']).stdout) as { group_offsets: Record<string, { offsets: Record<string, Record<string, { offset: number; metadata: string | null; timestamp: number }>>; partition_count: number }>; cluster_id: string | null };
+    const show = JSON.parse(cli(['offset-rollback', 'show', '-p', dir, '-s', meta.snapshot_id, '-f', 'json']).stdout) as {
+      group_offsets: Record<
+        string,
+        { offsets: Record<string, Record<string, { offset: number; metadata: string | null; timestamp: number }>>; partition_count: number }
+      >;
+      cluster_id: string | null;
+    };
     assert.equal(show.group_offsets[grp]!.offsets[target]!['1']!.offset, 12);
     assert.equal(show.group_offsets[grp]!.partition_count, 4);
     assert.ok(show.cluster_id);
@@ -292,7 +431,11 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     await admin.commitGroupOffsets(grp, commitMap(target, { 1: 40 }));
     const bad = cli(['offset-rollback', 'verify', '-p', dir, '-s', meta.snapshot_id, ...verifyArgs, '-f', 'json'], venv);
     assert.equal(bad.status, 1);
-    const vr = JSON.parse(bad.stdout) as { verified: boolean; groups_mismatched: number; mismatches: { group_id: string; topic: string; partition: number; expected_offset: number; actual_offset: number }[] };
+    const vr = JSON.parse(bad.stdout) as {
+      verified: boolean;
+      groups_mismatched: number;
+      mismatches: { group_id: string; topic: string; partition: number; expected_offset: number; actual_offset: number }[];
+    };
     assert.equal(vr.verified, false);
     assert.deepEqual(vr.mismatches, [{ group_id: grp, topic: target, partition: 1, expected_offset: 12, actual_offset: 40 }]);
     const text = cli(['offset-rollback', 'verify', '-p', dir, '-s', meta.snapshot_id, ...verifyArgs], venv);
@@ -308,16 +451,55 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
   });
 
   test('offset-reset-bulk: several groups in parallel, summary in the seed shape, each group exact', async () => {
-    const r = cli(['offset-reset-bulk', '-p', dir, '-b', backupId, '-g', BULK.join(','), '--bootstrap-servers', bootstrap, '--max-concurrent', '3', '--max-retries', '2', '-f', 'json']);
+    const r = cli([
+      'offset-reset-bulk',
+      '-p',
+      dir,
+      '-b',
+      backupId,
+      '-g',
+      BULK.join(','),
+      '--bootstrap-servers',
+      bootstrap,
+      '--max-concurrent',
+      '3',
+      '--max-retries',
+      '2',
+      '-f',
+      'json',
+    ]);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     const rep = JSON.parse(r.stdout) as {
-      status: string; total_groups: number; successful_groups: number; failed_groups: number; total_offsets_reset: number; total_offsets_failed: number; rollback_snapshot_id: string;
-      group_outcomes: { group_id: string; partitions_reset: number; partitions_failed: number; errors: unknown[]; duration_ms: number; retry_attempts: number }[];
-      performance: { avg_latency_ms: number; p50_latency_ms: number; p99_latency_ms: number; offsets_per_second: number; max_concurrency: number; total_retries: number };
+      status: string;
+      total_groups: number;
+      successful_groups: number;
+      failed_groups: number;
+      total_offsets_reset: number;
+      total_offsets_failed: number;
+      rollback_snapshot_id: string;
+      group_outcomes: {
+        group_id: string;
+        partitions_reset: number;
+        partitions_failed: number;
+        errors: unknown[];
+        duration_ms: number;
+        retry_attempts: number;
+      }[];
+      performance: {
+        avg_latency_ms: number;
+        p50_latency_ms: number;
+        p99_latency_ms: number;
+        offsets_per_second: number;
+        max_concurrency: number;
+        total_retries: number;
+      };
     };
     assert.equal(rep.status, 'success');
     assert.deepEqual([rep.total_groups, rep.successful_groups, rep.failed_groups, rep.total_offsets_reset, rep.total_offsets_failed], [6, 6, 0, 12, 0]);
-    assert.deepEqual(rep.group_outcomes.map((x) => x.group_id), BULK);
+    assert.deepEqual(
+      rep.group_outcomes.map((x) => x.group_id),
+      BULK,
+    );
     assert.ok(rep.performance.max_concurrency >= 1 && rep.performance.max_concurrency <= 3);
     assert.ok(rep.performance.p99_latency_ms >= rep.performance.p50_latency_ms);
     assert.match(rep.rollback_snapshot_id, /^snap-/);

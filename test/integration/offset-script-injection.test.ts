@@ -40,14 +40,22 @@ describe('offset-reset script: a hostile group id on the real broker', () => {
     bootstrap = (await getTestKafka()).bootstrap;
     admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
     await createTopic(bootstrap, topic, 1);
-    const recs: RecordInput[] = Array.from({ length: 30 }, (_, i) => ({ key: null, value: Buffer.from(`v${i}`), headers: [], timestamp: BigInt(Date.now() - 60_000 + i) }));
+    const recs: RecordInput[] = Array.from({ length: 30 }, (_, i) => ({
+      key: null,
+      value: Buffer.from(`v${i}`),
+      headers: [],
+      timestamp: BigInt(Date.now() - 60_000 + i),
+    }));
     await produce(bootstrap, topic, 0, recs);
     const commit = (o: number) => new Map([[topic, new Map([[0, BigInt(o)]])]]);
     await admin.commitGroupOffsets(honest, commit(12));
     await admin.commitGroupOffsets(hostile, commit(20));
     const store = new FsStore(dir);
     assert.equal((await runBackup(testBackupOptions(bootstrap, store, 'inj', [topic]))).status, 'complete');
-    assert.equal((await runRestore(testRestoreOptions(bootstrap, store, 'inj', { topicMapping: { [topic]: target }, includeOriginalOffsetHeader: true }))).restored, 30);
+    assert.equal(
+      (await runRestore(testRestoreOptions(bootstrap, store, 'inj', { topicMapping: { [topic]: target }, includeOriginalOffsetHeader: true }))).restored,
+      30,
+    );
   });
 
   after(async () => {
@@ -58,14 +66,21 @@ describe('offset-reset script: a hostile group id on the real broker', () => {
 
   test('the script, run with bash and with sh, executes nothing from the id and resets both groups on the target', async () => {
     const file = join(dir, 'reset.sh');
-    const gen = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'offset-reset', 'script', '-p', dir, '-b', 'inj', '--bootstrap-servers', bootstrap, '-o', file], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    const gen = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'offset-reset', 'script', '-p', dir, '-b', 'inj', '--bootstrap-servers', bootstrap, '-o', file],
+      { cwd: ROOT, encoding: 'utf8', timeout: 120_000 },
+    );
     assert.equal(gen.status, 0, gen.stderr);
     const script = await readFile(file, 'utf8');
     assert.ok(script.includes(`# group "evil-${run}\\ntouch ${markers[0]}\\n#$(touch ${markers[1]})"`), script);
 
     // kafka-consumer-groups as the stock distribution ships it: Kafka's ConsumerGroupCommand on the broker's jars.
     const tool = join(dir, 'kafka-consumer-groups');
-    await writeFile(tool, `#!/bin/sh\nexec java -Xmx256m -XX:TieredStopAtLevel=1 -cp '${KAFKA_JARS_DIR}/*' org.apache.kafka.tools.consumer.group.ConsumerGroupCommand "$@"\n`);
+    await writeFile(
+      tool,
+      `#!/bin/sh\nexec java -Xmx256m -XX:TieredStopAtLevel=1 -cp '${KAFKA_JARS_DIR}/*' org.apache.kafka.tools.consumer.group.ConsumerGroupCommand "$@"\n`,
+    );
     await chmod(tool, 0o755);
     const offsets = async (g: string) => Number((await admin.groupOffsets([g]))[0]?.offsets.get(target)?.get(0)?.offset ?? -1);
     // `bash` as the script's #! line runs it, then `sh file` (dash here) as an operator may.

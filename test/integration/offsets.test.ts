@@ -23,22 +23,53 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function backupOpts(bootstrap: string, store: ObjectStore, backupId: string, topics: string[]): BackupOptions {
   return {
-    backupId, source: { bootstrapServers: [bootstrap] }, store, topics: { include: topics, exclude: [] }, includeInternalTopics: false, internalTopics: [],
-    compression: 'zstd', compressionLevel: 3, startOffset: 'earliest', segmentMaxBytes: 4 * 1024, segmentMaxIntervalMs: 60_000, continuous: false,
-    pollIntervalMs: 100, maxConcurrentPartitions: 4, fetchMaxBytes: 64 * 1024, syncIntervalSecs: 30, checkpointIntervalSecs: 5, includeOffsetHeaders: true,
+    backupId,
+    source: { bootstrapServers: [bootstrap] },
+    store,
+    topics: { include: topics, exclude: [] },
+    includeInternalTopics: false,
+    internalTopics: [],
+    compression: 'zstd',
+    compressionLevel: 3,
+    startOffset: 'earliest',
+    segmentMaxBytes: 4 * 1024,
+    segmentMaxIntervalMs: 60_000,
+    continuous: false,
+    pollIntervalMs: 100,
+    maxConcurrentPartitions: 4,
+    fetchMaxBytes: 64 * 1024,
+    syncIntervalSecs: 30,
+    checkpointIntervalSecs: 5,
+    includeOffsetHeaders: true,
   };
 }
 
 function restoreOpts(bootstrap: string, store: ObjectStore, backupId: string, extra: Partial<RestoreOptions>): RestoreOptions {
   return {
-    backupId, store, target: { bootstrapServers: [bootstrap] }, topics: { include: [], exclude: [] }, topicMapping: {}, partitionMapping: {},
-    includeOriginalOffsetHeader: true, stripOffsetHeaders: false, createTopics: true, defaultReplicationFactor: -1, allowNonEmptyTarget: false, dryRun: false,
-    maxConcurrentPartitions: 4, produceBatchSize: 1000, produceAcks: -1, produceTimeoutMs: 30_000, checkpointIntervalSecs: 1, ...extra,
+    backupId,
+    store,
+    target: { bootstrapServers: [bootstrap] },
+    topics: { include: [], exclude: [] },
+    topicMapping: {},
+    partitionMapping: {},
+    includeOriginalOffsetHeader: true,
+    stripOffsetHeaders: false,
+    createTopics: true,
+    defaultReplicationFactor: -1,
+    allowNonEmptyTarget: false,
+    dryRun: false,
+    maxConcurrentPartitions: 4,
+    produceBatchSize: 1000,
+    produceAcks: -1,
+    produceTimeoutMs: 30_000,
+    checkpointIntervalSecs: 1,
+    ...extra,
   };
 }
 
 const origin = (r: KafkaRecord): number => Number(r.headers.find((h) => h.key.toString() === 'x-original-offset')!.value!.readBigInt64LE());
-const commitMap = (topic: string, offsets: Record<number, number>) => new Map([[topic, new Map(Object.entries(offsets).map(([p, o]) => [Number(p), BigInt(o)]))]]);
+const commitMap = (topic: string, offsets: Record<number, number>) =>
+  new Map([[topic, new Map(Object.entries(offsets).map(([p, o]) => [Number(p), BigInt(o)]))]]);
 
 describe('consumer-group offset translation against the real broker', () => {
   let bootstrap: string;
@@ -54,7 +85,13 @@ describe('consumer-group offset translation against the real broker', () => {
   let tMid = 0;
 
   /** Source records of p0: 0..99 stamped tA+i except 40..44 stamped an hour earlier; then 100..119 after tMid. */
-  const phaseA = (): RecordInput[] => Array.from({ length: 100 }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from(`v${i}`), headers: [], timestamp: BigInt(i >= 40 && i < 45 ? tA - 3_600_000 + i : tA + i) }));
+  const phaseA = (): RecordInput[] =>
+    Array.from({ length: 100 }, (_, i) => ({
+      key: Buffer.from(`k${i}`),
+      value: Buffer.from(`v${i}`),
+      headers: [],
+      timestamp: BigInt(i >= 40 && i < 45 ? tA - 3_600_000 + i : tA + i),
+    }));
 
   before(async () => {
     bootstrap = (await getTestKafka()).bootstrap;
@@ -64,8 +101,26 @@ describe('consumer-group offset translation against the real broker', () => {
     await createTopic(bootstrap, topic, 2);
     tA = Date.now() - 60_000;
     await produce(bootstrap, topic, 0, phaseA(), 'none', 7);
-    await produce(bootstrap, topic, 1, Array.from({ length: 50 }, (_, i) => ({ key: null, value: Buffer.from(`p1-${i}`), headers: [], timestamp: BigInt(tA + i) })), 'lz4', 9);
-    await admin.commitGroupOffsets(G.mid, new Map([[topic, new Map([[0, 60n], [1, 10n]])]]));
+    await produce(
+      bootstrap,
+      topic,
+      1,
+      Array.from({ length: 50 }, (_, i) => ({ key: null, value: Buffer.from(`p1-${i}`), headers: [], timestamp: BigInt(tA + i) })),
+      'lz4',
+      9,
+    );
+    await admin.commitGroupOffsets(
+      G.mid,
+      new Map([
+        [
+          topic,
+          new Map([
+            [0, 60n],
+            [1, 10n],
+          ]),
+        ],
+      ]),
+    );
     await admin.commitGroupOffsets(G.gap, commitMap(topic, { 0: 42 }));
     await admin.commitGroupOffsets(G.end, commitMap(topic, { 0: 100, 1: 50 }));
     await admin.commitGroupOffsets(G.start, commitMap(topic, { 0: 0 }));
@@ -75,8 +130,24 @@ describe('consumer-group offset translation against the real broker', () => {
     tMid = Date.now();
     await sleep(50);
     // Later: 20 more records, and the groups move on (the second backup run snapshots that).
-    await produce(bootstrap, topic, 0, Array.from({ length: 20 }, (_, i) => ({ key: null, value: Buffer.from(`late-${i}`), headers: [], timestamp: BigInt(Date.now() + i) })));
-    await admin.commitGroupOffsets(G.mid, new Map([[topic, new Map([[0, 110n], [1, 50n]])]]));
+    await produce(
+      bootstrap,
+      topic,
+      0,
+      Array.from({ length: 20 }, (_, i) => ({ key: null, value: Buffer.from(`late-${i}`), headers: [], timestamp: BigInt(Date.now() + i) })),
+    );
+    await admin.commitGroupOffsets(
+      G.mid,
+      new Map([
+        [
+          topic,
+          new Map([
+            [0, 110n],
+            [1, 50n],
+          ]),
+        ],
+      ]),
+    );
     await admin.commitGroupOffsets(G.end, commitMap(topic, { 0: 120, 1: 50 }));
     assert.equal((await runBackup(backupOpts(bootstrap, store, backupId, [topic]))).status, 'complete');
   });
@@ -88,7 +159,12 @@ describe('consumer-group offset translation against the real broker', () => {
   });
 
   /** The group's committed offsets on `target` must make it read exactly the source records at or after its source offsets (restricted to `kept`). */
-  async function assertResumes(rep: ResetReport, target: string, groups: Record<string, Record<number, number>>, kept: (r: KafkaRecord) => boolean = () => true): Promise<void> {
+  async function assertResumes(
+    rep: ResetReport,
+    target: string,
+    groups: Record<string, Record<number, number>>,
+    kept: (r: KafkaRecord) => boolean = () => true,
+  ): Promise<void> {
     for (const [group, commits] of Object.entries(groups)) {
       const gr = rep.groups.find((x) => x.groupId === group)!;
       assert.equal(gr.status, 'reset', `${group}: ${gr.reason}`);
@@ -99,8 +175,15 @@ describe('consumer-group offset translation against the real broker', () => {
         assert.equal(partReport.after, committed);
         const rest = (await consumeAll(bootstrap, target, Number(p))).filter((r) => Number(r.offset) >= committed);
         const expected = (await consumeAll(bootstrap, topic, Number(p))).filter((r) => Number(r.offset) >= c && kept(r));
-        assert.deepEqual(rest.map(origin), expected.map((r) => Number(r.offset)), `${group} ${rep.technique} partition ${p}`);
-        assert.deepEqual(rest.map((r) => r.value?.toString()), expected.map((r) => r.value?.toString()));
+        assert.deepEqual(
+          rest.map(origin),
+          expected.map((r) => Number(r.offset)),
+          `${group} ${rep.technique} partition ${p}`,
+        );
+        assert.deepEqual(
+          rest.map((r) => r.value?.toString()),
+          expected.map((r) => r.value?.toString()),
+        );
         assert.equal(partReport.duplicates, 0);
       }
     }
@@ -121,7 +204,13 @@ describe('consumer-group offset translation against the real broker', () => {
         assert.equal(rep.offsetsFrom.kind, 'snapshot');
         await assertResumes(rep, target, { [G.mid]: { 0: 110, 1: 50 }, [G.end]: { 0: 120, 1: 50 }, [G.start]: { 0: 0 } });
         const end = rep.groups.find((x) => x.groupId === G.end)!;
-        assert.deepEqual(end.partitions.map((p) => [p.after, p.atEnd]), [[120, true], [50, true]]);
+        assert.deepEqual(
+          end.partitions.map((p) => [p.after, p.atEnd]),
+          [
+            [120, true],
+            [50, true],
+          ],
+        );
       });
     }
 
@@ -181,14 +270,21 @@ describe('consumer-group offset translation against the real broker', () => {
   });
 
   test('CLI: reset_consumer_offsets: true with the default strategy resets the groups to the translated offsets (exact), and validate-restore says so', async () => {
-    const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
     const target = uniqueTopic('offsets-default');
     // The window leaves out source offsets 40..44 of p0 (stamped an hour earlier), so target offsets differ from source ones.
     const cfg = join(dir, 'default-strategy.yaml');
-    await writeFile(cfg, `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_start: ${tA}\n  topic_mapping: { ${topic}: ${target} }\n  reset_consumer_offsets: true\n  consumer_groups: [${G.mid}, ${G.gap}]\n`);
+    await writeFile(
+      cfg,
+      `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_start: ${tA}\n  topic_mapping: { ${topic}: ${target} }\n  reset_consumer_offsets: true\n  consumer_groups: [${G.mid}, ${G.gap}]\n`,
+    );
     const v = cli(['validate-restore', '--config', cfg]);
     assert.equal(v.status, 0, v.stderr + v.stdout);
-    assert.match(v.stdout, /Consumer offsets:\n {2}reset after the restore with technique exact \(the restore's offset map\) \(reset_consumer_offsets: true with the default strategy\); source positions from the group snapshot taken /);
+    assert.match(
+      v.stdout,
+      /Consumer offsets:\n {2}reset after the restore with technique exact \(the restore's offset map\) \(reset_consumer_offsets: true with the default strategy\); source positions from the group snapshot taken /,
+    );
     assert.match(v.stdout, new RegExp(`groups: ${G.mid}, ${G.gap}\n`));
     const r = cli(['restore', '--config', cfg]);
     assert.equal(r.status, 0, r.stderr);
@@ -203,13 +299,17 @@ describe('consumer-group offset translation against the real broker', () => {
   });
 
   test('CLI: a consumer-group combination that cannot work is refused when the config is loaded, before any data is written', async () => {
-    const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
     const target = uniqueTopic('offsets-refused');
     const base = `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  topic_mapping: { ${topic}: ${target} }\n  reset_consumer_offsets: true\n`;
     for (const [extra, key] of [
       ['  consumer_group_strategy: cluster-scan\n', /restore\.consumer_group_strategy: cluster-scan is not supported/],
       ['  consumer_group_strategy: manual\n', /restore\.consumer_group_strategy: manual needs restore\.manual_offsets/],
-      ['  partition_mapping: { 1: 0 }\n  consumer_group_strategy: header-based\n', /holds records of several source partitions .*use consumer_group_strategy: exact.*nothing was written|nothing was written.*several source partitions/],
+      [
+        '  partition_mapping: { 1: 0 }\n  consumer_group_strategy: header-based\n',
+        /holds records of several source partitions .*use consumer_group_strategy: exact.*nothing was written|nothing was written.*several source partitions/,
+      ],
     ] as const) {
       const cfg = join(dir, 'refused.yaml');
       await writeFile(cfg, base + extra);
@@ -223,9 +323,11 @@ describe('consumer-group offset translation against the real broker', () => {
   });
 
   test('CLI: restore with reset_consumer_offsets, then three-phase-restore resuming at the failed phase', async () => {
-    const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
     const target = uniqueTopic('offsets-cli');
-    const yaml = (extra: string) => `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  topic_mapping: { ${topic}: ${target} }\n  include_original_offset_header: true\n${extra}`;
+    const yaml = (extra: string) =>
+      `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  topic_mapping: { ${topic}: ${target} }\n  include_original_offset_header: true\n${extra}`;
     const cfg = join(dir, 'restore.yaml');
     await writeFile(cfg, yaml(`  consumer_group_strategy: exact\n  reset_consumer_offsets: true\n  consumer_groups: [${G.mid}]\n`));
     const r = cli(['restore', '--config', cfg]);
@@ -258,7 +360,11 @@ describe('consumer-group offset translation against the real broker', () => {
 
     const map = cli(['show-offset-mapping', '--path', dir, '--backup-id', backupId, '--format', 'json']);
     assert.equal(map.status, 0, map.stderr);
-    const entries = (JSON.parse(map.stdout) as { entries: { target_topic: string; target_partition: number; source_first_offset: number; target_last_offset: number; records: number }[] }).entries;
+    const entries = (
+      JSON.parse(map.stdout) as {
+        entries: { target_topic: string; target_partition: number; source_first_offset: number; target_last_offset: number; records: number }[];
+      }
+    ).entries;
     const e = entries.find((x) => x.target_topic === target2 && x.target_partition === 0)!;
     assert.deepEqual([e.source_first_offset, e.target_last_offset, e.records], [0, 119, 120]);
     const csv = cli(['show-offset-mapping', '--path', dir, '--backup-id', backupId, '--format', 'csv']);

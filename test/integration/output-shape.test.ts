@@ -77,9 +77,15 @@ describe('--format json reports and the log output', () => {
     await createTopic(bootstrap, topic, 2);
     for (const p of [0, 1]) await produce(bootstrap, topic, p, awkwardRecords(200, BASE, p + 1));
     backupCfg = join(dir, 'backup.yaml');
-    await writeFile(backupCfg, `mode: backup\nbackup_id: shape-1\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics: { include: ["${topic}"] }\nstorage:\n  backend: filesystem\n  path: ${root}\nbackup:\n  segment_max_bytes: 8192\nmetrics:\n  enabled: false\n`);
+    await writeFile(
+      backupCfg,
+      `mode: backup\nbackup_id: shape-1\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics: { include: ["${topic}"] }\nstorage:\n  backend: filesystem\n  path: ${root}\nbackup:\n  segment_max_bytes: 8192\nmetrics:\n  enabled: false\n`,
+    );
     restoreCfg = join(dir, 'restore.yaml');
-    await writeFile(restoreCfg, `mode: restore\nbackup_id: shape-1\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${root}\nrestore:\n  topic_mapping: { ${topic}: ${topic}-restored }\n  time_window_start: ${BASE + 50_000}\n`);
+    await writeFile(
+      restoreCfg,
+      `mode: restore\nbackup_id: shape-1\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${root}\nrestore:\n  topic_mapping: { ${topic}: ${topic}-restored }\n  time_window_start: ${BASE + 50_000}\n`,
+    );
   });
 
   after(async () => {
@@ -106,9 +112,15 @@ describe('--format json reports and the log output', () => {
     assertShape('cat', doc, json(runCli(['cat', '--path', root, '--backup-id', 'shape-1', '--topic', topic, '--limit', '2', '--format', 'json'])));
   });
 
-  test('restore gives its progress display the plan\'s record count (exact for a whole restore), so the bar and ETA are by records', async () => {
+  test("restore gives its progress display the plan's record count (exact for a whole restore), so the bar and ETA are by records", async () => {
     const calls: [number, boolean][] = [];
-    const sink = { partitionsPlanned: () => {}, restored: () => {}, partitionDone: () => {}, error: () => {}, recordsPlanned: (n: number, exact: boolean) => calls.push([n, exact]) };
+    const sink = {
+      partitionsPlanned: () => {},
+      restored: () => {},
+      partitionDone: () => {},
+      error: () => {},
+      recordsPlanned: (n: number, exact: boolean) => calls.push([n, exact]),
+    };
     const res = await runRestore(testRestoreOptions(bootstrap, new FsStore(root), 'shape-1', { topicMapping: { [topic]: `${topic}-planned` }, metrics: sink }));
     assert.equal(res.restored, 400);
     assert.deepEqual(calls, [[400, true]]);

@@ -35,7 +35,10 @@ describe('the packed and globally installed package', () => {
       cpSync(join(ROOT, f), join(stage, f), { recursive: true });
     }
     symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'));
-    const pack = run('npm', ['pack', '--json', '--pack-destination', work], { cwd: stage, env: { ...process.env, PATH: `${NODE22_DIR}:${process.env.PATH ?? ''}` } });
+    const pack = run('npm', ['pack', '--json', '--pack-destination', work], {
+      cwd: stage,
+      env: { ...process.env, PATH: `${NODE22_DIR}:${process.env.PATH ?? ''}` },
+    });
     assert.equal(pack.status, 0, pack.stderr);
     const [info] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string }[];
     tarball = join(work, info!.filename);
@@ -54,7 +57,10 @@ describe('the packed and globally installed package', () => {
     const list = run('tar', ['tzf', tarball]).stdout.split('\n');
     assert.ok(list.includes('package/dist/src/cli/main.js'), 'compiled CLI in the tarball');
     assert.ok(list.includes('package/bin/kafka-backup') && list.includes('package/bin/kafka-backup.js'));
-    assert.deepEqual(list.filter((f) => /^package\/(src|test|scripts|bench)\//.test(f) || f.endsWith('.ts')), []);
+    assert.deepEqual(
+      list.filter((f) => /^package\/(src|test|scripts|bench)\//.test(f) || f.endsWith('.ts')),
+      [],
+    );
     const installed = join(prefix, 'lib', 'node_modules', 'kafka-backup');
     assert.ok(existsSync(join(installed, 'dist', 'src', 'cli', 'main.js')));
     assert.equal(existsSync(join(installed, 'node_modules', 'node')), false, 'the npm `node` package is not installed with the tool');
@@ -93,12 +99,18 @@ describe('the packed and globally installed package', () => {
     await produce(bootstrap, topic, 0, awkwardRecords(300, Date.UTC(2024, 10, 10), 5), 'zstd');
     const backups = join(work, 'backups');
     const backupCfg = join(work, 'backup.yaml');
-    writeFileSync(backupCfg, `mode: backup\nbackup_id: packed\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics:\n    include: ["${topic}"]\nstorage:\n  backend: filesystem\n  path: ${backups}\n`);
+    writeFileSync(
+      backupCfg,
+      `mode: backup\nbackup_id: packed\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics:\n    include: ["${topic}"]\nstorage:\n  backend: filesystem\n  path: ${backups}\n`,
+    );
     const b = run(bin, ['backup', '--config', backupCfg]);
     assert.equal(b.status, 0, b.stderr);
     assert.match(b.stdout, /Records: 300/);
     const restoreCfg = join(work, 'restore.yaml');
-    writeFileSync(restoreCfg, `mode: restore\nbackup_id: packed\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${backups}\nrestore:\n  topic_mapping: { "${topic}": "${target}" }\n`);
+    writeFileSync(
+      restoreCfg,
+      `mode: restore\nbackup_id: packed\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${backups}\nrestore:\n  topic_mapping: { "${topic}": "${target}" }\n`,
+    );
     const r = run(bin, ['restore', '--config', restoreCfg]);
     assert.equal(r.status, 0, r.stderr);
     const source = (await consumeAll(bootstrap, topic, 0)).map((x) => recordKey(x, true));

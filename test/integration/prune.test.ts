@@ -49,7 +49,13 @@ function rec(p: number, i: number, ts: number): RecordInput {
   return {
     key: i % 7 === 0 ? null : Buffer.from(`k-${p}-${i}`),
     value: Buffer.from(`v-${p}-${i}-${'x'.repeat(i % 50)}`),
-    headers: i % 5 === 0 ? [{ key: 'h', value: Buffer.from(String(i)) }, { key: 'h', value: null }] : [],
+    headers:
+      i % 5 === 0
+        ? [
+            { key: 'h', value: Buffer.from(String(i)) },
+            { key: 'h', value: null },
+          ]
+        : [],
     timestamp: BigInt(ts),
   };
 }
@@ -83,7 +89,17 @@ before(async () => {
   bootstrap = (await getTestKafka()).bootstrap;
   s3 = await getTestS3();
   const bucket = await s3.freshBucket('prune');
-  spec = { backend: 's3', bucket, prefix: 'prod', endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, allowHttp: true, pathStyle: true };
+  spec = {
+    backend: 's3',
+    bucket,
+    prefix: 'prod',
+    endpoint: s3.endpoint,
+    region: s3.region,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+    allowHttp: true,
+    pathStyle: true,
+  };
   store = await openStore(spec);
   url = `s3://${bucket}/prod?endpoint=${encodeURIComponent(s3.endpoint)}&region=${s3.region}&path_style=true&allow_http=true`;
   cliEnv = { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey };
@@ -113,7 +129,13 @@ describe('retention of a running continuous backup, and prune', () => {
 
     const ac = new AbortController();
     const running = runBackup({
-      ...testBackupOptions(bootstrap, store, BID, [topic], { continuous: true, segmentMaxRecords: 20, segmentMaxIntervalMs: 300, syncIntervalSecs: 1, pollIntervalMs: 50 }),
+      ...testBackupOptions(bootstrap, store, BID, [topic], {
+        continuous: true,
+        segmentMaxRecords: 20,
+        segmentMaxIntervalMs: 300,
+        syncIntervalSecs: 1,
+        pollIntervalMs: 50,
+      }),
       retention: { maxAgeMs: 30 * DAY },
       signal: ac.signal,
     });
@@ -130,7 +152,10 @@ describe('retention of a running continuous backup, and prune', () => {
         const idx = await readPartitionIndex(store, BID, topic, p);
         assert.equal(idx?.segments[0]?.first_offset, 200, `partition ${p}: the index starts at the first kept segment`);
         const r = prunedRangesOf(await readPrunedLog(store, BID), topic, p);
-        assert.deepEqual(r.map((x) => [x.from_offset, x.to_offset, x.segments, x.records, x.reason, x.by]), [[0, 200, 10, 200, 'max_age', 'backup']]);
+        assert.deepEqual(
+          r.map((x) => [x.from_offset, x.to_offset, x.segments, x.records, x.reason, x.by]),
+          [[0, 200, 10, 200, 'max_age', 'backup']],
+        );
       }
 
       const plan = await cli(['prune', '--path', url, '--backup-id', BID, '--older-than', '1d', '--format', 'json']);
@@ -154,9 +179,17 @@ describe('retention of a running continuous backup, and prune', () => {
     // Stopped: prune --execute takes the lease and removes the first new segment (newest record NEW_TS + 190).
     const done = await cli(['prune', '--path', url, '--backup-id', BID, '--before', String(NEW_TS + 200), '--execute', '--format', 'json']);
     assert.equal(done.code, 0, done.stderr);
-    const report = JSON.parse(done.stdout) as { executed: boolean; segments: number; partitions: { partition: number; offsets: number[]; kept_from_offset: number }[]; consumer_group_snapshots: string[] };
+    const report = JSON.parse(done.stdout) as {
+      executed: boolean;
+      segments: number;
+      partitions: { partition: number; offsets: number[]; kept_from_offset: number }[];
+      consumer_group_snapshots: string[];
+    };
     assert.equal(report.executed, true);
-    assert.deepEqual(report.partitions.map((p) => [p.partition, p.offsets, p.kept_from_offset]).sort(), [[0, [200, 219], 220], [1, [200, 219], 220]]);
+    assert.deepEqual(report.partitions.map((p) => [p.partition, p.offsets, p.kept_from_offset]).sort(), [
+      [0, [200, 219], 220],
+      [1, [200, 219], 220],
+    ]);
     // backup.retention already removed the snapshots older than the kept data, except the newest of them.
     assert.deepEqual(report.consumer_group_snapshots, []);
     assert.equal(await store.exists(oldest), false);
@@ -171,24 +204,42 @@ describe('retention of a running continuous backup, and prune', () => {
     assert.equal(v.code, 0, v.stdout + v.stderr);
     const vj = JSON.parse(v.stdout) as { valid: boolean; problems: unknown[]; pruned: string[]; warnings: string[] };
     assert.deepEqual(vj.problems, []);
-    assert.equal(vj.pruned.length, 4, 'two ranges per partition: the backup\'s max_age and the prune\'s --before');
-    assert.ok(vj.pruned.every((l) => / pruned by (backup\.retention|kafka-backup prune) /.test(l)), vj.pruned.join('\n'));
+    assert.equal(vj.pruned.length, 4, "two ranges per partition: the backup's max_age and the prune's --before");
+    assert.ok(
+      vj.pruned.every((l) => / pruned by (backup\.retention|kafka-backup prune) /.test(l)),
+      vj.pruned.join('\n'),
+    );
     assert.equal(vj.warnings.filter((w) => /pruned/.test(w)).length, 0);
     const d = await cli(['describe', '--path', url, '--backup-id', BID, '--format', 'json']);
     assert.equal(d.code, 0, d.stderr);
-    const dj = JSON.parse(d.stdout) as { pruned_segments: number; topics: { partitions: { pruned: { from_offset: number; to_offset: number; by: string }[] }[] }[] };
+    const dj = JSON.parse(d.stdout) as {
+      pruned_segments: number;
+      topics: { partitions: { pruned: { from_offset: number; to_offset: number; by: string }[] }[] }[];
+    };
     assert.equal(dj.pruned_segments, 22);
-    assert.deepEqual(dj.topics[0]!.partitions[0]!.pruned.map((r) => [r.from_offset, r.to_offset, r.by]), [[0, 200, 'backup'], [200, 220, 'prune']]);
+    assert.deepEqual(
+      dj.topics[0]!.partitions[0]!.pruned.map((r) => [r.from_offset, r.to_offset, r.by]),
+      [
+        [0, 200, 'backup'],
+        [200, 220, 'prune'],
+      ],
+    );
 
     // Full restore: exactly the source's records from offset 220 on.
     const full = uniqueTopic('prune-full');
     const res = await runRestore(testRestoreOptions(bootstrap, store, BID, { topicMapping: { [topic]: full } }));
-    assert.ok(res.warnings.some((w) => /offsets 0\.\.219 .* were pruned by retention .* what remains starts at offset 220/.test(w)), res.warnings.join('\n'));
+    assert.ok(
+      res.warnings.some((w) => /offsets 0\.\.219 .* were pruned by retention .* what remains starts at offset 220/.test(w)),
+      res.warnings.join('\n'),
+    );
     let total = 0;
     for (const p of [0, 1]) {
       const expected = (await consumeAll(bootstrap, topic, p)).filter((r) => r.offset >= 220n);
       assert.equal(expected.length, 60);
-      assert.deepEqual((await consumeAll(bootstrap, full, p)).map((r) => recordKey(r)), expected.map((r) => recordKey(r)));
+      assert.deepEqual(
+        (await consumeAll(bootstrap, full, p)).map((r) => recordKey(r)),
+        expected.map((r) => recordKey(r)),
+      );
       total += expected.length;
     }
     assert.equal(res.restored, total);
@@ -200,14 +251,20 @@ describe('retention of a running continuous backup, and prune', () => {
     for (const p of [0, 1]) {
       const expected = (await consumeAll(bootstrap, topic, p)).filter((r) => r.timestamp >= BigInt(start) && r.timestamp <= BigInt(end));
       assert.equal(expected.length, 15 + 16);
-      assert.deepEqual((await consumeAll(bootstrap, pitr, p)).map((r) => recordKey(r)), expected.map((r) => recordKey(r)));
+      assert.deepEqual(
+        (await consumeAll(bootstrap, pitr, p)).map((r) => recordKey(r)),
+        expected.map((r) => recordKey(r)),
+      );
     }
     assert.ok(!pres.warnings.some((w) => /pruned/.test(w)), 'a window after the pruned time is not warned about');
 
     // A window reaching into pruned time says so, and what remains.
     const into = await planRestore(testRestoreOptions(bootstrap, store, BID, { windowStart: OLD_TS, windowEnd: NEW_TS + 300 }));
     assert.deepEqual(into.errors, []);
-    assert.ok(into.warnings.some((w) => /the window starting .* reaches into pruned time; what remains starts at offset 220/.test(w)), into.warnings.join('\n'));
+    assert.ok(
+      into.warnings.some((w) => /the window starting .* reaches into pruned time; what remains starts at offset 220/.test(w)),
+      into.warnings.join('\n'),
+    );
   });
 });
 
@@ -239,7 +296,12 @@ describe('a prune killed part-way', () => {
     });
   }
 
-  const points: [PruneStage, number][] = [['recorded', 1], ['index-written', 1], ['manifest-written', 1], ['segment-deleted', 2]];
+  const points: [PruneStage, number][] = [
+    ['recorded', 1],
+    ['index-written', 1],
+    ['manifest-written', 1],
+    ['segment-deleted', 2],
+  ];
   for (const [stage, nth] of points) {
     test(`SIGKILL after ${stage} #${nth}: validate is clean, a restore plans without error, and a second prune finishes the job`, async () => {
       const BID = `kill-${stage}`;
@@ -254,22 +316,39 @@ describe('a prune killed part-way', () => {
       const plan = await planRestore(testRestoreOptions(bootstrap, store, BID));
       assert.deepEqual(plan.errors, []);
       if (stage === 'recorded') {
-        assert.ok(v.warnings.some((w) => /5 segment\(s\) below offset 100 are recorded as pruned but still indexed: a prune stopped part-way/.test(w)), v.warnings.join('\n'));
+        assert.ok(
+          v.warnings.some((w) => /5 segment\(s\) below offset 100 are recorded as pruned but still indexed: a prune stopped part-way/.test(w)),
+          v.warnings.join('\n'),
+        );
         assert.equal(plan.recordsInBackup, 140, 'the data of the unfinished prune is still readable');
       }
 
       const second = await pruneChild({ spec, backupId: BID, policy });
       assert.equal(second.code, 0, second.stderr);
       const idx = await readPartitionIndex(store, BID, topic, 0);
-      assert.deepEqual(idx?.segments.map((s) => s.first_offset), [100, 120]);
+      assert.deepEqual(
+        idx?.segments.map((s) => s.first_offset),
+        [100, 120],
+      );
       const objects: string[] = [];
       for await (const o of store.list(keys.partitionPrefix(BID, topic, 0))) if (o.key.endsWith('.kbseg')) objects.push(o.key);
-      assert.deepEqual(objects, idx?.segments.map((s) => s.key), 'no orphan left');
+      assert.deepEqual(
+        objects,
+        idx?.segments.map((s) => s.key),
+        'no orphan left',
+      );
       const ranges = prunedRangesOf(await readPrunedLog(store, BID), topic, 0);
-      assert.deepEqual(ranges.map((r) => [r.from_offset, r.to_offset, r.segments, r.records]), [[0, 100, 5, 100]], 'recorded once, never twice');
+      assert.deepEqual(
+        ranges.map((r) => [r.from_offset, r.to_offset, r.segments, r.records]),
+        [[0, 100, 5, 100]],
+        'recorded once, never twice',
+      );
       const again = await validateBackup(store, BID, true);
       assert.deepEqual(again.problems, []);
-      assert.deepEqual(again.warnings.filter((w) => /prune/.test(w)), []);
+      assert.deepEqual(
+        again.warnings.filter((w) => /prune/.test(w)),
+        [],
+      );
       assert.equal(again.pruned.length, 1);
     });
   }
@@ -292,15 +371,35 @@ describe('prune by size on an encrypted backup', () => {
       const limit = total - segs[0]!.stored_bytes - segs[1]!.stored_bytes;
       const env = ['--encryption-key-env', 'KB_PRUNE_KEY'];
 
-      const capped = await cli(['prune', '--path', url, '--backup-id', BID, '--max-total-bytes', String(limit), '--keep-segments', '4', '--execute', '--format', 'json', ...env]);
+      const capped = await cli([
+        'prune',
+        '--path',
+        url,
+        '--backup-id',
+        BID,
+        '--max-total-bytes',
+        String(limit),
+        '--keep-segments',
+        '4',
+        '--execute',
+        '--format',
+        'json',
+        ...env,
+      ]);
       assert.equal(capped.code, 0, capped.stderr);
       const cj = JSON.parse(capped.stdout) as { partitions: { offsets: number[]; reasons: string[] }[]; warnings: string[] };
-      assert.deepEqual(cj.partitions.map((p) => [p.offsets, p.reasons]), [[[0, 19], ['max_total_bytes']]]);
+      assert.deepEqual(
+        cj.partitions.map((p) => [p.offsets, p.reasons]),
+        [[[0, 19], ['max_total_bytes']]],
+      );
       assert.match(cj.warnings.join('\n'), /over max_total_bytes .*only the newest 4 segment\(s\) of each partition are left, and those are kept/);
 
       const sized = await cli(['prune', '--path', url, '--backup-id', BID, '--max-total-bytes', String(limit), '--execute', '--format', 'json', ...env]);
       assert.equal(sized.code, 0, sized.stderr);
-      assert.deepEqual((JSON.parse(sized.stdout) as { partitions: { offsets: number[] }[] }).partitions.map((p) => p.offsets), [[20, 39]]);
+      assert.deepEqual(
+        (JSON.parse(sized.stdout) as { partitions: { offsets: number[] }[] }).partitions.map((p) => p.offsets),
+        [[20, 39]],
+      );
 
       const v = await cli(['validate', '--path', url, '--backup-id', BID, '--deep', '--format', 'json', ...env]);
       assert.equal(v.code, 0, v.stdout + v.stderr);
@@ -309,7 +408,10 @@ describe('prune by size on an encrypted backup', () => {
       await runRestore(testRestoreOptions(bootstrap, enc, BID, { topicMapping: { [topic]: target } }));
       const expected = (await consumeAll(bootstrap, topic, 0)).filter((r) => r.offset >= 40n);
       assert.equal(expected.length, 60);
-      assert.deepEqual((await consumeAll(bootstrap, target, 0)).map((r) => recordKey(r)), expected.map((r) => recordKey(r)));
+      assert.deepEqual(
+        (await consumeAll(bootstrap, target, 0)).map((r) => recordKey(r)),
+        expected.map((r) => recordKey(r)),
+      );
     } finally {
       await enc.close();
     }

@@ -17,7 +17,12 @@ const ROOT = join(import.meta.dirname, '..', '..');
  * `extraMs` after the checkpointed record count first reaches `killWhen`: by then more records
  * have usually been written than the checkpoint knows about, the case that must not duplicate.
  */
-function runCli(args: string[], checkpointFile?: string, killWhen?: number, extraMs = 0): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+function runCli(
+  args: string[],
+  checkpointFile?: string,
+  killWhen?: number,
+  extraMs = 0,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -93,7 +98,11 @@ restore:
 `,
   );
   // Kill at three points, each a little after a checkpoint (while un-checkpointed records are in flight).
-  const kills: [number, number][] = [[1, 350], [1500, 700], [3000, 150]];
+  const kills: [number, number][] = [
+    [1, 350],
+    [1500, 700],
+    [3000, 150],
+  ];
   let logs = '';
   for (const [when, extra] of kills) {
     const r = await runCli(['restore', '--config', cfg], join(dir, 'checkpoint.json'), when, extra);
@@ -106,7 +115,11 @@ restore:
   assert.equal(final.code, 0, final.stderr);
   logs += final.stderr;
   assert.match(logs, /records reached the target after the last checkpoint/, 'at least one kill landed between a write and its checkpoint');
-  const report = JSON.parse(final.stdout) as { records_restored: number; resumed: boolean; offset_map: { source_partition: number; source: number; target: number; count: number }[] };
+  const report = JSON.parse(final.stdout) as {
+    records_restored: number;
+    resumed: boolean;
+    offset_map: { source_partition: number; source: number; target: number; count: number }[];
+  };
   assert.equal(report.resumed, true);
 
   let expectedTotal = 0;
@@ -114,7 +127,11 @@ restore:
     const src = await consumeAll(bootstrap, topic, p);
     const expected = src.filter((r) => r.timestamp >= BigInt(start) && r.timestamp <= BigInt(end));
     const got = await consumeAll(bootstrap, target, p);
-    assert.deepEqual(got.map((r) => recordKey(r)), expected.map((r) => recordKey(r)), `partition ${p}: every record of the window exactly once, in order`);
+    assert.deepEqual(
+      got.map((r) => recordKey(r)),
+      expected.map((r) => recordKey(r)),
+      `partition ${p}: every record of the window exactly once, in order`,
+    );
     expectedTotal += expected.length;
     // The offset map names every target record and agrees with its content.
     const bySource = new Map(src.map((r) => [Number(r.offset), r]));

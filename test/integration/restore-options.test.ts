@@ -55,14 +55,27 @@ test('created target topics get the source partition count, the allowlisted conf
   const target = uniqueTopic('opts-cfg');
   await runRestore(restoreOpts('opts', { topicMapping: { [topic]: target } }));
   const all = uniqueTopic('opts-cfg-all');
-  const asked = await runRestore(restoreOpts('opts', { topicMapping: { [topic]: all }, topicConfigsFromBackup: ['retention.ms', 'max.message.bytes'], topicConfigs: { 'segment.bytes': '10485760' } }));
+  const asked = await runRestore(
+    restoreOpts('opts', {
+      topicMapping: { [topic]: all },
+      topicConfigsFromBackup: ['retention.ms', 'max.message.bytes'],
+      topicConfigs: { 'segment.bytes': '10485760' },
+    }),
+  );
   // The source's retention (11.4 days) is shorter than the age of its records (Nov 2024): applied, it would delete them at once.
-  assert.ok(asked.warnings.some((w) => w.startsWith(`${all}: the backup's retention.ms=987654321 is not applied: the broker would delete restored records at once`)), asked.warnings.join('; '));
+  assert.ok(
+    asked.warnings.some((w) => w.startsWith(`${all}: the backup's retention.ms=987654321 is not applied: the broker would delete restored records at once`)),
+    asked.warnings.join('; '),
+  );
   const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
   try {
     const cfg = await admin.topicConfig(target, ['retention.ms', 'max.message.bytes']);
     assert.equal(cfg['max.message.bytes'], '2000000');
-    assert.equal(cfg['retention.ms'], await brokerDefault(admin, 'retention.ms'), 'a retention shorter than the restored records\' age is held back: the broker default applies');
+    assert.equal(
+      cfg['retention.ms'],
+      await brokerDefault(admin, 'retention.ms'),
+      "a retention shorter than the restored records' age is held back: the broker default applies",
+    );
     const cfgAll = await admin.topicConfig(all, ['retention.ms', 'max.message.bytes', 'segment.bytes']);
     assert.deepEqual(cfgAll, { 'retention.ms': await brokerDefault(admin, 'retention.ms'), 'max.message.bytes': '2000000', 'segment.bytes': '10485760' });
     assert.equal((await admin.listOffsets(target, [0, 1], -1n)).size, 2, 'the source partition count');
@@ -77,7 +90,7 @@ test('backup.capture_topic_configs and backup.consumer_group_snapshot: false kee
   const { inspectBackup } = await import('../../src/format/backup-view.js');
   const off = await inspectBackup(store, 'opts-off');
   assert.deepEqual(off.manifest.topics[0]!.configs, {});
-  const snapshots = async (id: string): Promise<string[]> => (await readdir(join(dir, 'backups', id, 'consumer-groups')).catch(() => []));
+  const snapshots = async (id: string): Promise<string[]> => await readdir(join(dir, 'backups', id, 'consumer-groups')).catch(() => []);
   assert.deepEqual(await snapshots('opts-off'), []);
   await runBackup(backupOpts('opts-on', [topic]));
   const on = await inspectBackup(store, 'opts-on');
@@ -97,11 +110,19 @@ test('a manifest edited to carry retention.ms=1 and unclean leader election rest
 
   const target = uniqueTopic('opts-forged-dst');
   const cfgFile = join(dir, 'forged.yaml');
-  await writeFile(cfgFile, `mode: restore\nbackup_id: opts-forged\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${JSON.stringify(join(dir, 'backups'))}\nrestore:\n  topic_mapping:\n    ${topic}: ${target}\n`);
+  await writeFile(
+    cfgFile,
+    `mode: restore\nbackup_id: opts-forged\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${JSON.stringify(join(dir, 'backups'))}\nrestore:\n  topic_mapping:\n    ${topic}: ${target}\n`,
+  );
   const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
   const text = cli('validate-restore', '--config', cfgFile);
   assert.equal(text.status, 0, text.stderr);
-  assert.ok(text.stdout.includes(`Topic configs (for target topics the restore creates):\n  ${target}: max.message.bytes=2000000\n    not restored from the backup: retention.ms=1, unclean.leader.election.enable=true (not on restore.topic_configs_from_backup, or a retention that would delete restored records; set values in restore.topic_configs)`), text.stdout);
+  assert.ok(
+    text.stdout.includes(
+      `Topic configs (for target topics the restore creates):\n  ${target}: max.message.bytes=2000000\n    not restored from the backup: retention.ms=1, unclean.leader.election.enable=true (not on restore.topic_configs_from_backup, or a retention that would delete restored records; set values in restore.topic_configs)`,
+    ),
+    text.stdout,
+  );
   const json = cli('validate-restore', '--config', cfgFile, '--format', 'json');
   assert.equal(json.status, 0, json.stderr);
   assert.deepEqual((JSON.parse(json.stdout) as { topic_configs: unknown }).topic_configs, [
@@ -109,11 +130,20 @@ test('a manifest edited to carry retention.ms=1 and unclean leader election rest
   ]);
 
   const res = await runRestore(restoreOpts('opts-forged', { topicMapping: { [topic]: target } }));
-  assert.ok(res.warnings.includes(`target topic ${target} created without these configs of the backup: retention.ms=1, unclean.leader.election.enable=true (see validate-restore's "Topic configs")`), res.warnings.join('; '));
+  assert.ok(
+    res.warnings.includes(
+      `target topic ${target} created without these configs of the backup: retention.ms=1, unclean.leader.election.enable=true (see validate-restore's "Topic configs")`,
+    ),
+    res.warnings.join('; '),
+  );
   const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
   try {
     const cfg = await admin.topicConfig(target, ['retention.ms', 'unclean.leader.election.enable', 'max.message.bytes']);
-    assert.deepEqual(cfg, { 'retention.ms': await brokerDefault(admin, 'retention.ms'), 'unclean.leader.election.enable': 'false', 'max.message.bytes': '2000000' });
+    assert.deepEqual(cfg, {
+      'retention.ms': await brokerDefault(admin, 'retention.ms'),
+      'unclean.leader.election.enable': 'false',
+      'max.message.bytes': '2000000',
+    });
     assert.notEqual(cfg['retention.ms'], '1');
   } finally {
     await admin.close();
@@ -121,7 +151,7 @@ test('a manifest edited to carry retention.ms=1 and unclean leader election rest
   for (const p of [0, 1]) assert.equal((await consumeAll(bootstrap, target, p)).length, 120);
 });
 
-test('strip_offset_headers: restoring a backup of a restored topic removes the previous restore\'s origin headers', async () => {
+test("strip_offset_headers: restoring a backup of a restored topic removes the previous restore's origin headers", async () => {
   const once = uniqueTopic('opts-once');
   await runRestore(restoreOpts('opts', { topicMapping: { [topic]: once }, includeOriginalOffsetHeader: true }));
   const withHeaders = await consumeAll(bootstrap, once, 0);
@@ -131,20 +161,33 @@ test('strip_offset_headers: restoring a backup of a restored topic removes the p
   await runRestore(restoreOpts('opts-again', { topicMapping: { [once]: twice }, stripOffsetHeaders: true }));
   const original = await consumeAll(bootstrap, topic, 0);
   const got = await consumeAll(bootstrap, twice, 0);
-  assert.deepEqual(got.map((r) => recordKey(r)), original.map((r) => recordKey(r)), 'headers back to exactly the original ones');
+  assert.deepEqual(
+    got.map((r) => recordKey(r)),
+    original.map((r) => recordKey(r)),
+    'headers back to exactly the original ones',
+  );
 });
 
 test('a LogAppendTime target kept knowingly is warned about; dry_run and validate-restore write nothing', async () => {
   const lat = uniqueTopic('opts-lat');
   await createTopic(bootstrap, lat, 2, { 'message.timestamp.type': 'LogAppendTime' });
   const res = await runRestore(restoreOpts('opts', { topicMapping: { [topic]: lat }, keepLogAppendTime: true }));
-  assert.ok(res.warnings.some((w) => /LogAppendTime/.test(w)), res.warnings.join('; '));
+  assert.ok(
+    res.warnings.some((w) => /LogAppendTime/.test(w)),
+    res.warnings.join('; '),
+  );
 
   const dry = uniqueTopic('opts-dry');
   const cfg = join(dir, 'dry.yaml');
-  await writeFile(cfg, `mode: restore\nbackup_id: opts\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${JSON.stringify(join(dir, 'backups'))}\nrestore:\n  dry_run: true\n  time_window_start: "2024-11-10T00:00:30Z"\n  topic_mapping:\n    ${topic}: ${dry}\n`);
+  await writeFile(
+    cfg,
+    `mode: restore\nbackup_id: opts\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${JSON.stringify(join(dir, 'backups'))}\nrestore:\n  dry_run: true\n  time_window_start: "2024-11-10T00:00:30Z"\n  topic_mapping:\n    ${topic}: ${dry}\n`,
+  );
   const before = (await readdir(join(dir, 'backups', 'opts', 'restores'))).length;
-  for (const args of [['restore', '--config', cfg, '--format', 'yaml'], ['validate-restore', '--config', cfg, '--format', 'json']]) {
+  for (const args of [
+    ['restore', '--config', cfg, '--format', 'yaml'],
+    ['validate-restore', '--config', cfg, '--format', 'json'],
+  ]) {
     const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const report = (args[0] === 'restore' ? parse(r.stdout) : JSON.parse(r.stdout)) as { valid: boolean; time_window: { start: number } };
@@ -183,7 +226,10 @@ test('a continuous backup picks up a new matching topic and stops cleanly when a
   ac.abort();
   const sum = await running;
   assert.equal(sum.status, 'stopped');
-  assert.deepEqual(view?.topics.map((t) => t.name), [first, second]);
+  assert.deepEqual(
+    view?.topics.map((t) => t.name),
+    [first, second],
+  );
   assert.equal(view?.records, 70);
 });
 
@@ -208,14 +254,26 @@ test('a continuous backup picks up partitions added to a backed-up topic; the re
   assert.equal((await running).status, 'stopped');
   const view = await inspectBackup(store, 'grow');
   assert.equal(view.manifest.topics[0]!.partition_count, 4);
-  assert.deepEqual(view.topics[0]!.partitions.map((p) => [p.partition, p.summary.records]), [[0, 15], [1, 15], [2, 15], [3, 15]]);
+  assert.deepEqual(
+    view.topics[0]!.partitions.map((p) => [p.partition, p.summary.records]),
+    [
+      [0, 15],
+      [1, 15],
+      [2, 15],
+      [3, 15],
+    ],
+  );
   const target = `${grow}-restored`;
   await runRestore(restoreOpts('grow', { topicMapping: { [grow]: target } }));
   const parts = await withAdmin(bootstrap, async (a) => (await a.metadata({ topics: [target], forceUpdate: true })).topics.get(target)?.partitionsCount);
   assert.equal(parts, 4);
   for (let p = 0; p < 4; p++) {
     const source = (await consumeAll(bootstrap, grow, p)).map((r) => recordKey(r));
-    assert.deepEqual((await consumeAll(bootstrap, target, p)).map((r) => recordKey(r)), source.slice(p < 2 ? 25 : 0), `partition ${p}`);
+    assert.deepEqual(
+      (await consumeAll(bootstrap, target, p)).map((r) => recordKey(r)),
+      source.slice(p < 2 ? 25 : 0),
+      `partition ${p}`,
+    );
   }
 });
 
@@ -235,10 +293,15 @@ test('a continuous backup covers every partition even when there are more than m
   ac.abort();
   await running;
   const view = await inspectBackup(store, 'wide');
-  assert.deepEqual(view.topics[0]!.partitions.map((p) => p.summary.records), [10, 10, 10, 10, 10, 10]);
+  assert.deepEqual(
+    view.topics[0]!.partitions.map((p) => p.summary.records),
+    [10, 10, 10, 10, 10, 10],
+  );
 });
 
-test('produce_acks: 0 does not wait for responses the broker never sends: the restore completes promptly, every record is there, the offset map is right', { timeout: 120_000 }, async () => {
+test('produce_acks: 0 does not wait for responses the broker never sends: the restore completes promptly, every record is there, the offset map is right', {
+  timeout: 120_000,
+}, async () => {
   const target = uniqueTopic('opts-acks0');
   const started = Date.now();
   // Small produce batches: many Produce requests, each of which would wait out the request timeout if a response were awaited.
@@ -248,9 +311,16 @@ test('produce_acks: 0 does not wait for responses the broker never sends: the re
   assert.equal(res.restored, 240);
   for (const p of [0, 1]) {
     const got = await consumeAll(bootstrap, target, p);
-    assert.deepEqual(got.map((r) => recordKey(r)), (await consumeAll(bootstrap, topic, p)).map((r) => recordKey(r)), `partition ${p}`);
+    assert.deepEqual(
+      got.map((r) => recordKey(r)),
+      (await consumeAll(bootstrap, topic, p)).map((r) => recordKey(r)),
+      `partition ${p}`,
+    );
     const runs = res.offsetMap.filter((r) => r.source_partition === p);
-    assert.equal(runs.reduce((n, r) => n + r.count, 0), 120);
+    assert.equal(
+      runs.reduce((n, r) => n + r.count, 0),
+      120,
+    );
     assert.deepEqual([runs[0]!.target, runs.at(-1)!.target + runs.at(-1)!.count], [0, 120], 'target offsets 0..119, as the records landed');
   }
 });

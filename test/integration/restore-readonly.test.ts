@@ -51,7 +51,10 @@ describe('restore from read-only backup storage', () => {
 
   function config(name: string, target: string, extra = ''): string {
     const f = join(dir, `${name}.yaml`);
-    writeFileSync(f, `mode: restore\nbackup_id: ro\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${ro}\nrestore:\n  topic_mapping: { "${topic}": "${target}" }\n${extra}`);
+    writeFileSync(
+      f,
+      `mode: restore\nbackup_id: ro\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${ro}\nrestore:\n  topic_mapping: { "${topic}": "${target}" }\n${extra}`,
+    );
     return f;
   }
 
@@ -79,17 +82,27 @@ describe('restore from read-only backup storage', () => {
     assert.match(r.stdout, /\[WARN\] the backup storage refuses writes/);
     const report = JSON.parse(readFileSync(reportFile, 'utf8')) as { records_restored: number; offset_map: { count: number }[] };
     assert.equal(report.records_restored, 300);
-    assert.equal(report.offset_map.reduce((n, x) => n + x.count, 0), 300);
+    assert.equal(
+      report.offset_map.reduce((n, x) => n + x.count, 0),
+      300,
+    );
     const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { completed_at: number | null };
     assert.ok(state.completed_at !== null);
     assert.equal(existsSync(join(ro, 'ro', 'restores')), false, 'nothing written into the backup');
     for (let p = 0; p < 2; p++) {
-      assert.deepEqual((await consumeAll(bootstrap, target, p)).map((x) => recordKey(x, true)), (await consumeAll(bootstrap, topic, p)).map((x) => recordKey(x, true)));
+      assert.deepEqual(
+        (await consumeAll(bootstrap, target, p)).map((x) => recordKey(x, true)),
+        (await consumeAll(bootstrap, topic, p)).map((x) => recordKey(x, true)),
+      );
     }
     // The same config again: the local state says it is done, so nothing is written twice.
     const again = cli(['restore', '--config', cfg, '--format', 'json']);
     assert.equal(again.code, 0, again.stderr);
-    const rep = JSON.parse(again.stdout) as { resumed: boolean; records_restored: number; report_location: { store_key: string | null; local_file: string | null } };
+    const rep = JSON.parse(again.stdout) as {
+      resumed: boolean;
+      records_restored: number;
+      report_location: { store_key: string | null; local_file: string | null };
+    };
     assert.deepEqual([rep.resumed, rep.records_restored, rep.report_location], [true, 300, { store_key: null, local_file: reportFile }]);
     for (let p = 0; p < 2; p++) assert.equal((await consumeAll(bootstrap, target, p)).length, 150);
   });

@@ -66,9 +66,17 @@ async function targetCount(topic: string): Promise<number> {
  * by then more records are on the target than the checkpoint knows of. Returns the target's record
  * count when the kill landed, which must lie strictly between the checkpoint and the whole window.
  */
-async function killedRun(cfg: string, checkpointFile: string, killWhen: number, extraMs: number): Promise<{ checkpoint: number; onTarget: number; stderr: string }> {
+async function killedRun(
+  cfg: string,
+  checkpointFile: string,
+  killWhen: number,
+  extraMs: number,
+): Promise<{ checkpoint: number; onTarget: number; stderr: string }> {
   const run = startCli(['restore', '--config', cfg]);
-  await waitFor('restore checkpoint', async () => (await checkpointed(checkpointFile)) >= killWhen || run.child.exitCode !== null, { timeoutMs: 60_000, intervalMs: 25 });
+  await waitFor('restore checkpoint', async () => (await checkpointed(checkpointFile)) >= killWhen || run.child.exitCode !== null, {
+    timeoutMs: 60_000,
+    intervalMs: 25,
+  });
   await new Promise((r) => setTimeout(r, extraMs));
   run.child.kill('SIGKILL');
   const r = await run.done;
@@ -86,12 +94,23 @@ const targetOf = (cfg: string): string => targets.get(cfg)!;
 /** Two partitions, RF 3, min ISR 2; with `ledBy1`, node 1 is the preferred leader of both. */
 async function createReplicated(name: string, ledBy1 = false): Promise<void> {
   await withAdmin(bootstrap, async (admin) => {
-    const placement = ledBy1 ? { assignments: [{ partition: 0, brokers: [1, 2, 3] }, { partition: 1, brokers: [1, 3, 2] }] } : { partitions: 2, replicas: 3 };
+    const placement = ledBy1
+      ? {
+          assignments: [
+            { partition: 0, brokers: [1, 2, 3] },
+            { partition: 1, brokers: [1, 3, 2] },
+          ],
+        }
+      : { partitions: 2, replicas: 3 };
     await admin.createTopics({ topics: [name], ...placement, configs: [{ name: 'min.insync.replicas', value: '2' }] });
-    await waitFor(`topic ${name} in sync`, async () => {
-      const md = await admin.metadata({ topics: [name], forceUpdate: true });
-      return md.topics.get(name)?.partitions.every((p) => p.leader >= 0 && p.isr.length === 3) ?? false;
-    }, { timeoutMs: 30_000, intervalMs: 200 });
+    await waitFor(
+      `topic ${name} in sync`,
+      async () => {
+        const md = await admin.metadata({ topics: [name], forceUpdate: true });
+        return md.topics.get(name)?.partitions.every((p) => p.leader >= 0 && p.isr.length === 3) ?? false;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
   });
 }
 
@@ -127,19 +146,31 @@ restore:
 
 /** Every source record exactly once and in order on the target, and an offset map that says so. */
 async function assertExact(target: string, stdout: string): Promise<void> {
-  const report = JSON.parse(stdout) as { records_restored: number; resumed: boolean; offset_map: { source_partition: number; source: number; target: number; count: number }[] };
+  const report = JSON.parse(stdout) as {
+    records_restored: number;
+    resumed: boolean;
+    offset_map: { source_partition: number; source: number; target: number; count: number }[];
+  };
   assert.equal(report.resumed, true);
   for (const p of [0, 1]) {
     const src = await consumeAll(bootstrap, source, p);
     const got = await consumeAll(bootstrap, target, p);
     assert.equal(got.length, src.length, `partition ${p}: ${got.length} records on the target for ${src.length} in the source`);
-    assert.deepEqual(got.map((r) => recordKey(r)), src.map((r) => recordKey(r)), `partition ${p}: every record exactly once, in order`);
+    assert.deepEqual(
+      got.map((r) => recordKey(r)),
+      src.map((r) => recordKey(r)),
+      `partition ${p}: every record exactly once, in order`,
+    );
     const bySource = new Map(src.map((r) => [Number(r.offset), r]));
     const byTarget = new Map(got.map((r) => [Number(r.offset), r]));
     let mapped = 0;
     for (const run of report.offset_map.filter((x) => x.source_partition === p)) {
       for (let i = 0; i < run.count; i++) {
-        assert.equal(recordKey(byTarget.get(run.target + i)!), recordKey(bySource.get(run.source + i)!), `partition ${p}: offset map entry source ${run.source + i}`);
+        assert.equal(
+          recordKey(byTarget.get(run.target + i)!),
+          recordKey(bySource.get(run.source + i)!),
+          `partition ${p}: offset map entry source ${run.source + i}`,
+        );
         mapped++;
       }
     }
@@ -159,7 +190,9 @@ before(async () => {
   await createReplicated(source);
   await produce(bootstrap, source, 0, awkwardRecords(PER_PARTITION, Date.UTC(2024, 10, 10), 21), 'lz4', 25);
   await produce(bootstrap, source, 1, awkwardRecords(PER_PARTITION, Date.UTC(2024, 10, 10), 22), 'none', 25);
-  await runBackup(testBackupOptions(bootstrap, new FsStore(join(dir, 'backups')), 'repl-backup', [source], { segmentMaxBytes: 32 * 1024, maxConcurrentPartitions: 2 }));
+  await runBackup(
+    testBackupOptions(bootstrap, new FsStore(join(dir, 'backups')), 'repl-backup', [source], { segmentMaxBytes: 32 * 1024, maxConcurrentPartitions: 2 }),
+  );
 });
 
 after(async () => {
@@ -172,7 +205,10 @@ test('RF 3, acks all: a restore SIGKILLed twice mid-write and run again writes e
   const { cfg, checkpointFile } = await restoreConfig('twice', target);
   let logs = '';
   let last = 0;
-  for (const [when, extra] of [[200, 450], [1800, 650]] as const) {
+  for (const [when, extra] of [
+    [200, 450],
+    [1800, 650],
+  ] as const) {
     const k = await killedRun(cfg, checkpointFile, when, extra);
     // Mid-run: records reached the target, more than the previous kill left, and not the whole backup.
     assert.ok(k.onTarget > last && k.onTarget < 2 * PER_PARTITION, `kill after ${when} records landed mid-write (${k.onTarget} records on the target)`);
@@ -183,7 +219,11 @@ test('RF 3, acks all: a restore SIGKILLed twice mid-write and run again writes e
   const r = await final.done;
   assert.equal(r.code, 0, r.stderr);
   logs += r.stderr;
-  assert.match(logs, /records reached the target after the last checkpoint; checked to be ours/, 'a kill landed between a write and its checkpoint, and the re-run recognised those records');
+  assert.match(
+    logs,
+    /records reached the target after the last checkpoint; checked to be ours/,
+    'a kill landed between a write and its checkpoint, and the re-run recognised those records',
+  );
   await assertExact(target, r.stdout);
 });
 
@@ -207,11 +247,15 @@ test('a batch of the killed run still above the high watermark is waited for, no
     paused = follower;
     let leo = 0n;
     let hw = 0n;
-    await waitFor('a batch above the high watermark', async () => {
-      leo = await logEndOffset(cluster, target, 0);
-      hw = (await admin.listOffsets(target, [0], LATEST)).get(0) ?? 0n;
-      return leo > hw;
-    }, { timeoutMs: 10_000, intervalMs: 20 });
+    await waitFor(
+      'a batch above the high watermark',
+      async () => {
+        leo = await logEndOffset(cluster, target, 0);
+        hw = (await admin.listOffsets(target, [0], LATEST)).get(0) ?? 0n;
+        return leo > hw;
+      },
+      { timeoutMs: 10_000, intervalMs: 20 },
+    );
     run.child.kill('SIGKILL');
     assert.equal((await run.done).signal, 'SIGKILL');
     assert.ok(leo > hw, `at the kill the leader held records above the high watermark (LEO ${leo}, HW ${hw})`);
@@ -219,13 +263,20 @@ test('a batch of the killed run still above the high watermark is waited for, no
     // The re-run must not take the high watermark as the end while those records are undecided:
     // the follower comes back only once the re-run says it waits (or after 8 s, and the test fails).
     const rerun = startCli(['restore', '--config', cfg, '--format', 'json']);
-    await waitFor('the re-run waiting', async () => /waiting for the records above the high watermark/.test(rerun.stderr()), { timeoutMs: 8000, intervalMs: 50 }).catch(() => {});
+    await waitFor('the re-run waiting', async () => /waiting for the records above the high watermark/.test(rerun.stderr()), {
+      timeoutMs: 8000,
+      intervalMs: 50,
+    }).catch(() => {});
     follower.resume();
     paused = undefined;
     const r = await rerun.done;
     assert.equal(r.code, 0, r.stderr);
     await assertExact(target, r.stdout);
-    assert.match(r.stderr, /waiting for the records above the high watermark to be replicated/, 'the re-run saw the records above the high watermark and waited');
+    assert.match(
+      r.stderr,
+      /waiting for the records above the high watermark to be replicated/,
+      'the re-run saw the records above the high watermark and waited',
+    );
     assert.match(r.stderr, /records reached the target after the last checkpoint; checked to be ours/);
   } finally {
     paused?.resume();
@@ -239,7 +290,9 @@ test('a record another producer appended after the crash makes the re-run refuse
   const { cfg, checkpointFile } = await restoreConfig('foreign', target);
   const k = await killedRun(cfg, checkpointFile, 300, 400);
   assert.ok(k.onTarget > 0 && k.onTarget < 2 * PER_PARTITION, `the kill landed mid-write (${k.onTarget} records on the target)`);
-  await produce(bootstrap, target, 1, [{ key: Buffer.from('intruder'), value: Buffer.from('not from the backup'), headers: [], timestamp: BigInt(Date.now()) }]);
+  await produce(bootstrap, target, 1, [
+    { key: Buffer.from('intruder'), value: Buffer.from('not from the backup'), headers: [], timestamp: BigInt(Date.now()) },
+  ]);
   const endBefore = (await consumeAll(bootstrap, target, 1)).length;
 
   const r = await startCli(['restore', '--config', cfg]).done;

@@ -51,7 +51,17 @@ after(async () => {
 });
 
 async function s3Store(bucket: string): Promise<ObjectStore> {
-  const st = await openStore({ backend: 's3', bucket, prefix: 'ride', endpoint: minio.endpoint, region: minio.region, accessKey: minio.accessKey, secretKey: minio.secretKey, allowHttp: true, pathStyle: true });
+  const st = await openStore({
+    backend: 's3',
+    bucket,
+    prefix: 'ride',
+    endpoint: minio.endpoint,
+    region: minio.region,
+    accessKey: minio.accessKey,
+    secretKey: minio.secretKey,
+    allowHttp: true,
+    pathStyle: true,
+  });
   stores.push(st);
   return st;
 }
@@ -212,9 +222,16 @@ describe('circuit breaker: riding through storage outages (real MinIO killed)', 
       const code = await exitOf(child, 120_000);
       const took = Date.now() - downAt;
       assert.equal(code, 1, child.stderr());
-      const lines = child.stderr().trim().split('\n').filter((l) => l.startsWith('error: '));
+      const lines = child
+        .stderr()
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('error: '));
       assert.equal(lines.length, 1, child.stderr());
-      assert.match(lines[0]!, /^error: backup stopped: the circuit breaker opened after 2 consecutive rounds of failures 2 s apart \(failure_threshold 2\); last error: .+run the same command again to continue$/);
+      assert.match(
+        lines[0]!,
+        /^error: backup stopped: the circuit breaker opened after 2 consecutive rounds of failures 2 s apart \(failure_threshold 2\); last error: .+run the same command again to continue$/,
+      );
       assert.doesNotMatch(child.stderr(), /^\s+at /m, 'no stack trace');
       // Two rounds of 2 s plus the S3 client's own retries: far less than a supervisor's patience.
       assert.ok(took < 60_000, `the breaker opened ${took} ms into the outage`);

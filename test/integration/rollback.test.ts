@@ -29,7 +29,11 @@ function cli(args: string[]): { code: number; out: string; stdout: string } {
 }
 
 function records(p: number, from: number, n: number): RecordInput[] {
-  return Array.from({ length: n }, (_, i) => ({ key: Buffer.from(`k-${p}-${from + i}`), value: Buffer.from(`v-${p}-${from + i}-${'x'.repeat(200)}`), timestamp: BigInt(BASE + (from + i) * 1000) }));
+  return Array.from({ length: n }, (_, i) => ({
+    key: Buffer.from(`k-${p}-${from + i}`),
+    value: Buffer.from(`v-${p}-${from + i}-${'x'.repeat(200)}`),
+    timestamp: BigInt(BASE + (from + i) * 1000),
+  }));
 }
 
 const esc = (s: string) => s.replace(/[.]/g, '\\.');
@@ -59,9 +63,15 @@ describe('rollback of an encrypted backup (CLI, real broker, encrypted filesyste
   test('an older index.json or manifest.json put back is refused by validate, validate-restore, restore and backup, naming the object', async () => {
     const enc = `encryption:\n  key_file: ${keyFile}\n`;
     const bcfg = join(dir, 'backup.yaml');
-    await writeFile(bcfg, `mode: backup\nbackup_id: ${ID}\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics: { include: ["${topic}"] }\nstorage:\n  backend: filesystem\n  path: ${store}\nbackup:\n  compression: none\n  segment_max_bytes: 16384\n${enc}`);
+    await writeFile(
+      bcfg,
+      `mode: backup\nbackup_id: ${ID}\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics: { include: ["${topic}"] }\nstorage:\n  backend: filesystem\n  path: ${store}\nbackup:\n  compression: none\n  segment_max_bytes: 16384\n${enc}`,
+    );
     const rcfg = join(dir, 'restore.yaml');
-    await writeFile(rcfg, `mode: restore\nbackup_id: ${ID}\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${store}\nrestore:\n  topic_mapping: { ${topic}: ${target} }\n${enc}`);
+    await writeFile(
+      rcfg,
+      `mode: restore\nbackup_id: ${ID}\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${store}\nrestore:\n  topic_mapping: { ${topic}: ${target} }\n${enc}`,
+    );
     const validate = () => cli(['validate', '--path', store, '--backup-id', ID, '--encryption-key-file', keyFile]);
     const indexKey = `${ID}/topics/${topic}/0/index.json`;
     const manifestKey = `${ID}/manifest.json`;
@@ -115,7 +125,12 @@ describe('rollback of an encrypted backup (CLI, real broker, encrypted filesyste
     await copyFile(join(dir, 'manifest-run1'), manifestFile);
     v = validate();
     assert.equal(v.code, 1, v.out);
-    assert.match(v.out, new RegExp(`${esc(manifestKey)}: rolled back: this is generation \\d+ of the manifest, but ${esc(ID)}/topics/${esc(topic)}/1/index\\.json was written after generation \\d+`));
+    assert.match(
+      v.out,
+      new RegExp(
+        `${esc(manifestKey)}: rolled back: this is generation \\d+ of the manifest, but ${esc(ID)}/topics/${esc(topic)}/1/index\\.json was written after generation \\d+`,
+      ),
+    );
     vr = cli(['validate-restore', '--config', rcfg]);
     assert.notEqual(vr.code, 0, vr.out);
     assert.match(vr.out, new RegExp(`${esc(manifestKey)}: rolled back`));

@@ -38,7 +38,12 @@ function wire(id: number, payload: string): Buffer {
 /** Per partition: a batch of plain records only (sent as stored), then records in the wire format mixed with others. */
 function records(p: number): { plain: RecordInput[]; mixed: RecordInput[] } {
   const ts = (i: number) => BigInt(BASE_TS + p * 1000 + i);
-  const plain = Array.from({ length: 20 }, (_, i) => ({ key: Buffer.from(`plain-${i}`), value: Buffer.from(JSON.stringify({ i })), headers: [{ key: 'h', value: Buffer.from(String(i)) }], timestamp: ts(i) }));
+  const plain = Array.from({ length: 20 }, (_, i) => ({
+    key: Buffer.from(`plain-${i}`),
+    value: Buffer.from(JSON.stringify({ i })),
+    headers: [{ key: 'h', value: Buffer.from(String(i)) }],
+    timestamp: ts(i),
+  }));
   const mixed: RecordInput[] = Array.from({ length: 60 }, (_, j) => {
     const i = 20 + j;
     const kind = j % 6;
@@ -148,12 +153,21 @@ async function checkRestored(target: string, offsetMap: { source_partition: numb
     const src = await consumeAll(bootstrap, topic, p);
     const dst = await consumeAll(bootstrap, target, p);
     assert.equal(dst.length, src.length, `partition ${p}: record count`);
-    assert.deepEqual(dst.map((r) => recordKey(r)), src.map((r) => recordKey(expected(r))), `partition ${p}: ids rewritten, everything else (timestamps, headers, order) kept`);
+    assert.deepEqual(
+      dst.map((r) => recordKey(r)),
+      src.map((r) => recordKey(expected(r))),
+      `partition ${p}: ids rewritten, everything else (timestamps, headers, order) kept`,
+    );
     const bySource = new Map(src.map((r) => [Number(r.offset), r]));
     const byTarget = new Map(dst.map((r) => [Number(r.offset), r]));
     let mapped = 0;
     for (const run of offsetMap.filter((m) => m.source_partition === p)) {
-      for (let i = 0; i < run.count; i++, mapped++) assert.equal(recordKey(byTarget.get(run.target + i)!), recordKey(expected(bySource.get(run.source + i)!)), `partition ${p}: offset map ${run.source + i} -> ${run.target + i}`);
+      for (let i = 0; i < run.count; i++, mapped++)
+        assert.equal(
+          recordKey(byTarget.get(run.target + i)!),
+          recordKey(expected(bySource.get(run.source + i)!)),
+          `partition ${p}: offset map ${run.source + i} -> ${run.target + i}`,
+        );
     }
     assert.equal(mapped, src.length, `partition ${p}: every record in the offset map`);
   }
@@ -161,7 +175,13 @@ async function checkRestored(target: string, offsetMap: { source_partition: numb
 
 test('schema_id_mapping: wire-format ids in keys and values rewritten, other records and headers untouched, offsets mapped exactly; only affected batches rebuilt', async () => {
   const target = uniqueTopic('sid-map');
-  const res = await runRestore(testRestoreOptions(bootstrap, store, 'sid', { topicMapping: { [topic]: target }, rewriteSchemaIds: true, schemaIdMapping: { '1': 101, '2': 102, '3': 103 } }));
+  const res = await runRestore(
+    testRestoreOptions(bootstrap, store, 'sid', {
+      topicMapping: { [topic]: target },
+      rewriteSchemaIds: true,
+      schemaIdMapping: { '1': 101, '2': 102, '3': 103 },
+    }),
+  );
   assert.equal(res.restored, 2 * 80);
   await checkRestored(target, res.offsetMap);
   assert.ok(res.reusedBatches >= 2, `the plain-only batches are sent as stored (${res.reusedBatches})`);
@@ -171,13 +191,24 @@ test('schema_id_mapping: wire-format ids in keys and values rewritten, other rec
 test('an id missing from the mapping stops the restore with an error naming it; the same restore with the id added resumes and completes exactly', async () => {
   const target = uniqueTopic('sid-unmapped');
   await assert.rejects(
-    runRestore(testRestoreOptions(bootstrap, store, 'sid', { topicMapping: { [topic]: target }, rewriteSchemaIds: true, schemaIdMapping: { '1': 101, '2': 102 } })),
+    runRestore(
+      testRestoreOptions(bootstrap, store, 'sid', { topicMapping: { [topic]: target }, rewriteSchemaIds: true, schemaIdMapping: { '1': 101, '2': 102 } }),
+    ),
     (err: Error) => {
-      assert.match(err.message, new RegExp(`^restore\\.rewrite_schema_ids: schema id 3 \\(key of ${topic}/[01] offset 20\\) has no target id; add it to restore\\.schema_id_mapping`));
+      assert.match(
+        err.message,
+        new RegExp(`^restore\\.rewrite_schema_ids: schema id 3 \\(key of ${topic}/[01] offset 20\\) has no target id; add it to restore\\.schema_id_mapping`),
+      );
       return true;
     },
   );
-  const res = await runRestore(testRestoreOptions(bootstrap, store, 'sid', { topicMapping: { [topic]: target }, rewriteSchemaIds: true, schemaIdMapping: { '1': 101, '2': 102, '3': 103 } }));
+  const res = await runRestore(
+    testRestoreOptions(bootstrap, store, 'sid', {
+      topicMapping: { [topic]: target },
+      rewriteSchemaIds: true,
+      schemaIdMapping: { '1': 101, '2': 102, '3': 103 },
+    }),
+  );
   assert.equal(res.resumed, true);
   await checkRestored(target, res.offsetMap);
 });

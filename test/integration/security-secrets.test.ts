@@ -81,7 +81,8 @@ describe('secrets never appear in logs, reports or stored objects', () => {
   });
 
   const env = (): NodeJS.ProcessEnv => ({ KB_LEAK_SASL_PASSWORD: saslPassword, KB_LEAK_S3_SECRET: s3.secretKey, KB_LEAK_S3_ACCESS: s3.accessKey });
-  const security = (): string => `  security:\n    security_protocol: SASL_PLAINTEXT\n    sasl_mechanism: SCRAM-SHA-512\n    sasl_username: ${user}\n    sasl_password: "\${KB_LEAK_SASL_PASSWORD}"\n`;
+  const security = (): string =>
+    `  security:\n    security_protocol: SASL_PLAINTEXT\n    sasl_mechanism: SCRAM-SHA-512\n    sasl_username: ${user}\n    sasl_password: "\${KB_LEAK_SASL_PASSWORD}"\n`;
   const s3Storage = (): string =>
     `storage:\n  backend: s3\n  bucket: ${bucket}\n  prefix: prod/kafka\n  region: ${s3.region}\n  endpoint: ${s3.endpoint}\n  access_key: "\${KB_LEAK_S3_ACCESS}"\n  secret_key: "\${KB_LEAK_S3_SECRET}"\n  path_style: true\n  allow_http: true\n`;
   const fsStorage = (): string => `storage:\n  backend: filesystem\n  path: ${join(dir, 'fs-backups')}\n`;
@@ -91,7 +92,10 @@ describe('secrets never appear in logs, reports or stored objects', () => {
       const storage = backend === 's3' ? s3Storage() : fsStorage();
       const id = `leak-${backend}`;
       const bcfg = join(dir, `${id}-backup.yaml`);
-      await writeFile(bcfg, `mode: backup\nbackup_id: ${id}\nsource:\n  bootstrap_servers: ["${k.security!.sasl!.bootstrap}"]\n${security()}  topics:\n    include: ["${topic}"]\n${storage}backup:\n  segment_max_bytes: 4096\n  consumer_group_snapshot: true\nmetrics:\n  enabled: false\n`);
+      await writeFile(
+        bcfg,
+        `mode: backup\nbackup_id: ${id}\nsource:\n  bootstrap_servers: ["${k.security!.sasl!.bootstrap}"]\n${security()}  topics:\n    include: ["${topic}"]\n${storage}backup:\n  segment_max_bytes: 4096\n  consumer_group_snapshot: true\nmetrics:\n  enabled: false\n`,
+      );
       const b = run(`${backend} backup`, ['-vv', 'backup', '--config', bcfg], env());
       assert.equal(b.code, 0, b.stderr);
       assert.match(b.stdout, /Records: 220/);
@@ -100,7 +104,10 @@ describe('secrets never appear in logs, reports or stored objects', () => {
       const target = uniqueTopic('leak-restored');
       const report = join(dir, `${id}-offsets.json`);
       const rcfg = join(dir, `${id}-restore.yaml`);
-      await writeFile(rcfg, `mode: restore\nbackup_id: ${id}\ntarget:\n  bootstrap_servers: ["${k.security!.sasl!.bootstrap}"]\n${security()}${storage}restore:\n  topic_mapping:\n    ${topic}: ${target}\n  offset_report: ${report}\nmetrics:\n  enabled: false\n`);
+      await writeFile(
+        rcfg,
+        `mode: restore\nbackup_id: ${id}\ntarget:\n  bootstrap_servers: ["${k.security!.sasl!.bootstrap}"]\n${security()}${storage}restore:\n  topic_mapping:\n    ${topic}: ${target}\n  offset_report: ${report}\nmetrics:\n  enabled: false\n`,
+      );
       const vr = run(`${backend} validate-restore`, ['-vv', 'validate-restore', '--config', rcfg, '--format', 'json'], env());
       assert.equal(vr.code, 0, vr.stderr);
       for (const format of ['text', 'json']) {
@@ -113,12 +120,19 @@ describe('secrets never appear in logs, reports or stored objects', () => {
       for (const p of [0, 1]) {
         const src = await consumeAll(k.bootstrap, topic, p);
         const dst = await consumeAll(k.bootstrap, target, p);
-        assert.ok(src.length > 0 && JSON.stringify(dst.map((x) => recordKey(x))) === JSON.stringify(src.map((x) => recordKey(x))), `${backend}: partition ${p} restored as backed up`);
+        assert.ok(
+          src.length > 0 && JSON.stringify(dst.map((x) => recordKey(x))) === JSON.stringify(src.map((x) => recordKey(x))),
+          `${backend}: partition ${p} restored as backed up`,
+        );
       }
 
       if (backend === 'filesystem') {
         const path = join(dir, 'fs-backups');
-        for (const cmd of [['describe', '-p', path, '-b', id, '-f', 'json'], ['validate', '-p', path, '-b', id, '--deep'], ['list', '-p', path]]) {
+        for (const cmd of [
+          ['describe', '-p', path, '-b', id, '-f', 'json'],
+          ['validate', '-p', path, '-b', id, '--deep'],
+          ['list', '-p', path],
+        ]) {
           const r = run(`${backend} ${cmd[0]}`, ['-vv', ...cmd], env());
           assert.equal(r.code, 0, r.stderr);
         }
@@ -130,7 +144,16 @@ describe('secrets never appear in logs, reports or stored objects', () => {
         assert.ok(files > 6, `walked ${files} files`);
       } else {
         // Every object in the bucket (any prefix), fetched whole.
-        const all = await openStore({ backend: 's3', bucket, endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, allowHttp: true, pathStyle: true });
+        const all = await openStore({
+          backend: 's3',
+          bucket,
+          endpoint: s3.endpoint,
+          region: s3.region,
+          accessKey: s3.accessKey,
+          secretKey: s3.secretKey,
+          allowHttp: true,
+          pathStyle: true,
+        });
         try {
           let objects = 0;
           for await (const o of all.list('')) {
@@ -151,7 +174,10 @@ describe('secrets never appear in logs, reports or stored objects', () => {
     const wrongPw = `Wr0ng-pw-${randomBytes(6).toString('hex')}`;
     secrets.push({ name: 'the wrong S3 secret', forms: forms(wrongS3) }, { name: 'the wrong SASL password', forms: forms(wrongPw) });
     const cfg = join(dir, 'wrong-s3.yaml');
-    await writeFile(cfg, `mode: backup\nbackup_id: wrong\nsource:\n  bootstrap_servers: ["${k.security!.sasl!.bootstrap}"]\n${security()}  topics:\n    include: ["${topic}"]\n${s3Storage()}metrics:\n  enabled: false\n`);
+    await writeFile(
+      cfg,
+      `mode: backup\nbackup_id: wrong\nsource:\n  bootstrap_servers: ["${k.security!.sasl!.bootstrap}"]\n${security()}  topics:\n    include: ["${topic}"]\n${s3Storage()}metrics:\n  enabled: false\n`,
+    );
     const r1 = run('wrong S3 secret', ['-vv', 'backup', '--config', cfg], { ...env(), KB_LEAK_S3_SECRET: wrongS3 });
     assert.notEqual(r1.code, 0);
     const r2 = run('wrong SASL password', ['-vv', 'backup', '--config', cfg], { ...env(), KB_LEAK_SASL_PASSWORD: wrongPw });

@@ -51,7 +51,11 @@ async function assertSameRecords(bootstrap: string, source: string, target: stri
     const src = await consumeAll(bootstrap, source, p);
     const dst = await consumeAll(bootstrap, target, p);
     assert.ok(src.length > 0);
-    assert.deepEqual(dst.map((r) => recordKey(r)), src.map((r) => recordKey(r)), `partition ${p}`);
+    assert.deepEqual(
+      dst.map((r) => recordKey(r)),
+      src.map((r) => recordKey(r)),
+      `partition ${p}`,
+    );
   }
 }
 
@@ -130,7 +134,11 @@ describe('security: SASL/SCRAM and TLS to the real broker', () => {
     const tls = k.tls!;
     const other = join(dir, 'other-ca.pem');
     // A CA that did not sign the broker's certificate.
-    const gen = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'other-ca.key'), '-out', other, '-days', '1', '-subj', '/CN=not-the-test-ca'], { encoding: 'utf8' });
+    const gen = spawnSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'other-ca.key'), '-out', other, '-days', '1', '-subj', '/CN=not-the-test-ca'],
+      { encoding: 'utf8' },
+    );
     assert.equal(gen.status, 0, gen.stderr);
     for (const [name, sec] of [
       ['untrusted', `    security_protocol: SSL\n    ssl_ca_location: ${other}\n`],

@@ -43,7 +43,10 @@ function asExpected(r: KafkaRecord): ExpectedRecord {
 
 async function restoreConfig(name: string, backupId: string, restore: string): Promise<string> {
   const file = join(dir, `${name}.yaml`);
-  await writeFile(file, `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${root}\nrestore:\n  create_topics: true\n${restore}`);
+  await writeFile(
+    file,
+    `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${root}\nrestore:\n  create_topics: true\n${restore}`,
+  );
   return file;
 }
 
@@ -75,7 +78,10 @@ describe('restore of seed-tool backups', () => {
       const cfg = await restoreConfig(id, id, `  topic_mapping: { orders: ${orders}, payments: ${payments} }\n`);
       const report = JSON.parse(ok(['restore', '--config', cfg, '--format', 'json'])) as { records_restored: number };
       assert.equal(report.records_restored, 2000, JSON.stringify(report).slice(0, 400));
-      for (const [source, target] of [['orders', orders], ['payments', payments]] as const) {
+      for (const [source, target] of [
+        ['orders', orders],
+        ['payments', payments],
+      ] as const) {
         for (const [p, want] of Object.entries(expected[source]!)) {
           // Into a new topic: target offsets are the source offsets (the source had no gaps).
           assert.deepEqual((await consumeAll(bootstrap, target, Number(p))).map(asExpected), want, `${id} ${source}/${p}`);
@@ -88,8 +94,15 @@ describe('restore of seed-tool backups', () => {
 describe('reading seed-tool backups without restoring', () => {
   it('list, describe and validate --deep read them', async () => {
     const list = JSON.parse(ok(['list', '--path', root, '--format', 'json'])) as { backup_id: string; records: number; topics: string[] }[];
-    assert.deepEqual(list.map((b) => [b.backup_id, b.records, b.topics]), ['seed-lz4', 'seed-none', 'seed-zstd'].map((id) => [id, 2000, ['orders', 'payments']]));
-    const d = JSON.parse(ok(['describe', '--path', root, '--backup-id', 'seed-zstd', '--format', 'json'])) as { compression: string; tool_version: string; topics: { name: string; partitions: { partition: number; records: number; first_offset: number; last_offset: number }[] }[] };
+    assert.deepEqual(
+      list.map((b) => [b.backup_id, b.records, b.topics]),
+      ['seed-lz4', 'seed-none', 'seed-zstd'].map((id) => [id, 2000, ['orders', 'payments']]),
+    );
+    const d = JSON.parse(ok(['describe', '--path', root, '--backup-id', 'seed-zstd', '--format', 'json'])) as {
+      compression: string;
+      tool_version: string;
+      topics: { name: string; partitions: { partition: number; records: number; first_offset: number; last_offset: number }[] }[];
+    };
     assert.equal(d.compression, 'zstd');
     assert.match(d.tool_version, /seed tool/);
     assert.deepEqual(
@@ -97,7 +110,10 @@ describe('reading seed-tool backups without restoring', () => {
       Object.entries(expected).map(([name, parts]) => [name, Object.entries(parts).map(([p, rs]) => [Number(p), rs.length, rs[0]!.offset, rs.at(-1)!.offset])]),
     );
     assert.match(ok(['describe', '--path', root, '--backup-id', 'seed-lz4']), /Format: +the seed tool's/);
-    const v = JSON.parse(ok(['validate', '--path', root, '--backup-id', 'seed-none', '--deep', '--format', 'json'])) as { valid: boolean; records_checked: number };
+    const v = JSON.parse(ok(['validate', '--path', root, '--backup-id', 'seed-none', '--deep', '--format', 'json'])) as {
+      valid: boolean;
+      records_checked: number;
+    };
     assert.equal(v.valid, true);
     assert.equal(v.records_checked, 2000);
   });
@@ -121,7 +137,10 @@ describe('point-in-time restore of a seed-tool backup', () => {
     assert.deepEqual([plan.records_to_restore, plan.records_counted], [want, 'exact']);
     ok(['restore', '--config', cfg]);
     const mapped: Record<string, number> = { 0: 1, 1: 0, 2: 2 };
-    for (const [source, target] of [['orders', orders], ['payments', payments]] as const) {
+    for (const [source, target] of [
+      ['orders', orders],
+      ['payments', payments],
+    ] as const) {
       for (const [p, all] of Object.entries(expected[source]!)) {
         const got = await consumeAll(bootstrap, target, mapped[p]!);
         const origin = got.map((r) => {
@@ -130,9 +149,17 @@ describe('point-in-time restore of a seed-tool backup', () => {
           return [Number(h!.value!.readBigInt64LE()), part!.value!.readInt32LE()];
         });
         const wanted = inWindow(all);
-        assert.deepEqual(origin, wanted.map((r) => [r.offset, Number(p)]), `${source}/${p}: source offsets and partition`);
+        assert.deepEqual(
+          origin,
+          wanted.map((r) => [r.offset, Number(p)]),
+          `${source}/${p}: source offsets and partition`,
+        );
         const user = got.map((r) => ({ ...asExpected(r), offset: 0, headers: asExpected(r).headers.filter(([k]) => !k.startsWith('x-')) }));
-        assert.deepEqual(user, wanted.map((r) => ({ ...r, offset: 0 })), `${source}/${p}: records`);
+        assert.deepEqual(
+          user,
+          wanted.map((r) => ({ ...r, offset: 0 })),
+          `${source}/${p}: records`,
+        );
       }
     }
   });

@@ -104,7 +104,9 @@ function config(backupId: string, bootstraps: string[], topic: string, extra: st
 }
 
 describe('stalls and leaderless partitions', () => {
-  test('an open transaction stalls a partition: after empty_fetch_retry_secs a warning names it and why; the commit lets it catch up', { timeout: 180_000 }, async () => {
+  test('an open transaction stalls a partition: after empty_fetch_retry_secs a warning names it and why; the commit lets it catch up', {
+    timeout: 180_000,
+  }, async () => {
     const bootstrap = (await getTestKafka()).bootstrap;
     const topic = uniqueTopic('stall-txn');
     await createTopic(bootstrap, topic, 2);
@@ -117,8 +119,11 @@ describe('stalls and leaderless partitions', () => {
     try {
       await waitFor('the records before the transaction', () => caughtUp([bootstrap], 'stall', topic, 2), child, 60_000);
       const txn = await producer.beginTransaction();
-      await txn.send({ messages: Array.from({ length: 10 }, (_, i) => ({ topic, partition: 0, key: Buffer.from(`t${i}`), value: Buffer.from(`in-txn-${i}`) })) });
-      const warning = /"msg":"[^"]*\/0: no records fetched at offset 30 although the high watermark is 4\d \(an open transaction holds the last stable offset at 30\); waiting"/;
+      await txn.send({
+        messages: Array.from({ length: 10 }, (_, i) => ({ topic, partition: 0, key: Buffer.from(`t${i}`), value: Buffer.from(`in-txn-${i}`) })),
+      });
+      const warning =
+        /"msg":"[^"]*\/0: no records fetched at offset 30 although the high watermark is 4\d \(an open transaction holds the last stable offset at 30\); waiting"/;
       await waitFor('the stall warning', () => warning.test(child.stderr()), child, 30_000);
       await produce(bootstrap, topic, 1, awkwardRecords(20, Date.now(), 3));
       await waitFor('partition 1 carrying on', () => partitionReached(topic, 1, 'stall', 50), child, 30_000);
@@ -144,7 +149,9 @@ describe('stalls and leaderless partitions', () => {
       await cluster?.stop();
     });
 
-    test('a partition whose only broker is stopped hard has no leader: waited for with a warning naming it, the others carry on; back, exact; a restore waits for new leaders', { timeout: 400_000 }, async () => {
+    test('a partition whose only broker is stopped hard has no leader: waited for with a warning naming it, the others carry on; back, exact; a restore waits for new leaders', {
+      timeout: 400_000,
+    }, async () => {
       const k = cluster!;
       const topic = uniqueTopic('leaderless');
       const admin = new KafkaAdmin({ bootstrapServers: k.bootstraps });
@@ -174,7 +181,9 @@ describe('stalls and leaderless partitions', () => {
       try {
         await waitFor('the first records', () => caughtUp(others, 'leaderless', topic, 3), child, 90_000);
         victim.pause();
-        const warning = new RegExp(`"msg":"${topic}/0 has no leader \\(its broker may be down\\): waiting for the cluster to elect one; the other partitions carry on"`);
+        const warning = new RegExp(
+          `"msg":"${topic}/0 has no leader \\(its broker may be down\\): waiting for the cluster to elect one; the other partitions carry on"`,
+        );
         await waitFor('the no-leader warning', () => warning.test(child.stderr()), child, 150_000);
         // A partition on another node keeps being backed up meanwhile.
         const other = [...leaders].find(([, node]) => node !== victim.nodeId)![0];
@@ -195,7 +204,10 @@ describe('stalls and leaderless partitions', () => {
       const res = await runRestore(testRestoreOptions(k.bootstraps[0]!, store, 'leaderless', { topicMapping: { [topic]: target } }));
       assert.equal(res.restored, 40 * 3 + 25 + 15);
       for (let p = 0; p < 3; p++) {
-        assert.deepEqual((await consumeAll(k.bootstraps[0]!, target, p)).map((r) => recordKey(r)), (await consumeAll(k.bootstraps[0]!, topic, p)).map((r) => recordKey(r)));
+        assert.deepEqual(
+          (await consumeAll(k.bootstraps[0]!, target, p)).map((r) => recordKey(r)),
+          (await consumeAll(k.bootstraps[0]!, topic, p)).map((r) => recordKey(r)),
+        );
       }
     });
   });

@@ -57,7 +57,13 @@ describe('status and snapshot-groups', () => {
     assert.equal(s.records, 200);
     assert.equal(s.records_behind, 0);
     assert.ok(s.completed_at !== null && s.updated_at >= s.created_at);
-    assert.deepEqual(s.partitions.map((p) => [p.partition, p.position, p.end_offset_at_start, p.records_behind]), [[0, 120, 120, 0], [1, 80, 80, 0]]);
+    assert.deepEqual(
+      s.partitions.map((p) => [p.partition, p.position, p.end_offset_at_start, p.records_behind]),
+      [
+        [0, 120, 120, 0],
+        [1, 80, 80, 0],
+      ],
+    );
     assert.ok(s.partitions.every((p) => p.last_segment_at !== null && p.segments >= 2));
 
     const t = cli(['status', '-p', join(dir, 'backups'), '-b', 'done']);
@@ -71,14 +77,31 @@ describe('status and snapshot-groups', () => {
     assert.equal(live.code, 0, live.stderr);
     const ls = JSON.parse(live.stdout) as BackupStatus;
     assert.equal(ls.live_records_behind, 15);
-    assert.deepEqual(ls.partitions.map((p) => [p.live_end_offset, p.live_records_behind]), [[135, 15], [80, 0]]);
+    assert.deepEqual(
+      ls.partitions.map((p) => [p.live_end_offset, p.live_records_behind]),
+      [
+        [135, 15],
+        [80, 0],
+      ],
+    );
     assert.match(cli(['status', '-p', join(dir, 'backups'), '-b', 'done', '--bootstrap-servers', bootstrap]).stdout, /behind the current end offsets: 15/);
 
     // snapshot-groups: a group that committed offsets on the backed-up topic is in the new snapshot.
     const group = `status-group-${Date.now()}`;
     const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
     try {
-      await admin.commitGroupOffsets(group, new Map([[topic, new Map([[0, 70n], [1, 33n]])]]));
+      await admin.commitGroupOffsets(
+        group,
+        new Map([
+          [
+            topic,
+            new Map([
+              [0, 70n],
+              [1, 33n],
+            ]),
+          ],
+        ]),
+      );
     } finally {
       await admin.close();
     }
@@ -86,7 +109,10 @@ describe('status and snapshot-groups', () => {
     assert.equal(g.code, 0, g.stderr);
     const r = JSON.parse(g.stdout) as SnapshotGroupsResult;
     assert.deepEqual(r.topics, [topic]);
-    assert.deepEqual(r.groups.find((x) => x.group_id === group), { group_id: group, topics: [topic], partitions: 2 });
+    assert.deepEqual(
+      r.groups.find((x) => x.group_id === group),
+      { group_id: group, topics: [topic], partitions: 2 },
+    );
     const stored = await readJsonObject(new FsStore(join(dir, 'backups')), r.key, groupSnapshotSchema);
     assert.ok(r.key.startsWith(keys.groupsPrefix('done')));
     assert.deepEqual(stored?.groups.find((x) => x.group_id === group)?.offsets, { [topic]: { '0': 70, '1': 33 } });
@@ -99,15 +125,28 @@ describe('status and snapshot-groups', () => {
     await produce(bootstrap, topic, 0, awkwardRecords(100, Date.UTC(2024, 10, 10), 4));
     await produce(bootstrap, topic, 1, awkwardRecords(60, Date.UTC(2024, 10, 10), 5));
     const backups = join(dir, 'killed');
-    const cfg: BackupChildConfig = { bootstrap, dir: backups, backupId: 'killed', topics: [topic], options: { continuous: true, segmentMaxRecords: 30, segmentMaxIntervalMs: 200 } };
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/backup-child.ts'), JSON.stringify(cfg)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const cfg: BackupChildConfig = {
+      bootstrap,
+      dir: backups,
+      backupId: 'killed',
+      topics: [topic],
+      options: { continuous: true, segmentMaxRecords: 30, segmentMaxIntervalMs: 200 },
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/backup-child.ts'), JSON.stringify(cfg)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const store = new FsStore(backups);
     try {
-      await waitFor('every record durable', async () => {
-        const i0 = await readJsonObject(store, keys.partitionIndex('killed', topic, 0), partitionIndexSchema);
-        const i1 = await readJsonObject(store, keys.partitionIndex('killed', topic, 1), partitionIndexSchema);
-        return i0?.next_offset === 100 && i1?.next_offset === 60;
-      }, { timeoutMs: 60_000, intervalMs: 50, abort: () => (child.exitCode !== null ? `backup child exited with ${child.exitCode}` : undefined) });
+      await waitFor(
+        'every record durable',
+        async () => {
+          const i0 = await readJsonObject(store, keys.partitionIndex('killed', topic, 0), partitionIndexSchema);
+          const i1 = await readJsonObject(store, keys.partitionIndex('killed', topic, 1), partitionIndexSchema);
+          return i0?.next_offset === 100 && i1?.next_offset === 60;
+        },
+        { timeoutMs: 60_000, intervalMs: 50, abort: () => (child.exitCode !== null ? `backup child exited with ${child.exitCode}` : undefined) },
+      );
     } finally {
       child.kill('SIGKILL');
       await once(child, 'exit').catch(() => {});
@@ -120,7 +159,13 @@ describe('status and snapshot-groups', () => {
     assert.equal(s.status, 'running', 'a killed backup never finalises its manifest');
     assert.equal(s.mode, 'continuous');
     assert.equal(s.records, 160);
-    assert.deepEqual(s.partitions.map((p) => [p.position, p.end_offset_at_start, p.records_behind, p.live_records_behind]), [[100, 100, 0, 0], [60, 60, 0, 25]]);
+    assert.deepEqual(
+      s.partitions.map((p) => [p.position, p.end_offset_at_start, p.records_behind, p.live_records_behind]),
+      [
+        [100, 100, 0, 0],
+        [60, 60, 0, 25],
+      ],
+    );
     assert.equal(s.live_records_behind, 25);
     const t = cli(['status', '-p', backups, '-b', 'killed']);
     assert.match(t.stdout, /Status: +running/);
@@ -133,28 +178,47 @@ describe('status and snapshot-groups', () => {
     await produce(bootstrap, topic, 0, awkwardRecords(90, Date.UTC(2024, 10, 10), 7));
     const port = await freePort();
     const file = join(dir, 'live.yaml');
-    await writeFile(file, backupYaml('live', topic, `  continuous: true\n  segment_max_interval_ms: 200\nmetrics:\n  port: ${port}\n  bind_address: 127.0.0.1\n`));
-    const backup = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'backup', '--config', file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    await writeFile(
+      file,
+      backupYaml('live', topic, `  continuous: true\n  segment_max_interval_ms: 200\nmetrics:\n  port: ${port}\n  bind_address: 127.0.0.1\n`),
+    );
+    const backup = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'backup', '--config', file], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     backup.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     try {
       let live: LiveStatus | undefined;
-      await waitFor('live status', async () => {
-        const r = cli(['status', '--config', file, '-f', 'json']);
-        if (r.code !== 0) return false;
-        live = JSON.parse(r.stdout) as LiveStatus;
-        return live.records === 90 && live.lag_records === 0;
-      }, { timeoutMs: 60_000, intervalMs: 300, abort: () => (backup.exitCode !== null ? `backup exited: ${stderr}` : undefined) });
+      await waitFor(
+        'live status',
+        async () => {
+          const r = cli(['status', '--config', file, '-f', 'json']);
+          if (r.code !== 0) return false;
+          live = JSON.parse(r.stdout) as LiveStatus;
+          return live.records === 90 && live.lag_records === 0;
+        },
+        { timeoutMs: 60_000, intervalMs: 300, abort: () => (backup.exitCode !== null ? `backup exited: ${stderr}` : undefined) },
+      );
       assert.equal(live?.mode, 'backup');
       assert.equal(live?.backup_id, 'live');
       assert.equal(live?.health?.status, 'healthy');
-      assert.deepEqual(live?.partitions.map((p) => [p.topic, p.partition, p.offset, p.lag]), [[topic, '0', 90, 0]]);
+      assert.deepEqual(
+        live?.partitions.map((p) => [p.topic, p.partition, p.offset, p.lag]),
+        [[topic, '0', 90, 0]],
+      );
       assert.match(cli(['status', '--config', file]).stdout, /Records: 90 .*\n.*Lag: 0 records/);
 
-      const watch = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'status', '--config', file, '--watch', '--interval', '0.5'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const watch = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'status', '--config', file, '--watch', '--interval', '0.5'], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       watch.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      await waitFor('three refreshes', async () => (out.match(/kafka-backup backup of live: healthy/g) ?? []).length >= 3, { timeoutMs: 30_000, intervalMs: 100 });
+      await waitFor('three refreshes', async () => (out.match(/kafka-backup backup of live: healthy/g) ?? []).length >= 3, {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
       watch.kill('SIGINT');
       const [code] = (await once(watch, 'exit')) as [number | null];
       assert.equal(code, 0);
@@ -170,6 +234,9 @@ describe('status and snapshot-groups', () => {
   test("status --db-path (the Rust tool's local offsets database) is refused with the reason and the alternative", () => {
     const r = cli(['status', '--db-path', './offsets.db', '-p', dir, '-b', 'x']);
     assert.equal(r.code, 1);
-    assert.equal(r.stderr, "error: status --db-path: this tool keeps no local offsets database (the Rust tool's SQLite file); a backup's progress is in the backup itself: use status --path URL --backup-id ID, or --config FILE for the running job\n");
+    assert.equal(
+      r.stderr,
+      "error: status --db-path: this tool keeps no local offsets database (the Rust tool's SQLite file); a backup's progress is in the backup itself: use status --path URL --backup-id ID, or --config FILE for the running job\n",
+    );
   });
 });

@@ -36,7 +36,9 @@ before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'kb-azurite-'));
   const port = await freePort();
   const bin = path.resolve('node_modules/.bin/azurite-blob');
-  proc = spawn(bin, ['--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', dir, '--silent', '--skipApiVersionCheck', '--loose'], { stdio: 'ignore' });
+  proc = spawn(bin, ['--blobHost', '127.0.0.1', '--blobPort', String(port), '--location', dir, '--silent', '--skipApiVersionCheck', '--loose'], {
+    stdio: 'ignore',
+  });
   // The runner may force-exit before `after` completes: never leave Azurite behind.
   process.once('exit', () => proc?.kill('SIGKILL'));
   endpoint = `http://127.0.0.1:${port}/${ACCOUNT}`;

@@ -49,17 +49,29 @@ describe('gcs backend specifics', () => {
   it('a missing bucket is a NO_SUCH_BUCKET StorageError naming the bucket, not "not found" of the key', async () => {
     const store = await openStore({ ...spec(), bucket: 'kb-no-such-bucket' } as StorageSpec);
     try {
-      const noBucket = (e: Error & { code?: string }): boolean => e instanceof StorageError && e.code === 'NO_SUCH_BUCKET' && e.message.includes('bucket kb-no-such-bucket does not exist');
+      const noBucket = (e: Error & { code?: string }): boolean =>
+        e instanceof StorageError && e.code === 'NO_SUCH_BUCKET' && e.message.includes('bucket kb-no-such-bucket does not exist');
       await assert.rejects(store.put('k', Buffer.from('v')), noBucket);
       await assert.rejects(store.put('k', Buffer.from('v'), { ifNotExists: true }), noBucket);
-      await assert.rejects(store.putStream('k', (async function* () { yield Buffer.from('v'); })()), noBucket);
+      await assert.rejects(
+        store.putStream(
+          'k',
+          (async function* () {
+            yield Buffer.from('v');
+          })(),
+        ),
+        noBucket,
+      );
       await assert.rejects(store.get('k'), noBucket);
       await assert.rejects(store.head('k'), noBucket, 'not "absent": the bucket is');
       await assert.rejects(store.exists('k'), noBucket);
       await assert.rejects(store.delete('k'), noBucket, 'a delete does not hide a missing bucket');
-      await assert.rejects((async () => {
-        for await (const m of store.list('')) void m;
-      })(), noBucket);
+      await assert.rejects(
+        (async () => {
+          for await (const m of store.list('')) void m;
+        })(),
+        noBucket,
+      );
     } finally {
       await store.close();
     }
@@ -95,7 +107,14 @@ describe('backup and restore through GCS', () => {
   });
 
   it('backup to GCS, validate --deep, and a PITR restore from it', async () => {
-    const sum = await runBackup(testBackupOptions(bootstrap, store, 'gcs-backup', [topic], { compression: 'lz4', segmentMaxBytes: 8192, maxConcurrentPartitions: 2, fetchMaxBytes: 32 * 1024 }));
+    const sum = await runBackup(
+      testBackupOptions(bootstrap, store, 'gcs-backup', [topic], {
+        compression: 'lz4',
+        segmentMaxBytes: 8192,
+        maxConcurrentPartitions: 2,
+        fetchMaxBytes: 32 * 1024,
+      }),
+    );
     assert.equal(sum.records, 500);
     const v = await validateBackup(store, 'gcs-backup', true);
     assert.deepEqual(v.problems, []);
@@ -106,12 +125,23 @@ describe('backup and restore through GCS', () => {
     const start = sorted[100]!;
     const end = sorted[300]!;
     const target = uniqueTopic('gcs-pitr');
-    const res = await runRestore(testRestoreOptions(bootstrap, store, 'gcs-backup', { windowStart: start, windowEnd: end, topicMapping: { [topic]: target }, maxConcurrentPartitions: 2, produceBatchSize: 100 }));
+    const res = await runRestore(
+      testRestoreOptions(bootstrap, store, 'gcs-backup', {
+        windowStart: start,
+        windowEnd: end,
+        topicMapping: { [topic]: target },
+        maxConcurrentPartitions: 2,
+        produceBatchSize: 100,
+      }),
+    );
     let expectedTotal = 0;
     for (const p of [0, 1]) {
       const expected = (await consumeAll(bootstrap, topic, p)).filter((r) => r.timestamp >= BigInt(start) && r.timestamp <= BigInt(end));
       const got = await consumeAll(bootstrap, target, p);
-      assert.deepEqual(got.map((r) => recordKey(r)), expected.map((r) => recordKey(r)));
+      assert.deepEqual(
+        got.map((r) => recordKey(r)),
+        expected.map((r) => recordKey(r)),
+      );
       expectedTotal += expected.length;
     }
     assert.equal(res.restored, expectedTotal);
@@ -122,24 +152,40 @@ describe('backup and restore through GCS', () => {
     try {
       const storage = `storage:\n  backend: gcs\n  bucket: ${bucket}\n  prefix: cli\n  endpoint: ${gcs!.endpoint}\n  allow_http: true\n`;
       const backup = join(dir, 'backup.yaml');
-      await writeFile(backup, `mode: backup\nbackup_id: gcs-cli\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics:\n    include: ["${topic}"]\n${storage}metrics:\n  enabled: false\n`);
+      await writeFile(
+        backup,
+        `mode: backup\nbackup_id: gcs-cli\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics:\n    include: ["${topic}"]\n${storage}metrics:\n  enabled: false\n`,
+      );
       const target = uniqueTopic('gcs-cli');
       const restore = join(dir, 'restore.yaml');
-      await writeFile(restore, `mode: restore\nbackup_id: gcs-cli\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\n${storage}restore:\n  topic_mapping:\n    ${topic}: ${target}\nmetrics:\n  enabled: false\n`);
-      for (const [cmd, cfg] of [['backup', backup], ['restore', restore]] as const) {
-        const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), cmd, '--config', cfg], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+      await writeFile(
+        restore,
+        `mode: restore\nbackup_id: gcs-cli\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\n${storage}restore:\n  topic_mapping:\n    ${topic}: ${target}\nmetrics:\n  enabled: false\n`,
+      );
+      for (const [cmd, cfg] of [
+        ['backup', backup],
+        ['restore', restore],
+      ] as const) {
+        const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), cmd, '--config', cfg], {
+          cwd: ROOT,
+          encoding: 'utf8',
+          timeout: 120_000,
+        });
         assert.equal(r.status, 0, `${cmd}: ${r.stderr}`);
       }
       const direct = await openStore(spec());
       try {
-        assert.ok(await direct.exists('cli/gcs-cli/manifest.json'), 'the backup is in the emulator\'s bucket, under the prefix');
+        assert.ok(await direct.exists('cli/gcs-cli/manifest.json'), "the backup is in the emulator's bucket, under the prefix");
       } finally {
         await direct.close();
       }
       for (const p of [0, 1]) {
         const want = await consumeAll(bootstrap, topic, p);
         const got = await consumeAll(bootstrap, target, p);
-        assert.deepEqual(got.map((r) => recordKey(r)), want.map((r) => recordKey(r)));
+        assert.deepEqual(
+          got.map((r) => recordKey(r)),
+          want.map((r) => recordKey(r)),
+        );
       }
     } finally {
       await rm(dir, { recursive: true, force: true });

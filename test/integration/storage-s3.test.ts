@@ -12,7 +12,16 @@ let s3: TestS3 | undefined;
 let bucket = '';
 const spec = (): StorageSpec => {
   if (!s3) throw new Error('MinIO not started');
-  return { backend: 's3', bucket, endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, pathStyle: true, allowHttp: true };
+  return {
+    backend: 's3',
+    bucket,
+    endpoint: s3.endpoint,
+    region: s3.region,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+    pathStyle: true,
+    allowHttp: true,
+  };
 };
 
 before(async () => {
@@ -33,7 +42,9 @@ describe('s3 backend specifics', () => {
     process.env.AWS_SECRET_ACCESS_KEY = s3!.secretKey;
     let store: ObjectStore | undefined;
     try {
-      const parsed = parseStorageUrl(`s3://${bucket}/via-url/?region=${s3!.region}&endpoint=${encodeURIComponent(s3!.endpoint)}&path_style=true&allow_http=true`);
+      const parsed = parseStorageUrl(
+        `s3://${bucket}/via-url/?region=${s3!.region}&endpoint=${encodeURIComponent(s3!.endpoint)}&path_style=true&allow_http=true`,
+      );
       store = await openStore(parsed);
       assert.equal(store.url, `s3://${bucket}/via-url`);
       await store.put('k', Buffer.from('v'));
@@ -53,7 +64,10 @@ describe('s3 backend specifics', () => {
     const secret = 'super-secret-value-1234567890';
     const store = await openStore({ ...spec(), accessKey: 'nobody', secretKey: secret } as StorageSpec);
     try {
-      const err = await store.put('x', Buffer.from('x')).then(() => assert.fail('expected failure'), (e: unknown) => e);
+      const err = await store.put('x', Buffer.from('x')).then(
+        () => assert.fail('expected failure'),
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof StorageError, String(err));
       assert.equal(err.code, 'ACCESS_DENIED');
       assert.equal(err.key, 'x');

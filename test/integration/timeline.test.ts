@@ -61,12 +61,44 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kb-timeline-'));
   store = new FsStore(dir);
   await createTopic(bootstrap, topic, 2);
-  await produce(bootstrap, topic, 0, Array.from({ length: P0 }, (_, i) => rec(i, T0 + i * 1000)), 'none', 100);
-  await produce(bootstrap, topic, 1, Array.from({ length: P1_ON_TIME }, (_, i) => rec(i, T0 + i * 2000)), 'none', 100);
-  await produce(bootstrap, topic, 1, Array.from({ length: P1_LATE }, (_, j) => rec(j, T0 + 60_000 + j * 1000)), 'none', 50);
+  await produce(
+    bootstrap,
+    topic,
+    0,
+    Array.from({ length: P0 }, (_, i) => rec(i, T0 + i * 1000)),
+    'none',
+    100,
+  );
+  await produce(
+    bootstrap,
+    topic,
+    1,
+    Array.from({ length: P1_ON_TIME }, (_, i) => rec(i, T0 + i * 2000)),
+    'none',
+    100,
+  );
+  await produce(
+    bootstrap,
+    topic,
+    1,
+    Array.from({ length: P1_LATE }, (_, j) => rec(j, T0 + 60_000 + j * 1000)),
+    'none',
+    50,
+  );
   const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
   try {
-    await admin.commitGroupOffsets(group, new Map([[topic, new Map([[0, 1500n], [1, 400n]])]]));
+    await admin.commitGroupOffsets(
+      group,
+      new Map([
+        [
+          topic,
+          new Map([
+            [0, 1500n],
+            [1, 400n],
+          ]),
+        ],
+      ]),
+    );
   } finally {
     await admin.close();
   }
@@ -86,7 +118,16 @@ async function openPage(file: string) {
     executablePath: CHROMIUM,
     headless: true,
     userDataDir: profile,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
   });
   const page = await browser.newPage();
   await page.setViewport({ width: 1400, height: 900 });
@@ -104,7 +145,10 @@ async function openPage(file: string) {
 
 test('timeline --config draws the backup and the restore window with its exact count, in a real browser', { skip, timeout: 240_000 }, async () => {
   const cfg = join(dir, 'pitr-restore.yaml');
-  await writeFile(cfg, `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_start: ${new Date(WINDOW.start).toISOString()}\n  time_window_end: ${WINDOW.end}\n`);
+  await writeFile(
+    cfg,
+    `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_start: ${new Date(WINDOW.start).toISOString()}\n  time_window_end: ${WINDOW.end}\n`,
+  );
   const file = join(OUT, 'timeline.html');
   const r = runCli(['timeline', '--config', cfg, '--output', file]);
   assert.equal(r.code, 0, r.stderr);
@@ -151,12 +195,22 @@ test('timeline --config draws the backup and the restore window with its exact c
     assert.equal(dom.records, P0 + P1_ON_TIME + P1_LATE);
     assert.equal(dom.start, T0);
     assert.equal(dom.end, T0 + (P0 - 1) * 1000);
-    assert.deepEqual(dom.partitions.map((p) => [p.topic, p.partition, p.records]), [[topic, 0, P0], [topic, 1, P1_ON_TIME + P1_LATE]]);
+    assert.deepEqual(
+      dom.partitions.map((p) => [p.topic, p.partition, p.records]),
+      [
+        [topic, 0, P0],
+        [topic, 1, P1_ON_TIME + P1_LATE],
+      ],
+    );
     for (const p of dom.partitions) {
       // The density strip holds every record of the partition (spread within blocks, never lost or invented).
       assert.ok(Math.abs(p.binSum - p.records) < 1, `${p.partition}: bins sum to ${p.binSum}, partition has ${p.records}`);
       assert.ok(p.bins > 50, `${p.partition}: ${p.bins} non-empty bins`);
-      assert.deepEqual(p.segments, idx[p.partition]!.segments.map((s) => s.min_timestamp), 'one boundary per segment, at its first timestamp');
+      assert.deepEqual(
+        p.segments,
+        idx[p.partition]!.segments.map((s) => s.min_timestamp),
+        'one boundary per segment, at its first timestamp',
+      );
       assert.ok(p.segments.length >= 3, `several segments (${p.segments.length})`);
       assert.deepEqual(p.snapshots, snaps, 'every group snapshot is drawn at its time');
     }
@@ -170,7 +224,10 @@ test('timeline --config draws the backup and the restore window with its exact c
     assert.ok(lateTo > T0 + 60_000 + P1_LATE * 1000 && lateTo <= T0 + (P1_ON_TIME - 1) * 2000, `late span ends at ${lateTo - T0} ms after T0`);
     // The window and its exact count, in total and per partition, drawn where it lies on the axis.
     assert.deepEqual(dom.window, { start: WINDOW.start, end: WINDOW.end, records: want.p0 + want.p1 });
-    assert.deepEqual(dom.partitions.map((p) => p.windowRecords), [want.p0, want.p1]);
+    assert.deepEqual(
+      dom.partitions.map((p) => p.windowRecords),
+      [want.p0, want.p1],
+    );
     const axisMs = dom.end + 1 - dom.start;
     for (const p of dom.partitions) {
       assert.ok(p.band, 'window band drawn');
@@ -183,7 +240,11 @@ test('timeline --config draws the backup and the restore window with its exact c
     const box = (await strip.boundingBox())!;
     const at = (f: number) => T0 + f * axisMs;
     await page.mouse.move(box.x + box.width * 0.25, box.y + box.height / 2);
-    const tip = await page.$eval('#tip', (el: DomEl) => ({ hidden: el.hasAttribute('hidden'), text: el.textContent ?? '', ms: Number(el.getAttribute('data-ms')) }));
+    const tip = await page.$eval('#tip', (el: DomEl) => ({
+      hidden: el.hasAttribute('hidden'),
+      text: el.textContent ?? '',
+      ms: Number(el.getAttribute('data-ms')),
+    }));
     assert.equal(tip.hidden, false);
     const pxMs = axisMs / box.width;
     assert.ok(Math.abs(tip.ms - at(0.25)) <= 2 * pxMs, `hover at 25% shows ${tip.ms}, expected about ${at(0.25)}`);
@@ -207,7 +268,9 @@ test('timeline --config draws the backup and the restore window with its exact c
   }
 });
 
-test('timeline --path/--backup-id writes the page to stdout; a bad flag, a config that does not plan and a missing backup are one-line errors', { timeout: 120_000 }, async () => {
+test('timeline --path/--backup-id writes the page to stdout; a bad flag, a config that does not plan and a missing backup are one-line errors', {
+  timeout: 120_000,
+}, async () => {
   const r = runCli(['timeline', '--path', dir, '--backup-id', backupId, '--bins', '50']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^<!doctype html>/);
@@ -223,11 +286,19 @@ test('timeline --path/--backup-id writes the page to stdout; a bad flag, a confi
   assert.match(both.stderr, /^error: timeline: give either --config .* or --path with --backup-id, not both\n$/);
   // A restore config that does not plan is refused with the plan's error, on one line, naming the file.
   const typo = join(dir, 'typo-restore.yaml');
-  await writeFile(typo, `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  topics: [no-such-topic]\n`);
+  await writeFile(
+    typo,
+    `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  topics: [no-such-topic]\n`,
+  );
   const noPlan = runCli(['timeline', '--config', typo]);
   assert.equal(noPlan.code, 1);
   assert.equal(noPlan.stdout, '');
-  assert.match(noPlan.stderr, new RegExp(`^error: ${typo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the restore config does not plan: topic "no-such-topic" is not in backup ${backupId} \\(it holds: ${topic}\\)\n$`));
+  assert.match(
+    noPlan.stderr,
+    new RegExp(
+      `^error: ${typo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the restore config does not plan: topic "no-such-topic" is not in backup ${backupId} \\(it holds: ${topic}\\)\n$`,
+    ),
+  );
   const noDir = runCli(['timeline', '--path', dir, '--backup-id', backupId, '--output', join(dir, 'no-such-dir', 'x.html')]);
   assert.equal(noDir.code, 1);
   assert.match(noDir.stderr, /^error: --output .*no-such-dir\/x\.html: cannot write the page: ENOENT[^\n]*\n$/);

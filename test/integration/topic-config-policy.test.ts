@@ -69,7 +69,9 @@ after(async () => {
 
 describe('restore.existing_topic_config_policy and the drift report', () => {
   test('the backup records the topic configs and the replication factor', async () => {
-    const manifest = JSON.parse(await readFile(join(dir, 'backups', BACKUP, 'manifest.json'), 'utf8')) as { topics: { name: string; configs: Record<string, string>; replication_factor?: number }[] };
+    const manifest = JSON.parse(await readFile(join(dir, 'backups', BACKUP, 'manifest.json'), 'utf8')) as {
+      topics: { name: string; configs: Record<string, string>; replication_factor?: number }[];
+    };
     const t = manifest.topics.find((x) => x.name === source)!;
     assert.deepEqual(t.configs, SOURCE_CONFIGS);
     assert.equal(t.replication_factor, 1);
@@ -83,22 +85,41 @@ describe('restore.existing_topic_config_policy and the drift report', () => {
     assert.deepEqual(v.errors, []);
     const drift = v.warnings.filter((w) => w.startsWith(`existing target topic ${target} has other configs`));
     assert.equal(drift.length, 1, v.warnings.join('\n'));
-    assert.match(drift[0]!, new RegExp(`max\\.message\\.bytes: restore 200000, target 300000; retention\\.bytes: restore 50000000, target ${before['retention.bytes']}; left as they are \\(restore\\.existing_topic_config_policy: keep\\)`));
+    assert.match(
+      drift[0]!,
+      new RegExp(
+        `max\\.message\\.bytes: restore 200000, target 300000; retention\\.bytes: restore 50000000, target ${before['retention.bytes']}; left as they are \\(restore\\.existing_topic_config_policy: keep\\)`,
+      ),
+    );
     const res = await runRestore(restoreOpts(target));
     assert.equal(res.restored, 80);
-    assert.ok(res.warnings.some((w) => w.includes('left as they are')), res.warnings.join('\n'));
+    assert.ok(
+      res.warnings.some((w) => w.includes('left as they are')),
+      res.warnings.join('\n'),
+    );
     assert.deepEqual(await configsOf(target, ['max.message.bytes', 'retention.bytes']), before);
   });
 
-  test('overwrite: the drifting configs are set to the backup\'s; the records are restored', async () => {
+  test("overwrite: the drifting configs are set to the backup's; the records are restored", async () => {
     const target = uniqueTopic('cfg-overwrite');
     await createTopic(bootstrap, target, 2, { 'max.message.bytes': '300000', 'segment.ms': '3600000' });
     const v = await validate(restoreOpts(target, { existingTopicConfigPolicy: 'overwrite' }));
     assert.deepEqual(v.errors, []);
-    assert.ok(v.warnings.some((w) => w.includes('max.message.bytes: restore 200000, target 300000') && w.endsWith('restore.existing_topic_config_policy: overwrite sets the restore\'s values')), v.warnings.join('\n'));
+    assert.ok(
+      v.warnings.some(
+        (w) =>
+          w.includes('max.message.bytes: restore 200000, target 300000') &&
+          w.endsWith("restore.existing_topic_config_policy: overwrite sets the restore's values"),
+      ),
+      v.warnings.join('\n'),
+    );
     const res = await runRestore(restoreOpts(target, { existingTopicConfigPolicy: 'overwrite' }));
     assert.equal(res.restored, 80);
-    assert.deepEqual(await configsOf(target, ['max.message.bytes', 'retention.bytes', 'segment.ms']), { ...SOURCE_CONFIGS, 'segment.ms': '3600000' }, 'the drift is overwritten, the other topic configs are left alone');
+    assert.deepEqual(
+      await configsOf(target, ['max.message.bytes', 'retention.bytes', 'segment.ms']),
+      { ...SOURCE_CONFIGS, 'segment.ms': '3600000' },
+      'the drift is overwritten, the other topic configs are left alone',
+    );
     const again = await validate(restoreOpts(target, { existingTopicConfigPolicy: 'overwrite', allowNonEmptyTarget: true }));
     assert.ok(!again.warnings.some((w) => w.includes('has other configs')), 'no drift left');
   });
@@ -118,7 +139,10 @@ describe('restore.existing_topic_config_policy and the drift report', () => {
     );
     const r = runCli(['restore', '--config', cfg]);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, new RegExp(`existing target topic ${target} has other configs than the backup's: max\\.message\\.bytes: restore 200000, target 300000`));
+    assert.match(
+      r.stderr,
+      new RegExp(`existing target topic ${target} has other configs than the backup's: max\\.message\\.bytes: restore 200000, target 300000`),
+    );
     assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
     for (const p of [0, 1]) assert.equal((await consumeAll(bootstrap, target, p)).length, 0, 'nothing written');
     assert.deepEqual(await configsOf(target, ['max.message.bytes', 'retention.bytes']), before);
@@ -126,7 +150,10 @@ describe('restore.existing_topic_config_policy and the drift report', () => {
 
   test('a config key the policy does not know is refused naming the key and what is accepted', async () => {
     const cfg = join(dir, 'bad.yaml');
-    await writeFile(cfg, `mode: restore\nbackup_id: ${BACKUP}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${join(dir, 'backups')}\nrestore:\n  existing_topic_config_policy: replace\n`);
+    await writeFile(
+      cfg,
+      `mode: restore\nbackup_id: ${BACKUP}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${join(dir, 'backups')}\nrestore:\n  existing_topic_config_policy: replace\n`,
+    );
     const r = runCli(['restore', '--config', cfg]);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /restore\.existing_topic_config_policy.*keep.*overwrite.*fail/);
@@ -145,8 +172,13 @@ describe('replication factor', () => {
     const target = uniqueTopic('cfg-rf');
     const opts = testRestoreOptions(bootstrap, store, id, { topicMapping: { [source]: target }, replicationFactorFromBackup: true });
     const v = await validate(opts);
-    assert.deepEqual(v.errors, [`target topic ${target}: the backup's replication factor 3 (of source topic ${source}) is larger than the target cluster's 1 broker; set restore.default_replication_factor to at most 1 (or -1 for the broker's default)`]);
-    await assert.rejects(runRestore(opts), (err: Error) => err.message.includes("the backup's replication factor 3") && err.message.includes('restore.default_replication_factor'));
+    assert.deepEqual(v.errors, [
+      `target topic ${target}: the backup's replication factor 3 (of source topic ${source}) is larger than the target cluster's 1 broker; set restore.default_replication_factor to at most 1 (or -1 for the broker's default)`,
+    ]);
+    await assert.rejects(
+      runRestore(opts),
+      (err: Error) => err.message.includes("the backup's replication factor 3") && err.message.includes('restore.default_replication_factor'),
+    );
     const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
     try {
       await assert.rejects(admin.topicConfig(target, ['retention.ms']), 'the target topic was not created');

@@ -21,7 +21,13 @@ const topic = uniqueTopic('estimates');
 const T0 = Date.UTC(2024, 10, 10, 0, 0, 0);
 
 function opts(extra: Partial<RestoreOptions>): RestoreOptions {
-  return testRestoreOptions(bootstrap, store, 'est', { topicMapping: { [topic]: uniqueTopic('est-dst') }, maxConcurrentPartitions: 2, produceBatchSize: 500, checkpointIntervalSecs: 5, ...extra });
+  return testRestoreOptions(bootstrap, store, 'est', {
+    topicMapping: { [topic]: uniqueTopic('est-dst') },
+    maxConcurrentPartitions: 2,
+    produceBatchSize: 500,
+    checkpointIntervalSecs: 5,
+    ...extra,
+  });
 }
 
 before(async () => {
@@ -30,9 +36,21 @@ before(async () => {
   store = new FsStore(dir);
   await createTopic(bootstrap, topic, 1);
   // One record per second, 2000 records, 100 per batch.
-  const records = Array.from({ length: 2000 }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.alloc(200, i % 251), headers: [], timestamp: BigInt(T0 + i * 1000) }));
+  const records = Array.from({ length: 2000 }, (_, i) => ({
+    key: Buffer.from(`k${i}`),
+    value: Buffer.alloc(200, i % 251),
+    headers: [],
+    timestamp: BigInt(T0 + i * 1000),
+  }));
   await produce(bootstrap, topic, 0, records, 'none', 100);
-  await runBackup(testBackupOptions(bootstrap, store, 'est', [topic], { compression: 'none', segmentMaxBytes: 100 * 1024, maxConcurrentPartitions: 1, fetchMaxBytes: 32 * 1024 }));
+  await runBackup(
+    testBackupOptions(bootstrap, store, 'est', [topic], {
+      compression: 'none',
+      segmentMaxBytes: 100 * 1024,
+      maxConcurrentPartitions: 1,
+      fetchMaxBytes: 32 * 1024,
+    }),
+  );
 });
 
 after(async () => {
@@ -76,7 +94,8 @@ test('validate-restore: exact count when the window falls on segment boundaries,
 
 test('validate-restore counts exactly what the restore writes: footers for whole blocks, decoding only the blocks the window cuts', async () => {
   const ROOT = join(import.meta.dirname, '..', '..');
-  const cli = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+  const cli = (args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   for (const [a, b] of [
     [T0 + 123_456, T0 + 777_777],
     [T0 + 5_500, T0 + 9_200],
@@ -93,13 +112,22 @@ test('validate-restore counts exactly what the restore writes: footers for whole
 
     const target = uniqueTopic('exact-dst');
     const cfg = join(dir, 'exact.yaml');
-    await writeFile(cfg, `mode: restore\nbackup_id: est\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_start: ${a}\n  time_window_end: ${b}\n  topic_mapping: { ${topic}: ${target} }\n`);
+    await writeFile(
+      cfg,
+      `mode: restore\nbackup_id: est\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_start: ${a}\n  time_window_end: ${b}\n  topic_mapping: { ${topic}: ${target} }\n`,
+    );
     const text = cli(['validate-restore', '--config', cfg]);
     assert.equal(text.status, 0, text.stderr);
     assert.match(text.stdout, new RegExp(`  Records in window: ${inWindow.toLocaleString('en-US')}\\n`), text.stdout);
     assert.match(text.stdout, new RegExp(`→ ${target}\\s+\\(${inWindow.toLocaleString('en-US')} records\\)`));
     const json = cli(['validate-restore', '--config', cfg, '--format', 'json']);
-    const v = JSON.parse(json.stdout) as { records_to_restore: number; records_lower_bound: number; records_upper_bound: number; records_counted: string; topics_to_restore: { partitions: { records: number }[] }[] };
+    const v = JSON.parse(json.stdout) as {
+      records_to_restore: number;
+      records_lower_bound: number;
+      records_upper_bound: number;
+      records_counted: string;
+      topics_to_restore: { partitions: { records: number }[] }[];
+    };
     assert.deepEqual([v.records_to_restore, v.records_lower_bound, v.records_upper_bound, v.records_counted], [inWindow, inWindow, inWindow, 'exact']);
     assert.equal(v.topics_to_restore[0]!.partitions[0]!.records, inWindow);
     // --estimate keeps the footer-only figure, with its bounds.

@@ -26,10 +26,15 @@ interface CliResult {
 /** Async (not spawnSync): the local HTTP server of this process must answer while the CLI runs. */
 function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ status: code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args],
+      { cwd: ROOT, encoding: 'utf8', timeout: 180_000, env: { ...process.env, ...env } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        resolve({ status: code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -127,13 +132,34 @@ ${extra}`;
 
     await createTopic(bootstrap, src, 2);
     const ts = 1_731_232_800_000n;
-    await produce(bootstrap, src, 0, Array.from({ length: 30 }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from(`v${i}`), timestamp: ts + BigInt(i) })));
-    await produce(bootstrap, src, 1, Array.from({ length: 20 }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from(`w${i}`), timestamp: ts + BigInt(i) })));
+    await produce(
+      bootstrap,
+      src,
+      0,
+      Array.from({ length: 30 }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from(`v${i}`), timestamp: ts + BigInt(i) })),
+    );
+    await produce(
+      bootstrap,
+      src,
+      1,
+      Array.from({ length: 20 }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.from(`w${i}`), timestamp: ts + BigInt(i) })),
+    );
     await runBackup(testBackupOptions(bootstrap, store, backupId, [src]));
     await runRestore(testRestoreOptions(bootstrap, store, backupId, { topicMapping: { [src]: tgt } }));
     const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
     try {
-      await admin.commitGroupOffsets(group, new Map([[tgt, new Map([[0, 10n], [1, 20n]])]]));
+      await admin.commitGroupOffsets(
+        group,
+        new Map([
+          [
+            tgt,
+            new Map([
+              [0, 10n],
+              [1, 20n],
+            ]),
+          ],
+        ]),
+      );
     } finally {
       await admin.close();
     }
@@ -152,7 +178,13 @@ ${extra}`;
     hits.length = 0;
     const r = await cli(['validation', 'run', '-c', cfgPath, '--pitr', '1731232800029', '--triggered-by', 'ci-test', '-f', 'json'], env);
     assert.equal(r.status, 0, r.stderr + r.stdout);
-    const report = JSON.parse(r.stdout) as { report_id: string; pitr_timestamp: number; triggered_by: string; expectation_source: string; validation: { result: string; checks: { name: string; status: string; details: Record<string, unknown> }[] } };
+    const report = JSON.parse(r.stdout) as {
+      report_id: string;
+      pitr_timestamp: number;
+      triggered_by: string;
+      expectation_source: string;
+      validation: { result: string; checks: { name: string; status: string; details: Record<string, unknown> }[] };
+    };
     reportId = report.report_id;
     assert.match(reportId, /^validation-[0-9a-f-]{36}$/);
     assert.equal(report.validation.result, 'passed');
@@ -189,7 +221,11 @@ ${extra}`;
     const json = join(dir, 'r.json');
     const sig = join(dir, 'r.sig');
     const pdf = join(dir, 'r.pdf');
-    for (const [f, out] of [['json', json], ['sig', sig], ['pdf', pdf]] as const) {
+    for (const [f, out] of [
+      ['json', json],
+      ['sig', sig],
+      ['pdf', pdf],
+    ] as const) {
       const g = await cli(['validation', 'evidence-get', '-p', `file://${join(dir, 'store')}`, '-r', reportId, '-f', f, '-o', out]);
       assert.equal(g.status, 0, g.stderr);
     }
@@ -203,14 +239,20 @@ ${extra}`;
     assert.match(shaOnly.stdout, /: UNVERIFIED\n/);
     assert.doesNotMatch(shaOnly.stdout, /: VERIFIED/);
     assert.match(shaOnly.stdout, /give --public-key/);
-    const shaOnlyJson = JSON.parse((await cli(['validation', 'evidence-verify', '-r', json, '-s', sig, '-f', 'json'])).stdout) as { ok: boolean; status: string };
+    const shaOnlyJson = JSON.parse((await cli(['validation', 'evidence-verify', '-r', json, '-s', sig, '-f', 'json'])).stdout) as {
+      ok: boolean;
+      status: string;
+    };
     assert.deepEqual([shaOnlyJson.ok, shaOnlyJson.status], [false, 'unverified']);
     // A forged report with a recomputed digest in a copied .sig: UNVERIFIED without a key, FAILED with it.
     const forged = join(dir, 'forged.json');
     const forgedSig = join(dir, 'forged.sig');
     const forgedBody = (await readFile(json, 'utf8')).replace('"result": "passed"', '"result": "passed" ');
     await writeFile(forged, forgedBody);
-    await writeFile(forgedSig, (await readFile(sig, 'utf8')).replace(/Report-SHA256: [0-9a-f]+/, `Report-SHA256: ${createHash('sha256').update(forgedBody).digest('hex')}`));
+    await writeFile(
+      forgedSig,
+      (await readFile(sig, 'utf8')).replace(/Report-SHA256: [0-9a-f]+/, `Report-SHA256: ${createHash('sha256').update(forgedBody).digest('hex')}`),
+    );
     const forgedNoKey = await cli(['validation', 'evidence-verify', '-r', forged, '-s', forgedSig]);
     assert.equal(forgedNoKey.status, 1, forgedNoKey.stdout);
     assert.match(forgedNoKey.stdout, /UNVERIFIED/);
@@ -264,7 +306,12 @@ ${extra}`;
     assert.equal(r.status, 1);
     assert.match(r.stderr, /checks\.message_count\.fail_treshold: unknown key; did you mean checks\.message_count\.fail_threshold\? \(line \d+\)/);
 
-    await writeFile(join(dir, 'nogroup.yaml'), config().replace(`groups: [${group}]`, 'groups: [no-such-group-xyz]').replace(/message_count:\n {4}enabled: true/, 'message_count:\n    enabled: false'));
+    await writeFile(
+      join(dir, 'nogroup.yaml'),
+      config()
+        .replace(`groups: [${group}]`, 'groups: [no-such-group-xyz]')
+        .replace(/message_count:\n {4}enabled: true/, 'message_count:\n    enabled: false'),
+    );
     const g = await cli(['validation', 'run', '-c', join(dir, 'nogroup.yaml')], env);
     assert.equal(g.status, 1, g.stderr + g.stdout);
     assert.match(g.stdout, /\[FAILED \] consumer_group_offsets: .*no-such-group-xyz: no committed offsets/);

@@ -34,7 +34,21 @@ const B = 'fenced';
 const T = 'orders';
 
 function entry(first: number, last: number, key: string): PartitionIndex['segments'][number] {
-  return { key, first_offset: first, last_offset: last, record_count: last - first + 1, batch_count: 1, min_timestamp: 0, max_timestamp: 0, raw_bytes: 1, stored_bytes: 1, codec: 'none', sha256: '0'.repeat(64), aborted_transactions: [], created_at: 0 };
+  return {
+    key,
+    first_offset: first,
+    last_offset: last,
+    record_count: last - first + 1,
+    batch_count: 1,
+    min_timestamp: 0,
+    max_timestamp: 0,
+    raw_bytes: 1,
+    stored_bytes: 1,
+    codec: 'none',
+    sha256: '0'.repeat(64),
+    aborted_transactions: [],
+    created_at: 0,
+  };
 }
 
 async function* slowBody(parts: Buffer[], gate: Promise<void>): AsyncGenerator<Buffer> {
@@ -69,7 +83,12 @@ function fencingSuite(name: string, makeStore: () => Promise<ObjectStore>): void
         const bSeg = keys.streamedSegment(B, T, 0, 10, b.epoch);
         assert.notEqual(bSeg, zombieSeg, 'the owners never share a segment key');
         await ownedB.put(bSeg, Buffer.from('segment 10-19 by B'));
-        const bIndex: PartitionIndex = { ...b.index, segments: [...b.index.segments, entry(10, 19, bSeg)], next_offset: 20, generation: (b.index.generation ?? 0) + 1 };
+        const bIndex: PartitionIndex = {
+          ...b.index,
+          segments: [...b.index.segments, entry(10, 19, bSeg)],
+          next_offset: 20,
+          generation: (b.index.generation ?? 0) + 1,
+        };
         await writeJsonObject(ownedB, indexKey, bIndex);
         // The zombie wakes: its upload completes (a key nobody names), then its index write is refused.
         wake();
@@ -84,7 +103,11 @@ function fencingSuite(name: string, makeStore: () => Promise<ObjectStore>): void
         // Once lost, A writes nothing more through its store.
         await assert.rejects(ownedA.put(keys.streamedSegment(B, T, 0, 15, a.epoch), Buffer.from('x')), PartitionLostError);
         const stored = await readJsonObject(store, indexKey, partitionIndexSchema);
-        assert.deepEqual(stored?.segments.map((s) => s.key), [seg1, bSeg], 'the index is B’s: A’s late segment is not named');
+        assert.deepEqual(
+          stored?.segments.map((s) => s.key),
+          [seg1, bSeg],
+          'the index is B’s: A’s late segment is not named',
+        );
         assert.equal(stored?.owner?.member_id, 'B');
         assert.equal((await store.get(bSeg)).toString(), 'segment 10-19 by B', 'B’s segment is untouched');
         // The next takeover removes the zombie's unreferenced segment, and never a named one.
@@ -110,7 +133,22 @@ function fencingSuite(name: string, makeStore: () => Promise<ObjectStore>): void
     it('concurrent manifest updates merge: no worker’s write is lost (never last-writer-wins)', async () => {
       const store = await makeStore();
       try {
-        const base: Manifest = { format_version: 1, generation: 0, tool_version: 't', backup_id: B, status: 'running', mode: 'continuous', source_cluster_id: null, source_bootstrap_servers: [], compression: 'none', include_offset_headers: false, created_at: 0, updated_at: 0, completed_at: null, topics: [] };
+        const base: Manifest = {
+          format_version: 1,
+          generation: 0,
+          tool_version: 't',
+          backup_id: B,
+          status: 'running',
+          mode: 'continuous',
+          source_cluster_id: null,
+          source_bootstrap_servers: [],
+          compression: 'none',
+          include_offset_headers: false,
+          created_at: 0,
+          updated_at: 0,
+          completed_at: null,
+          topics: [],
+        };
         await updateManifest(store, B, () => structuredClone(base));
         const names = Array.from({ length: 6 }, (_, i) => `topic-${i}`);
         await Promise.all(
@@ -137,5 +175,15 @@ let bucket: string | undefined;
 fencingSuite('s3 (MinIO)', async () => {
   const s3 = await getTestS3();
   bucket ??= await s3.freshBucket('kb-fence');
-  return openStore({ backend: 's3', bucket, endpoint: s3.endpoint, region: s3.region, accessKey: s3.accessKey, secretKey: s3.secretKey, pathStyle: true, allowHttp: true, prefix: `run-${Date.now()}-${Math.random().toString(36).slice(2)}` });
+  return openStore({
+    backend: 's3',
+    bucket,
+    endpoint: s3.endpoint,
+    region: s3.region,
+    accessKey: s3.accessKey,
+    secretKey: s3.secretKey,
+    pathStyle: true,
+    allowHttp: true,
+    prefix: `run-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+  });
 });

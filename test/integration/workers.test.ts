@@ -85,7 +85,13 @@ class Producer {
           await Promise.all(
             Array.from({ length: PARTITIONS }, async (_, p) => {
               const first = this.counts[p]!;
-              const recs = Array.from({ length: perBatch }, (_, j) => ({ key: Buffer.from(`k-${p}-${first + j}`), value: Buffer.from(`v-${p}-${first + j}-${'x'.repeat((first + j) % 97)}`), timestamp: BigInt(Date.now()), offsetDelta: j, headers: [] }));
+              const recs = Array.from({ length: perBatch }, (_, j) => ({
+                key: Buffer.from(`k-${p}-${first + j}`),
+                value: Buffer.from(`v-${p}-${first + j}-${'x'.repeat((first + j) % 97)}`),
+                timestamp: BigInt(Date.now()),
+                offsetDelta: j,
+                headers: [],
+              }));
               await producer.send(topic, p, [encodeBatch(recs, { compression: 'lz4' })]);
               this.counts[p] = first + perBatch;
             }),
@@ -139,7 +145,9 @@ async function waitCaughtUp(store: ObjectStore, backupId: string, topic: string,
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('distributed backup: workers coordinated by the group protocol', () => {
-  test('3 workers, one SIGKILLed, one SIGSTOPped past the session timeout (zombie), a fourth joins: every record exactly once, validate --deep, restore equal', { timeout: 600_000 }, async (t) => {
+  test('3 workers, one SIGKILLed, one SIGSTOPped past the session timeout (zombie), a fourth joins: every record exactly once, validate --deep, restore equal', {
+    timeout: 600_000,
+  }, async (t) => {
     const topic = uniqueTopic('workers');
     await createTopic(bootstrap, topic, PARTITIONS);
     const storeDir = join(dir, 'continuous');
@@ -167,7 +175,10 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
       // Every worker has joined and owns partitions (process start is slow on a loaded machine), then a steady state.
       const joinedBy = Date.now() + 120_000;
       while (!workers.every((w) => /partition taken over/.test(w.output())) && Date.now() < joinedBy) await sleep(250);
-      assert.ok(workers.every((w) => /partition taken over/.test(w.output())), `all three workers own partitions\n${logs()}`);
+      assert.ok(
+        workers.every((w) => /partition taken over/.test(w.output())),
+        `all three workers own partitions\n${logs()}`,
+      );
       await sleep(6_000);
       // A crash: w1's partitions go to the others once its session times out.
       workers[0]!.child.kill('SIGKILL');
@@ -190,10 +201,16 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
     }
     const out = logs();
     // The scenario happened: the killed worker's and the zombie's partitions changed hands, and the zombie's late writes were refused.
-    const owners = await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => readJsonObject(store, keys.partitionIndex(backupId, topic, p), partitionIndexSchema)));
+    const owners = await Promise.all(
+      Array.from({ length: PARTITIONS }, (_, p) => readJsonObject(store, keys.partitionIndex(backupId, topic, p), partitionIndexSchema)),
+    );
     const handedOver = owners.filter((i) => (i?.owner?.epoch ?? 0) >= 2).length;
     assert.ok(handedOver >= PARTITIONS / 2, `most partitions changed owner at least once (${handedOver})\n${out}`);
-    assert.match(workers[1]!.output(), /took the partition over; this worker's write of .* was refused by the store|partition lost/, `the zombie's writes after waking were refused\n${out}`);
+    assert.match(
+      workers[1]!.output(),
+      /took the partition over; this worker's write of .* was refused by the store|partition lost/,
+      `the zombie's writes after waking were refused\n${out}`,
+    );
     t.diagnostic(`partitions handed over: ${handedOver}; zombie refusals: ${(workers[1]!.output().match(/was refused by the store/g) ?? []).length}`);
     // Every record exactly once, in order, with its offset.
     let total = 0;
@@ -202,7 +219,11 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
       assert.equal(fromBroker.length, producer.counts[p], `partition ${p}: the broker holds what was produced`);
       const fromBackup = await backupRecords(store, backupId, topic, p);
       assert.equal(fromBackup.length, fromBroker.length, `partition ${p}: every record exactly once\n${out}`);
-      assert.deepEqual(fromBackup.map((r) => recordKey(r, true)), fromBroker.map((r) => recordKey(r, true)), `partition ${p}: same records, order and offsets`);
+      assert.deepEqual(
+        fromBackup.map((r) => recordKey(r, true)),
+        fromBroker.map((r) => recordKey(r, true)),
+        `partition ${p}: same records, order and offsets`,
+      );
       total += fromBackup.length;
     }
     assert.ok(total > 20_000, `a steady load was backed up (${total} records)`);
@@ -221,15 +242,36 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
     for (let p = 0; p < PARTITIONS; p++) {
       const src = await consumeAll(bootstrap, topic, p);
       const dst = await consumeAll(bootstrap, target, p);
-      assert.deepEqual(dst.map((r) => recordKey(r)), src.map((r) => recordKey(r)), `partition ${p}: the restore equals the source`);
+      assert.deepEqual(
+        dst.map((r) => recordKey(r)),
+        src.map((r) => recordKey(r)),
+        `partition ${p}: the restore equals the source`,
+      );
     }
   });
 
-  test('snapshot: 3 workers, one SIGKILLed mid-way: complete only when every partition reached the end offsets fixed at start, whichever worker did it', { timeout: 600_000 }, async () => {
+  test('snapshot: 3 workers, one SIGKILLed mid-way: complete only when every partition reached the end offsets fixed at start, whichever worker did it', {
+    timeout: 600_000,
+  }, async () => {
     const topic = uniqueTopic('workers-snap');
     await createTopic(bootstrap, topic, PARTITIONS);
     const per = 1_500;
-    await Promise.all(Array.from({ length: PARTITIONS }, (_, p) => produce(bootstrap, topic, p, Array.from({ length: per }, (_, i) => ({ key: Buffer.from(`k${p}-${i}`), value: Buffer.from(`v${p}-${i}-${'y'.repeat(i % 200)}`), timestamp: BigInt(Date.UTC(2025, 0, 1) + i) })), 'none', 25)));
+    await Promise.all(
+      Array.from({ length: PARTITIONS }, (_, p) =>
+        produce(
+          bootstrap,
+          topic,
+          p,
+          Array.from({ length: per }, (_, i) => ({
+            key: Buffer.from(`k${p}-${i}`),
+            value: Buffer.from(`v${p}-${i}-${'y'.repeat(i % 200)}`),
+            timestamp: BigInt(Date.UTC(2025, 0, 1) + i),
+          })),
+          'none',
+          25,
+        ),
+      ),
+    );
     const storeDir = join(dir, 'snapshot');
     const store = new FsStore(storeDir);
     const backupId = 'workers-snapshot';
@@ -258,7 +300,10 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
       // Records produced after the start are not part of the snapshot.
       await produce(bootstrap, topic, 0, [{ key: null, value: Buffer.from('after the snapshot started'), timestamp: BigInt(Date.now()) }]);
       let timer: NodeJS.Timeout | undefined;
-      const codes = await Promise.race([Promise.all(workers.slice(1).map((w) => w.exited)), new Promise((r) => (timer = setTimeout(() => r('timeout'), 300_000)))]).finally(() => clearTimeout(timer));
+      const codes = await Promise.race([
+        Promise.all(workers.slice(1).map((w) => w.exited)),
+        new Promise((r) => (timer = setTimeout(() => r('timeout'), 300_000))),
+      ]).finally(() => clearTimeout(timer));
       assert.deepEqual(codes, [0, 0], `the surviving workers finish the snapshot and exit\n${logs()}`);
     } finally {
       for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
@@ -271,14 +316,20 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
       const fromBackup = await backupRecords(store, backupId, topic, p);
       const fromBroker = (await consumeAll(bootstrap, topic, p)).slice(0, per);
       assert.equal(fromBackup.length, per, `partition ${p}: exactly the records up to the end offset fixed at start`);
-      assert.deepEqual(fromBackup.map((r) => recordKey(r, true)), fromBroker.map((r) => recordKey(r, true)), `partition ${p}: same records and offsets`);
+      assert.deepEqual(
+        fromBackup.map((r) => recordKey(r, true)),
+        fromBroker.map((r) => recordKey(r, true)),
+        `partition ${p}: same records and offsets`,
+      );
     }
     const v = await validateBackup(store, backupId, true);
     assert.deepEqual(v.problems, []);
     assert.equal(v.recordsChecked, per * PARTITIONS);
   });
 
-  test('a worker started with other settings is refused with the difference named, before writing anything; status shows each worker', { timeout: 300_000 }, async () => {
+  test('a worker started with other settings is refused with the difference named, before writing anything; status shows each worker', {
+    timeout: 300_000,
+  }, async () => {
     const topic = uniqueTopic('workers-drift');
     await createTopic(bootstrap, topic, 4);
     await produce(bootstrap, topic, 0, [{ key: null, value: Buffer.from('x'), timestamp: BigInt(Date.now()) }]);
@@ -289,7 +340,11 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
       dir: storeDir,
       backupId,
       topics: [topic],
-      options: { continuous: true, syncIntervalSecs: 1, workers: { groupId: `kb-${topic}`, sessionTimeoutMs: SESSION_MS, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 10_000 } },
+      options: {
+        continuous: true,
+        syncIntervalSecs: 1,
+        workers: { groupId: `kb-${topic}`, sessionTimeoutMs: SESSION_MS, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 10_000 },
+      },
     };
     const a = startWorker('a', cfg);
     try {
@@ -327,7 +382,16 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
     const later = `${prefix}-b`;
     await createTopic(bootstrap, first, 4);
     const rec = (p: number, i: number) => ({ key: Buffer.from(`k${p}-${i}`), value: Buffer.from(`v${p}-${i}`), timestamp: BigInt(Date.now()) });
-    await Promise.all([0, 1, 2, 3].map((p) => produce(bootstrap, first, p, Array.from({ length: 200 }, (_, i) => rec(p, i)))));
+    await Promise.all(
+      [0, 1, 2, 3].map((p) =>
+        produce(
+          bootstrap,
+          first,
+          p,
+          Array.from({ length: 200 }, (_, i) => rec(p, i)),
+        ),
+      ),
+    );
     const storeDir = join(dir, 'grow');
     const store = new FsStore(storeDir);
     const backupId = 'workers-grow';
@@ -336,7 +400,12 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
       dir: storeDir,
       backupId,
       topics: [`${prefix}-*`],
-      options: { continuous: true, syncIntervalSecs: 1, segmentMaxIntervalMs: 300, workers: { groupId: `kb-${prefix}`, sessionTimeoutMs: SESSION_MS, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 10_000 } },
+      options: {
+        continuous: true,
+        syncIntervalSecs: 1,
+        segmentMaxIntervalMs: 300,
+        workers: { groupId: `kb-${prefix}`, sessionTimeoutMs: SESSION_MS, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 10_000 },
+      },
     };
     const workers = [startWorker('g1', cfg), startWorker('g2', cfg)];
     const logs = (): string => workers.map((w) => `--- ${w.name}\n${w.output().slice(-5000)}`).join('\n');
@@ -344,22 +413,41 @@ describe('distributed backup: workers coordinated by the group protocol', () => 
       await waitCaughtUpTopic(store, backupId, first, 4, 120_000);
       // Created while they run: every record of it is backed up, from its log start.
       await createTopic(bootstrap, later, 3);
-      await Promise.all([0, 1, 2].map((p) => produce(bootstrap, later, p, Array.from({ length: 150 }, (_, i) => rec(p, i)))));
+      await Promise.all(
+        [0, 1, 2].map((p) =>
+          produce(
+            bootstrap,
+            later,
+            p,
+            Array.from({ length: 150 }, (_, i) => rec(p, i)),
+          ),
+        ),
+      );
       await waitCaughtUpTopic(store, backupId, later, 3, 120_000);
       for (const w of workers) w.child.kill('SIGTERM');
       assert.deepEqual(await Promise.all(workers.map((w) => w.exited)), [0, 0], logs());
     } finally {
       for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
     }
-    for (const [topic, n] of [[first, 4], [later, 3]] as const) {
+    for (const [topic, n] of [
+      [first, 4],
+      [later, 3],
+    ] as const) {
       for (let p = 0; p < n; p++) {
         const fromBroker = await consumeAll(bootstrap, topic, p);
         const fromBackup = await backupRecords(store, backupId, topic, p);
-        assert.deepEqual(fromBackup.map((r) => recordKey(r, true)), fromBroker.map((r) => recordKey(r, true)), `${topic}/${p}: every record exactly once`);
+        assert.deepEqual(
+          fromBackup.map((r) => recordKey(r, true)),
+          fromBroker.map((r) => recordKey(r, true)),
+          `${topic}/${p}: every record exactly once`,
+        );
       }
     }
     const m = await readJsonObject(store, keys.manifest(backupId), manifestSchema);
-    assert.deepEqual(m?.topics.map((t) => t.name), [first, later]);
+    assert.deepEqual(
+      m?.topics.map((t) => t.name),
+      [first, later],
+    );
     assert.deepEqual((await validateBackup(store, backupId, true)).problems, []);
   });
 });

@@ -53,14 +53,16 @@ const store = new FsStore(join(FIXTURES, 'backups'));
 const expected = JSON.parse(await readFile(join(FIXTURES, 'expected.json'), 'utf8')) as Expected;
 const cat = (o: Omit<CatOptions, 'store'>): Promise<CatRun> => catBackup({ store, ...o });
 
-describe('cat of the seed tool\'s backups', () => {
+describe("cat of the seed tool's backups", () => {
   for (const backupId of ['seed-zstd', 'seed-lz4', 'seed-none']) {
     it(`${backupId}: every topic and partition, record for record as the source's consumers read them`, async () => {
       for (const [topic, parts] of Object.entries(expected)) {
         const run = await cat({ backupId, topic });
         assert.equal(run.format, 'seed-tool');
         const got = await collect(run);
-        const want = Object.keys(parts).sort((a, b) => Number(a) - Number(b)).flatMap((p) => parts[p]!.map((r) => ({ p: Number(p), r })));
+        const want = Object.keys(parts)
+          .sort((a, b) => Number(a) - Number(b))
+          .flatMap((p) => parts[p]!.map((r) => ({ p: Number(p), r })));
         assert.equal(got.length, want.length, `${topic}: record count`);
         got.forEach((r, i) => {
           assert.equal(r.partition, want[i]!.p);
@@ -75,21 +77,30 @@ describe('cat of the seed tool\'s backups', () => {
   it('an offset range reads only the segments holding it; a time window and a key filter keep exactly the matching records', async () => {
     const src = expected.orders!['1']!;
     const byOffset = await cat({ backupId: 'seed-zstd', topic: 'orders', partitions: [1], fromOffset: 150, toOffset: 170 });
-    assert.deepEqual((await collect(byOffset)).map(asExpected), src.filter((r) => r.offset >= 150 && r.offset <= 170));
+    assert.deepEqual(
+      (await collect(byOffset)).map(asExpected),
+      src.filter((r) => r.offset >= 150 && r.offset <= 170),
+    );
     assert.ok(byOffset.stats.segmentsRead < byOffset.stats.segmentsTotal, `read ${byOffset.stats.segmentsRead} of ${byOffset.stats.segmentsTotal} segments`);
 
     // The window is applied per record: out-of-order records inside it come back, those outside do not.
     const ts = src.map((r) => r.timestamp).sort((a, b) => a - b);
     const [from, to] = [ts[100]!, ts[250]!];
     const inWindow = src.filter((r) => r.timestamp >= from && r.timestamp <= to);
-    assert.ok(inWindow.some((r, i) => i > 0 && r.timestamp < inWindow[i - 1]!.timestamp), 'the window holds an out-of-order record');
+    assert.ok(
+      inWindow.some((r, i) => i > 0 && r.timestamp < inWindow[i - 1]!.timestamp),
+      'the window holds an out-of-order record',
+    );
     const byTime = await collect(await cat({ backupId: 'seed-lz4', topic: 'orders', partitions: [1], windowStart: from, windowEnd: to }));
     assert.deepEqual(byTime.map(asExpected), inWindow);
 
     const key = src.find((r) => r.key !== null)!.key!;
     const byKey = await collect(await cat({ backupId: 'seed-none', topic: 'orders', key: Buffer.from(key, 'base64') }));
     const all = Object.values(expected.orders!).flat();
-    assert.deepEqual(byKey.map(asExpected), all.filter((r) => r.key === key));
+    assert.deepEqual(
+      byKey.map(asExpected),
+      all.filter((r) => r.key === key),
+    );
     assert.ok(byKey.length >= 1);
 
     const limited = await collect(await cat({ backupId: 'seed-zstd', topic: 'payments', limit: 3 }));
@@ -97,10 +108,22 @@ describe('cat of the seed tool\'s backups', () => {
   });
 
   it('a topic or partition not in the backup, a reversed range or a missing backup is a UserError naming it', async () => {
-    await assert.rejects(cat({ backupId: 'seed-zstd', topic: 'nope' }), (e: Error) => e instanceof UserError && /"nope" is not in backup seed-zstd \(it holds: orders, payments\)/.test(e.message));
-    await assert.rejects(cat({ backupId: 'seed-zstd', topic: 'orders', partitions: [7] }), (e: Error) => e instanceof UserError && /orders has no partition 7 .*\(it has 0, 1, 2\)/.test(e.message));
-    await assert.rejects(cat({ backupId: 'seed-zstd', topic: 'orders', fromOffset: 9, toOffset: 3 }), (e: Error) => e instanceof UserError && /start 9 is after end 3/.test(e.message));
-    await assert.rejects(cat({ backupId: 'seed-zstd', topic: 'orders', windowStart: 20, windowEnd: 10 }), (e: Error) => e instanceof UserError && /--from/.test(e.message));
+    await assert.rejects(
+      cat({ backupId: 'seed-zstd', topic: 'nope' }),
+      (e: Error) => e instanceof UserError && /"nope" is not in backup seed-zstd \(it holds: orders, payments\)/.test(e.message),
+    );
+    await assert.rejects(
+      cat({ backupId: 'seed-zstd', topic: 'orders', partitions: [7] }),
+      (e: Error) => e instanceof UserError && /orders has no partition 7 .*\(it has 0, 1, 2\)/.test(e.message),
+    );
+    await assert.rejects(
+      cat({ backupId: 'seed-zstd', topic: 'orders', fromOffset: 9, toOffset: 3 }),
+      (e: Error) => e instanceof UserError && /start 9 is after end 3/.test(e.message),
+    );
+    await assert.rejects(
+      cat({ backupId: 'seed-zstd', topic: 'orders', windowStart: 20, windowEnd: 10 }),
+      (e: Error) => e instanceof UserError && /--from/.test(e.message),
+    );
     await assert.rejects(cat({ backupId: 'no-such-backup', topic: 'orders' }), (e: Error) => e instanceof UserError && /no-such-backup/.test(e.message));
   });
 });
@@ -127,7 +150,11 @@ describe('cat flags', () => {
     assert.deepEqual(parseOffsetRange('..20'), { toOffset: 20 });
     assert.deepEqual(parseOffsetRange('7'), { fromOffset: 7, toOffset: 7 });
     for (const bad of ['', '..', 'a..b', '-1..3', '5..2', '1.5', '3 4', '99999999999999999999..'])
-      assert.throws(() => parseOffsetRange(bad), (e: Error) => e instanceof UserError && /^--offset: /.test(e.message) && !e.message.includes('\n'), bad);
+      assert.throws(
+        () => parseOffsetRange(bad),
+        (e: Error) => e instanceof UserError && /^--offset: /.test(e.message) && !e.message.includes('\n'),
+        bad,
+      );
   });
 
   it('--from/--to take epoch ms or ISO-8601 with a zone, and refuse seconds and zone-less times', () => {
@@ -175,7 +202,10 @@ describe('cat rendering', () => {
 
   it('text: one line, null and empty told apart, duplicates in order, no control byte reaches the terminal', () => {
     const line = catRecordText(rec);
-    assert.equal(line, 't/2@42  2024-11-10T14:31:00.005Z (CreateTime)  key="order-42"  headers=["dup"="a", "dup"="b", "nullv"=null, "empty"=""]  value="\\x1b[2J\\xff\\x00"');
+    assert.equal(
+      line,
+      't/2@42  2024-11-10T14:31:00.005Z (CreateTime)  key="order-42"  headers=["dup"="a", "dup"="b", "nullv"=null, "empty"=""]  value="\\x1b[2J\\xff\\x00"',
+    );
     assert.equal(escapeBytes(Buffer.from('a\u001b]0;x\u0007\n"\\\u202e')), '"a\\x1b]0;x\\x07\\n\\"\\\\\\u{202e}"');
     assert.equal(escapeBytes(Buffer.from('€ ok')), '"€ ok"');
     assert.deepEqual(controlsIn(catRecordText({ ...rec, key: Buffer.from([0x9b, 0x31, 0x6d]) })), []);
@@ -193,11 +223,28 @@ describe('cat rendering', () => {
       { key: { encoding: 'utf8', data: 'empty' }, value: { encoding: 'utf8', data: '' } },
     ]);
     assert.equal(encodeBytes(null), null);
-    assert.deepEqual(Object.keys(catRecordJson(rec)), ['topic', 'partition', 'offset', 'timestamp', 'timestamp_iso', 'timestamp_type', 'key', 'headers', 'value']);
+    assert.deepEqual(Object.keys(catRecordJson(rec)), [
+      'topic',
+      'partition',
+      'offset',
+      'timestamp',
+      'timestamp_iso',
+      'timestamp_type',
+      'key',
+      'headers',
+      'value',
+    ]);
   });
 
   it('the streamed JSON document parses, with or without records', () => {
-    const run = { backupId: 'b', topic: 't', partitions: [2], format: 'kafka-backup', warnings: [], stats: { segmentsTotal: 1, segmentsRead: 1, blocksRead: 1, bytesRead: 10, recordsScanned: 2, recordsMatched: 2, abortedSkipped: 0 } } as unknown as CatRun;
+    const run = {
+      backupId: 'b',
+      topic: 't',
+      partitions: [2],
+      format: 'kafka-backup',
+      warnings: [],
+      stats: { segmentsTotal: 1, segmentsRead: 1, blocksRead: 1, bytesRead: 10, recordsScanned: 2, recordsMatched: 2, abortedSkipped: 0 },
+    } as unknown as CatRun;
     const two = JSON.parse(catJsonHead(run) + catJsonRecord(rec, true) + catJsonRecord(rec, false) + catJsonTail(run, true)) as Record<string, unknown>;
     assert.deepEqual(Object.keys(two), ['backup_id', 'topic', 'partitions', 'format', 'records', 'stats', 'warnings']);
     assert.equal((two.records as unknown[]).length, 2);

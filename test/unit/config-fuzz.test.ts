@@ -22,23 +22,69 @@ function onlyConfigErrors(text: string): boolean {
 }
 
 test('random YAML documents only ever raise ConfigError', () => {
-  fc.assert(fc.property(fc.anything({ withNullPrototype: false, withBigInt: false, withDate: false, withMap: false, withSet: false, withTypedArray: false, withSparseArray: false, withBoxedValues: false }), (v) => onlyConfigErrors(String(stringify(v) ?? ""))), { numRuns: RUNS });
+  fc.assert(
+    fc.property(
+      fc.anything({
+        withNullPrototype: false,
+        withBigInt: false,
+        withDate: false,
+        withMap: false,
+        withSet: false,
+        withTypedArray: false,
+        withSparseArray: false,
+        withBoxedValues: false,
+      }),
+      (v) => onlyConfigErrors(String(stringify(v) ?? '')),
+    ),
+    { numRuns: RUNS },
+  );
 });
 
 test('random text only ever raises ConfigError', () => {
   const chars = fc.constantFrom(...'ab:-_ \n\t#{}[]"\'$!&*|>?,0123456789'.split(''));
-  fc.assert(fc.property(fc.array(chars, { maxLength: 200 }).map((a) => a.join('')), (t) => onlyConfigErrors(t)), { numRuns: RUNS });
-  fc.assert(fc.property(fc.string({ maxLength: 300 }), (t) => onlyConfigErrors(t)), { numRuns: RUNS });
+  fc.assert(
+    fc.property(
+      fc.array(chars, { maxLength: 200 }).map((a) => a.join('')),
+      (t) => onlyConfigErrors(t),
+    ),
+    { numRuns: RUNS },
+  );
+  fc.assert(
+    fc.property(fc.string({ maxLength: 300 }), (t) => onlyConfigErrors(t)),
+    { numRuns: RUNS },
+  );
 });
 
 const TOP = ['mode', 'backup_id', 'source', 'target', 'storage', 'backup', 'restore', 'offset_storage', 'metrics', 'logging'];
-const scalar = fc.oneof(fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.string({ maxLength: 20 }), fc.constantFrom('backup', 'restore', 's3', 'azure', 'gcs', 'filesystem', 'memory', '2024-11-10T10:00:00Z', 'SCRAM-SHA256', 'a:9092', 'earliest'));
+const scalar = fc.oneof(
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.string({ maxLength: 20 }),
+  fc.constantFrom('backup', 'restore', 's3', 'azure', 'gcs', 'filesystem', 'memory', '2024-11-10T10:00:00Z', 'SCRAM-SHA256', 'a:9092', 'earliest'),
+);
 const value = fc.letrec((tie) => ({
-  v: fc.oneof({ depthSize: 'small' }, scalar, fc.array(tie('v'), { maxLength: 4 }), fc.dictionary(fc.oneof(fc.constantFrom('backend', 'bucket', 'bootstrap_servers', 'time_window_end', 'partition_mapping', 'security', '0', '__proto__'), fc.string({ maxLength: 8 })), tie('v'), { maxKeys: 4 })),
+  v: fc.oneof(
+    { depthSize: 'small' },
+    scalar,
+    fc.array(tie('v'), { maxLength: 4 }),
+    fc.dictionary(
+      fc.oneof(
+        fc.constantFrom('backend', 'bucket', 'bootstrap_servers', 'time_window_end', 'partition_mapping', 'security', '0', '__proto__'),
+        fc.string({ maxLength: 8 }),
+      ),
+      tie('v'),
+      { maxKeys: 4 },
+    ),
+  ),
 })).v;
 
 test('configs with the real section names and random values only ever raise ConfigError', () => {
-  fc.assert(fc.property(fc.dictionary(fc.constantFrom(...TOP), value, { maxKeys: 10 }), (o) => onlyConfigErrors(stringify(o))), { numRuns: RUNS });
+  fc.assert(
+    fc.property(fc.dictionary(fc.constantFrom(...TOP), value, { maxKeys: 10 }), (o) => onlyConfigErrors(stringify(o))),
+    { numRuns: RUNS },
+  );
 });
 
 /** Replaces the value at a random path of the full reference file with a random value. */
@@ -46,7 +92,11 @@ test('single-key mutations of the full reference file only ever raise ConfigErro
   const base: unknown = parseYaml(FULL.replace(/start_offset: !specific/, 'start_offset:'));
   const paths: string[][] = [];
   const walk = (v: unknown, p: string[]) => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) { paths.push([...p, k]); walk(x, [...p, k]); }
+    if (v && typeof v === 'object' && !Array.isArray(v))
+      for (const [k, x] of Object.entries(v)) {
+        paths.push([...p, k]);
+        walk(x, [...p, k]);
+      }
   };
   walk(base, []);
   assert.ok(paths.length > 100);

@@ -40,7 +40,9 @@ test('defaults: breaker on (5 rounds of 10 s), 60 s empty-fetch retry, group sna
 
 test('set values reach the engines', () => {
   const b = backupOptions(
-    parse(`${BACKUP.replace('  bootstrap_servers: [k:9092]\n', '  bootstrap_servers: [k:9092]\n  connection:\n    fetch_max_wait_ms: 250\n')}backup:\n  circuit_breaker: { failure_threshold: 3, cool_down_secs: 7 }\n  empty_fetch_retry_secs: 5\n  consumer_group_snapshot_min_interval_secs: 3600\n`).cfg,
+    parse(
+      `${BACKUP.replace('  bootstrap_servers: [k:9092]\n', '  bootstrap_servers: [k:9092]\n  connection:\n    fetch_max_wait_ms: 250\n')}backup:\n  circuit_breaker: { failure_threshold: 3, cool_down_secs: 7 }\n  empty_fetch_retry_secs: 5\n  consumer_group_snapshot_min_interval_secs: 3600\n`,
+    ).cfg,
     store,
   );
   assert.deepEqual(b.circuitBreaker, { failureThreshold: 3, coolDownMs: 7000 });
@@ -59,21 +61,44 @@ test('bad values are refused naming the key and what is accepted', () => {
   assert.match(refusal(`${BACKUP}backup:\n  circuit_breaker: { cool_down: 5 }\n`), /backup\.circuit_breaker\.cool_down/);
   assert.match(refusal(`${BACKUP}backup:\n  empty_fetch_retry_secs: 0\n`), /backup\.empty_fetch_retry_secs/);
   assert.match(refusal(`${RESTORE}restore:\n  existing_topic_config_policy: replace\n`), /restore\.existing_topic_config_policy.*keep.*overwrite.*fail/);
-  assert.match(refusal(BACKUP.replace('  bootstrap_servers: [k:9092]\n', '  bootstrap_servers: [k:9092]\n  connection:\n    fetch_max_wait_ms: 600000\n')), /source\.connection\.fetch_max_wait_ms/);
+  assert.match(
+    refusal(BACKUP.replace('  bootstrap_servers: [k:9092]\n', '  bootstrap_servers: [k:9092]\n  connection:\n    fetch_max_wait_ms: 600000\n')),
+    /source\.connection\.fetch_max_wait_ms/,
+  );
 });
 
 test('keys without effect say so: restore.circuit_breaker, target.connection.fetch_max_wait_ms', () => {
-  const { warnings } = parse(`${RESTORE.replace('  bootstrap_servers: [k:9092]\n', '  bootstrap_servers: [k:9092]\n  connection:\n    fetch_max_wait_ms: 100\n')}restore:\n  circuit_breaker: { failure_threshold: 3 }\n`);
-  assert.ok(warnings.some((w) => w.includes('restore.circuit_breaker has no effect yet')), warnings.join('\n'));
-  assert.ok(warnings.some((w) => w.includes('target.connection.fetch_max_wait_ms has no effect')), warnings.join('\n'));
+  const { warnings } = parse(
+    `${RESTORE.replace('  bootstrap_servers: [k:9092]\n', '  bootstrap_servers: [k:9092]\n  connection:\n    fetch_max_wait_ms: 100\n')}restore:\n  circuit_breaker: { failure_threshold: 3 }\n`,
+  );
+  assert.ok(
+    warnings.some((w) => w.includes('restore.circuit_breaker has no effect yet')),
+    warnings.join('\n'),
+  );
+  assert.ok(
+    warnings.some((w) => w.includes('target.connection.fetch_max_wait_ms has no effect')),
+    warnings.join('\n'),
+  );
 });
 
 test('sasl_mechanism OAUTHBEARER needs the token endpoint, client id and secret; an endpoint that is not http(s) is refused', () => {
-  const base = BACKUP.replace('  bootstrap_servers: [k:9092]\n', '  bootstrap_servers: [k:9092]\n  security:\n    security_protocol: SASL_SSL\n    sasl_mechanism: OAUTHBEARER\n');
+  const base = BACKUP.replace(
+    '  bootstrap_servers: [k:9092]\n',
+    '  bootstrap_servers: [k:9092]\n  security:\n    security_protocol: SASL_SSL\n    sasl_mechanism: OAUTHBEARER\n',
+  );
   const msg = refusal(base);
-  for (const k of ['sasl_oauthbearer_token_endpoint_url', 'sasl_oauthbearer_client_id', 'sasl_oauthbearer_client_secret']) assert.match(msg, new RegExp(`source\\.security\\.${k}`));
-  assert.match(refusal(base.replace('sasl_mechanism: OAUTHBEARER\n', 'sasl_mechanism: OAUTHBEARER\n    sasl_oauthbearer_token_endpoint_url: ftp://idp/token\n')), /sasl_oauthbearer_token_endpoint_url.*http\(s\) URL/);
-  const { cfg } = parse(base.replace('sasl_mechanism: OAUTHBEARER\n', 'sasl_mechanism: OAUTHBEARER\n    sasl_oauthbearer_token_endpoint_url: https://idp.example.com/token\n    sasl_oauthbearer_client_id: c\n    sasl_oauthbearer_client_secret: s3cr3t-oauth\n    sasl_oauthbearer_scope: kafka\n'));
+  for (const k of ['sasl_oauthbearer_token_endpoint_url', 'sasl_oauthbearer_client_id', 'sasl_oauthbearer_client_secret'])
+    assert.match(msg, new RegExp(`source\\.security\\.${k}`));
+  assert.match(
+    refusal(base.replace('sasl_mechanism: OAUTHBEARER\n', 'sasl_mechanism: OAUTHBEARER\n    sasl_oauthbearer_token_endpoint_url: ftp://idp/token\n')),
+    /sasl_oauthbearer_token_endpoint_url.*http\(s\) URL/,
+  );
+  const { cfg } = parse(
+    base.replace(
+      'sasl_mechanism: OAUTHBEARER\n',
+      'sasl_mechanism: OAUTHBEARER\n    sasl_oauthbearer_token_endpoint_url: https://idp.example.com/token\n    sasl_oauthbearer_client_id: c\n    sasl_oauthbearer_client_secret: s3cr3t-oauth\n    sasl_oauthbearer_scope: kafka\n',
+    ),
+  );
   assert.equal(cfg.source!.security.sasl_oauthbearer_client_id, 'c');
   assert.equal(cfg.source!.security.sasl_oauthbearer_scope, 'kafka');
 });

@@ -26,7 +26,11 @@ test('a loaded config logged at any depth at trace level shows no secret', () =>
       `mode: backup\nbackup_id: b1\nsource:\n  bootstrap_servers: ["127.0.0.1:9092"]\n  security:\n    security_protocol: SASL_SSL\n    sasl_mechanism: SCRAM-SHA-512\n    sasl_username: bot\n    sasl_password: "\${KB_T_SASL}"\n    ssl_key_password: "\${file:${join(dir, 'keypw')}}"\n` +
         `storage:\n  backend: s3\n  bucket: bk\n  region: us-east-1\n  access_key: AKIA-visible\n  secret_key: "\${KB_T_S3}"\n`,
     );
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/security/log-redaction-child.ts'), cfg], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, KB_T_SASL: sasl, KB_T_S3: s3, LOG_LEVEL: '' } });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test/fixtures/security/log-redaction-child.ts'), cfg], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, KB_T_SASL: sasl, KB_T_S3: s3, LOG_LEVEL: '' },
+    });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stderr.split('\n').filter((l) => l.startsWith('{'));
     assert.ok(lines.length >= 6, r.stderr);
@@ -41,10 +45,26 @@ test('a loaded config logged at any depth at trace level shows no secret', () =>
 });
 
 test('redactSecretFields: names that are secrets, names that are not, and the input left untouched', () => {
-  const input = { key: 'k', password: 'p', nested: [{ sas_token: 't', clientSecret: 'c', accountKey: 'a', connection_string: 'cs', privateKey: 'pk' }], topic: 't', records: 3, passphrase: 'pp', token_count: null };
+  const input = {
+    key: 'k',
+    password: 'p',
+    nested: [{ sas_token: 't', clientSecret: 'c', accountKey: 'a', connection_string: 'cs', privateKey: 'pk' }],
+    topic: 't',
+    records: 3,
+    passphrase: 'pp',
+    token_count: null,
+  };
   const out = redactSecretFields(input) as Record<string, unknown>;
-  assert.deepEqual(out, { key: 'k', password: '[redacted]', nested: [{ sas_token: '[redacted]', clientSecret: '[redacted]', accountKey: '[redacted]', connection_string: '[redacted]', privateKey: '[redacted]' }], topic: 't', records: 3, passphrase: '[redacted]', token_count: null });
+  assert.deepEqual(out, {
+    key: 'k',
+    password: '[redacted]',
+    nested: [{ sas_token: '[redacted]', clientSecret: '[redacted]', accountKey: '[redacted]', connection_string: '[redacted]', privateKey: '[redacted]' }],
+    topic: 't',
+    records: 3,
+    passphrase: '[redacted]',
+    token_count: null,
+  });
   assert.equal(input.password, 'p');
   const err = new Error('x');
-  assert.equal(redactSecretFields(err), err, 'errors are left to pino\'s serializer');
+  assert.equal(redactSecretFields(err), err, "errors are left to pino's serializer");
 });

@@ -5,7 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/util/errors.js';
 import { resetAsked, resetTechnique } from '../../src/config/consumer-groups.js';
-import { ConfigFileError, loadConfig, parseConfigText, redactConfig, storageSpecFromConfig, type KafkaBackupConfig, type LoadConfigOptions } from '../../src/config/index.js';
+import {
+  ConfigFileError,
+  loadConfig,
+  parseConfigText,
+  redactConfig,
+  storageSpecFromConfig,
+  type KafkaBackupConfig,
+  type LoadConfigOptions,
+} from '../../src/config/index.js';
 import { kafkaSettings } from '../../src/cli/commands/offset-reset-flags.js';
 import { backupOptions } from '../../src/cli/config-mapping.js';
 import type { ObjectStore } from '../../src/storage/store.js';
@@ -115,13 +123,27 @@ describe('full reference file', () => {
       sasl_keytab_path: '/etc/kafka/kafka.keytab',
       sasl_krb5_config_path: '/etc/krb5.conf',
     });
-    assert.deepEqual(src.connection, { tcp_keepalive: true, keepalive_time_secs: 30, keepalive_interval_secs: 10, tcp_nodelay: false, connections_per_broker: 2, request_timeout_ms: 30000 });
+    assert.deepEqual(src.connection, {
+      tcp_keepalive: true,
+      keepalive_time_secs: 30,
+      keepalive_interval_secs: 10,
+      tcp_nodelay: false,
+      connections_per_broker: 2,
+      request_timeout_ms: 30000,
+    });
     assert.deepEqual(src.topics, { include: ['orders', 'payments-*', 'events-?'], exclude: ['*-internal'] });
     assert.deepEqual(cfg.target?.topics.include, ['~^orders\\..*$', 'payments']);
     assert.deepEqual(cfg.target?.connection.connections_per_broker, 4);
     assert.deepEqual(cfg.storage, {
-      backend: 's3', bucket: 'my-kafka-backups', prefix: 'prod/', region: 'eu-west-1', endpoint: 'https://minio.example.com:9000',
-      accessKey: 'AKIAEXAMPLE', secretKey: 'aws-secret-value', pathStyle: true, allowHttp: false,
+      backend: 's3',
+      bucket: 'my-kafka-backups',
+      prefix: 'prod/',
+      region: 'eu-west-1',
+      endpoint: 'https://minio.example.com:9000',
+      accessKey: 'AKIAEXAMPLE',
+      secretKey: 'aws-secret-value',
+      pathStyle: true,
+      allowHttp: false,
     });
     const b = cfg.backup;
     assert.equal(b.segment_max_bytes, 67108864);
@@ -145,8 +167,21 @@ describe('full reference file', () => {
     assert.equal(r.default_replication_factor, 3);
     assert.equal(r.allow_non_empty_target, true);
     assert.equal(r.rate_limit_bytes_per_sec, 10485760);
-    assert.deepEqual(cfg.offset_storage, { backend: 'sqlite', db_path: '/var/lib/kafka-backup/offsets.db', s3_key: 'full-001/offsets.db', sync_interval_secs: 15 });
-    assert.deepEqual(cfg.metrics, { enabled: true, port: 9100, bind_address: '127.0.0.1', path: '/prom', update_interval_ms: 1000, keep_alive_seconds: 5, max_partition_labels: 0 });
+    assert.deepEqual(cfg.offset_storage, {
+      backend: 'sqlite',
+      db_path: '/var/lib/kafka-backup/offsets.db',
+      s3_key: 'full-001/offsets.db',
+      sync_interval_secs: 15,
+    });
+    assert.deepEqual(cfg.metrics, {
+      enabled: true,
+      port: 9100,
+      bind_address: '127.0.0.1',
+      path: '/prom',
+      update_interval_ms: 1000,
+      keep_alive_seconds: 5,
+      max_partition_labels: 0,
+    });
     assert.ok(!('logging' in cfg));
     // Not-yet-implemented features are accepted with a warning.
     assert.ok(warnings.some((w) => /offset_storage is not used: a backup keeps its progress in the backup itself .*the section can be removed/.test(w)));
@@ -187,25 +222,52 @@ describe('full reference file', () => {
 });
 
 describe('spelling variants and extensions', () => {
-  for (const [written, normal] of [['SCRAM-SHA256', 'SCRAM-SHA-256'], ['SCRAM-SHA-256', 'SCRAM-SHA-256'], ['SCRAM-SHA512', 'SCRAM-SHA-512'], ['SCRAM-SHA-512', 'SCRAM-SHA-512'], ['PLAIN', 'PLAIN'], ['GSSAPI', 'GSSAPI'], ['scram-sha-256', 'SCRAM-SHA-256'], ['plain', 'PLAIN']] as const) {
+  for (const [written, normal] of [
+    ['SCRAM-SHA256', 'SCRAM-SHA-256'],
+    ['SCRAM-SHA-256', 'SCRAM-SHA-256'],
+    ['SCRAM-SHA512', 'SCRAM-SHA-512'],
+    ['SCRAM-SHA-512', 'SCRAM-SHA-512'],
+    ['PLAIN', 'PLAIN'],
+    ['GSSAPI', 'GSSAPI'],
+    ['scram-sha-256', 'SCRAM-SHA-256'],
+    ['plain', 'PLAIN'],
+  ] as const) {
     test(`sasl_mechanism ${written} -> ${normal}`, () => {
-      const { cfg } = parse(`${BASE_BACKUP.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    security_protocol: SASL_PLAINTEXT\n    sasl_mechanism: ' + written)}`);
+      const { cfg } = parse(
+        `${BASE_BACKUP.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    security_protocol: SASL_PLAINTEXT\n    sasl_mechanism: ' + written)}`,
+      );
       assert.equal(cfg.source?.security.sasl_mechanism, normal);
     });
   }
   test('a SASL_* protocol without sasl_mechanism is refused, naming the key (nothing is assumed, no password sent)', () => {
     for (const proto of ['SASL_PLAINTEXT', 'SASL_SSL', 'sasl_ssl']) {
-      const e = failure(BASE_BACKUP.replace('[localhost:9092]', `[localhost:9092]\n  security:\n    security_protocol: ${proto}\n    sasl_username: u\n    sasl_password: TOPSECRETPW`));
-      assert.match(e.message, /test\.yaml: source\.security\.sasl_mechanism: required when security_protocol is SASL_(PLAINTEXT|SSL): one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512/);
+      const e = failure(
+        BASE_BACKUP.replace(
+          '[localhost:9092]',
+          `[localhost:9092]\n  security:\n    security_protocol: ${proto}\n    sasl_username: u\n    sasl_password: TOPSECRETPW`,
+        ),
+      );
+      assert.match(
+        e.message,
+        /test\.yaml: source\.security\.sasl_mechanism: required when security_protocol is SASL_(PLAINTEXT|SSL): one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512/,
+      );
       assert.ok(!e.message.includes('TOPSECRETPW'));
     }
   });
   test('SASL PLAIN over SASL_PLAINTEXT warns that the password travels unencrypted; over SASL_SSL or with SCRAM it does not', () => {
     const warn = (proto: string, mech: string) =>
-      parse(BASE_BACKUP.replace('[localhost:9092]', `[localhost:9092]\n  security:\n    security_protocol: ${proto}\n    sasl_mechanism: ${mech}\n    sasl_username: u\n    sasl_password: TOPSECRETPW`)).warnings.filter((w) => /UNENCRYPTED/.test(w));
+      parse(
+        BASE_BACKUP.replace(
+          '[localhost:9092]',
+          `[localhost:9092]\n  security:\n    security_protocol: ${proto}\n    sasl_mechanism: ${mech}\n    sasl_username: u\n    sasl_password: TOPSECRETPW`,
+        ),
+      ).warnings.filter((w) => /UNENCRYPTED/.test(w));
     const w = warn('SASL_PLAINTEXT', 'PLAIN');
     assert.equal(w.length, 1);
-    assert.match(w[0]!, /^test\.yaml: source\.security: SASL PLAIN over SASL_PLAINTEXT sends the user name and password UNENCRYPTED to every broker.*use SASL_SSL, or SCRAM-SHA-256 \/ SCRAM-SHA-512/);
+    assert.match(
+      w[0]!,
+      /^test\.yaml: source\.security: SASL PLAIN over SASL_PLAINTEXT sends the user name and password UNENCRYPTED to every broker.*use SASL_SSL, or SCRAM-SHA-256 \/ SCRAM-SHA-512/,
+    );
     assert.ok(!w[0]!.includes('TOPSECRETPW'));
     assert.deepEqual(warn('SASL_SSL', 'PLAIN'), []);
     assert.deepEqual(warn('SASL_PLAINTEXT', 'SCRAM-SHA-512'), []);
@@ -216,20 +278,44 @@ describe('spelling variants and extensions', () => {
     assert.equal(s.security?.sasl_mechanism, 'PLAIN');
     assert.match(plaintextPasswordWarning('--security-protocol SASL_PLAINTEXT', s.security!) ?? '', /UNENCRYPTED/);
     assert.equal(plaintextPasswordWarning('x', kafkaSettings(['b:9092'], { securityProtocol: 'SASL_SSL' }, env).security!), undefined);
-    assert.equal(plaintextPasswordWarning('x', kafkaSettings(['b:9092'], { securityProtocol: 'SASL_PLAINTEXT', saslMechanism: 'SCRAM-SHA-512' }, env).security!), undefined);
+    assert.equal(
+      plaintextPasswordWarning('x', kafkaSettings(['b:9092'], { securityProtocol: 'SASL_PLAINTEXT', saslMechanism: 'SCRAM-SHA-512' }, env).security!),
+      undefined,
+    );
   });
   test('connection options never guess a SASL mechanism', () => {
-    assert.throws(() => connectionOptions({ bootstrapServers: ['b:9092'], security: { security_protocol: 'SASL_PLAINTEXT', sasl_username: 'u', sasl_password: 'p' } }), /security\.sasl_mechanism is required with security_protocol SASL_PLAINTEXT/);
-    assert.equal(connectionOptions({ bootstrapServers: ['b:9092'], security: { security_protocol: 'SASL_PLAINTEXT', sasl_mechanism: 'SCRAM-SHA-256', sasl_username: 'u', sasl_password: 'p' } }).sasl?.mechanism, 'SCRAM-SHA-256');
+    assert.throws(
+      () => connectionOptions({ bootstrapServers: ['b:9092'], security: { security_protocol: 'SASL_PLAINTEXT', sasl_username: 'u', sasl_password: 'p' } }),
+      /security\.sasl_mechanism is required with security_protocol SASL_PLAINTEXT/,
+    );
+    assert.equal(
+      connectionOptions({
+        bootstrapServers: ['b:9092'],
+        security: { security_protocol: 'SASL_PLAINTEXT', sasl_mechanism: 'SCRAM-SHA-256', sasl_username: 'u', sasl_password: 'p' },
+      }).sasl?.mechanism,
+      'SCRAM-SHA-256',
+    );
   });
   test('unknown sasl_mechanism is refused with the accepted list', () => {
     const e = failure(BASE_BACKUP.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    sasl_mechanism: SCRAM-SHA-1'));
-    assert.match(e.message, /test\.yaml: source\.security\.sasl_mechanism: expected one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, OAUTHBEARER, got "SCRAM-SHA-1" \(line 6\)/);
+    assert.match(
+      e.message,
+      /test\.yaml: source\.security\.sasl_mechanism: expected one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI, OAUTHBEARER, got "SCRAM-SHA-1" \(line 6\)/,
+    );
   });
   test('azure container_name and container', () => {
     for (const key of ['container_name', 'container']) {
-      const { cfg } = parse(`${BASE_RESTORE.replace('backend: memory', `backend: azure\n  account_name: acct\n  ${key}: backups\n  sas_token: "?sv=2022&sig=abc"`)}`);
-      assert.deepEqual(cfg.storage, { backend: 'azure', accountName: 'acct', container: 'backups', sasToken: 'sv=2022&sig=abc', useWorkloadIdentity: false, allowHttp: false });
+      const { cfg } = parse(
+        `${BASE_RESTORE.replace('backend: memory', `backend: azure\n  account_name: acct\n  ${key}: backups\n  sas_token: "?sv=2022&sig=abc"`)}`,
+      );
+      assert.deepEqual(cfg.storage, {
+        backend: 'azure',
+        accountName: 'acct',
+        container: 'backups',
+        sasToken: 'sv=2022&sig=abc',
+        useWorkloadIdentity: false,
+        allowHttp: false,
+      });
     }
     const e = failure(BASE_RESTORE.replace('backend: memory', 'backend: azure\n  account_name: acct\n  container: a\n  container_name: b'));
     assert.match(e.message, /storage\.container: both container_name and container are set/);
@@ -237,11 +323,29 @@ describe('spelling variants and extensions', () => {
     assert.match(e2.message, /storage\.container_name: required key is missing/);
   });
   test('azure: every key', () => {
-    const { cfg } = parse(BASE_RESTORE.replace('backend: memory', 'backend: azure\n  account_name: acct\n  container_name: c\n  account_key: K\n  prefix: p\n  endpoint: http://127.0.0.1:10000/acct\n  allow_http: true\n  use_workload_identity: true\n  client_id: cid\n  tenant_id: tid\n  client_secret: cs'));
-    assert.deepEqual(cfg.storage, { backend: 'azure', accountName: 'acct', container: 'c', accountKey: 'K', prefix: 'p', endpoint: 'http://127.0.0.1:10000/acct', useWorkloadIdentity: true, clientId: 'cid', tenantId: 'tid', clientSecret: 'cs', allowHttp: true });
+    const { cfg } = parse(
+      BASE_RESTORE.replace(
+        'backend: memory',
+        'backend: azure\n  account_name: acct\n  container_name: c\n  account_key: K\n  prefix: p\n  endpoint: http://127.0.0.1:10000/acct\n  allow_http: true\n  use_workload_identity: true\n  client_id: cid\n  tenant_id: tid\n  client_secret: cs',
+      ),
+    );
+    assert.deepEqual(cfg.storage, {
+      backend: 'azure',
+      accountName: 'acct',
+      container: 'c',
+      accountKey: 'K',
+      prefix: 'p',
+      endpoint: 'http://127.0.0.1:10000/acct',
+      useWorkloadIdentity: true,
+      clientId: 'cid',
+      tenantId: 'tid',
+      clientSecret: 'cs',
+      allowHttp: true,
+    });
   });
   test('azure: a plain http:// endpoint is refused unless storage.allow_http (a SAS token would travel in clear text)', () => {
-    const az = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: azure\n  account_name: acct\n  container_name: c\n  sas_token: "sv=1&sig=SECRETSIG"\n  ${extra}`);
+    const az = (extra: string) =>
+      BASE_RESTORE.replace('backend: memory', `backend: azure\n  account_name: acct\n  container_name: c\n  sas_token: "sv=1&sig=SECRETSIG"\n  ${extra}`);
     const e = failure(az('endpoint: http://azurite:10000/acct'));
     assert.match(e.message, /storage\.endpoint: is a plain http:\/\/ URL .*set storage\.allow_http: true/);
     assert.ok(!e.message.includes('SECRETSIG'));
@@ -256,8 +360,18 @@ describe('spelling variants and extensions', () => {
   });
   test('gcs service_account_path and service_account_json (path or inline JSON)', () => {
     const gcs = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: bk\n  ${extra}`);
-    assert.deepEqual(parse(gcs('service_account_path: /k.json')).cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountPath: '/k.json', allowHttp: false });
-    assert.deepEqual(parse(gcs('service_account_json: /k.json')).cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountPath: '/k.json', allowHttp: false });
+    assert.deepEqual(parse(gcs('service_account_path: /k.json')).cfg.storage, {
+      backend: 'gcs',
+      bucket: 'bk',
+      serviceAccountPath: '/k.json',
+      allowHttp: false,
+    });
+    assert.deepEqual(parse(gcs('service_account_json: /k.json')).cfg.storage, {
+      backend: 'gcs',
+      bucket: 'bk',
+      serviceAccountPath: '/k.json',
+      allowHttp: false,
+    });
     const inline = '{"type":"service_account","private_key":"-----BEGIN PRIVATE KEY-----\\nABC\\n-----END PRIVATE KEY-----\\n"}';
     const { cfg } = parse(gcs(`service_account_json: '${inline}'`));
     assert.deepEqual(cfg.storage, { backend: 'gcs', bucket: 'bk', serviceAccountJson: inline, allowHttp: false });
@@ -267,25 +381,49 @@ describe('spelling variants and extensions', () => {
   });
   test('gcs endpoint (an emulator or private endpoint) must be an http(s) URL', () => {
     const gcs = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: bk\n  ${extra}`);
-    assert.deepEqual(parse(gcs('endpoint: http://127.0.0.1:4443\n  allow_http: true')).cfg.storage, { backend: 'gcs', bucket: 'bk', endpoint: 'http://127.0.0.1:4443', allowHttp: true });
+    assert.deepEqual(parse(gcs('endpoint: http://127.0.0.1:4443\n  allow_http: true')).cfg.storage, {
+      backend: 'gcs',
+      bucket: 'bk',
+      endpoint: 'http://127.0.0.1:4443',
+      allowHttp: true,
+    });
     assert.match(failure(gcs('endpoint: storage.example.com')).message, /storage\.endpoint: expected a URL such as https:\/\/storage\.googleapis\.com/);
     assert.match(failure(gcs('endpoint: ftp://storage.example.com')).message, /storage\.endpoint: expected an http:\/\/ or https:\/\/ URL, got ftp:/);
   });
   test('s3 access_key/secret_key and access_key_id/secret_access_key', () => {
     const s3 = (extra: string) => BASE_RESTORE.replace('backend: memory', `backend: s3\n  bucket: bk\n  ${extra}`);
-    for (const [a, s] of [['access_key', 'secret_key'], ['access_key_id', 'secret_access_key']]) {
+    for (const [a, s] of [
+      ['access_key', 'secret_key'],
+      ['access_key_id', 'secret_access_key'],
+    ]) {
       const { cfg } = parse(s3(`${a}: AK\n  ${s}: SK`));
       assert.deepEqual(cfg.storage, { backend: 's3', bucket: 'bk', accessKey: 'AK', secretKey: 'SK', allowHttp: false });
     }
     // path_style absent: left to the S3 store (path-style when an endpoint is set); an explicit value is kept.
-    assert.equal(parse(s3('endpoint: https://minio.example.com')).cfg.storage.backend === 's3' && 'pathStyle' in parse(s3('endpoint: https://minio.example.com')).cfg.storage, false);
-    assert.deepEqual(parse(s3('endpoint: https://minio.example.com\n  path_style: false')).cfg.storage, { backend: 's3', bucket: 'bk', endpoint: 'https://minio.example.com', pathStyle: false, allowHttp: false });
+    assert.equal(
+      parse(s3('endpoint: https://minio.example.com')).cfg.storage.backend === 's3' &&
+        'pathStyle' in parse(s3('endpoint: https://minio.example.com')).cfg.storage,
+      false,
+    );
+    assert.deepEqual(parse(s3('endpoint: https://minio.example.com\n  path_style: false')).cfg.storage, {
+      backend: 's3',
+      bucket: 'bk',
+      endpoint: 'https://minio.example.com',
+      pathStyle: false,
+      allowHttp: false,
+    });
     assert.match(failure(s3('access_key: A\n  access_key_id: B')).message, /both access_key and access_key_id are set/);
-    assert.match(failure(s3('endpoint: http://minio:9000')).message, /storage\.endpoint: is a plain http:\/\/ URL .*use https:\/\/, or set storage\.allow_http: true/);
+    assert.match(
+      failure(s3('endpoint: http://minio:9000')).message,
+      /storage\.endpoint: is a plain http:\/\/ URL .*use https:\/\/, or set storage\.allow_http: true/,
+    );
     assert.equal(parse(s3('endpoint: http://minio:9000\n  allow_http: true')).cfg.storage.backend, 's3');
   });
   test('filesystem and memory; storage backend is case-insensitive', () => {
-    assert.deepEqual(parse(BASE_RESTORE.replace('backend: memory', 'backend: FileSystem\n  path: /backups')).cfg.storage, { backend: 'filesystem', path: '/backups' });
+    assert.deepEqual(parse(BASE_RESTORE.replace('backend: memory', 'backend: FileSystem\n  path: /backups')).cfg.storage, {
+      backend: 'filesystem',
+      path: '/backups',
+    });
     assert.deepEqual(parse(BASE_RESTORE).cfg.storage, { backend: 'memory' });
   });
   test('docs-only storage keys are accepted with a warning and have no effect', () => {
@@ -298,14 +436,18 @@ describe('spelling variants and extensions', () => {
     assert.deepEqual(cfg.target?.bootstrap_servers, ['a:9092', 'b:9093', 'c:9094']);
   });
   test('enum values are case-insensitive; acks accepts "all"', () => {
-    const { cfg } = parse(`${BASE_RESTORE}restore:\n  consumer_group_strategy: Header-Based\n  produce_acks: all\nbackup:\n  compression: ZSTD\n  start_offset: LATEST\n`);
+    const { cfg } = parse(
+      `${BASE_RESTORE}restore:\n  consumer_group_strategy: Header-Based\n  produce_acks: all\nbackup:\n  compression: ZSTD\n  start_offset: LATEST\n`,
+    );
     assert.equal(cfg.restore.consumer_group_strategy, 'header-based');
     assert.equal(cfg.restore.produce_acks, -1);
     assert.equal(cfg.backup.compression, 'zstd');
     assert.deepEqual(cfg.backup.start_offset, { kind: 'latest' });
   });
   test('consumer_group_strategy exact, strip_offset_headers, allow_non_empty_target, restore.topics', () => {
-    const { cfg } = parse(`${BASE_RESTORE}restore:\n  consumer_group_strategy: exact\n  strip_offset_headers: true\n  allow_non_empty_target: true\n  topics: [orders, "pay*"]\n`);
+    const { cfg } = parse(
+      `${BASE_RESTORE}restore:\n  consumer_group_strategy: exact\n  strip_offset_headers: true\n  allow_non_empty_target: true\n  topics: [orders, "pay*"]\n`,
+    );
     assert.equal(cfg.restore.consumer_group_strategy, 'exact');
     assert.equal(cfg.restore.strip_offset_headers, true);
     assert.equal(cfg.restore.allow_non_empty_target, true);
@@ -315,22 +457,55 @@ describe('spelling variants and extensions', () => {
     const { cfg } = parse(`${BASE_RESTORE}restore:\n  reset_consumer_offsets: true\n`);
     assert.equal(resetTechnique(cfg.restore), 'exact');
     assert.equal(resetAsked(parse(`${BASE_RESTORE}restore:\n  auto_consumer_groups: true\n`).cfg.restore), true);
-    assert.match(failure(`${BASE_RESTORE}restore:\n  consumer_group_strategy: cluster-scan\n`).message, /^test\.yaml: restore\.consumer_group_strategy: cluster-scan is not supported .*use exact/);
-    assert.match(failure(`${BASE_RESTORE}restore:\n  consumer_group_strategy: manual\n  reset_consumer_offsets: true\n`).message, /restore\.consumer_group_strategy: manual needs restore\.manual_offsets/);
-    assert.match(failure(`${BASE_RESTORE}restore:\n  manual_offsets: { g: { orders: { 0: 5 } } }\n`).message, /restore\.manual_offsets: is only used with consumer_group_strategy: manual \(it is skip\)/);
-    assert.equal(resetTechnique(parse(`${BASE_RESTORE}restore:\n  consumer_group_strategy: manual\n  manual_offsets: { g: { orders: { 0: 5 } } }\n`).cfg.restore), 'manual');
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  consumer_group_strategy: cluster-scan\n`).message,
+      /^test\.yaml: restore\.consumer_group_strategy: cluster-scan is not supported .*use exact/,
+    );
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  consumer_group_strategy: manual\n  reset_consumer_offsets: true\n`).message,
+      /restore\.consumer_group_strategy: manual needs restore\.manual_offsets/,
+    );
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  manual_offsets: { g: { orders: { 0: 5 } } }\n`).message,
+      /restore\.manual_offsets: is only used with consumer_group_strategy: manual \(it is skip\)/,
+    );
+    assert.equal(
+      resetTechnique(parse(`${BASE_RESTORE}restore:\n  consumer_group_strategy: manual\n  manual_offsets: { g: { orders: { 0: 5 } } }\n`).cfg.restore),
+      'manual',
+    );
   });
   test('connection.keepalive_interval_secs, which Node.js cannot apply, is warned about when set, naming the alternative', () => {
-    const withKey = parse(BASE_RESTORE.replace('  bootstrap_servers: [localhost:9092]\n', '  bootstrap_servers: [localhost:9092]\n  connection:\n    keepalive_interval_secs: 20\n')).warnings;
-    assert.ok(withKey.some((w) => /target\.connection\.keepalive_interval_secs cannot be applied: Node\.js fixes the keepalive probe interval at 1 s .*tune keepalive_time_secs instead/.test(w)), withKey.join('\n'));
+    const withKey = parse(
+      BASE_RESTORE.replace(
+        '  bootstrap_servers: [localhost:9092]\n',
+        '  bootstrap_servers: [localhost:9092]\n  connection:\n    keepalive_interval_secs: 20\n',
+      ),
+    ).warnings;
+    assert.ok(
+      withKey.some((w) =>
+        /target\.connection\.keepalive_interval_secs cannot be applied: Node\.js fixes the keepalive probe interval at 1 s .*tune keepalive_time_secs instead/.test(
+          w,
+        ),
+      ),
+      withKey.join('\n'),
+    );
     assert.ok(!parse(BASE_RESTORE).warnings.some((w) => w.includes('keepalive_interval_secs')));
   });
   test('start_offset: plain integer, !specific, untagged {specific: ...}', () => {
     assert.deepEqual(parse(`${BASE_BACKUP}backup:\n  start_offset: 1234\n`).cfg.backup.start_offset, { kind: 'offset', offset: 1234 });
-    assert.deepEqual(parse(`${BASE_BACKUP}backup:\n  start_offset: !specific {orders: {0: 100}}\n`).cfg.backup.start_offset, { kind: 'specific', offsets: { orders: { 0: 100 } } });
-    assert.deepEqual(parse(`${BASE_BACKUP}backup:\n  start_offset: {specific: {orders: {3: 7}}}\n`).cfg.backup.start_offset, { kind: 'specific', offsets: { orders: { 3: 7 } } });
+    assert.deepEqual(parse(`${BASE_BACKUP}backup:\n  start_offset: !specific {orders: {0: 100}}\n`).cfg.backup.start_offset, {
+      kind: 'specific',
+      offsets: { orders: { 0: 100 } },
+    });
+    assert.deepEqual(parse(`${BASE_BACKUP}backup:\n  start_offset: {specific: {orders: {3: 7}}}\n`).cfg.backup.start_offset, {
+      kind: 'specific',
+      offsets: { orders: { 3: 7 } },
+    });
     assert.match(failure(`${BASE_BACKUP}backup:\n  start_offset: -5\n`).message, /backup\.start_offset: must be at least 0/);
-    assert.match(failure(`${BASE_BACKUP}backup:\n  start_offset: newest\n`).message, /backup\.start_offset: expected earliest, latest, an offset, or !specific/);
+    assert.match(
+      failure(`${BASE_BACKUP}backup:\n  start_offset: newest\n`).message,
+      /backup\.start_offset: expected earliest, latest, an offset, or !specific/,
+    );
     assert.match(failure(`${BASE_BACKUP}backup:\n  start_offset: !specific [1]\n`).message, /unsupported YAML tag !specific \(it must tag a mapping/);
     assert.match(failure(`${BASE_BACKUP}backup:\n  compression: !custom zstd\n`).message, /backup\.compression: unsupported YAML tag !custom/);
   });
@@ -348,13 +523,20 @@ describe('spelling variants and extensions', () => {
     const { cfg } = parse(BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  connection:\n    request_timeout_ms: 5000'));
     assert.equal(cfg.target?.connection.request_timeout_ms, 5000);
     assert.equal(parse(BASE_RESTORE).cfg.target?.connection.request_timeout_ms, 30_000);
-    assert.match(failure(BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  connection:\n    request_timeout_ms: 500')).message, /target\.connection\.request_timeout_ms: .*at least 1000/);
+    assert.match(
+      failure(BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  connection:\n    request_timeout_ms: 500')).message,
+      /target\.connection\.request_timeout_ms: .*at least 1000/,
+    );
     const { restoreOptions } = await import('../../src/cli/config-mapping.js');
     const { MemoryStore } = await import('../../src/storage/memory.js');
     assert.equal(restoreOptions(cfg, new MemoryStore()).target?.requestTimeoutMs, 35_000, 'produce_timeout_ms 30 s + 5 s');
   });
   test('connections_per_broker 0 is treated as 1', () => {
-    assert.equal(parse(BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  connection:\n    connections_per_broker: 0')).cfg.target?.connection.connections_per_broker, 1);
+    assert.equal(
+      parse(BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  connection:\n    connections_per_broker: 0')).cfg.target?.connection
+        .connections_per_broker,
+      1,
+    );
   });
   test('logging and its sub-keys are accepted and ignored', () => {
     const { cfg } = parse(`${BASE_RESTORE}logging:\n  level: debug\n  anything: {deep: [1, 2]}\n`);
@@ -382,19 +564,43 @@ describe('refused configs', () => {
   test('unknown keys everywhere are refused, with the dotted path', () => {
     assert.match(failure(`${BASE_RESTORE}bogus: 1\n`).message, /test\.yaml: bogus: unknown key \(line 7\)/);
     assert.match(failure(`${BASE_RESTORE}restor:\n  dry_run: true\n`).message, /restor: unknown key; did you mean restore\?/);
-    assert.match(failure(`${BASE_BACKUP}backup:\n  fetch_max_bytez: 5\n`).message, /backup\.fetch_max_bytez: unknown key; did you mean backup\.fetch_max_bytes\?/);
-    assert.match(failure(BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    bogus: 1')).message, /target\.security\.bogus: unknown key/);
-    assert.match(failure(`${BASE_RESTORE}restore:\n  repartitioning:\n    orders:\n      target_partitions: 3\n      strategi: murmur2\n`).message, /restore\.repartitioning\.orders\.strategi: unknown key; did you mean restore\.repartitioning\.orders\.strategy\?/);
-    assert.match(failure(`${BASE_RESTORE}restore:\n  segment_max_bytes: 5\n`).message, /restore\.segment_max_bytes: unknown key; segment_max_bytes belongs in the backup section/);
+    assert.match(
+      failure(`${BASE_BACKUP}backup:\n  fetch_max_bytez: 5\n`).message,
+      /backup\.fetch_max_bytez: unknown key; did you mean backup\.fetch_max_bytes\?/,
+    );
+    assert.match(
+      failure(BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    bogus: 1')).message,
+      /target\.security\.bogus: unknown key/,
+    );
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  repartitioning:\n    orders:\n      target_partitions: 3\n      strategi: murmur2\n`).message,
+      /restore\.repartitioning\.orders\.strategi: unknown key; did you mean restore\.repartitioning\.orders\.strategy\?/,
+    );
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  segment_max_bytes: 5\n`).message,
+      /restore\.segment_max_bytes: unknown key; segment_max_bytes belongs in the backup section/,
+    );
   });
   test('unknown storage keys are refused; keys of another backend are named as such', () => {
-    assert.match(failure(BASE_RESTORE.replace('backend: memory', 'backend: s3\n  bucket: b\n  regoin: x')).message, /storage\.regoin: unknown key; did you mean storage\.region\?/);
-    assert.match(failure(BASE_RESTORE.replace('backend: memory', 'backend: s3\n  bucket: b\n  account_name: x')).message, /storage\.account_name: unknown key for backend s3 \(it is a key of the azure backend\)/);
-    assert.match(failure(BASE_RESTORE.replace('backend: memory', 'backend: dropbox')).message, /storage\.backend: expected one of s3, azure, gcs, filesystem, memory, got "dropbox"/);
+    assert.match(
+      failure(BASE_RESTORE.replace('backend: memory', 'backend: s3\n  bucket: b\n  regoin: x')).message,
+      /storage\.regoin: unknown key; did you mean storage\.region\?/,
+    );
+    assert.match(
+      failure(BASE_RESTORE.replace('backend: memory', 'backend: s3\n  bucket: b\n  account_name: x')).message,
+      /storage\.account_name: unknown key for backend s3 \(it is a key of the azure backend\)/,
+    );
+    assert.match(
+      failure(BASE_RESTORE.replace('backend: memory', 'backend: dropbox')).message,
+      /storage\.backend: expected one of s3, azure, gcs, filesystem, memory, got "dropbox"/,
+    );
     assert.match(failure(BASE_RESTORE.replace('storage:\n  backend: memory\n', '')).message, /storage: required key is missing/);
   });
   test('duplicate keys are an error', () => {
-    assert.match(failure(`${BASE_RESTORE}restore:\n  dry_run: true\n  dry_run: false\n`).message, /test\.yaml: invalid YAML: Map keys must be unique \(line 9\)/);
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  dry_run: true\n  dry_run: false\n`).message,
+      /test\.yaml: invalid YAML: Map keys must be unique \(line 9\)/,
+    );
   });
   test('mode must match the command and be backup or restore', () => {
     assert.match(failure(BASE_RESTORE, { expectMode: 'backup' }).message, /mode: is restore, but this command runs a backup/);
@@ -404,59 +610,109 @@ describe('refused configs', () => {
   test('source required for backup, target required for restore', () => {
     assert.match(failure(BASE_BACKUP.replace('source:\n  bootstrap_servers: [localhost:9092]\n', '')).message, /source: required when mode is backup/);
     assert.match(failure(BASE_RESTORE.replace('target:\n  bootstrap_servers: [localhost:9092]\n', '')).message, /target: required when mode is restore/);
-    assert.match(failure(BASE_RESTORE.replace('  bootstrap_servers: [localhost:9092]\n', '  topics: {}\n')).message, /target\.bootstrap_servers: required key is missing/);
+    assert.match(
+      failure(BASE_RESTORE.replace('  bootstrap_servers: [localhost:9092]\n', '  topics: {}\n')).message,
+      /target\.bootstrap_servers: required key is missing/,
+    );
   });
   test('stop_at_current_offsets with continuous is a contradiction', () => {
-    assert.match(failure(`${BASE_BACKUP}backup:\n  continuous: true\n  stop_at_current_offsets: true\n`).message, /backup\.stop_at_current_offsets: cannot be combined with backup\.continuous: true/);
+    assert.match(
+      failure(`${BASE_BACKUP}backup:\n  continuous: true\n  stop_at_current_offsets: true\n`).message,
+      /backup\.stop_at_current_offsets: cannot be combined with backup\.continuous: true/,
+    );
   });
   test('ranges: compression_level, positive concurrency, batch sizes, rate limits', () => {
     assert.match(failure(`${BASE_BACKUP}backup:\n  compression_level: 0\n`).message, /backup\.compression_level: must be between 1 and 22, got 0/);
     assert.match(failure(`${BASE_BACKUP}backup:\n  compression_level: 23\n`).message, /backup\.compression_level: must be between 1 and 22, got 23/);
-    assert.match(failure(`${BASE_BACKUP}backup:\n  max_concurrent_partitions: 0\n`).message, /backup\.max_concurrent_partitions: must be greater than 0, got 0/);
-    const e = failure(`${BASE_RESTORE}restore:\n  max_concurrent_partitions: 0\n  produce_batch_size: 0\n  rate_limit_records_per_sec: 0\n  rate_limit_bytes_per_sec: -1\n  produce_acks: 2\n`);
+    assert.match(
+      failure(`${BASE_BACKUP}backup:\n  max_concurrent_partitions: 0\n`).message,
+      /backup\.max_concurrent_partitions: must be greater than 0, got 0/,
+    );
+    const e = failure(
+      `${BASE_RESTORE}restore:\n  max_concurrent_partitions: 0\n  produce_batch_size: 0\n  rate_limit_records_per_sec: 0\n  rate_limit_bytes_per_sec: -1\n  produce_acks: 2\n`,
+    );
     assert.equal(e.problems.length, 5);
     assert.match(e.message, /restore\.produce_batch_size: must be greater than 0/);
     assert.match(e.message, /restore\.rate_limit_records_per_sec: must be greater than 0/);
     assert.match(e.message, /restore\.produce_acks: must be between -1 and 1, got 2/);
-    assert.match(failure(`${BASE_RESTORE}restore:\n  repartitioning:\n    t:\n      target_partitions: 0\n`).message, /restore\.repartitioning\.t\.target_partitions: must be greater than 0/);
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  repartitioning:\n    t:\n      target_partitions: 0\n`).message,
+      /restore\.repartitioning\.t\.target_partitions: must be greater than 0/,
+    );
   });
   test('partition numbers >= 0 and mapping keys must be unquoted integers', () => {
     assert.match(failure(`${BASE_RESTORE}restore:\n  source_partitions: [0, -1]\n`).message, /restore\.source_partitions\[1\]: must be at least 0, got -1/);
     const e = failure(`${BASE_RESTORE}restore:\n  partition_mapping:\n    '0': 1\n    "2": 3\n    x: 1\n`);
-    assert.match(e.message, /restore\.partition_mapping\.0: partition key "0" is quoted; partition numbers must be unquoted YAML integers \(write 0: …, not '0': …\) \(line 9\)/);
+    assert.match(
+      e.message,
+      /restore\.partition_mapping\.0: partition key "0" is quoted; partition numbers must be unquoted YAML integers \(write 0: …, not '0': …\) \(line 9\)/,
+    );
     assert.match(e.message, /restore\.partition_mapping\.2: partition key "2" is quoted/);
     assert.match(e.message, /restore\.partition_mapping\.x: partition key "x" is not an integer/);
     assert.match(failure(`${BASE_RESTORE}restore:\n  partition_mapping:\n    0: -3\n`).message, /restore\.partition_mapping\.0: must be at least 0/);
   });
   test('bootstrap_servers entries must be host:port', () => {
-    assert.match(failure(BASE_RESTORE.replace('[localhost:9092]', '[localhost]')).message, /target\.bootstrap_servers\[0\]: expected host:port, got "localhost"/);
+    assert.match(
+      failure(BASE_RESTORE.replace('[localhost:9092]', '[localhost]')).message,
+      /target\.bootstrap_servers\[0\]: expected host:port, got "localhost"/,
+    );
     assert.match(failure(BASE_RESTORE.replace('[localhost:9092]', '[SASL_SSL://b:9092]')).message, /leave out the protocol prefix/);
     assert.match(failure(BASE_RESTORE.replace('[localhost:9092]', '[]')).message, /needs at least one broker/);
     assert.match(failure(BASE_RESTORE.replace('[localhost:9092]', '"a:99999"')).message, /port must be 1\.\.65535/);
   });
   test('time window: seconds, no zone, quoted number, micros, start > end', () => {
     const sec = failure(`${BASE_RESTORE}restore:\n  time_window_end: 1731250800\n`);
-    assert.equal(sec.message, 'test.yaml: restore.time_window_end: expected epoch milliseconds, but 1731250800 looks like seconds (it would mean 1970-01-21T00:54:10.800Z); in milliseconds that is 1731250800000 (2024-11-10T15:00:00.000Z) (line 8)');
-    assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_start: 2024-11-10T10:00:00\n`).message, /restore\.time_window_start: "2024-11-10T10:00:00" has no time zone; add Z/);
-    assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_start: "1731236400000"\n`).message, /restore\.time_window_start: expected epoch milliseconds as an unquoted integer .* got a quoted number/);
-    assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_start: 1731236400000000\n`).message, /looks like microseconds; in milliseconds that is 1731236400000/);
-    assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_end: 8.64e21\n`).message, /restore\.time_window_end: expected epoch milliseconds \(an integer\)|far too large/);
+    assert.equal(
+      sec.message,
+      'test.yaml: restore.time_window_end: expected epoch milliseconds, but 1731250800 looks like seconds (it would mean 1970-01-21T00:54:10.800Z); in milliseconds that is 1731250800000 (2024-11-10T15:00:00.000Z) (line 8)',
+    );
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  time_window_start: 2024-11-10T10:00:00\n`).message,
+      /restore\.time_window_start: "2024-11-10T10:00:00" has no time zone; add Z/,
+    );
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  time_window_start: "1731236400000"\n`).message,
+      /restore\.time_window_start: expected epoch milliseconds as an unquoted integer .* got a quoted number/,
+    );
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  time_window_start: 1731236400000000\n`).message,
+      /looks like microseconds; in milliseconds that is 1731236400000/,
+    );
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  time_window_end: 8.64e21\n`).message,
+      /restore\.time_window_end: expected epoch milliseconds \(an integer\)|far too large/,
+    );
     assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_end: 86400000000000000000000\n`).message, /far too large/);
-    assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_start: yesterday\n`).message, /restore\.time_window_start: expected epoch milliseconds or an ISO-8601 time/);
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  time_window_start: yesterday\n`).message,
+      /restore\.time_window_start: expected epoch milliseconds or an ISO-8601 time/,
+    );
     assert.match(failure(`${BASE_RESTORE}restore:\n  time_window_start: 2024-02-30T00:00:00Z\n`).message, /is not a valid date and time/);
     const order = failure(`${BASE_RESTORE}restore:\n  time_window_start: 1731250800000\n  time_window_end: 2024-11-10T10:00:00Z\n`);
-    assert.equal(order.message, 'test.yaml: restore.time_window_end: time_window_start 1731250800000 (2024-11-10T15:00:00.000Z) is after time_window_end 1731232800000 (2024-11-10T10:00:00.000Z); the window would be empty (line 9)');
+    assert.equal(
+      order.message,
+      'test.yaml: restore.time_window_end: time_window_start 1731250800000 (2024-11-10T15:00:00.000Z) is after time_window_end 1731232800000 (2024-11-10T10:00:00.000Z); the window would be empty (line 9)',
+    );
   });
   test('YAML 1.2 typing: yes/no are strings, quoted numbers are strings', () => {
     assert.match(failure(`${BASE_RESTORE}restore:\n  dry_run: yes\n`).message, /restore\.dry_run: expected true or false, got "yes" \(YAML 1\.2/);
-    assert.match(failure(`${BASE_RESTORE}metrics:\n  port: '9090'\n`).message, /metrics\.port: expected a port number, got a quoted string \(remove the quotes/);
+    assert.match(
+      failure(`${BASE_RESTORE}metrics:\n  port: '9090'\n`).message,
+      /metrics\.port: expected a port number, got a quoted string \(remove the quotes/,
+    );
     assert.match(failure(`${BASE_RESTORE}restore:\n  consumer_groups: g1\n`).message, /restore\.consumer_groups: expected a list/);
   });
   test('mTLS certificate without key is refused', () => {
-    assert.match(failure(BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    security_protocol: SSL\n    ssl_certificate_location: /c.pem')).message, /target\.security\.ssl_key_location: required for mutual TLS/);
+    assert.match(
+      failure(BASE_RESTORE.replace('[localhost:9092]', '[localhost:9092]\n  security:\n    security_protocol: SSL\n    ssl_certificate_location: /c.pem'))
+        .message,
+      /target\.security\.ssl_key_location: required for mutual TLS/,
+    );
   });
   test('all problems of a file are reported together, one line each, sorted by line', () => {
-    const e = failure(`mode: restore\nbackup_id: b\ntarget:\n  bootstrap_servers: [k:1]\nstorage:\n  backend: memory\n  bucket: x\nrestore:\n  time_window_ends: 1\n  dry_run: maybe\nbackup:\n  compression: brotli\n`);
+    const e = failure(
+      `mode: restore\nbackup_id: b\ntarget:\n  bootstrap_servers: [k:1]\nstorage:\n  backend: memory\n  bucket: x\nrestore:\n  time_window_ends: 1\n  dry_run: maybe\nbackup:\n  compression: brotli\n`,
+    );
     const lines = e.message.split('\n');
     assert.deepEqual(lines, [
       'test.yaml: storage.bucket: unknown key for backend memory (it is a key of the s3/gcs backend) (line 7)',
@@ -487,7 +743,11 @@ describe('refused configs', () => {
     // Keys whose messages echo the value: an enum, an IP address, a number, a list item, a timestamp.
     const cases: [string, string, string][] = [
       ['backup:\n  compression: ${V}\n', 'brotli-s3cr3t', 'test.yaml: backup.compression: expected one of zstd, lz4, none, got "[value of ${V}]" (line 8)'],
-      ['metrics:\n  bind_address: ${V}\n', 'not-an-ip-s3cr3t', 'test.yaml: metrics.bind_address: expected an IP address such as 0.0.0.0 or 127.0.0.1, got "[value of ${V}]" (line 8)'],
+      [
+        'metrics:\n  bind_address: ${V}\n',
+        'not-an-ip-s3cr3t',
+        'test.yaml: metrics.bind_address: expected an IP address such as 0.0.0.0 or 127.0.0.1, got "[value of ${V}]" (line 8)',
+      ],
       ['metrics:\n  port: ${V}\n', '70000', 'test.yaml: metrics.port: must be between 0 and 65535, got [value of ${V}] (line 8)'],
       ['restore:\n  produce_acks: "x-${V}"\n', 's3cr3t', 'test.yaml: restore.produce_acks: expected acks -1 (all), 0 or 1, got "[value of ${V}]" (line 8)'],
     ];
@@ -512,7 +772,10 @@ describe('variable substitution', () => {
   test('an unset variable is an error naming the variable and the file', () => {
     const e = failure(BASE_RESTORE.replace('backup_id: b1', 'backup_id: ${MISSING_VAR}'), { env: {} });
     assert.equal(e.message, 'test.yaml: environment variable MISSING_VAR is not set (line 2)');
-    assert.match(failure(BASE_RESTORE.replace('backup_id: b1', 'backup_id: ${A:-x}'), { env: {} }).message, /environment variable A:-x is not set \(default values like \$\{NAME:-x\} are not supported\)/);
+    assert.match(
+      failure(BASE_RESTORE.replace('backup_id: b1', 'backup_id: ${A:-x}'), { env: {} }).message,
+      /environment variable A:-x is not set \(default values like \$\{NAME:-x\} are not supported\)/,
+    );
   });
   test('references inside comments are ignored', () => {
     const { cfg } = parse(`# uses \${NOT_SET}\n${BASE_RESTORE}  # path: \${ALSO_NOT_SET}\n`, { env: {} });
@@ -539,12 +802,23 @@ describe('variable substitution', () => {
     writeFileSync(join(dir, 'pw.txt'), 'from-file\n\n');
     writeFileSync(join(dir, 'sa.json'), '{\n  "type": "service_account",\n  "private_key": "k\\n"\n}\n');
     const cfgPath = join(dir, 'c.yaml');
-    writeFileSync(cfgPath, `${BASE_RESTORE.replace('backend: memory', 'backend: gcs\n  bucket: b\n  service_account_json: "${file:sa.json}"').replace('[localhost:9092]', `[localhost:9092]\n  security:\n    sasl_password: \${file:${join(dir, 'pw.txt')}}\n    ssl_key_password: \${file:pw.txt}`)}`);
+    writeFileSync(
+      cfgPath,
+      `${BASE_RESTORE.replace('backend: memory', 'backend: gcs\n  bucket: b\n  service_account_json: "${file:sa.json}"').replace('[localhost:9092]', `[localhost:9092]\n  security:\n    sasl_password: \${file:${join(dir, 'pw.txt')}}\n    ssl_key_password: \${file:pw.txt}`)}`,
+    );
     const cfg = await loadConfig(cfgPath, { env: {}, onWarning: () => {} });
     assert.equal(cfg.target?.security.sasl_password, 'from-file');
     assert.equal(cfg.target?.security.ssl_key_password, 'from-file');
-    assert.deepEqual(cfg.storage, { backend: 'gcs', bucket: 'b', serviceAccountJson: '{\n  "type": "service_account",\n  "private_key": "k\\n"\n}', allowHttp: false });
-    await assert.rejects(loadConfig(cfgPath.replace('c.yaml', 'missing.yaml')), (err: unknown) => err instanceof ConfigError && /cannot read config file .*missing\.yaml: no such file/.test(err.message));
+    assert.deepEqual(cfg.storage, {
+      backend: 'gcs',
+      bucket: 'b',
+      serviceAccountJson: '{\n  "type": "service_account",\n  "private_key": "k\\n"\n}',
+      allowHttp: false,
+    });
+    await assert.rejects(
+      loadConfig(cfgPath.replace('c.yaml', 'missing.yaml')),
+      (err: unknown) => err instanceof ConfigError && /cannot read config file .*missing\.yaml: no such file/.test(err.message),
+    );
     const e = failure(BASE_RESTORE.replace('backup_id: b1', 'backup_id: ${file:/nonexistent/secret}'));
     assert.match(e.message, /cannot read file referenced by \$\{file:\/nonexistent\/secret\} \(\/nonexistent\/secret\): ENOENT \(line 2\)/);
   });
@@ -570,7 +844,10 @@ describe('variable substitution', () => {
     const whole = failure(`${BASE_RESTORE}restore: \${S}\n`, { env: { S: '{allow_non_empty_target: true}' } });
     assert.match(whole.message, /^test\.yaml: restore: expected a mapping of keys, got a string/);
     // References in keys, tags and anchors are refused (a value must not choose a key).
-    assert.match(failure(`${BASE_RESTORE}restore:\n  \${K}: true\n`, { env: { K: 'allow_non_empty_target' } }).message, /\$\{K\} can only be used in a value, not in a mapping key, tag or anchor \(line 8\)/);
+    assert.match(
+      failure(`${BASE_RESTORE}restore:\n  \${K}: true\n`, { env: { K: 'allow_non_empty_target' } }).message,
+      /\$\{K\} can only be used in a value, not in a mapping key, tag or anchor \(line 8\)/,
+    );
   });
   test('a whole unquoted value gets its type; a partial or quoted one stays a string', () => {
     const t = `${BASE_RESTORE}restore:\n  dry_run: \${B}\n  checkpoint_state: "\${N}"\n  offset_report: x\${N}\nmetrics:\n  port: 9\${N}\n`;
@@ -605,7 +882,9 @@ describe('redactConfig', () => {
     for (const s of Object.values(ENV)) assert.ok(!json.includes(s), s);
   });
   test('azure and gcs secrets', () => {
-    const az = parse(BASE_RESTORE.replace('backend: memory', 'backend: azure\n  account_name: a\n  container: c\n  account_key: AK1\n  client_secret: CS1\n  sas_token: ST1')).cfg;
+    const az = parse(
+      BASE_RESTORE.replace('backend: memory', 'backend: azure\n  account_name: a\n  container: c\n  account_key: AK1\n  client_secret: CS1\n  sas_token: ST1'),
+    ).cfg;
     const gcs = parse(BASE_RESTORE.replace('backend: memory', `backend: gcs\n  bucket: b\n  service_account_json: '{"private_key":"PK1"}'`)).cfg;
     const json = JSON.stringify([redactConfig(az), redactConfig(gcs)]);
     for (const s of ['AK1', 'CS1', 'ST1', 'PK1']) assert.ok(!json.includes(s), s);
@@ -614,6 +893,12 @@ describe('redactConfig', () => {
 });
 
 test('storageSpecFromConfig converts the YAML section shape', () => {
-  assert.deepEqual(storageSpecFromConfig({ backend: 's3', bucket: 'b', path_style: false, allow_http: true, prefix: 'p' }), { backend: 's3', bucket: 'b', prefix: 'p', pathStyle: false, allowHttp: true });
+  assert.deepEqual(storageSpecFromConfig({ backend: 's3', bucket: 'b', path_style: false, allow_http: true, prefix: 'p' }), {
+    backend: 's3',
+    bucket: 'b',
+    prefix: 'p',
+    pathStyle: false,
+    allowHttp: true,
+  });
   assert.deepEqual(storageSpecFromConfig({ backend: 'filesystem', path: '/x' }), { backend: 'filesystem', path: '/x' });
 });

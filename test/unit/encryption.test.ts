@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
-  EncryptedStore, EncryptionKeyError, PlaintextGuardStore, ENCRYPTION_HEADER_BYTES, encryptedSize, loadEncryptionKey, parseKey, plaintextSize,
+  EncryptedStore,
+  EncryptionKeyError,
+  PlaintextGuardStore,
+  ENCRYPTION_HEADER_BYTES,
+  encryptedSize,
+  loadEncryptionKey,
+  parseKey,
+  plaintextSize,
 } from '../../src/storage/encrypted.js';
 import { FsStore } from '../../src/storage/fs.js';
 import { MemoryStore } from '../../src/storage/memory.js';
@@ -38,7 +45,6 @@ async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-
 /** A store delegating to `inner`, with some methods replaced. */
 function spyOn(inner: ObjectStore, over: Partial<ObjectStore>): ObjectStore {
   return {
@@ -69,7 +75,10 @@ after(async () => {
 });
 
 runStorageContract('encrypted over memory', async () => new EncryptedStore(new MemoryStore(), KEY, { keyId: 'contract' }));
-runStorageContract('encrypted over filesystem (small chunks)', async () => new EncryptedStore(new FsStore(path.join(dir, 'contract')), KEY, { chunkSize: 1000 }));
+runStorageContract(
+  'encrypted over filesystem (small chunks)',
+  async () => new EncryptedStore(new FsStore(path.join(dir, 'contract')), KEY, { chunkSize: 1000 }),
+);
 
 describe('encrypted store: round trips and sizes', () => {
   const C = 64;
@@ -198,7 +207,11 @@ describe('encrypted store: tampering is detected and names the object', () => {
       bad[pos]! ^= 0x01;
       await inner.put('t/obj', bad);
       const fresh = new EncryptedStore(inner, KEY, { chunkSize: C, keyId: 'k1' });
-      await assert.rejects(fresh.get('t/obj'), (e: unknown) => (e instanceof CorruptDataError || e instanceof EncryptionKeyError) && (e as Error).message.includes('t/obj'), `byte ${pos}`);
+      await assert.rejects(
+        fresh.get('t/obj'),
+        (e: unknown) => (e instanceof CorruptDataError || e instanceof EncryptionKeyError) && (e as Error).message.includes('t/obj'),
+        `byte ${pos}`,
+      );
       if (pos >= 128) {
         const chunk = Math.floor((pos - 128) / (C + 16));
         await assert.rejects(fresh.get('t/obj', { start: chunk * C, end: chunk * C + 1 }), isCorrupt('t/obj'), `range over byte ${pos}`);
@@ -254,8 +267,15 @@ describe('encryption keys', () => {
   it('a reader with the wrong key gets an error naming both key ids; the same id with another key is named too', async () => {
     const inner = new MemoryStore();
     await new EncryptedStore(inner, KEY, { keyId: 'ops-2026-01' }).put('b/manifest.json', Buffer.from('{}'));
-    await assert.rejects(new EncryptedStore(inner, OTHER, { keyId: 'ops-2026-02' }).get('b/manifest.json'), (e: unknown) => e instanceof EncryptionKeyError && /ops-2026-01/.test(e.message) && /ops-2026-02/.test(e.message) && e.message.includes('b/manifest.json'));
-    await assert.rejects(new EncryptedStore(inner, OTHER, { keyId: 'ops-2026-01' }).get('b/manifest.json', { start: 0, end: 1 }), (e: unknown) => e instanceof EncryptionKeyError && /ops-2026-01/.test(e.message) && /different key/.test(e.message));
+    await assert.rejects(
+      new EncryptedStore(inner, OTHER, { keyId: 'ops-2026-02' }).get('b/manifest.json'),
+      (e: unknown) =>
+        e instanceof EncryptionKeyError && /ops-2026-01/.test(e.message) && /ops-2026-02/.test(e.message) && e.message.includes('b/manifest.json'),
+    );
+    await assert.rejects(
+      new EncryptedStore(inner, OTHER, { keyId: 'ops-2026-01' }).get('b/manifest.json', { start: 0, end: 1 }),
+      (e: unknown) => e instanceof EncryptionKeyError && /ops-2026-01/.test(e.message) && /different key/.test(e.message),
+    );
     // The right key under another label still reads.
     assert.equal((await new EncryptedStore(inner, KEY, { keyId: 'renamed' }).get('b/manifest.json')).toString(), '{}');
   });
@@ -264,11 +284,20 @@ describe('encryption keys', () => {
     const inner = new MemoryStore();
     await new EncryptedStore(inner, KEY, { keyId: 'ops-2026-01' }).put('b/manifest.json', Buffer.from('{}'));
     const guard = new PlaintextGuardStore(inner);
-    await assert.rejects(guard.get('b/manifest.json'), (e: unknown) => e instanceof EncryptionKeyError && /encrypted with key id "ops-2026-01"/.test(e.message) && /key_file/.test(e.message));
-    await assert.rejects(async () => collect(await guard.getStream('b/manifest.json')), (e: unknown) => e instanceof EncryptionKeyError);
+    await assert.rejects(
+      guard.get('b/manifest.json'),
+      (e: unknown) => e instanceof EncryptionKeyError && /encrypted with key id "ops-2026-01"/.test(e.message) && /key_file/.test(e.message),
+    );
+    await assert.rejects(
+      async () => collect(await guard.getStream('b/manifest.json')),
+      (e: unknown) => e instanceof EncryptionKeyError,
+    );
     await inner.put('plain.json', Buffer.from('{"a":1}'));
     assert.equal((await guard.get('plain.json')).toString(), '{"a":1}');
-    await assert.rejects(new EncryptedStore(inner, KEY).get('plain.json'), (e: unknown) => e instanceof EncryptionKeyError && /not encrypted/.test(e.message) && e.message.includes('plain.json'));
+    await assert.rejects(
+      new EncryptedStore(inner, KEY).get('plain.json'),
+      (e: unknown) => e instanceof EncryptionKeyError && /not encrypted/.test(e.message) && e.message.includes('plain.json'),
+    );
   });
 
   it('keys: raw 32 bytes (files), 64 hex, base64; anything else refused without echoing it', async () => {
@@ -278,7 +307,10 @@ describe('encryption keys', () => {
     assert.deepEqual(parseKey(Buffer.from(k.toString('base64')), 'f', false), k);
     assert.deepEqual(parseKey(Buffer.from(k.toString('base64url')), 'f', false), k);
     for (const bad of ['short', 'a'.repeat(63), 'z'.repeat(64), Buffer.alloc(31, 1).toString('base64'), randomBytes(33).toString('hex')]) {
-      assert.throws(() => parseKey(Buffer.from(bad), 'encryption.key_env K', false), (e: unknown) => e instanceof UserError && /not a 256-bit key/.test(e.message) && !e.message.includes(bad));
+      assert.throws(
+        () => parseKey(Buffer.from(bad), 'encryption.key_env K', false),
+        (e: unknown) => e instanceof UserError && /not a 256-bit key/.test(e.message) && !e.message.includes(bad),
+      );
     }
     assert.throws(() => parseKey(Buffer.alloc(32, 65), 'env', false), UserError, '32 raw characters are not accepted from a variable');
     assert.throws(() => new EncryptedStore(new MemoryStore(), Buffer.alloc(16)), UserError);
@@ -294,7 +326,10 @@ describe('encryption keys', () => {
     assert.deepEqual(await loadEncryptionKey({ keyFile: h }), k);
     assert.deepEqual(await loadEncryptionKey({ keyEnv: 'KB_K' }, { KB_K: k.toString('base64') }), k);
     await assert.rejects(loadEncryptionKey({ keyFile: path.join(dir, 'nope') }), (e: unknown) => e instanceof UserError && /no such file/.test(e.message));
-    await assert.rejects(loadEncryptionKey({ keyEnv: 'KB_UNSET_VAR' }, {}), (e: unknown) => e instanceof UserError && /KB_UNSET_VAR is not set/.test(e.message));
+    await assert.rejects(
+      loadEncryptionKey({ keyEnv: 'KB_UNSET_VAR' }, {}),
+      (e: unknown) => e instanceof UserError && /KB_UNSET_VAR is not set/.test(e.message),
+    );
     await assert.rejects(loadEncryptionKey({ keyEnv: 'A', keyFile: f }), UserError);
     await assert.rejects(loadEncryptionKey({}), UserError);
   });

@@ -13,7 +13,10 @@ describe('erase: --key / --keys-file / --key-encoding', () => {
       const f = join(dir, 'keys.txt');
       await writeFile(f, 'customer-42\r\n\n  \ncustomer-43\ncustomer-42\n');
       const keys = await eraseKeys({ key: ['customer-1'], keysFile: f, keyEncoding: 'utf8' });
-      assert.deepEqual(keys.map((k) => k.toString()), ['customer-1', 'customer-42', 'customer-43']);
+      assert.deepEqual(
+        keys.map((k) => k.toString()),
+        ['customer-1', 'customer-42', 'customer-43'],
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -23,7 +23,13 @@ function batches(): Buffer[] {
         key: whole || i % 3 === 0 ? KEY : i % 7 === 0 ? null : Buffer.from(`other-${i}`),
         value: i % 5 === 0 ? null : Buffer.from(`value-${i}`),
         timestamp: 1_700_000_000_000n + BigInt(i * 1000 - (i % 4) * 3000),
-        headers: i % 2 ? [{ key: 'h', value: Buffer.from([i]) }, { key: 'h', value: null }] : [],
+        headers:
+          i % 2
+            ? [
+                { key: 'h', value: Buffer.from([i]) },
+                { key: 'h', value: null },
+              ]
+            : [],
         offsetDelta: j,
       };
     });
@@ -58,7 +64,14 @@ function segment(codec: SegmentCodec): { bytes: Buffer; entry: SegmentEntry } {
 }
 
 const records = (bytes: Buffer): KafkaRecord[] => readSegment(bytes).batches.flatMap((b) => decodeBatch(b).records);
-const show = (r: KafkaRecord): string => JSON.stringify([String(r.offset), String(r.timestamp), r.key?.toString('hex') ?? null, r.value?.toString('hex') ?? null, r.headers.map((h) => [h.key.toString('hex'), h.value?.toString('hex') ?? null])]);
+const show = (r: KafkaRecord): string =>
+  JSON.stringify([
+    String(r.offset),
+    String(r.timestamp),
+    r.key?.toString('hex') ?? null,
+    r.value?.toString('hex') ?? null,
+    r.headers.map((h) => [h.key.toString('hex'), h.value?.toString('hex') ?? null]),
+  ]);
 
 describe('erase: segment rewrite', () => {
   for (const codec of ['zstd', 'lz4', 'none'] as SegmentCodec[]) {
@@ -71,7 +84,10 @@ describe('erase: segment rewrite', () => {
       const expected = before.filter((r) => !r.key?.equals(KEY));
       assert.deepEqual(after.map(show), expected.map(show));
       assert.equal(rw.removed.length, before.length - expected.length);
-      assert.deepEqual(rw.removed.map((r) => r.offset), before.filter((r) => r.key?.equals(KEY)).map((r) => Number(r.offset)));
+      assert.deepEqual(
+        rw.removed.map((r) => r.offset),
+        before.filter((r) => r.key?.equals(KEY)).map((r) => Number(r.offset)),
+      );
       const { footer, batches: bs } = readSegment(rw.bytes, { verifyBatchCrc: true });
       assert.equal(footer.firstOffset, 100n);
       assert.equal(footer.lastOffset, 149n);
@@ -83,13 +99,16 @@ describe('erase: segment rewrite', () => {
       for (const [i, b] of bs.entries()) {
         const o = readBatchHeader(batches()[i]!);
         const h = readBatchHeader(b);
-        assert.deepEqual([h.baseOffset, h.lastOffset, h.producerId, h.producerEpoch, h.baseSequence], [o.baseOffset, o.lastOffset, o.producerId, o.producerEpoch, o.baseSequence]);
+        assert.deepEqual(
+          [h.baseOffset, h.lastOffset, h.producerId, h.producerEpoch, h.baseSequence],
+          [o.baseOffset, o.lastOffset, o.producerId, o.producerEpoch, o.baseSequence],
+        );
         if (h.recordCount > 0) assert.equal(h.compression, o.compression);
       }
       assert.equal(rw.entry.key, 'b/topics/t/0/00000000000000000100-00000000000000000149.kbseg');
       assert.equal(rw.entry.record_count, expected.length);
       assert.equal(rw.entry.stored_bytes, rw.bytes.length);
-      assert.equal(rw.entry.crc32c, digestOf(rw.bytes, 'crc32c'), 'the rewritten entry records the new object\'s CRC-32C');
+      assert.equal(rw.entry.crc32c, digestOf(rw.bytes, 'crc32c'), "the rewritten entry records the new object's CRC-32C");
       assert.equal(rw.entry.sha256, undefined);
       assert.equal(rw.entry.min_timestamp, Math.min(...expected.map((r) => Number(r.timestamp))));
       assert.equal(rw.entry.max_timestamp, Math.max(...expected.map((r) => Number(r.timestamp))));
@@ -106,14 +125,26 @@ describe('erase: segment rewrite', () => {
   });
 
   it('a LogAppendTime batch keeps its append time and type', () => {
-    const b = encodeBatch([{ key: KEY, value: null, timestamp: 5n }, { key: Buffer.from('x'), value: Buffer.from('v'), timestamp: 6n, offsetDelta: 3 }], { baseOffset: 10n, timestampType: 'logAppend', logAppendTime: 99n });
+    const b = encodeBatch(
+      [
+        { key: KEY, value: null, timestamp: 5n },
+        { key: Buffer.from('x'), value: Buffer.from('v'), timestamp: 6n, offsetDelta: 3 },
+      ],
+      { baseOffset: 10n, timestampType: 'logAppend', logAppendTime: 99n },
+    );
     const s = stripBatch(b, keyMatcher([KEY]))!;
     const d = decodeBatch(s.batch);
     assert.equal(d.header.timestampType, 'logAppend');
     assert.equal(d.header.maxTimestamp, 99n);
-    assert.deepEqual(d.records.map((r) => [r.offset, r.timestamp]), [[13n, 99n]]);
+    assert.deepEqual(
+      d.records.map((r) => [r.offset, r.timestamp]),
+      [[13n, 99n]],
+    );
     assert.equal(d.header.lastOffset, 13n);
-    assert.deepEqual(s.removed.map((r) => r.offset), [10]);
+    assert.deepEqual(
+      s.removed.map((r) => r.offset),
+      [10],
+    );
   });
 });
 

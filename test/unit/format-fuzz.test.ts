@@ -42,7 +42,15 @@ function validIndex(): PartitionIndex {
     aborted_transactions: [],
     created_at: 1795604708270,
   });
-  return { format_version: 1, topic: TOPIC, partition: 0, next_offset: 300, segments: [seg(0, 99, false), seg(100, 199, true), seg(200, 299, true)], gaps: [], updated_at: 1795604708300 };
+  return {
+    format_version: 1,
+    topic: TOPIC,
+    partition: 0,
+    next_offset: 300,
+    segments: [seg(0, 99, false), seg(100, 199, true), seg(200, 299, true)],
+    gaps: [],
+    updated_at: 1795604708300,
+  };
 }
 
 function validManifest(): Manifest {
@@ -59,7 +67,17 @@ function validManifest(): Manifest {
     created_at: 1,
     updated_at: 2,
     completed_at: 3,
-    topics: [{ name: TOPIC, partition_count: 2, configs: {}, partitions: [{ partition: 0, log_start_offset: 0, end_offset: 300 }, { partition: 1, log_start_offset: 5, end_offset: 9 }] }],
+    topics: [
+      {
+        name: TOPIC,
+        partition_count: 2,
+        configs: {},
+        partitions: [
+          { partition: 0, log_start_offset: 0, end_offset: 300 },
+          { partition: 1, log_start_offset: 5, end_offset: 9 },
+        ],
+      },
+    ],
   };
 }
 
@@ -93,9 +111,10 @@ function mutate(doc: unknown, path: (string | number)[], value: unknown): unknow
 
 function paths(doc: unknown, prefix: (string | number)[] = []): (string | number)[][] {
   const out: (string | number)[][] = [prefix];
-  if (Array.isArray(doc)) doc.forEach((v, i) => {
-    out.push(...paths(v, [...prefix, i]));
-  });
+  if (Array.isArray(doc))
+    doc.forEach((v, i) => {
+      out.push(...paths(v, [...prefix, i]));
+    });
   else if (typeof doc === 'object' && doc !== null) for (const [k, v] of Object.entries(doc)) out.push(...paths(v, [...prefix, k]));
   return out;
 }
@@ -127,7 +146,11 @@ test('the valid fixtures are accepted', async () => {
 });
 
 test('random bytes and random JSON as an index or a manifest: a value or a CorruptDataError naming the object', async () => {
-  const anyBytes = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'null')), fc.string().map((s) => Buffer.from(s)));
+  const anyBytes = fc.oneof(
+    fc.uint8Array({ maxLength: 300 }),
+    fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'null')),
+    fc.string().map((s) => Buffer.from(s)),
+  );
   await fc.assert(
     fc.asyncProperty(anyBytes, async (bytes) => {
       const idx = await readOrRefuse(IDX_KEY, bytes, readIndex);
@@ -141,7 +164,26 @@ test('random bytes and random JSON as an index or a manifest: a value or a Corru
 
 const hostile = fc.oneof(
   fc.jsonValue(),
-  fc.constantFrom('../../other/00000000000000000000.kbseg', `${BID}/manifest.json`, `${BID}/topics/${TOPIC}/1/00000000000000000000.kbseg`, '/etc/passwd', 'C:\\x', '..', '.', '', 'a/b', -1, -0, 1e21, 2 ** 53, NaN, null, '0', 1.5, '00000000000000000000.kbseg'),
+  fc.constantFrom(
+    '../../other/00000000000000000000.kbseg',
+    `${BID}/manifest.json`,
+    `${BID}/topics/${TOPIC}/1/00000000000000000000.kbseg`,
+    '/etc/passwd',
+    'C:\\x',
+    '..',
+    '.',
+    '',
+    'a/b',
+    -1,
+    -0,
+    1e21,
+    2 ** 53,
+    NaN,
+    null,
+    '0',
+    1.5,
+    '00000000000000000000.kbseg',
+  ),
   fc.string({ unit: fc.constantFrom('.', '/', '\\', 'a', '0', '-', '\u0000') }),
 );
 
@@ -195,7 +237,13 @@ test('keys built from any topic name, partition and backup id are refused or sta
 
 // Regression seeds: inputs that were accepted before the fixes of issue 7.
 test('regression: forged segment keys are refused (before: any non-empty string was read)', async () => {
-  for (const key of ['../../other/00000000000000000000.kbseg', `${BID}/manifest.json`, `${BID}/topics/${TOPIC}/1/00000000000000000000.kbseg`, `${BID}/topics/${TOPIC}/0/00000000000000000007.kbseg`, `x/topics/${TOPIC}/0/00000000000000000000-00000000000000000099.kbseg`]) {
+  for (const key of [
+    '../../other/00000000000000000000.kbseg',
+    `${BID}/manifest.json`,
+    `${BID}/topics/${TOPIC}/1/00000000000000000000.kbseg`,
+    `${BID}/topics/${TOPIC}/0/00000000000000000007.kbseg`,
+    `x/topics/${TOPIC}/0/00000000000000000000-00000000000000000099.kbseg`,
+  ]) {
     const idx = validIndex();
     idx.segments[0]!.key = key;
     assert.equal(await readOrRefuse(IDX_KEY, Buffer.from(JSON.stringify(idx)), readIndex), undefined, key);

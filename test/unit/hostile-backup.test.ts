@@ -10,7 +10,14 @@ import { keys } from '../../src/format/layout.js';
 import { manifestSchema, type Manifest } from '../../src/format/manifest.js';
 import { emptyIndex, partitionIndexSchema } from '../../src/format/partition-index.js';
 import {
-  decodeBlock, MAX_BLOCK_RAW_LENGTH, parseSegmentFooter, parseSegmentTrailer, readSegment, SegmentWriter, SEGMENT_TRAILER_SIZE, FOOTER_HEADER_SIZE,
+  decodeBlock,
+  MAX_BLOCK_RAW_LENGTH,
+  parseSegmentFooter,
+  parseSegmentTrailer,
+  readSegment,
+  SegmentWriter,
+  SEGMENT_TRAILER_SIZE,
+  FOOTER_HEADER_SIZE,
   type SegmentCodec,
 } from '../../src/format/segment.js';
 import { compress, decompress, lz4FramesBound } from '../../src/kafka/protocol/compression.js';
@@ -27,7 +34,12 @@ function segmentOf(codec: SegmentCodec): Buffer {
   const chunks: Buffer[] = [];
   let offset = 0n;
   for (let i = 0; i < 20; i++) {
-    const records = Array.from({ length: 10 }, (_, j) => ({ key: Buffer.from(`k${j}`), value: Buffer.from(`v${i}-${j}-`.repeat(20)), timestamp: 1_700_000_000_000n + BigInt(i), headers: [] }));
+    const records = Array.from({ length: 10 }, (_, j) => ({
+      key: Buffer.from(`k${j}`),
+      value: Buffer.from(`v${i}-${j}-`.repeat(20)),
+      timestamp: 1_700_000_000_000n + BigInt(i),
+      headers: [],
+    }));
     chunks.push(...w.add(encodeBatch(records, { baseOffset: offset, compression: 'none' })));
     offset += 10n;
   }
@@ -65,9 +77,27 @@ describe('forged segment blocks', () => {
   it('decodeBlock refuses a block entry over the limit without inflating (a zstd bomb)', () => {
     // 160 MiB of zeros in a few KiB: the old limit (the stated raw length, up to 4 GiB) let it inflate whole.
     const bomb = compress('zstd', Buffer.alloc(MAX_BLOCK_RAW_LENGTH + 32 * 1024 * 1024), 3);
-    const meta = { index: 0, storedOffset: 0, storedLength: bomb.length, rawLength: 0xffffffff, firstOffset: 0n, lastOffset: 0n, minTimestamp: 0n, maxTimestamp: 0n, recordCount: 1, batchCount: 1, controlBatchCount: 0, transactionalBatchCount: 0, crc: crc32c(bomb), codec: 'zstd' as const };
+    const meta = {
+      index: 0,
+      storedOffset: 0,
+      storedLength: bomb.length,
+      rawLength: 0xffffffff,
+      firstOffset: 0n,
+      lastOffset: 0n,
+      minTimestamp: 0n,
+      maxTimestamp: 0n,
+      recordCount: 1,
+      batchCount: 1,
+      controlBatchCount: 0,
+      transactionalBatchCount: 0,
+      crc: crc32c(bomb),
+      codec: 'zstd' as const,
+    };
     const before = process.memoryUsage().arrayBuffers;
-    assert.throws(() => decodeBlock(bomb, meta), (e: unknown) => e instanceof CorruptDataError && /over the format's limit/.test(e.message));
+    assert.throws(
+      () => decodeBlock(bomb, meta),
+      (e: unknown) => e instanceof CorruptDataError && /over the format's limit/.test(e.message),
+    );
     assert.ok(process.memoryUsage().arrayBuffers - before < 64 * 1024 * 1024, 'nothing near the bomb size was allocated');
   });
 
@@ -75,8 +105,26 @@ describe('forged segment blocks', () => {
     const bomb = compress('lz4', Buffer.alloc(64 * 1024 * 1024));
     assert.ok(bomb.length < 1024 * 1024);
     assert.ok(lz4FramesBound(bomb) >= 64 * 1024 * 1024);
-    const meta = { index: 3, storedOffset: 0, storedLength: bomb.length, rawLength: 1024 * 1024, firstOffset: 0n, lastOffset: 0n, minTimestamp: 0n, maxTimestamp: 0n, recordCount: 1, batchCount: 1, controlBatchCount: 0, transactionalBatchCount: 0, crc: crc32c(bomb), codec: 'lz4' as const };
-    assert.throws(() => decodeBlock(bomb, meta), (e: unknown) => e instanceof CorruptDataError && /block 3: .*lz4 frame could inflate to \d+ bytes, over the limit of 1048576/.test(e.message));
+    const meta = {
+      index: 3,
+      storedOffset: 0,
+      storedLength: bomb.length,
+      rawLength: 1024 * 1024,
+      firstOffset: 0n,
+      lastOffset: 0n,
+      minTimestamp: 0n,
+      maxTimestamp: 0n,
+      recordCount: 1,
+      batchCount: 1,
+      controlBatchCount: 0,
+      transactionalBatchCount: 0,
+      crc: crc32c(bomb),
+      codec: 'lz4' as const,
+    };
+    assert.throws(
+      () => decodeBlock(bomb, meta),
+      (e: unknown) => e instanceof CorruptDataError && /block 3: .*lz4 frame could inflate to \d+ bytes, over the limit of 1048576/.test(e.message),
+    );
     // A frame within its limit still inflates, and garbage is not an lz4 frame.
     const small = Buffer.from('abc'.repeat(100_000));
     assert.deepEqual(decompress('lz4', compress('lz4', small), small.length), small);
@@ -89,7 +137,10 @@ describe('forged segment blocks', () => {
       e.writeUInt32BE(e.readUInt32BE(12) - 1, 12);
       e.writeUInt8(1, 68); // zstd, so the none-codec equality check does not fire first
     });
-    assert.throws(() => readSegment(forged), (e: unknown) => e instanceof CorruptDataError && /stored length \d+ is over its raw length/.test(e.message));
+    assert.throws(
+      () => readSegment(forged),
+      (e: unknown) => e instanceof CorruptDataError && /stored length \d+ is over its raw length/.test(e.message),
+    );
   });
 
   it('the writer refuses a batch larger than a block may be, so what it writes stays readable', () => {
@@ -100,7 +151,11 @@ describe('forged segment blocks', () => {
     batch.writeInt32BE(0, 57);
     batch.writeUInt32BE(computeBatchCrc(batch), CRC_OFFSET);
     const w = new SegmentWriter({ codec: 'none', verifyCrc: false });
-    assert.throws(() => w.add(batch, { min: 0n, max: 0n }), (e: unknown) => e instanceof KafkaBackupError && e.code === 'BATCH_TOO_LARGE' && /offset 5 is \d+ bytes; a segment block holds at most 134217728 bytes/.test(e.message));
+    assert.throws(
+      () => w.add(batch, { min: 0n, max: 0n }),
+      (e: unknown) =>
+        e instanceof KafkaBackupError && e.code === 'BATCH_TOO_LARGE' && /offset 5 is \d+ bytes; a segment block holds at most 134217728 bytes/.test(e.message),
+    );
   });
 });
 
@@ -109,7 +164,13 @@ describe('manifest and index size caps', () => {
     const store = new MemoryStore();
     const key = keys.manifest('b1');
     await store.put(key, Buffer.alloc(MAX_JSON_OBJECT_BYTES + 1, 0x20));
-    await assert.rejects(readJsonObject(store, key, manifestSchema), (e: unknown) => e instanceof CorruptDataError && e.message === `b1/manifest.json: more than ${MAX_JSON_OBJECT_BYTES} bytes, over the ${MAX_JSON_OBJECT_BYTES}-byte limit for a manifest, index or state object (damaged, or not written by kafka-backup)`);
+    await assert.rejects(
+      readJsonObject(store, key, manifestSchema),
+      (e: unknown) =>
+        e instanceof CorruptDataError &&
+        e.message ===
+          `b1/manifest.json: more than ${MAX_JSON_OBJECT_BYTES} bytes, over the ${MAX_JSON_OBJECT_BYTES}-byte limit for a manifest, index or state object (damaged, or not written by kafka-backup)`,
+    );
     const idxKey = keys.partitionIndex('b1', 't', 0);
     await store.put(idxKey, Buffer.alloc(MAX_JSON_OBJECT_BYTES + 10, 0x20));
     await assert.rejects(readJsonObject(store, idxKey, partitionIndexSchema), /b1\/topics\/t\/0\/index\.json: more than/);
@@ -163,16 +224,24 @@ describe('manifest partition counts against the indexes', () => {
   it('a partition_count above the listed partitions is refused', async () => {
     const store = await storeWith(manifestWith({ name: 'orders', partition_count: 5000, configs: {}, partitions: parts(3) }), [0, 1, 2]);
     const plan = await planRestore(testRestoreOptions('k:9092', store, 'b1'));
-    assert.ok(plan.errors.includes('b1/manifest.json: topic orders has partition_count 5000 but lists 3 partitions (damaged or edited manifest)'), plan.errors.join('\n'));
+    assert.ok(
+      plan.errors.includes('b1/manifest.json: topic orders has partition_count 5000 but lists 3 partitions (damaged or edited manifest)'),
+      plan.errors.join('\n'),
+    );
   });
 
   it('a partition_count not confirmed by an index of its last partition is refused, even when only other partitions are restored', async () => {
     const store = await storeWith(manifestWith({ name: 'orders', partition_count: 4, configs: {}, partitions: parts(4) }), [0, 1, 2]);
     const plan = await planRestore(testRestoreOptions('k:9092', store, 'b1', { sourcePartitions: [0] }));
-    assert.deepEqual(plan.errors, ['b1/manifest.json: topic orders has partition_count 4 but partition 3 has no index (b1/topics/orders/3/index.json), so the count is not confirmed']);
+    assert.deepEqual(plan.errors, [
+      'b1/manifest.json: topic orders has partition_count 4 but partition 3 has no index (b1/topics/orders/3/index.json), so the count is not confirmed',
+    ]);
     const running = await storeWith(manifestWith({ name: 'orders', partition_count: 100_000, configs: {}, partitions: parts(100_000) }, 'running'), [0]);
     const p2 = await planRestore(testRestoreOptions('k:9092', running, 'b1', { sourcePartitions: [0] }));
-    assert.match(p2.errors.join('\n'), /partition_count 100000 but partition 99999 has no index .*the backup \(status running\) has not reached that partition: run it to completion, or set restore\.allow_incomplete_backup: true/);
+    assert.match(
+      p2.errors.join('\n'),
+      /partition_count 100000 but partition 99999 has no index .*the backup \(status running\) has not reached that partition: run it to completion, or set restore\.allow_incomplete_backup: true/,
+    );
     // An unfinished backup may not have started its last partitions yet: the user may accept the count.
     const p3 = await planRestore(testRestoreOptions('k:9092', running, 'b1', { sourcePartitions: [0], allowIncompleteBackup: true }));
     assert.deepEqual(p3.errors, []);
@@ -181,7 +250,13 @@ describe('manifest partition counts against the indexes', () => {
 });
 
 describe('topic configs from the backup', () => {
-  const forged = { 'retention.ms': '1', 'unclean.leader.election.enable': 'true', 'compression.type': 'zstd', 'max.message.bytes': '2000000', 'cleanup.policy': 'compact' };
+  const forged = {
+    'retention.ms': '1',
+    'unclean.leader.election.enable': 'true',
+    'compression.type': 'zstd',
+    'max.message.bytes': '2000000',
+    'cleanup.policy': 'compact',
+  };
 
   it('only the allowlist is copied by default; the rest is reported', () => {
     assert.deepEqual([...DEFAULT_TOPIC_CONFIGS_FROM_BACKUP], ['cleanup.policy', 'compression.type', 'max.message.bytes', 'retention.bytes', 'retention.ms']);
@@ -200,24 +275,35 @@ describe('topic configs from the backup', () => {
     });
   });
 
-  it('a retention from the backup that would delete restored records at once is held back, a safe one applied, the user\'s kept', () => {
+  it("a retention from the backup that would delete restored records at once is held back, a safe one applied, the user's kept", () => {
     const now = Date.UTC(2026, 0, 31);
     const extent = { oldestTimestamp: Date.UTC(2026, 0, 1), largestPartitionBytes: 5_000, now };
-    const forgedChoice = { configs: { 'retention.ms': '1', 'retention.bytes': '100', 'compression.type': 'zstd' }, configsSkipped: {} as Record<string, string> };
+    const forgedChoice = {
+      configs: { 'retention.ms': '1', 'retention.bytes': '100', 'compression.type': 'zstd' },
+      configsSkipped: {} as Record<string, string>,
+    };
     const why = holdBackDestructiveRetention(forgedChoice, {}, extent, 't');
     assert.deepEqual(forgedChoice, { configs: { 'compression.type': 'zstd' }, configsSkipped: { 'retention.ms': '1', 'retention.bytes': '100' } });
-    assert.match(why.join('\n'), /t: the backup's retention\.ms=1 is not applied: the broker would delete restored records at once \(the oldest is 30 days old\)/);
+    assert.match(
+      why.join('\n'),
+      /t: the backup's retention\.ms=1 is not applied: the broker would delete restored records at once \(the oldest is 30 days old\)/,
+    );
     const safe = { configs: { 'retention.ms': String(60 * 86_400_000), 'retention.bytes': '-1' }, configsSkipped: {} as Record<string, string> };
     assert.deepEqual(holdBackDestructiveRetention(safe, {}, extent, 't'), []);
     assert.deepEqual(safe.configs, { 'retention.ms': String(60 * 86_400_000), 'retention.bytes': '-1' });
     const own = { configs: { 'retention.ms': '1' }, configsSkipped: {} as Record<string, string> };
-    assert.deepEqual(holdBackDestructiveRetention(own, { 'retention.ms': '1' }, extent, 't'), [], 'the user\'s own value is theirs to choose');
+    assert.deepEqual(holdBackDestructiveRetention(own, { 'retention.ms': '1' }, extent, 't'), [], "the user's own value is theirs to choose");
   });
 
   it('the plan carries them per topic', async () => {
     const store = await storeWith(manifestWith({ name: 'orders', partition_count: 1, configs: forged, partitions: parts(1) }), [0]);
     const plan = await planRestore(testRestoreOptions('k:9092', store, 'b1', { topicConfigs: { 'retention.ms': '604800000' } }));
-    assert.deepEqual(plan.topics[0]?.configs, { 'cleanup.policy': 'compact', 'compression.type': 'zstd', 'max.message.bytes': '2000000', 'retention.ms': '604800000' });
+    assert.deepEqual(plan.topics[0]?.configs, {
+      'cleanup.policy': 'compact',
+      'compression.type': 'zstd',
+      'max.message.bytes': '2000000',
+      'retention.ms': '604800000',
+    });
     assert.deepEqual(plan.topics[0]?.configsSkipped, { 'unclean.leader.election.enable': 'true' });
   });
 });

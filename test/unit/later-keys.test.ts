@@ -30,11 +30,19 @@ function problems(text: string): string[] {
 describe('backup keys', () => {
   test('defaults: read_uncommitted, no rate limits, on_missing_topic fail', () => {
     const o = backupOptions(parse(BACKUP), store);
-    assert.deepEqual([o.isolationLevel, o.rateLimitRecordsPerSec, o.rateLimitBytesPerSec, o.onMissingTopic], ['read_uncommitted', undefined, undefined, 'fail']);
+    assert.deepEqual(
+      [o.isolationLevel, o.rateLimitRecordsPerSec, o.rateLimitBytesPerSec, o.onMissingTopic],
+      ['read_uncommitted', undefined, undefined, 'fail'],
+    );
   });
 
   test('set: isolation_level (any case), rate limits, on_missing_topic', () => {
-    const o = backupOptions(parse(`${BACKUP}backup:\n  isolation_level: READ_COMMITTED\n  rate_limit_records_per_sec: 5000\n  rate_limit_bytes_per_sec: 1048576\n  on_missing_topic: warn\n`), store);
+    const o = backupOptions(
+      parse(
+        `${BACKUP}backup:\n  isolation_level: READ_COMMITTED\n  rate_limit_records_per_sec: 5000\n  rate_limit_bytes_per_sec: 1048576\n  on_missing_topic: warn\n`,
+      ),
+      store,
+    );
     assert.deepEqual([o.isolationLevel, o.rateLimitRecordsPerSec, o.rateLimitBytesPerSec, o.onMissingTopic], ['read_committed', 5000, 1048576, 'warn']);
   });
 
@@ -49,8 +57,16 @@ describe('backup keys', () => {
 
 describe('restore keys', () => {
   test('rewrite_schema_ids with a mapping (quoted or unquoted ids) and registry URLs', () => {
-    const o = restoreOptions(parse(`${RESTORE}restore:\n  rewrite_schema_ids: true\n  schema_id_mapping:\n    1: 101\n    "2": 102\n  source_schema_registry_url: http://src:8081\n  target_schema_registry_url: https://dst:8081/api\n`), store);
-    assert.deepEqual([o.rewriteSchemaIds, o.schemaIdMapping, o.sourceSchemaRegistryUrl, o.targetSchemaRegistryUrl], [true, { 1: 101, 2: 102 }, 'http://src:8081', 'https://dst:8081/api']);
+    const o = restoreOptions(
+      parse(
+        `${RESTORE}restore:\n  rewrite_schema_ids: true\n  schema_id_mapping:\n    1: 101\n    "2": 102\n  source_schema_registry_url: http://src:8081\n  target_schema_registry_url: https://dst:8081/api\n`,
+      ),
+      store,
+    );
+    assert.deepEqual(
+      [o.rewriteSchemaIds, o.schemaIdMapping, o.sourceSchemaRegistryUrl, o.targetSchemaRegistryUrl],
+      [true, { 1: 101, 2: 102 }, 'http://src:8081', 'https://dst:8081/api'],
+    );
   });
 
   test('strip_offset_headers keeps its name', () => {
@@ -58,10 +74,21 @@ describe('restore keys', () => {
   });
 
   test('rewrite_schema_ids without ids, ids without rewrite_schema_ids, one registry alone, bad ids and URLs are refused', () => {
-    assert.match(problems(`${RESTORE}restore:\n  rewrite_schema_ids: true\n`).join('\n'), /restore\.rewrite_schema_ids: needs restore\.schema_id_mapping .* or both restore\.source_schema_registry_url and restore\.target_schema_registry_url/);
-    assert.match(problems(`${RESTORE}restore:\n  schema_id_mapping: {1: 2}\n`).join('\n'), /restore\.schema_id_mapping: has no effect without restore\.rewrite_schema_ids: true/);
-    assert.match(problems(`${RESTORE}restore:\n  rewrite_schema_ids: true\n  source_schema_registry_url: http://a:1\n`).join('\n'), /restore\.target_schema_registry_url: required together with the other registry URL/);
-    const p = problems(`${RESTORE}restore:\n  rewrite_schema_ids: true\n  schema_id_mapping:\n    abc: 1\n    5: -1\n  target_schema_registry_url: ftp://x\n  source_schema_registry_url: http://a:1\n`).join('\n');
+    assert.match(
+      problems(`${RESTORE}restore:\n  rewrite_schema_ids: true\n`).join('\n'),
+      /restore\.rewrite_schema_ids: needs restore\.schema_id_mapping .* or both restore\.source_schema_registry_url and restore\.target_schema_registry_url/,
+    );
+    assert.match(
+      problems(`${RESTORE}restore:\n  schema_id_mapping: {1: 2}\n`).join('\n'),
+      /restore\.schema_id_mapping: has no effect without restore\.rewrite_schema_ids: true/,
+    );
+    assert.match(
+      problems(`${RESTORE}restore:\n  rewrite_schema_ids: true\n  source_schema_registry_url: http://a:1\n`).join('\n'),
+      /restore\.target_schema_registry_url: required together with the other registry URL/,
+    );
+    const p = problems(
+      `${RESTORE}restore:\n  rewrite_schema_ids: true\n  schema_id_mapping:\n    abc: 1\n    5: -1\n  target_schema_registry_url: ftp://x\n  source_schema_registry_url: http://a:1\n`,
+    ).join('\n');
     assert.match(p, /restore\.schema_id_mapping\.abc: schema id "abc" is not an integer/);
     assert.match(p, /restore\.schema_id_mapping\.5: must be at least 0, got -1/);
     assert.match(p, /restore\.target_schema_registry_url: expected an http\(s\) URL of a Schema Registry/);
@@ -89,7 +116,10 @@ describe('AbortedBatchFilter (read_committed at backup time)', () => {
   });
 
   test('a transaction that began before the fetched range is aborted from the first batch on', () => {
-    const f = new AbortedBatchFilter([{ producerId: 3n, firstOffset: 2n }, { producerId: 4n, firstOffset: 50n }]);
+    const f = new AbortedBatchFilter([
+      { producerId: 3n, firstOffset: 2n },
+      { producerId: 4n, firstOffset: 50n },
+    ]);
     assert.equal(f.isAborted(batch(40, 44, 3)), true);
     assert.equal(f.isAborted(batch(45, 49, 4)), false, 'producer 4 aborts only from offset 50');
     assert.equal(f.isAborted(batch(50, 51, 4)), true);
@@ -97,14 +127,21 @@ describe('AbortedBatchFilter (read_committed at backup time)', () => {
 });
 
 describe('SchemaIdRewriter', () => {
-  const wire = (id: number, payload = 'x') => Buffer.concat([Buffer.from([0]), Buffer.from([id >>> 24, (id >>> 16) & 255, (id >>> 8) & 255, id & 255]), Buffer.from(payload)]);
-  const r = new SchemaIdRewriter(new Map([[1, 70000], [2, 2]]));
+  const wire = (id: number, payload = 'x') =>
+    Buffer.concat([Buffer.from([0]), Buffer.from([id >>> 24, (id >>> 16) & 255, (id >>> 8) & 255, id & 255]), Buffer.from(payload)]);
+  const r = new SchemaIdRewriter(
+    new Map([
+      [1, 70000],
+      [2, 2],
+    ]),
+  );
   const at = () => 'value of t/0 offset 5';
 
   test('rewrites the id of the wire format and nothing else', () => {
     const out = r.rewrite(wire(1, 'payload'), at)!;
     assert.deepEqual(out, wire(70000, 'payload'));
-    for (const same of [null, Buffer.alloc(0), Buffer.from([0, 0, 0, 1]), Buffer.from('{"json":1}'), Buffer.from([1, 0, 0, 0, 9, 9])]) assert.equal(r.rewrite(same, at), same);
+    for (const same of [null, Buffer.alloc(0), Buffer.from([0, 0, 0, 1]), Buffer.from('{"json":1}'), Buffer.from([1, 0, 0, 0, 9, 9])])
+      assert.equal(r.rewrite(same, at), same);
     const kept = wire(2);
     assert.equal(r.rewrite(kept, at), kept, 'an id mapped to itself is left as is');
   });
@@ -114,7 +151,11 @@ describe('SchemaIdRewriter', () => {
   });
 
   test('affects(): only batches with an id to change are rebuilt', () => {
-    const b = (values: Buffer[]) => encodeBatch(values.map((v, i) => ({ key: null, value: v, headers: [], timestamp: 1n, offsetDelta: i })), { compression: 'none' });
+    const b = (values: Buffer[]) =>
+      encodeBatch(
+        values.map((v, i) => ({ key: null, value: v, headers: [], timestamp: 1n, offsetDelta: i })),
+        { compression: 'none' },
+      );
     assert.equal(r.affects(b([Buffer.from('a'), wire(2)]), 't', 0), false);
     assert.equal(r.affects(b([Buffer.from('a'), wire(1)]), 't', 0), true);
     assert.throws(() => r.affects(b([wire(3)]), 't', 0), /schema id 3 \(value of t\/0 offset 0\)/);
@@ -128,7 +169,12 @@ describe('registryMapping', () => {
       const u = new URL(String(input));
       const [, side, , subject, , version] = u.pathname.split('/').map(decodeURIComponent);
       const all = sides[side!]!;
-      const body = subject === undefined ? [...new Set(all.map((s) => s.subject))] : version === undefined ? all.filter((s) => s.subject === subject).map((s) => s.version) : all.find((s) => s.subject === subject && String(s.version) === version);
+      const body =
+        subject === undefined
+          ? [...new Set(all.map((s) => s.subject))]
+          : version === undefined
+            ? all.filter((s) => s.subject === subject).map((s) => s.version)
+            : all.find((s) => s.subject === subject && String(s.version) === version);
       return new Response(JSON.stringify(body), { status: 200 });
     }) as typeof fetch;
 
@@ -147,11 +193,17 @@ describe('registryMapping', () => {
       ],
     });
     const m = await registryMapping('http://reg/src', 'http://reg/dst', new Set([4]), f);
-    assert.deepEqual([...m].sort(), [[1, 11], [3, 13]]);
+    assert.deepEqual([...m].sort(), [
+      [1, 11],
+      [3, 13],
+    ]);
   });
 
   test('an HTTP error names the key, the request and the status', async () => {
     const f = (async () => new Response('nope', { status: 503 })) as typeof fetch;
-    await assert.rejects(registryMapping('http://reg/src', 'http://reg/dst', new Set(), f), /restore\.(source|target)_schema_registry_url: GET http:\/\/reg\/(src|dst)\/subjects: HTTP 503 nope/);
+    await assert.rejects(
+      registryMapping('http://reg/src', 'http://reg/dst', new Set(), f),
+      /restore\.(source|target)_schema_registry_url: GET http:\/\/reg\/(src|dst)\/subjects: HTTP 503 nope/,
+    );
   });
 });

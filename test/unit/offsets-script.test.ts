@@ -30,31 +30,68 @@ function runScript(script: string, shell: 'sh' | 'bash'): { status: number | nul
 
 function group(groupId: string, topic = 'orders-restored'): GroupReset {
   return {
-    groupId, technique: 'exact', status: 'planned',
-    partitions: [{ targetTopic: topic, targetPartition: 0, sources: [{ topic: 'orders', partition: 0, offset: 5 }], before: null, after: 12, duplicates: 0, duplicatesApproximate: false, atEnd: false }],
+    groupId,
+    technique: 'exact',
+    status: 'planned',
+    partitions: [
+      {
+        targetTopic: topic,
+        targetPartition: 0,
+        sources: [{ topic: 'orders', partition: 0, offset: 5 }],
+        before: null,
+        after: 12,
+        duplicates: 0,
+        duplicatesApproximate: false,
+        atEnd: false,
+      },
+    ],
   };
 }
 
 function report(groups: GroupReset[], over: Partial<ResetReport> = {}): ResetReport {
-  return { backupId: 'b1', restoreId: 'r1', technique: 'exact', offsetsFrom: { kind: 'snapshot', takenAt: 0, key: 'k' }, dryRun: true, warnings: [], groups, ...over };
+  return {
+    backupId: 'b1',
+    restoreId: 'r1',
+    technique: 'exact',
+    offsetsFrom: { kind: 'snapshot', takenAt: 0, key: 'k' },
+    dryRun: true,
+    warnings: [],
+    groups,
+    ...over,
+  };
 }
 
-const expectedCall = (id: string, topic = 'orders-restored') => ['--bootstrap-server', 'localhost:9092', '--group', id, '--topic', `${topic}:0`, '--reset-offsets', '--to-offset', '12', '--execute'];
+const expectedCall = (id: string, topic = 'orders-restored') => [
+  '--bootstrap-server',
+  'localhost:9092',
+  '--group',
+  id,
+  '--topic',
+  `${topic}:0`,
+  '--reset-offsets',
+  '--to-offset',
+  '12',
+  '--execute',
+];
 
 describe('offset-reset script: hostile values', () => {
   const marker = (dir: string, n: number) => join(dir, `pwned${n}`);
 
   for (const shell of ['sh', 'bash'] as const) {
     test(`${shell}: newlines, $(…), backticks and quotes in group ids, restore ids, topics and warnings run nothing; every group is reset with its exact id`, () => {
-      const hostile = [
-        `evil\ntouch pwned1\n#`,
-        `x$(touch pwned2)'$(touch pwned3)'\`touch pwned4\``,
-        `\r\ntouch pwned5;\u2028\u202e`,
-        `a'b"c\\d`,
-      ];
-      const rep = report([group('honest'), ...hostile.map((h) => group(h)), { groupId: 'idle\ntouch pwned6', technique: 'exact', status: 'no-offsets', reason: 'none\ntouch pwned7', partitions: [] }], {
-        backupId: 'b1\ntouch pwned8', restoreId: 'r1\ntouch pwned9', warnings: ['restore x\ntouch pwned10'],
-      });
+      const hostile = [`evil\ntouch pwned1\n#`, `x$(touch pwned2)'$(touch pwned3)'\`touch pwned4\``, `\r\ntouch pwned5;\u2028\u202e`, `a'b"c\\d`];
+      const rep = report(
+        [
+          group('honest'),
+          ...hostile.map((h) => group(h)),
+          { groupId: 'idle\ntouch pwned6', technique: 'exact', status: 'no-offsets', reason: 'none\ntouch pwned7', partitions: [] },
+        ],
+        {
+          backupId: 'b1\ntouch pwned8',
+          restoreId: 'r1\ntouch pwned9',
+          warnings: ['restore x\ntouch pwned10'],
+        },
+      );
       const script = offsetResetScript(rep, { bootstrapServers: ['localhost:9092'], restoreChoice: 'restore r\ntouch pwned11 (completed …)', generatedAt: 0 });
       const r = runScript(script, shell);
       try {
@@ -70,15 +107,18 @@ describe('offset-reset script: hostile values', () => {
 
   test('any group id: the stub receives exactly that id, nothing else runs (property, sh)', () => {
     const id = fc.string({ unit: 'binary', minLength: 1, maxLength: 24 }).filter((s) => !s.includes('\0'));
-    fc.assert(fc.property(id, (g) => {
-      const r = runScript(offsetResetScript(report([group(g), group('honest')]), { bootstrapServers: ['localhost:9092'] }), 'sh');
-      try {
-        assert.equal(r.status, 0, r.stderr);
-        assert.deepEqual(r.calls, [expectedCall(g), expectedCall('honest')]);
-      } finally {
-        rmSync(r.dir, { recursive: true, force: true });
-      }
-    }), { numRuns: 60 });
+    fc.assert(
+      fc.property(id, (g) => {
+        const r = runScript(offsetResetScript(report([group(g), group('honest')]), { bootstrapServers: ['localhost:9092'] }), 'sh');
+        try {
+          assert.equal(r.status, 0, r.stderr);
+          assert.deepEqual(r.calls, [expectedCall(g), expectedCall('honest')]);
+        } finally {
+          rmSync(r.dir, { recursive: true, force: true });
+        }
+      }),
+      { numRuns: 60 },
+    );
   });
 
   test('a NUL in a group id: left out with a warning comment, the other groups still scripted', () => {

@@ -2,7 +2,16 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { OffsetMapBuilder, type OffsetRun } from '../../src/restore/offset-map.js';
-import { chooseSnapshot, countDuplicates, MissingHeaderError, searchByHeader, timestampLookup, translateExact, translateOne, type ProbeResult } from '../../src/offsets/translate.js';
+import {
+  chooseSnapshot,
+  countDuplicates,
+  MissingHeaderError,
+  searchByHeader,
+  timestampLookup,
+  translateExact,
+  translateOne,
+  type ProbeResult,
+} from '../../src/offsets/translate.js';
 
 /** Runs of a restore that kept the given source offsets of orders/0 (in order), from target offset `base`. */
 function runsOf(kept: number[], base = 0, topic = 'orders', partition = 0): OffsetRun[] {
@@ -72,11 +81,17 @@ describe('exact translation', () => {
           const single = translateOne(runs, { topic: 't', partition: 0, offset: ca }, end);
           const firstA = target.find((r) => r.p === 0 && r.s >= ca);
           assert.equal(single.targetOffset, firstA ? firstA.t : end);
-          const commits = [{ topic: 't', partition: 0, offset: ca }, { topic: 't', partition: 1, offset: cb }];
+          const commits = [
+            { topic: 't', partition: 0, offset: ca },
+            { topic: 't', partition: 1, offset: cb },
+          ];
           const tr = translateExact(runs, commits, end);
           const unconsumed = target.filter((r) => r.s >= (r.p === 0 ? ca : cb));
           assert.equal(tr.targetOffset, unconsumed.length ? Math.min(...unconsumed.map((r) => r.t)) : end);
-          assert.ok(unconsumed.every((r) => r.t >= tr.targetOffset), 'never skips an unconsumed record');
+          assert.ok(
+            unconsumed.every((r) => r.t >= tr.targetOffset),
+            'never skips an unconsumed record',
+          );
           assert.equal(tr.duplicates, target.filter((r) => r.t >= tr.targetOffset && r.s < (r.p === 0 ? ca : cb)).length);
           assert.equal(countDuplicates(runs, commits, tr.targetOffset), tr.duplicates);
         },

@@ -18,12 +18,30 @@ describe('human log lines', () => {
   const t = Date.UTC(2026, 0, 2, 7, 12, 3, 45);
 
   it('time of day in UTC, level, message, then every other field as key=value', () => {
-    const line = formatLogLine(JSON.stringify({ level: 40, time: t, module: 'restore', err: 'connection reset', attempt: 2, ok: false, where: { topic: 'orders', partition: 3 }, msg: 'checkpoint failed; will retry' }));
-    assert.equal(line, '07:12:03.045Z  WARN   checkpoint failed; will retry  module=restore  err="connection reset"  attempt=2  ok=false  where={"topic":"orders","partition":3}\n');
+    const line = formatLogLine(
+      JSON.stringify({
+        level: 40,
+        time: t,
+        module: 'restore',
+        err: 'connection reset',
+        attempt: 2,
+        ok: false,
+        where: { topic: 'orders', partition: 3 },
+        msg: 'checkpoint failed; will retry',
+      }),
+    );
+    assert.equal(
+      line,
+      '07:12:03.045Z  WARN   checkpoint failed; will retry  module=restore  err="connection reset"  attempt=2  ok=false  where={"topic":"orders","partition":3}\n',
+    );
   });
 
   it('every level has its name; the level is coloured only when asked', () => {
-    const names = [10, 20, 30, 40, 50, 60].map((level) => formatLogLine(JSON.stringify({ level, time: t, msg: 'm' })).split('  ')[1]!.trim());
+    const names = [10, 20, 30, 40, 50, 60].map((level) =>
+      formatLogLine(JSON.stringify({ level, time: t, msg: 'm' }))
+        .split('  ')[1]!
+        .trim(),
+    );
     assert.deepEqual(names, ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL']);
     assert.equal(formatLogLine(JSON.stringify({ level: 50, time: t, msg: 'm' }), true), '07:12:03.045Z  \x1b[31mERROR\x1b[0m  m\n');
     assert.ok(!formatLogLine(JSON.stringify({ level: 50, time: t, msg: 'm' })).includes('\x1b'));
@@ -54,7 +72,11 @@ describe('loggers taken at module load follow configureLogger (-v, --quiet, --lo
       "early.info('hidden by quiet');",
       "early.warn('warning kept by quiet');",
     ].join('\n');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, LOG_LEVEL: '' } });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, LOG_LEVEL: '' },
+    });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stderr.trim().split('\n');
     assert.equal(lines.length, 3, r.stderr);
@@ -104,7 +126,10 @@ describe('progress display', () => {
     process.stderr.write = realWrite;
     assert.equal(written.length, 2);
     const [first, second] = written as [string, string];
-    assert.match(first, /^\[░+\] {3}0% {2}1,000 records, 100\.0 KB, 0 rec\/s, 2\/3 partitions done\n {2}orders {4}\[░+\] {3}0% {2}1,000 records, 1\/2 partitions done\n {2}payments {2}\[█+\] 100% {2}0 records, 1\/1 partitions done\n$/);
+    assert.match(
+      first,
+      /^\[░+\] {3}0% {2}1,000 records, 100\.0 KB, 0 rec\/s, 2\/3 partitions done\n {2}orders {4}\[░+\] {3}0% {2}1,000 records, 1\/2 partitions done\n {2}payments {2}\[█+\] 100% {2}0 records, 1\/1 partitions done\n$/,
+    );
     // The second frame first moves up over the three lines of the first and clears them.
     assert.ok(second.startsWith('\x1b[3F\x1b[J'), JSON.stringify(second.slice(0, 10)));
     assert.match(second, /\[█{12}░{12}\] {2}50% {2}1,500 records, 150\.0 KB, [\d,]+ rec\/s, ETA [^,]+, 2\/3 partitions done/);
@@ -127,11 +152,16 @@ describe('progress display', () => {
     assert.deepEqual(written, []);
   });
 
-  it('restore: counts the engine\'s calls and passes each one on to the metrics sink', () => {
+  it("restore: counts the engine's calls and passes each one on to the metrics sink", () => {
     setProgressMode('live');
     capture();
     const calls: string[] = [];
-    const sink = { partitionsPlanned: (n: number) => calls.push(`planned ${n}`), restored: (t: string, p: number, n: number, b: number) => calls.push(`restored ${t}/${p} ${n} ${b}`), partitionDone: (t: string, p: number) => calls.push(`done ${t}/${p}`), error: (op: string) => calls.push(`error ${op}`) };
+    const sink = {
+      partitionsPlanned: (n: number) => calls.push(`planned ${n}`),
+      restored: (t: string, p: number, n: number, b: number) => calls.push(`restored ${t}/${p} ${n} ${b}`),
+      partitionDone: (t: string, p: number) => calls.push(`done ${t}/${p}`),
+      error: (op: string) => calls.push(`error ${op}`),
+    };
     const r = new RestoreProgressDisplay().teeTo(sink);
     r.partitionsPlanned(2);
     r.restored('a', 0, 1000, 50_000);
@@ -147,11 +177,17 @@ describe('progress display', () => {
     assert.match(last, /\[█+\] 100% {2}1,500 records restored, 51\.0 KB, [\d,]+ rec\/s, 2\/2 partitions done\n {2}a {2}1,000 records\n {2}b {2}500 records\n$/);
   });
 
-  it('restore: with the plan\'s record count, a bar by records and an ETA (marked ~ when the count is an estimate)', () => {
+  it("restore: with the plan's record count, a bar by records and an ETA (marked ~ when the count is an estimate)", () => {
     setProgressMode('live');
     capture();
     const calls: string[] = [];
-    const r = new RestoreProgressDisplay().teeTo({ partitionsPlanned: () => {}, restored: () => {}, partitionDone: () => {}, error: () => {}, recordsPlanned: (n, exact) => calls.push(`${n} ${exact}`) });
+    const r = new RestoreProgressDisplay().teeTo({
+      partitionsPlanned: () => {},
+      restored: () => {},
+      partitionDone: () => {},
+      error: () => {},
+      recordsPlanned: (n, exact) => calls.push(`${n} ${exact}`),
+    });
     r.partitionsPlanned(2);
     r.recordsPlanned(4000, false);
     r.restored('a', 0, 1000, 50_000);

@@ -115,7 +115,8 @@ describe('crc32c', () => {
 });
 
 describe('lz4 batches scanned in scratch memory', () => {
-  const records = (n: number, t0: bigint): RecordInput[] => Array.from({ length: n }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.alloc(200, i), timestamp: t0 + BigInt((i * 37) % n) }));
+  const records = (n: number, t0: bigint): RecordInput[] =>
+    Array.from({ length: n }, (_, i) => ({ key: Buffer.from(`k${i}`), value: Buffer.alloc(200, i), timestamp: t0 + BigInt((i * 37) % n) }));
 
   it('gives the exact range, refuses a damaged frame and works again after it', () => {
     const good = encodeBatch(records(50, 1000n), { compression: 'lz4' });
@@ -201,25 +202,41 @@ describe('encodeBatch / decodeBatch', () => {
     const { header, records } = decodeBatch(batch);
     assert.equal(header.lastOffsetDelta, 9);
     assert.equal(header.recordCount, 3);
-    assert.deepEqual(records.map((r) => r.offset), [50n, 53n, 59n]);
+    assert.deepEqual(
+      records.map((r) => r.offset),
+      [50n, 53n, 59n],
+    );
     assert.equal(header.producerId, 77n);
     assert.equal(header.producerEpoch, 3);
     assert.equal(header.baseSequence, 12);
     assert.equal(header.partitionLeaderEpoch, 9);
     assert.equal(header.isTransactional, true);
     assert.deepEqual(batchTimestampRange(batch), { min: 5n, max: 10n });
-    assert.throws(() => encodeBatch([{ key: null, value: null, timestamp: 0n, offsetDelta: 2 }, { key: null, value: null, timestamp: 0n, offsetDelta: 2 }]), RangeError);
+    assert.throws(
+      () =>
+        encodeBatch([
+          { key: null, value: null, timestamp: 0n, offsetDelta: 2 },
+          { key: null, value: null, timestamp: 0n, offsetDelta: 2 },
+        ]),
+      RangeError,
+    );
     assert.throws(() => encodeBatch([]), RangeError);
   });
 
   it('gives every record of a LogAppendTime batch the maxTimestamp', () => {
-    const batch = encodeBatch([
-      { key: null, value: b('x'), timestamp: 100n },
-      { key: null, value: b('y'), timestamp: 50n },
-    ], { timestampType: 'logAppend', logAppendTime: 999n, compression: 'lz4' });
+    const batch = encodeBatch(
+      [
+        { key: null, value: b('x'), timestamp: 100n },
+        { key: null, value: b('y'), timestamp: 50n },
+      ],
+      { timestampType: 'logAppend', logAppendTime: 999n, compression: 'lz4' },
+    );
     const { header, records } = decodeBatch(batch);
     assert.equal(header.timestampType, 'logAppend');
-    assert.deepEqual(records.map((r) => r.timestamp), [999n, 999n]);
+    assert.deepEqual(
+      records.map((r) => r.timestamp),
+      [999n, 999n],
+    );
     assert.deepEqual(batchTimestampRange(batch), { min: 999n, max: 999n });
   });
 
@@ -228,7 +245,10 @@ describe('encodeBatch / decodeBatch', () => {
     const bad = Buffer.from(batch);
     bad[RECORDS_OFFSET + 3]! ^= 0x01;
     assert.equal(verifyBatchCrc(bad), false);
-    assert.throws(() => decodeBatch(bad), (e: unknown) => e instanceof CorruptDataError && /CRC-32C mismatch/.test(e.message));
+    assert.throws(
+      () => decodeBatch(bad),
+      (e: unknown) => e instanceof CorruptDataError && /CRC-32C mismatch/.test(e.message),
+    );
     assert.throws(() => rewriteBatchForProduce(bad, { producerId: 1n, producerEpoch: 0, baseSequence: 0 }), CorruptDataError);
     assert.equal(verifyBatchCrc(batch.subarray(0, batch.length - 1)), false);
   });
@@ -257,7 +277,16 @@ describe('interoperability with @platformatic/kafka', () => {
   for (const compression of CODECS) {
     it(`decodes batches written by its createRecordsBatch (${compression})`, () => {
       const messages = [
-        { topic: 't', key: b('k1'), value: b('v1'), timestamp: 1000n, headers: new Map([[b('h1'), b('x')], [b('h2'), b('y')]]) },
+        {
+          topic: 't',
+          key: b('k1'),
+          value: b('v1'),
+          timestamp: 1000n,
+          headers: new Map([
+            [b('h1'), b('x')],
+            [b('h2'), b('y')],
+          ]),
+        },
         { topic: 't', value: b('no key'), timestamp: 900n },
         { topic: 't', key: b('k3'), value: Buffer.alloc(0), timestamp: 1200n },
       ];
@@ -269,8 +298,14 @@ describe('interoperability with @platformatic/kafka', () => {
       const { header, records } = decodeBatch(batch);
       assert.equal(header.producerId, 5n);
       assert.equal(header.compression, compression);
-      assert.deepEqual(records.map((r) => r.timestamp), [1000n, 900n, 1200n]);
-      assert.deepEqual(records[0]!.headers, [{ key: b('h1'), value: b('x') }, { key: b('h2'), value: b('y') }]);
+      assert.deepEqual(
+        records.map((r) => r.timestamp),
+        [1000n, 900n, 1200n],
+      );
+      assert.deepEqual(records[0]!.headers, [
+        { key: b('h1'), value: b('x') },
+        { key: b('h2'), value: b('y') },
+      ]);
       assert.equal(records[1]!.key, null);
       assert.deepEqual(records[2]!.value, Buffer.alloc(0));
       assert.deepEqual(batchTimestampRange(batch), { min: 900n, max: 1200n });
@@ -278,7 +313,10 @@ describe('interoperability with @platformatic/kafka', () => {
 
     it(`has our batches read by its readRecordsBatches (${compression})`, () => {
       const recs = sampleRecords().filter((r) => r.value === null || r.value.length < 1000);
-      const ours = Buffer.concat([encodeBatch(recs, { baseOffset: 10n, compression }), encodeBatch(recs.slice(0, 2), { baseOffset: 10n + BigInt(recs.length) })]);
+      const ours = Buffer.concat([
+        encodeBatch(recs, { baseOffset: 10n, compression }),
+        encodeBatch(recs.slice(0, 2), { baseOffset: 10n + BigInt(recs.length) }),
+      ]);
       const theirs = readRecordsBatches(Reader.from(ours));
       assert.equal(theirs.length, 2);
       const first = theirs[0]!;
@@ -293,7 +331,10 @@ describe('interoperability with @platformatic/kafka', () => {
         assert.deepEqual(t.key === null ? null : Buffer.from(t.key), e.key);
         assert.deepEqual(t.value === null ? null : Buffer.from(t.value), e.value);
         const eh = (e.headers ?? []).map((h) => [typeof h.key === 'string' ? b(h.key) : h.key, h.value]);
-        assert.deepEqual(t.headers.map(([k, v]) => [k === null ? null : Buffer.from(k), v === null ? null : Buffer.from(v)]), eh);
+        assert.deepEqual(
+          t.headers.map(([k, v]) => [k === null ? null : Buffer.from(k), v === null ? null : Buffer.from(v)]),
+          eh,
+        );
       }
     });
   }
@@ -301,7 +342,13 @@ describe('interoperability with @platformatic/kafka', () => {
 
 describe('splitBatches', () => {
   const b1 = encodeBatch([{ key: null, value: b('one'), timestamp: 1n }], { baseOffset: 0n });
-  const b2 = encodeBatch([{ key: null, value: b('two'), timestamp: 2n }, { key: null, value: b('three'), timestamp: 3n }], { baseOffset: 1n, compression: 'zstd' });
+  const b2 = encodeBatch(
+    [
+      { key: null, value: b('two'), timestamp: 2n },
+      { key: null, value: b('three'), timestamp: 3n },
+    ],
+    { baseOffset: 1n, compression: 'zstd' },
+  );
   const all = Buffer.concat([b1, b2]);
 
   it('returns complete batches as subarrays', () => {
@@ -325,7 +372,10 @@ describe('splitBatches', () => {
   it('refuses old message formats clearly and corrupt lengths', () => {
     const v1 = Buffer.from(b1);
     v1[16] = 1;
-    assert.throws(() => splitBatches(v1), (e: unknown) => e instanceof UnsupportedMessageFormatError && /message format v1/.test(e.message) && e.magic === 1);
+    assert.throws(
+      () => splitBatches(v1),
+      (e: unknown) => e instanceof UnsupportedMessageFormatError && /message format v1/.test(e.message) && e.magic === 1,
+    );
     const v0 = Buffer.from(b1);
     v0[16] = 0;
     assert.throws(() => splitBatches(v0), /message format v0/);
@@ -341,7 +391,15 @@ describe('splitBatches', () => {
 describe('re-sending stored batches', () => {
   for (const compression of CODECS) {
     it(`rewrites producer fields without touching the records (${compression})`, () => {
-      const batch = encodeBatch(sampleRecords().slice(0, 6), { baseOffset: 4242n, compression, partitionLeaderEpoch: 7, transactional: true, producerId: 3n, producerEpoch: 2, baseSequence: 100 });
+      const batch = encodeBatch(sampleRecords().slice(0, 6), {
+        baseOffset: 4242n,
+        compression,
+        partitionLeaderEpoch: 7,
+        transactional: true,
+        producerId: 3n,
+        producerEpoch: 2,
+        baseSequence: 100,
+      });
       assert.equal(canReuseBatch(batch), true);
       const out = rewriteBatchForProduce(batch, { producerId: 99n, producerEpoch: 4, baseSequence: 1234 });
       assert.ok(verifyBatchCrc(out));
@@ -356,8 +414,14 @@ describe('re-sending stored batches', () => {
       assert.equal(h.compression, compression);
       const before = decodeBatch(batch).records;
       const after = decodeBatch(out).records;
-      assert.deepEqual(after.map((r) => ({ ...r, offset: r.offset + 4242n })), before);
-      assert.equal(readBatchHeader(rewriteBatchForProduce(batch, { producerId: 1n, producerEpoch: 0, baseSequence: 0, transactional: true })).isTransactional, true);
+      assert.deepEqual(
+        after.map((r) => ({ ...r, offset: r.offset + 4242n })),
+        before,
+      );
+      assert.equal(
+        readBatchHeader(rewriteBatchForProduce(batch, { producerId: 1n, producerEpoch: 0, baseSequence: 0, transactional: true })).isTransactional,
+        true,
+      );
       assert.ok(computeBatchCrc(out) === out.readUInt32BE(CRC_OFFSET));
     });
   }
@@ -370,17 +434,21 @@ describe('re-sending stored batches', () => {
     assert.match(batchReuseProblem(gaps) ?? '', /offset gaps/);
     assert.equal(canReuseBatch(gaps), false);
     // count == lastOffsetDelta + 1 but inner deltas 0, 2, 2? build deltas 0,1,3 then patch lastOffsetDelta to 2.
-    const inner = Buffer.from(encodeBatch([
-      { key: b('a'), value: b('1'), timestamp: 1n, offsetDelta: 0 },
-      { key: b('b'), value: b('2'), timestamp: 2n, offsetDelta: 1 },
-      { key: b('c'), value: b('3'), timestamp: 3n, offsetDelta: 3 },
-    ]));
+    const inner = Buffer.from(
+      encodeBatch([
+        { key: b('a'), value: b('1'), timestamp: 1n, offsetDelta: 0 },
+        { key: b('b'), value: b('2'), timestamp: 2n, offsetDelta: 1 },
+        { key: b('c'), value: b('3'), timestamp: 3n, offsetDelta: 3 },
+      ]),
+    );
     inner.writeInt32BE(2, LAST_OFFSET_DELTA_OFFSET);
     inner.writeUInt32BE(computeBatchCrc(inner), CRC_OFFSET);
     assert.match(batchReuseProblem(inner) ?? '', /not 0\.\.n-1/);
     const lat = encodeBatch([{ key: null, value: b('x'), timestamp: 1n }], { timestampType: 'logAppend' });
     assert.match(batchReuseProblem(lat) ?? '', /LogAppendTime/);
-    const control = Buffer.from(encodeBatch([{ key: Buffer.from([0, 0, 0, 1]), value: Buffer.from([0, 0, 0, 0, 0, 0]), timestamp: 1n }], { transactional: true }));
+    const control = Buffer.from(
+      encodeBatch([{ key: Buffer.from([0, 0, 0, 1]), value: Buffer.from([0, 0, 0, 0, 0, 0]), timestamp: 1n }], { transactional: true }),
+    );
     control.writeInt16BE(control.readInt16BE(21) | 0x20, 21);
     control.writeUInt32BE(computeBatchCrc(control), CRC_OFFSET);
     assert.equal(readBatchHeader(control).isControl, true);

@@ -10,10 +10,22 @@ const rec = (key: string, value: string | null, ts: bigint, headers: [string, st
   timestamp: ts,
 });
 
-const ours = [rec('a', '1', 10n), rec('b', null, 11n, [['h', 'x'], ['h', null]]), rec('c', '', 12n)];
+const ours = [
+  rec('a', '1', 10n),
+  rec('b', null, 11n, [
+    ['h', 'x'],
+    ['h', null],
+  ]),
+  rec('c', '', 12n),
+];
 
 test('the records past the checkpoint are recognised when they are the next ones of the restore', () => {
-  const tail = ResumeTail.of('t/0', ours.map((r, i) => targetRecord(100 + i, r, true)), 103, 'state.json');
+  const tail = ResumeTail.of(
+    't/0',
+    ours.map((r, i) => targetRecord(100 + i, r, true)),
+    103,
+    'state.json',
+  );
   for (const [i, r] of ours.entries()) tail.match(r, 500 + i);
   assert.equal(tail.pending, false);
   tail.finish();
@@ -23,7 +35,13 @@ test('a foreign record is refused, naming the partition and its offset', () => {
   const target = [targetRecord(100, ours[0]!, true), targetRecord(101, rec('intruder', '1', 11n), true)];
   const tail = ResumeTail.of('t/3', target, 102, 'state.json');
   tail.match(ours[0]!, 500);
-  assert.throws(() => tail.match(ours[1]!, 501), (e: unknown) => e instanceof UserError && /^t\/3: the record at offset 101 is not the record this restore would write there \(source offset 501\): another producer/.test(e.message) && /state\.json/.test(e.message));
+  assert.throws(
+    () => tail.match(ours[1]!, 501),
+    (e: unknown) =>
+      e instanceof UserError &&
+      /^t\/3: the record at offset 101 is not the record this restore would write there \(source offset 501\): another producer/.test(e.message) &&
+      /state\.json/.test(e.message),
+  );
 });
 
 test('content differences that count: a header, a null vs empty value, the CreateTime timestamp', () => {
@@ -52,5 +70,8 @@ test('a transaction marker, or records past the end of the restore, are not ours
 test('a batch not placed right after our previous record stops the restore; acks 0 (no offset) is not checked', () => {
   checkContiguous('t/0', 120n, 120);
   checkContiguous('t/0', undefined, 120);
-  assert.throws(() => checkContiguous('t/0', 121n, 120), /t\/0: the broker put this restore's batch at offset 121, but its previous record ends at 120: another producer/);
+  assert.throws(
+    () => checkContiguous('t/0', 121n, 120),
+    /t\/0: the broker put this restore's batch at offset 121, but its previous record ends at 120: another producer/,
+  );
 });

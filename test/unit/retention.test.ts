@@ -21,17 +21,39 @@ const NOW = 1_800_000_000_000;
 /** A segment of `topic/partition` at offsets first..first+9 whose newest record is `ageDays` old. */
 function seg(first: number, ageDays: number, bytes = 100): SegmentEntry {
   const t = NOW - ageDays * DAY;
-  return { key: `b/topics/t/0/${String(first).padStart(20, '0')}.kbseg`, first_offset: first, last_offset: first + 9, record_count: 10, batch_count: 1, min_timestamp: t - 1000, max_timestamp: t, raw_bytes: bytes, stored_bytes: bytes, codec: 'zstd', sha256: '0'.repeat(64), aborted_transactions: [], created_at: t };
+  return {
+    key: `b/topics/t/0/${String(first).padStart(20, '0')}.kbseg`,
+    first_offset: first,
+    last_offset: first + 9,
+    record_count: 10,
+    batch_count: 1,
+    min_timestamp: t - 1000,
+    max_timestamp: t,
+    raw_bytes: bytes,
+    stored_bytes: bytes,
+    codec: 'zstd',
+    sha256: '0'.repeat(64),
+    aborted_transactions: [],
+    created_at: t,
+  };
 }
 
-const removedFirsts = (d: ReturnType<typeof decideRetention>, partition = 0): number[] => d.partitions.find((p) => p.partition === partition)?.remove.map((r) => r.entry.first_offset) ?? [];
+const removedFirsts = (d: ReturnType<typeof decideRetention>, partition = 0): number[] =>
+  d.partitions.find((p) => p.partition === partition)?.remove.map((r) => r.entry.first_offset) ?? [];
 
 describe('retention policy', () => {
   test('removes only a contiguous run of the oldest segments: an old segment after a newer one stays', () => {
     // Ages 40, 35, 5 (new), 50 (old again, e.g. a late producer's timestamps), 1.
-    const d = decideRetention([{ topic: 't', partition: 0, segments: [seg(0, 40), seg(10, 35), seg(20, 5), seg(30, 50), seg(40, 1)] }], { maxAgeMs: 30 * DAY }, NOW);
+    const d = decideRetention(
+      [{ topic: 't', partition: 0, segments: [seg(0, 40), seg(10, 35), seg(20, 5), seg(30, 50), seg(40, 1)] }],
+      { maxAgeMs: 30 * DAY },
+      NOW,
+    );
     assert.deepEqual(removedFirsts(d), [0, 10]);
-    assert.deepEqual(d.partitions[0]!.remove.map((r) => r.reason), ['max_age', 'max_age']);
+    assert.deepEqual(
+      d.partitions[0]!.remove.map((r) => r.reason),
+      ['max_age', 'max_age'],
+    );
   });
 
   test('never removes the newest keep_segments, and always keeps the segment at the resume point', () => {
@@ -67,8 +89,14 @@ describe('retention policy', () => {
   });
 
   test('a policy without a limit, or keep_segments 0, is a one-line usage error naming the setting', () => {
-    assert.throws(() => checkPolicy({ keepSegments: 2 }, 'prune'), (e: unknown) => e instanceof UserError && /prune: no limit given: set max_age \(--older-than\)/.test(e.message));
-    assert.throws(() => checkPolicy({ maxAgeMs: DAY, keepSegments: 0 }, 'prune'), (e: unknown) => e instanceof UserError && /keep_segments must be an integer >= 1/.test(e.message));
+    assert.throws(
+      () => checkPolicy({ keepSegments: 2 }, 'prune'),
+      (e: unknown) => e instanceof UserError && /prune: no limit given: set max_age \(--older-than\)/.test(e.message),
+    );
+    assert.throws(
+      () => checkPolicy({ maxAgeMs: DAY, keepSegments: 0 }, 'prune'),
+      (e: unknown) => e instanceof UserError && /keep_segments must be an integer >= 1/.test(e.message),
+    );
   });
 
   test('durations and sizes', () => {
@@ -81,17 +109,40 @@ describe('retention policy', () => {
   });
 
   test('dropOldest removes only the oldest segments, and never the last one', () => {
-    const idx = { format_version: 1 as const, topic: 't', partition: 0, next_offset: 30, segments: [seg(0, 3), seg(10, 2), seg(20, 1)], gaps: [], updated_at: 0 };
+    const idx = {
+      format_version: 1 as const,
+      topic: 't',
+      partition: 0,
+      next_offset: 30,
+      segments: [seg(0, 3), seg(10, 2), seg(20, 1)],
+      gaps: [],
+      updated_at: 0,
+    };
     assert.equal(dropOldest(idx, [seg(10, 2)]), false, 'not the oldest');
     assert.equal(dropOldest(idx, idx.segments.slice()), false, 'all of them');
     assert.equal(idx.segments.length, 3);
     assert.equal(dropOldest(idx, [seg(0, 3)]), true);
-    assert.deepEqual(idx.segments.map((s) => s.first_offset), [10, 20]);
+    assert.deepEqual(
+      idx.segments.map((s) => s.first_offset),
+      [10, 20],
+    );
   });
 });
 
 describe('pruned-ranges record', () => {
-  const removal = (from: number, to: number, reason: 'max_age' | 'max_total_bytes' = 'max_age') => ({ topic: 't', partition: 0, from_offset: from, to_offset: to, min_timestamp: from, max_timestamp: to, segments: 1, records: to - from, stored_bytes: 10, reason, by: 'prune' as const });
+  const removal = (from: number, to: number, reason: 'max_age' | 'max_total_bytes' = 'max_age') => ({
+    topic: 't',
+    partition: 0,
+    from_offset: from,
+    to_offset: to,
+    min_timestamp: from,
+    max_timestamp: to,
+    segments: 1,
+    records: to - from,
+    stored_bytes: 10,
+    reason,
+    by: 'prune' as const,
+  });
 
   test('consecutive removals of one partition and reason merge into one range; another reason starts a new one', () => {
     const log = emptyPrunedLog('b');
@@ -99,7 +150,21 @@ describe('pruned-ranges record', () => {
     recordRemoval(log, removal(10, 20), 2);
     recordRemoval(log, removal(20, 30, 'max_total_bytes'), 3);
     assert.equal(log.ranges.length, 2);
-    assert.deepEqual({ ...log.ranges[0], topic: undefined }, { ...removal(0, 20), topic: undefined, segments: 2, records: 20, stored_bytes: 20, min_timestamp: 0, max_timestamp: 20, first_pruned_at: 1, last_pruned_at: 2, removals: 2 });
+    assert.deepEqual(
+      { ...log.ranges[0], topic: undefined },
+      {
+        ...removal(0, 20),
+        topic: undefined,
+        segments: 2,
+        records: 20,
+        stored_bytes: 20,
+        min_timestamp: 0,
+        max_timestamp: 20,
+        first_pruned_at: 1,
+        last_pruned_at: 2,
+        removals: 2,
+      },
+    );
     assert.equal(prunedBelow(log, 't', 0), 30);
     assert.equal(prunedBelow(log, 't', 1), 0);
     assert.ok(prunedLogSchema.safeParse(log).success);
@@ -112,7 +177,10 @@ describe('pruned-ranges record', () => {
     const facts = [{ topic: 't', partition: 0, keptFromOffset: 100, keptFromTime: 150 }];
     const full = prunedWindowWarnings(log, facts, undefined, undefined);
     assert.equal(full.ranges.length, 1);
-    assert.match(full.warnings[0] ?? '', /^t\/0: offsets 0\.\.99 .* were pruned by retention \(max_age.*the restore starts after them; what remains starts at offset 100/);
+    assert.match(
+      full.warnings[0] ?? '',
+      /^t\/0: offsets 0\.\.99 .* were pruned by retention \(max_age.*the restore starts after them; what remains starts at offset 100/,
+    );
     assert.match(prunedWindowWarnings(log, facts, 50, 80).warnings[0] ?? '', /the window starting .* reaches into pruned time \(its end too\)/);
     assert.deepEqual(prunedWindowWarnings(log, facts, 101, undefined).warnings, []);
   });
@@ -138,10 +206,19 @@ describe('backup.retention config', () => {
   });
 
   test('refused on a snapshot backup, without a limit, or with a bad duration, naming the key', () => {
-    assert.match(failure(`${BASE}backup:\n  retention:\n    max_age: 30d\n`), /backup\.retention: applies to a continuous backup \(backup\.continuous: true\) only/);
+    assert.match(
+      failure(`${BASE}backup:\n  retention:\n    max_age: 30d\n`),
+      /backup\.retention: applies to a continuous backup \(backup\.continuous: true\) only/,
+    );
     assert.match(failure(`${BASE}backup:\n  continuous: true\n  retention:\n    keep_segments: 2\n`), /backup\.retention: sets no limit/);
-    assert.match(failure(`${BASE}backup:\n  continuous: true\n  retention:\n    max_age: 30\n`), /backup\.retention\.max_age: expected a duration with a unit such as 30d/);
-    assert.match(failure(`${BASE}backup:\n  continuous: true\n  retention:\n    max_age: 30 days\n`), /backup\.retention\.max_age: "30 days" is not a duration/);
+    assert.match(
+      failure(`${BASE}backup:\n  continuous: true\n  retention:\n    max_age: 30\n`),
+      /backup\.retention\.max_age: expected a duration with a unit such as 30d/,
+    );
+    assert.match(
+      failure(`${BASE}backup:\n  continuous: true\n  retention:\n    max_age: 30 days\n`),
+      /backup\.retention\.max_age: "30 days" is not a duration/,
+    );
     assert.match(failure(`${BASE}backup:\n  continuous: true\n  retention:\n    maxage: 30d\n`), /maxage/);
   });
 });

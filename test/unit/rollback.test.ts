@@ -76,10 +76,16 @@ describe('encrypted objects: key binding and replay', () => {
     await writeJsonObject(store, idxKey(0), index(0, 3, 1, 100));
     await writeJsonObject(store, idxKey(1), index(1, 5, 1, 200));
     await inner.put(idxKey(1), await inner.get(idxKey(0)));
-    await assert.rejects(readPartitionIndex(store, BID, TOPIC, 1), (e: unknown) => e instanceof CorruptDataError && e.message.includes(idxKey(1)) && /failed authentication/.test(e.message));
+    await assert.rejects(
+      readPartitionIndex(store, BID, TOPIC, 1),
+      (e: unknown) => e instanceof CorruptDataError && e.message.includes(idxKey(1)) && /failed authentication/.test(e.message),
+    );
     await writeJsonObject(store, MAN, manifest(2, [3, 5]));
     await inner.put(keys.manifest('rb-2'), await inner.get(MAN));
-    await assert.rejects(readJsonObject(store, keys.manifest('rb-2'), manifestSchema), (e: unknown) => e instanceof CorruptDataError && e.message.includes('rb-2/manifest.json'));
+    await assert.rejects(
+      readJsonObject(store, keys.manifest('rb-2'), manifestSchema),
+      (e: unknown) => e instanceof CorruptDataError && e.message.includes('rb-2/manifest.json'),
+    );
   });
 
   it('an older ciphertext of the same index still decrypts, and is caught by the generation the manifest pins', async () => {
@@ -99,7 +105,10 @@ describe('encrypted objects: key binding and replay', () => {
     assert.match(problems[0]!.problem, /rolled back: this is generation 1 of the index, but the manifest records generation 2/);
     // validate names the object.
     const v = await validateBackup(store, BID, false);
-    assert.deepEqual(v.problems.map((p) => p.object), [idxKey(0)]);
+    assert.deepEqual(
+      v.problems.map((p) => p.object),
+      [idxKey(0)],
+    );
     assert.match(v.problems[0]!.problem, /rolled back/);
     // The current version passes.
     await writeJsonObject(store, idxKey(0), index(0, 2, 1, 250));
@@ -116,11 +125,14 @@ describe('encrypted objects: key binding and replay', () => {
     assert.deepEqual((await validateBackup(store, BID, false)).problems, []);
     await inner.put(MAN, old);
     const v = await validateBackup(store, BID, false);
-    assert.deepEqual(v.problems.map((p) => p.object), [MAN]);
+    assert.deepEqual(
+      v.problems.map((p) => p.object),
+      [MAN],
+    );
     assert.match(v.problems[0]!.problem, /rolled back: this is generation 3 of the manifest, but .*index\.json was written after generation 4/);
   });
 
-  it('a manifest rewritten between a reader\'s two reads is not a rollback (read again); a put-back one still is', async () => {
+  it("a manifest rewritten between a reader's two reads is not a rollback (read again); a put-back one still is", async () => {
     const { store } = encrypted();
     const stale = manifest(3, [1]);
     const idx = index(0, 2, 4, 100);
@@ -148,7 +160,10 @@ describe('encrypted objects: key binding and replay', () => {
     await writeJsonObject(store, idxKey(0), index(0, undefined, undefined, 10));
     const v = await validateBackup(store, BID, false);
     assert.deepEqual(v.problems, []);
-    assert.ok(v.warnings.some((w) => /no generation .*rollback/.test(w)), v.warnings.join('\n'));
+    assert.ok(
+      v.warnings.some((w) => /no generation .*rollback/.test(w)),
+      v.warnings.join('\n'),
+    );
     // Resuming such a backup: the book starts at 0 and accepts the stored index.
     const book = new GenerationBook((await readJsonObject(store, MAN, manifestSchema))!);
     book.checkResumed(BID, TOPIC, 0, (await readPartitionIndex(store, BID, TOPIC, 0))!);
@@ -157,9 +172,18 @@ describe('encrypted objects: key binding and replay', () => {
 
   it('a resumed backup refuses an index or manifest put back, naming the object', () => {
     const book = new GenerationBook(manifest(5, [3]));
-    assert.throws(() => book.checkResumed(BID, TOPIC, 0, index(0, 2, 4, 10)), (e: unknown) => e instanceof CorruptDataError && e.object === idxKey(0) && /refusing to resume backup rb-1: .*index\.json: rolled back/.test(e.message));
-    assert.throws(() => book.checkResumed(BID, TOPIC, 0, index(0, 3, 6, 10)), (e: unknown) => e instanceof CorruptDataError && e.object === MAN);
-    assert.throws(() => book.checkResumed(BID, TOPIC, 0, undefined), (e: unknown) => e instanceof CorruptDataError && /deleted/.test(e.message));
+    assert.throws(
+      () => book.checkResumed(BID, TOPIC, 0, index(0, 2, 4, 10)),
+      (e: unknown) => e instanceof CorruptDataError && e.object === idxKey(0) && /refusing to resume backup rb-1: .*index\.json: rolled back/.test(e.message),
+    );
+    assert.throws(
+      () => book.checkResumed(BID, TOPIC, 0, index(0, 3, 6, 10)),
+      (e: unknown) => e instanceof CorruptDataError && e.object === MAN,
+    );
+    assert.throws(
+      () => book.checkResumed(BID, TOPIC, 0, undefined),
+      (e: unknown) => e instanceof CorruptDataError && /deleted/.test(e.message),
+    );
     book.checkResumed(BID, TOPIC, 0, index(0, 3, 5, 10));
     book.checkResumed(BID, TOPIC, 0, index(0, 7, 5, 10));
     // Stored generations only move forward.
@@ -177,11 +201,17 @@ describe('validate: partition indexes the manifest does not list', () => {
     // Partition 1 appeared later (the manifest that listed it was generation 4, and was replaced by generation 3).
     await writeJsonObject(store, idxKey(1), index(1, 1, 4, 10));
     let v = await validateBackup(store, BID, false);
-    assert.deepEqual(v.problems.map((p) => p.object), [MAN]);
+    assert.deepEqual(
+      v.problems.map((p) => p.object),
+      [MAN],
+    );
     assert.match(v.problems[0]!.problem, /rolled back: this is generation 3 of the manifest, but .*\/1\/index\.json was written after generation 4/);
     await writeJsonObject(store, idxKey(1), index(1, 1, 3, 10));
     v = await validateBackup(store, BID, false);
     assert.deepEqual(v.problems, []);
-    assert.ok(v.warnings.some((w) => w.startsWith(`${idxKey(1)}: a partition index the manifest does not list`)), v.warnings.join('\n'));
+    assert.ok(
+      v.warnings.some((w) => w.startsWith(`${idxKey(1)}: a partition index the manifest does not list`)),
+      v.warnings.join('\n'),
+    );
   });
 });

@@ -81,7 +81,11 @@ describe('seed-tool segment decoder', () => {
   it('the seed tool appended x-original-offset and x-original-timestamp to every record; only those are removed', () => {
     const s = rawManifest('seed-zstd').topics[0]!.partitions[0]!.segments[0]!;
     const seg = decodeSeedSegment(readFileSync(path.join(ROOT, s.key)), s.key);
-    for (const r of seg.records) assert.deepEqual(r.headers.slice(-2).map((h) => h.key.toString()), ['x-original-offset', 'x-original-timestamp']);
+    for (const r of seg.records)
+      assert.deepEqual(
+        r.headers.slice(-2).map((h) => h.key.toString()),
+        ['x-original-offset', 'x-original-timestamp'],
+      );
     const base = { offset: 7n, timestamp: 1000n, key: null, value: null };
     const own = { key: Buffer.from('x-original-offset'), value: i64le(3n) }; // a producer's header of that name: kept
     const added = [
@@ -89,7 +93,10 @@ describe('seed-tool segment decoder', () => {
       { key: Buffer.from('x-original-timestamp'), value: i64le(1000n) },
     ];
     assert.deepEqual(withoutSeedOffsetHeaders({ ...base, headers: [own, ...added] }).headers, [own]);
-    assert.deepEqual(withoutSeedOffsetHeaders({ ...base, headers: [...added, { key: Buffer.from('x-source-cluster'), value: Buffer.from('prod') }] }).headers, []);
+    assert.deepEqual(
+      withoutSeedOffsetHeaders({ ...base, headers: [...added, { key: Buffer.from('x-source-cluster'), value: Buffer.from('prod') }] }).headers,
+      [],
+    );
     // Values that are not the record's own offset and timestamp were not added by the seed tool.
     const other = [{ key: Buffer.from('x-original-offset'), value: i64le(8n) }, added[1]!];
     assert.deepEqual(withoutSeedOffsetHeaders({ ...base, headers: other }).headers, other);
@@ -100,10 +107,16 @@ describe('seed-tool segment decoder', () => {
     const good = readFileSync(path.join(ROOT, s.key));
     const flipped = Buffer.from(good);
     flipped[100] = flipped[100]! ^ 0xff;
-    assert.throws(() => decodeSeedSegment(flipped, 'seg-a'), (e: unknown) => e instanceof CorruptDataError && /seg-a: CRC-32 mismatch/.test(e.message));
+    assert.throws(
+      () => decodeSeedSegment(flipped, 'seg-a'),
+      (e: unknown) => e instanceof CorruptDataError && /seg-a: CRC-32 mismatch/.test(e.message),
+    );
     assert.throws(() => parseSeedSegmentFrame(good.subarray(0, good.length - 3), 'seg-b'), /seg-b: footer magic/);
     assert.throws(() => parseSeedSegmentFrame(Buffer.concat([Buffer.from('KBSE'), good.subarray(4)]), 'seg-c'), /seg-c: not a seed-tool segment/);
-    assert.throws(() => decodeSeedSegment(good, 'seg-d', { rawLength: s.uncompressed_size - 1 }), /seg-d: lz4 block states \d+ inflated bytes, over the \d+ expected/);
+    assert.throws(
+      () => decodeSeedSegment(good, 'seg-d', { rawLength: s.uncompressed_size - 1 }),
+      /seg-d: lz4 block states \d+ inflated bytes, over the \d+ expected/,
+    );
   });
 
   it('damaged content behind a valid CRC-32 (random byte changes, CRC recomputed) decodes or is a CorruptDataError, never another error', () => {
@@ -139,13 +152,25 @@ describe('seed-tool segment decoder', () => {
   });
 
   it('records become Kafka batches with their source offsets (gaps kept), cut by size', () => {
-    const records: KafkaRecord[] = [0n, 1n, 5n, 6n].map((o) => ({ offset: 100n + o, timestamp: 1000n - o, key: Buffer.from(`k${o}`), value: Buffer.alloc(100, 1), headers: [{ key: Buffer.from('h'), value: null }] }));
+    const records: KafkaRecord[] = [0n, 1n, 5n, 6n].map((o) => ({
+      offset: 100n + o,
+      timestamp: 1000n - o,
+      key: Buffer.from(`k${o}`),
+      value: Buffer.alloc(100, 1),
+      headers: [{ key: Buffer.from('h'), value: null }],
+    }));
     const one = seedRecordsToBatches(records);
     assert.equal(one.length, 1);
-    assert.deepEqual(decodeBatch(one[0]!).records.map((r) => [r.offset, r.timestamp, r.headers[0]!.value]), records.map((r) => [r.offset, r.timestamp, null]));
+    assert.deepEqual(
+      decodeBatch(one[0]!).records.map((r) => [r.offset, r.timestamp, r.headers[0]!.value]),
+      records.map((r) => [r.offset, r.timestamp, null]),
+    );
     const cut = seedRecordsToBatches(records, 200);
     assert.equal(cut.length, 4);
-    assert.deepEqual(cut.flatMap((b) => decodeBatch(b).records.map((r) => r.offset)), records.map((r) => r.offset));
+    assert.deepEqual(
+      cut.flatMap((b) => decodeBatch(b).records.map((r) => r.offset)),
+      records.map((r) => r.offset),
+    );
   });
 });
 
@@ -156,14 +181,23 @@ describe('seed-tool manifest', () => {
     assert.equal(isSeedManifestJson({ format_version: 1, tool_version: '0.1.0', backup_id: 'b', status: 'complete', topics: [] }), false);
     const forged = structuredClone(raw);
     forged.topics[0]!.partitions[0]!.segments[0]!.key = 'seed-none/topics/payments/partition=0/segment-00000000000000000000.bin';
-    assert.throws(() => convertSeedManifest(seedManifestSchema.parse(forged), 'seed-none/manifest.json', () => 0), /seed-none\/manifest.json: segment key ".*payments.*" is not the seed tool's key of offset 0 of orders\/\d/);
+    assert.throws(
+      () => convertSeedManifest(seedManifestSchema.parse(forged), 'seed-none/manifest.json', () => 0),
+      /seed-none\/manifest.json: segment key ".*payments.*" is not the seed tool's key of offset 0 of orders\/\d/,
+    );
   });
 
   it('describe and validate --deep read a seed-tool backup', async () => {
     const store = new FsStore(ROOT);
     const view = await inspectBackup(store, 'seed-zstd');
     assert.equal(view.records, 2000);
-    assert.deepEqual(view.topics.map((t) => [t.name, t.partitionCount, t.records, t.segments]), [['orders', 3, 1200, 15], ['payments', 2, 800, 10]]);
+    assert.deepEqual(
+      view.topics.map((t) => [t.name, t.partitionCount, t.records, t.segments]),
+      [
+        ['orders', 3, 1200, 15],
+        ['payments', 2, 800, 10],
+      ],
+    );
     const v = await validateBackup(store, 'seed-lz4', true);
     assert.deepEqual(v.problems, []);
     assert.equal(v.recordsChecked, 2000);
@@ -173,11 +207,15 @@ describe('seed-tool manifest', () => {
     const src = new FsStore(ROOT);
     const store = new MemoryStore();
     for await (const o of src.list('seed-lz4/')) await store.put(o.key, await src.get(o.key));
-    const m = JSON.parse((await store.get('seed-lz4/manifest.json')).toString()) as { topics: { partitions: { partition_id: number; segments: Record<string, unknown>[]; gaps?: unknown[] }[] }[] };
-    for (const t of m.topics) for (const p of t.partitions) for (const seg of p.segments) {
-      delete seg.compressed_size;
-      delete seg.uncompressed_size;
-    }
+    const m = JSON.parse((await store.get('seed-lz4/manifest.json')).toString()) as {
+      topics: { partitions: { partition_id: number; segments: Record<string, unknown>[]; gaps?: unknown[] }[] }[];
+    };
+    for (const t of m.topics)
+      for (const p of t.partitions)
+        for (const seg of p.segments) {
+          delete seg.compressed_size;
+          delete seg.uncompressed_size;
+        }
     m.topics[0]!.partitions.find((p) => p.partition_id === 0)!.gaps = [{ start_offset: 400, end_offset: 410, reason: 'offset_out_of_range', detected_at: 1 }];
     await store.put('seed-lz4/manifest.json', Buffer.from(JSON.stringify(m)));
     const view = await inspectBackup(store, 'seed-lz4');
@@ -185,7 +223,10 @@ describe('seed-tool manifest', () => {
     const v = await validateBackup(store, 'seed-lz4', true);
     assert.deepEqual(v.problems, []);
     assert.equal(v.recordsChecked, 2000);
-    assert.ok(v.warnings.some((w) => /orders\/0: offsets 400\.\.409 were deleted by retention/.test(w)), v.warnings.join('\n'));
+    assert.ok(
+      v.warnings.some((w) => /orders\/0: offsets 400\.\.409 were deleted by retention/.test(w)),
+      v.warnings.join('\n'),
+    );
   });
 
   it('validate finds a damaged seed-tool segment and names it', async () => {
@@ -197,7 +238,10 @@ describe('seed-tool manifest', () => {
     bytes[200] = bytes[200]! ^ 1;
     await store.put(key, bytes);
     const v = await validateBackup(store, 'seed-none', false);
-    assert.deepEqual(v.problems.map((p) => p.object), [key]);
+    assert.deepEqual(
+      v.problems.map((p) => p.object),
+      [key],
+    );
     assert.match(v.problems[0]!.problem, /CRC-32 mismatch/);
   });
 });
@@ -213,7 +257,9 @@ describe('seed-tool backup: point-in-time window', () => {
     const manifest = await readBackupManifest(store, 'seed-zstd');
     const first = (await readBackupIndex(store, 'seed-zstd', manifest!, 'payments', 1))!.segments[0]!;
     assert.ok(first.max_timestamp! < start, 'the first segment of payments/1 lies before the window by its manifest timestamps');
-    const want = Object.values(EXPECTED).flatMap((parts) => Object.values(parts).flat()).filter((r) => r.timestamp >= start && r.timestamp <= end).length;
+    const want = Object.values(EXPECTED)
+      .flatMap((parts) => Object.values(parts).flat())
+      .filter((r) => r.timestamp >= start && r.timestamp <= end).length;
     const inFirst = EXPECTED.payments!['1']!.filter((r) => r.offset <= first.last_offset && r.timestamp >= start && r.timestamp <= end).length;
     assert.ok(inFirst > 0, 'the window holds a record of that segment');
     const plan = await planRestore(testRestoreOptions('unused:9092', store, 'seed-zstd', { windowStart: start, windowEnd: end }));

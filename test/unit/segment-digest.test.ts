@@ -42,7 +42,23 @@ function entryFor(bytes: Buffer, n: number, digest: { sha256?: string; crc32c?: 
     topic: 't',
     partition: 0,
     next_offset: n * 4,
-    segments: [{ key: KEY, first_offset: 0, last_offset: n * 4 - 1, record_count: n * 4, batch_count: n, min_timestamp: 1_700_000_000_000, max_timestamp: 1_700_000_000_000 + n * 4 - 1, raw_bytes: 0, stored_bytes: bytes.length, codec: 'none', ...digest, aborted_transactions: [], created_at: 0 }],
+    segments: [
+      {
+        key: KEY,
+        first_offset: 0,
+        last_offset: n * 4 - 1,
+        record_count: n * 4,
+        batch_count: n,
+        min_timestamp: 1_700_000_000_000,
+        max_timestamp: 1_700_000_000_000 + n * 4 - 1,
+        raw_bytes: 0,
+        stored_bytes: bytes.length,
+        codec: 'none',
+        ...digest,
+        aborted_transactions: [],
+        created_at: 0,
+      },
+    ],
     updated_at: 0,
   }).segments[0]!;
 }
@@ -122,7 +138,10 @@ describe('whole-object segment digest', () => {
     assert.equal(digestProblem(entry, a.bytes), undefined);
     const b = write(batches(60, 1), { codec: 'none', blockSize: 2048 });
     await store.put(KEY, b.bytes);
-    await assert.rejects(readAll(store, { ...entry, stored_bytes: b.bytes.length }), (e: unknown) => e instanceof CorruptDataError && /CRC-32C mismatch/.test(e.message) && e.message.includes(KEY));
+    await assert.rejects(
+      readAll(store, { ...entry, stored_bytes: b.bytes.length }),
+      (e: unknown) => e instanceof CorruptDataError && /CRC-32C mismatch/.test(e.message) && e.message.includes(KEY),
+    );
     assert.match(digestProblem(entry, b.bytes) ?? '', /^CRC-32C mismatch: index records [0-9a-f]{8}, object has [0-9a-f]{8}$/);
     for (const at of [0, 1000, a.bytes.length - 40, a.bytes.length - 1]) {
       const bad = Buffer.from(a.bytes);

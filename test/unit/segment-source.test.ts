@@ -19,7 +19,10 @@ function batches(n: number): Buffer[] {
   for (let i = 0; i < n; i++) {
     const records = Array.from({ length: 8 }, (_, j) => ({
       key: j === 0 ? null : Buffer.from(`k${i}-${j}`),
-      value: createHash('sha512').update(`${i}/${j}`).digest().subarray(0, 40 + ((i * 7 + j) % 600)),
+      value: createHash('sha512')
+        .update(`${i}/${j}`)
+        .digest()
+        .subarray(0, 40 + ((i * 7 + j) % 600)),
       timestamp: 1_700_000_000_000n + BigInt(i * 10 - j),
       headers: [{ key: 'h', value: j % 2 ? null : Buffer.alloc(0) }],
     }));
@@ -90,7 +93,12 @@ describe('readSegmentBatches: a forged index', () => {
     }
     const store = new Recording();
     // About 6 MiB of incompressible batches: more than the largest footer the format allows.
-    const input = Array.from({ length: 1500 }, (_, i) => encodeBatch(Array.from({ length: 8 }, (_, _j) => ({ key: null, value: randomBytes(512), timestamp: 1_700_000_000_000n + BigInt(i), headers: [] })), { baseOffset: BigInt(i * 8), compression: 'none' }));
+    const input = Array.from({ length: 1500 }, (_, i) =>
+      encodeBatch(
+        Array.from({ length: 8 }, (_, _j) => ({ key: null, value: randomBytes(512), timestamp: 1_700_000_000_000n + BigInt(i), headers: [] })),
+        { baseOffset: BigInt(i * 8), compression: 'none' },
+      ),
+    );
     const entry = { ...(await storeSegment(store, input)), raw_bytes: Number.MAX_SAFE_INTEGER };
     const maxTail = 32 + 72 + 72 * 65_536;
     assert.ok(entry.stored_bytes > maxTail + 1024 * 1024, `segment of ${entry.stored_bytes} bytes must exceed the largest footer`);

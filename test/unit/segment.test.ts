@@ -35,7 +35,13 @@ function makeBatches(n: number, seed = 1): Buffer[] {
       key: j % 5 === 0 ? null : Buffer.from(`key-${i}-${j}`),
       value: j % 7 === 0 ? null : Buffer.from(`value-${i}-${j}-`.repeat(1 + (rnd() % 50))),
       timestamp: 1_700_000_000_000n + BigInt(rnd() % 100_000) - 50_000n,
-      headers: j % 3 === 0 ? [{ key: 'h', value: Buffer.from([j]) }, { key: 'h', value: null }] : [],
+      headers:
+        j % 3 === 0
+          ? [
+              { key: 'h', value: Buffer.from([j]) },
+              { key: 'h', value: null },
+            ]
+          : [],
     }));
     let batch = encodeBatch(records, { baseOffset: offset, compression: BATCH_CODECS[i % BATCH_CODECS.length], transactional: i % 11 === 3 });
     if (i % 17 === 16) {
@@ -71,14 +77,24 @@ describe('SegmentWriter + readSegment', () => {
       assert.ok(footer.blocks.length > 5);
       assert.equal(summary.blockCount, footer.blocks.length);
       assert.equal(summary.storedBytes, bytes.length);
-      assert.equal(summary.crc32c, crc32cOf(bytes).toString(16).padStart(8, '0'), 'the whole-object CRC-32C derived from the block CRCs is the CRC of the bytes');
+      assert.equal(
+        summary.crc32c,
+        crc32cOf(bytes).toString(16).padStart(8, '0'),
+        'the whole-object CRC-32C derived from the block CRCs is the CRC of the bytes',
+      );
       assert.equal(summary.sha256, undefined, 'no SHA-256 unless asked for');
       const headers = BATCHES.map((b) => readBatchHeader(b));
       assert.equal(summary.firstOffset, 100n);
       assert.equal(summary.lastOffset, headers.at(-1)!.lastOffset);
-      assert.equal(summary.recordCount, headers.reduce((n, h) => n + h.recordCount, 0));
+      assert.equal(
+        summary.recordCount,
+        headers.reduce((n, h) => n + h.recordCount, 0),
+      );
       assert.equal(summary.batchCount, BATCHES.length);
-      assert.equal(summary.rawBytes, BATCHES.reduce((n, b) => n + b.length, 0));
+      assert.equal(
+        summary.rawBytes,
+        BATCHES.reduce((n, b) => n + b.length, 0),
+      );
       assert.equal(summary.controlBatchCount, headers.filter((h) => h.isControl).length);
       assert.equal(summary.transactionalBatchCount, headers.filter((h) => h.isTransactional).length);
       assert.ok(summary.controlBatchCount > 0);
@@ -106,7 +122,10 @@ describe('SegmentWriter + readSegment', () => {
           chunks.push(...(await w.settle(i % 3)));
         }
       }
-      assert.throws(() => w.finish(), (e: unknown) => e instanceof KafkaBackupError && e.code === 'SEGMENT_PENDING');
+      assert.throws(
+        () => w.finish(),
+        (e: unknown) => e instanceof KafkaBackupError && e.code === 'SEGMENT_PENDING',
+      );
       const fin = await w.finishAsync();
       chunks.push(...fin.chunks);
       assert.ok(settled > 0 && sync.summary.blockCount > 10);
@@ -153,7 +172,10 @@ describe('SegmentWriter + readSegment', () => {
     const startIndex = BATCHES.findIndex((b) => readBatchHeader(b).baseOffset === mid.firstOffset);
     for (let i = 0; i < batches.length; i++) assert.ok(batches[i]!.equals(BATCHES[startIndex + i]!));
     const target = readBatchHeader(BATCHES[startIndex]!).baseOffset;
-    assert.deepEqual(blocksForOffsets(footer, target, target).map((b) => b.index), [mid.index]);
+    assert.deepEqual(
+      blocksForOffsets(footer, target, target).map((b) => b.index),
+      [mid.index],
+    );
     // A tail too small for the footer says where the footer is.
     const small = parseSegmentTail(bytes.subarray(bytes.length - SEGMENT_TRAILER_SIZE), bytes.length);
     assert.equal(small.footer, null);
@@ -167,7 +189,10 @@ describe('SegmentWriter + readSegment', () => {
     const { bytes } = writeSegment([first, big, small], { blockSize: 1000, codec: 'lz4' });
     const { footer, batches } = readSegment(bytes);
     assert.equal(batches.length, 3);
-    assert.deepEqual(footer.blocks.map((b) => b.batchCount), [1, 1, 1]);
+    assert.deepEqual(
+      footer.blocks.map((b) => b.batchCount),
+      [1, 1, 1],
+    );
     assert.equal(footer.minTimestamp, 1n);
     assert.equal(footer.maxTimestamp, 5n);
   });
@@ -175,11 +200,17 @@ describe('SegmentWriter + readSegment', () => {
   it('refuses out-of-order batches, corrupt batches, empty segments and bad options', () => {
     const w = new SegmentWriter();
     w.add(BATCHES[1]!);
-    assert.throws(() => w.add(BATCHES[0]!), (e: unknown) => e instanceof KafkaBackupError && e.code === 'SEGMENT_ORDER');
+    assert.throws(
+      () => w.add(BATCHES[0]!),
+      (e: unknown) => e instanceof KafkaBackupError && e.code === 'SEGMENT_ORDER',
+    );
     const bad = Buffer.from(BATCHES[2]!);
     bad[bad.length - 1]! ^= 1;
     assert.throws(() => w.add(bad), CorruptDataError);
-    assert.throws(() => new SegmentWriter().finish(), (e: unknown) => e instanceof KafkaBackupError && e.code === 'SEGMENT_EMPTY');
+    assert.throws(
+      () => new SegmentWriter().finish(),
+      (e: unknown) => e instanceof KafkaBackupError && e.code === 'SEGMENT_EMPTY',
+    );
     assert.throws(() => new SegmentWriter({ level: 23 }), RangeError);
     assert.throws(() => new SegmentWriter({ codec: 'gzip' as SegmentCodec }), RangeError);
   });
@@ -191,7 +222,10 @@ describe('segment corruption', () => {
   const footer = parseSegmentFooter(bytes.subarray(trailer.footerOffset, trailer.footerOffset + trailer.footerLength), trailer);
 
   const expectCorrupt = (b: Buffer, pattern?: RegExp): void => {
-    assert.throws(() => readSegment(b), (e: unknown) => e instanceof CorruptDataError && (!pattern || pattern.test(e.message)));
+    assert.throws(
+      () => readSegment(b),
+      (e: unknown) => e instanceof CorruptDataError && (!pattern || pattern.test(e.message)),
+    );
   };
 
   it('detects trailer damage', () => {

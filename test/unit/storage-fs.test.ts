@@ -29,14 +29,25 @@ describe('filesystem backend specifics', () => {
       try {
         const s = new FsStore(path.join(parent, 'root'));
         await s.put('b1/manifest.json', Buffer.from('{}'));
-        await s.putStream('b1/topics/t/0/seg', (async function* () { yield Buffer.from('x'); })());
+        await s.putStream(
+          'b1/topics/t/0/seg',
+          (async function* () {
+            yield Buffer.from('x');
+          })(),
+        );
         await s.put('b1/lease.json', Buffer.from('{}'), { ifNotExists: true });
         const mode = async (...p: string[]) => ((await stat(path.join(parent, ...p))).mode & 0o777).toString(8);
         const file = (FILE_MODE & ~umask).toString(8);
         const folder = (DIR_MODE & ~umask).toString(8);
         assert.deepEqual([file, folder], ['600', '700'], 'no usual umask loosens them');
-        for (const f of [['root', 'b1', 'manifest.json'], ['root', 'b1', 'topics', 't', '0', 'seg'], ['root', 'b1', 'lease.json']]) assert.equal(await mode(...f), file, f.join('/'));
-        for (const d of [['root'], ['root', 'b1'], ['root', 'b1', 'topics'], ['root', 'b1', 'topics', 't', '0']]) assert.equal(await mode(...d), folder, d.join('/'));
+        for (const f of [
+          ['root', 'b1', 'manifest.json'],
+          ['root', 'b1', 'topics', 't', '0', 'seg'],
+          ['root', 'b1', 'lease.json'],
+        ])
+          assert.equal(await mode(...f), file, f.join('/'));
+        for (const d of [['root'], ['root', 'b1'], ['root', 'b1', 'topics'], ['root', 'b1', 'topics', 't', '0']])
+          assert.equal(await mode(...d), folder, d.join('/'));
         await s.put('b1/manifest.json', Buffer.from('{"v":2}'));
         assert.equal(await mode('root', 'b1', 'manifest.json'), file, 'an overwrite stays private');
       } finally {

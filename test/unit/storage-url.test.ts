@@ -34,14 +34,20 @@ describe('parseStorageUrl', () => {
       { backend: 's3', bucket: 'bkt', prefix: 'p', region: 'eu-west-1', endpoint: 'http://127.0.0.1:9000', pathStyle: true, allowHttp: true },
     ],
     ['s3://bkt?endpoint=https://minio.example:9000', { backend: 's3', bucket: 'bkt', endpoint: 'https://minio.example:9000' }],
-    ['azure://acct/c?endpoint=http://127.0.0.1:10000/acct&allow_http=true', { backend: 'azure', accountName: 'acct', container: 'c', endpoint: 'http://127.0.0.1:10000/acct', allowHttp: true }],
+    [
+      'azure://acct/c?endpoint=http://127.0.0.1:10000/acct&allow_http=true',
+      { backend: 'azure', accountName: 'acct', container: 'c', endpoint: 'http://127.0.0.1:10000/acct', allowHttp: true },
+    ],
     ['s3://bkt?path_style=false&allow_http=true', { backend: 's3', bucket: 'bkt', pathStyle: false, allowHttp: true }],
     ['azure://myacct/container', { backend: 'azure', accountName: 'myacct', container: 'container' }],
     ['azure://myacct.blob.core.windows.net/container/pre/fix', { backend: 'azure', accountName: 'myacct', container: 'container', prefix: 'pre/fix' }],
     ['az://container@acct2/pre', { backend: 'azure', accountName: 'acct2', container: 'container', prefix: 'pre' }],
     ['gs://bucket/prefix', { backend: 'gcs', bucket: 'bucket', prefix: 'prefix' }],
     ['gcs://bucket', { backend: 'gcs', bucket: 'bucket' }],
-    ['gs://bucket/p?endpoint=http://localhost:4443&allow_http=true', { backend: 'gcs', bucket: 'bucket', prefix: 'p', endpoint: 'http://localhost:4443', allowHttp: true }],
+    [
+      'gs://bucket/p?endpoint=http://localhost:4443&allow_http=true',
+      { backend: 'gcs', bucket: 'bucket', prefix: 'p', endpoint: 'http://localhost:4443', allowHttp: true },
+    ],
   ];
   for (const [url, spec] of ok) {
     it(`parses ${url}`, () => assert.deepEqual(parseStorageUrl(url), spec));
@@ -51,7 +57,12 @@ describe('parseStorageUrl', () => {
     for (const env of ['envacct', undefined]) {
       withEnv('AZURE_STORAGE_ACCOUNT', env, () => {
         assert.deepEqual(parseStorageUrl('az://myacct/container'), { backend: 'azure', accountName: 'myacct', container: 'container' });
-        assert.deepEqual(parseStorageUrl('az://myacct.blob.core.windows.net/container/pre/fix'), { backend: 'azure', accountName: 'myacct', container: 'container', prefix: 'pre/fix' });
+        assert.deepEqual(parseStorageUrl('az://myacct.blob.core.windows.net/container/pre/fix'), {
+          backend: 'azure',
+          accountName: 'myacct',
+          container: 'container',
+          prefix: 'pre/fix',
+        });
         assert.throws(() => parseStorageUrl('az://container'), /missing container: az:\/\/ACCOUNT\/CONTAINER/);
       });
     }
@@ -124,7 +135,12 @@ describe('openStore', () => {
     assert.ok(!azSas.url.includes('secret'));
     const azDefault = await withEnv('AZURE_STORAGE_KEY', undefined, () => openStore({ backend: 'azure', accountName: 'acct', container: 'c' }));
     assert.equal(azDefault.url, 'azure://acct/c');
-    const gcs = await openStore({ backend: 'gcs', bucket: 'gb', prefix: 'pre', serviceAccountJson: JSON.stringify({ client_email: 'x@y.iam.gserviceaccount.com', private_key: 'k' }) });
+    const gcs = await openStore({
+      backend: 'gcs',
+      bucket: 'gb',
+      prefix: 'pre',
+      serviceAccountJson: JSON.stringify({ client_email: 'x@y.iam.gserviceaccount.com', private_key: 'k' }),
+    });
     assert.equal(gcs.url, 'gs://gb/pre');
     await gcs.close();
     await openStore(parseStorageUrl('gs://gb'));
@@ -140,11 +156,22 @@ describe('openStore', () => {
     await assert.rejects(openStore({ backend: 'gcs', bucket: 'b', endpoint: 'http://x:1' }), plain);
     await assert.rejects(openStore({ backend: 's3', bucket: 'b', endpoint: 'ftp://x' }), UserError);
     await assert.rejects(openStore({ backend: 'azure', accountName: 'a', container: 'c', clientId: 'id' }), UserError);
-    await assert.rejects(openStore({ backend: 'gcs', bucket: 'b', serviceAccountJson: '{not json' }), (e: unknown) => e instanceof UserError && !e.message.includes('{not json'));
+    await assert.rejects(
+      openStore({ backend: 'gcs', bucket: 'b', serviceAccountJson: '{not json' }),
+      (e: unknown) => e instanceof UserError && !e.message.includes('{not json'),
+    );
   });
 
   it('rejects invalid keys before any network call', async () => {
-    const s3 = await openStore({ backend: 's3', bucket: 'b', region: 'us-east-1', endpoint: 'http://127.0.0.1:1', accessKey: 'a', secretKey: 's', allowHttp: true });
+    const s3 = await openStore({
+      backend: 's3',
+      bucket: 'b',
+      region: 'us-east-1',
+      endpoint: 'http://127.0.0.1:1',
+      accessKey: 'a',
+      secretKey: 's',
+      allowHttp: true,
+    });
     await assert.rejects(s3.get('../x'), { code: 'INVALID_KEY' });
     await s3.close();
   });

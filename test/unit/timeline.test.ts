@@ -13,25 +13,41 @@ test('density: every run lands in the bins it covers, in proportion, and the bin
   assert.deepEqual(density(axis, [{ firstOffset: 0, lastOffset: 0, minTs: 999, maxTs: 999, records: 3 }]), [0, 0, 0, 0, 0, 0, 0, 0, 0, 3]);
   assert.deepEqual(density(axis, [{ firstOffset: 0, lastOffset: 3, minTs: 150, maxTs: 349, records: 4 }]), [0, 1, 2, 1, 0, 0, 0, 0, 0, 0]);
   fc.assert(
-    fc.property(fc.integer({ min: 0, max: 1e12 }), fc.integer({ min: 0, max: 1e9 }), fc.integer({ min: 10, max: 500 }), fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 1e6 })), { maxLength: 30 }), (start, span, count, raw) => {
-      const axis = axisFor(start, start + span, count);
-      const runs: TimedRun[] = raw.map(([a, b, n], i) => {
-        const lo = start + Math.floor(Math.min(a, b) * span);
-        return { firstOffset: i, lastOffset: i, minTs: lo, maxTs: Math.max(lo, start + Math.floor(Math.max(a, b) * span)), records: n };
-      });
-      const bins = density(axis, runs);
-      assert.equal(bins.length, count);
-      const want = sum(runs.map((r) => r.records));
-      assert.ok(Math.abs(sum(bins) - want) <= 1e-6 * Math.max(1, want), `bins ${sum(bins)} vs records ${want}`);
-      assert.ok(bins.every((b) => b >= 0));
-    }),
+    fc.property(
+      fc.integer({ min: 0, max: 1e12 }),
+      fc.integer({ min: 0, max: 1e9 }),
+      fc.integer({ min: 10, max: 500 }),
+      fc.array(fc.tuple(fc.double({ min: 0, max: 1, noNaN: true }), fc.double({ min: 0, max: 1, noNaN: true }), fc.integer({ min: 0, max: 1e6 })), {
+        maxLength: 30,
+      }),
+      (start, span, count, raw) => {
+        const axis = axisFor(start, start + span, count);
+        const runs: TimedRun[] = raw.map(([a, b, n], i) => {
+          const lo = start + Math.floor(Math.min(a, b) * span);
+          return { firstOffset: i, lastOffset: i, minTs: lo, maxTs: Math.max(lo, start + Math.floor(Math.max(a, b) * span)), records: n };
+        });
+        const bins = density(axis, runs);
+        assert.equal(bins.length, count);
+        const want = sum(runs.map((r) => r.records));
+        assert.ok(Math.abs(sum(bins) - want) <= 1e-6 * Math.max(1, want), `bins ${sum(bins)} vs records ${want}`);
+        assert.ok(bins.every((b) => b >= 0));
+      },
+    ),
   );
 });
 
 test('late spans: a block stamped before what lower offsets already reached; in-order blocks and equal timestamps are not late', () => {
-  const run = (first: number, minTs: number, maxTs: number, records = 10): TimedRun => ({ firstOffset: first, lastOffset: first + records - 1, minTs, maxTs, records });
+  const run = (first: number, minTs: number, maxTs: number, records = 10): TimedRun => ({
+    firstOffset: first,
+    lastOffset: first + records - 1,
+    minTs,
+    maxTs,
+    records,
+  });
   assert.deepEqual(lateSpans([run(0, 0, 100), run(10, 100, 200), run(20, 200, 300)]), []);
-  assert.deepEqual(lateSpans([run(0, 0, 100), run(10, 150, 200), run(20, 50, 60), run(30, 210, 300)]), [{ fromTs: 50, toTs: 200, firstOffset: 20, lastOffset: 29, records: 10 }]);
+  assert.deepEqual(lateSpans([run(0, 0, 100), run(10, 150, 200), run(20, 50, 60), run(30, 210, 300)]), [
+    { fromTs: 50, toTs: 200, firstOffset: 20, lastOffset: 29, records: 10 },
+  ]);
   // Two late blocks in a row are one span; a later, separate disorder is another.
   assert.deepEqual(lateSpans([run(0, 0, 1000), run(10, 10, 20), run(20, 5, 30), run(30, 2000, 3000), run(40, 1500, 1600)]), [
     { fromTs: 5, toTs: 1000, firstOffset: 10, lastOffset: 29, records: 20 },
@@ -52,7 +68,10 @@ function timeline(over: Partial<Timeline> = {}): Timeline {
     records: 100,
     segments: 2,
     resolution: 'blocks',
-    snapshots: [{ takenAt: 1_500_000, groups: ['</script><img src=x onerror=alert(1)>'] }, { takenAt: 9_000_000, groups: [] }],
+    snapshots: [
+      { takenAt: 1_500_000, groups: ['</script><img src=x onerror=alert(1)>'] },
+      { takenAt: 9_000_000, groups: [] },
+    ],
     window: { start: 1_200_000, end: null, records: 42, source: 'pitr.yaml' },
     topics: [
       {
@@ -107,7 +126,9 @@ test('html: self-contained, stored names escaped (also inside the embedded JSON)
 });
 
 test('html: an empty backup says so and draws no strip', () => {
-  const html = renderTimelineHtml(timeline({ axis: null, records: 0, segments: 0, window: null, snapshots: [], topics: [{ name: 't', records: 0, partitions: [] }] }));
+  const html = renderTimelineHtml(
+    timeline({ axis: null, records: 0, segments: 0, window: null, snapshots: [], topics: [{ name: 't', records: 0, partitions: [] }] }),
+  );
   assert.match(html, /This backup holds no records: nothing to draw\./);
   assert.ok(!html.includes('<svg'));
 });

@@ -56,9 +56,24 @@ triggered_by: nightly
     { env: { HOOK: 'http://127.0.0.1:9/h', SLACK: 'T/B/X', PD: 'abc' } },
   );
   assert.deepEqual(c.checks.message_count, { enabled: true, mode: 'sample', sample_percentage: 25, topics: ['orders'], fail_threshold: 3 });
-  assert.deepEqual(c.checks.custom_webhooks[0], { name: 'smoke', url: 'http://127.0.0.1:9/h', timeout_seconds: 5, expected_status_code: 204, fail_on_timeout: false });
-  assert.deepEqual(c.checks.custom_webhooks[1], { name: 'other', url: 'https://example.com/x', timeout_seconds: 120, expected_status_code: 200, fail_on_timeout: true });
-  assert.deepEqual(c.notifications, { slack: { webhook_url: 'https://hooks.slack.com/services/T/B/X' }, pagerduty: { integration_key: 'abc', severity: 'critical' } });
+  assert.deepEqual(c.checks.custom_webhooks[0], {
+    name: 'smoke',
+    url: 'http://127.0.0.1:9/h',
+    timeout_seconds: 5,
+    expected_status_code: 204,
+    fail_on_timeout: false,
+  });
+  assert.deepEqual(c.checks.custom_webhooks[1], {
+    name: 'other',
+    url: 'https://example.com/x',
+    timeout_seconds: 120,
+    expected_status_code: 200,
+    fail_on_timeout: true,
+  });
+  assert.deepEqual(c.notifications, {
+    slack: { webhook_url: 'https://hooks.slack.com/services/T/B/X' },
+    pagerduty: { integration_key: 'abc', severity: 'critical' },
+  });
   assert.deepEqual(c.evidence.formats, ['json', 'pdf']);
   assert.equal(c.pitr_timestamp, 1731232800000);
   assert.equal(c.triggered_by, 'nightly');
@@ -66,9 +81,13 @@ triggered_by: nightly
 
 test('a substituted value cannot add a key, and an error does not show it', () => {
   // Flow mapping: "," and a quoted key would add signing.enabled: false next to the webhook url.
-  const c = parseValidationConfigText(`${MIN}checks: { custom_webhooks: [{ name: smoke, url: \${HOOK} }] }\nevidence: { signing: { enabled: true, private_key_path: /k/p.pem } }\n`, 'v.yaml', {
-    env: { HOOK: 'http://h/x, "fail_on_timeout":false' },
-  });
+  const c = parseValidationConfigText(
+    `${MIN}checks: { custom_webhooks: [{ name: smoke, url: \${HOOK} }] }\nevidence: { signing: { enabled: true, private_key_path: /k/p.pem } }\n`,
+    'v.yaml',
+    {
+      env: { HOOK: 'http://h/x, "fail_on_timeout":false' },
+    },
+  );
   assert.equal(c.checks.custom_webhooks[0]?.url, 'http://h/x, "fail_on_timeout":false');
   assert.equal(c.checks.custom_webhooks[0]?.fail_on_timeout, true);
   const p = problems(`${MIN}notifications:\n  pagerduty: { integration_key: k, severity: \${SEV} }\n`, { SEV: 'pd-s3cr3t-value' });
@@ -87,7 +106,10 @@ notifications: { slack: { webhook_url: "http://x/", channel: c } }
   const all = p.join('\n');
   assert.match(all, /v\.yaml: bogus: unknown key .*\(line 6\)/);
   assert.match(all, /checks\.message_count\.fail_treshold: unknown key; did you mean checks\.message_count\.fail_threshold\?/);
-  assert.match(all, /checks\.custom_webhooks\.0\.timeout: unknown key; did you mean checks\.custom_webhooks\.timeout_seconds\?|checks\.custom_webhooks\[0\]\.timeout: unknown key/);
+  assert.match(
+    all,
+    /checks\.custom_webhooks\.0\.timeout: unknown key; did you mean checks\.custom_webhooks\.timeout_seconds\?|checks\.custom_webhooks\[0\]\.timeout: unknown key/,
+  );
   assert.match(all, /evidence\.signing\.privte_key_path: unknown key; did you mean evidence\.signing\.private_key_path\?/);
   assert.match(all, /notifications\.slack\.channel: unknown key/);
 });
@@ -114,7 +136,10 @@ pitr_timestamp: 1731232800
   assert.match(all, /notifications\.pagerduty\.severity: expected one of critical, error, warning, info/);
   assert.match(all, /pitr_timestamp: expected epoch milliseconds, but 1731232800 looks like seconds/);
   assert.ok(!/target/.test(all));
-  assert.match(problems(`${MIN}evidence: { signing: { enabled: true } }\n`).join('\n'), /evidence\.signing\.private_key_path: required when evidence\.signing\.enabled is true/);
+  assert.match(
+    problems(`${MIN}evidence: { signing: { enabled: true } }\n`).join('\n'),
+    /evidence\.signing\.private_key_path: required when evidence\.signing\.enabled is true/,
+  );
 });
 
 test('missing target and storage; an unset ${VAR} is an error (main-config policy)', () => {

@@ -20,18 +20,32 @@ describe('distributed backup: pure parts', () => {
   });
 
   it('config drift names each differing key with both values', () => {
-    const d = fingerprintDifferences({ storage: 's3://a', compression: 'zstd', topics_include: 'orders' }, { storage: 's3://b', compression: 'zstd', topics_include: 'orders,payments' });
+    const d = fingerprintDifferences(
+      { storage: 's3://a', compression: 'zstd', topics_include: 'orders' },
+      { storage: 's3://b', compression: 'zstd', topics_include: 'orders,payments' },
+    );
     assert.deepEqual(d, ['storage: "s3://a" here, "s3://b" in the group', 'topics_include: "orders" here, "orders,payments" in the group']);
   });
 
   it('manifest merge: union of topics and partitions, stored offsets kept, the larger index pin wins', () => {
     const stored = [{ name: 'a', partition_count: 2, configs: {}, partitions: [{ partition: 0, log_start_offset: 0, end_offset: 5, index_generation: 9 }] }];
     const mine = [
-      { name: 'a', partition_count: 2, configs: {}, partitions: [{ partition: 0, log_start_offset: 3, end_offset: 50 }, { partition: 1, log_start_offset: 0, end_offset: 7 }] },
+      {
+        name: 'a',
+        partition_count: 2,
+        configs: {},
+        partitions: [
+          { partition: 0, log_start_offset: 3, end_offset: 50 },
+          { partition: 1, log_start_offset: 0, end_offset: 7 },
+        ],
+      },
       { name: 'b', partition_count: 1, configs: {}, partitions: [{ partition: 0, log_start_offset: 0, end_offset: 1 }] },
     ];
     const out = mergeTopics(stored, mine, (t, p) => (t === 'a' && p === 0 ? 4 : t === 'a' && p === 1 ? 2 : 0));
-    assert.deepEqual(out.map((t) => t.name), ['a', 'b']);
+    assert.deepEqual(
+      out.map((t) => t.name),
+      ['a', 'b'],
+    );
     assert.deepEqual(out[0]!.partitions, [
       { partition: 0, log_start_offset: 0, end_offset: 5, index_generation: 9 },
       { partition: 1, log_start_offset: 0, end_offset: 7, index_generation: 2 },
@@ -52,7 +66,9 @@ describe('distributed backup: pure parts', () => {
   });
 
   it('the shipped Kubernetes manifest: its config is valid and enables workers; its probes use the metrics server routes', () => {
-    const docs = parseAllDocuments(readFileSync(new URL('../../deploy/kubernetes/backup-workers.yaml', import.meta.url), 'utf8')).map((d) => d.toJS() as Record<string, unknown>);
+    const docs = parseAllDocuments(readFileSync(new URL('../../deploy/kubernetes/backup-workers.yaml', import.meta.url), 'utf8')).map(
+      (d) => d.toJS() as Record<string, unknown>,
+    );
     const cm = docs.find((d) => d['kind'] === 'ConfigMap') as { data: Record<string, string> };
     const cfg = parseConfigText(cm.data['backup.yaml']!, 'backup.yaml');
     const o = backupOptions(cfg, new MemoryStore());
@@ -69,10 +85,17 @@ describe('distributed backup: pure parts', () => {
     const o = backupOptions(parseConfigText(base + 'backup: { workers: { group_id: g, session_timeout_ms: 20000 } }\n', 'f.yaml'), new MemoryStore());
     assert.deepEqual(o.workers, { groupId: 'g', sessionTimeoutMs: 20_000, heartbeatIntervalMs: 2_000, rebalanceTimeoutMs: 60_000 });
     assert.equal(backupOptions(parseConfigText(base, 'f.yaml'), new MemoryStore()).workers, undefined);
-    assert.throws(() => backupOptions(parseConfigText(base + 'backup: { workers: { session_timeout_ms: 20000 } }\n', 'f.yaml'), new MemoryStore()), (e: unknown) => e instanceof ConfigError && /backup\.workers\.session_timeout_ms is set but backup\.workers\.group_id is not/.test(e.message));
+    assert.throws(
+      () => backupOptions(parseConfigText(base + 'backup: { workers: { session_timeout_ms: 20000 } }\n', 'f.yaml'), new MemoryStore()),
+      (e: unknown) => e instanceof ConfigError && /backup\.workers\.session_timeout_ms is set but backup\.workers\.group_id is not/.test(e.message),
+    );
     assert.throws(() => parseConfigText(base + 'backup: { workers: { group_id: g, session_timeout_ms: 100 } }\n', 'f.yaml'), /session_timeout_ms/);
     assert.throws(
-      () => backupOptions(parseConfigText(base + 'backup: { continuous: true, retention: { max_age: 30d }, workers: { group_id: g } }\n', 'f.yaml'), new MemoryStore()),
+      () =>
+        backupOptions(
+          parseConfigText(base + 'backup: { continuous: true, retention: { max_age: 30d }, workers: { group_id: g } }\n', 'f.yaml'),
+          new MemoryStore(),
+        ),
       (e: unknown) => e instanceof ConfigError && /backup\.retention cannot be combined with backup\.workers\.group_id/.test(e.message),
     );
   });

@@ -70,7 +70,14 @@ export function recordPartition(log: PrunedLog, r: PartitionRemoval, by: 'prune'
 }
 
 /** Steps 1 and 2: record, then rewrite the indexes. Returns the segment keys now unindexed. */
-export async function recordAndUnindex(store: ObjectStore, backupId: string, removals: readonly PartitionRemoval[], handles: ReadonlyMap<string, IndexHandle>, by: 'prune' | 'backup', hooks: PruneHooks = {}): Promise<string[]> {
+export async function recordAndUnindex(
+  store: ObjectStore,
+  backupId: string,
+  removals: readonly PartitionRemoval[],
+  handles: ReadonlyMap<string, IndexHandle>,
+  by: 'prune' | 'backup',
+  hooks: PruneHooks = {},
+): Promise<string[]> {
   const fresh = removals.filter((r) => r.remove.length > 0);
   if (fresh.length === 0) return [];
   const log = await readPrunedLog(store, backupId);
@@ -158,7 +165,12 @@ const SEGMENT_FILE_RE = /\/(\d{20})(?:-\d{20})?\.kbseg$/;
  * pruned ranges: left by a prune that stopped between its index write and its deletes. Anything
  * else unindexed (a running backup's segment in flight, above the resume point) is never touched.
  */
-export async function findOrphans(store: ObjectStore, backupId: string, states: readonly { topic: string; partition: number; index: PartitionIndex }[], log: PrunedLog): Promise<string[]> {
+export async function findOrphans(
+  store: ObjectStore,
+  backupId: string,
+  states: readonly { topic: string; partition: number; index: PartitionIndex }[],
+  log: PrunedLog,
+): Promise<string[]> {
   const out: string[] = [];
   for (const st of states) {
     const below = prunedBelow(log, st.topic, st.partition);

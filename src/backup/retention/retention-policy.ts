@@ -62,10 +62,15 @@ export function checkPolicy(p: RetentionPolicy, where: string): void {
     throw new UserError('USAGE', `${where}: no limit given: set max_age (--older-than), --before or max_total_bytes (--max-total-bytes)`);
   }
   if (p.keepSegments !== undefined && (!Number.isInteger(p.keepSegments) || p.keepSegments < 1)) {
-    throw new UserError('USAGE', `${where}: keep_segments must be an integer >= 1 (the newest segment ends at the backup's resume point), got ${p.keepSegments}`);
+    throw new UserError(
+      'USAGE',
+      `${where}: keep_segments must be an integer >= 1 (the newest segment ends at the backup's resume point), got ${p.keepSegments}`,
+    );
   }
-  if (p.maxAgeMs !== undefined && (!Number.isSafeInteger(p.maxAgeMs) || p.maxAgeMs <= 0)) throw new UserError('USAGE', `${where}: max_age must be a positive duration, got ${p.maxAgeMs} ms`);
-  if (p.maxTotalBytes !== undefined && (!Number.isSafeInteger(p.maxTotalBytes) || p.maxTotalBytes < 0)) throw new UserError('USAGE', `${where}: max_total_bytes must be a number of bytes >= 0, got ${p.maxTotalBytes}`);
+  if (p.maxAgeMs !== undefined && (!Number.isSafeInteger(p.maxAgeMs) || p.maxAgeMs <= 0))
+    throw new UserError('USAGE', `${where}: max_age must be a positive duration, got ${p.maxAgeMs} ms`);
+  if (p.maxTotalBytes !== undefined && (!Number.isSafeInteger(p.maxTotalBytes) || p.maxTotalBytes < 0))
+    throw new UserError('USAGE', `${where}: max_total_bytes must be a number of bytes >= 0, got ${p.maxTotalBytes}`);
 }
 
 /** A segment's age: its newest record, or when it was written if it holds only transaction markers. */

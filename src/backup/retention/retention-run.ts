@@ -9,7 +9,16 @@ import type { PartitionIndex, SegmentEntry } from '../../format/partition-index.
 import { readPrunedLog } from '../../format/pruned.js';
 import type { ObjectStore } from '../../storage/store.js';
 import { logger } from '../../util/logger.js';
-import { deleteObjects, findOrphans, oldestKeptTime, partitionKey, recordAndUnindex, staleGroupSnapshots, unfinishedOf, type IndexHandle } from './prune-apply.js';
+import {
+  deleteObjects,
+  findOrphans,
+  oldestKeptTime,
+  partitionKey,
+  recordAndUnindex,
+  staleGroupSnapshots,
+  unfinishedOf,
+  type IndexHandle,
+} from './prune-apply.js';
 import { decideRetention, type RetentionPolicy } from './retention-policy.js';
 
 const log = logger('retention');
@@ -42,7 +51,13 @@ export function retentionHandles(workers: readonly RetentionWorker[]): IndexHand
 }
 
 /** One retention pass over the partitions a running backup holds. */
-export async function applyBackupRetention(store: ObjectStore, backupId: string, policy: RetentionPolicy, handles: readonly IndexHandle[], now = Date.now()): Promise<RetentionPass> {
+export async function applyBackupRetention(
+  store: ObjectStore,
+  backupId: string,
+  policy: RetentionPolicy,
+  handles: readonly IndexHandle[],
+  now = Date.now(),
+): Promise<RetentionPass> {
   const pruned = await readPrunedLog(store, backupId);
   // What an earlier pass recorded but did not unindex (it was stopped): finish it first.
   const finished: string[] = [];
@@ -53,7 +68,11 @@ export async function applyBackupRetention(store: ObjectStore, backupId: string,
     finished.push(...unfinished.map((s) => s.key));
   }
   const orphans = await findOrphans(store, backupId, handles, pruned);
-  const decision = decideRetention(handles.map((h) => ({ topic: h.topic, partition: h.partition, segments: [...h.index.segments] })), policy, now);
+  const decision = decideRetention(
+    handles.map((h) => ({ topic: h.topic, partition: h.partition, segments: [...h.index.segments] })),
+    policy,
+    now,
+  );
   const byKey = new Map(handles.map((h) => [partitionKey(h.topic, h.partition), h]));
   const unindexed = await recordAndUnindex(store, backupId, decision.partitions, byKey, 'backup');
   await deleteObjects(store, [...finished, ...unindexed, ...orphans]);
@@ -64,7 +83,8 @@ export async function applyBackupRetention(store: ObjectStore, backupId: string,
     for (const k of groups) await store.delete(k);
   }
   const bytes = decision.bytesBefore - decision.bytesAfter;
-  if (unindexed.length) log.info({ segments: unindexed.length, storedBytes: bytes, groupSnapshots: groups.length }, 'backup.retention: pruned the oldest segments');
+  if (unindexed.length)
+    log.info({ segments: unindexed.length, storedBytes: bytes, groupSnapshots: groups.length }, 'backup.retention: pruned the oldest segments');
   if (decision.overBudget) log.warn(`backup.retention: ${decision.overBudget}`);
   return { segments: unindexed.length, storedBytes: bytes, groupSnapshots: groups.length };
 }

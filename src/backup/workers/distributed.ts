@@ -99,7 +99,8 @@ class PartitionRunner {
       try {
         const m = await readManifestVersioned(opts.store, opts.backupId);
         const mp = m?.manifest.topics.find((t) => t.name === this.topic)?.partitions.find((p) => p.partition === this.partition);
-        if (!m || !mp) throw new UserError('WORKER_PARTITION_UNKNOWN', `${this.topic}/${this.partition} is assigned but not in the manifest of ${opts.backupId}`);
+        if (!m || !mp)
+          throw new UserError('WORKER_PARTITION_UNKNOWN', `${this.topic}/${this.partition} is assigned but not in the manifest of ${opts.backupId}`);
         const startAt = startFor(opts.startOffset, this.topic, this.partition, mp.log_start_offset, mp.end_offset);
         const who = { memberId: this.ctx.memberId, groupGeneration: this.generation };
         await this.#handoverGrace(who.memberId);
@@ -108,12 +109,28 @@ class PartitionRunner {
         this.epoch = t.epoch;
         const fresh = await readManifestVersioned(opts.store, opts.backupId);
         this.book = new GenerationBook(fresh?.manifest);
-        const owned = new OwnedPartitionStore(opts.store, keys.partitionIndex(opts.backupId, this.topic, this.partition), this.topic, this.partition, t.version, (err) => {
-          log.warn({ topic: this.topic, partition: this.partition }, err.message);
-          this.ac.abort();
-        });
+        const owned = new OwnedPartitionStore(
+          opts.store,
+          keys.partitionIndex(opts.backupId, this.topic, this.partition),
+          this.topic,
+          this.partition,
+          t.version,
+          (err) => {
+            log.warn({ topic: this.topic, partition: this.partition }, err.message);
+            this.ac.abort();
+          },
+        );
         const job = { topic: this.topic, partition: this.partition, startAt, target: opts.continuous ? null : mp.end_offset, epoch: t.epoch };
-        this.worker = new PartitionWorker({ ...opts, store: owned, signal: this.ac.signal }, cluster, admin, job, this.ctx.gate, this.ctx.budget, this.book, this.ctx.throttle);
+        this.worker = new PartitionWorker(
+          { ...opts, store: owned, signal: this.ac.signal },
+          cluster,
+          admin,
+          job,
+          this.ctx.gate,
+          this.ctx.budget,
+          this.book,
+          this.ctx.throttle,
+        );
         this.progress = this.worker.progress;
         await this.worker.run();
         if (owned.lost) this.lost = true;
@@ -154,13 +171,31 @@ async function selectTopics(opts: BackupOptions, cluster: KafkaCluster, admin: K
     .filter((n) => matchesFilter(n, opts.topics))
     .sort();
   const missing = missingLiterals(opts.topics, new Set(names));
-  if (missing.length && opts.onMissingTopic === 'warn') log.warn({ topics: missing }, `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')}; backing up the others (backup.on_missing_topic: warn)`);
-  else if (missing.length) throw new UserError('TOPIC_NOT_FOUND', `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')} (backup.on_missing_topic: warn backs up the others)`);
-  if (names.length === 0) throw new UserError('NO_TOPICS', `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`);
-  const configs = opts.captureTopicConfigs !== false ? await admin.topicConfigs(names).catch(() => new Map<string, Record<string, string>>()) : new Map<string, Record<string, string>>();
+  if (missing.length && opts.onMissingTopic === 'warn')
+    log.warn(
+      { topics: missing },
+      `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')}; backing up the others (backup.on_missing_topic: warn)`,
+    );
+  else if (missing.length)
+    throw new UserError(
+      'TOPIC_NOT_FOUND',
+      `source.topics.include names topics that do not exist on the source cluster: ${missing.join(', ')} (backup.on_missing_topic: warn backs up the others)`,
+    );
+  if (names.length === 0)
+    throw new UserError(
+      'NO_TOPICS',
+      `no topic on the source cluster matches source.topics (include: [${opts.topics.include.join(', ')}], exclude: [${opts.topics.exclude.join(', ')}])`,
+    );
+  const configs =
+    opts.captureTopicConfigs !== false
+      ? await admin.topicConfigs(names).catch(() => new Map<string, Record<string, string>>())
+      : new Map<string, Record<string, string>>();
   const out: ManifestTopic[] = [];
   for (const name of names) {
-    const parts = meta.topics.get(name)!.partitions.map((p) => p.partition).sort((a, b) => a - b);
+    const parts = meta.topics
+      .get(name)!
+      .partitions.map((p) => p.partition)
+      .sort((a, b) => a - b);
     const starts = await admin.listOffsets(name, parts, EARLIEST);
     const ends = await admin.listOffsets(name, parts, LATEST, true);
     out.push({
@@ -179,8 +214,10 @@ function manifestDrift(m: Manifest, opts: BackupOptions, clusterId: string | nul
   const mode = opts.continuous ? 'continuous' : 'snapshot';
   if (m.mode !== mode) d.push(`mode: ${mode} here, ${m.mode} in the backup`);
   if (m.compression !== opts.compression) d.push(`compression: ${opts.compression} here, ${m.compression} in the backup`);
-  if (m.include_offset_headers !== opts.includeOffsetHeaders) d.push(`include_offset_headers: ${opts.includeOffsetHeaders} here, ${m.include_offset_headers} in the backup`);
-  if (m.source_cluster_id && clusterId && m.source_cluster_id !== clusterId) d.push(`source cluster id: ${clusterId} here, ${m.source_cluster_id} in the backup`);
+  if (m.include_offset_headers !== opts.includeOffsetHeaders)
+    d.push(`include_offset_headers: ${opts.includeOffsetHeaders} here, ${m.include_offset_headers} in the backup`);
+  if (m.source_cluster_id && clusterId && m.source_cluster_id !== clusterId)
+    d.push(`source cluster id: ${clusterId} here, ${m.source_cluster_id} in the backup`);
   return d;
 }
 
@@ -205,15 +242,19 @@ export async function sharedShortfall(opts: BackupOptions, m: Manifest): Promise
 async function pickUpNewPartitions(opts: BackupOptions, cluster: KafkaCluster, admin: KafkaAdmin, manifest: Manifest): Promise<Manifest | undefined> {
   const now = await selectTopics(opts, cluster, admin);
   const known = new Set(manifest.topics.flatMap((t) => t.partitions.map((p) => slot(t.name, p.partition))));
-  const fresh = now.map((t) => ({ ...t, partitions: t.partitions.filter((p) => !known.has(slot(t.name, p.partition))) })).filter((t) => t.partitions.length > 0);
+  const fresh = now
+    .map((t) => ({ ...t, partitions: t.partitions.filter((p) => !known.has(slot(t.name, p.partition))) }))
+    .filter((t) => t.partitions.length > 0);
   if (fresh.length === 0) return undefined;
   for (const t of fresh) {
     for (const p of t.partitions) {
       const idx = { ...emptyIndex(t.name, p.partition), next_offset: p.log_start_offset };
       // Another worker may have created it first: its index stands.
-      await opts.store.putIfMatch(keys.partitionIndex(opts.backupId, t.name, p.partition), Buffer.from(JSON.stringify(idx, null, 2) + '\n'), null).catch((err: unknown) => {
-        if (!(err instanceof PreconditionFailedError)) throw err;
-      });
+      await opts.store
+        .putIfMatch(keys.partitionIndex(opts.backupId, t.name, p.partition), Buffer.from(JSON.stringify(idx, null, 2) + '\n'), null)
+        .catch((err: unknown) => {
+          if (!(err instanceof PreconditionFailedError)) throw err;
+        });
     }
   }
   log.info({ topics: fresh.map((t) => t.name), partitions: fresh.reduce((n, t) => n + t.partitions.length, 0) }, 'new topics or partitions picked up');
@@ -229,7 +270,8 @@ async function joinManifest(opts: BackupOptions, mine: ManifestTopic[], clusterI
   return updateManifest(opts.store, opts.backupId, (stored) => {
     if (stored) {
       const drift = manifestDrift(stored, opts, clusterId);
-      if (drift.length) throw new UserError('WORKER_CONFIG_DRIFT', `backup "${opts.backupId}" was started with other settings; this worker is refused: ${drift.join('; ')}`);
+      if (drift.length)
+        throw new UserError('WORKER_CONFIG_DRIFT', `backup "${opts.backupId}" was started with other settings; this worker is refused: ${drift.join('; ')}`);
       // A snapshot's partitions and end offsets are those fixed by the worker that created it.
       if (opts.continuous) stored.topics = mergeTopics(stored.topics, mine, () => 0);
       if (stored.status !== 'complete') stored.status = 'running';
@@ -314,7 +356,13 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
     const start = (topic: string, partition: number, gen: number): void => {
       const k = slot(topic, partition);
       const before = retired.filter((r) => r.topic === topic && r.partition === partition && !r.finished).map((r) => r.done);
-      const r = new PartitionRunner(topic, partition, gen, ctx, Promise.all(before).then(() => {}));
+      const r = new PartitionRunner(
+        topic,
+        partition,
+        gen,
+        ctx,
+        Promise.all(before).then(() => {}),
+      );
       runners.set(k, r);
       r.done.then(async () => {
         if (!opts.continuous) wake(); // a snapshot partition done: see at once whether the backup is
@@ -337,7 +385,9 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
       const live = [...runners.values(), ...retired];
       manifest = await updateManifest(opts.store, opts.backupId, (stored) => {
         const base = stored ?? manifest;
-        base.topics = mergeTopics(base.topics, [], (t, p) => Math.max(0, ...live.filter((r) => r.topic === t && r.partition === p).map((r) => r.book?.indexGeneration(t, p) ?? 0)));
+        base.topics = mergeTopics(base.topics, [], (t, p) =>
+          Math.max(0, ...live.filter((r) => r.topic === t && r.partition === p).map((r) => r.book?.indexGeneration(t, p) ?? 0)),
+        );
         if (final && base.status === 'running') base.status = opts.continuous ? 'stopped' : 'incomplete';
         return base;
       });
@@ -351,7 +401,17 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
         started_at: started,
         updated_at: Date.now(),
         records_per_second: 0,
-        partitions: [...runners.values()].filter((r) => !r.lost && r.progress).map((r) => ({ topic: r.topic, partition: r.partition, epoch: r.epoch, position: r.progress!.position, target: r.progress!.target, records: r.progress!.records, done: r.progress!.done })),
+        partitions: [...runners.values()]
+          .filter((r) => !r.lost && r.progress)
+          .map((r) => ({
+            topic: r.topic,
+            partition: r.partition,
+            epoch: r.epoch,
+            position: r.progress!.position,
+            target: r.progress!.target,
+            records: r.progress!.records,
+            done: r.progress!.done,
+          })),
       };
       // Throughput of this process: records its partition workers added since the last sync (a partition taken
       // over counts from the first sync that sees it, not from the records already in its index).
@@ -421,7 +481,8 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
     group = undefined;
     if (failure !== undefined) throw failure;
     // Every worker takes one at its end too: whichever stops last leaves the newest offsets.
-    if (opts.groupSnapshots !== false) groupsTaken = Math.max(groupsTaken, await snapshotGroups(opts, admin, new Set(manifest.topics.map((t) => t.name))).catch(() => 0));
+    if (opts.groupSnapshots !== false)
+      groupsTaken = Math.max(groupsTaken, await snapshotGroups(opts, admin, new Set(manifest.topics.map((t) => t.name))).catch(() => 0));
     await sync(await lastOne(admin, opts.workers.groupId));
     await opts.store.delete(statusKey()).catch(() => {});
     const shortfall = opts.continuous ? [] : await sharedShortfall(opts, manifest);

@@ -36,20 +36,30 @@ export interface Assignment {
 }
 
 export function protocolName(fp: WorkerFingerprint): string {
-  const canonical = JSON.stringify(Object.keys(fp).sort().map((k) => [k, fp[k]]));
+  const canonical = JSON.stringify(
+    Object.keys(fp)
+      .sort()
+      .map((k) => [k, fp[k]]),
+  );
   return `kafka-backup-${createHash('sha256').update(canonical).digest('hex').slice(0, 16)}`;
 }
 
 /** The keys whose values differ, as `key: ours vs theirs`. */
 export function fingerprintDifferences(ours: WorkerFingerprint, theirs: WorkerFingerprint): string[] {
   const keys = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].sort();
-  return keys.filter((k) => JSON.stringify(ours[k]) !== JSON.stringify(theirs[k])).map((k) => `${k}: ${JSON.stringify(ours[k] ?? null)} here, ${JSON.stringify(theirs[k] ?? null)} in the group`);
+  return keys
+    .filter((k) => JSON.stringify(ours[k]) !== JSON.stringify(theirs[k]))
+    .map((k) => `${k}: ${JSON.stringify(ours[k] ?? null)} here, ${JSON.stringify(theirs[k] ?? null)} in the group`);
 }
 
 /** A worker whose settings differ from the running group's. */
 export class WorkerConfigDriftError extends UserError {
   constructor(groupId: string, diffs: string[]) {
-    super('WORKER_CONFIG_DRIFT', `backup.workers group "${groupId}" runs with other settings; this worker is refused: ${diffs.join('; ')}. Start every worker of one backup with the same configuration`, { groupId, diffs });
+    super(
+      'WORKER_CONFIG_DRIFT',
+      `backup.workers group "${groupId}" runs with other settings; this worker is refused: ${diffs.join('; ')}. Start every worker of one backup with the same configuration`,
+      { groupId, diffs },
+    );
   }
 }
 
@@ -80,7 +90,9 @@ export class WorkerGroup {
       log.info({ group: settings.groupId, member: p.memberId, generation: p.generationId, partitions: partitions.length }, 'group assignment');
       onAssignment({ generation: p.generationId ?? this.#consumer.generationId, memberId: p.memberId, partitions });
     });
-    this.#consumer.on('consumer:heartbeat:error', (p: { error?: Error }) => log.warn({ group: settings.groupId, err: p.error?.message }, 'group heartbeat failed; rejoining'));
+    this.#consumer.on('consumer:heartbeat:error', (p: { error?: Error }) =>
+      log.warn({ group: settings.groupId, err: p.error?.message }, 'group heartbeat failed; rejoining'),
+    );
     // An 'error' event without a listener would end the process: a failed rejoin is logged, and retried by the next heartbeat.
     this.#consumer.on('error', (err: Error) => log.warn({ group: settings.groupId, err: err.message }, 'group membership error'));
   }
@@ -104,12 +116,22 @@ export class WorkerGroup {
     } catch (err) {
       await this.#explainRefusal(err);
       const e = err as Error & { errors?: Error[] };
-      throw new KafkaError(`joining the workers' group "${this.#settings.groupId}" failed: ${e.errors?.map((x) => x.message).join('; ') || e.message}`, undefined, {}, { cause: err });
+      throw new KafkaError(
+        `joining the workers' group "${this.#settings.groupId}" failed: ${e.errors?.map((x) => x.message).join('; ') || e.message}`,
+        undefined,
+        {},
+        { cause: err },
+      );
     }
   }
 
   async #explainRefusal(err: unknown): Promise<void> {
-    if (!/INCONSISTENT_GROUP_PROTOCOL|inconsistent/i.test(JSON.stringify(String((err as Error)?.message)) + JSON.stringify((err as { errors?: unknown[] }).errors?.map(String) ?? []))) return;
+    if (
+      !/INCONSISTENT_GROUP_PROTOCOL|inconsistent/i.test(
+        JSON.stringify(String((err as Error)?.message)) + JSON.stringify((err as { errors?: unknown[] }).errors?.map(String) ?? []),
+      )
+    )
+      return;
     const admin = new KafkaAdmin(this.#source);
     try {
       const [g] = await admin.describeGroups([this.#settings.groupId]);
@@ -123,7 +145,9 @@ export class WorkerGroup {
         }
         throw new WorkerConfigDriftError(this.#settings.groupId, fingerprintDifferences(this.#fp, theirs));
       }
-      throw new WorkerConfigDriftError(this.#settings.groupId, [`the group's protocol is ${g?.protocol ?? 'unknown'}, this worker's ${protocolName(this.#fp)}`]);
+      throw new WorkerConfigDriftError(this.#settings.groupId, [
+        `the group's protocol is ${g?.protocol ?? 'unknown'}, this worker's ${protocolName(this.#fp)}`,
+      ]);
     } finally {
       await admin.close();
     }

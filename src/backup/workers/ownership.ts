@@ -20,7 +20,12 @@ const log = logger('workers');
 
 /** This worker no longer owns the partition: another took it over, and our write was refused. */
 export class PartitionLostError extends KafkaBackupError {
-  constructor(readonly topic: string, readonly partition: number, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super('PARTITION_LOST', message, { topic, partition }, options);
   }
 }
@@ -58,14 +63,27 @@ function parseIndex(key: string, data: Buffer, backupId: string, topic: string, 
  * index at `startAt` if there is none). Retries while other writers change the index under us
  * (a former owner flushing on its way out); gives up after `attempts`.
  */
-export async function takeOver(store: ObjectStore, backupId: string, topic: string, partition: number, startAt: number, who: OwnerIdentity, manifestGeneration: number, attempts = 20): Promise<Takeover> {
+export async function takeOver(
+  store: ObjectStore,
+  backupId: string,
+  topic: string,
+  partition: number,
+  startAt: number,
+  who: OwnerIdentity,
+  manifestGeneration: number,
+  attempts = 20,
+): Promise<Takeover> {
   const key = keys.partitionIndex(backupId, topic, partition);
   for (let i = 0; ; i++) {
     const cur = await store.getVersioned(key);
     const idx = cur ? parseIndex(key, cur.data, backupId, topic, partition) : undefined;
     const prior = idx?.owner;
     if (prior && prior.member_id !== who.memberId && prior.group_generation > who.groupGeneration) {
-      throw new PartitionLostError(topic, partition, `${topic}/${partition}: owned by member ${prior.member_id} of group generation ${prior.group_generation}, newer than ours (${who.groupGeneration}); this worker is behind the group`);
+      throw new PartitionLostError(
+        topic,
+        partition,
+        `${topic}/${partition}: owned by member ${prior.member_id} of group generation ${prior.group_generation}, newer than ours (${who.groupGeneration}); this worker is behind the group`,
+      );
     }
     const epoch = (prior?.epoch ?? 0) + 1;
     const base = idx ?? { ...emptyIndex(topic, partition), next_offset: startAt };
@@ -147,7 +165,12 @@ export class OwnedPartitionStore implements ObjectStore {
       this.#version = await this.inner.putIfMatch(key, data, this.#version);
     } catch (err) {
       if (!(err instanceof PreconditionFailedError)) throw err;
-      this.#lost = new PartitionLostError(this.topic, this.partition, `${this.topic}/${this.partition}: another worker took the partition over; this worker's write of ${key} was refused by the store`, { cause: err });
+      this.#lost = new PartitionLostError(
+        this.topic,
+        this.partition,
+        `${this.topic}/${this.partition}: another worker took the partition over; this worker's write of ${key} was refused by the store`,
+        { cause: err },
+      );
       this.onLost(this.#lost);
       throw this.#lost;
     }

@@ -58,7 +58,12 @@ export function mergeTopics(stored: ManifestTopic[], mine: ManifestTopic[], pins
  * Writes `change(stored)` (stored: undefined when there is no manifest yet) as the next
  * generation, by compare-and-swap; on a lost swap reads again and re-applies `change`.
  */
-export async function updateManifest(store: ObjectStore, backupId: string, change: (stored: Manifest | undefined) => Manifest, attempts = 50): Promise<Manifest> {
+export async function updateManifest(
+  store: ObjectStore,
+  backupId: string,
+  change: (stored: Manifest | undefined) => Manifest,
+  attempts = 50,
+): Promise<Manifest> {
   const key = keys.manifest(backupId);
   for (let i = 0; ; i++) {
     const cur = await readManifestVersioned(store, backupId);

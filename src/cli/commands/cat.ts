@@ -19,8 +19,10 @@ export function parseOffsetRange(v: string): { fromOffset?: number; toOffset?: n
   if (!m || (a === '' && b === '') || (!dots && b !== '')) throw new UserError('USAGE', `--offset: "${v}" is not ${OFFSET_FORMS}`);
   const from = whole(a);
   const to = dots ? whole(b) : from;
-  for (const n of [from, to]) if (n !== undefined && !Number.isSafeInteger(n)) throw new UserError('USAGE', `--offset: ${n} is too large (accepted: ${OFFSET_FORMS})`);
-  if (from !== undefined && to !== undefined && from > to) throw new UserError('USAGE', `--offset: start ${from} is after end ${to} (accepted: ${OFFSET_FORMS})`);
+  for (const n of [from, to])
+    if (n !== undefined && !Number.isSafeInteger(n)) throw new UserError('USAGE', `--offset: ${n} is too large (accepted: ${OFFSET_FORMS})`);
+  if (from !== undefined && to !== undefined && from > to)
+    throw new UserError('USAGE', `--offset: start ${from} is after end ${to} (accepted: ${OFFSET_FORMS})`);
   return { ...(from !== undefined ? { fromOffset: from } : {}), ...(to !== undefined ? { toOffset: to } : {}) };
 }
 
@@ -34,7 +36,8 @@ export function parseTime(flag: string, v: string): number {
 /** `--partition`: whole numbers, each printed once, in the order first given. */
 export function parsePartitions(list: string[]): number[] {
   const ps = list.map((s) => {
-    if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) throw new UserError('USAGE', `--partition: "${s}" is not a partition number (a whole number >= 0; repeat the flag or separate with commas)`);
+    if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s)))
+      throw new UserError('USAGE', `--partition: "${s}" is not a partition number (a whole number >= 0; repeat the flag or separate with commas)`);
     return Number(s);
   });
   return [...new Set(ps)];
@@ -42,10 +45,12 @@ export function parsePartitions(list: string[]): number[] {
 
 /** `--key` (UTF-8 text) or `--key-base64` (any bytes): the exact key bytes to match. */
 export function parseKey(text: string | undefined, base64: string | undefined): Buffer | undefined {
-  if (text !== undefined && base64 !== undefined) throw new UserError('USAGE', '--key and --key-base64 both given: use one (--key for text, --key-base64 for any bytes)');
+  if (text !== undefined && base64 !== undefined)
+    throw new UserError('USAGE', '--key and --key-base64 both given: use one (--key for text, --key-base64 for any bytes)');
   if (base64 === undefined) return text === undefined ? undefined : Buffer.from(text, 'utf8');
   const b = base64.trim();
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b) || b.length % 4 !== 0) throw new UserError('USAGE', `--key-base64: "${base64}" is not base64 (A-Z a-z 0-9 + / with = padding to a multiple of 4 characters)`);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b) || b.length % 4 !== 0)
+    throw new UserError('USAGE', `--key-base64: "${base64}" is not base64 (A-Z a-z 0-9 + / with = padding to a multiple of 4 characters)`);
   return Buffer.from(b, 'base64');
 }
 

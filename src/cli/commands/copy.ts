@@ -68,8 +68,16 @@ export function registerCopyCommand(program: Command): void {
     .requiredOption('--from <url>', 'source storage location: a directory, file://, s3://bucket/prefix, az://, gs://')
     .requiredOption('--to <url>', 'destination storage location')
     .option('-b, --backup-id <id>', 'copy this backup only (default: every backup at --from)')
-    .addOption(new Option('--to-encryption-key-file <path>', "encrypt the copy with the key in this file (default: the source's key, --encryption-key-file/-env)").env('KAFKA_BACKUP_TO_ENCRYPTION_KEY_FILE'))
-    .addOption(new Option('--to-encryption-key-env <name>', 'encrypt the copy with the key in this environment variable (hex or base64)').env('KAFKA_BACKUP_TO_ENCRYPTION_KEY_ENV'))
+    .addOption(
+      new Option('--to-encryption-key-file <path>', "encrypt the copy with the key in this file (default: the source's key, --encryption-key-file/-env)").env(
+        'KAFKA_BACKUP_TO_ENCRYPTION_KEY_FILE',
+      ),
+    )
+    .addOption(
+      new Option('--to-encryption-key-env <name>', 'encrypt the copy with the key in this environment variable (hex or base64)').env(
+        'KAFKA_BACKUP_TO_ENCRYPTION_KEY_ENV',
+      ),
+    )
     .addOption(new Option('--to-encryption-key-id <id>', "key id recorded in the copy's objects (default: derived from the key)"))
     .option('-f, --format <format>', 'text, json or yaml', 'text')
     .action(async (o: CopyFlags) => {

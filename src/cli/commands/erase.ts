@@ -63,14 +63,22 @@ export function eraseJson(r: EraseResult): unknown {
     segments_scanned: r.segmentsScanned,
     segments_rewritten: r.segmentsRewritten,
     records: r.records,
-    partitions: r.partitions.filter((p) => p.records > 0).map((p) => ({ partition: p.partition, records: p.records, segments: p.segments.map((s) => ({ key: s.key, new_key: s.newKey ?? null, records: s.records, offsets: s.offsets })) })),
+    partitions: r.partitions
+      .filter((p) => p.records > 0)
+      .map((p) => ({
+        partition: p.partition,
+        records: p.records,
+        segments: p.segments.map((s) => ({ key: s.key, new_key: s.newKey ?? null, records: s.records, offsets: s.offsets })),
+      })),
     leftovers_removed: r.leftoversRemoved,
   };
 }
 
 export function eraseText(r: EraseResult): string {
   const lines = [`${r.executed ? 'Erased' : 'Erase plan (nothing changed; add --execute to erase)'}: ${r.backupId} topic ${r.topic}, ${r.keys} key(s)`];
-  lines.push(`  Segments scanned: ${num(r.segmentsScanned)}   holding the key(s): ${num(r.partitions.reduce((n, p) => n + p.segments.length, 0))}   records: ${num(r.records)}`);
+  lines.push(
+    `  Segments scanned: ${num(r.segmentsScanned)}   holding the key(s): ${num(r.partitions.reduce((n, p) => n + p.segments.length, 0))}   records: ${num(r.records)}`,
+  );
   for (const p of r.partitions) {
     for (const s of p.segments) {
       const shown = s.offsets.slice(0, 10).join(', ') + (s.offsets.length > 10 ? `, … (${s.offsets.length - 10} more)` : '');
@@ -90,7 +98,7 @@ function collect(v: string, prev: string[]): string[] {
 export function registerEraseCommand(program: Command): void {
   program
     .command('erase')
-    .description("Erase every record with a key from a topic of a backup (a data-protection request); plan only unless --execute")
+    .description('Erase every record with a key from a topic of a backup (a data-protection request); plan only unless --execute')
     .requiredOption('-p, --path <url>', 'storage location')
     .requiredOption('-b, --backup-id <id>', 'backup id')
     .requiredOption('-t, --topic <topic>', 'topic whose records to erase')

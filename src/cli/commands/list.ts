@@ -16,7 +16,15 @@ export function registerListCommand(program: Command): void {
       await withStore(o.path, async (store) => {
         const views = await listBackups(store, o.backupId);
         if (views.length === 0) return print(format === 'json' ? '[]' : `No backups found in ${store.url}`);
-        const json = views.map((v) => ({ backup_id: v.manifest.backup_id, status: v.manifest.status, earliest_timestamp: v.minTimestamp, latest_timestamp: v.maxTimestamp, topics: v.topics.map((t) => t.name), records: v.records, stored_bytes: v.storedBytes }));
+        const json = views.map((v) => ({
+          backup_id: v.manifest.backup_id,
+          status: v.manifest.status,
+          earliest_timestamp: v.minTimestamp,
+          latest_timestamp: v.maxTimestamp,
+          topics: v.topics.map((t) => t.name),
+          records: v.records,
+          stored_bytes: v.storedBytes,
+        }));
         const line = (v: (typeof views)[number]): string =>
           `  ${v.manifest.backup_id}  ${v.manifest.status.padEnd(8)}  ${isoMs(v.minTimestamp)} → ${isoMs(v.maxTimestamp)}  ${v.topics.length} topics (${v.topics.map((t) => t.name).join(', ')})  ${num(v.records)} records  ${bytes(v.storedBytes)}`;
         print(render(format, json, () => (o.backupId ? [] : [`Available backups in ${store.url}:`]).concat(views.map(line)).join('\n')));

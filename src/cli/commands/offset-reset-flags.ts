@@ -11,7 +11,13 @@ import { UserError } from '../../util/errors.js';
 
 /** Commander parser for comma lists that may also be repeated. */
 export function commaList(value: string, previous: string[] = []): string[] {
-  return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+  return [
+    ...previous,
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
 }
 
 export interface SecurityFlags {
@@ -22,7 +28,10 @@ export interface SecurityFlags {
 export function addSecurityFlags(cmd: Command): Command {
   return cmd
     .option('--security-protocol <protocol>', 'PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (any case); CA file from env KAFKA_SSL_CA_CERT')
-    .option('--sasl-mechanism <mechanism>', 'PLAIN, SCRAM-SHA-256 (SCRAM-SHA256) or SCRAM-SHA-512 (SCRAM-SHA512), any case; default env KAFKA_SASL_MECHANISM, else PLAIN; user and password from env KAFKA_USERNAME / KAFKA_PASSWORD');
+    .option(
+      '--sasl-mechanism <mechanism>',
+      'PLAIN, SCRAM-SHA-256 (SCRAM-SHA256) or SCRAM-SHA-512 (SCRAM-SHA512), any case; default env KAFKA_SASL_MECHANISM, else PLAIN; user and password from env KAFKA_USERNAME / KAFKA_PASSWORD',
+    );
 }
 
 const PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
@@ -45,8 +54,14 @@ export function parseSaslMechanism(v: string): NonNullable<KafkaSecurity['sasl_m
 }
 
 /** Connection settings from --bootstrap-servers and the security flags (+ environment). */
-export function kafkaSettings(bootstrapServers: string[] | undefined, flags: SecurityFlags, env: NodeJS.ProcessEnv = process.env, what = 'this command'): KafkaConnectionSettings {
-  if (!bootstrapServers || bootstrapServers.length === 0) throw new UserError('USAGE', `--bootstrap-servers is required for ${what} (the target cluster, host:port[,host:port])`);
+export function kafkaSettings(
+  bootstrapServers: string[] | undefined,
+  flags: SecurityFlags,
+  env: NodeJS.ProcessEnv = process.env,
+  what = 'this command',
+): KafkaConnectionSettings {
+  if (!bootstrapServers || bootstrapServers.length === 0)
+    throw new UserError('USAGE', `--bootstrap-servers is required for ${what} (the target cluster, host:port[,host:port])`);
   const protocol = parseSecurityProtocol(flags.securityProtocol);
   const security: KafkaSecurity = { security_protocol: protocol };
   if (protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL') {
@@ -54,10 +69,17 @@ export function kafkaSettings(bootstrapServers: string[] | undefined, flags: Sec
     security.sasl_mechanism = mech ? parseSaslMechanism(mech) : 'PLAIN';
     const user = env.KAFKA_USERNAME;
     const pass = env.KAFKA_PASSWORD;
-    if (!user || pass === undefined) throw new UserError('USAGE', `--security-protocol ${protocol}: set KAFKA_USERNAME and KAFKA_PASSWORD in the environment (credentials have no flags, so they stay out of shell history)`);
+    if (!user || pass === undefined)
+      throw new UserError(
+        'USAGE',
+        `--security-protocol ${protocol}: set KAFKA_USERNAME and KAFKA_PASSWORD in the environment (credentials have no flags, so they stay out of shell history)`,
+      );
     security.sasl_username = user;
     security.sasl_password = pass;
-    const clearPassword = plaintextPasswordWarning(`--security-protocol ${protocol} --sasl-mechanism ${security.sasl_mechanism}${mech ? '' : ' (the default: no --sasl-mechanism, no KAFKA_SASL_MECHANISM)'}`, security);
+    const clearPassword = plaintextPasswordWarning(
+      `--security-protocol ${protocol} --sasl-mechanism ${security.sasl_mechanism}${mech ? '' : ' (the default: no --sasl-mechanism, no KAFKA_SASL_MECHANISM)'}`,
+      security,
+    );
     if (clearPassword) logger().warn(clearPassword);
   } else if (flags.saslMechanism) {
     parseSaslMechanism(flags.saslMechanism); // still reject a misspelt mechanism

@@ -34,7 +34,7 @@ function planFlags(cmd: Command): Command {
   return cmd
     .requiredOption('-p, --path <path>', 'backup store: a directory or a storage URL (file://, s3://, az://, gs://)')
     .requiredOption('-b, --backup-id <id>', 'backup id')
-    .option('-g, --groups <groups>', 'consumer groups, comma-separated or repeated (default: every group of the backup\'s group snapshot)', commaList)
+    .option('-g, --groups <groups>', "consumer groups, comma-separated or repeated (default: every group of the backup's group snapshot)", commaList)
     .option('--bootstrap-servers <servers>', 'target cluster, comma-separated or repeated', commaList)
     .option('--restore-id <id>', 'the stored restore whose offset map to use (default: the latest completed restore of the backup)');
 }
@@ -88,7 +88,22 @@ export function planCsv(rep: ResetReport): string {
   const rows = [PLAN_CSV_HEADER];
   for (const g of rep.groups) {
     for (const p of g.partitions) {
-      for (const s of p.sources) rows.push([g.groupId, p.targetTopic, String(p.targetPartition), String(s.offset), String(p.after), rep.technique, s.topic, String(s.partition), String(p.duplicates)].map(csvCell).join(','));
+      for (const s of p.sources)
+        rows.push(
+          [
+            g.groupId,
+            p.targetTopic,
+            String(p.targetPartition),
+            String(s.offset),
+            String(p.after),
+            rep.technique,
+            s.topic,
+            String(s.partition),
+            String(p.duplicates),
+          ]
+            .map(csvCell)
+            .join(','),
+        );
     }
   }
   return rows.join('\n');
@@ -102,7 +117,13 @@ function planHeader(p: OffsetPlan): string {
 async function safetySnapshot(store: ObjectStore, settings: KafkaConnectionSettings, rep: ResetReport, what: string): Promise<OffsetSnapshot | undefined> {
   const groups = groupsToChange(rep).map((g) => g.groupId);
   if (groups.length === 0) return undefined;
-  return takeSnapshot({ store, settings, groups, restoreId: rep.restoreId, description: `automatic, before ${what} of backup ${rep.backupId} (${rep.restoreId})` });
+  return takeSnapshot({
+    store,
+    settings,
+    groups,
+    restoreId: rep.restoreId,
+    description: `automatic, before ${what} of backup ${rep.backupId} (${rep.restoreId})`,
+  });
 }
 
 function snapshotLine(s: OffsetSnapshot | undefined, path: string): string {
@@ -113,15 +134,26 @@ function snapshotLine(s: OffsetSnapshot | undefined, path: string): string {
 
 /** Groups whose id no shell argument can carry (a NUL) are left out of a script: say so where the operator looks. */
 function warnUnscriptable(rep: ResetReport): void {
-  for (const id of unscriptableGroups(rep)) process.stderr.write(`[WARN] group ${commentValue(id)} is not in the script: its id or a topic holds a NUL character; reset it with "kafka-backup offset-reset execute"\n`);
+  for (const id of unscriptableGroups(rep))
+    process.stderr.write(
+      `[WARN] group ${commentValue(id)} is not in the script: its id or a topic holds a NUL character; reset it with "kafka-backup offset-reset execute"\n`,
+    );
 }
 
 export function registerOffsetResetCommands(program: Command): void {
-  const reset = program.command('offset-reset').description("Plan, apply or script consumer-group offset resets from a backup's stored restore (exact offset map)");
+  const reset = program
+    .command('offset-reset')
+    .description("Plan, apply or script consumer-group offset resets from a backup's stored restore (exact offset map)");
 
-  addSecurityFlags(planFlags(reset.command('plan').description('Show the translated offsets of the chosen groups (changes nothing; with --bootstrap-servers also their current offsets)')))
+  addSecurityFlags(
+    planFlags(
+      reset
+        .command('plan')
+        .description('Show the translated offsets of the chosen groups (changes nothing; with --bootstrap-servers also their current offsets)'),
+    ),
+  )
     .option('-f, --format <format>', 'text, json, csv or shell-script', 'text')
-    .option('--dry-run', 'always on: a plan changes nothing (accepted for the seed tool\'s scripts)')
+    .option('--dry-run', "always on: a plan changes nothing (accepted for the seed tool's scripts)")
     .action(async (o: PlanFlags) => {
       const format = parseFormat(o.format, ['text', 'json', 'csv', 'shell-script']);
       await withStore(o.path, async (store) => {
@@ -137,7 +169,11 @@ export function registerOffsetResetCommands(program: Command): void {
       });
     });
 
-  addSecurityFlags(planFlags(reset.command('execute').description('Apply the plan on the target cluster (takes a rollback snapshot first; refuses groups with active members)')))
+  addSecurityFlags(
+    planFlags(
+      reset.command('execute').description('Apply the plan on the target cluster (takes a rollback snapshot first; refuses groups with active members)'),
+    ),
+  )
     .option('-f, --format <format>', 'text or json', 'text')
     .action(async (o: PlanFlags) => {
       const format = parseFormat(o.format, ['text', 'json']);
@@ -155,7 +191,9 @@ export function registerOffsetResetCommands(program: Command): void {
       });
     });
 
-  planFlags(reset.command('script').description('Write the plan as a shell script (POSIX sh; every value quoted) of kafka-consumer-groups --reset-offsets calls'))
+  planFlags(
+    reset.command('script').description('Write the plan as a shell script (POSIX sh; every value quoted) of kafka-consumer-groups --reset-offsets calls'),
+  )
     .option('-o, --output <file>', 'write the script to this file (mode 755) instead of stdout')
     .action(async (o: PlanFlags & { output?: string }) => {
       await withStore(o.path, async (store) => {
@@ -169,7 +207,13 @@ export function registerOffsetResetCommands(program: Command): void {
       });
     });
 
-  addSecurityFlags(planFlags(program.command('offset-reset-bulk').description('Reset many groups in parallel from the stored restore, with retries and a summary (takes a rollback snapshot first)')))
+  addSecurityFlags(
+    planFlags(
+      program
+        .command('offset-reset-bulk')
+        .description('Reset many groups in parallel from the stored restore, with retries and a summary (takes a rollback snapshot first)'),
+    ),
+  )
     .option('--max-concurrent <n>', 'groups reset at the same time', '50')
     .option('--max-retries <n>', 'retries of a failed group commit', '3')
     .option('-f, --format <format>', 'text or json', 'text')
@@ -182,7 +226,13 @@ export function registerOffsetResetCommands(program: Command): void {
         const p = await buildOffsetPlan({ store, backupId: o.backupId, groups: o.groups ?? [], restoreId: o.restoreId });
         const snap = await safetySnapshot(store, settings, p.report, 'offset-reset-bulk');
         const rep = await bulkReset(p.report, settings, { maxConcurrent, maxRetries });
-        out(render(format, { ...rep, restore_choice: p.restoreChoice, rollback_snapshot_id: snap?.snapshot_id ?? null, warnings: p.report.warnings }, () => `${planHeader(p)}\n${snapshotLine(snap, o.path)}\n${bulkText(rep)}`));
+        out(
+          render(
+            format,
+            { ...rep, restore_choice: p.restoreChoice, rollback_snapshot_id: snap?.snapshot_id ?? null, warnings: p.report.warnings },
+            () => `${planHeader(p)}\n${snapshotLine(snap, o.path)}\n${bulkText(rep)}`,
+          ),
+        );
         if (rep.status !== 'success') process.exitCode = 1;
       });
     });
@@ -201,7 +251,15 @@ export function bulkText(r: BulkReport): string {
   ];
   const rows = [['  group', 'status', 'partitions', 'seen twice', 'retries', 'ms', 'error']];
   for (const g of r.group_outcomes) {
-    rows.push([`  ${g.group_id}`, g.status, `${g.partitions_reset}/${g.partitions_reset + g.partitions_failed}`, String(g.records_seen_twice), String(g.retry_attempts), String(g.duration_ms), g.errors[0]?.message ?? '']);
+    rows.push([
+      `  ${g.group_id}`,
+      g.status,
+      `${g.partitions_reset}/${g.partitions_reset + g.partitions_failed}`,
+      String(g.records_seen_twice),
+      String(g.retry_attempts),
+      String(g.duration_ms),
+      g.errors[0]?.message ?? '',
+    ]);
   }
   lines.push(...columns(rows, 3));
   return lines.join('\n');

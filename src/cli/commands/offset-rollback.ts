@@ -4,7 +4,17 @@
  * (src/offsets/rollback.ts). `--path` takes a directory or a storage URL.
  */
 import type { Command } from 'commander';
-import { deleteSnapshot, listSnapshots, loadSnapshot, rollbackSnapshot, snapshotMetadata, takeSnapshot, verifySnapshot, type OffsetSnapshot, type VerifyResult } from '../../offsets/rollback.js';
+import {
+  deleteSnapshot,
+  listSnapshots,
+  loadSnapshot,
+  rollbackSnapshot,
+  snapshotMetadata,
+  takeSnapshot,
+  verifySnapshot,
+  type OffsetSnapshot,
+  type VerifyResult,
+} from '../../offsets/rollback.js';
 import { openStore, parseStorageUrl } from '../../storage/index.js';
 import type { ObjectStore } from '../../storage/store.js';
 import { columns, parseFormat, render } from '../output.js';
@@ -45,7 +55,13 @@ function snapshotText(s: OffsetSnapshot): string {
 function verifyText(v: VerifyResult): string {
   if (v.verified) return `Verified: the live offsets of ${v.groups_verified} group(s) match snapshot ${v.snapshot_id}`;
   const rows = [['  group', 'topic/partition', 'expected', 'actual']];
-  for (const m of v.mismatches) rows.push([`  ${m.group_id}`, `${m.topic}/${m.partition}`, m.expected_offset === null ? 'none' : String(m.expected_offset), m.actual_offset === null ? 'none' : String(m.actual_offset)]);
+  for (const m of v.mismatches)
+    rows.push([
+      `  ${m.group_id}`,
+      `${m.topic}/${m.partition}`,
+      m.expected_offset === null ? 'none' : String(m.expected_offset),
+      m.actual_offset === null ? 'none' : String(m.actual_offset),
+    ]);
   return [`MISMATCH: ${v.groups_mismatched} group(s) differ from snapshot ${v.snapshot_id} (${v.groups_verified} match)`, ...columns(rows, 3)].join('\n');
 }
 
@@ -76,7 +92,19 @@ export function registerOffsetRollbackCommands(program: Command): void {
       const format = parseFormat(o.format, ['text', 'json']);
       await withStore(o.path, async (store) => {
         const l = await listSnapshots(store);
-        out(render(format, l, () => (l.length === 0 ? `No offset snapshots in ${store.url}` : columns([['snapshot', 'created', 'groups', 'offsets', 'restore', 'description'], ...l.map((m) => [m.snapshot_id, m.created_at, String(m.group_count), String(m.offset_count), m.restore_id ?? '-', m.description ?? ''])], 3).join('\n'))));
+        out(
+          render(format, l, () =>
+            l.length === 0
+              ? `No offset snapshots in ${store.url}`
+              : columns(
+                  [
+                    ['snapshot', 'created', 'groups', 'offsets', 'restore', 'description'],
+                    ...l.map((m) => [m.snapshot_id, m.created_at, String(m.group_count), String(m.offset_count), m.restore_id ?? '-', m.description ?? '']),
+                  ],
+                  3,
+                ).join('\n'),
+          ),
+        );
       });
     });
 

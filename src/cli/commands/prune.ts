@@ -31,7 +31,8 @@ function parseBefore(v: string): number {
 
 function policyOf(o: PruneFlags): RetentionPolicy {
   const keep = o.keepSegments === undefined ? undefined : Number(o.keepSegments);
-  if (keep !== undefined && (!/^\s*\d+\s*$/.test(o.keepSegments!) || keep < 1)) throw new UserError('USAGE', `--keep-segments: "${o.keepSegments}" is not an integer >= 1`);
+  if (keep !== undefined && (!/^\s*\d+\s*$/.test(o.keepSegments!) || keep < 1))
+    throw new UserError('USAGE', `--keep-segments: "${o.keepSegments}" is not an integer >= 1`);
   return {
     ...(o.olderThan !== undefined ? { maxAgeMs: parseDuration(o.olderThan, '--older-than') } : {}),
     ...(o.before !== undefined ? { before: parseBefore(o.before) } : {}),
@@ -78,8 +79,14 @@ export function pruneText(r: PruneReport): string {
         `${isoMs(p.minTimestamp)} .. ${isoMs(p.maxTimestamp)} (${p.reasons.join(', ')}); keeps ${num(p.keptSegments)} segment(s) from offset ${p.keptFromOffset}`,
     );
   }
-  lines.push('', `${verb}: ${num(r.segments)} segments, ${num(r.records)} records, ${bytes(r.storedBytes)} (backup ${bytes(r.bytesBefore)} → ${bytes(r.bytesAfter)})`);
-  if (r.unfinished.length) lines.push(`Earlier prune left unfinished: ${r.unfinished.map((u) => `${u.topic}/${u.partition} (${u.segments} segment(s))`).join(', ')}: ${r.executed ? 'finished' : 'finished with --execute'}`);
+  lines.push(
+    '',
+    `${verb}: ${num(r.segments)} segments, ${num(r.records)} records, ${bytes(r.storedBytes)} (backup ${bytes(r.bytesBefore)} → ${bytes(r.bytesAfter)})`,
+  );
+  if (r.unfinished.length)
+    lines.push(
+      `Earlier prune left unfinished: ${r.unfinished.map((u) => `${u.topic}/${u.partition} (${u.segments} segment(s))`).join(', ')}: ${r.executed ? 'finished' : 'finished with --execute'}`,
+    );
   if (r.orphans.length) lines.push(`Orphan segment objects of an earlier prune: ${r.orphans.length}${r.executed ? ' deleted' : ''}`);
   if (r.groupSnapshots.length) lines.push(`Consumer-group snapshots older than the kept data: ${r.groupSnapshots.length}${r.executed ? ' deleted' : ''}`);
   if (r.warnings.length) lines.push('', 'Warnings:', ...r.warnings.map((w) => `  ! ${w}`));

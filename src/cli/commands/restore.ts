@@ -25,7 +25,9 @@ function startLines(cfg: KafkaBackupConfig, opts: RestoreOptions): string[] {
   const pitr = opts.windowStart !== undefined || opts.windowEnd !== undefined;
   const lines = [`[INFO] Starting ${pitr ? 'PITR ' : ''}restore from: ${cfg.backup_id}`];
   if (pitr) {
-    lines.push(`[INFO] Time window: ${opts.windowStart !== undefined ? isoMs(opts.windowStart) : 'beginning'} to ${opts.windowEnd !== undefined ? isoMs(opts.windowEnd) : 'end of backup'}`);
+    lines.push(
+      `[INFO] Time window: ${opts.windowStart !== undefined ? isoMs(opts.windowStart) : 'beginning'} to ${opts.windowEnd !== undefined ? isoMs(opts.windowEnd) : 'end of backup'}`,
+    );
     lines.push('[INFO] Filtering records by timestamp...');
   }
   return lines;
@@ -49,10 +51,19 @@ export function registerRestoreCommand(program: Command): void {
         const info = { mode: 'restore' as const, backupId: cfg.backup_id };
         const progress = new RestoreProgressDisplay();
         const { restore: res, offsets } = await withMetrics(cfg.metrics, info, store, ac.signal, (m) =>
-          restoreJob({ ...opts, store: m.store, metrics: progress.teeTo(m.metrics), signal: ac.signal, onProgress: text ? (l) => logger().debug(l) : undefined }, resetRequest(cfg)),
+          restoreJob(
+            { ...opts, store: m.store, metrics: progress.teeTo(m.metrics), signal: ac.signal, onProgress: text ? (l) => logger().debug(l) : undefined },
+            resetRequest(cfg),
+          ),
         ).finally(() => progress.done());
         const rep = offsets?.report;
-        print(render(format, { ...(restoreJson(res) as object), ...(rep ? { consumer_group_offsets: resetJson(rep) } : {}) }, () => restoreText(res) + (rep ? `\n\n${resetText(rep)}` : '')));
+        print(
+          render(
+            format,
+            { ...(restoreJson(res) as object), ...(rep ? { consumer_group_offsets: resetJson(rep) } : {}) },
+            () => restoreText(res) + (rep ? `\n\n${resetText(rep)}` : ''),
+          ),
+        );
         for (const e of offsetErrors(offsets)) {
           process.stderr.write(`error: ${e}\n`);
           process.exitCode = 1;

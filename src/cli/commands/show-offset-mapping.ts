@@ -3,7 +3,19 @@ import { offsetMappings, type MappingEntry } from '../../offsets/mapping.js';
 import { print, withStore } from '../io.js';
 import { columns, parseFormat, render } from '../output.js';
 
-const CSV_COLUMNS = ['restore_id', 'target_topic', 'target_partition', 'source_topic', 'source_partition', 'source_first_offset', 'source_last_offset', 'target_first_offset', 'target_last_offset', 'records', 'runs'] as const;
+const CSV_COLUMNS = [
+  'restore_id',
+  'target_topic',
+  'target_partition',
+  'source_topic',
+  'source_partition',
+  'source_first_offset',
+  'source_last_offset',
+  'target_first_offset',
+  'target_last_offset',
+  'records',
+  'runs',
+] as const;
 
 function mappingText(backupId: string, entries: MappingEntry[]): string {
   if (entries.length === 0) return `No stored restore of ${backupId} (restore states under ${backupId}/restores/)`;

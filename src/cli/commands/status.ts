@@ -10,7 +10,12 @@ import { parseFormat, render } from '../output.js';
 import { liveText, statusText } from '../render/status.js';
 
 function splitList(v: string, prev: string[] = []): string[] {
-  return prev.concat(v.split(',').map((s) => s.trim()).filter(Boolean));
+  return prev.concat(
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 }
 
 interface StatusFlags {
@@ -30,9 +35,11 @@ export const DB_PATH_REFUSAL =
 
 function checkFlags(o: StatusFlags): void {
   if (o.dbPath !== undefined) throw new UserError('USAGE', DB_PATH_REFUSAL);
-  if (o.config && (o.path || o.backupId)) throw new UserError('USAGE', 'status: --config (live status) cannot be combined with --path/--backup-id (status from storage)');
+  if (o.config && (o.path || o.backupId))
+    throw new UserError('USAGE', 'status: --config (live status) cannot be combined with --path/--backup-id (status from storage)');
   if (o.watch && !o.config) throw new UserError('USAGE', 'status: --watch needs --config (it queries the running job’s metrics endpoint)');
-  if (!o.config && (!o.path || !o.backupId)) throw new UserError('USAGE', 'status: give --path and --backup-id (status from storage), or --config (live status of a running job)');
+  if (!o.config && (!o.path || !o.backupId))
+    throw new UserError('USAGE', 'status: give --path and --backup-id (status from storage), or --config (live status of a running job)');
 }
 
 /** Live status from the running job's metrics endpoint: once, or every interval until Ctrl-C. */
@@ -71,7 +78,11 @@ export function registerStatusCommand(program: Command): void {
     .description("Progress of a backup: from storage (--path, --backup-id), or live from the running job's metrics endpoint (--config [--watch])")
     .option('-p, --path <url>', 'storage location (static status)')
     .option('-b, --backup-id <id>', 'backup id (static status)')
-    .option('--bootstrap-servers <list>', 'static status: also show the lag against the current end offsets of this cluster (PLAINTEXT; comma-separated or repeated)', splitList)
+    .option(
+      '--bootstrap-servers <list>',
+      'static status: also show the lag against the current end offsets of this cluster (PLAINTEXT; comma-separated or repeated)',
+      splitList,
+    )
     .option('-c, --config <path>', "live status: query the metrics endpoint of this config's metrics section")
     .option('--watch', 'live status: refresh until Ctrl-C (needs --config)', false)
     .option('--interval <secs>', 'seconds between refreshes with --watch', '2')

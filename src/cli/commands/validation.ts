@@ -9,7 +9,15 @@ import { UserError } from '../../util/errors.js';
 import { connectionSettings } from '../config-mapping.js';
 import { parseFormat, render } from '../output.js';
 import { loadValidationConfig } from '../../validation/config.js';
-import { DEFAULT_EVIDENCE_PREFIX, findEvidenceKey, listEvidence, loadPublicKey, parseSignatureFile, verifyReport, type EvidenceFileType } from '../../validation/evidence.js';
+import {
+  DEFAULT_EVIDENCE_PREFIX,
+  findEvidenceKey,
+  listEvidence,
+  loadPublicKey,
+  parseSignatureFile,
+  verifyReport,
+  type EvidenceFileType,
+} from '../../validation/evidence.js';
 import { runValidation, type ValidationRunResult } from '../../validation/run.js';
 
 function print(s: string): void {
@@ -60,7 +68,13 @@ export function registerValidationCommands(program: Command): void {
       const cfg = await loadValidationConfig(o.config);
       const store = await openStore(cfg.storage);
       try {
-        const r = await runValidation({ config: cfg, store, target: connectionSettings(cfg.target, 'kafka-backup-validation'), ...(pitr !== undefined ? { pitrTimestamp: pitr } : {}), ...(o.triggeredBy !== undefined ? { triggeredBy: o.triggeredBy } : {}) });
+        const r = await runValidation({
+          config: cfg,
+          store,
+          target: connectionSettings(cfg.target, 'kafka-backup-validation'),
+          ...(pitr !== undefined ? { pitrTimestamp: pitr } : {}),
+          ...(o.triggeredBy !== undefined ? { triggeredBy: o.triggeredBy } : {}),
+        });
         print(render(format, r.report, () => runText(r, store.url)));
         if (!r.passed) process.exitCode = 1;
       } finally {
@@ -84,10 +98,16 @@ export function registerValidationCommands(program: Command): void {
         const all = await listEvidence(store, o.prefix);
         const shown = all.slice(0, limit);
         print(
-          render(format, shown.map((e) => ({ report_id: e.reportId, key: e.key, size: e.size, last_modified: e.lastModified?.toISOString() ?? null })), () =>
-            shown.length === 0
-              ? `No evidence reports under ${store.url}/${o.prefix}`
-              : [`Evidence reports in ${store.url} (${shown.length}${all.length > shown.length ? ` of ${all.length}` : ''}, newest first):`, ...shown.map((e) => `  ${e.reportId}  ${e.lastModified?.toISOString() ?? '-'}  ${e.key}`)].join('\n'),
+          render(
+            format,
+            shown.map((e) => ({ report_id: e.reportId, key: e.key, size: e.size, last_modified: e.lastModified?.toISOString() ?? null })),
+            () =>
+              shown.length === 0
+                ? `No evidence reports under ${store.url}/${o.prefix}`
+                : [
+                    `Evidence reports in ${store.url} (${shown.length}${all.length > shown.length ? ` of ${all.length}` : ''}, newest first):`,
+                    ...shown.map((e) => `  ${e.reportId}  ${e.lastModified?.toISOString() ?? '-'}  ${e.key}`),
+                  ].join('\n'),
           ),
         );
       } finally {
@@ -109,7 +129,11 @@ export function registerValidationCommands(program: Command): void {
       const store = await openStore(parseStorageUrl(o.path));
       try {
         const key = await findEvidenceKey(store, o.reportId, f as EvidenceFileType, o.prefix);
-        if (!key) throw new UserError('NOT_FOUND', `no ${f} file of report ${o.reportId} under ${store.url}/${o.prefix}${f !== 'json' ? ` (was ${f === 'pdf' ? 'pdf in evidence.formats' : 'evidence.signing.enabled'} set for that run?)` : ''}; "kafka-backup validation evidence-list -p ${store.url}" lists the reports`);
+        if (!key)
+          throw new UserError(
+            'NOT_FOUND',
+            `no ${f} file of report ${o.reportId} under ${store.url}/${o.prefix}${f !== 'json' ? ` (was ${f === 'pdf' ? 'pdf in evidence.formats' : 'evidence.signing.enabled'} set for that run?)` : ''}; "kafka-backup validation evidence-list -p ${store.url}" lists the reports`,
+          );
         const data = await store.get(key);
         await writeFile(o.output, data);
         print(`Wrote ${o.output} (${data.length} bytes) from ${store.url}/${key}`);
@@ -120,7 +144,9 @@ export function registerValidationCommands(program: Command): void {
 
   validation
     .command('evidence-verify')
-    .description("Check an evidence report against its .sig file: SHA-256 and report id, and with --public-key the ECDSA P-256 signature; prints VERIFIED (exit 0) only when the signature checks out with --public-key, else UNVERIFIED or VERIFICATION FAILED (exit 1)")
+    .description(
+      'Check an evidence report against its .sig file: SHA-256 and report id, and with --public-key the ECDSA P-256 signature; prints VERIFIED (exit 0) only when the signature checks out with --public-key, else UNVERIFIED or VERIFICATION FAILED (exit 1)',
+    )
     .requiredOption('-r, --report <file>', 'the report (.json)')
     .requiredOption('-s, --signature <file>', 'the signature file (.sig)')
     .option('--public-key <file>', 'PEM public key (ECDSA P-256) to verify the signature with')
@@ -145,7 +171,11 @@ export function registerValidationCommands(program: Command): void {
             `  SHA-256: ${v.sha256} ${v.sha256Match ? '(matches)' : `(signature file: ${v.expectedSha256 || 'none'})`}`,
             `  Signature (${v.algorithm || 'unknown algorithm'}): ${v.signatureValid === null ? 'not checked (give --public-key to check it)' : v.signatureValid ? 'valid' : 'INVALID'}`,
             ...v.problems.map((p) => `  Problem: ${p}`),
-            ...(v.status === 'unverified' ? ['  Not verified: without --public-key only the SHA-256 and report id are compared, which anyone who can rewrite the report recomputes; give --public-key PUB.pem'] : []),
+            ...(v.status === 'unverified'
+              ? [
+                  '  Not verified: without --public-key only the SHA-256 and report id are compared, which anyone who can rewrite the report recomputes; give --public-key PUB.pem',
+                ]
+              : []),
           ].join('\n'),
         ),
       );

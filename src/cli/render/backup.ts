@@ -22,7 +22,9 @@ export function backupJson(sum: BackupSummary): unknown {
 function shortfallText(shortfall: PartitionShortfall[]): string[] {
   if (shortfall.length === 0) return [];
   const missing = shortfall.reduce((n, m) => n + (m.target - Math.max(m.reached, 0)), 0);
-  const shown = shortfall.slice(0, 20).map((m) => `    ${m.topic}/${m.partition}: ${m.reached < 0 ? 'not started' : `backed up to offset ${num(m.reached)}`} of ${num(m.target)}`);
+  const shown = shortfall
+    .slice(0, 20)
+    .map((m) => `    ${m.topic}/${m.partition}: ${m.reached < 0 ? 'not started' : `backed up to offset ${num(m.reached)}`} of ${num(m.target)}`);
   return [
     `  INCOMPLETE: ${shortfall.length} partition(s) short of the snapshot's end offsets (up to ${num(missing)} offsets missing):`,
     ...shown,

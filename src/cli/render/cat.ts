@@ -48,7 +48,14 @@ export function catRecordJson(r: CatRecord): Record<string, unknown> {
 
 /** C0 and C1 controls, DEL, and the Unicode format characters that reorder or hide text (bidi overrides, zero-width). */
 export function unsafeForTerminal(cp: number): boolean {
-  return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x2069) || cp === 0xfeff;
+  return (
+    cp < 0x20 ||
+    (cp >= 0x7f && cp <= 0x9f) ||
+    (cp >= 0x200b && cp <= 0x200f) ||
+    (cp >= 0x2028 && cp <= 0x202e) ||
+    (cp >= 0x2060 && cp <= 0x2069) ||
+    cp === 0xfeff
+  );
 }
 
 function escapeChar(c: string): string {

@@ -73,7 +73,9 @@ export function describeText(v: BackupView): string {
     ...columns(v.topics.map((t) => [`  ${t.name}`, `${t.partitionCount} partitions`, `${num(t.records)} records`])),
     '',
     `Status:       ${m.status}${STATUS_NOTE[m.status] ?? ''}`,
-    ...(m.tool_version === SEED_TOOL_VERSION ? ["Format:       the seed tool's (osodevops/kafka-backup); the time range is its segments' first and last records"] : []),
+    ...(m.tool_version === SEED_TOOL_VERSION
+      ? ["Format:       the seed tool's (osodevops/kafka-backup); the time range is its segments' first and last records"]
+      : []),
     `Source:       ${m.source_cluster_id ?? '-'} (${m.source_bootstrap_servers.join(', ')})`,
     `Created:      ${isoMs(m.created_at)}${m.completed_at ? `   Completed: ${isoMs(m.completed_at)}` : ''}`,
     `Size:         ${bytes(v.storedBytes)} stored (${bytes(v.rawBytes)} of Kafka batches, ${m.compression}) in ${num(v.segments)} segments`,
@@ -90,6 +92,9 @@ function prunedLines(v: BackupView): string[] {
   const size = v.pruned.reduce((n, r) => n + r.stored_bytes, 0);
   return [
     `Pruned:       ${num(segs)} segments (${bytes(size)}) removed by retention, recorded in ${v.manifest.backup_id}/pruned.json:`,
-    ...v.pruned.map((r) => `  ${r.topic}/${r.partition}: offsets ${r.from_offset}..${r.to_offset - 1}, records ${isoMs(r.min_timestamp)} .. ${isoMs(r.max_timestamp)} (${r.reason}, by ${r.by}, ${isoMs(r.last_pruned_at)})`),
+    ...v.pruned.map(
+      (r) =>
+        `  ${r.topic}/${r.partition}: offsets ${r.from_offset}..${r.to_offset - 1}, records ${isoMs(r.min_timestamp)} .. ${isoMs(r.max_timestamp)} (${r.reason}, by ${r.by}, ${isoMs(r.last_pruned_at)})`,
+    ),
   ];
 }

@@ -10,9 +10,16 @@ export function consumerOffsetLines(r: KafkaBackupConfig['restore'], p: ResetPre
   if (!p) {
     if (r.consumer_group_strategy === 'skip') return [];
     const headers = r.consumer_group_strategy === 'header-based' ? ' (offset headers are added to the restored records)' : '';
-    return [`not changed by restore: consumer_group_strategy is ${r.consumer_group_strategy}${headers} but reset_consumer_offsets is false; three-phase-restore would reset them with ${r.consumer_group_strategy}`];
+    return [
+      `not changed by restore: consumer_group_strategy is ${r.consumer_group_strategy}${headers} but reset_consumer_offsets is false; three-phase-restore would reset them with ${r.consumer_group_strategy}`,
+    ];
   }
-  const from = p.offsetsFrom === undefined ? '' : p.offsetsFrom.kind === 'manual' ? '; source positions from restore.manual_offsets' : `; source positions from the group snapshot taken ${isoMs(p.offsetsFrom.takenAt)}`;
+  const from =
+    p.offsetsFrom === undefined
+      ? ''
+      : p.offsetsFrom.kind === 'manual'
+        ? '; source positions from restore.manual_offsets'
+        : `; source positions from the group snapshot taken ${isoMs(p.offsetsFrom.takenAt)}`;
   const why = r.consumer_group_strategy === 'skip' ? ' (reset_consumer_offsets: true with the default strategy)' : '';
   const groups = p.groups.length ? p.groups.join(', ') : 'none (no group in the snapshot has committed offsets on a backed-up topic)';
   return [
@@ -23,8 +30,8 @@ export function consumerOffsetLines(r: KafkaBackupConfig['restore'], p: ResetPre
 }
 
 const TECHNIQUE_LABEL: Record<ResetStrategy, string> = {
-  exact: 'exact (the restore\'s offset map)',
-  manual: 'manual (your source offsets, translated with the restore\'s offset map)',
+  exact: "exact (the restore's offset map)",
+  manual: "manual (your source offsets, translated with the restore's offset map)",
   'header-based': 'header-based (binary search on x-original-offset)',
   'timestamp-based': 'timestamp-based (APPROXIMATE: ListOffsets by the record timestamp)',
 };
@@ -59,12 +66,16 @@ export function resetJson(rep: ResetReport): Record<string, unknown> {
 
 export function resetText(rep: ResetReport): string {
   const from = rep.offsetsFrom.kind === 'manual' ? 'restore.manual_offsets' : `the group snapshot taken ${isoMs(rep.offsetsFrom.takenAt)}`;
-  const lines = [`[INFO] Consumer-group offsets${rep.dryRun ? ' (plan, nothing committed)' : ''}: technique ${TECHNIQUE_LABEL[rep.technique]}; source positions from ${from}`];
+  const lines = [
+    `[INFO] Consumer-group offsets${rep.dryRun ? ' (plan, nothing committed)' : ''}: technique ${TECHNIQUE_LABEL[rep.technique]}; source positions from ${from}`,
+  ];
   for (const w of rep.warnings) lines.push(`[WARN] ${w}`);
   for (const g of rep.groups) {
     const twice = g.partitions.reduce((n, p) => n + p.duplicates, 0);
     const approx = g.partitions.some((p) => p.duplicatesApproximate);
-    lines.push(`  Group ${g.groupId}: ${g.status}${g.reason ? ` (${g.reason})` : ''}${g.partitions.length ? `; records it may see twice: ${approx ? 'at most ' : ''}${twice}` : ''}`);
+    lines.push(
+      `  Group ${g.groupId}: ${g.status}${g.reason ? ` (${g.reason})` : ''}${g.partitions.length ? `; records it may see twice: ${approx ? 'at most ' : ''}${twice}` : ''}`,
+    );
     if (!g.partitions.length) continue;
     const rows = [['    partition', 'source position', 'before', 'after', 'seen twice']];
     for (const p of g.partitions) {
@@ -80,4 +91,3 @@ export function resetText(rep: ResetReport): string {
   }
   return lines.join('\n');
 }
-

@@ -31,7 +31,10 @@ export function restoreText(r: RestoreResult): string {
     lines.push('', `[INFO] Restoring topic: ${t.sourceTopic} → ${t.targetTopic}`);
     if (pitr) lines.push(`  Records in window: ${num(total)}`);
     for (const p of parts) {
-      const from = p.sourcePartitions.length === 1 && p.sourcePartitions[0] === p.targetPartition ? '' : ` (from source partition${p.sourcePartitions.length > 1 ? 's' : ''} ${p.sourcePartitions.join(', ')})`;
+      const from =
+        p.sourcePartitions.length === 1 && p.sourcePartitions[0] === p.targetPartition
+          ? ''
+          : ` (from source partition${p.sourcePartitions.length > 1 ? 's' : ''} ${p.sourcePartitions.join(', ')})`;
       lines.push(`  Restoring partition ${p.targetPartition}: ${num(p.restored)} records${from}`);
     }
   }

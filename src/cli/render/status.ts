@@ -11,17 +11,17 @@ export function statusText(s: BackupStatus, now = Date.now()): string {
   const live = s.live_records_behind !== undefined;
   const lines = [`Backup ${s.backup_id} (${s.mode})`, `  Status:          ${s.status}`];
   if (s.status === 'running') {
-    lines.push(`                   (a running backup rewrites the manifest every sync interval; if no backup process is running any more it was interrupted: run the same backup again to resume)`);
+    lines.push(
+      `                   (a running backup rewrites the manifest every sync interval; if no backup process is running any more it was interrupted: run the same backup again to resume)`,
+    );
   }
-  lines.push(
-    `  Started:         ${isoMs(s.created_at)}`,
-    `  Last checkpoint: ${isoMs(s.updated_at)} (${ago(s.updated_at, now)}; manifest)`,
-  );
+  lines.push(`  Started:         ${isoMs(s.created_at)}`, `  Last checkpoint: ${isoMs(s.updated_at)} (${ago(s.updated_at, now)}; manifest)`);
   if (s.last_progress_at !== null) lines.push(`  Last progress:   ${isoMs(s.last_progress_at)} (${ago(s.last_progress_at, now)}; newest partition index)`);
   if (s.completed_at !== null) lines.push(`  Finished:        ${isoMs(s.completed_at)}`);
   lines.push(
     `  Records: ${num(s.records)}   Segments: ${num(s.segments)}   Stored: ${bytes(s.stored_bytes)}`,
-    `  Records behind the end offsets recorded at start: ${num(s.records_behind)}` + (live ? `   behind the current end offsets: ${num(s.live_records_behind ?? 0)}` : ''),
+    `  Records behind the end offsets recorded at start: ${num(s.records_behind)}` +
+      (live ? `   behind the current end offsets: ${num(s.live_records_behind ?? 0)}` : ''),
     '',
   );
   const head = ['TOPIC', 'PARTITION', 'POSITION', 'END AT START', 'BEHIND', ...(live ? ['END NOW', 'BEHIND NOW'] : []), 'RECORDS', 'LAST SEGMENT'];
@@ -31,7 +31,9 @@ export function statusText(s: BackupStatus, now = Date.now()): string {
     p.position === null ? '-' : String(p.position),
     String(p.end_offset_at_start),
     num(p.records_behind),
-    ...(live ? [p.live_end_offset === undefined ? '-' : String(p.live_end_offset), p.live_records_behind === undefined ? '-' : num(p.live_records_behind)] : []),
+    ...(live
+      ? [p.live_end_offset === undefined ? '-' : String(p.live_end_offset), p.live_records_behind === undefined ? '-' : num(p.live_records_behind)]
+      : []),
     num(p.records),
     p.last_segment_at === null ? '-' : `${isoMs(p.last_segment_at)} (${ago(p.last_segment_at, now)})`,
   ]);
@@ -39,7 +41,15 @@ export function statusText(s: BackupStatus, now = Date.now()): string {
   if (s.workers?.length) {
     const gen = Math.max(...s.workers.map((w) => w.group_generation));
     lines.push('', `  Workers (group generation ${gen}; a worker whose last report is older than a few sync intervals has stopped):`);
-    const wrows = s.workers.map((w) => [`${w.host}:${w.pid}`, String(w.group_generation), String(w.partitions.length), num(w.records_behind), `${num(w.records_per_second)}/s`, `${isoMs(w.updated_at)} (${ago(w.updated_at, now)})`, w.partitions.join(' ')]);
+    const wrows = s.workers.map((w) => [
+      `${w.host}:${w.pid}`,
+      String(w.group_generation),
+      String(w.partitions.length),
+      num(w.records_behind),
+      `${num(w.records_per_second)}/s`,
+      `${isoMs(w.updated_at)} (${ago(w.updated_at, now)})`,
+      w.partitions.join(' '),
+    ]);
     lines.push(...columns([['WORKER', 'GENERATION', 'PARTITIONS', 'BEHIND', 'THROUGHPUT', 'LAST REPORT', 'OWNS'], ...wrows], 2).map((l) => `  ${l}`));
   }
   return lines.join('\n');

@@ -74,7 +74,10 @@ export function validationText(v: ValidationView): string {
     lines.push(`  End:   ${p.windowEnd !== undefined ? `${isoMs(p.windowEnd)} (${p.windowEnd})` : '(end of backup)'}`);
     if (p.windowStart !== undefined && p.windowEnd !== undefined) lines.push(`  Duration: ${humanDuration(p.windowEnd - p.windowStart)}`);
     const prunedUpTo = p.pruned.reduce<number | null>((n, r) => (r.max_timestamp === null ? n : Math.max(n ?? r.max_timestamp, r.max_timestamp)), null);
-    if (prunedUpTo !== null) lines.push(`  Pruned: records up to ${isoMs(prunedUpTo)} were removed by retention${p.windowStart === undefined || p.windowStart <= prunedUpTo ? ': the window reaches into pruned time (see Warnings)' : ''}`);
+    if (prunedUpTo !== null)
+      lines.push(
+        `  Pruned: records up to ${isoMs(prunedUpTo)} were removed by retention${p.windowStart === undefined || p.windowStart <= prunedUpTo ? ': the window reaches into pruned time (see Warnings)' : ''}`,
+      );
     lines.push('');
   }
   lines.push('Data to Restore:');

@@ -28,7 +28,10 @@ export function validateText(v: BackupValidation): string {
     `Segments checked: ${num(v.segmentsChecked)} (${bytes(v.bytesChecked)}, whole-object digest${v.deep ? ', every batch CRC-32C and record decoded' : ''})`,
   ];
   if (v.deep) lines.push(`Records decoded: ${num(v.recordsChecked)}`);
-  if (v.incomplete.length) lines.push(`Complete: ✗ INCOMPLETE (${v.incomplete.length} partition${v.incomplete.length === 1 ? '' : 's'} short of the snapshot's end offsets; run the backup again to complete it)`);
+  if (v.incomplete.length)
+    lines.push(
+      `Complete: ✗ INCOMPLETE (${v.incomplete.length} partition${v.incomplete.length === 1 ? '' : 's'} short of the snapshot's end offsets; run the backup again to complete it)`,
+    );
   if (v.problems.length) lines.push('', 'Problems:', ...v.problems.map((p) => `  ✗ ${p.object}: ${p.problem}`));
   if (v.incomplete.length) lines.push('', 'Not backed up:', ...v.incomplete.map((p) => `  ✗ ${p.object}: ${p.problem}`));
   if (v.pruned.length) lines.push('', 'Pruned by retention (recorded; not damage):', ...v.pruned.map((p) => `  - ${p}`));

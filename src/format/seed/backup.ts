@@ -56,7 +56,13 @@ export function isSeedBackup(manifest: Manifest): boolean {
 }
 
 /** The partition's index: the synthetic one of a seed-tool backup, else its index.json (undefined when absent). */
-export async function readBackupIndex(store: ObjectStore, backupId: string, manifest: Manifest, topic: string, partition: number): Promise<PartitionIndex | undefined> {
+export async function readBackupIndex(
+  store: ObjectStore,
+  backupId: string,
+  manifest: Manifest,
+  topic: string,
+  partition: number,
+): Promise<PartitionIndex | undefined> {
   const seed = seedIndexes.get(manifest);
   if (seed) return seed.get(`${topic}/${partition}`);
   return readPartitionIndex(store, backupId, topic, partition);
@@ -74,7 +80,8 @@ export async function readSeedSegment(store: ObjectStore, entry: SeedSegmentEntr
 
 /** A seed-tool segment's bytes decoded and checked against its manifest entry (records as stored, offset headers included). */
 export function decodeSeedEntry(bytes: Buffer, entry: SeedSegmentEntry): KafkaRecord[] {
-  if (bytes.length !== entry.stored_bytes) throw new CorruptDataError(`${entry.key}: object is ${bytes.length} bytes, the manifest records ${entry.stored_bytes}`, entry.key);
+  if (bytes.length !== entry.stored_bytes)
+    throw new CorruptDataError(`${entry.key}: object is ${bytes.length} bytes, the manifest records ${entry.stored_bytes}`, entry.key);
   let seg: SeedSegment;
   try {
     seg = decodeSeedSegment(bytes, entry.key, entry.seed.uncompressedSize !== undefined ? { rawLength: entry.seed.uncompressedSize } : {});
@@ -85,11 +92,14 @@ export function decodeSeedEntry(bytes: Buffer, entry: SeedSegmentEntry): KafkaRe
   const problems: string[] = [];
   if (seg.header.compression !== entry.seed.codec) problems.push(`compressed with ${seg.header.compression}, its key says ${entry.seed.codec}`);
   if (seg.records.length !== entry.record_count) problems.push(`${seg.records.length} records, the manifest says ${entry.record_count}`);
-  if (seg.header.startOffset !== BigInt(entry.first_offset) || seg.header.endOffset !== BigInt(entry.last_offset)) problems.push(`offsets ${seg.header.startOffset}..${seg.header.endOffset}, the manifest says ${entry.first_offset}..${entry.last_offset}`);
+  if (seg.header.startOffset !== BigInt(entry.first_offset) || seg.header.endOffset !== BigInt(entry.last_offset))
+    problems.push(`offsets ${seg.header.startOffset}..${seg.header.endOffset}, the manifest says ${entry.first_offset}..${entry.last_offset}`);
   const first = seg.records[0];
   const last = seg.records.at(-1);
   if (first && last && (Number(first.timestamp) !== entry.seed.firstTimestamp || Number(last.timestamp) !== entry.seed.lastTimestamp)) {
-    problems.push(`first and last timestamps ${first.timestamp}, ${last.timestamp}, the manifest says ${entry.seed.firstTimestamp}, ${entry.seed.lastTimestamp}`);
+    problems.push(
+      `first and last timestamps ${first.timestamp}, ${last.timestamp}, the manifest says ${entry.seed.firstTimestamp}, ${entry.seed.lastTimestamp}`,
+    );
   }
   if (problems.length) throw new CorruptDataError(`${entry.key}: ${problems.join('; ')}`, entry.key);
   return seg.records;

@@ -99,7 +99,11 @@ const EXT: Record<string, SeedCompression> = { '': 'none', '.zst': 'zstd', '.lz4
 export function seedSegmentCodec(backupId: string, topic: string, partition: number, key: string, start: number, where: string): SeedCompression {
   const prefix = `${backupId}/topics/${topic}/partition=${partition}/segment-${String(start).padStart(20, '0')}.bin`;
   const codec = key.startsWith(prefix) ? EXT[key.slice(prefix.length)] : undefined;
-  if (codec === undefined) throw new CorruptDataError(`${where}: segment key "${key}" is not the seed tool's key of offset ${start} of ${topic}/${partition} (expected ${prefix}, .zst or .lz4); refusing to read it`, where);
+  if (codec === undefined)
+    throw new CorruptDataError(
+      `${where}: segment key "${key}" is not the seed tool's key of offset ${start} of ${topic}/${partition} (expected ${prefix}, .zst or .lz4); refusing to read it`,
+      where,
+    );
   return codec;
 }
 
@@ -151,7 +155,12 @@ export function convertSeedManifest(seed: SeedManifest, where: string, storedSiz
             sha256: '',
             aborted_transactions: [],
             created_at: seed.created_at,
-            seed: { codec, ...(s.uncompressed_size !== undefined ? { uncompressedSize: s.uncompressed_size } : {}), firstTimestamp: s.start_timestamp, lastTimestamp: s.end_timestamp },
+            seed: {
+              codec,
+              ...(s.uncompressed_size !== undefined ? { uncompressedSize: s.uncompressed_size } : {}),
+              firstTimestamp: s.start_timestamp,
+              lastTimestamp: s.end_timestamp,
+            },
           };
         });
       for (let i = 1; i < segments.length; i++) {
@@ -165,7 +174,12 @@ export function convertSeedManifest(seed: SeedManifest, where: string, storedSiz
         partition: p,
         next_offset: next,
         segments,
-        gaps: (sp?.gaps ?? []).map((g) => ({ from_offset: g.start_offset, to_offset: g.end_offset, reason: g.reason ?? 'offset_out_of_range', detected_at: g.detected_at ?? seed.created_at })),
+        gaps: (sp?.gaps ?? []).map((g) => ({
+          from_offset: g.start_offset,
+          to_offset: g.end_offset,
+          reason: g.reason ?? 'offset_out_of_range',
+          detected_at: g.detected_at ?? seed.created_at,
+        })),
         updated_at: seed.created_at,
       });
       const start = Math.min(segments[0]?.first_offset ?? 0, ...(sp?.gaps ?? []).map((g) => g.start_offset));

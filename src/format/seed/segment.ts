@@ -55,7 +55,8 @@ export function parseSeedSegmentFrame(bytes: Buffer, what: string): { header: Se
   const bad = (m: string): never => {
     throw new CorruptDataError(`${what}: ${m}`);
   };
-  if (bytes.length < SEED_HEADER_SIZE + SEED_FOOTER_SIZE) bad(`${bytes.length} bytes, too short for a seed-tool segment (header and footer alone are ${SEED_HEADER_SIZE + SEED_FOOTER_SIZE})`);
+  if (bytes.length < SEED_HEADER_SIZE + SEED_FOOTER_SIZE)
+    bad(`${bytes.length} bytes, too short for a seed-tool segment (header and footer alone are ${SEED_HEADER_SIZE + SEED_FOOTER_SIZE})`);
   if (bytes.toString('latin1', 0, 4) !== HEAD_MAGIC) bad(`not a seed-tool segment (magic is not "${HEAD_MAGIC}")`);
   if (bytes.toString('latin1', bytes.length - 4) !== FOOT_MAGIC) bad(`footer magic is not "${FOOT_MAGIC}" (truncated or damaged)`);
   if (bytes[4] !== 1) bad(`segment version ${bytes[4]} (only version 1 is known)`);
@@ -65,7 +66,12 @@ export function parseSeedSegmentFrame(bytes: Buffer, what: string): { header: Se
   const actual = zlib.crc32(bytes.subarray(0, end)) >>> 0;
   if (stored !== actual) bad(`CRC-32 mismatch (footer records ${stored.toString(16)}, content has ${actual.toString(16)})`);
   // Only compared with the records decoded (an impossible count is a mismatch there), never used to allocate.
-  const header: SeedSegmentHeader = { compression, recordCount: Number(bytes.readBigUInt64LE(8)), startOffset: bytes.readBigInt64LE(16), endOffset: bytes.readBigInt64LE(24) };
+  const header: SeedSegmentHeader = {
+    compression,
+    recordCount: Number(bytes.readBigUInt64LE(8)),
+    startOffset: bytes.readBigInt64LE(16),
+    endOffset: bytes.readBigInt64LE(24),
+  };
   if (header.startOffset < 0n || header.endOffset < header.startOffset - 1n) bad(`offsets ${header.startOffset}..${header.endOffset} in the header`);
   return { header, block: bytes.subarray(SEED_HEADER_SIZE, end) };
 }
@@ -81,7 +87,8 @@ function inflate(c: SeedCompression, block: Buffer, what: string, o: SeedDecodeO
   } else {
     raw = decompress(c, block, max, what);
   }
-  if (o.rawLength !== undefined && raw.length !== o.rawLength) throw new CorruptDataError(`${what}: record block inflates to ${raw.length} bytes, the manifest records ${o.rawLength}`);
+  if (o.rawLength !== undefined && raw.length !== o.rawLength)
+    throw new CorruptDataError(`${what}: record block inflates to ${raw.length} bytes, the manifest records ${o.rawLength}`);
   return raw;
 }
 
@@ -146,7 +153,8 @@ export function decodeSeedSegment(bytes: Buffer, what: string, o: SeedDecodeOpti
   if (records.length !== header.recordCount) problems.push(`${records.length} records, the header says ${header.recordCount}`);
   const first = records[0]?.offset;
   const last = records.at(-1)?.offset;
-  if (first !== undefined && (first !== header.startOffset || last !== header.endOffset)) problems.push(`offsets ${first}..${last}, the header says ${header.startOffset}..${header.endOffset}`);
+  if (first !== undefined && (first !== header.startOffset || last !== header.endOffset))
+    problems.push(`offsets ${first}..${last}, the header says ${header.startOffset}..${header.endOffset}`);
   for (let i = 1; i < records.length; i++) {
     if (records[i]!.offset <= records[i - 1]!.offset) {
       problems.push(`offset ${records[i]!.offset} follows ${records[i - 1]!.offset} (not increasing)`);
@@ -175,7 +183,13 @@ function isI64le(h: RecordHeader | undefined, name: string, v: bigint): boolean 
 export function withoutSeedOffsetHeaders(r: KafkaRecord): KafkaRecord {
   const h = r.headers;
   let n = h.length;
-  if (n >= 3 && h[n - 1]!.key.toString('latin1') === SEED_SOURCE_CLUSTER && isI64le(h[n - 3], SEED_ORIGINAL_OFFSET, r.offset) && isI64le(h[n - 2], SEED_ORIGINAL_TIMESTAMP, r.timestamp)) n -= 3;
+  if (
+    n >= 3 &&
+    h[n - 1]!.key.toString('latin1') === SEED_SOURCE_CLUSTER &&
+    isI64le(h[n - 3], SEED_ORIGINAL_OFFSET, r.offset) &&
+    isI64le(h[n - 2], SEED_ORIGINAL_TIMESTAMP, r.timestamp)
+  )
+    n -= 3;
   else if (n >= 2 && isI64le(h[n - 2], SEED_ORIGINAL_OFFSET, r.offset) && isI64le(h[n - 1], SEED_ORIGINAL_TIMESTAMP, r.timestamp)) n -= 2;
   return n === h.length ? r : { ...r, headers: h.slice(0, n) };
 }
@@ -199,9 +213,15 @@ export function seedRecordsToBatches(records: readonly KafkaRecord[], maxBytes =
     const base = records[i]!.offset;
     let size = 0;
     let j = i;
-    while (j < records.length && (j === i || (size + recordSize(records[j]!) <= maxBytes && records[j]!.offset - base <= 0x7fffffffn))) size += recordSize(records[j++]!);
+    while (j < records.length && (j === i || (size + recordSize(records[j]!) <= maxBytes && records[j]!.offset - base <= 0x7fffffffn)))
+      size += recordSize(records[j++]!);
     const chunk = records.slice(i, j);
-    out.push(encodeBatch(chunk.map((r) => ({ key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp, offsetDelta: Number(r.offset - base) })), { baseOffset: base }));
+    out.push(
+      encodeBatch(
+        chunk.map((r) => ({ key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp, offsetDelta: Number(r.offset - base) })),
+        { baseOffset: base },
+      ),
+    );
     i = j;
   }
   return out;

@@ -86,7 +86,9 @@ function zstdCompressNow(data: Buffer, level: number): Promise<Buffer> {
     // chunkSize at zstd's worst case (ZSTD_COMPRESSBOUND) gives one output buffer per block instead of
     // 16 KiB pieces, each a callback on the JavaScript thread and a copy into the concatenated result.
     const chunkSize = Math.max(64 * 1024, data.length + (data.length >>> 8) + 1024);
-    zlib.zstdCompress(data, { chunkSize, pledgedSrcSize: data.length, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } }, (err, out) => (err ? reject(err) : resolve(out)));
+    zlib.zstdCompress(data, { chunkSize, pledgedSrcSize: data.length, params: { [zlib.constants.ZSTD_c_compressionLevel]: level } }, (err, out) =>
+      err ? reject(err) : resolve(out),
+    );
   });
 }
 
@@ -192,14 +194,16 @@ export function decompress(codec: KafkaCompression, data: Buffer, maxOutputLengt
         break;
       case 'lz4': {
         const bound = lz4FramesBound(data, what);
-        if (bound > maxOutputLength + LZ4_MAX_BLOCK) throw new CorruptDataError(`${what}: lz4 frame could inflate to ${bound} bytes, over the limit of ${maxOutputLength}`);
+        if (bound > maxOutputLength + LZ4_MAX_BLOCK)
+          throw new CorruptDataError(`${what}: lz4 frame could inflate to ${bound} bytes, over the limit of ${maxOutputLength}`);
         out = lz4.decompressSync(data);
         break;
       }
       case 'snappy':
-        out = data.length >= XERIAL_MAGIC.length && data.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC)
-          ? xerialSnappyDecompress(data, maxOutputLength, what)
-          : snappy.decompressSync(data);
+        out =
+          data.length >= XERIAL_MAGIC.length && data.subarray(0, XERIAL_MAGIC.length).equals(XERIAL_MAGIC)
+            ? xerialSnappyDecompress(data, maxOutputLength, what)
+            : snappy.decompressSync(data);
         break;
       default:
         throw new CorruptDataError(`${what}: unknown compression ${String(codec)}`);

@@ -126,28 +126,32 @@ export function parseFetchResponse(_correlationId: number, _apiKey: number, _api
   const topics = new Map<string, FetchPartitionResponse[]>();
   r.readArray((r) => {
     const topic = r.readString();
-    const partitions = r.readArray((r) => {
-      const partition = r.readInt32();
-      const pErr = r.readInt16();
-      const highWatermark = r.readInt64();
-      const lastStableOffset = r.readInt64();
-      const logStartOffset = r.readInt64();
-      const aborted =
-        r.readNullableArray((r) => {
-          const a = { producerId: r.readInt64(), firstOffset: r.readInt64() };
-          return a;
-        }) ?? [];
-      r.readInt32(); // preferred_read_replica
-      let size = r.readUnsignedVarInt();
-      let records: Buffer = EMPTY;
-      if (size > 1) {
-        size--;
-        records = r.buffer.slice(r.position, r.position + size);
-        r.skip(size);
-      }
-      r.readTaggedFields();
-      return { partition, errorCode: pErr, highWatermark, lastStableOffset, logStartOffset, abortedTransactions: aborted, records };
-    }, true, false);
+    const partitions = r.readArray(
+      (r) => {
+        const partition = r.readInt32();
+        const pErr = r.readInt16();
+        const highWatermark = r.readInt64();
+        const lastStableOffset = r.readInt64();
+        const logStartOffset = r.readInt64();
+        const aborted =
+          r.readNullableArray((r) => {
+            const a = { producerId: r.readInt64(), firstOffset: r.readInt64() };
+            return a;
+          }) ?? [];
+        r.readInt32(); // preferred_read_replica
+        let size = r.readUnsignedVarInt();
+        let records: Buffer = EMPTY;
+        if (size > 1) {
+          size--;
+          records = r.buffer.slice(r.position, r.position + size);
+          r.skip(size);
+        }
+        r.readTaggedFields();
+        return { partition, errorCode: pErr, highWatermark, lastStableOffset, logStartOffset, abortedTransactions: aborted, records };
+      },
+      true,
+      false,
+    );
     topics.set(topic, partitions);
   });
   r.readTaggedFields();

@@ -49,7 +49,12 @@ export interface ProducePartitionResponse {
   errorMessage: string | null;
 }
 
-export function createProduceRequest(acks: number, timeoutMs: number, topics: { topic: string; partitions: ProducePartitionData[] }[], transactionalId: string | null = null): Writer {
+export function createProduceRequest(
+  acks: number,
+  timeoutMs: number,
+  topics: { topic: string; partitions: ProducePartitionData[] }[],
+  transactionalId: string | null = null,
+): Writer {
   const w = Writer.create()
     .appendString(transactionalId)
     .appendInt16(acks)
@@ -71,19 +76,23 @@ export function parseProduceResponse(_c: number, _k: number, _v: number, r: Read
   const out = new Map<string, ProducePartitionResponse[]>();
   r.readArray((r) => {
     const topic = r.readString();
-    const parts = r.readArray((r) => {
-      const p: ProducePartitionResponse = {
-        partition: r.readInt32(),
-        errorCode: r.readInt16(),
-        baseOffset: r.readInt64(),
-        logAppendTimeMs: r.readInt64(),
-        logStartOffset: r.readInt64(),
-        recordErrors: r.readArray((r) => ({ batchIndex: r.readInt32(), message: r.readNullableString() })),
-        errorMessage: r.readNullableString(),
-      };
-      r.readTaggedFields();
-      return p;
-    }, true, false);
+    const parts = r.readArray(
+      (r) => {
+        const p: ProducePartitionResponse = {
+          partition: r.readInt32(),
+          errorCode: r.readInt16(),
+          baseOffset: r.readInt64(),
+          logAppendTimeMs: r.readInt64(),
+          logStartOffset: r.readInt64(),
+          recordErrors: r.readArray((r) => ({ batchIndex: r.readInt32(), message: r.readNullableString() })),
+          errorMessage: r.readNullableString(),
+        };
+        r.readTaggedFields();
+        return p;
+      },
+      true,
+      false,
+    );
     out.set(topic, parts);
   });
   r.readInt32();

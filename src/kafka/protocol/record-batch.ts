@@ -134,7 +134,10 @@ export interface DecodedBatch {
 
 /** A batch in an older message format (magic 0 or 1), which this tool does not back up. */
 export class UnsupportedMessageFormatError extends KafkaBackupError {
-  constructor(readonly magic: number, offset: bigint) {
+  constructor(
+    readonly magic: number,
+    offset: bigint,
+  ) {
     super(
       'UNSUPPORTED_MESSAGE_FORMAT',
       magic === 0 || magic === 1
@@ -198,8 +201,10 @@ function checkMagic(buf: Buffer, pos: number): void {
 /** Header of a buffer that must be exactly one batch, with its sanity checks. */
 function wholeBatchHeader(batch: Buffer): BatchHeader {
   const h = readBatchHeader(batch, 0);
-  if (h.batchLength < BATCH_HEADER_SIZE - LOG_OVERHEAD) throw new CorruptDataError(`record batch at offset ${h.baseOffset}: batchLength ${h.batchLength} is smaller than the header`);
-  if (h.size !== batch.length) throw new CorruptDataError(`record batch at offset ${h.baseOffset}: batchLength says ${h.size} bytes, buffer has ${batch.length}`);
+  if (h.batchLength < BATCH_HEADER_SIZE - LOG_OVERHEAD)
+    throw new CorruptDataError(`record batch at offset ${h.baseOffset}: batchLength ${h.batchLength} is smaller than the header`);
+  if (h.size !== batch.length)
+    throw new CorruptDataError(`record batch at offset ${h.baseOffset}: batchLength says ${h.size} bytes, buffer has ${batch.length}`);
   if (h.recordCount < 0) throw new CorruptDataError(`record batch at offset ${h.baseOffset}: negative record count ${h.recordCount}`);
   if (h.lastOffsetDelta < 0) throw new CorruptDataError(`record batch at offset ${h.baseOffset}: negative lastOffsetDelta ${h.lastOffsetDelta}`);
   return h;
@@ -224,7 +229,9 @@ export function splitBatches(buf: Buffer): { batches: Buffer[]; consumed: number
     const batchLength = buf.readInt32BE(pos + BATCH_LENGTH_OFFSET);
     if (buf.length - pos > MAGIC_OFFSET) checkMagic(buf, pos);
     if (batchLength < BATCH_HEADER_SIZE - LOG_OVERHEAD) {
-      throw new CorruptDataError(`record batch at byte ${pos}: batchLength ${batchLength} is smaller than the ${BATCH_HEADER_SIZE}-byte header`, undefined, { position: pos });
+      throw new CorruptDataError(`record batch at byte ${pos}: batchLength ${batchLength} is smaller than the ${BATCH_HEADER_SIZE}-byte header`, undefined, {
+        position: pos,
+      });
     }
     const size = LOG_OVERHEAD + batchLength;
     if (buf.length - pos < size) break;
@@ -251,7 +258,9 @@ export function verifyBatchCrc(batch: Buffer): boolean {
 function assertCrc(batch: Buffer, h: BatchHeader): void {
   const actual = computeBatchCrc(batch);
   if (actual !== h.crc) {
-    throw new CorruptDataError(`record batch at offset ${h.baseOffset}: CRC-32C mismatch (stored ${hex(h.crc)}, computed ${hex(actual)})`, undefined, { offset: h.baseOffset.toString() });
+    throw new CorruptDataError(`record batch at offset ${h.baseOffset}: CRC-32C mismatch (stored ${hex(h.crc)}, computed ${hex(actual)})`, undefined, {
+      offset: h.baseOffset.toString(),
+    });
   }
 }
 
@@ -469,8 +478,7 @@ export function encodeBatch(records: readonly RecordInput[], opts: EncodeBatchOp
     if (rec.timestamp > maxTimestamp) maxTimestamp = rec.timestamp;
     const keys = (rec.headers ?? []).map((hd) => (typeof hd.key === 'string' ? Buffer.from(hd.key, 'utf8') : hd.key));
     headerKeys[i] = keys;
-    let body = 1 + varlongSize(rec.timestamp - baseTimestamp) + varintSize(offsetDelta)
-      + bytesSize(rec.key) + bytesSize(rec.value) + varintSize(keys.length);
+    let body = 1 + varlongSize(rec.timestamp - baseTimestamp) + varintSize(offsetDelta) + bytesSize(rec.key) + bytesSize(rec.value) + varintSize(keys.length);
     const hs = rec.headers ?? [];
     for (let j = 0; j < hs.length; j++) body += bytesSize(keys[j]!) + bytesSize(hs[j]!.value);
     sizes[i] = body;

@@ -24,7 +24,10 @@ export function escapeHtml(s: string): string {
 
 /** JSON safe inside a <script> element (no "</script>", no "<!--"). */
 function scriptJson(v: unknown): string {
-  return JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(v)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 function num(n: number): string {
@@ -53,7 +56,10 @@ function when(ts: number | null): string {
 
 /** The model for the embedded JSON: bins to 1/1000 of a record (they are spread estimates; 200 floats per partition add up). */
 function compact(t: Timeline): Timeline {
-  return { ...t, topics: t.topics.map((x) => ({ ...x, partitions: x.partitions.map((p) => ({ ...p, bins: p.bins.map((b) => Math.round(b * 1000) / 1000) })) })) };
+  return {
+    ...t,
+    topics: t.topics.map((x) => ({ ...x, partitions: x.partitions.map((p) => ({ ...p, bins: p.bins.map((b) => Math.round(b * 1000) / 1000) })) })),
+  };
 }
 
 export function renderTimelineHtml(t: Timeline): string {
@@ -121,7 +127,9 @@ function axisRow(axis: TimeAxis): string {
   for (let i = 0; i <= TICKS; i++) {
     const ts = Math.round(axis.start + ((axis.end - 1 - axis.start) * i) / TICKS);
     const pct = (xOf(axis, ts) / STRIP_WIDTH) * 100;
-    ticks.push(`<span class="tick"${attrs({ 'data-ts': ts, title: `${isoMs(ts)} = ${ts} ms`, style: `left:${pct.toFixed(3)}%` })}>${new Date(ts).toISOString().slice(0, 19).replace('T', ' ')} UTC</span>`);
+    ticks.push(
+      `<span class="tick"${attrs({ 'data-ts': ts, title: `${isoMs(ts)} = ${ts} ms`, style: `left:${pct.toFixed(3)}%` })}>${new Date(ts).toISOString().slice(0, 19).replace('T', ' ')} UTC</span>`,
+    );
   }
   return `<div class="axis-row"><div class="label"></div><div id="axis" class="axis"${attrs({ 'data-start': axis.start, 'data-end': axis.end, 'data-bin-ms': binWidth(axis) })}>${ticks.join('')}</div></div>`;
 }
@@ -137,7 +145,11 @@ function partitionRow(t: Timeline, p: TimelinePartition): string {
     p.logStartOffset > 0 ? `source log start ${p.logStartOffset}` : '',
     p.late.length ? `<span class="warn">${p.late.length} late span(s)</span>` : '',
     p.gaps.length ? `<span class="warn">${p.gaps.length} gap(s)</span>` : '',
-    w ? (w.selected ? `<span class="win-count">window: ${num(w.records)} → ${escapeHtml(w.target ?? '')}</span>` : '<span class="muted">not restored</span>') : '',
+    w
+      ? w.selected
+        ? `<span class="win-count">window: ${num(w.records)} → ${escapeHtml(w.target ?? '')}</span>`
+        : '<span class="muted">not restored</span>'
+      : '',
   ]
     .filter(Boolean)
     .join(' · ');
@@ -163,34 +175,46 @@ function strip(t: Timeline, axis: TimeAxis, p: TimelinePartition, peak: number):
     const h = Math.max(1, (n / peak) * BAR_HEIGHT);
     const from = Math.ceil(axis.start + i * binMs);
     const to = Math.ceil(axis.start + (i + 1) * binMs) - 1;
-    out.push(`<rect class="bin"${attrs({ x: (i * bw).toFixed(2), y: (STRIP_HEIGHT - h).toFixed(2), width: bw.toFixed(2), height: h.toFixed(2), 'data-i': i, 'data-records': n.toFixed(2), 'data-from': from, 'data-to': to })}/>`);
+    out.push(
+      `<rect class="bin"${attrs({ x: (i * bw).toFixed(2), y: (STRIP_HEIGHT - h).toFixed(2), width: bw.toFixed(2), height: h.toFixed(2), 'data-i': i, 'data-records': n.toFixed(2), 'data-from': from, 'data-to': to })}/>`,
+    );
   });
   // Over the bins (translucent), so it shows however dense they are.
   const w = t.window;
   if (w && p.window?.selected) {
     const x0 = xOf(axis, w.start ?? axis.start);
     const x1 = xOf(axis, w.end === null ? axis.end : w.end + 1);
-    out.push(`<rect class="window-band"${attrs({ x: x0, y: 0, width: Math.max(0.5, x1 - x0), height: STRIP_HEIGHT, 'data-start': w.start, 'data-end': w.end, 'data-tip': `restore window: ${p.window.records} records of this partition` })}/>`);
+    out.push(
+      `<rect class="window-band"${attrs({ x: x0, y: 0, width: Math.max(0.5, x1 - x0), height: STRIP_HEIGHT, 'data-start': w.start, 'data-end': w.end, 'data-tip': `restore window: ${p.window.records} records of this partition` })}/>`,
+    );
   }
   for (const g of p.gaps) {
     const x0 = g.fromTs === null ? 0 : xOf(axis, g.fromTs);
     const x1 = g.toTs === null ? STRIP_WIDTH : xOf(axis, g.toTs);
-    out.push(`<rect class="gap"${attrs({ x: Math.min(x0, x1), y: 0, width: Math.max(2, Math.abs(x1 - x0)), height: STRIP_HEIGHT, 'data-from-offset': g.fromOffset, 'data-to-offset': g.toOffset, 'data-tip': `gap: offsets ${g.fromOffset}–${g.toOffset - 1} not in the backup (${g.reason})` })}/>`);
+    out.push(
+      `<rect class="gap"${attrs({ x: Math.min(x0, x1), y: 0, width: Math.max(2, Math.abs(x1 - x0)), height: STRIP_HEIGHT, 'data-from-offset': g.fromOffset, 'data-to-offset': g.toOffset, 'data-tip': `gap: offsets ${g.fromOffset}–${g.toOffset - 1} not in the backup (${g.reason})` })}/>`,
+    );
   }
   for (const l of p.late) {
     const x0 = xOf(axis, l.fromTs);
     const x1 = xOf(axis, l.toTs + 1);
-    out.push(`<rect class="late"${attrs({ x: x0, y: 0, width: Math.max(2, x1 - x0), height: 5, 'data-from': l.fromTs, 'data-to': l.toTs, 'data-tip': `late: offsets ${l.firstOffset}–${l.lastOffset} (≤ ${l.records} records) are stamped back to ${isoMs(l.fromTs)}, after records up to ${isoMs(l.toTs)}` })}/>`);
+    out.push(
+      `<rect class="late"${attrs({ x: x0, y: 0, width: Math.max(2, x1 - x0), height: 5, 'data-from': l.fromTs, 'data-to': l.toTs, 'data-tip': `late: offsets ${l.firstOffset}–${l.lastOffset} (≤ ${l.records} records) are stamped back to ${isoMs(l.fromTs)}, after records up to ${isoMs(l.toTs)}` })}/>`,
+    );
   }
   for (const s of p.segments) {
     if (s.minTs === null) continue;
     const x = xOf(axis, s.minTs);
-    out.push(`<line class="segment-boundary"${attrs({ x1: x, x2: x, y1: 0, y2: STRIP_HEIGHT, 'data-ts': s.minTs, 'data-first-offset': s.firstOffset, 'data-tip': `segment ${s.firstOffset}–${s.lastOffset}: ${s.records} records, ${s.blocks} block(s), ${isoMs(s.minTs)} → ${isoMs(s.maxTs)}` })}/>`);
+    out.push(
+      `<line class="segment-boundary"${attrs({ x1: x, x2: x, y1: 0, y2: STRIP_HEIGHT, 'data-ts': s.minTs, 'data-first-offset': s.firstOffset, 'data-tip': `segment ${s.firstOffset}–${s.lastOffset}: ${s.records} records, ${s.blocks} block(s), ${isoMs(s.minTs)} → ${isoMs(s.maxTs)}` })}/>`,
+    );
   }
   for (const s of t.snapshots) {
     if (!inAxis(axis, s.takenAt)) continue;
     const x = xOf(axis, s.takenAt);
-    out.push(`<line class="snapshot"${attrs({ x1: x, x2: x, y1: 0, y2: STRIP_HEIGHT, 'data-ts': s.takenAt, 'data-tip': `consumer-group snapshot ${isoMs(s.takenAt)}: ${s.groups.length} group(s)` })}/>`);
+    out.push(
+      `<line class="snapshot"${attrs({ x1: x, x2: x, y1: 0, y2: STRIP_HEIGHT, 'data-ts': s.takenAt, 'data-tip': `consumer-group snapshot ${isoMs(s.takenAt)}: ${s.groups.length} group(s)` })}/>`,
+    );
   }
   return `<svg class="strip" viewBox="0 0 ${STRIP_WIDTH} ${STRIP_HEIGHT}" preserveAspectRatio="none" role="img" aria-label="${escapeHtml(`${p.topic}/${p.partition}`)}">${out.join('')}</svg>`;
 }

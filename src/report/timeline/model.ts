@@ -109,10 +109,14 @@ export interface TimelineRequest {
 /** Reads the backup's indexes, every segment footer and the group snapshots (no record data, except blocks a window cuts). */
 export async function collectTimeline(req: TimelineRequest): Promise<Timeline> {
   const bins = req.bins ?? DEFAULT_BINS;
-  if (!Number.isInteger(bins) || bins < MIN_BINS || bins > MAX_BINS) throw new UserError('BAD_BINS', `bins: expected an integer from ${MIN_BINS} to ${MAX_BINS}, got ${bins}`);
+  if (!Number.isInteger(bins) || bins < MIN_BINS || bins > MAX_BINS)
+    throw new UserError('BAD_BINS', `bins: expected an integer from ${MIN_BINS} to ${MAX_BINS}, got ${bins}`);
   const view = await inspectBackup(req.store, req.backupId);
   const axis = view.minTimestamp !== null && view.maxTimestamp !== null ? axisFor(view.minTimestamp, view.maxTimestamp, bins) : null;
-  const runs = await blockRuns(req.store, view.topics.flatMap((t) => t.partitions));
+  const runs = await blockRuns(
+    req.store,
+    view.topics.flatMap((t) => t.partitions),
+  );
   const topics: TimelineTopic[] = view.topics.map((t) => ({
     name: t.name,
     records: t.records,
@@ -142,7 +146,10 @@ async function blockRuns(store: ObjectStore, parts: PartitionView[]): Promise<Ma
   const work: { p: PartitionView; i: number; entry: SegmentEntry }[] = [];
   for (const p of parts) {
     const segs = p.index?.segments ?? [];
-    out.set(p, segs.map(() => []));
+    out.set(
+      p,
+      segs.map(() => []),
+    );
     segs.forEach((entry, i) => {
       work.push({ p, i, entry });
     });
@@ -150,7 +157,13 @@ async function blockRuns(store: ObjectStore, parts: PartitionView[]): Promise<Ma
   await runPool(work, READ_CONCURRENCY, async ({ p, i, entry }) => {
     const { footer } = await readFooter(store, entry);
     out.get(p)![i] = footer.blocks
-      .map((b) => ({ firstOffset: Number(b.firstOffset), lastOffset: Number(b.lastOffset), minTs: Number(b.minTimestamp), maxTs: Number(b.maxTimestamp), records: Math.max(0, b.recordCount - b.controlBatchCount) }))
+      .map((b) => ({
+        firstOffset: Number(b.firstOffset),
+        lastOffset: Number(b.lastOffset),
+        minTs: Number(b.minTimestamp),
+        maxTs: Number(b.maxTimestamp),
+        records: Math.max(0, b.recordCount - b.controlBatchCount),
+      }))
       .filter((r) => r.records > 0);
   });
   return out;
@@ -169,7 +182,15 @@ function partitionOf(p: PartitionView, axis: TimeAxis | null, perSegment: TimedR
     maxTs: p.summary.maxTimestamp,
     logStartOffset: p.logStartOffset,
     endOffset: p.endOffset,
-    segments: segs.map((s, i) => ({ key: s.key, firstOffset: s.first_offset, lastOffset: s.last_offset, records: s.record_count, minTs: s.min_timestamp, maxTs: s.max_timestamp, blocks: perSegment[i]?.length ?? 0 })),
+    segments: segs.map((s, i) => ({
+      key: s.key,
+      firstOffset: s.first_offset,
+      lastOffset: s.last_offset,
+      records: s.record_count,
+      minTs: s.min_timestamp,
+      maxTs: s.max_timestamp,
+      blocks: perSegment[i]?.length ?? 0,
+    })),
     gaps: (p.index?.gaps ?? []).map((g) => ({
       fromOffset: g.from_offset,
       toOffset: g.to_offset,
@@ -185,12 +206,16 @@ function partitionOf(p: PartitionView, axis: TimeAxis | null, perSegment: TimedR
 
 /** Group snapshot times, with the groups each holds. */
 async function snapshotMarks(store: ObjectStore, backupId: string): Promise<SnapshotMark[]> {
-  return (await listGroupSnapshots(store, backupId)).map(({ snapshot }) => ({ takenAt: snapshot.taken_at, groups: snapshot.groups.map((g) => g.group_id).sort() }));
+  return (await listGroupSnapshots(store, backupId)).map(({ snapshot }) => ({
+    takenAt: snapshot.taken_at,
+    groups: snapshot.groups.map((g) => g.group_id).sort(),
+  }));
 }
 
 /** The restore's window and its exact count, per partition and in total; a plan with errors is refused. */
 async function windowOf(timeline: Timeline, options: RestoreOptions, source: string): Promise<TimelineWindow> {
-  if (options.backupId !== timeline.backupId) throw new UserError('TIMELINE_BACKUP', `${source}: backup_id "${options.backupId}" is not the backup drawn ("${timeline.backupId}")`);
+  if (options.backupId !== timeline.backupId)
+    throw new UserError('TIMELINE_BACKUP', `${source}: backup_id "${options.backupId}" is not the backup drawn ("${timeline.backupId}")`);
   const plan = await planRestore(options);
   if (plan.errors.length) throw new UserError('TIMELINE_PLAN', `${source}: the restore config does not plan: ${plan.errors.join('; ')}`);
   await countExactly(plan, options.store);
@@ -198,7 +223,13 @@ async function windowOf(timeline: Timeline, options: RestoreOptions, source: str
   for (const t of timeline.topics) {
     for (const p of t.partitions) {
       const pp = chosen.get(`${p.topic}/${p.partition}`);
-      p.window = pp ? { selected: true, records: pp.recordsExact, target: pp.targetPartition < 0 ? `${pp.targetTopic} (repartitioned)` : `${pp.targetTopic}/${pp.targetPartition}` } : { selected: false, records: 0, target: null };
+      p.window = pp
+        ? {
+            selected: true,
+            records: pp.recordsExact,
+            target: pp.targetPartition < 0 ? `${pp.targetTopic} (repartitioned)` : `${pp.targetTopic}/${pp.targetPartition}`,
+          }
+        : { selected: false, records: 0, target: null };
     }
   }
   return { start: plan.windowStart ?? null, end: plan.windowEnd ?? null, records: plan.recordsEstimate, source };
