@@ -10,7 +10,7 @@ import { logger } from '../../util/logger.js';
 import { Semaphore } from '../../util/semaphore.js';
 import { sleep } from '../../util/time.js';
 import { TOOL_VERSION } from '../../util/version.js';
-import { startFor } from '../engine.js';
+import { startFor } from '../topic-selector.js';
 import { snapshotGroups } from '../group-snapshot.js';
 import { GenerationBook } from '../generation-book.js';
 import { OpenSegmentBudget } from '../open-segment-budget.js';
