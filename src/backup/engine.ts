@@ -2,10 +2,9 @@ import { KafkaAdmin } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { readJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
-import { FORMAT_VERSION, readManifest, writeManifest, type Manifest } from '../format/manifest.js';
+import { readManifest, writeManifest, type Manifest } from '../format/manifest.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
-import { TOOL_VERSION } from '../util/version.js';
 import type { BackupOptions, BackupSummary, PartitionShortfall } from './options.js';
 import { partitionIndexSchema } from '../format/partition-index.js';
 import { OpenSegmentBudget } from './open-segment-budget.js';
@@ -16,6 +15,7 @@ import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
 import { GenerationBook } from './generation-book.js';
+import { newManifest } from './new-manifest.js';
 import { GroupSnapshotter } from './group-snapshot-schedule.js';
 import { CircuitBreaker } from '../util/circuit-breaker.js';
 import { BackupThrottle } from './throttle.js';
@@ -47,22 +47,7 @@ function openManifest(opts: BackupOptions, existing: Manifest | undefined, clust
     log.info({ backupId: opts.backupId, status: existing.status }, 'resuming existing backup');
     return { ...existing, status: 'running', completed_at: null };
   }
-  return {
-    format_version: FORMAT_VERSION,
-    generation: 0,
-    tool_version: TOOL_VERSION,
-    backup_id: opts.backupId,
-    status: 'running',
-    mode: opts.continuous ? 'continuous' : 'snapshot',
-    source_cluster_id: opts.sourceClusterId ?? clusterId,
-    source_bootstrap_servers: opts.source.bootstrapServers,
-    compression: opts.compression,
-    include_offset_headers: opts.includeOffsetHeaders,
-    created_at: started,
-    updated_at: started,
-    completed_at: null,
-    topics: [],
-  };
+  return newManifest(opts, clusterId, started);
 }
 
 /** The first selection must name existing topics (or warn, with on_missing_topic: warn) and match something. */
