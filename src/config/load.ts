@@ -400,12 +400,18 @@ function noEffectWarnings(s: ParsedSections, warnings: string[]): void {
   }
 }
 
-/** Keys of the seed tool's later releases accepted without effect here (issue 19; docs/configuration.md). */
-function laterKeyWarnings(top: Record<string, unknown>, warnings: string[]): void {
+/**
+ * Keys of the seed tool's later releases without effect here (issue 19; docs/configuration.md):
+ * restore.circuit_breaker is refused unless it turns the breaker off, the one behaviour we have.
+ */
+function laterKeyWarnings(top: Record<string, unknown>, sections: ParsedSections, problems: ProblemList, warnings: string[]): void {
   const restore = top['restore'];
-  if (isPlainObject(restore) && restore['circuit_breaker'] !== undefined) {
-    warnings.push(
-      "restore.circuit_breaker has no effect yet: a restore rides through short storage and broker outages by its clients' retries and otherwise fails; run it again to resume (backup.circuit_breaker works)",
+  const given = isPlainObject(restore) && restore['circuit_breaker'] !== undefined;
+  if (given && sections.restore?.circuit_breaker?.enabled !== false) {
+    problems.add(
+      ['restore', 'circuit_breaker'],
+      "not supported for restores: a restore rides through short storage and broker outages by its clients' retries and otherwise stops; " +
+        'run it again and it resumes exactly where it stopped. Remove the key (or set enabled: false); backup.circuit_breaker works',
     );
   }
   const target = top['target'];
@@ -494,7 +500,7 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
     if (cluster) checkCluster(name, cluster, top[name], problems, warnings);
   }
   noEffectWarnings(sections, warnings);
-  laterKeyWarnings(top, warnings);
+  laterKeyWarnings(top, sections, problems, warnings);
   if (problems.any) problems.fail();
 
   const warn = opts.onWarning ?? ((m: string) => logger('config').warn({ file: fileName }, m));

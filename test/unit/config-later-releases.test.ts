@@ -67,14 +67,15 @@ test('bad values are refused naming the key and what is accepted', () => {
   );
 });
 
-test('keys without effect say so: restore.circuit_breaker, target.connection.fetch_max_wait_ms', () => {
+test('restore.circuit_breaker is refused with the reason unless it turns the breaker off; target.connection.fetch_max_wait_ms says it has no effect', () => {
+  assert.match(
+    refusal(`${RESTORE}restore:\n  circuit_breaker: { failure_threshold: 3 }\n`),
+    /restore\.circuit_breaker: not supported for restores: .*resumes exactly/,
+  );
   const { warnings } = parse(
-    `${RESTORE.replace('  bootstrap_servers: [k:9092]\n', '  bootstrap_servers: [k:9092]\n  connection:\n    fetch_max_wait_ms: 100\n')}restore:\n  circuit_breaker: { failure_threshold: 3 }\n`,
+    `${RESTORE.replace('  bootstrap_servers: [k:9092]\n', '  bootstrap_servers: [k:9092]\n  connection:\n    fetch_max_wait_ms: 100\n')}restore:\n  circuit_breaker: { enabled: false }\n`,
   );
-  assert.ok(
-    warnings.some((w) => w.includes('restore.circuit_breaker has no effect yet')),
-    warnings.join('\n'),
-  );
+  assert.ok(!warnings.some((w) => w.includes('circuit_breaker')), warnings.join('\n'));
   assert.ok(
     warnings.some((w) => w.includes('target.connection.fetch_max_wait_ms has no effect')),
     warnings.join('\n'),
