@@ -3,7 +3,7 @@ import { EARLIEST, KafkaAdmin, LATEST } from '../../kafka/admin.js';
 import { KafkaCluster } from '../../kafka/cluster.js';
 import { writeJsonObject } from '../../format/json-object.js';
 import { keys } from '../../format/layout.js';
-import { type Manifest, type ManifestTopic } from '../../format/manifest.js';
+import type { Manifest, ManifestTopic } from '../../format/manifest.js';
 import { emptyIndex, readPartitionIndex } from '../../format/partition-index.js';
 import { PreconditionFailedError, UserError } from '../../util/errors.js';
 import { logger } from '../../util/logger.js';
