@@ -353,11 +353,23 @@ async function main(): Promise<void> {
     if (args.variants) {
       for (const [tag, c] of [
         ['none', 'compression: none'],
+        ['none, segment_digest sha256', 'compression: none, segment_digest: sha256'],
+        ['segment_digest sha256', 'compression: zstd, segment_digest: sha256'],
         ['zstd level 1', 'compression: zstd, compression_level: 1'],
       ] as const) {
-        const id = `bench-fs-${tag.replace(/ /g, '')}`;
-        const b = await runTool(`backup-fs-${tag.replace(/ /g, '')}`, 'backup', backupYaml(id, fsStorage, 8, c), ['--format', 'json']);
-        results.push(measure(`backup → filesystem, ${tag}`, allRecords, b.wallSeconds, b, consumeBase, undefined, toolSecs(b)));
+        const id = `bench-fs-${tag.replace(/ /g, '').replace(/,/g, '-')}`;
+        const b = await runTool(`backup-fs-${tag.replace(/ /g, '').replace(/,/g, '-')}`, 'backup', backupYaml(id, fsStorage, 8, c), ['--format', 'json']);
+        results.push(
+          measure(
+            `backup → filesystem, ${tag}`,
+            allRecords,
+            b.wallSeconds,
+            b,
+            consumeBase,
+            { stored_mb: +(dirBytes(join(fsRoot, id), '.kbseg') / 1e6).toFixed(1) },
+            toolSecs(b),
+          ),
+        );
         rmSync(join(fsRoot, id), { recursive: true, force: true });
       }
     }

@@ -5,6 +5,7 @@ import type { BackupMetricsSink } from '../metrics/sink.js';
 import type { ObjectStore } from '../storage/store.js';
 import type { CircuitBreaker, CircuitBreakerSettings } from '../util/circuit-breaker.js';
 import type { TopicFilter } from '../config/topic-selection.js';
+import type { SegmentDigestAlgorithm } from '../format/segment-digest.js';
 import type { WorkerGroupSettings } from './workers/group.js';
 
 export type StartOffset = 'earliest' | 'latest' | number | { [topic: string]: { [partition: number]: number } };
@@ -20,6 +21,8 @@ export interface BackupOptions {
   internalTopics: string[];
   compression: SegmentCodec;
   compressionLevel: number;
+  /** Whole-object digest of each segment in the index (default crc32c; docs/format.md 2.4). */
+  segmentDigest?: SegmentDigestAlgorithm;
   startOffset: StartOffset;
   segmentMaxBytes: number;
   segmentMaxIntervalMs: number;

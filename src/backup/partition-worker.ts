@@ -261,7 +261,11 @@ export class PartitionWorker {
           continue;
         }
         if (!builder) {
-          builder = new SegmentBuilder(this.#opts.compression, this.#opts.compressionLevel);
+          builder = new SegmentBuilder(
+            this.#opts.compression,
+            this.#opts.compressionLevel,
+            this.#opts.segmentDigest !== undefined ? { digest: this.#opts.segmentDigest } : {},
+          );
           // Streamed: blocks go to storage while the segment fills; the index follows once it is complete.
           builder.open(store, keys.streamedSegment(backupId, topic, partition, Number(h.baseOffset), this.#job.epoch));
           this.#streaming = builder;

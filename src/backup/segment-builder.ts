@@ -1,4 +1,5 @@
 import { SegmentWriter, type SegmentCodec } from '../format/segment.js';
+import type { SegmentDigestAlgorithm } from '../format/segment-digest.js';
 import { ATTRIBUTES_OFFSET, COMPRESSION_MASK } from '../kafka/protocol/record-batch.js';
 import type { SegmentEntry } from '../format/partition-index.js';
 import type { ObjectStore } from '../storage/store.js';
@@ -15,6 +16,8 @@ export interface SegmentBuilderOptions {
   blockSize?: number;
   /** Queued upload bytes above which `needsDrain` turns true (default 2 MiB). */
   maxQueuedBytes?: number;
+  /** Whole-object digest recorded in the index (default crc32c; docs/format.md 2.4). */
+  digest?: SegmentDigestAlgorithm;
 }
 
 /**
@@ -117,6 +120,7 @@ export class SegmentBuilder {
   readonly #blockSize: number | undefined;
   readonly #aborted = new Map<string, { producer_id: number; first_offset: number }>();
   readonly #maxQueued: number;
+  readonly #digest: SegmentDigestAlgorithm | undefined;
   #queue: ChunkQueue | undefined;
   #upload: Promise<{ size: number }> | undefined;
   #uploadError: { error: unknown } | undefined;
@@ -136,6 +140,7 @@ export class SegmentBuilder {
     this.#level = level;
     this.#blockSize = opts.blockSize;
     this.#maxQueued = opts.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    this.#digest = opts.digest;
   }
 
   /**
@@ -152,6 +157,7 @@ export class SegmentBuilder {
         codec,
         level: this.#level,
         compressOffThread: true,
+        ...(this.#digest !== undefined ? { digest: this.#digest } : {}),
         ...(this.#blockSize !== undefined ? { blockSize: this.#blockSize } : {}),
       });
     }
@@ -262,7 +268,8 @@ export class SegmentBuilder {
       raw_bytes: this.rawBytes,
       stored_bytes: summary.storedBytes,
       codec: summary.codec,
-      sha256: summary.sha256,
+      crc32c: summary.crc32c,
+      ...(summary.sha256 !== undefined ? { sha256: summary.sha256 } : {}),
       aborted_transactions: [...this.#aborted.values()].sort((a, b) => a.first_offset - b.first_offset),
       created_at: Date.now(),
     };

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { digestProblem } from '../format/segment-digest.js';
 import { decodeBatch, readBatchHeader } from '../kafka/protocol/record-batch.js';
 import { checkBackupId, isValidTopicName, keys } from '../format/layout.js';
 import { checkIndexAgainstManifest, confirmRollbacks, indexFreshnessProblems, type RollbackProblem } from '../format/generations.js';
@@ -120,7 +120,7 @@ async function checkErasureLog(store: ObjectStore, backupId: string, out: Backup
 
 /**
  * Checks a backup end to end: the manifest and every partition index parse, every segment named
- * by an index exists with the recorded size and SHA-256, segments follow each other without
+ * by an index exists with the recorded size and whole-object digest (SHA-256 or CRC-32C, segment-digest.ts), segments follow each other without
  * overlap; with `deep`, every segment is decoded and every batch's CRC-32C and records checked
  * against the index (offsets, record counts, timestamp range).
  */
@@ -194,9 +194,9 @@ export async function validateBackup(store: ObjectStore, backupId: string, deep:
           out.recordsChecked += r.records;
           continue;
         }
-        const sha = createHash('sha256').update(bytes).digest('hex');
-        if (sha !== s.sha256) {
-          out.problems.push({ object: s.key, problem: `SHA-256 mismatch: index records ${s.sha256}, object has ${sha}` });
+        const digest = digestProblem(s, bytes);
+        if (digest !== undefined) {
+          out.problems.push({ object: s.key, problem: digest });
           continue;
         }
         if (!deep) continue;

@@ -40,6 +40,7 @@ export function backupOptions(cfg: KafkaBackupConfig, store: ObjectStore): Backu
     internalTopics: b.internal_topics,
     compression: b.compression,
     compressionLevel: b.compression_level,
+    segmentDigest: b.segment_digest,
     startOffset: so.kind === 'earliest' || so.kind === 'latest' ? so.kind : so.kind === 'offset' ? so.offset : so.offsets,
     segmentMaxBytes: b.segment_max_bytes,
     segmentMaxIntervalMs: b.segment_max_interval_ms,

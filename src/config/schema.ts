@@ -406,6 +406,8 @@ export const backupShape = {
   segment_max_records: leaf(positive),
   compression: leaf(oneOf<Compression>(SEGMENT_CODECS), 'zstd'),
   compression_level: leaf(int(1, 22, 'a zstd level 1..22'), 3),
+  // Ours: the whole-object digest kept in the index (docs/format.md 2.4); crc32c costs nothing, sha256 hashes every byte.
+  segment_digest: leaf(oneOf(['crc32c', 'sha256'] as const), 'crc32c'),
   start_offset: startOffset,
   continuous: leaf(bool, false),
   stop_at_current_offsets: leaf(bool, false),

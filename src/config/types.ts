@@ -79,6 +79,7 @@ export interface BackupOptions {
   segment_max_records?: number;
   compression: Compression;
   compression_level: number;
+  segment_digest: 'crc32c' | 'sha256';
   start_offset: StartOffset;
   continuous: boolean;
   stop_at_current_offsets: boolean;

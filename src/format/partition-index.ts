@@ -28,12 +28,21 @@ export const segmentEntrySchema = z
     raw_bytes: nonNeg,
     stored_bytes: nonNeg,
     codec: z.enum(SEGMENT_CODECS),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
+    /** Whole-object digests (segment-digest.ts): every entry has at least one; sha256 is checked when present, else crc32c. */
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
+    crc32c: z
+      .string()
+      .regex(/^[0-9a-f]{8}$/)
+      .optional(),
     /** Transactions the broker reported aborted in this offset range (READ_COMMITTED fetch). */
     aborted_transactions: z.array(z.strictObject({ producer_id: safeInt, first_offset: nonNeg })).default([]),
     created_at: safeInt,
   })
-  .refine((s) => s.last_offset >= s.first_offset, { message: 'last_offset < first_offset' });
+  .refine((s) => s.last_offset >= s.first_offset, { message: 'last_offset < first_offset' })
+  .refine((s) => s.sha256 !== undefined || s.crc32c !== undefined, { message: 'a segment entry needs sha256 or crc32c (its whole-object digest)' });
 
 export type SegmentEntry = z.infer<typeof segmentEntrySchema>;
 

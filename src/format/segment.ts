@@ -69,6 +69,7 @@ import {
   verifyBatchCrc,
   type BatchHeader,
 } from '../kafka/protocol/record-batch.js';
+import { crc32cHex, DEFAULT_SEGMENT_DIGEST, type SegmentDigestAlgorithm } from './segment-digest.js';
 
 import type { SegmentCodec } from './codec.js';
 
@@ -150,8 +151,10 @@ export interface SegmentSummary {
   rawBytes: number;
   /** Size of the whole object (blocks + footer + trailer). */
   storedBytes: number;
-  /** SHA-256 of the whole object, lowercase hex. */
-  sha256: string;
+  /** CRC-32C of the whole object, 8 lowercase hex digits (derived from the block CRCs: no extra pass). */
+  crc32c: string;
+  /** SHA-256 of the whole object, lowercase hex; only when the writer was asked for it (`digest: 'sha256'`). */
+  sha256?: string;
   codec: SegmentCodec;
 }
 
@@ -170,6 +173,11 @@ export interface SegmentWriterOptions {
    * segment with `finishAsync`.
    */
   compressOffThread?: boolean;
+  /**
+   * Whole-object digest for the index (default crc32c, derived from the block CRCs at no cost);
+   * 'sha256' also hashes every byte (docs/format.md 2.4).
+   */
+  digest?: SegmentDigestAlgorithm;
 }
 
 interface PendingBlock {
@@ -202,7 +210,9 @@ export class SegmentWriter {
   readonly level: number;
   readonly blockSize: number;
   private readonly verifyCrc: boolean;
-  private readonly hash: Hash = createHash('sha256');
+  /** Only with `digest: 'sha256'`; the CRC-32C of the whole object is always kept. */
+  private readonly hash: Hash | undefined;
+  private objectCrc = 0;
   private readonly blocks: BlockMeta[] = [];
   private pending: PendingBlock | null = null;
   private readonly offThread: boolean;
@@ -222,6 +232,7 @@ export class SegmentWriter {
       throw new RangeError('blockSize must be 1 B..128 MiB');
     this.verifyCrc = opts.verifyCrc ?? true;
     this.offThread = (opts.compressOffThread ?? false) && this.codec === 'zstd';
+    if ((opts.digest ?? DEFAULT_SEGMENT_DIGEST) === 'sha256') this.hash = createHash('sha256');
   }
 
   /** Blocks cut but still being compressed (off-thread mode). */
@@ -333,7 +344,8 @@ export class SegmentWriter {
         ...totals,
         blockCount: this.blocks.length,
         storedBytes: this.position,
-        sha256: this.hash.digest('hex'),
+        crc32c: crc32cHex(this.objectCrc),
+        ...(this.hash ? { sha256: this.hash.digest('hex') } : {}),
         codec: this.codec,
       },
     };
@@ -391,6 +403,7 @@ export class SegmentWriter {
       codec = 'none';
       stored = raw;
     }
+    const crc = stored === raw && p.rawCrc !== null ? p.rawCrc : crc32c(stored);
     this.blocks.push({
       index: this.blocks.length,
       storedOffset: this.position,
@@ -404,15 +417,17 @@ export class SegmentWriter {
       batchCount: p.batches.length,
       controlBatchCount: p.controlBatchCount,
       transactionalBatchCount: p.transactionalBatchCount,
-      crc: stored === raw && p.rawCrc !== null ? p.rawCrc : crc32c(stored),
+      crc,
       codec,
     });
-    this.emit(stored);
+    this.emit(stored, crc);
     return stored;
   }
 
-  private emit(chunk: Buffer): void {
-    this.hash.update(chunk);
+  /** `crc`: the chunk's CRC-32C when already known (a block's), so the object's CRC costs no second pass. */
+  private emit(chunk: Buffer, crc = crc32c(chunk)): void {
+    this.hash?.update(chunk);
+    this.objectCrc = crc32cCombine(this.objectCrc, crc, chunk.length);
     this.position += chunk.length;
   }
 }

@@ -4,13 +4,13 @@
  *
  * Order on the destination, so that what its indexes name is always complete and verified:
  * segments first (each hashed as it streams from the source and checked against the source
- * index's SHA-256, then read back from the destination and hashed again), then the partition index
+ * index's digest (SHA-256, or CRC-32C: format/segment-digest.ts), then read back from the destination and hashed again), then the partition index
  * (the source's bytes, read back and compared), then consumer-group snapshots and the erasure log,
  * the manifest last. Segment objects the destination holds that the copied index no longer names
  * (pruned or erased at the source) are deleted after the index, so erasure reaches the copy.
  *
  * Incremental and resumable: a segment the destination's index already names with the same key and
- * SHA-256 (and present with its size) is skipped; one present without an index entry (a copy
+ * digest (and present with its size) is skipped; one present without an index entry (a copy
  * interrupted before its index) is read back and hashed on the destination, and kept if it matches:
  * nothing is transferred twice from the source. The destination backup id's writer lease is held
  * while copying, so two copies (or a backup) never write it at once; the source is only read.
@@ -22,6 +22,7 @@ import { listBackupIds } from '../format/backup-view.js';
 import { checkBackupId, keys } from '../format/layout.js';
 import { manifestSchema, readManifest, writeManifest, type Manifest } from '../format/manifest.js';
 import { partitionIndexSchema, verifyPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
+import { digestLabel, recordedDigest, SegmentDigester, type SegmentDigestAlgorithm } from '../format/segment-digest.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError, errorMessage, NotFoundError, UserError } from '../util/errors.js';
 
@@ -75,6 +76,12 @@ export class SourceChangedError extends UserError {
   }
 }
 
+/** What identifies a segment's content in its entry: the digest a reader checks. */
+const digestKey = (s: SegmentEntry): string => {
+  const rec = recordedDigest(s);
+  return rec ? `${rec.algorithm}:${rec.value}` : '';
+};
+
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 function parseJson<T>(bytes: Buffer, key: string, schema: z.ZodType<T>): T {
@@ -98,15 +105,15 @@ async function getOpt(store: ObjectStore, key: string): Promise<Buffer | undefin
   }
 }
 
-/** SHA-256 of an object streamed from a store. */
-async function hashObject(store: ObjectStore, key: string): Promise<{ sha: string; size: number }> {
-  const h = createHash('sha256');
+/** The digest of an object streamed from a store, in the algorithm its index entry recorded (SHA-256 or CRC-32C). */
+async function hashObject(store: ObjectStore, key: string, algorithm: SegmentDigestAlgorithm): Promise<{ sha: string; size: number }> {
+  const h = new SegmentDigester(algorithm);
   let size = 0;
   for await (const c of await store.getStream(key)) {
     h.update(c);
     size += c.length;
   }
-  return { sha: h.digest('hex'), size };
+  return { sha: h.digest(), size };
 }
 
 export async function runCopy(opts: CopyOptions): Promise<CopyResult> {
@@ -238,10 +245,10 @@ async function copyPartition(
   } catch {
     dest = undefined; // a damaged destination index is replaced; its segments are verified again
   }
-  const known = new Map((dest?.segments ?? []).map((s) => [s.key, s.sha256]));
+  const known = new Map((dest?.segments ?? []).map((s) => [s.key, digestKey(s)]));
   for (const s of p.index.segments) {
     if (signal?.aborted) return false;
-    await copySegment(opts, to, backupId, s, known.get(s.key) === s.sha256, res);
+    await copySegment(opts, to, backupId, s, known.get(s.key) === digestKey(s), res);
   }
   if (!destBytes?.equals(p.bytes)) {
     await putVerified(to, ik, p.bytes, res);
@@ -258,6 +265,9 @@ async function copyPartition(
 }
 
 async function copySegment(opts: CopyOptions, to: ObjectStore, backupId: string, s: SegmentEntry, indexed: boolean, res: BackupCopyResult): Promise<void> {
+  const rec = recordedDigest(s);
+  if (!rec) throw new CorruptDataError(`${opts.from.url}/${s.key}: its index entry records no digest of the object; not copied`, s.key);
+  const label = digestLabel(rec.algorithm);
   const there = await to.head(s.key);
   if (there && there.size === s.stored_bytes) {
     if (indexed) {
@@ -266,13 +276,13 @@ async function copySegment(opts: CopyOptions, to: ObjectStore, backupId: string,
       return;
     }
     // Left by an interrupted copy (or a different object under the same key): its digest decides.
-    if ((await hashObject(to, s.key)).sha === s.sha256) {
+    if ((await hashObject(to, s.key, rec.algorithm)).sha === rec.value) {
       res.segmentsVerified++;
       opts.onProgress?.({ backupId, key: s.key, action: 'verified', bytes: 0 });
       return;
     }
   }
-  const h = createHash('sha256');
+  const h = new SegmentDigester(rec.algorithm);
   let body: AsyncIterable<Buffer>;
   try {
     body = await opts.from.getStream(s.key);
@@ -290,17 +300,17 @@ async function copySegment(opts: CopyOptions, to: ObjectStore, backupId: string,
     }
   }
   const { size } = await to.putStream(s.key, hashed());
-  const read = h.digest('hex');
-  if (read !== s.sha256 || size !== s.stored_bytes) {
+  const read = h.digest();
+  if (read !== rec.value || size !== s.stored_bytes) {
     await to.delete(s.key);
     throw new CorruptDataError(
-      `${opts.from.url}/${s.key}: the source object does not match its index (${size} bytes, SHA-256 ${read}; index: ${s.stored_bytes} bytes, ${s.sha256}); not copied, run validate on the source`,
+      `${opts.from.url}/${s.key}: the source object does not match its index (${size} bytes, ${label} ${read}; index: ${s.stored_bytes} bytes, ${rec.value}); not copied, run validate on the source`,
       s.key,
     );
   }
-  const back = await hashObject(to, s.key);
-  if (back.sha !== s.sha256) {
-    throw new CorruptDataError(`${to.url}/${s.key}: read back after the copy, SHA-256 ${back.sha} differs from the index's ${s.sha256}`, s.key);
+  const back = await hashObject(to, s.key, rec.algorithm);
+  if (back.sha !== rec.value) {
+    throw new CorruptDataError(`${to.url}/${s.key}: read back after the copy, ${label} ${back.sha} differs from the index's ${rec.value}`, s.key);
   }
   res.segmentsCopied++;
   res.bytesCopied += size;

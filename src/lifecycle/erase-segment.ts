@@ -130,7 +130,8 @@ export interface RewrittenSegment {
  */
 export function rewriteSegment(bytes: Buffer, old: SegmentEntry, newKey: string, drop: KeyMatcher): RewrittenSegment | undefined {
   const { footer, batches } = readSegment(bytes, { verifyBatchCrc: true });
-  const w = new SegmentWriter({ codec: footer.segmentCodec });
+  // The rewritten segment keeps the digest its entry had (an entry with SHA-256 gets SHA-256 again).
+  const w = new SegmentWriter({ codec: footer.segmentCodec, digest: old.sha256 !== undefined ? 'sha256' : 'crc32c' });
   const chunks: Buffer[] = [];
   const removed: RewrittenSegment['removed'] = [];
   let records = 0;
@@ -165,7 +166,8 @@ export function rewriteSegment(bytes: Buffer, old: SegmentEntry, newKey: string,
       raw_bytes: fin.summary.rawBytes,
       stored_bytes: fin.summary.storedBytes,
       codec: fin.summary.codec,
-      sha256: fin.summary.sha256,
+      crc32c: fin.summary.crc32c,
+      ...(fin.summary.sha256 !== undefined ? { sha256: fin.summary.sha256 } : {}),
     },
   };
 }

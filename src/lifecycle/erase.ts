@@ -14,7 +14,7 @@
  * offsets before its index switch (as a set union, so a redone run records nothing twice), and
  * "complete" last.
  */
-import { createHash } from 'node:crypto';
+import { digestProblem } from '../format/segment-digest.js';
 import { BackupLease, type LeaseOptions } from '../backup/lease.js';
 import { entryMatchesKey, newKeyHash, readErasureLog, writeErasureLog, type ErasureEntry, type ErasureLog } from '../format/erasure-log.js';
 import { writeJsonObject } from '../format/json-object.js';
@@ -78,12 +78,9 @@ async function readManifest(store: ObjectStore, backupId: string): Promise<Manif
 
 async function readVerifiedSegment(store: ObjectStore, s: SegmentEntry): Promise<Buffer> {
   const bytes = await store.get(s.key);
-  const sha = createHash('sha256').update(bytes).digest('hex');
-  if (bytes.length !== s.stored_bytes || sha !== s.sha256) {
-    throw new CorruptDataError(
-      `${s.key}: does not match its index entry (${bytes.length} bytes, SHA-256 ${sha}; index: ${s.stored_bytes} bytes, ${s.sha256}); run validate, nothing was erased from this segment`,
-      s.key,
-    );
+  const problem = bytes.length !== s.stored_bytes ? `${bytes.length} bytes, index: ${s.stored_bytes}` : digestProblem(s, bytes);
+  if (problem !== undefined) {
+    throw new CorruptDataError(`${s.key}: does not match its index entry (${problem}); run validate, nothing was erased from this segment`, s.key);
   }
   return bytes;
 }

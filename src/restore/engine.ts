@@ -3,8 +3,8 @@ import type { RestoreReport } from '../format/restore-report.js';
 import { EARLIEST, KafkaAdmin, LATEST } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { RawProducer } from '../kafka/producer.js';
-import { waitForLeaders } from './leaders.js';
-import { driftMessage, overwriteDrift, replicationFactorFor, topicConfigDrift } from './existing-topics.js';
+import { createMissingTargets } from './create-targets.js';
+import { driftMessage, overwriteDrift, topicConfigDrift } from './existing-topics.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { runPool } from '../util/pool.js';
@@ -258,30 +258,15 @@ export async function prepareTargets(
   const problems: string[] = [];
   const brokers = (await cluster.refresh()).brokers.size;
   const overwrites: (() => Promise<void>)[] = [];
+  // All missing topics created together, their leaders awaited together (create-targets.ts).
+  const created = await createMissingTargets(opts, plan, cluster, admin, brokers, problems, warnings);
   for (const t of plan.topics) {
-    let info = await cluster.topic(t.targetTopic);
+    const info = await cluster.topic(t.targetTopic);
     if (!info) {
-      if (!opts.createTopics) {
-        problems.push(`target topic ${t.targetTopic} does not exist; create it or set restore.create_topics: true`);
-        continue;
-      }
-      const rf = replicationFactorFor(t, opts.replicationFactorFromBackup ? undefined : opts.defaultReplicationFactor, brokers);
-      if (rf.error) {
-        problems.push(rf.error);
-        continue;
-      }
-      log.info({ topic: t.targetTopic, partitions: t.requiredTargetPartitions, replicationFactor: rf.rf, configs: t.configs }, 'creating target topic');
-      await admin.createTopic(t.targetTopic, t.requiredTargetPartitions, rf.rf, t.configs);
-      const skipped = Object.entries(t.configsSkipped).map(([k, v]) => `${k}=${v}`);
-      if (skipped.length > 0)
-        warnings.push(
-          `target topic ${t.targetTopic} created without these configs of the backup: ${skipped.join(', ')} (see validate-restore's "Topic configs")`,
-        );
-      // Every new partition has a leader before anything is produced to it.
-      await waitForLeaders(cluster, t.targetTopic, t.requiredTargetPartitions, opts.produceTimeoutMs, opts.signal);
-      info = await cluster.topic(t.targetTopic);
-      if (!info) throw new UserError('TOPIC_CREATE', `target topic ${t.targetTopic} was created but does not appear in the metadata`);
-    } else if (!(await existingTopicConfigs(opts, admin, t, problems, warnings, overwrites))) {
+      if (created.has(t)) throw new UserError('TOPIC_CREATE', `target topic ${t.targetTopic} was created but does not appear in the metadata`);
+      continue; // its problem is in `problems` (not allowed to create it, or a replication factor too large)
+    }
+    if (!created.has(t) && !(await existingTopicConfigs(opts, admin, t, problems, warnings, overwrites))) {
       continue;
     }
     if (info.partitions.length < t.requiredTargetPartitions) {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   BLOCK_ENTRY_SIZE,
   decodeBlock,
@@ -12,6 +11,7 @@ import {
   type SegmentFooter,
 } from '../format/segment.js';
 import type { SegmentEntry } from '../format/partition-index.js';
+import { digestLabel, recordedDigest, SegmentDigester } from '../format/segment-digest.js';
 import { isSeedEntry } from '../format/seed/manifest.js';
 import type { ObjectStore } from '../storage/store.js';
 import { CorruptDataError } from '../util/errors.js';
@@ -119,14 +119,16 @@ class StreamTaker {
 /**
  * A whole segment, block by block: the tail read gives the footer, then one streamed GET of the
  * rest brings the blocks in order, each checked against its CRC-32C before its batches are
- * yielded, so at most about one block is held, whatever the segment's size. The SHA-256 in the
- * index covers the whole object and is checked when the stream ends (a mismatch there fails the
+ * yielded, so at most about one block is held, whatever the segment's size. The digest in the
+ * index (SHA-256, or CRC-32C since format decision 18: segment-digest.ts) covers the whole object and is checked when the stream ends (a mismatch there fails the
  * restore; the batches already yielded passed their block's CRC-32C and their own).
  */
 async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): AsyncGenerator<SourceBatch> {
   const { footer, tail } = await readFooter(store, entry);
   const tailStart = entry.stored_bytes - tail.length;
-  const hash = createHash('sha256');
+  const rec = recordedDigest(entry);
+  if (!rec) throw new CorruptDataError(`${entry.key}: the index entry records no digest of the object`, entry.key);
+  const hash = new SegmentDigester(rec.algorithm);
   let streamed = 0;
   const source = async function* (): AsyncGenerator<Buffer> {
     if (tailStart > 0) {
@@ -149,15 +151,16 @@ async function* readWholeSegment(store: ObjectStore, entry: SegmentEntry): Async
     extra = 0;
   }
   await taker.drain();
-  const sha = hash.digest('hex');
-  if (sha !== entry.sha256) throw new CorruptDataError(`${entry.key}: SHA-256 mismatch (index says ${entry.sha256}, object has ${sha})`, entry.key);
+  const got = hash.digest();
+  if (got !== rec.value)
+    throw new CorruptDataError(`${entry.key}: ${digestLabel(rec.algorithm)} mismatch (index says ${rec.value}, object has ${got})`, entry.key);
 }
 
 /**
  * The stored batches of one segment, in order. When a time window cuts through the segment,
  * only the footer and the blocks whose timestamp range meets the window are fetched (ranged
  * GETs, each block checked against its CRC-32C); otherwise the whole object is streamed block
- * by block and checked against the SHA-256 in the index (see readWholeSegment).
+ * by block and checked against the digest in the index (see readWholeSegment).
  */
 export async function* readSegmentBatches(store: ObjectStore, entry: SegmentEntry, window: TimeWindow = TimeWindow.ALL): AsyncGenerator<SourceBatch> {
   if (isSeedEntry(entry)) {

@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ import { fetchPartition } from '../../src/kafka/fetcher.js';
 import { ClientClosedError } from '../../src/util/errors.js';
 import type { BackupOptions } from '../../src/backup/options.js';
 import { inspectBackup } from '../../src/format/backup-view.js';
+import { readPartitionIndex } from '../../src/format/partition-index.js';
+import { crc32c } from '../../src/kafka/protocol/crc32c.js';
 import { validateBackup } from '../../src/backup/validate.js';
 import { runRestore } from '../../src/restore/engine.js';
 import { planRestore } from '../../src/restore/plan.js';
@@ -138,6 +141,42 @@ describe('backup and restore against the real broker', () => {
     };
     await walk(join(dir, backupId));
     assert.ok(seen.files > codecs.length * 2 && seen.dirs > codecs.length, `walked ${seen.files} files, ${seen.dirs} directories`);
+  });
+
+  test('segment digest: CRC-32C by default, SHA-256 (with the CRC) on request; validate --deep passes and a restore reads both', async () => {
+    const dflt = (await readPartitionIndex(store, backupId, topic, 0))!;
+    assert.ok(
+      dflt.segments.every((s) => /^[0-9a-f]{8}$/.test(s.crc32c ?? '') && s.sha256 === undefined),
+      'the default backup records CRC-32C only',
+    );
+    const shaId = 'it-backup-sha256';
+    const sum = await runBackup(backupOpts(bootstrap, store, shaId, [topic], { segmentDigest: 'sha256' }));
+    assert.equal(sum.records, 1500);
+    let segments = 0;
+    for (let p = 0; p < codecs.length; p++) {
+      for (const s of (await readPartitionIndex(store, shaId, topic, p))!.segments) {
+        const bytes = await store.get(s.key);
+        assert.equal(s.sha256, createHash('sha256').update(bytes).digest('hex'), s.key);
+        assert.equal(s.crc32c, crc32c(bytes).toString(16).padStart(8, '0'), s.key);
+        segments++;
+      }
+    }
+    assert.ok(segments > codecs.length);
+    for (const id of [backupId, shaId]) {
+      const v = await validateBackup(store, id, true);
+      assert.deepEqual(v.problems, [], id);
+      assert.equal(v.recordsChecked, 1500, id);
+    }
+    const target = uniqueTopic('orders-sha256');
+    const res = await runRestore(restoreOpts(bootstrap, store, shaId, { topicMapping: { [topic]: target } }));
+    assert.equal(res.restored, 1500);
+    for (let p = 0; p < codecs.length; p++) {
+      assert.deepEqual(
+        (await consumeAll(bootstrap, target, p)).map((r) => recordKey(r)),
+        (await consumeAll(bootstrap, topic, p)).map((r) => recordKey(r)),
+        `partition ${p}`,
+      );
+    }
   });
 
   test('full restore: same records in the same order per partition, and an exact offset map', async () => {

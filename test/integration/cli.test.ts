@@ -98,7 +98,7 @@ describe('the kafka-backup command', () => {
     await unlink(join(pdir, segs[1]!));
     const v = cli(['validate', '-p', backups, '-b', 'cli-backup']);
     assert.equal(v.code, 1);
-    assert.match(v.stdout, new RegExp(`${segs[0]}: SHA-256 mismatch`));
+    assert.match(v.stdout, new RegExp(`${segs[0]}: CRC-32C mismatch`));
     assert.match(v.stdout, new RegExp(`${segs[1]}: segment object is missing`));
   });
 });

@@ -187,7 +187,7 @@ describe('copy between stores', () => {
     const r1 = runCli(['copy', '--from', url, '--to', encA, '--backup-id', ID, '--to-encryption-key-file', keyA], { env });
     assert.equal(r1.code, 0, r1.stderr);
     assert.ok(r1.stdout.startsWith('Copy ') && r1.stdout.includes(` → ${encA}\n  c1: complete\n`), r1.stdout);
-    assert.match(r1.stdout, /\n {4}Segments copied: \d+ \(.*, SHA-256 verified on the destination\)/);
+    assert.match(r1.stdout, /\n {4}Segments copied: \d+ \(.*, digest verified on the destination\)/);
     const r2 = runCli([
       'copy',
       '--from',

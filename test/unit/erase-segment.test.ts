@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { digestOf } from '../../src/format/segment-digest.js';
 import { readSegment, SegmentWriter, type SegmentCodec } from '../../src/format/segment.js';
 import type { SegmentEntry } from '../../src/format/partition-index.js';
 import { entryMatchesKey, newKeyHash, type ErasureEntry } from '../../src/format/erasure-log.js';
@@ -56,7 +56,7 @@ function segment(codec: SegmentCodec): { bytes: Buffer; entry: SegmentEntry } {
     raw_bytes: fin.summary.rawBytes,
     stored_bytes: bytes.length,
     codec,
-    sha256: fin.summary.sha256,
+    crc32c: fin.summary.crc32c,
     aborted_transactions: [{ producer_id: 9, first_offset: 120 }],
     created_at: 1,
   };
@@ -108,7 +108,8 @@ describe('erase: segment rewrite', () => {
       assert.equal(rw.entry.key, 'b/topics/t/0/00000000000000000100-00000000000000000149.kbseg');
       assert.equal(rw.entry.record_count, expected.length);
       assert.equal(rw.entry.stored_bytes, rw.bytes.length);
-      assert.equal(rw.entry.sha256, createHash('sha256').update(rw.bytes).digest('hex'));
+      assert.equal(rw.entry.crc32c, digestOf(rw.bytes, 'crc32c'), "the rewritten entry records the new object's CRC-32C");
+      assert.equal(rw.entry.sha256, undefined);
       assert.equal(rw.entry.min_timestamp, Math.min(...expected.map((r) => Number(r.timestamp))));
       assert.equal(rw.entry.max_timestamp, Math.max(...expected.map((r) => Number(r.timestamp))));
       assert.deepEqual(rw.entry.aborted_transactions, entry.aborted_transactions);

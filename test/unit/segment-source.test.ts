@@ -47,7 +47,8 @@ class ChunkedStore extends MemoryStore {
 }
 
 async function storeSegment(store: MemoryStore, input: Buffer[], blockSize = 16 * 1024): Promise<SegmentEntry> {
-  const w = new SegmentWriter({ codec: 'none', blockSize });
+  // Entries as versions before format decision 18 wrote them: SHA-256 only.
+  const w = new SegmentWriter({ codec: 'none', blockSize, digest: 'sha256' });
   const chunks = input.flatMap((b) => w.add(b));
   const { chunks: last, summary } = w.finish();
   const bytes = Buffer.concat([...chunks, ...last]);

@@ -3,14 +3,14 @@ import { EARLIEST, KafkaAdmin, LATEST } from '../../kafka/admin.js';
 import { KafkaCluster } from '../../kafka/cluster.js';
 import { writeJsonObject } from '../../format/json-object.js';
 import { keys } from '../../format/layout.js';
-import { FORMAT_VERSION, type Manifest, type ManifestTopic } from '../../format/manifest.js';
+import type { Manifest, ManifestTopic } from '../../format/manifest.js';
 import { emptyIndex, readPartitionIndex } from '../../format/partition-index.js';
 import { PreconditionFailedError, UserError } from '../../util/errors.js';
 import { logger } from '../../util/logger.js';
 import { Semaphore } from '../../util/semaphore.js';
 import { sleep } from '../../util/time.js';
-import { TOOL_VERSION } from '../../util/version.js';
-import { startFor } from '../engine.js';
+import { newManifest } from '../new-manifest.js';
+import { startFor } from '../topic-selector.js';
 import { snapshotGroups } from '../group-snapshot.js';
 import { GenerationBook } from '../generation-book.js';
 import { OpenSegmentBudget } from '../open-segment-budget.js';
@@ -278,22 +278,7 @@ async function joinManifest(opts: BackupOptions, mine: ManifestTopic[], clusterI
       if (stored.status === 'running') stored.completed_at = null;
       return stored;
     }
-    return {
-      format_version: FORMAT_VERSION,
-      generation: 0,
-      tool_version: TOOL_VERSION,
-      backup_id: opts.backupId,
-      status: 'running',
-      mode: opts.continuous ? 'continuous' : 'snapshot',
-      source_cluster_id: clusterId,
-      source_bootstrap_servers: opts.source.bootstrapServers,
-      compression: opts.compression,
-      include_offset_headers: opts.includeOffsetHeaders,
-      created_at: started,
-      updated_at: started,
-      completed_at: null,
-      topics: mine,
-    };
+    return newManifest({ ...opts, sourceClusterId: undefined }, clusterId, started, mine);
   });
 }
 

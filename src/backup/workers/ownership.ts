@@ -1,7 +1,8 @@
 import { hostname } from 'node:os';
 import { keys } from '../../format/layout.js';
 import { emptyIndex, partitionIndexSchema, verifyPartitionIndex, type PartitionIndex } from '../../format/partition-index.js';
-import type { ByteRange, ObjectMeta, ObjectStore, PutOptions, VersionedObject } from '../../storage/store.js';
+import { ForwardingStore } from '../../storage/forwarding.js';
+import type { ObjectStore, PutOptions } from '../../storage/store.js';
 import { CorruptDataError, KafkaBackupError, PreconditionFailedError } from '../../util/errors.js';
 import { logger } from '../../util/logger.js';
 
@@ -133,20 +134,19 @@ async function removeOrphans(store: ObjectStore, backupId: string, topic: string
  * version this owner last wrote; once a swap is refused the partition is lost and every further
  * write of this worker is refused too (a streamed segment is abandoned between chunks).
  */
-export class OwnedPartitionStore implements ObjectStore {
-  readonly url: string;
+export class OwnedPartitionStore extends ForwardingStore {
   #version: string;
   #lost: PartitionLostError | undefined;
 
   constructor(
-    readonly inner: ObjectStore,
+    inner: ObjectStore,
     readonly indexKey: string,
     readonly topic: string,
     readonly partition: number,
     version: string,
     readonly onLost: (err: PartitionLostError) => void,
   ) {
-    this.url = inner.url;
+    super(inner);
     this.#version = version;
   }
 
@@ -158,7 +158,7 @@ export class OwnedPartitionStore implements ObjectStore {
     if (this.#lost) throw this.#lost;
   }
 
-  async put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
+  override async put(key: string, data: Uint8Array, opts?: PutOptions): Promise<void> {
     this.check();
     if (key !== this.indexKey) return this.inner.put(key, data, opts);
     try {
@@ -176,7 +176,7 @@ export class OwnedPartitionStore implements ObjectStore {
     }
   }
 
-  async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
+  override async putStream(key: string, body: AsyncIterable<Uint8Array>, opts?: PutOptions): Promise<{ size: number }> {
     this.check();
     const self = this;
     async function* fenced(): AsyncGenerator<Uint8Array> {
@@ -189,32 +189,14 @@ export class OwnedPartitionStore implements ObjectStore {
     return this.inner.putStream(key, fenced(), opts);
   }
 
-  get(key: string, range?: ByteRange): Promise<Buffer> {
-    return this.inner.get(key, range);
-  }
-  getStream(key: string, range?: ByteRange): Promise<AsyncIterable<Buffer>> {
-    return this.inner.getStream(key, range);
-  }
-  head(key: string): Promise<ObjectMeta | undefined> {
-    return this.inner.head(key);
-  }
-  exists(key: string): Promise<boolean> {
-    return this.inner.exists(key);
-  }
-  list(prefix: string): AsyncIterable<ObjectMeta> {
-    return this.inner.list(prefix);
-  }
-  getVersioned(key: string): Promise<VersionedObject | undefined> {
-    return this.inner.getVersioned(key);
-  }
-  putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
+  override putIfMatch(key: string, data: Uint8Array, expected: string | null): Promise<string> {
     this.check();
     return this.inner.putIfMatch(key, data, expected);
   }
-  async delete(key: string): Promise<void> {
+  override async delete(key: string): Promise<void> {
     this.check();
     await this.inner.delete(key);
   }
   /** Shared with the other partitions: closed by the engine, not by a partition worker. */
-  async close(): Promise<void> {}
+  override async close(): Promise<void> {}
 }

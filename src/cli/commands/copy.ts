@@ -54,7 +54,7 @@ export function copyText(r: CopyResult): string {
   for (const b of r.backups) {
     lines.push(
       `  ${b.backupId}: ${b.complete ? 'complete' : 'INTERRUPTED (run the same copy again to resume)'}`,
-      `    Segments copied: ${num(b.segmentsCopied)} (${bytes(b.bytesCopied)}, SHA-256 verified on the destination)   unchanged: ${num(b.segmentsUnchanged)}   already there, verified: ${num(b.segmentsVerified)}`,
+      `    Segments copied: ${num(b.segmentsCopied)} (${bytes(b.bytesCopied)}, digest verified on the destination)   unchanged: ${num(b.segmentsUnchanged)}   already there, verified: ${num(b.segmentsVerified)}`,
       `    Metadata objects written: ${num(b.metadataObjects)}   Removed from the copy (gone at the source): ${num(b.removed.length)}`,
     );
   }

@@ -25,7 +25,7 @@ export function validateText(v: BackupValidation): string {
     RULE,
     '',
     `Status: ${v.problems.length === 0 ? '✓ VALID' : `✗ INVALID (${v.problems.length} problem${v.problems.length === 1 ? '' : 's'})`}`,
-    `Segments checked: ${num(v.segmentsChecked)} (${bytes(v.bytesChecked)}, SHA-256${v.deep ? ', every batch CRC-32C and record decoded' : ''})`,
+    `Segments checked: ${num(v.segmentsChecked)} (${bytes(v.bytesChecked)}, whole-object digest${v.deep ? ', every batch CRC-32C and record decoded' : ''})`,
   ];
   if (v.deep) lines.push(`Records decoded: ${num(v.recordsChecked)}`);
   if (v.incomplete.length)
