@@ -135,7 +135,9 @@ class PartitionRunner {
         if (!ac.signal.aborted) await this.#runOwned(k, job, a, ac.signal);
       } catch (err) {
         if (err instanceof RestorePartitionLostError) log.warn({ partition: k }, err.message);
-        else if (!ac.signal.aborted) this.failed ??= err;
+        // A refusal (TARGET_CHANGED: a batch landed where this restore's records do not end) stops the worker even
+        // after the partition was taken away: it is how a batch sent after losing the partition is reported.
+        else if (!ac.signal.aborted || err instanceof UserError) this.failed ??= err;
       } finally {
         release();
         if (this.#running.get(k) === entry) this.#running.delete(k);
@@ -170,7 +172,7 @@ class PartitionRunner {
       stateKey: owned.key,
       markDirty: () => {},
       // The fence: a produce goes out only after this owner's swap of the state succeeded.
-      beforeProduce: () => owned.save(ps()),
+      beforeProduce: () => fencedSave(owned, ps, this.workers.sessionTimeoutMs / 3),
     };
     try {
       await restorePartition(job, ctx);
@@ -188,6 +190,24 @@ class PartitionRunner {
   async stopAll(): Promise<void> {
     for (const r of this.#running.values()) r.ac.abort();
     await Promise.all([...this.#running.values()].map((r) => r.done));
+  }
+}
+
+/**
+ * The swap before a produce request. A swap that took longer than `limitMs` (monotonic time: a GC, a
+ * SIGSTOP or a paused VM in the middle of it) is done again: the partition may have been taken over
+ * meanwhile, and only a swap that completed just now says it was not. What remains is a pause between
+ * this check and the request reaching the socket (docs/operations.md, "The zombie, precisely").
+ */
+async function fencedSave(owned: OwnedRestorePartition, ps: () => NonNullable<RestoreState['partitions'][string]>, limitMs: number): Promise<void> {
+  for (;;) {
+    const t0 = performance.now();
+    await owned.save(ps());
+    if (performance.now() - t0 <= limitMs) return;
+    log.warn(
+      { partition: owned.key, ms: Math.round(performance.now() - t0) },
+      'the fenced state write took too long; checking ownership again before producing',
+    );
   }
 }
 
