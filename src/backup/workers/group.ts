@@ -1,15 +1,12 @@
 import { createHash } from 'node:crypto';
-import { Consumer, type ConsumerGroupJoinPayload, type ConsumerOptions } from '@platformatic/kafka';
 import { KafkaAdmin } from '../../kafka/admin.js';
-import { connectionOptions, type KafkaConnectionSettings } from '../../kafka/security.js';
+import { GroupMember, isProtocolRefusal, joinFailure, type GroupAssignment, type GroupSettings } from '../../kafka/group-member.js';
+import type { KafkaConnectionSettings } from '../../kafka/security.js';
 import { KafkaError, UserError } from '../../util/errors.js';
-import { logger } from '../../util/logger.js';
 
 /*
-  Membership of the backup workers' group, through @platformatic/kafka's Consumer (JoinGroup,
-  SyncGroup, Heartbeat, LeaveGroup with the classic protocol): the broker's group coordinator
-  assigns the partitions (round robin) and takes a silent member's partitions away after the
-  session timeout. The Consumer never fetches here; the workers read with their own fetcher.
+  The backup workers' group on the source cluster (membership: src/kafka/group-member.ts); the
+  workers read with their own fetcher.
 
   The one protocol every member offers is named after a fingerprint of the settings that must be
   equal across the group (see WorkerFingerprint), and carries those settings as its metadata: the
@@ -17,23 +14,12 @@ import { logger } from '../../util/logger.js';
   and the refused worker reads a member's settings from DescribeGroups to name the difference.
 */
 
-const log = logger('workers');
-
-export interface WorkerGroupSettings {
-  groupId: string;
-  sessionTimeoutMs: number;
-  heartbeatIntervalMs: number;
-  rebalanceTimeoutMs: number;
-}
+export type WorkerGroupSettings = GroupSettings;
 
 /** What must be the same in every worker of one backup (compared as a whole; differences are named). */
 export type WorkerFingerprint = Record<string, string | number | boolean | null>;
 
-export interface Assignment {
-  generation: number;
-  memberId: string;
-  partitions: { topic: string; partition: number }[];
-}
+export type Assignment = GroupAssignment;
 
 export function protocolName(fp: WorkerFingerprint): string {
   const canonical = JSON.stringify(
@@ -64,7 +50,7 @@ export class WorkerConfigDriftError extends UserError {
 }
 
 export class WorkerGroup {
-  readonly #consumer: Consumer;
+  readonly #member: GroupMember;
   readonly #settings: WorkerGroupSettings;
   readonly #source: KafkaConnectionSettings;
   readonly #fp: WorkerFingerprint;
@@ -73,65 +59,29 @@ export class WorkerGroup {
     this.#settings = settings;
     this.#source = source;
     this.#fp = fp;
-    this.#consumer = new Consumer({
-      clientId: `${source.clientId ?? 'kafka-backup'}-worker`,
-      bootstrapBrokers: source.bootstrapServers,
-      groupId: settings.groupId,
-      sessionTimeout: settings.sessionTimeoutMs,
-      heartbeatInterval: settings.heartbeatIntervalMs,
-      rebalanceTimeout: settings.rebalanceTimeoutMs,
-      retries: 5,
-      retryDelay: 500,
-      protocols: [{ name: protocolName(fp), version: 1, metadata: Buffer.from(JSON.stringify(fp)) }],
-      ...connectionOptions(source),
-    } as ConsumerOptions<Buffer, Buffer, Buffer, Buffer>);
-    this.#consumer.on('consumer:group:join', (p: ConsumerGroupJoinPayload) => {
-      const partitions = (p.assignments ?? []).flatMap((a) => a.partitions.map((partition) => ({ topic: a.topic, partition })));
-      log.info({ group: settings.groupId, member: p.memberId, generation: p.generationId, partitions: partitions.length }, 'group assignment');
-      onAssignment({ generation: p.generationId ?? this.#consumer.generationId, memberId: p.memberId, partitions });
-    });
-    this.#consumer.on('consumer:heartbeat:error', (p: { error?: Error }) =>
-      log.warn({ group: settings.groupId, err: p.error?.message }, 'group heartbeat failed; rejoining'),
-    );
-    // An 'error' event without a listener would end the process: a failed rejoin is logged, and retried by the next heartbeat.
-    this.#consumer.on('error', (err: Error) => log.warn({ group: settings.groupId, err: err.message }, 'group membership error'));
+    const protocol = { name: protocolName(fp), metadata: Buffer.from(JSON.stringify(fp)) };
+    this.#member = new GroupMember(source, settings, { role: 'worker', protocol, logName: 'workers' }, onAssignment);
   }
 
   get generation(): number {
-    return this.#consumer.generationId;
+    return this.#member.generation;
   }
   get memberId(): string | null {
-    return this.#consumer.memberId;
+    return this.#member.memberId;
   }
 
   /** Joins with `topics` as the subscription; refuses (WorkerConfigDriftError) when the group runs with other settings. */
   async join(topics: string[]): Promise<void> {
-    this.#consumer.topics.trackAll(...topics);
     try {
-      await this.#consumer.joinGroup({
-        sessionTimeout: this.#settings.sessionTimeoutMs,
-        heartbeatInterval: this.#settings.heartbeatIntervalMs,
-        rebalanceTimeout: this.#settings.rebalanceTimeoutMs,
-      });
+      await this.#member.subscribe(topics);
     } catch (err) {
       await this.#explainRefusal(err);
-      const e = err as Error & { errors?: Error[] };
-      throw new KafkaError(
-        `joining the workers' group "${this.#settings.groupId}" failed: ${e.errors?.map((x) => x.message).join('; ') || e.message}`,
-        undefined,
-        {},
-        { cause: err },
-      );
+      throw new KafkaError(`joining the workers' group "${this.#settings.groupId}" failed: ${joinFailure(err)}`, undefined, {}, { cause: err });
     }
   }
 
   async #explainRefusal(err: unknown): Promise<void> {
-    if (
-      !/INCONSISTENT_GROUP_PROTOCOL|inconsistent/i.test(
-        JSON.stringify(String((err as Error)?.message)) + JSON.stringify((err as { errors?: unknown[] }).errors?.map(String) ?? []),
-      )
-    )
-      return;
+    if (!isProtocolRefusal(err)) return;
     const admin = new KafkaAdmin(this.#source);
     try {
       const [g] = await admin.describeGroups([this.#settings.groupId]);
@@ -155,12 +105,7 @@ export class WorkerGroup {
 
   /** Adds `topics` to the subscription and rejoins: the coordinator rebalances, assigning their partitions too. */
   async resubscribe(topics: string[]): Promise<void> {
-    this.#consumer.topics.trackAll(...topics);
-    await this.#consumer.joinGroup({
-      sessionTimeout: this.#settings.sessionTimeoutMs,
-      heartbeatInterval: this.#settings.heartbeatIntervalMs,
-      rebalanceTimeout: this.#settings.rebalanceTimeoutMs,
-    });
+    await this.#member.subscribe(topics);
   }
 
   /**
@@ -184,11 +129,6 @@ export class WorkerGroup {
 
   /** Leaves the group (its partitions go to the others at once) and closes the connections. */
   async leave(): Promise<void> {
-    try {
-      await this.#consumer.leaveGroup(true);
-    } catch (err) {
-      log.warn({ group: this.#settings.groupId, err: (err as Error).message }, 'leaving the group failed; the session timeout will remove this worker');
-    }
-    await this.#consumer.close(true).catch(() => {});
+    await this.#member.leave();
   }
 }
