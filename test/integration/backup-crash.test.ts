@@ -469,7 +469,15 @@ describe('snapshot backup killed with SIGKILL, then run again with the same conf
       assert.deepEqual(bad, [], `what the indexes name is intact after kill ${k}`);
       assert.ok(v.incomplete.some((pr) => /are not backed up/.test(pr.problem)) || v.problems.length > 0, 'validate names the shortfall');
     }
-    assert.ok(landings.every(inWritePath), 'every kill landed in the write path (an object half-written, or a segment stored but not indexed)');
+    // A kill armed on a segment write lands while it streams (a segment takes long to fill). One armed on an index
+    // write can land just after that write's rename under load (a fresh-clone CI run saw it): reported, not asserted.
+    const segmentKills = landings.filter((_, k) => plan[k]![1] === SEGMENT_TEMP);
+    assert.ok(
+      segmentKills.every(inWritePath),
+      'every kill armed on a segment write landed in the write path (an object half-written, or a segment stored but not indexed)',
+    );
+    for (const [k, l] of landings.entries())
+      if (!inWritePath(l)) t.diagnostic(`kill ${k} landed between writes (its write had completed): ${describeLanding(l)}`);
     assert.ok(
       landings.some((l) => l.segmentsMidWrite > 0),
       'at least one kill landed while a segment was being written',
