@@ -38,10 +38,17 @@ export async function consumeAll(bootstrap: string, topic: string, partition: nu
     const end = (await admin.listOffsets(topic, [partition], LATEST, readCommitted)).get(partition) ?? 0n;
     const out: KafkaRecord[] = [];
     let pos = start;
+    let empty = 0;
     while (pos < end) {
       const res = await fetchPartition(cluster, topic, partition, pos, { readCommitted, maxWaitMs: 100 });
       const { batches } = splitBatches(res.records);
-      if (batches.length === 0) break;
+      if (batches.length === 0) {
+        // Below the end offset there is data: an empty answer is a leader or metadata not settled yet (a topic
+        // just created), so try again rather than return a short list; give up loudly, never silently.
+        if (++empty > 100) throw new Error(`consumeAll ${topic}/${partition}: no records at offset ${pos}, below the end offset ${end}`);
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       for (const b of batches) {
         const d = decodeBatch(b);
         if (!d.header.isControl) for (const r of d.records) if (r.offset >= pos) out.push(r);
