@@ -10,7 +10,7 @@ import { runRestore } from '../../src/restore/engine.js';
 import { openStore } from '../../src/storage/index.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
-import { getTestS3, listObjectKeys, stopTestS3 } from '../helpers/minio.js';
+import { getTestS3, listObjectKeys, stopTestS3, s3Spec } from '../helpers/minio.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 
@@ -22,17 +22,7 @@ before(async () => {
   bootstrap = (await getTestKafka()).bootstrap;
   const s3 = await getTestS3();
   const bucket = await s3.freshBucket();
-  store = await openStore({
-    backend: 's3',
-    bucket,
-    prefix: 'production',
-    endpoint: s3.endpoint,
-    region: s3.region,
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-    allowHttp: true,
-    pathStyle: true,
-  });
+  store = await openStore(s3Spec(s3, bucket, 'production'));
   await createTopic(bootstrap, topic, 2);
   await produce(bootstrap, topic, 0, awkwardRecords(250, Date.UTC(2024, 10, 10), 7), 'zstd');
   await produce(bootstrap, topic, 1, awkwardRecords(250, Date.UTC(2024, 10, 10), 8), 'none');

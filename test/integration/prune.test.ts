@@ -28,7 +28,7 @@ import type { ObjectStore } from '../../src/storage/store.js';
 import { sleep } from '../../src/util/time.js';
 import { ROOT } from '../../scripts/proc.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
-import { getTestS3, stopTestS3, type TestS3 } from '../helpers/minio.js';
+import { getTestS3, stopTestS3, type TestS3, s3Spec } from '../helpers/minio.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 import { consumeAll, produce, recordKey } from '../helpers/records.js';
 import type { PruneChildConfig } from '../helpers/prune-child.js';
@@ -89,17 +89,7 @@ before(async () => {
   bootstrap = (await getTestKafka()).bootstrap;
   s3 = await getTestS3();
   const bucket = await s3.freshBucket('prune');
-  spec = {
-    backend: 's3',
-    bucket,
-    prefix: 'prod',
-    endpoint: s3.endpoint,
-    region: s3.region,
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-    allowHttp: true,
-    pathStyle: true,
-  };
+  spec = s3Spec(s3, bucket, 'prod');
   store = await openStore(spec);
   url = `s3://${bucket}/prod?endpoint=${encodeURIComponent(s3.endpoint)}&region=${s3.region}&path_style=true&allow_http=true`;
   cliEnv = { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey };
