@@ -4,15 +4,12 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runBackup } from '../../src/backup/engine.js';
-import { validateBackup } from '../../src/backup/validate.js';
-import { runRestore } from '../../src/restore/engine.js';
 import { openStore } from '../../src/storage/index.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { getTestS3, listObjectKeys, stopTestS3, s3Spec } from '../helpers/minio.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
-import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
+import { backupValidateAndRestoreWindow } from '../helpers/store-round-trip.js';
 
 let bootstrap: string;
 let store: ObjectStore;
@@ -35,44 +32,7 @@ after(async () => {
 });
 
 test('backup to S3 (MinIO), validate --deep, and a PITR restore from it', async () => {
-  const sum = await runBackup(
-    testBackupOptions(bootstrap, store, 's3-backup', [topic], {
-      compression: 'lz4',
-      segmentMaxBytes: 8192,
-      maxConcurrentPartitions: 2,
-      fetchMaxBytes: 32 * 1024,
-    }),
-  );
-  assert.equal(sum.records, 500);
-  const v = await validateBackup(store, 's3-backup', true);
-  assert.deepEqual(v.problems, []);
-  assert.equal(v.recordsChecked, 500);
-
-  const all = [...(await consumeAll(bootstrap, topic, 0)), ...(await consumeAll(bootstrap, topic, 1))];
-  const sorted = all.map((r) => Number(r.timestamp)).sort((a, b) => a - b);
-  const start = sorted[100]!;
-  const end = sorted[300]!;
-  const target = uniqueTopic('s3-pitr');
-  const res = await runRestore(
-    testRestoreOptions(bootstrap, store, 's3-backup', {
-      windowStart: start,
-      windowEnd: end,
-      topicMapping: { [topic]: target },
-      maxConcurrentPartitions: 2,
-      produceBatchSize: 100,
-    }),
-  );
-  let expectedTotal = 0;
-  for (const p of [0, 1]) {
-    const expected = (await consumeAll(bootstrap, topic, p)).filter((r) => r.timestamp >= BigInt(start) && r.timestamp <= BigInt(end));
-    const got = await consumeAll(bootstrap, target, p);
-    assert.deepEqual(
-      got.map((r) => recordKey(r)),
-      expected.map((r) => recordKey(r)),
-    );
-    expectedTotal += expected.length;
-  }
-  assert.equal(res.restored, expectedTotal);
+  await backupValidateAndRestoreWindow(bootstrap, store, 's3-backup', topic);
 });
 
 test('CLI: an S3 endpoint given by host name, without path_style, uses path-style requests: backup and restore work', async () => {
