@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helper
 import { getTestS3, listObjectKeys, stopTestS3, s3Spec } from '../helpers/minio.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { backupValidateAndRestoreWindow } from '../helpers/store-round-trip.js';
+import { runCli } from '../helpers/cli.js';
 
 let bootstrap: string;
 let store: ObjectStore;
@@ -36,9 +36,7 @@ test('backup to S3 (MinIO), validate --deep, and a PITR restore from it', async 
 });
 
 test('CLI: an S3 endpoint given by host name, without path_style, uses path-style requests: backup and restore work', async () => {
-  const ROOT = join(import.meta.dirname, '..', '..');
-  const cli = (args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+  const cli = (args: string[]) => runCli(args);
   const s3 = await getTestS3();
   const bucket = await s3.freshBucket('kb-pathstyle');
   const endpoint = new URL(s3.endpoint);
@@ -52,7 +50,7 @@ test('CLI: an S3 endpoint given by host name, without path_style, uses path-styl
       `mode: backup\nbackup_id: ps-1\nsource:\n  bootstrap_servers: [${bootstrap}]\n  topics: { include: [${topic}] }\n${storage}`,
     );
     const b = cli(['backup', '--config', join(dir, 'b.yaml')]);
-    assert.equal(b.status, 0, b.stderr);
+    assert.equal(b.code, 0, b.stderr);
     assert.ok(
       (await listObjectKeys(s3, bucket)).some((k) => k.startsWith('ps/ps-1/')),
       'objects under the prefix, in the bucket named in the path',
@@ -63,7 +61,7 @@ test('CLI: an S3 endpoint given by host name, without path_style, uses path-styl
       `mode: restore\nbackup_id: ps-1\ntarget:\n  bootstrap_servers: [${bootstrap}]\n${storage}restore:\n  topic_mapping: { ${topic}: ${target} }\n`,
     );
     const r = cli(['restore', '--config', join(dir, 'r.yaml')]);
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     for (const p of [0, 1]) {
       assert.deepEqual(
         (await consumeAll(bootstrap, target, p)).map((x) => recordKey(x)),
