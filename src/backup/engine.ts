@@ -2,7 +2,7 @@ import { KafkaAdmin } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { readJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
-import { readManifest, writeManifest, type Manifest } from '../format/manifest.js';
+import { readManifest, snapshotPartitionShort, writeManifest, type Manifest } from '../format/manifest.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import type { BackupOptions, BackupSummary, PartitionShortfall } from './options.js';
@@ -252,7 +252,7 @@ async function snapshotShortfall(opts: BackupOptions, manifest: Manifest, worker
       // A partition this run never started (stopped first) may still have been reached by an earlier run.
       const reached = reachOf.get(`${t.name}\u0000${p.partition}`) ?? (await indexReach(opts, t.name, p.partition));
       // Nothing below the log start exists to back up: a partition with no records is never short (as restore judges it).
-      if (Math.max(reached, p.log_start_offset) < p.end_offset) out.push({ topic: t.name, partition: p.partition, reached, target: p.end_offset });
+      if (snapshotPartitionShort(p, reached)) out.push({ topic: t.name, partition: p.partition, reached, target: p.end_offset });
     }
   }
   return out;

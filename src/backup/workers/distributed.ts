@@ -3,7 +3,7 @@ import { EARLIEST, KafkaAdmin, LATEST } from '../../kafka/admin.js';
 import { KafkaCluster } from '../../kafka/cluster.js';
 import { writeJsonObject } from '../../format/json-object.js';
 import { keys } from '../../format/layout.js';
-import type { Manifest, ManifestTopic } from '../../format/manifest.js';
+import { snapshotPartitionShort, type Manifest, type ManifestTopic } from '../../format/manifest.js';
 import { emptyIndex, readPartitionIndex } from '../../format/partition-index.js';
 import { PreconditionFailedError, UserError } from '../../util/errors.js';
 import { logger } from '../../util/logger.js';
@@ -228,7 +228,7 @@ export async function sharedShortfall(opts: BackupOptions, m: Manifest): Promise
     for (const p of t.partitions) {
       const idx = await readPartitionIndex(opts.store, opts.backupId, t.name, p.partition);
       const reached = idx?.next_offset ?? -1;
-      if (Math.max(reached, p.log_start_offset) < p.end_offset) out.push({ topic: t.name, partition: p.partition, reached, target: p.end_offset });
+      if (snapshotPartitionShort(p, reached)) out.push({ topic: t.name, partition: p.partition, reached, target: p.end_offset });
     }
   }
   return out;
