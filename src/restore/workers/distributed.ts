@@ -21,7 +21,7 @@ import { PreconditionFailedError, UserError } from '../../util/errors.js';
 import { logger } from '../../util/logger.js';
 import { Semaphore } from '../../util/semaphore.js';
 import { sleep } from '../../util/time.js';
-import { type PartitionResult, prepareTargets, type RestoreResult, reportJson, restoreIdFor } from '../engine.js';
+import { buildRestoreResult, type PartitionResult, prepareTargets, type RestoreResult, type RestoreStats, reportJson, restoreIdFor } from '../engine.js';
 import type { RestoreOptions, RestoreWorkersSettings } from '../options.js';
 import { type JobContext, restorePartition, type TargetJob, targetJobs } from '../partition-job.js';
 import { planRestore, type RestorePlan } from '../plan.js';
@@ -238,7 +238,7 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
     const allKeys = [...jobByKey.keys()];
     opts.metrics?.partitionsPlanned(jobs.length);
     const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
-    const stats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
+    const stats: RestoreStats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
     const runner = new PartitionRunner(jobByKey, header, restoreId, workers, {
       opts,
       window: plan.window,
@@ -345,7 +345,7 @@ function resultOf(
   plan: RestorePlan,
   jobs: TargetJob[],
   states: Map<string, RestorePartitionState>,
-  stats: { skippedOutsideWindow: number; abortedSkipped: number; bytesRead: number; reused: number; rebuilt: number },
+  stats: RestoreStats,
   started: number,
   warnings: string[],
   resumed: boolean,
@@ -357,23 +357,6 @@ function resultOf(
     targetPartition: j.targetPartition,
     restored: states.get(`${j.targetTopic}/${j.targetPartition}`)?.state.produced ?? 0,
   }));
-  partitions.sort((a, b) => a.targetTopic.localeCompare(b.targetTopic) || a.targetPartition - b.targetPartition);
   const offsetMap: OffsetRun[] = jobs.flatMap((j) => states.get(`${j.targetTopic}/${j.targetPartition}`)?.state.runs ?? []);
-  const restored = offsetMap.reduce((n, r) => n + r.count, 0);
-  return {
-    restoreId,
-    plan,
-    partitions,
-    restored,
-    skippedOutsideWindow: Math.max(0, plan.recordsInBackup - restored - stats.abortedSkipped),
-    abortedSkipped: stats.abortedSkipped,
-    bytesRead: stats.bytesRead,
-    reusedBatches: stats.reused,
-    rebuiltBatches: stats.rebuilt,
-    durationMs: Date.now() - started,
-    offsetMap,
-    warnings,
-    resumed,
-    finisher: false,
-  };
+  return { ...buildRestoreResult({ restoreId, plan, partitions, offsetMap, stats, started, warnings, resumed }), finisher: false };
 }
