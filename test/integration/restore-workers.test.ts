@@ -1,15 +1,16 @@
 /**
  * Distributed restore (restore.workers): three worker processes restore one backup into the
  * target, partitions assigned by a group on the target cluster; one worker is SIGKILLed mid-way.
- * At the end the target holds exactly the source records once (record for record), the offset
- * map in the report is exact (every target record mapped once, to the source record it copies),
- * and exactly one worker finished the restore (the one that runs the consumer-group offset phase).
+ * At the end the target holds exactly the source records once for a read_committed consumer
+ * (record for record; the workers write in transactions), the offset map in the report is exact
+ * (every target record mapped once, to the source record it copies), and exactly one worker
+ * finished the restore (the one that runs the consumer-group offset phase).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBackup } from '../../src/backup/engine.js';
@@ -48,11 +49,11 @@ interface Worker {
   output: () => string;
 }
 
-function startWorker(cfg: RestoreChildConfig): Worker {
+function startWorker(cfg: RestoreChildConfig, env: Record<string, string> = {}): Worker {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/restore-child.ts'), JSON.stringify(cfg)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+    env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
   });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -70,10 +71,16 @@ async function until(what: string, cond: () => Promise<boolean>, timeoutMs: numb
 }
 
 /**
- * Three workers restore one backup; `disrupt` is done to worker 0 once it is mid-way through a partition
- * of its own. The workers named in `survivors` must exit 0; then everything is checked.
+ * Three workers restore one backup; `disrupt` is done to worker 0 (started with `victimEnv`) once it is
+ * mid-way through a partition of its own. The workers named in `survivors` must exit 0; then everything is checked.
  */
-async function scenario(name: string, disrupt: (victim: Worker) => Promise<void>, survivors: number[], after?: (victim: Worker) => void): Promise<void> {
+async function scenario(
+  name: string,
+  disrupt: (victim: Worker, workers: Worker[]) => Promise<void>,
+  survivors: number[],
+  after?: (victim: Worker) => void | Promise<void>,
+  victimEnv: Record<string, string> = {},
+): Promise<void> {
   {
     const topic = uniqueTopic(name);
     const target = `${topic}-restored`;
@@ -107,7 +114,7 @@ async function scenario(name: string, disrupt: (victim: Worker) => Promise<void>
     };
     const cfg: RestoreChildConfig = { bootstrap, dir, backupId, options };
     const restoreId = restoreIdFor(testRestoreOptions(bootstrap, store, backupId, options));
-    const workers = [startWorker(cfg), startWorker(cfg), startWorker(cfg)];
+    const workers = [startWorker(cfg, victimEnv), startWorker(cfg), startWorker(cfg)];
     try {
       // Kill the first worker once it has written part (not all) of a partition it owns.
       const victim = workers[0]!;
@@ -123,9 +130,9 @@ async function scenario(name: string, disrupt: (victim: Worker) => Promise<void>
         },
         120_000,
       );
-      await disrupt(victim);
+      await disrupt(victim, workers);
       for (const i of survivors) assert.equal(await workers[i]!.exited, 0, `worker ${i} exits 0:\n${workers[i]!.output().slice(-3000)}`);
-      after?.(victim);
+      await after?.(victim);
       const results = survivors
         .map((i) => workers[i]!)
         .map(
@@ -161,7 +168,8 @@ async function scenario(name: string, disrupt: (victim: Worker) => Promise<void>
       assert.equal(report.records_restored, PARTITIONS * PER_PARTITION);
       for (let p = 0; p < PARTITIONS; p++) {
         const src = await consumeAll(bootstrap, topic, p);
-        const dst = await consumeAll(bootstrap, target, p);
+        // As a read_committed consumer: the workers write in transactions (a killed owner's open one is aborted).
+        const dst = await consumeAll(bootstrap, target, p, true);
         assert.equal(src.length, PER_PARTITION);
         assert.deepEqual(
           dst.map((r) => recordKey(r)),
@@ -224,6 +232,41 @@ describe('distributed restore (restore.workers)', () => {
         (zombie) => assert.match(zombie.output(), /write was refused by the store/, "the zombie's fenced write was refused by the store"),
       ),
   );
+  test('the zombie case, deterministic: a worker stopped after its state write with its batch in hand, past the session timeout, is refused by the broker when it wakes', {
+    timeout: 600_000,
+  }, async () => {
+    const marker = join(dir, 'zombie-stopped');
+    let stoppedOn = '';
+    await scenario(
+      'rworkers-fence',
+      async (victim, workers) => {
+        // Worker 0 stops itself (KAFKA_BACKUP_TEST_STOP_BEFORE_PRODUCE) after its state write and AddPartitionsToTxn,
+        // before its produce request: the window the store's fence cannot close.
+        await until('worker 0 to stop itself before a produce', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 120_000);
+        stoppedOn = await readFile(marker, 'utf8');
+        // The others take its partitions over after the session timeout and finish the whole restore.
+        assert.equal(await workers[1]!.exited, 0, `worker 1 exits 0:\n${workers[1]!.output().slice(-3000)}`);
+        assert.equal(await workers[2]!.exited, 0, `worker 2 exits 0:\n${workers[2]!.output().slice(-3000)}`);
+        victim.child.kill('SIGCONT');
+      },
+      [1, 2],
+      async (zombie) => {
+        const code = await zombie.exited;
+        const out = zombie.output();
+        assert.notEqual(code, 0, `the zombie exits non-zero:\n${out.slice(-3000)}`);
+        // Its late batch itself was refused by the partition leader (the epoch the new owner's InitProducerId raised).
+        assert.ok(
+          out.includes(`produce ${stoppedOn} refused by the broker`),
+          `the zombie's produce to ${stoppedOn} was refused by the broker:\n${out.slice(-3000)}`,
+        );
+        assert.match(out, /refused by the broker \((INVALID_PRODUCER_EPOCH|PRODUCER_FENCED)\)/);
+        assert.match(out, /fenced/, 'the zombie says it was fenced');
+      },
+      { KAFKA_BACKUP_TEST_STOP_BEFORE_PRODUCE: marker },
+    );
+    assert.ok(stoppedOn, 'the zombie stopped on a partition');
+  });
+
   test('through the CLI: restore.workers from the YAML (a group of one restores everything and finishes); purge_topics with workers is refused, naming the key', {
     timeout: 300_000,
   }, async () => {
