@@ -29,13 +29,16 @@ const log = logger('transactions');
 /** FindCoordinator key type of a transactional id. */
 const TRANSACTION_COORDINATOR = 1;
 
+/** The steps of a chunk's transaction, for a test's hook. */
+export type TransactionStep = 'before-add' | 'before-produce' | 'before-commit' | 'after-commit';
+
 export interface PartitionTransactionsOptions {
   /** transaction.timeout.ms: the coordinator aborts a transaction left open longer (a dead owner's). */
   transactionTimeoutMs: number;
   /** How long to retry the coordinator's retriable answers (loading, moved, concurrent transactions). */
   retryForMs?: number;
-  /** Test hook: runs after AddPartitionsToTxn, right before the chunk's produce requests. */
-  afterBegin?: () => void;
+  /** Test hook (src/restore/workers/test-stop.ts): runs at each step of a chunk's transaction. */
+  testHook?: (step: TransactionStep) => void;
 }
 
 export class PartitionTransactions {
@@ -43,7 +46,7 @@ export class PartitionTransactions {
   readonly #producer: RawProducer;
   readonly #topic: string;
   readonly #partition: number;
-  readonly #opts: Required<Omit<PartitionTransactionsOptions, 'afterBegin'>> & Pick<PartitionTransactionsOptions, 'afterBegin'>;
+  readonly #opts: Required<Omit<PartitionTransactionsOptions, 'testHook'>> & Pick<PartitionTransactionsOptions, 'testHook'>;
   #identity: TransactionalIdentity;
 
   private constructor(
@@ -89,19 +92,22 @@ export class PartitionTransactions {
   /** One chunk in its own transaction, up to the produce responses (the caller checks the offsets, then commits). */
   async send(batches: Buffer[]): Promise<ProduceResult[]> {
     const { transactionalId, producerId, producerEpoch } = this.#identity;
+    this.#opts.testHook?.('before-add');
     await this.#coordinatorCall('AddPartitionsToTxn', (conn) =>
       conn.call(addPartitionsToTxnV3.api, [
         { transactionalId, producerId, producerEpoch, verifyOnly: false, topics: [{ name: this.#topic, partitions: [this.#partition] }] },
       ]),
     );
-    this.#opts.afterBegin?.();
+    this.#opts.testHook?.('before-produce');
     return this.#producer.send(this.#topic, this.#partition, batches, this.#identity);
   }
 
   /** EndTxn commit of the chunk sent last: its records become visible to read_committed consumers. */
   async commit(): Promise<void> {
     const { transactionalId, producerId, producerEpoch } = this.#identity;
+    this.#opts.testHook?.('before-commit');
     await this.#coordinatorCall('EndTxn', (conn) => conn.call(endTxnV4.api, transactionalId, producerId, producerEpoch, true));
+    this.#opts.testHook?.('after-commit');
   }
 
   /**

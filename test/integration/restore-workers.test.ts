@@ -133,7 +133,8 @@ async function scenario(
       await disrupt(victim, workers);
       for (const i of survivors) assert.equal(await workers[i]!.exited, 0, `worker ${i} exits 0:\n${workers[i]!.output().slice(-3000)}`);
       await after?.(victim);
-      const results = survivors
+      // The victim counts too when it came back and exited 0 (a zombie that rejoined may have finished the restore).
+      const results = [...new Set([...survivors, ...(victim.child.exitCode === 0 ? [0] : [])])]
         .map((i) => workers[i]!)
         .map(
           (w) =>
@@ -197,6 +198,22 @@ async function scenario(
   }
 }
 
+/**
+ * A zombie woken at a random point: each of its partitions learns it lost them either from the store (its state
+ * swap refused: it carries on and exits 0) or, when a transaction of that partition was open or a request was
+ * under way, from the broker (fenced: it stops and exits non-zero, saying so). Never a write that lands.
+ */
+function assertRefusedZombie(zombie: Worker, code: number | null): void {
+  const out = zombie.output();
+  if (code === 0) assert.match(out, /write was refused by the store/, "the zombie's fenced write was refused by the store");
+  else
+    assert.match(
+      out,
+      /fenced: .* refused by the broker \((INVALID_PRODUCER_EPOCH|PRODUCER_FENCED)\)/,
+      `the zombie exits 0 or says it was fenced:\n${out.slice(-3000)}`,
+    );
+}
+
 describe('distributed restore (restore.workers)', () => {
   test(
     '3 workers, one SIGKILLed mid-way: the target holds every source record exactly once, the offset map is exact, one worker finishes',
@@ -228,44 +245,87 @@ describe('distributed restore (restore.workers)', () => {
           await new Promise((r) => setTimeout(r, 15_000));
           victim.child.kill('SIGCONT');
         },
-        [0, 1, 2],
-        (zombie) => assert.match(zombie.output(), /write was refused by the store/, "the zombie's fenced write was refused by the store"),
+        [1, 2],
+        async (zombie) => assertRefusedZombie(zombie, await zombie.exited),
       ),
   );
-  test('the zombie case, deterministic: a worker stopped after its state write with its batch in hand, past the session timeout, is refused by the broker when it wakes', {
-    timeout: 600_000,
-  }, async () => {
-    const marker = join(dir, 'zombie-stopped');
-    let stoppedOn = '';
-    await scenario(
-      'rworkers-fence',
-      async (victim, workers) => {
-        // Worker 0 stops itself (KAFKA_BACKUP_TEST_STOP_BEFORE_PRODUCE) after its state write and AddPartitionsToTxn,
-        // before its produce request: the window the store's fence cannot close.
-        await until('worker 0 to stop itself before a produce', async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 120_000);
-        stoppedOn = await readFile(marker, 'utf8');
-        // The others take its partitions over after the session timeout and finish the whole restore.
-        assert.equal(await workers[1]!.exited, 0, `worker 1 exits 0:\n${workers[1]!.output().slice(-3000)}`);
-        assert.equal(await workers[2]!.exited, 0, `worker 2 exits 0:\n${workers[2]!.output().slice(-3000)}`);
-        victim.child.kill('SIGCONT');
-      },
-      [1, 2],
-      async (zombie) => {
-        const code = await zombie.exited;
+  /*
+    The zombie and crash cases, deterministic: worker 0 stops itself (KAFKA_BACKUP_TEST_STOP, src/restore/workers/test-stop.ts)
+    at one step of a chunk's transaction on a partition it is half way through; the other two take its partitions over
+    after the session timeout and finish the whole restore; then worker 0 is SIGCONTed.
+  */
+  const stops: { step: string; title: string; check: (zombie: Worker, code: number | null, partition: string, survivors: Worker[]) => Promise<void> }[] = [
+    {
+      step: 'before-produce',
+      title: 'stopped after its state write with its batch in hand (transaction open, produce not sent): its late batch is refused by the partition leader',
+      check: async (zombie, code, p) => {
         const out = zombie.output();
         assert.notEqual(code, 0, `the zombie exits non-zero:\n${out.slice(-3000)}`);
-        // Its late batch itself was refused by the partition leader (the epoch the new owner's InitProducerId raised).
-        assert.ok(
-          out.includes(`produce ${stoppedOn} refused by the broker`),
-          `the zombie's produce to ${stoppedOn} was refused by the broker:\n${out.slice(-3000)}`,
-        );
-        assert.match(out, /refused by the broker \((INVALID_PRODUCER_EPOCH|PRODUCER_FENCED)\)/);
+        // The batch itself reached the leader and was refused: the new owner's InitProducerId aborted the zombie's
+        // transaction, writing the abort marker with the raised epoch, which the leader holds since.
+        assert.match(out, new RegExp(`produce ${p} refused by the broker \\((INVALID_PRODUCER_EPOCH|PRODUCER_FENCED)\\)`), out.slice(-3000));
         assert.match(out, /fenced/, 'the zombie says it was fenced');
       },
-      { KAFKA_BACKUP_TEST_STOP_BEFORE_PRODUCE: marker },
-    );
-    assert.ok(stoppedOn, 'the zombie stopped on a partition');
-  });
+    },
+    {
+      step: 'before-add',
+      title: 'stopped right after its state write (before AddPartitionsToTxn): its transaction is refused by the coordinator',
+      check: async (zombie, code, p) => {
+        const out = zombie.output();
+        assert.notEqual(code, 0, `the zombie exits non-zero:\n${out.slice(-3000)}`);
+        assert.match(out, new RegExp(`AddPartitionsToTxn ${p} refused by the broker \\((PRODUCER_FENCED|INVALID_PRODUCER_EPOCH)\\)`), out.slice(-3000));
+        assert.match(out, /fenced/, 'the zombie says it was fenced');
+      },
+    },
+    {
+      step: 'before-commit',
+      title: 'stopped with its chunk appended but not committed: the new owner aborts it (invisible to read_committed) and the zombie’s commit is refused',
+      check: async (zombie, code, p) => {
+        const out = zombie.output();
+        assert.notEqual(code, 0, `the zombie exits non-zero:\n${out.slice(-3000)}`);
+        assert.match(out, new RegExp(`EndTxn ${p} refused by the broker \\((PRODUCER_FENCED|INVALID_PRODUCER_EPOCH)\\)`), out.slice(-3000));
+        // The aborted chunk is on the log (a read_uncommitted consumer sees it): the case really happened.
+        const cut = p.lastIndexOf('/');
+        const all = await consumeAll(bootstrap, p.slice(0, cut), Number(p.slice(cut + 1)), false);
+        assert.ok(all.length > PER_PARTITION, `${p}: the zombie's aborted chunk is on the log (${all.length} records read uncommitted)`);
+      },
+    },
+    {
+      step: 'after-commit',
+      title: 'stopped with its chunk committed but not in its stored state: the new owner finds it by content and maps it, not written again',
+      check: async (zombie, code, p, survivors) => {
+        const out = zombie.output();
+        // Nothing of this partition to fence at the broker: its next state write is refused by the store.
+        assertRefusedZombie(zombie, code);
+        const resumed = survivors
+          .flatMap((w) => w.output().split('\n'))
+          .some((l) => l.includes(`"partition":"${p}"`) && l.includes('records reached the target after the last checkpoint'));
+        assert.ok(resumed, `${p}: the new owner found the zombie's committed chunk past the stored state`);
+      },
+    },
+  ];
+  for (const { step, title, check } of stops) {
+    test(`the zombie case, deterministic (${step}): ${title}`, { timeout: 600_000 }, async () => {
+      const marker = join(dir, `zombie-stopped-${step}`);
+      let stoppedOn = '';
+      let all: Worker[] = [];
+      await scenario(
+        `rworkers-${step}`,
+        async (victim, workers) => {
+          all = workers;
+          await until(`worker 0 to stop itself (${step})`, async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 120_000);
+          stoppedOn = await readFile(marker, 'utf8');
+          // The others take its partitions over after the session timeout and finish the whole restore.
+          assert.equal(await workers[1]!.exited, 0, `worker 1 exits 0:\n${workers[1]!.output().slice(-3000)}`);
+          assert.equal(await workers[2]!.exited, 0, `worker 2 exits 0:\n${workers[2]!.output().slice(-3000)}`);
+          victim.child.kill('SIGCONT');
+        },
+        [1, 2],
+        async (zombie) => check(zombie, await zombie.exited, stoppedOn, all.slice(1)),
+        { KAFKA_BACKUP_TEST_STOP: `${step}:${marker}` },
+      );
+    });
+  }
 
   test('through the CLI: restore.workers from the YAML (a group of one restores everything and finishes); purge_topics with workers is refused, naming the key', {
     timeout: 300_000,

@@ -37,7 +37,7 @@ import { schemaIdRewriterFor } from '../schema-ids.js';
 import { RestoreStateStore } from '../state-store.js';
 import { type RestoreAssignment, RestoreWorkerGroup } from './group.js';
 import { OwnedRestorePartition, RestorePartitionLostError, readPartitionStates } from './ownership.js';
-import { testStopBeforeProduce } from './test-stop.js';
+import { testStopHook } from './test-stop.js';
 
 const log = logger('restore-workers');
 
@@ -51,7 +51,8 @@ export function transactionalIdFor(restoreId: string, topic: string, partition: 
 
 /** How long the coordinator lets a transaction stay open before aborting it (one chunk is one transaction). */
 function transactionTimeoutMs(opts: RestoreOptions): number {
-  return Math.max(60_000, 2 * opts.produceTimeoutMs);
+  // At most the broker default transaction.max.timeout.ms (15 min), which InitProducerId would refuse to exceed.
+  return Math.min(900_000, Math.max(60_000, 2 * opts.produceTimeoutMs));
 }
 
 /** What the distributed restore does not support (yet), refused before anything is written. */
@@ -199,7 +200,7 @@ class PartitionRunner {
       transactionalIdFor(this.restoreId, job.targetTopic, job.targetPartition),
       {
         transactionTimeoutMs: transactionTimeoutMs(opts),
-        afterBegin: testStopBeforeProduce(k, () => ps().produced),
+        testHook: testStopHook(k, () => ps().produced),
       },
     );
     const ctx: JobContext = {

@@ -1,23 +1,31 @@
 import { writeFileSync } from 'node:fs';
+import type { TransactionStep } from '../../kafka/transactions.js';
 
 /*
-  Test-only: KAFKA_BACKUP_TEST_STOP_BEFORE_PRODUCE=<file> makes a restore worker stop itself (SIGSTOP)
-  at the exact instant of the zombie case: its state write succeeded and its transaction is open
-  (AddPartitionsToTxn done) but its produce request is not sent yet. It does so once, on a partition
-  it is mid-way through, after writing the partition's key to <file> so the test knows. The test then
-  leaves it stopped past the session timeout and SIGCONTs it (test/integration/restore-fence.test.ts).
-  Unset (always, outside that test), this is a no-op.
+  Test-only: KAFKA_BACKUP_TEST_STOP=<step>:<file> makes a restore worker stop itself (SIGSTOP) at one
+  step of a chunk's transaction, so a test can make the zombie and crash cases happen exactly:
+    before-add      the state swap succeeded, AddPartitionsToTxn not sent yet
+    before-produce  the transaction is open, the chunk's produce request not sent yet (the zombie window
+                    the store's swap cannot close)
+    before-commit   the chunk is appended, EndTxn not sent yet
+    after-commit    the chunk is committed, the state not swapped yet
+  It does so once, on a partition it is mid-way through, after writing the partition's key to <file> so
+  the test knows; the test then SIGCONTs or SIGKILLs it (test/integration/restore-workers.test.ts).
+  Unset (always, outside those tests), this is a no-op.
 */
 
-const ENV = 'KAFKA_BACKUP_TEST_STOP_BEFORE_PRODUCE';
+const ENV = 'KAFKA_BACKUP_TEST_STOP';
 let fired = false;
 
-/** The hook for one target partition: stops the process once `produced` > 0 (a partition half written). */
-export function testStopBeforeProduce(partitionKey: string, produced: () => number): (() => void) | undefined {
-  const file = process.env[ENV];
-  if (!file) return undefined;
-  return () => {
-    if (fired || produced() === 0) return;
+/** The hook for one target partition: stops the process at the step once `produced` > 0 (a partition half written). */
+export function testStopHook(partitionKey: string, produced: () => number): ((step: TransactionStep) => void) | undefined {
+  const spec = process.env[ENV];
+  if (!spec) return undefined;
+  const at = spec.indexOf(':');
+  const stopAt = spec.slice(0, at);
+  const file = spec.slice(at + 1);
+  return (step) => {
+    if (fired || step !== stopAt || produced() === 0) return;
     fired = true;
     writeFileSync(file, partitionKey);
     process.kill(process.pid, 'SIGSTOP');
