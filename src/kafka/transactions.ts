@@ -128,7 +128,12 @@ export class PartitionTransactions {
         if (isFencedCode(code)) throw new ProducerFencedError(id, `${what} ${this.#topic}/${this.#partition}`, code!, where);
         const retriable = code === undefined || code === ErrorCode.CONCURRENT_TRANSACTIONS || isRetriable(code);
         if (!retriable || Date.now() > deadline)
-          throw new KafkaError(`${what} for transactional id "${id}": ${(err as Error).message}`, code, { ...where, transactionalId: id }, { cause: err });
+          throw new KafkaError(
+            `${what} for transactional id "${id}" failed${code === undefined ? '' : ` (${errorName(code)})`}: ${(err as Error).message}`,
+            code,
+            { ...where, transactionalId: id },
+            { cause: err },
+          );
       }
       if (code === ErrorCode.NOT_COORDINATOR || code === ErrorCode.COORDINATOR_NOT_AVAILABLE || code === undefined) this.#coordinatorNode = undefined;
       await sleep(code === ErrorCode.CONCURRENT_TRANSACTIONS ? Math.min(20 * 2 ** attempt, 500) : Math.min(100 * 2 ** attempt, 2000));

@@ -10,13 +10,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { appendFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runBackup } from '../../src/backup/engine.js';
 import { readJsonObject } from '../../src/format/json-object.js';
 import { keys } from '../../src/format/layout.js';
-import { restorePartitionStateSchema } from '../../src/format/restore-partition-state.js';
+import { type RestorePartitionState, restorePartitionStateSchema } from '../../src/format/restore-partition-state.js';
 import { restoreReportSchema } from '../../src/format/restore-report.js';
 import { restoreStateSchema } from '../../src/format/restore-state.js';
 import { restoreIdFor } from '../../src/restore/engine.js';
@@ -49,15 +50,20 @@ interface Worker {
   output: () => string;
 }
 
-function startWorker(cfg: RestoreChildConfig, env: Record<string, string> = {}): Worker {
+function startWorker(cfg: RestoreChildConfig, env: Record<string, string> = {}, logFile?: string): Worker {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/helpers/restore-child.ts'), JSON.stringify(cfg)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info', ...env },
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  // Also kept in a file (KB_TEST_WORKER_LOGS=dir): a worker that hangs leaves its log behind for a post-mortem.
+  const keep = (d: Buffer): void => {
+    out += d.toString();
+    if (logFile) appendFileSync(logFile, d);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   const exited = once(child, 'exit').then(([code]) => code as number | null);
   return { child, exited, output: () => out };
 }
@@ -76,7 +82,7 @@ async function until(what: string, cond: () => Promise<boolean>, timeoutMs: numb
  */
 async function scenario(
   name: string,
-  disrupt: (victim: Worker, workers: Worker[]) => Promise<void>,
+  disrupt: (victim: Worker, workers: Worker[], partState: (p: number) => Promise<RestorePartitionState | undefined>) => Promise<void>,
   survivors: number[],
   after?: (victim: Worker) => void | Promise<void>,
   victimEnv: Record<string, string> = {},
@@ -114,7 +120,9 @@ async function scenario(
     };
     const cfg: RestoreChildConfig = { bootstrap, dir, backupId, options };
     const restoreId = restoreIdFor(testRestoreOptions(bootstrap, store, backupId, options));
-    const workers = [startWorker(cfg, victimEnv), startWorker(cfg), startWorker(cfg)];
+    const logs = process.env.KB_TEST_WORKER_LOGS;
+    const logOf = (i: number): string | undefined => (logs ? join(logs, `${name}-worker-${i}.log`) : undefined);
+    const workers = [startWorker(cfg, victimEnv, logOf(0)), startWorker(cfg, {}, logOf(1)), startWorker(cfg, {}, logOf(2))];
     try {
       // Kill the first worker once it has written part (not all) of a partition it owns.
       const victim = workers[0]!;
@@ -130,7 +138,7 @@ async function scenario(
         },
         120_000,
       );
-      await disrupt(victim, workers);
+      await disrupt(victim, workers, partState);
       for (const i of survivors) assert.equal(await workers[i]!.exited, 0, `worker ${i} exits 0:\n${workers[i]!.output().slice(-3000)}`);
       await after?.(victim);
       // The victim counts too when it came back and exited 0 (a zombie that rejoined may have finished the restore).
@@ -305,23 +313,40 @@ describe('distributed restore (restore.workers)', () => {
     },
   ];
   for (const { step, title, check } of stops) {
-    test(`the zombie case, deterministic (${step}): ${title}`, { timeout: 600_000 }, async () => {
+    test(`the zombie case, deterministic (${step}): ${title}`, { timeout: 600_000 }, async (t) => {
       const marker = join(dir, `zombie-stopped-${step}`);
       let stoppedOn = '';
       let all: Worker[] = [];
       await scenario(
         `rworkers-${step}`,
-        async (victim, workers) => {
+        async (victim, workers, partState) => {
           all = workers;
           await until(`worker 0 to stop itself (${step})`, async () => (await readFile(marker, 'utf8').catch(() => '')) !== '', 120_000);
           stoppedOn = await readFile(marker, 'utf8');
-          // The others take its partitions over after the session timeout and finish the whole restore.
-          assert.equal(await workers[1]!.exited, 0, `worker 1 exits 0:\n${workers[1]!.output().slice(-3000)}`);
-          assert.equal(await workers[2]!.exited, 0, `worker 2 exits 0:\n${workers[2]!.output().slice(-3000)}`);
+          // Another worker takes that partition over after the session timeout and finishes it. (Not the whole restore:
+          // the stopped worker may hold the filesystem store's lock of another partition's state, which only its resumption frees.)
+          const p = Number(stoppedOn.slice(stoppedOn.lastIndexOf('/') + 1));
+          await until(
+            `${stoppedOn} to be finished by another worker`,
+            async () => {
+              const st = await partState(p);
+              return st?.done === true && st.owner?.pid !== victim.child.pid;
+            },
+            120_000,
+          );
           victim.child.kill('SIGCONT');
         },
         [1, 2],
-        async (zombie) => check(zombie, await zombie.exited, stoppedOn, all.slice(1)),
+        async (zombie) => {
+          await check(zombie, await zombie.exited, stoppedOn, all.slice(1));
+          // Which refusals the zombie met, per partition, for the record (docs/operations.md names them).
+          const seen = [...zombie.output().matchAll(/fenced: (\S+) (\S+) refused by the broker \((\w+)\)/g)].map((m) => `${m[1]} ${m[2]}: ${m[3]}`);
+          const store = zombie
+            .output()
+            .split('\n')
+            .filter((l) => l.includes('write was refused by the store')).length;
+          t.diagnostic(`stopped on ${stoppedOn}; broker refusals: ${seen.join(', ') || 'none'}; store refusals: ${store}`);
+        },
         { KAFKA_BACKUP_TEST_STOP: `${step}:${marker}` },
       );
     });
