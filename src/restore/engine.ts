@@ -158,7 +158,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
     opts.metrics?.partitionsPlanned(jobs.length);
     opts.metrics?.recordsPlanned?.(plan.recordsEstimate, plan.recordsLowerBound === plan.recordsUpperBound);
     const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
-    const stats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
+    const stats: RestoreStats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
     const results: PartitionResult[] = [];
     const checkpoint = checkpointEvery(opts, states, state);
     const ctx: JobContext = {
@@ -190,28 +190,55 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
       await states.save(state);
     }
     const offsetMap = Object.values(state.partitions).flatMap((p) => p.runs);
-    const restored = offsetMap.reduce((n, r) => n + r.count, 0);
-    const result: RestoreResult = {
-      restoreId,
-      plan,
-      partitions: results.sort((a, b) => a.targetTopic.localeCompare(b.targetTopic) || a.targetPartition - b.targetPartition),
-      restored,
-      skippedOutsideWindow: Math.max(0, plan.recordsInBackup - restored - stats.abortedSkipped),
-      abortedSkipped: stats.abortedSkipped,
-      bytesRead: stats.bytesRead,
-      reusedBatches: stats.reused,
-      rebuiltBatches: stats.rebuilt,
-      durationMs: Date.now() - started,
-      offsetMap,
-      warnings,
-      resumed,
-    };
+    const result = buildRestoreResult({ restoreId, plan, partitions: results, offsetMap, stats, started, warnings, resumed });
     if (!opts.signal?.aborted) await finish(opts, states, state, result);
     return result;
   } finally {
     await admin.close();
     await cluster.close();
   }
+}
+
+/** What a restore's jobs counted besides the offset map (shared by the single-process and the distributed restore). */
+export interface RestoreStats {
+  skippedOutsideWindow: number;
+  abortedSkipped: number;
+  bytesRead: number;
+  reused: number;
+  rebuilt: number;
+}
+
+/**
+ * The one place a RestoreResult is assembled (single-process and distributed restore): partitions
+ * sorted by target, `restored` summed from the offset map (the exact record count), and the records
+ * outside the window derived from it.
+ */
+export function buildRestoreResult(r: {
+  restoreId: string;
+  plan: RestorePlan;
+  partitions: PartitionResult[];
+  offsetMap: OffsetRun[];
+  stats: RestoreStats;
+  started: number;
+  warnings: string[];
+  resumed: boolean;
+}): RestoreResult {
+  const restored = r.offsetMap.reduce((n, run) => n + run.count, 0);
+  return {
+    restoreId: r.restoreId,
+    plan: r.plan,
+    partitions: [...r.partitions].sort((a, b) => a.targetTopic.localeCompare(b.targetTopic) || a.targetPartition - b.targetPartition),
+    restored,
+    skippedOutsideWindow: Math.max(0, r.plan.recordsInBackup - restored - r.stats.abortedSkipped),
+    abortedSkipped: r.stats.abortedSkipped,
+    bytesRead: r.stats.bytesRead,
+    reusedBatches: r.stats.reused,
+    rebuiltBatches: r.stats.rebuilt,
+    durationMs: Date.now() - r.started,
+    offsetMap: r.offsetMap,
+    warnings: r.warnings,
+    resumed: r.resumed,
+  };
 }
 
 /** A finished restore: completed_at set, the report (with the offset map) stored. */
