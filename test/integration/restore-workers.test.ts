@@ -302,7 +302,6 @@ describe('distributed restore (restore.workers)', () => {
       step: 'after-commit',
       title: 'stopped with its chunk committed but not in its stored state: the new owner finds it by content and maps it, not written again',
       check: async (zombie, code, p, survivors) => {
-        const out = zombie.output();
         // Nothing of this partition to fence at the broker: its next state write is refused by the store.
         assertRefusedZombie(zombie, code);
         const resumed = survivors
