@@ -31,7 +31,7 @@ describe('the packed and globally installed package', () => {
     // Pack a copy of the checkout, so the build that `prepack` runs never leaves a dist/ in the checkout
     // (the launcher there would run it instead of the sources the other tests use).
     const stage = join(work, 'stage');
-    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'bin', 'src', 'docs']) {
+    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'bin', 'src', 'docs', 'scripts']) {
       cpSync(join(ROOT, f), join(stage, f), { recursive: true });
     }
     symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'));
