@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --size-mb N] [-- --no-s3] [-- --no-curve] [-- --no-restore] [-- --no-workers] [-- --variants] [-- --fetch-mb N] [-- --profile] [-- --keep] [-- --startup N]
+ * npm run bench [-- --quick] [-- --size-mb N] [-- --no-s3] [-- --no-curve] [-- --no-restore] [-- --no-workers] [-- --variants] [-- --fetch-mb N] [-- --profile] [-- --keep] [-- --startup N] [-- --values random|json]
  *
  * Measures kafka-backup against Apache Kafka's own tools on the same broker, in one run:
  *   1. starts a local broker (and MinIO for the S3 case);
@@ -41,10 +41,24 @@ interface Args {
   workers: boolean;
   /** Rounds of the start-up comparison (0: none). */
   startup: number;
+  /** Record values: ProducerPerformance's random letters, or 1 KiB JSON events (bench/java/BenchInterceptor.java). */
+  values: 'random' | 'json';
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, sizeMb: 2048, s3: true, curve: true, keep: false, profile: false, variants: false, restore: true, workers: true, startup: 0 };
+  const a: Args = {
+    quick: false,
+    sizeMb: 2048,
+    s3: true,
+    curve: true,
+    keep: false,
+    profile: false,
+    variants: false,
+    restore: true,
+    workers: true,
+    startup: 0,
+    values: 'random',
+  };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     if (v === '--quick') a.quick = true;
@@ -58,7 +72,11 @@ function parseArgs(argv: string[]): Args {
     else if (v === '--no-restore') a.restore = false;
     else if (v === '--no-workers') a.workers = false;
     else if (v === '--startup') a.startup = Number(argv[++i]);
-    else throw new Error(`unknown argument ${v}`);
+    else if (v === '--values') {
+      const x = argv[++i];
+      if (x !== 'random' && x !== 'json') throw new Error('--values takes random or json');
+      a.values = x;
+    } else throw new Error(`unknown argument ${v}`);
   }
   if (a.quick && !argv.includes('--size-mb')) a.sizeMb = 384;
   if (!(a.sizeMb > 0)) throw new Error('--size-mb must be a positive number');
@@ -287,6 +305,7 @@ async function main(): Promise<void> {
           'batch.size=65536',
           'interceptor.classes=BenchInterceptor',
           `bench.ts.base=${TS_BASE}`,
+          `bench.values=${args.values}`,
         ]),
         'ProducerPerformance',
       );
