@@ -1,4 +1,4 @@
-import { protocolErrorsCodesById } from '@platformatic/kafka';
+import { protocolErrorsCodesById } from './lib.js';
 import { ClientClosedError, KafkaError } from '../util/errors.js';
 
 /** Kafka error codes this tool reacts to by name. */

@@ -1,4 +1,4 @@
-import { initProducerIdV4, listOffsetsV7 } from '@platformatic/kafka';
+import { initProducerIdV4, listOffsetsV7 } from './lib.js';
 import { ClientClosedError, KafkaError } from '../util/errors.js';
 import { sleep } from '../util/time.js';
 import type { KafkaCluster } from './cluster.js';

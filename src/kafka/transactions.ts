@@ -1,4 +1,4 @@
-import { addPartitionsToTxnV3, endTxnV4, findCoordinatorV4, initProducerIdV4 } from '@platformatic/kafka';
+import { addPartitionsToTxnV3, endTxnV4, findCoordinatorV4, initProducerIdV4 } from './lib.js';
 import { ClientClosedError, KafkaError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { sleep } from '../util/time.js';

@@ -1,4 +1,4 @@
-import { murmur2 } from '@platformatic/kafka';
+import { murmur2 } from '../kafka/lib.js';
 import { EARLIEST, LATEST, type KafkaAdmin } from '../kafka/admin.js';
 import type { KafkaCluster } from '../kafka/cluster.js';
 import type { PartitionTransactions } from '../kafka/transactions.js';

@@ -17,7 +17,7 @@
  *    foreign record in the offset map). Only the records past the checkpoint are read: cheap.
  */
 import { createHash } from 'node:crypto';
-import { offsetForLeaderEpochV4 } from '@platformatic/kafka';
+import { offsetForLeaderEpochV4 } from '../kafka/lib.js';
 import { LATEST, type KafkaAdmin } from '../kafka/admin.js';
 import type { KafkaCluster } from '../kafka/cluster.js';
 import { fetchPartition } from '../kafka/fetcher.js';
