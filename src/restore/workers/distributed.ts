@@ -35,7 +35,7 @@ import { planRestore, type RestorePlan } from '../plan.js';
 import { RateLimiter } from '../rate-limiter.js';
 import { schemaIdRewriterFor } from '../schema-ids.js';
 import { RestoreStateStore } from '../state-store.js';
-import { type RestoreAssignment, RestoreWorkerGroup } from './group.js';
+import { type RestoreAssignment, RestoreWorkerGroup, refuseIfGroupDiffers, restoreWorkerFingerprint } from './group.js';
 import { OwnedRestorePartition, RestorePartitionLostError, readPartitionStates } from './ownership.js';
 import { testStopHook } from './test-stop.js';
 
@@ -270,6 +270,8 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
   const cluster = await KafkaCluster.connect(opts.target);
   const admin = new KafkaAdmin(opts.target);
   try {
+    const fingerprint = restoreWorkerFingerprint(opts, restoreId);
+    await refuseIfGroupDiffers(admin, workers.groupId, fingerprint);
     const { state: header, resumed } = await sharedHeader(opts, plan, cluster, admin, restoreId, started, warnings);
     const jobs = targetJobs(plan.topics);
     const jobByKey = new Map(jobs.map((j) => [`${j.targetTopic}/${j.targetPartition}`, j]));
@@ -291,7 +293,7 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
     });
     let states = await readPartitionStates(opts.store, opts.backupId, restoreId, all);
     if (!allDone(allKeys, states)) {
-      const group = new RestoreWorkerGroup(opts.target, workers, restoreId, (a) => runner.assign(a));
+      const group = new RestoreWorkerGroup(opts.target, workers, fingerprint, (a) => runner.assign(a));
       await group.join([...new Set(jobs.map((j) => j.targetTopic))]);
       try {
         // Every worker stays until every partition is done: a dead worker's partitions come back to the living.
