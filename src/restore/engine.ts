@@ -17,6 +17,7 @@ import { schemaIdRewriterFor } from './schema-ids.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import type { RestoreState, TargetPartitionState } from '../format/restore-state.js';
 import { RestoreStateStore, type ReportLocation } from './state-store.js';
+import { createSingleProcessState, refuseWorkersState } from './workers/mode-guard.js';
 
 const log = logger('restore');
 
@@ -88,6 +89,9 @@ async function openState(
     partitions: {},
   };
   if (previous) log.info({ restoreId }, 'resuming an interrupted restore');
+  // Never the state of distributed workers (restore.workers): refused, and a new state is created once.
+  await refuseWorkersState(opts.store, opts.backupId, restoreId, previous);
+  if (!previous) await createSingleProcessState(opts.store, opts.backupId, restoreId, state);
   // Saved before anything is produced: a store that refuses writes stops the restore here, target untouched.
   await states.save(state);
   return { states, state, resumed: previous !== undefined };

@@ -30,6 +30,7 @@ import { schemaIdRewriterFor } from '../schema-ids.js';
 import { RestoreStateStore } from '../state-store.js';
 import { type RestoreAssignment, RestoreWorkerGroup } from './group.js';
 import { OwnedRestorePartition, RestorePartitionLostError, readPartitionStates } from './ownership.js';
+import { refuseSingleProcessState } from './mode-guard.js';
 
 const log = logger('restore-workers');
 
@@ -62,6 +63,7 @@ async function sharedHeader(
   for (let attempt = 1; ; attempt++) {
     const cur = await opts.store.getVersioned(key);
     const existing = cur ? restoreStateSchema.parse(JSON.parse(cur.data.toString('utf8'))) : undefined;
+    if (existing) await refuseSingleProcessState(opts.store, opts.backupId, restoreId, existing);
     const state: RestoreState = existing ?? {
       format_version: 1,
       restore_id: restoreId,
@@ -70,6 +72,7 @@ async function sharedHeader(
       updated_at: started,
       completed_at: null,
       partitions: {},
+      workers: { group_id: opts.workers!.groupId },
     };
     try {
       await prepareTargets(opts, plan, cluster, admin, state, warnings);
