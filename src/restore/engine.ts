@@ -150,7 +150,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   try {
     const { states, state, resumed } = await openState(opts, restoreId, started);
     try {
-      await prepareTargets(opts, plan, cluster, admin, state, warnings);
+      await prepareTargetsRacing(opts, plan, cluster, admin, state, warnings, resumed);
     } catch (err) {
       // Refused before anything was written: a new restore leaves no state behind (the backup stays as it was).
       if (!resumed) await states.discard().catch(() => {});
@@ -215,6 +215,22 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   } finally {
     await admin.close();
     await cluster.close();
+  }
+}
+
+/**
+ * prepareTargets, tried again once when a new restore's target topics were created by another process at
+ * the same moment (restore workers starting together with this run lose the state's create and refuse).
+ */
+async function prepareTargetsRacing(...args: [...Parameters<typeof prepareTargets>, boolean]): Promise<void> {
+  const [opts, plan, cluster, admin, state, warnings, resumed] = args;
+  try {
+    await prepareTargets(opts, plan, cluster, admin, state, warnings);
+  } catch (err) {
+    if (resumed || err instanceof UserError) throw err;
+    log.info({ err: (err as Error).message }, 'preparing the target failed (another process creating its topics?); looking again');
+    await new Promise((r) => setTimeout(r, 500));
+    await prepareTargets(opts, plan, cluster, admin, state, warnings);
   }
 }
 
