@@ -31,6 +31,7 @@ import { RestoreStateStore } from '../state-store.js';
 import { type RestoreAssignment, RestoreWorkerGroup } from './group.js';
 import { OwnedRestorePartition, RestorePartitionLostError, readPartitionStates } from './ownership.js';
 import { refuseSingleProcessState } from './mode-guard.js';
+import { RestoreWorkerReporter } from './status.js';
 
 const log = logger('restore-workers');
 
@@ -242,8 +243,10 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
     opts.metrics?.partitionsPlanned(jobs.length);
     const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
     const stats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
+    // status --restore-id and the worker gauges (status.ts).
+    const reporter = new RestoreWorkerReporter({ ...opts, workers }, restoreId, Math.max(1, opts.checkpointIntervalSecs) * 1000);
     const runner = new PartitionRunner(jobByKey, header, restoreId, workers, {
-      opts,
+      opts: reporter.counting(opts),
       window: plan.window,
       cluster,
       admin,
@@ -255,9 +258,13 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
     });
     let states = await readPartitionStates(opts.store, opts.backupId, restoreId, all);
     if (!allDone(allKeys, states)) {
-      const group = new RestoreWorkerGroup(opts.target, workers, restoreId, (a) => runner.assign(a));
-      await group.join([...new Set(jobs.map((j) => j.targetTopic))]);
+      const group = new RestoreWorkerGroup(opts.target, workers, restoreId, (a) => {
+        reporter.assigned(a);
+        runner.assign(a);
+      });
+      reporter.start();
       try {
+        await group.join([...new Set(jobs.map((j) => j.targetTopic))]);
         // Every worker stays until every partition is done: a dead worker's partitions come back to the living.
         for (;;) {
           states = await readPartitionStates(opts.store, opts.backupId, restoreId, all);
@@ -269,6 +276,7 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
       } finally {
         await runner.stopAll();
         await group.leave();
+        await reporter.stop();
       }
       if (runner.failed) throw runner.failed;
     }
