@@ -17,6 +17,8 @@ import { OpenSegmentBudget } from '../open-segment-budget.js';
 import type { BackupOptions, BackupSummary, PartitionProgress, PartitionShortfall } from '../options.js';
 import { PartitionWorker } from '../partition-worker.js';
 import { BackupThrottle } from '../throttle.js';
+import { isTransient } from '../transient.js';
+import { CircuitBreaker, CircuitOpenError } from '../../util/circuit-breaker.js';
 import { matchesFilter, missingLiterals } from '../../config/topic-selection.js';
 import { WorkerGroup, type Assignment, type WorkerFingerprint, type WorkerGroupSettings } from './group.js';
 import { OwnedPartitionStore, PartitionLostError, takeOver } from './ownership.js';
@@ -144,6 +146,19 @@ class PartitionRunner {
           return;
         }
         if (this.ac.signal.aborted) return;
+        // backup.circuit_breaker: wait out a transient failure with the others; once it opens, the worker stops.
+        const breaker = opts.breaker;
+        if (err instanceof CircuitOpenError || breaker?.openError) return;
+        if (breaker && isTransient(err)) {
+          if (
+            !(await breaker.failed(err, this.ac.signal).then(
+              () => true,
+              () => false,
+            ))
+          )
+            return;
+          continue;
+        }
         failures++;
         log.warn({ topic: this.topic, partition: this.partition, err: (err as Error).message, failures }, 'partition worker failed; retrying');
         if (failures >= 5) throw err;
@@ -288,8 +303,12 @@ async function joinManifest(opts: BackupOptions, mine: ManifestTopic[], clusterI
  * Runs this process as one worker of a distributed backup until `opts.signal` aborts (continuous)
  * or the snapshot is complete, whichever worker reached which partition.
  */
-export async function runDistributedBackup(opts: BackupOptions & { workers: WorkerGroupSettings }): Promise<BackupSummary> {
+export async function runDistributedBackup(given: BackupOptions & { workers: WorkerGroupSettings }): Promise<BackupSummary> {
   const started = Date.now();
+  // backup.circuit_breaker, per worker: its partitions ride through transient failures; once it opens this worker
+  // stops as on SIGTERM (flushes, leaves the group) and fails with CIRCUIT_OPEN; the others go on.
+  const breaker = given.circuitBreaker ? new CircuitBreaker('backup worker', given.circuitBreaker) : undefined;
+  const opts = breaker ? { ...given, breaker, signal: given.signal ? AbortSignal.any([given.signal, breaker.signal]) : breaker.signal } : given;
   const cluster = await KafkaCluster.connect(opts.source);
   const admin = new KafkaAdmin(opts.source);
   const runners = new Map<string, PartitionRunner>();
@@ -478,6 +497,7 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
     await Promise.allSettled([...runners.values(), ...retired].map((r) => r.done));
     await group.leave();
     group = undefined;
+    if (breaker?.openError) throw breaker.openError;
     if (failure !== undefined) throw failure;
     // Every worker takes one at its end too: whichever stops last leaves the newest offsets.
     if (opts.groupSnapshots !== false)
