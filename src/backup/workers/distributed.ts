@@ -150,13 +150,11 @@ class PartitionRunner {
         const breaker = opts.breaker;
         if (err instanceof CircuitOpenError || breaker?.openError) return;
         if (breaker && isTransient(err)) {
-          if (
-            !(await breaker.failed(err, this.ac.signal).then(
-              () => true,
-              () => false,
-            ))
-          )
-            return;
+          const open = await breaker.failed(err, this.ac.signal).then(
+            () => false,
+            () => true,
+          );
+          if (open) return;
           continue;
         }
         failures++;
