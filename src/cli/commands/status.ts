@@ -84,7 +84,9 @@ async function liveStatus(o: StatusFlags, format: string): Promise<void> {
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description("Progress of a backup: from storage (--path, --backup-id), or live from the running job's metrics endpoint (--config [--watch])")
+    .description(
+      "Progress of a backup: from storage (--path, --backup-id), or live from the running job's metrics endpoint (--config [--watch]); a restore's with --restore-id",
+    )
     .option('-p, --path <url>', 'storage location (static status)')
     .option('-b, --backup-id <id>', 'backup id (static status)')
     .option(
