@@ -14,6 +14,7 @@ import { TopicSelector } from './topic-selector.js';
 import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
+import { refuseIfWorkersLive } from './workers/mode-guard.js';
 import { GenerationBook } from './generation-book.js';
 import { newManifest } from './new-manifest.js';
 import { GroupSnapshotter } from './group-snapshot-schedule.js';
@@ -38,6 +39,11 @@ export async function runBackup(opts: BackupOptions & { lease?: LeaseOptions | f
   if (opts.workers) return (await import('./workers/distributed.js')).runDistributedBackup({ ...opts, workers: opts.workers });
   if (opts.lease === false) return runBackupHeld(opts);
   const lease = await BackupLease.acquire(opts.store, opts.backupId, opts.lease);
+  // Lease first, then the workers' reports: of a worker and this process starting together, one sees the other.
+  await refuseIfWorkersLive(opts.store, opts.backupId).catch(async (err: unknown) => {
+    await lease.release();
+    throw err;
+  });
   return lease.run(opts.store, opts.signal, (store, signal) => runBackupHeld({ ...opts, store, signal }));
 }
 

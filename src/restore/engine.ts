@@ -17,6 +17,7 @@ import { schemaIdRewriterFor } from './schema-ids.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import type { RestoreState, TargetPartitionState } from '../format/restore-state.js';
 import { RestoreStateStore, type ReportLocation } from './state-store.js';
+import { createSingleProcessState, refuseWorkersState } from './workers/mode-guard.js';
 
 const log = logger('restore');
 
@@ -88,6 +89,9 @@ async function openState(
     partitions: {},
   };
   if (previous) log.info({ restoreId }, 'resuming an interrupted restore');
+  // Never the state of distributed workers (restore.workers): refused, and a new state is created once.
+  await refuseWorkersState(opts.store, opts.backupId, restoreId, previous);
+  if (!previous) await createSingleProcessState(opts.store, opts.backupId, restoreId, state);
   // Saved before anything is produced: a store that refuses writes stops the restore here, target untouched.
   await states.save(state);
   return { states, state, resumed: previous !== undefined };
@@ -146,7 +150,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   try {
     const { states, state, resumed } = await openState(opts, restoreId, started);
     try {
-      await prepareTargets(opts, plan, cluster, admin, state, warnings);
+      await prepareTargetsRacing(opts, plan, cluster, admin, state, warnings, resumed);
     } catch (err) {
       // Refused before anything was written: a new restore leaves no state behind (the backup stays as it was).
       if (!resumed) await states.discard().catch(() => {});
@@ -239,6 +243,22 @@ export function buildRestoreResult(r: {
     warnings: r.warnings,
     resumed: r.resumed,
   };
+}
+
+/**
+ * prepareTargets, tried again once when a new restore's target topics were created by another process at
+ * the same moment (restore workers starting together with this run lose the state's create and refuse).
+ */
+async function prepareTargetsRacing(...args: [...Parameters<typeof prepareTargets>, boolean]): Promise<void> {
+  const [opts, plan, cluster, admin, state, warnings, resumed] = args;
+  try {
+    await prepareTargets(opts, plan, cluster, admin, state, warnings);
+  } catch (err) {
+    if (resumed || err instanceof UserError) throw err;
+    log.info({ err: (err as Error).message }, 'preparing the target failed (another process creating its topics?); looking again');
+    await new Promise((r) => setTimeout(r, 500));
+    await prepareTargets(opts, plan, cluster, admin, state, warnings);
+  }
 }
 
 /** A finished restore: completed_at set, the report (with the offset map) stored. */

@@ -38,6 +38,8 @@ import { RestoreStateStore } from '../state-store.js';
 import { type RestoreAssignment, RestoreWorkerGroup, refuseIfGroupDiffers, restoreWorkerFingerprint } from './group.js';
 import { OwnedRestorePartition, RestorePartitionLostError, readPartitionStates } from './ownership.js';
 import { testStopHook } from './test-stop.js';
+import { refuseSingleProcessState } from './mode-guard.js';
+import { RestoreWorkerReporter } from './status.js';
 
 const log = logger('restore-workers');
 
@@ -84,6 +86,7 @@ async function sharedHeader(
   for (let attempt = 1; ; attempt++) {
     const cur = await opts.store.getVersioned(key);
     const existing = cur ? restoreStateSchema.parse(JSON.parse(cur.data.toString('utf8'))) : undefined;
+    if (existing) await refuseSingleProcessState(opts.store, opts.backupId, restoreId, existing);
     const state: RestoreState = existing ?? {
       format_version: 1,
       restore_id: restoreId,
@@ -92,6 +95,7 @@ async function sharedHeader(
       updated_at: started,
       completed_at: null,
       partitions: {},
+      workers: { group_id: opts.workers!.groupId },
     };
     try {
       await prepareTargets(opts, plan, cluster, admin, state, warnings);
@@ -280,8 +284,10 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
     opts.metrics?.partitionsPlanned(jobs.length);
     const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
     const stats: RestoreStats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
+    // status --restore-id and the worker gauges (status.ts).
+    const reporter = new RestoreWorkerReporter({ ...opts, workers }, restoreId, Math.max(1, opts.checkpointIntervalSecs) * 1000);
     const runner = new PartitionRunner(jobByKey, header, restoreId, workers, {
-      opts,
+      opts: reporter.counting(opts),
       window: plan.window,
       cluster,
       admin,
@@ -293,9 +299,13 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
     });
     let states = await readPartitionStates(opts.store, opts.backupId, restoreId, all);
     if (!allDone(allKeys, states)) {
-      const group = new RestoreWorkerGroup(opts.target, workers, fingerprint, (a) => runner.assign(a));
-      await group.join([...new Set(jobs.map((j) => j.targetTopic))]);
+      const group = new RestoreWorkerGroup(opts.target, workers, fingerprint, (a) => {
+        reporter.assigned(a);
+        runner.assign(a);
+      });
+      reporter.start();
       try {
+        await group.join([...new Set(jobs.map((j) => j.targetTopic))]);
         // Every worker stays until every partition is done: a dead worker's partitions come back to the living.
         for (;;) {
           states = await readPartitionStates(opts.store, opts.backupId, restoreId, all);
@@ -307,6 +317,7 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
       } finally {
         await runner.stopAll();
         await group.leave();
+        await reporter.stop();
       }
       if (runner.failed) throw runner.failed;
     }
