@@ -25,7 +25,7 @@ import { FsStore } from '../../src/storage/fs.js';
 import { ROOT } from '../../scripts/proc.js';
 import { runCli } from '../helpers/cli.js';
 import type { RestoreChildConfig } from '../helpers/restore-child.js';
-import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
+import { createTopic, getTestKafka, stopTestKafka, uniqueTopic, withAdmin } from '../helpers/kafka.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 import { consumeAll, produce, recordKey } from '../helpers/records.js';
 
@@ -393,6 +393,61 @@ describe('distributed restore (restore.workers)', () => {
         dst.map((r) => recordKey(r)),
         src.map((r) => recordKey(r)),
       );
+    }
+  });
+
+  test('a worker started with other settings (window, mapping) is refused before it writes anything, each difference named', {
+    timeout: 300_000,
+  }, async () => {
+    const topic = uniqueTopic('rworkers-drift');
+    const target = `${topic}-restored`;
+    await createTopic(bootstrap, topic, 3);
+    for (let p = 0; p < 3; p++)
+      await produce(
+        bootstrap,
+        topic,
+        p,
+        Array.from({ length: 1_000 }, (_, i) => ({ key: Buffer.from(`k-${i}`), value: Buffer.from(`v-${i}`), timestamp: BigInt(1_700_000_000_000 + i) })),
+      );
+    const store = new FsStore(dir);
+    const backupId = `${topic}-backup`;
+    await runBackup(testBackupOptions(bootstrap, store, backupId, [topic]));
+    const options: RestoreChildConfig['options'] = {
+      topicMapping: { [topic]: target },
+      produceBatchSize: 50,
+      rateLimitRecordsPerSec: 200, // slow: worker a is still in the group when the others start
+      workers: { groupId: `${topic}-restorers`, sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000, rebalanceTimeoutMs: 10_000 },
+    };
+    const restoreId = restoreIdFor(testRestoreOptions(bootstrap, store, backupId, options));
+    const a = startWorker({ bootstrap, dir, backupId, options });
+    try {
+      await until(
+        'worker a to own a partition',
+        async () => {
+          const s = await readJsonObject(store, keys.restorePartitionState(backupId, restoreId, target, 0), restorePartitionStateSchema);
+          return s?.owner?.pid === a.child.pid && (s?.state.produced ?? 0) > 0;
+        },
+        120_000,
+      );
+      // Another window: refused, the keys named, and no restore state of its own written.
+      const windowed = { ...options, windowEnd: 1_700_000_000_500 };
+      const b = startWorker({ bootstrap, dir, backupId, options: windowed });
+      assert.equal(await b.exited, 1, b.output());
+      assert.match(b.output(), /WORKER_CONFIG_DRIFT|runs another restore/);
+      assert.match(b.output(), /time_window_end: 1700000000500 here, null in the group/);
+      const otherId = restoreIdFor(testRestoreOptions(bootstrap, store, backupId, windowed));
+      assert.equal(await store.exists(keys.restoreState(backupId, otherId)), false, 'the refused worker wrote no restore state');
+      // Another target topic: refused, named, and the topic is not created.
+      const elsewhere = `${topic}-elsewhere`;
+      const c = startWorker({ bootstrap, dir, backupId, options: { ...options, topicMapping: { [topic]: elsewhere } } });
+      assert.equal(await c.exited, 1, c.output());
+      assert.match(c.output(), new RegExp(`topic_mapping: .*${elsewhere}.* here, .*${target}.* in the group`));
+      const topics = await withAdmin(bootstrap, (admin) => admin.listTopics());
+      assert.ok(!topics.includes(elsewhere), 'the refused worker created no target topic');
+      assert.equal(a.child.exitCode, null, 'worker a runs on');
+    } finally {
+      a.child.kill('SIGTERM');
+      await a.exited;
     }
   });
 });
