@@ -13,9 +13,11 @@ COPY tsconfig.json tsconfig.build.json README.md ./
 COPY bin ./bin
 COPY src ./src
 COPY docs ./docs
-# The image's node runs tsc: with --ignore-scripts the `node` dev dependency has no binary, and npm scripts
-# would put its shim first on PATH.
-RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json && npm pack --ignore-scripts && mv kafka-backup-*.tgz /kafka-backup.tgz
+COPY scripts/bundle-kafka.ts ./scripts/
+# The image's node runs the build (tsc, then the Kafka library bundle: what `npm run build` runs): with
+# --ignore-scripts the `node` dev dependency has no binary, and npm scripts would put its shim first on PATH.
+RUN node node_modules/typescript/bin/tsc -p tsconfig.build.json && node --import tsx scripts/bundle-kafka.ts \
+ && npm pack --ignore-scripts && mv kafka-backup-*.tgz /kafka-backup.tgz
 
 FROM node:22-bookworm-slim
 COPY --from=build /kafka-backup.tgz /tmp/kafka-backup.tgz

@@ -1,5 +1,5 @@
 /**
- * npm run bench [-- --quick] [-- --size-mb N] [-- --no-s3] [-- --no-curve] [-- --no-restore] [-- --no-workers] [-- --variants] [-- --fetch-mb N] [-- --profile] [-- --keep]
+ * npm run bench [-- --quick] [-- --size-mb N] [-- --no-s3] [-- --no-curve] [-- --no-restore] [-- --no-workers] [-- --variants] [-- --fetch-mb N] [-- --profile] [-- --keep] [-- --startup N] [-- --values random|json]
  *
  * Measures kafka-backup against Apache Kafka's own tools on the same broker, in one run:
  *   1. starts a local broker (and MinIO for the S3 case);
@@ -10,14 +10,17 @@
  *   4. `kafka-backup backup` (snapshot) to the filesystem and to S3, `restore` of the whole backup
  *      and of a 1 % PITR window into new topics, a backup curve for max_concurrent_partitions, and the same
  *      snapshot by 1, 2 and 3 worker processes (backup.workers) started together.
+ * `--startup N` adds N alternating rounds of the 1 % PITR restore and of `--version` as built by
+ * `npm run build` (Kafka bundle, compile cache) against tsc's output alone (docs/performance.md, "Start-up").
  * Each tool runs as a child process under /usr/bin/time -v (peak RSS, CPU seconds). Prints a table
  * and writes bench/results/latest.json. It checks nothing: it is a measurement, not a test.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kafkaInstalled, KAFKA_JARS_DIR, startKafka, type RunningKafka } from '../scripts/kafka.js';
 import { createBucket, minioInstalled, startMinio, type RunningMinio } from '../scripts/minio.js';
+import { bundleKafka } from '../scripts/bundle-kafka.js';
 import { ROOT } from '../scripts/proc.js';
 import { KafkaAdmin } from '../src/kafka/admin.js';
 
@@ -36,10 +39,26 @@ interface Args {
   restore: boolean;
   /** The 1/2/3-worker rows (backup.workers). */
   workers: boolean;
+  /** Rounds of the start-up comparison (0: none). */
+  startup: number;
+  /** Record values: ProducerPerformance's random letters, or 1 KiB JSON events (bench/java/BenchInterceptor.java). */
+  values: 'random' | 'json';
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { quick: false, sizeMb: 2048, s3: true, curve: true, keep: false, profile: false, variants: false, restore: true, workers: true };
+  const a: Args = {
+    quick: false,
+    sizeMb: 2048,
+    s3: true,
+    curve: true,
+    keep: false,
+    profile: false,
+    variants: false,
+    restore: true,
+    workers: true,
+    startup: 0,
+    values: 'random',
+  };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     if (v === '--quick') a.quick = true;
@@ -52,7 +71,12 @@ function parseArgs(argv: string[]): Args {
     else if (v === '--variants') a.variants = true;
     else if (v === '--no-restore') a.restore = false;
     else if (v === '--no-workers') a.workers = false;
-    else throw new Error(`unknown argument ${v}`);
+    else if (v === '--startup') a.startup = Number(argv[++i]);
+    else if (v === '--values') {
+      const x = argv[++i];
+      if (x !== 'random' && x !== 'json') throw new Error('--values takes random or json');
+      a.values = x;
+    } else throw new Error(`unknown argument ${v}`);
   }
   if (a.quick && !argv.includes('--size-mb')) a.sizeMb = 384;
   if (!(a.sizeMb > 0)) throw new Error('--size-mb must be a positive number');
@@ -64,6 +88,10 @@ const TS_BASE = 1_700_000_000_000;
 const WORK = join(ROOT, '.run', 'bench');
 const CLASSES = join(WORK, 'classes');
 const DIST = join(WORK, 'dist');
+/** tsc's output without the build's Kafka bundle: the start-up comparison's "before". */
+const DIST_PLAIN = join(WORK, 'dist-plain');
+/** The compile cache the launcher (bin/kafka-backup.js) enables; the bench runs the compiled CLI directly. */
+const COMPILE_CACHE = join(WORK, 'compile-cache');
 const JARS = `${KAFKA_JARS_DIR}/*`;
 
 interface TopicSpec {
@@ -173,9 +201,11 @@ function log(s: string): void {
   process.stderr.write(`[bench] ${s}\n`);
 }
 
-function buildTool(): string {
+/** tsc, then the Kafka bundle as `npm run build` makes it: the figures are those of the installed command. */
+async function buildTool(): Promise<string> {
   log('compiling the tool (tsc) ...');
   rmSync(DIST, { recursive: true, force: true });
+  rmSync(DIST_PLAIN, { recursive: true, force: true });
   try {
     execFileSync(
       process.execPath,
@@ -187,6 +217,10 @@ function buildTool(): string {
   }
   const entry = join(DIST, 'src', 'cli', 'run.js');
   if (!existsSync(entry)) throw new Error(`tsc did not produce ${entry}`);
+  cpSync(DIST, DIST_PLAIN, { recursive: true });
+  const lib = join(DIST, 'src', 'kafka', 'lib.js');
+  await bundleKafka(lib, `${lib}.bundle`);
+  renameSync(`${lib}.bundle`, lib);
   return entry;
 }
 
@@ -220,7 +254,7 @@ async function main(): Promise<void> {
   rmSync(WORK, { recursive: true, force: true });
   mkdirSync(WORK, { recursive: true });
   buildInterceptor();
-  const tool = buildTool();
+  const tool = await buildTool();
 
   const totalRecords = Math.round((args.sizeMb * 1024 * 1024) / RECORD_SIZE);
   const topics: TopicSpec[] = [
@@ -271,6 +305,7 @@ async function main(): Promise<void> {
           'batch.size=65536',
           'interceptor.classes=BenchInterceptor',
           `bench.ts.base=${TS_BASE}`,
+          `bench.values=${args.values}`,
         ]),
         'ProducerPerformance',
       );
@@ -334,8 +369,8 @@ async function main(): Promise<void> {
       const cfg = join(WORK, `${name}.yaml`);
       writeFileSync(cfg, yaml);
       log(`kafka-backup ${command} (${name}) ...`);
-      // The malloc setting bin/kafka-backup starts the CLI with, so the figures are those of the command users run.
-      const env = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+      // The malloc setting and the compile cache bin/kafka-backup starts the CLI with, so the figures are those of the command users run.
+      const env = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2', NODE_COMPILE_CACHE: COMPILE_CACHE };
       return must(await timed(process.execPath, [...nodeArgs(name), tool, command, '--config', cfg, ...extraArgs], env), `kafka-backup ${command} (${name})`);
     };
     const backupYaml = (id: string, storage: string, concurrency = 8, compression = 'compression: zstd') =>
@@ -424,6 +459,7 @@ async function main(): Promise<void> {
           toolSecs(rpitr),
         ),
       );
+      if (args.startup > 0) results.push(...(await startupRounds(args.startup, (prefix) => restoreYaml('bench-fs', fsStorage, prefix, win))));
       if (minio) {
         const rs3 = await runTool('restore-s3', 'restore', restoreYaml('bench-s3', s3Storage, 'restored-s3'), ['--format', 'json']);
         const r = JSON.parse(rs3.stdout) as typeof full;
@@ -496,6 +532,61 @@ async function main(): Promise<void> {
           .join(', ')}`,
       );
   console.log(`wrote bench/results/latest.json (run took ${out.duration_s} s)`);
+}
+
+/**
+ * The start-up levers, alternated in one run: the 1 % PITR restore and `--version` as built (Kafka bundle,
+ * compile cache), with the bundle but no cache, and tsc's output alone (the library's root module, no cache).
+ * Each PITR round restores into new topics, so every round creates its targets as the measured one did.
+ */
+async function startupRounds(rounds: number, pitrYaml: (prefix: string) => string): Promise<Measure[]> {
+  const variants: { tag: string; dist: string; env: Record<string, string> }[] = [
+    { tag: 'bundle + compile cache', dist: DIST, env: { NODE_COMPILE_CACHE: COMPILE_CACHE } },
+    { tag: 'bundle, no cache', dist: DIST, env: { NODE_DISABLE_COMPILE_CACHE: '1' } },
+    { tag: 'tsc output, no cache', dist: DIST_PLAIN, env: { NODE_DISABLE_COMPILE_CACHE: '1' } },
+  ];
+  const runs = new Map<string, { pitr: Timed[]; version: Timed[]; tool: number[]; records: number }>();
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, v] of variants.entries()) {
+      const entry = join(v.dist, 'src', 'cli', 'run.js');
+      const env = { MALLOC_ARENA_MAX: '2', ...v.env };
+      const cfg = join(WORK, `startup-${r}-${i}.yaml`);
+      writeFileSync(cfg, pitrYaml(`startup-${r}-${i}`));
+      log(`start-up round ${r + 1}/${rounds}: ${v.tag} ...`);
+      const pitr = must(await timed(process.execPath, [entry, 'restore', '--config', cfg, '--format', 'json'], env), `PITR restore (${v.tag})`);
+      const version = must(await timed(process.execPath, [entry, '--version'], env), `--version (${v.tag})`);
+      const rep = JSON.parse(pitr.stdout) as { records_restored: number; duration_ms: number };
+      const acc = runs.get(v.tag) ?? { pitr: [], version: [], tool: [], records: rep.records_restored };
+      acc.pitr.push(pitr);
+      acc.version.push(version);
+      acc.tool.push(rep.duration_ms / 1000);
+      runs.set(v.tag, acc);
+    }
+  }
+  const median = (xs: number[]): number => {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
+  const out: Measure[] = [];
+  for (const [tag, acc] of runs) {
+    const m = measure(
+      `restore (1 % PITR), ${tag}, median of ${rounds}`,
+      acc.records,
+      median(acc.pitr.map((t) => t.wallSeconds)),
+      undefined,
+      undefined,
+      {
+        version_wall_s: +median(acc.version.map((t) => t.wallSeconds)).toFixed(3),
+        version_cpu_s: +median(acc.version.map((t) => t.cpuSeconds)).toFixed(3),
+        pitr_wall_s_all: acc.pitr.map((t) => t.wallSeconds.toFixed(2)).join('/'),
+      },
+      median(acc.tool),
+    );
+    m.peakRssMb = median(acc.pitr.map((t) => t.peakRssMb));
+    m.cpuSeconds = median(acc.pitr.map((t) => t.cpuSeconds));
+    out.push(m);
+  }
+  return out;
 }
 
 function table(rows: Measure[]): string {

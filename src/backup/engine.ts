@@ -2,7 +2,7 @@ import { KafkaAdmin } from '../kafka/admin.js';
 import { KafkaCluster } from '../kafka/cluster.js';
 import { readJsonObject } from '../format/json-object.js';
 import { checkBackupId, keys } from '../format/layout.js';
-import { readManifest, writeManifest, type Manifest } from '../format/manifest.js';
+import { readManifest, snapshotPartitionShort, writeManifest, type Manifest } from '../format/manifest.js';
 import { UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import type { BackupOptions, BackupSummary, PartitionShortfall } from './options.js';
@@ -14,6 +14,7 @@ import { TopicSelector } from './topic-selector.js';
 import { runPool } from '../util/pool.js';
 import { Semaphore } from '../util/semaphore.js';
 import { BackupLease, type LeaseOptions } from './lease.js';
+import { refuseIfWorkersLive } from './workers/mode-guard.js';
 import { GenerationBook } from './generation-book.js';
 import { newManifest } from './new-manifest.js';
 import { GroupSnapshotter } from './group-snapshot-schedule.js';
@@ -38,6 +39,11 @@ export async function runBackup(opts: BackupOptions & { lease?: LeaseOptions | f
   if (opts.workers) return (await import('./workers/distributed.js')).runDistributedBackup({ ...opts, workers: opts.workers });
   if (opts.lease === false) return runBackupHeld(opts);
   const lease = await BackupLease.acquire(opts.store, opts.backupId, opts.lease);
+  // Lease first, then the workers' reports: of a worker and this process starting together, one sees the other.
+  await refuseIfWorkersLive(opts.store, opts.backupId).catch(async (err: unknown) => {
+    await lease.release();
+    throw err;
+  });
   return lease.run(opts.store, opts.signal, (store, signal) => runBackupHeld({ ...opts, store, signal }));
 }
 
@@ -252,7 +258,7 @@ async function snapshotShortfall(opts: BackupOptions, manifest: Manifest, worker
       // A partition this run never started (stopped first) may still have been reached by an earlier run.
       const reached = reachOf.get(`${t.name}\u0000${p.partition}`) ?? (await indexReach(opts, t.name, p.partition));
       // Nothing below the log start exists to back up: a partition with no records is never short (as restore judges it).
-      if (Math.max(reached, p.log_start_offset) < p.end_offset) out.push({ topic: t.name, partition: p.partition, reached, target: p.end_offset });
+      if (snapshotPartitionShort(p, reached)) out.push({ topic: t.name, partition: p.partition, reached, target: p.end_offset });
     }
   }
   return out;

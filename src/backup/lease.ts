@@ -157,6 +157,21 @@ function json(v: unknown): Buffer {
   return Buffer.from(JSON.stringify(v, null, 2) + '\n', 'utf8');
 }
 
+/**
+ * The holder of the backup id's lease when it is live (not expired, and not a dead process on this
+ * host); undefined when there is no lease or it is stale. Read-only: the distributed workers ask it
+ * before they write (src/backup/workers/mode-guard.ts).
+ */
+export async function liveLeaseHolder(store: ObjectStore, backupId: string, now = Date.now()): Promise<LeaseRecord | undefined> {
+  const key = leaseKey(backupId);
+  const bytes = await readOpt(store, key);
+  if (!bytes) return undefined;
+  const cur = parseLease(key, bytes);
+  if (now > cur.expires_at) return undefined;
+  if (cur.host === hostname() && (cur.pid === process.pid ? !liveOwners.has(cur.owner_id) : processGone(cur.pid))) return undefined;
+  return cur;
+}
+
 /** A held lease. `acquire` it, `run` the backup under it (renewal, fencing, release). */
 export class BackupLease {
   readonly ownerId = randomBytes(12).toString('hex');

@@ -4,6 +4,7 @@ import { checkBackupId, isValidTopicName, keys } from '../format/layout.js';
 import { checkIndexAgainstManifest, confirmRollbacks, indexFreshnessProblems, type RollbackProblem } from '../format/generations.js';
 import { erasureLogKey, readErasureLog } from '../format/erasure-log.js';
 import { readPartitionIndex } from '../format/partition-index.js';
+import { snapshotPartitionShort } from '../format/manifest.js';
 import { readSegment } from '../format/segment.js';
 import { checkSeedSegment, isSeedBackup } from '../format/seed/backup.js';
 import { isSeedEntry } from '../format/seed/manifest.js';
@@ -43,8 +44,8 @@ function snapshotShortfall(view: BackupView, backupId: string): BackupProblem[] 
     for (const mp of t.partitions) {
       const index = seen?.partitions.find((p) => p.partition === mp.partition)?.index;
       if (!index) continue; // reported as a missing partition index
-      const reached = index.next_offset ?? mp.log_start_offset;
-      if (reached >= mp.end_offset) continue;
+      if (!snapshotPartitionShort(mp, index.next_offset)) continue;
+      const reached = Math.max(index.next_offset ?? mp.log_start_offset, mp.log_start_offset);
       const claim = view.manifest.status === 'complete' ? 'the manifest says complete, but ' : '';
       out.push({
         object: `${backupId}/topics/${t.name}/${mp.partition}/index.json`,

@@ -4,6 +4,7 @@ import { setDefaultEncryption } from '../storage/index.js';
 import { KafkaBackupError, UserError } from '../util/errors.js';
 import { configureLogger, type LogOutput } from '../util/logger.js';
 import { TOOL_VERSION } from '../util/version.js';
+import { commandsToLoad } from './command-name.js';
 import { registerCommands } from './commands/index.js';
 import { setProgressMode } from './progress.js';
 
@@ -18,7 +19,8 @@ function outputMode(g: { logFormat?: string; quiet?: boolean; color?: boolean })
   return { format, quiet: g.quiet === true, color: tty && g.color !== false && !process.env.NO_COLOR };
 }
 
-export function buildProgram(): Command {
+/** The program for one command line (`argv` as process.argv): only the command it runs is loaded. */
+export async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command();
   program
     .name('kafka-backup')
@@ -58,13 +60,19 @@ export function buildProgram(): Command {
       );
     });
 
-  registerCommands(program);
   program.addOption(new Option('--no-color', 'plain output').hideHelp());
+  await registerCommands(program, commandsToLoad(program, argv.slice(2)));
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  let program: Command;
+  try {
+    program = await buildProgram(argv);
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error)?.message ?? String(err)}\n`);
+    return 1;
+  }
   program.exitOverride();
   try {
     await program.parseAsync(argv);

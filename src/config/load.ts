@@ -6,7 +6,6 @@
  *     pitr.yaml: restore.time_window_end: expected epoch milliseconds, ... (line 12)
  */
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { z } from 'zod';
 import { plaintextPasswordWarning } from '../kafka/security.js';
@@ -46,6 +45,7 @@ import { schemaIdProblems } from './later-keys.js';
 import { normaliseStorage, storageSpecFromConfig } from './storage.js';
 import type { BackupOptions, KafkaBackupConfig, KafkaClusterConfig, LoadConfigOptions, Mode, RestoreOptions, StorageConfig } from './types.js';
 import { lineOf, lineStarts } from './lines.js';
+import { readConfigFile } from './read-file.js';
 
 type Path = (string | number)[];
 
@@ -510,14 +510,6 @@ export function parseConfigText(text: string, fileName: string, opts: LoadConfig
 
 /** Reads and parses a config file. Throws `ConfigFileError` (a ConfigError) listing every problem. */
 export async function loadConfig(path: string, opts: LoadConfigOptions = {}): Promise<KafkaBackupConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    const why =
-      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : String(code ?? 'unreadable');
-    throw new ConfigError(`cannot read config file ${path}: ${why}`, undefined, { file: path });
-  }
+  const text = await readConfigFile(path, 'config');
   return parseConfigText(text, path, opts);
 }

@@ -83,6 +83,16 @@ export type ManifestTopic = z.infer<typeof manifestTopicSchema>;
 
 export const FORMAT_VERSION = 1;
 
+/**
+ * Whether a snapshot partition is short of the end offset it was started for, given how far the backup reached
+ * (its index's next offset; null or undefined without an index). Nothing below the log start exists to back up,
+ * so a reach below it counts as the log start: a partition with no records is never short. The one rule the
+ * backup, validate and restore apply alike.
+ */
+export function snapshotPartitionShort(p: { log_start_offset: number; end_offset: number }, reached: number | null | undefined): boolean {
+  return Math.max(reached ?? p.log_start_offset, p.log_start_offset) < p.end_offset;
+}
+
 export async function readManifest(store: ObjectStore, backupId: string): Promise<Manifest | undefined> {
   return readJsonObject(store, keys.manifest(backupId), manifestSchema);
 }

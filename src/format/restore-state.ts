@@ -37,6 +37,8 @@ export const restoreStateSchema = z.strictObject({
   updated_at: int,
   completed_at: int.nullable(),
   partitions: z.record(z.string(), targetPartitionStateSchema),
+  /** Set when distributed workers (restore.workers) created it: a single-process run must not resume it. */
+  workers: z.strictObject({ group_id: z.string() }).optional(),
 });
 
 export type RestoreState = z.infer<typeof restoreStateSchema>;

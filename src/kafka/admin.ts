@@ -1,4 +1,4 @@
-import { Admin, ConfigResourceTypes, ConfigSources, FetchIsolationLevels, IncrementalAlterConfigOperationTypes, type AdminOptions } from '@platformatic/kafka';
+import { Admin, ConfigResourceTypes, ConfigSources, FetchIsolationLevels, IncrementalAlterConfigOperationTypes, type AdminOptions } from './lib.js';
 import { KafkaError, UserError } from '../util/errors.js';
 import { connectionOptions, parseHostPort, type KafkaConnectionSettings } from './security.js';
 

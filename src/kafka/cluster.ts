@@ -1,4 +1,4 @@
-import { metadataV12, type ConnectionOptions } from '@platformatic/kafka';
+import { metadataV12, type ConnectionOptions } from './lib.js';
 import { BrokerUnreachableError, ClientClosedError, KafkaError } from '../util/errors.js';
 import { BrokerConnection } from './connection.js';
 import { connectionOptions, parseHostPort, type KafkaConnectionSettings } from './security.js';

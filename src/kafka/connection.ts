@@ -1,4 +1,4 @@
-import { Connection, type API, type Callback, type ConnectionOptions, type ResponseParser, type Writer } from '@platformatic/kafka';
+import { Connection, type API, type Callback, type ConnectionOptions, type ResponseParser, type Writer } from './lib.js';
 import { isIP } from 'node:net';
 import { BrokerUnreachableError, KafkaError } from '../util/errors.js';
 import { socketTuningOf } from './security.js';

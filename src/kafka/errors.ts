@@ -1,4 +1,4 @@
-import { protocolErrorsCodesById } from '@platformatic/kafka';
+import { protocolErrorsCodesById } from './lib.js';
 import { ClientClosedError, KafkaError } from '../util/errors.js';
 
 /** Kafka error codes this tool reacts to by name. */
@@ -22,13 +22,37 @@ export const ErrorCode = {
   TOPIC_ALREADY_EXISTS: 36,
   OUT_OF_ORDER_SEQUENCE_NUMBER: 45,
   DUPLICATE_SEQUENCE_NUMBER: 46,
+  INVALID_PRODUCER_EPOCH: 47,
+  INVALID_TXN_STATE: 48,
+  CONCURRENT_TRANSACTIONS: 51,
   KAFKA_STORAGE_ERROR: 56,
   UNKNOWN_PRODUCER_ID: 59,
   FENCED_LEADER_EPOCH: 74,
   UNKNOWN_LEADER_EPOCH: 75,
   OFFSET_NOT_AVAILABLE: 78,
   INVALID_RECORD: 87,
+  PRODUCER_FENCED: 90,
 } as const;
+
+/**
+ * The broker refused a transactional producer's epoch: another producer with the same transactional
+ * id called InitProducerId since (the coordinator answers PRODUCER_FENCED, a partition leader that
+ * already holds the newer epoch INVALID_PRODUCER_EPOCH). Nothing of the refused request was written.
+ */
+export function isFencedCode(code: number | undefined): boolean {
+  return code === ErrorCode.PRODUCER_FENCED || code === ErrorCode.INVALID_PRODUCER_EPOCH;
+}
+
+/** A request of a transactional producer refused because a newer producer took its transactional id over. */
+export class ProducerFencedError extends KafkaError {
+  constructor(transactionalId: string, what: string, code: number, context: Record<string, unknown> = {}) {
+    super(
+      `${what} refused by the broker (${errorName(code)}): the transactional id "${transactionalId}" was taken over by a newer producer; this producer is fenced and wrote nothing more`,
+      code,
+      { ...context, transactionalId },
+    );
+  }
+}
 
 const RETRIABLE = new Set<number>([
   ErrorCode.LEADER_NOT_AVAILABLE,

@@ -5,7 +5,7 @@
  * member's partitions away after the session timeout. The Consumer never fetches here. Backup and
  * restore workers both use it (src/backup/workers/, src/restore/workers/).
  */
-import { Consumer, type ConsumerGroupJoinPayload, type ConsumerOptions } from '@platformatic/kafka';
+import { Consumer, type ConsumerGroupJoinPayload, type ConsumerOptions } from './lib.js';
 import { logger } from '../util/logger.js';
 import { connectionOptions, type KafkaConnectionSettings } from './security.js';
 

@@ -1,9 +1,9 @@
-import { initProducerIdV4, listOffsetsV7 } from '@platformatic/kafka';
+import { initProducerIdV4, listOffsetsV7 } from './lib.js';
 import { ClientClosedError, KafkaError } from '../util/errors.js';
 import { sleep } from '../util/time.js';
 import type { KafkaCluster } from './cluster.js';
 import type { BrokerConnection } from './connection.js';
-import { ErrorCode, errorName, isFatal, isRetriable, needsMetadataRefresh } from './errors.js';
+import { ErrorCode, errorName, isFatal, isFencedCode, isRetriable, needsMetadataRefresh, ProducerFencedError } from './errors.js';
 import { createProduceRequest, parseProduceResponse, PRODUCE_API_KEY, PRODUCE_VERSION } from './protocol/produce.js';
 import { readBatchHeader, rewriteBatchForProduce } from './protocol/record-batch.js';
 
@@ -25,6 +25,24 @@ export interface RawProducerOptions {
    * up to 5: the broker checks each batch's sequence and caches the last 5 per producer.
    */
   maxInFlight?: number;
+}
+
+/**
+ * A transactional producer's identity (src/kafka/transactions.ts): its batches are stamped with
+ * this producer id and epoch and the transactional bit, its requests carry the transactional id,
+ * and its sequence numbers are its own (they start at 0 for each producer id and epoch).
+ */
+export interface TransactionalIdentity {
+  transactionalId: string;
+  producerId: bigint;
+  producerEpoch: number;
+}
+
+/** Who a request is sent as: the producer's own idempotent id, or a transactional identity. */
+interface Sender {
+  producerId: bigint;
+  producerEpoch: number;
+  transactionalId: string | null;
 }
 
 /** Outcome of one pipelined request: the base offset, or why it must be sent again. */
@@ -93,13 +111,18 @@ export class RawProducer {
    * with OUT_OF_ORDER_SEQUENCE_NUMBER (or, if the failure was only a lost response, accepted),
    * are sent again one by one with their original sequence numbers; duplicates are recognised.
    */
-  async send(topic: string, partition: number, batches: Buffer[]): Promise<ProduceResult[]> {
-    const key = `${topic}\u0000${partition}`;
+  async send(topic: string, partition: number, batches: Buffer[], as?: TransactionalIdentity): Promise<ProduceResult[]> {
+    const who: Sender = as ?? { producerId: this.#producerId, producerEpoch: this.#producerEpoch, transactionalId: null };
+    // Sequences are per producer id and epoch: a transactional identity (or a new epoch of it) starts at 0.
+    const key = as ? `${as.producerId}/${as.producerEpoch}/${topic}\u0000${partition}` : `${topic}\u0000${partition}`;
     let seq = this.#sequences.get(key) ?? 0;
     const stamped: { batch: Buffer; count: number }[] = [];
     for (const b of batches) {
       const n = readBatchHeader(b).recordCount;
-      stamped.push({ batch: rewriteBatchForProduce(b, { producerId: this.#producerId, producerEpoch: this.#producerEpoch, baseSequence: seq }), count: n });
+      stamped.push({
+        batch: rewriteBatchForProduce(b, { producerId: who.producerId, producerEpoch: who.producerEpoch, baseSequence: seq, transactional: as !== undefined }),
+        count: n,
+      });
       seq = (seq + n) % 0x80000000;
     }
     if (this.#opts.acks === 0) {
@@ -110,12 +133,12 @@ export class RawProducer {
     const offsets: (bigint | undefined)[] = new Array<bigint | undefined>(stamped.length);
     let next = 0;
     while (next < stamped.length) {
-      const failedAt = await this.#pipeline(topic, partition, stamped, next, offsets);
+      const failedAt = await this.#pipeline(who, topic, partition, stamped, next, offsets);
       if (failedAt === undefined) break;
       // Recover in order: the failed request and every later one of its window, one at a time.
       next = failedAt.sentUpTo;
       for (let i = failedAt.index; i < next; i++) {
-        if (offsets[i] === undefined) offsets[i] = await this.#sendOne(topic, partition, stamped[i]!.batch);
+        if (offsets[i] === undefined) offsets[i] = await this.#sendOne(who, topic, partition, stamped[i]!.batch);
       }
     }
     this.#sequences.set(key, seq);
@@ -162,6 +185,7 @@ export class RawProducer {
    * `offsets`. Stops issuing at the first failure and returns its index and how far it had sent.
    */
   async #pipeline(
+    who: Sender,
     topic: string,
     partition: number,
     stamped: { batch: Buffer }[],
@@ -184,7 +208,7 @@ export class RawProducer {
         while (failed === undefined && inflight < this.#opts.maxInFlight && next < stamped.length) {
           const i = next++;
           inflight++;
-          void this.#attempt(c, topic, partition, stamped[i]!.batch).then((a) => {
+          void this.#attempt(who, c, topic, partition, stamped[i]!.batch).then((a) => {
             inflight--;
             if (a.ok) offsets[i] = a.baseOffset;
             else if (failed === undefined || i < failed) failed = i;
@@ -201,12 +225,12 @@ export class RawProducer {
   }
 
   /** One produce request; never throws (a non-retriable error is rethrown by the sequential retry). */
-  async #attempt(conn: BrokerConnection, topic: string, partition: number, batch: Buffer): Promise<Attempt> {
+  async #attempt(who: Sender, conn: BrokerConnection, topic: string, partition: number, batch: Buffer): Promise<Attempt> {
     try {
       const res = await conn.send(
         PRODUCE_API_KEY,
         PRODUCE_VERSION,
-        () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [batch] }] }]),
+        () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [batch] }] }], who.transactionalId),
         parseProduceResponse,
       );
       const p = res.get(topic)?.find((x) => x.partition === partition);
@@ -233,7 +257,7 @@ export class RawProducer {
     await this.#cluster.closeLane(this.#lane(topic, partition));
   }
 
-  async #sendOne(topic: string, partition: number, batch: Buffer): Promise<bigint> {
+  async #sendOne(who: Sender, topic: string, partition: number, batch: Buffer): Promise<bigint> {
     let lastErr: unknown;
     for (let attempt = 0; attempt <= this.#opts.retries; attempt++) {
       if (attempt > 0) await sleep(Math.min(100 * 2 ** attempt, 5000));
@@ -243,12 +267,14 @@ export class RawProducer {
         const res = await conn.send(
           PRODUCE_API_KEY,
           PRODUCE_VERSION,
-          () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [batch] }] }]),
+          () => createProduceRequest(this.#opts.acks, this.#opts.timeoutMs, [{ topic, partitions: [{ partition, records: [batch] }] }], who.transactionalId),
           parseProduceResponse,
         );
         const p = res.get(topic)?.find((x) => x.partition === partition);
         if (!p) throw new KafkaError(`produce ${topic}/${partition}: partition missing from the response`);
         if (p.errorCode === ErrorCode.NONE || p.errorCode === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) return p.baseOffset;
+        if (who.transactionalId !== null && isFencedCode(p.errorCode))
+          throw new ProducerFencedError(who.transactionalId, `produce ${topic}/${partition}`, p.errorCode, { topic, partition });
         const detail = [p.errorMessage, ...p.recordErrors.map((e) => e.message)].filter(Boolean).join('; ');
         const err = new KafkaError(`produce ${topic}/${partition}: ${errorName(p.errorCode)}${detail ? ` (${detail})` : ''}`, p.errorCode, {
           topic,

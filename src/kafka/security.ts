@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions as TLSConnectionOptions } from 'node:tls';
-import type { ConnectionOptions, SASLOptions } from '@platformatic/kafka';
+import type { ConnectionOptions, SASLOptions } from './lib.js';
 import { UserError } from '../util/errors.js';
 import { oidcTokenProvider } from './oauth.js';
 

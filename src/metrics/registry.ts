@@ -276,15 +276,19 @@ export class KafkaBackupMetrics implements BackupMetricsSink, RestoreMetricsSink
     this.#errors.inc({ operation });
   }
 
-  /** Registered on first use: only a distributed backup's endpoint shows the worker gauges. */
+  /** Registered on first use: only a distributed backup's or restore's endpoint shows the worker gauges. */
   workerGroup(generation: number, partitionsOwned: number): void {
     this.#workerGauges ??= {
       generation: new Gauge({
         name: 'kafka_backup_worker_group_generation',
-        help: 'Distributed backup: the group generation this worker last joined',
+        help: 'Distributed backup or restore: the group generation this worker last joined',
         registers: [this.registry],
       }),
-      owned: new Gauge({ name: 'kafka_backup_worker_partitions_owned', help: 'Distributed backup: partitions this worker owns', registers: [this.registry] }),
+      owned: new Gauge({
+        name: 'kafka_backup_worker_partitions_owned',
+        help: 'Distributed backup or restore: partitions this worker owns',
+        registers: [this.registry],
+      }),
     };
     this.#workerGauges.generation.set(generation);
     this.#workerGauges.owned.set(partitionsOwned);

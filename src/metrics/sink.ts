@@ -32,4 +32,6 @@ export interface RestoreMetricsSink {
   /** A target partition finished. */
   partitionDone(topic: string, partition: number): void;
   error(operation: string): void;
+  /** Distributed restore (restore.workers), every report: the group generation and the target partitions this worker owns. */
+  workerGroup?(generation: number, partitionsOwned: number): void;
 }

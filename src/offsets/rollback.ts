@@ -11,7 +11,7 @@
  * active members is never altered.
  */
 import { randomBytes } from 'node:crypto';
-import { Admin, type AdminOptions } from '@platformatic/kafka';
+import { Admin, type AdminOptions } from '../kafka/lib.js';
 import { z } from 'zod';
 import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { KafkaAdmin } from '../kafka/admin.js';

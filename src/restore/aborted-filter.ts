@@ -3,10 +3,16 @@ import type { SegmentEntry } from '../format/partition-index.js';
 
 /**
  * What a read_committed consumer skips in one partition's stored batches: control batches
- * (transaction markers) and the batches of aborted transactions. The same rule as the restore's
- * record stream (record-stream.ts): aborted transactions are tracked per segment from the
- * segment's own list, and a producer's transaction ends at its next control batch. The segment
- * must be read whole when its list is not empty (the markers may sit in any of its blocks).
+ * (transaction markers) and the batches of aborted transactions; the restore's record stream
+ * (record-stream.ts) and `cat` both use it. A producer's transaction ends at its next control batch.
+ *
+ * Aborted transactions are tracked per segment, from the segment's own list: it names every aborted
+ * transaction whose range overlaps the segment (one that began earlier and is still open at the
+ * segment's first offset included). A global walk over the partition's list would need to see every
+ * transaction marker, but a restore leaves out segments (outside the window, or holding only
+ * markers): a producer whose abort marker sits in such a segment would stay "aborted" and its later
+ * committed transactions would be dropped. The segment must be read whole when its list is not
+ * empty (the markers may sit in any of its blocks).
  */
 export class AbortedFilter {
   readonly #lastMarker = new Map<string, number>();

@@ -17,6 +17,7 @@ import { schemaIdRewriterFor } from './schema-ids.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import type { RestoreState, TargetPartitionState } from '../format/restore-state.js';
 import { RestoreStateStore, type ReportLocation } from './state-store.js';
+import { createSingleProcessState, refuseWorkersState } from './workers/mode-guard.js';
 
 const log = logger('restore');
 
@@ -88,6 +89,9 @@ async function openState(
     partitions: {},
   };
   if (previous) log.info({ restoreId }, 'resuming an interrupted restore');
+  // Never the state of distributed workers (restore.workers): refused, and a new state is created once.
+  await refuseWorkersState(opts.store, opts.backupId, restoreId, previous);
+  if (!previous) await createSingleProcessState(opts.store, opts.backupId, restoreId, state);
   // Saved before anything is produced: a store that refuses writes stops the restore here, target untouched.
   await states.save(state);
   return { states, state, resumed: previous !== undefined };
@@ -146,7 +150,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
   try {
     const { states, state, resumed } = await openState(opts, restoreId, started);
     try {
-      await prepareTargets(opts, plan, cluster, admin, state, warnings);
+      await prepareTargetsRacing(opts, plan, cluster, admin, state, warnings, resumed);
     } catch (err) {
       // Refused before anything was written: a new restore leaves no state behind (the backup stays as it was).
       if (!resumed) await states.discard().catch(() => {});
@@ -158,7 +162,7 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
     opts.metrics?.partitionsPlanned(jobs.length);
     opts.metrics?.recordsPlanned?.(plan.recordsEstimate, plan.recordsLowerBound === plan.recordsUpperBound);
     const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
-    const stats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
+    const stats: RestoreStats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
     const results: PartitionResult[] = [];
     const checkpoint = checkpointEvery(opts, states, state);
     const ctx: JobContext = {
@@ -190,27 +194,70 @@ export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {
       await states.save(state);
     }
     const offsetMap = Object.values(state.partitions).flatMap((p) => p.runs);
-    const restored = offsetMap.reduce((n, r) => n + r.count, 0);
-    const result: RestoreResult = {
-      restoreId,
-      plan,
-      partitions: results.sort((a, b) => a.targetTopic.localeCompare(b.targetTopic) || a.targetPartition - b.targetPartition),
-      restored,
-      skippedOutsideWindow: Math.max(0, plan.recordsInBackup - restored - stats.abortedSkipped),
-      abortedSkipped: stats.abortedSkipped,
-      bytesRead: stats.bytesRead,
-      reusedBatches: stats.reused,
-      rebuiltBatches: stats.rebuilt,
-      durationMs: Date.now() - started,
-      offsetMap,
-      warnings,
-      resumed,
-    };
+    const result = buildRestoreResult({ restoreId, plan, partitions: results, offsetMap, stats, started, warnings, resumed });
     if (!opts.signal?.aborted) await finish(opts, states, state, result);
     return result;
   } finally {
     await admin.close();
     await cluster.close();
+  }
+}
+
+/** What a restore's jobs counted besides the offset map (shared by the single-process and the distributed restore). */
+export interface RestoreStats {
+  skippedOutsideWindow: number;
+  abortedSkipped: number;
+  bytesRead: number;
+  reused: number;
+  rebuilt: number;
+}
+
+/**
+ * The one place a RestoreResult is assembled (single-process and distributed restore): partitions
+ * sorted by target, `restored` summed from the offset map (the exact record count), and the records
+ * outside the window derived from it.
+ */
+export function buildRestoreResult(r: {
+  restoreId: string;
+  plan: RestorePlan;
+  partitions: PartitionResult[];
+  offsetMap: OffsetRun[];
+  stats: RestoreStats;
+  started: number;
+  warnings: string[];
+  resumed: boolean;
+}): RestoreResult {
+  const restored = r.offsetMap.reduce((n, run) => n + run.count, 0);
+  return {
+    restoreId: r.restoreId,
+    plan: r.plan,
+    partitions: [...r.partitions].sort((a, b) => a.targetTopic.localeCompare(b.targetTopic) || a.targetPartition - b.targetPartition),
+    restored,
+    skippedOutsideWindow: Math.max(0, r.plan.recordsInBackup - restored - r.stats.abortedSkipped),
+    abortedSkipped: r.stats.abortedSkipped,
+    bytesRead: r.stats.bytesRead,
+    reusedBatches: r.stats.reused,
+    rebuiltBatches: r.stats.rebuilt,
+    durationMs: Date.now() - r.started,
+    offsetMap: r.offsetMap,
+    warnings: r.warnings,
+    resumed: r.resumed,
+  };
+}
+
+/**
+ * prepareTargets, tried again once when a new restore's target topics were created by another process at
+ * the same moment (restore workers starting together with this run lose the state's create and refuse).
+ */
+async function prepareTargetsRacing(...args: [...Parameters<typeof prepareTargets>, boolean]): Promise<void> {
+  const [opts, plan, cluster, admin, state, warnings, resumed] = args;
+  try {
+    await prepareTargets(opts, plan, cluster, admin, state, warnings);
+  } catch (err) {
+    if (resumed || err instanceof UserError) throw err;
+    log.info({ err: (err as Error).message }, 'preparing the target failed (another process creating its topics?); looking again');
+    await new Promise((r) => setTimeout(r, 500));
+    await prepareTargets(opts, plan, cluster, admin, state, warnings);
   }
 }
 

@@ -7,6 +7,7 @@ export { reportJson, restoreIdFor, runRestore, type PartitionResult, type Restor
 export { readOriginalOffset } from './headers.js';
 export type { RestoreOptions } from './options.js';
 export { runDistributedRestore } from './workers/distributed.js';
+export { listRestoresStatus, loadRestoreStatus, type RestoreListEntry, type RestoreStatus } from './restore-status.js';
 export { planRestore, refineWithFooters, type PlannedPartition, type PlannedTopic, type RestorePlan } from './plan.js';
 export { readFooter, readSegmentBatches } from './segment-source.js';
 export { RestoreStateStore } from './state-store.js';

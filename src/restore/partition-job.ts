@@ -33,6 +33,8 @@ interface Position {
   map: OffsetMapBuilder;
   tail: ResumeTail | undefined;
   nextTarget: number;
+  /** The partition's settled end when the job started: a transactional job's first batch lands there (after the markers). */
+  end: number;
   /** Restored records already on the target: skipped in the stream, mapped, not written again. */
   skip: number;
   /** Of those, the ones the state already counts. */
@@ -51,16 +53,26 @@ async function resumePosition(job: TargetJob, ctx: JobContext): Promise<Position
   // so they must be exactly the next records; each is checked by content, then skipped and
   // mapped to the offset it got (resume.ts). The end is read once nothing is left above the HW.
   const end = (await settledEnds(cluster, admin, job.targetTopic, [job.targetPartition], opts.produceTimeoutMs)).get(job.targetPartition) ?? 0;
-  const expected = ps.initial_end_offset + ps.produced;
+  // In transactions, markers take offsets too: our records end where the last mapped run ends.
+  const txn = ctx.transaction !== undefined;
+  const expected = txn ? mappedEnd(ps) : ps.initial_end_offset + ps.produced;
   if (end < expected) {
     throw new UserError(
       'TARGET_CHANGED',
       `${key}: the target partition ends at offset ${end} but this restore had already written up to ${expected}; it was truncated or recreated since. Delete the restore state ${stateKey} to start over.`,
     );
   }
-  const tail = end > expected ? await ResumeTail.read(cluster, job.targetTopic, job.targetPartition, expected, end, stateKey) : undefined;
-  if (tail) log.info({ partition: key, records: tail.size }, 'records reached the target after the last checkpoint; checked to be ours, not written again');
-  return { key, ps, map, tail, nextTarget: expected, skip: end - ps.initial_end_offset, before: ps.produced };
+  // In transactions only what a read_committed consumer sees counts: a former owner's aborted chunk and the markers do not.
+  const tail = end > expected ? await ResumeTail.read(cluster, job.targetTopic, job.targetPartition, expected, end, stateKey, txn) : undefined;
+  if (tail?.size)
+    log.info({ partition: key, records: tail.size }, 'records reached the target after the last checkpoint; checked to be ours, not written again');
+  const skip = txn ? ps.produced + (tail?.size ?? 0) : end - ps.initial_end_offset;
+  return { key, ps, map, tail, nextTarget: expected, end, skip, before: ps.produced };
+}
+
+/** The target offset after this partition's last mapped record (its initial end when none). */
+export function mappedEnd(ps: TargetPartitionState): number {
+  return ps.runs.reduce((end, r) => Math.max(end, r.target + r.count), ps.initial_end_offset);
 }
 
 /** Streams one planned source into the partition, producing in batches of produce_batch_size (or 1 MiB). */
@@ -71,8 +83,10 @@ async function restoreSource(job: TargetJob, src: PlannedPartition, pos: Positio
       pos.before--;
       return;
     }
-    pos.tail?.match(content(), sourceOffset);
-    pos.map.add(src.sourceTopic, src.sourcePartition, sourceOffset, pos.nextTarget++);
+    // The offset the record has on the target (consecutive, except across transaction markers).
+    const at = pos.tail?.match(content(), sourceOffset) ?? pos.nextTarget;
+    pos.map.add(src.sourceTopic, src.sourcePartition, sourceOffset, at);
+    pos.nextTarget = at + 1;
     pos.ps.produced++;
   };
   const streamStats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0 };
@@ -93,12 +107,14 @@ async function restoreSource(job: TargetJob, src: PlannedPartition, pos: Positio
     await ctx.recordLimiter?.take(pendingRecords, opts.signal);
     await ctx.byteLimiter?.take(pendingBytes, opts.signal);
     await ctx.beforeProduce?.();
-    const res = await producer.send(
-      job.targetTopic,
-      job.targetPartition,
-      pending.map((b) => b.batch),
-    );
+    const batches = pending.map((b) => b.batch);
+    const txn = ctx.transaction;
+    // In transactions the first chunk lands after whatever markers ended the partition when the job started.
+    if (txn) pos.nextTarget = Math.max(pos.nextTarget, pos.end);
+    const res = txn ? await txn.send(batches) : await producer.send(job.targetTopic, job.targetPartition, batches);
     checkContiguous(pos.key, res[0]!.baseOffset, pos.nextTarget);
+    // Mapped only once committed: the state never counts records a read_committed consumer does not see.
+    await txn?.commit();
     let t = pos.nextTarget;
     pending.forEach((b, i) => {
       // acks 0 reports no offset: the records follow on from the partition's end (we are its only writer).
@@ -108,7 +124,8 @@ async function restoreSource(job: TargetJob, src: PlannedPartition, pos: Positio
     });
     pos.ps.produced += pendingRecords;
     opts.metrics?.restored(job.targetTopic, job.targetPartition, pendingRecords, pendingBytes);
-    pos.nextTarget = t;
+    // The commit marker takes the offset after the chunk.
+    pos.nextTarget = txn ? t + 1 : t;
     pos.ps.runs = pos.map.runs;
     ctx.markDirty();
     pending = [];

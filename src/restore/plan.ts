@@ -1,5 +1,5 @@
 import { keys } from '../format/layout.js';
-import type { Manifest, ManifestTopic } from '../format/manifest.js';
+import { snapshotPartitionShort, type Manifest, type ManifestTopic } from '../format/manifest.js';
 import { readPartitionIndex, type PartitionIndex, type SegmentEntry } from '../format/partition-index.js';
 import { readBackupIndex, requireBackupManifest } from '../format/seed/backup.js';
 import { isSeedEntry } from '../format/seed/manifest.js';
@@ -392,7 +392,7 @@ function noteShortfall(out: ShortPartition[], manifest: Manifest, t: ManifestTop
   const mp = t.partitions.find((x) => x.partition === p);
   if (!mp) return;
   // No index: nothing of the partition is backed up, which is a loss only if it held records.
-  if ((idx?.next_offset ?? mp.log_start_offset) < mp.end_offset) out.push({ name: `${t.name}/${p}`, reached: idx?.next_offset ?? null, end: mp.end_offset });
+  if (snapshotPartitionShort(mp, idx?.next_offset)) out.push({ name: `${t.name}/${p}`, reached: idx?.next_offset ?? null, end: mp.end_offset });
 }
 
 /**

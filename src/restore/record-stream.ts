@@ -1,5 +1,6 @@
 import { batchReuseProblem, decodeBatch, encodeBatch, readBatchHeader, scanBatch, type KafkaRecord } from '../kafka/protocol/record-batch.js';
 import type { ObjectStore } from '../storage/store.js';
+import { AbortedFilter } from './aborted-filter.js';
 import { TimeWindow } from '../util/time-window.js';
 import { originHeaders, stripOffsetHeaders } from './headers.js';
 import type { PlannedPartition } from './plan.js';
@@ -36,14 +37,7 @@ export interface StreamOptions {
  * batches (transaction markers) are never produced.
  */
 export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, o: StreamOptions): AsyncGenerator<OutBatch> {
-  // Aborted transactions are tracked per segment, from the segment's own list: it names every
-  // aborted transaction whose range overlaps the segment (one that began earlier and is still
-  // open at the segment's first offset included). A global walk over pp.abortedTransactions would
-  // need to see every transaction marker, but the plan leaves out segments (outside the window,
-  // or holding only markers): a producer whose abort marker sits in such a segment would stay
-  // "aborted" and its later committed transactions would be dropped.
-  const lastMarker = new Map<string, number>();
-  const abortedProducers = new Set<string>();
+  const aborts = new AbortedFilter();
   const transform = o.includeOriginalOffsetHeader || o.stripOffsetHeaders;
   const outHeaders = (r: KafkaRecord) => {
     const headers = o.stripOffsetHeaders ? stripOffsetHeaders(r.headers) : r.headers;
@@ -53,31 +47,16 @@ export async function* restoreBatches(store: ObjectStore, pp: PlannedPartition, 
   const outKey = (r: KafkaRecord) => (o.schemaIds ? o.schemaIds.rewrite(r.key, where(r, 'key')) : r.key);
   const outValue = (r: KafkaRecord) => (o.schemaIds ? o.schemaIds.rewrite(r.value, where(r, 'value')) : r.value);
   for (const seg of pp.segments) {
-    const first = seg.entry.first_offset;
-    const aborted = [...seg.entry.aborted_transactions].sort((a, b) => a.first_offset - b.first_offset);
-    abortedProducers.clear();
-    let ai = 0;
-    for (; ai < aborted.length && aborted[ai]!.first_offset < first; ai++) {
-      // Open at the segment start unless this stream already saw the producer's marker after it began
-      // (older backups list transactions that ended just before the segment too).
-      const a = aborted[ai]!;
-      const seen = lastMarker.get(String(a.producer_id));
-      if (seen === undefined || seen < a.first_offset) abortedProducers.add(String(a.producer_id));
-    }
+    aborts.startSegment(seg.entry);
     // A segment with aborted transactions is read whole even when the window cuts it: the blocks
     // outside the window may hold the markers that end them.
-    const read = aborted.length > 0 ? TimeWindow.ALL : o.window;
+    const read = seg.entry.aborted_transactions.length > 0 ? TimeWindow.ALL : o.window;
     for await (const { batch, bytes } of readSegmentBatches(store, seg.entry, read)) {
       o.stats.bytesRead += bytes;
       const h = readBatchHeader(batch);
-      const last = Number(h.lastOffset);
-      while (ai < aborted.length && aborted[ai]!.first_offset <= last) abortedProducers.add(String(aborted[ai++]!.producer_id));
-      if (h.isControl) {
-        abortedProducers.delete(String(h.producerId));
-        lastMarker.set(String(h.producerId), Number(h.baseOffset));
-        continue;
-      }
-      if (h.isTransactional && abortedProducers.has(String(h.producerId))) {
+      const skipped = aborts.skip(h);
+      if (skipped === 'control') continue;
+      if (skipped === 'aborted') {
         o.stats.abortedSkipped += h.recordCount;
         continue;
       }

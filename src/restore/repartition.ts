@@ -1,6 +1,7 @@
-import { murmur2 } from '@platformatic/kafka';
+import { murmur2 } from '../kafka/lib.js';
 import { EARLIEST, LATEST, type KafkaAdmin } from '../kafka/admin.js';
 import type { KafkaCluster } from '../kafka/cluster.js';
+import type { PartitionTransactions } from '../kafka/transactions.js';
 import type { RawProducer } from '../kafka/producer.js';
 import { decodeBatch, encodeBatch, type KafkaRecord } from '../kafka/protocol/record-batch.js';
 import { UserError } from '../util/errors.js';
@@ -42,6 +43,12 @@ export interface RepartitionContext {
   markDirty: () => void;
   /** Runs before each produce request of a target partition (distributed restore: the fenced checkpoint, src/restore/workers). */
   beforeProduce?: () => Promise<void>;
+  /**
+   * Distributed restore: the target partition is written in transactions under its own transactional id
+   * (src/kafka/transactions.ts), one per produced chunk, so the broker fences a former owner. Unset: the
+   * idempotent producer, no transactions (the single-process restore).
+   */
+  transaction?: PartitionTransactions;
 }
 
 interface Lane {

@@ -17,11 +17,12 @@
  *    foreign record in the offset map). Only the records past the checkpoint are read: cheap.
  */
 import { createHash } from 'node:crypto';
-import { offsetForLeaderEpochV4 } from '@platformatic/kafka';
+import { offsetForLeaderEpochV4 } from '../kafka/lib.js';
 import { LATEST, type KafkaAdmin } from '../kafka/admin.js';
 import type { KafkaCluster } from '../kafka/cluster.js';
 import { fetchPartition } from '../kafka/fetcher.js';
-import { decodeBatch, readBatchHeader, splitBatches, type RecordHeader } from '../kafka/protocol/record-batch.js';
+import type { AbortedTransaction } from '../kafka/protocol/fetch.js';
+import { type BatchHeader, decodeBatch, readBatchHeader, splitBatches, type RecordHeader } from '../kafka/protocol/record-batch.js';
 import { KafkaError, UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import { sleep } from '../util/time.js';
@@ -145,18 +146,37 @@ export class ResumeTail {
     this.#stateKey = stateKey;
   }
 
-  /** `stateKey` names the restore state, for the message of a refusal. */
-  static async read(cluster: KafkaCluster, topic: string, partition: number, from: number, to: number, stateKey: string): Promise<ResumeTail> {
+  /**
+   * `stateKey` names the restore state, for the message of a refusal. `committedOnly` (a partition written
+   * in transactions, src/restore/workers): what a read_committed consumer sees, so transaction markers and
+   * the records of aborted transactions (a former owner's chunk it never committed) are not in the tail.
+   */
+  static async read(
+    cluster: KafkaCluster,
+    topic: string,
+    partition: number,
+    from: number,
+    to: number,
+    stateKey: string,
+    committedOnly = false,
+  ): Promise<ResumeTail> {
     const records: TargetRecord[] = [];
+    const aborted = new CommittedFilter();
     let offset = from;
     while (offset < to) {
       const at = offset;
-      const res = await fetchPartition(cluster, topic, partition, BigInt(offset), { maxWaitMs: 0, maxBytes: 4 * 1024 * 1024 });
+      const res = await fetchPartition(cluster, topic, partition, BigInt(offset), { maxWaitMs: 0, maxBytes: 4 * 1024 * 1024, readCommitted: committedOnly });
       const { batches } = splitBatches(res.records);
       if (batches.length === 0)
         throw new KafkaError(`${topic}/${partition}: no records at offset ${offset} though the partition ends at ${to}`, undefined, { topic, partition });
+      aborted.startFetch(res.abortedTransactions);
       for (const b of batches) {
         const h = readBatchHeader(b);
+        if (committedOnly && aborted.skip(h)) {
+          // A marker or an aborted record: not visible to a read_committed consumer, never one of ours.
+          offset = Math.max(offset, Number(h.lastOffset) + 1);
+          continue;
+        }
         if (h.isControl) {
           for (let o = Number(h.baseOffset); o <= Number(h.lastOffset); o++) if (o >= offset && o < to) records.push({ offset: o });
         } else {
@@ -188,13 +208,14 @@ export class ResumeTail {
     return this.#next < this.#records.length;
   }
 
-  /** The next record the restore would write must be the next one on the target. */
-  match(expected: RecordContent, sourceOffset: number): void {
+  /** The next record the restore would write must be the next one on the target; returns its target offset. */
+  match(expected: RecordContent, sourceOffset: number): number | undefined {
     const t = this.#records[this.#next];
-    if (!t) return;
+    if (!t) return undefined;
     const same = t.digest !== undefined && t.digest === digest(expected) && (t.timestamp === undefined || t.timestamp === expected.timestamp);
     if (!same) throw this.#foreign(t.offset, `is not the record this restore would write there (source offset ${sourceOffset})`);
     this.#next++;
+    return t.offset;
   }
 
   /** After the restore's whole sequence: target records left over are not ours. */
@@ -209,6 +230,28 @@ export class ResumeTail {
       `${this.#key}: the record at offset ${offset} ${why}: another producer wrote to the partition after this restore was interrupted (offsets ${this.#records[0]!.offset}..${this.#to - 1} were written after its last checkpoint). Refusing to count foreign records as restored; remove them (or restore into a new topic with topic_mapping) and delete the restore state ${this.#stateKey} to start over.`,
       { partition: this.#key, offset },
     );
+  }
+}
+
+/**
+ * What a read_committed consumer skips in fetched batches: control batches (transaction markers) and
+ * the batches of a producer whose aborted transaction (the fetch response's list) is open at them.
+ */
+class CommittedFilter {
+  readonly #open = new Set<bigint>();
+  #aborted: AbortedTransaction[] = [];
+
+  startFetch(aborted: readonly AbortedTransaction[]): void {
+    this.#aborted = [...aborted].sort((a, b) => (a.firstOffset < b.firstOffset ? -1 : a.firstOffset > b.firstOffset ? 1 : 0));
+  }
+
+  skip(h: BatchHeader): boolean {
+    while (this.#aborted.length > 0 && this.#aborted[0]!.firstOffset <= h.lastOffset) this.#open.add(this.#aborted.shift()!.producerId);
+    if (h.isControl) {
+      this.#open.delete(h.producerId);
+      return true;
+    }
+    return h.isTransactional && this.#open.has(h.producerId);
   }
 }
 

@@ -6,7 +6,7 @@
  * are reported together, one line each, with the line number.
  */
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readConfigFile } from '../config/read-file.js';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { editDistance } from '../config/load.js';
@@ -442,14 +442,6 @@ export function parseValidationConfigText(text: string, fileName: string, opts: 
 
 /** Reads and parses a validation config file. */
 export async function loadValidationConfig(path: string, opts: LoadValidationConfigOptions = {}): Promise<ValidationConfig> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    const why =
-      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : String(code ?? 'unreadable');
-    throw new ConfigError(`cannot read validation config file ${path}: ${why}`, undefined, { file: path });
-  }
+  const text = await readConfigFile(path, 'validation config');
   return parseValidationConfigText(text, path, opts);
 }

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { startMinio, minioInstalled, createBucket, type RunningMinio, type S3Conn } from '../../scripts/minio.js';
 import { ROOT } from '../../scripts/proc.js';
+import type { StorageSpec } from '../../src/storage/index.js';
 
 export { createBucket, bucketExists, listObjectKeys, s3Request } from '../../scripts/minio.js';
 export type { S3Conn } from '../../scripts/minio.js';
@@ -25,6 +26,21 @@ export function minioEnv(m: S3Conn): Record<string, string> {
     KB_TEST_S3_ACCESS_KEY: m.accessKey,
     KB_TEST_S3_SECRET_KEY: m.secretKey,
     KB_TEST_S3_REGION: m.region,
+  };
+}
+
+/** The storage spec of a bucket (and prefix) on the test MinIO, as a user would write it: path-style, plain HTTP. */
+export function s3Spec(conn: S3Conn, bucket: string, prefix?: string): StorageSpec {
+  return {
+    backend: 's3',
+    bucket,
+    ...(prefix !== undefined ? { prefix } : {}),
+    endpoint: conn.endpoint,
+    region: conn.region,
+    accessKey: conn.accessKey,
+    secretKey: conn.secretKey,
+    allowHttp: true,
+    pathStyle: true,
   };
 }
 

@@ -29,7 +29,10 @@ export async function produce(
   }
 }
 
-/** Every record of a partition from log start to the end, as a consumer sees it. */
+/**
+ * Every record of a partition from log start to the end, as a consumer sees it: with `readCommitted`, as a
+ * read_committed consumer does (up to the last stable offset, without the records of aborted transactions).
+ */
 export async function consumeAll(bootstrap: string, topic: string, partition: number, readCommitted = false): Promise<KafkaRecord[]> {
   const cluster = await KafkaCluster.connect({ bootstrapServers: [bootstrap] });
   const admin = new KafkaAdmin({ bootstrapServers: [bootstrap] });
@@ -39,6 +42,8 @@ export async function consumeAll(bootstrap: string, topic: string, partition: nu
     const out: KafkaRecord[] = [];
     let pos = start;
     let empty = 0;
+    // Producers whose aborted transaction is open at the current batch (a consumer's abortedTransactions rule).
+    const abortedOpen = new Set<bigint>();
     while (pos < end) {
       const res = await fetchPartition(cluster, topic, partition, pos, { readCommitted, maxWaitMs: 100 });
       const { batches } = splitBatches(res.records);
@@ -49,9 +54,13 @@ export async function consumeAll(bootstrap: string, topic: string, partition: nu
         await new Promise((r) => setTimeout(r, 100));
         continue;
       }
+      const aborted = [...res.abortedTransactions].sort((a, b) => Number(a.firstOffset - b.firstOffset));
       for (const b of batches) {
         const d = decodeBatch(b);
-        if (!d.header.isControl) for (const r of d.records) if (r.offset >= pos) out.push(r);
+        while (aborted.length > 0 && aborted[0]!.firstOffset <= d.header.lastOffset) abortedOpen.add(aborted.shift()!.producerId);
+        if (d.header.isControl) abortedOpen.delete(d.header.producerId);
+        else if (!(readCommitted && d.header.isTransactional && abortedOpen.has(d.header.producerId)))
+          for (const r of d.records) if (r.offset >= pos) out.push(r);
         pos = d.header.lastOffset + 1n;
       }
     }

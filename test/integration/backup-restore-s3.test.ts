@@ -1,18 +1,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runBackup } from '../../src/backup/engine.js';
-import { validateBackup } from '../../src/backup/validate.js';
-import { runRestore } from '../../src/restore/engine.js';
 import { openStore } from '../../src/storage/index.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
-import { getTestS3, listObjectKeys, stopTestS3 } from '../helpers/minio.js';
+import { getTestS3, listObjectKeys, stopTestS3, s3Spec } from '../helpers/minio.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
-import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
+import { backupValidateAndRestoreWindow } from '../helpers/store-round-trip.js';
+import { runCli } from '../helpers/cli.js';
 
 let bootstrap: string;
 let store: ObjectStore;
@@ -22,17 +19,7 @@ before(async () => {
   bootstrap = (await getTestKafka()).bootstrap;
   const s3 = await getTestS3();
   const bucket = await s3.freshBucket();
-  store = await openStore({
-    backend: 's3',
-    bucket,
-    prefix: 'production',
-    endpoint: s3.endpoint,
-    region: s3.region,
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-    allowHttp: true,
-    pathStyle: true,
-  });
+  store = await openStore(s3Spec(s3, bucket, 'production'));
   await createTopic(bootstrap, topic, 2);
   await produce(bootstrap, topic, 0, awkwardRecords(250, Date.UTC(2024, 10, 10), 7), 'zstd');
   await produce(bootstrap, topic, 1, awkwardRecords(250, Date.UTC(2024, 10, 10), 8), 'none');
@@ -45,50 +32,11 @@ after(async () => {
 });
 
 test('backup to S3 (MinIO), validate --deep, and a PITR restore from it', async () => {
-  const sum = await runBackup(
-    testBackupOptions(bootstrap, store, 's3-backup', [topic], {
-      compression: 'lz4',
-      segmentMaxBytes: 8192,
-      maxConcurrentPartitions: 2,
-      fetchMaxBytes: 32 * 1024,
-    }),
-  );
-  assert.equal(sum.records, 500);
-  const v = await validateBackup(store, 's3-backup', true);
-  assert.deepEqual(v.problems, []);
-  assert.equal(v.recordsChecked, 500);
-
-  const all = [...(await consumeAll(bootstrap, topic, 0)), ...(await consumeAll(bootstrap, topic, 1))];
-  const sorted = all.map((r) => Number(r.timestamp)).sort((a, b) => a - b);
-  const start = sorted[100]!;
-  const end = sorted[300]!;
-  const target = uniqueTopic('s3-pitr');
-  const res = await runRestore(
-    testRestoreOptions(bootstrap, store, 's3-backup', {
-      windowStart: start,
-      windowEnd: end,
-      topicMapping: { [topic]: target },
-      maxConcurrentPartitions: 2,
-      produceBatchSize: 100,
-    }),
-  );
-  let expectedTotal = 0;
-  for (const p of [0, 1]) {
-    const expected = (await consumeAll(bootstrap, topic, p)).filter((r) => r.timestamp >= BigInt(start) && r.timestamp <= BigInt(end));
-    const got = await consumeAll(bootstrap, target, p);
-    assert.deepEqual(
-      got.map((r) => recordKey(r)),
-      expected.map((r) => recordKey(r)),
-    );
-    expectedTotal += expected.length;
-  }
-  assert.equal(res.restored, expectedTotal);
+  await backupValidateAndRestoreWindow(bootstrap, store, 's3-backup', topic);
 });
 
 test('CLI: an S3 endpoint given by host name, without path_style, uses path-style requests: backup and restore work', async () => {
-  const ROOT = join(import.meta.dirname, '..', '..');
-  const cli = (args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+  const cli = (args: string[]) => runCli(args);
   const s3 = await getTestS3();
   const bucket = await s3.freshBucket('kb-pathstyle');
   const endpoint = new URL(s3.endpoint);
@@ -102,7 +50,7 @@ test('CLI: an S3 endpoint given by host name, without path_style, uses path-styl
       `mode: backup\nbackup_id: ps-1\nsource:\n  bootstrap_servers: [${bootstrap}]\n  topics: { include: [${topic}] }\n${storage}`,
     );
     const b = cli(['backup', '--config', join(dir, 'b.yaml')]);
-    assert.equal(b.status, 0, b.stderr);
+    assert.equal(b.code, 0, b.stderr);
     assert.ok(
       (await listObjectKeys(s3, bucket)).some((k) => k.startsWith('ps/ps-1/')),
       'objects under the prefix, in the bucket named in the path',
@@ -113,7 +61,7 @@ test('CLI: an S3 endpoint given by host name, without path_style, uses path-styl
       `mode: restore\nbackup_id: ps-1\ntarget:\n  bootstrap_servers: [${bootstrap}]\n${storage}restore:\n  topic_mapping: { ${topic}: ${target} }\n`,
     );
     const r = cli(['restore', '--config', join(dir, 'r.yaml')]);
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     for (const p of [0, 1]) {
       assert.deepEqual(
         (await consumeAll(bootstrap, target, p)).map((x) => recordKey(x)),

@@ -24,7 +24,7 @@ import type { KafkaRecord } from '../../src/kafka/protocol/record-batch.js';
 import { backupRecords } from '../helpers/backup-read.js';
 import { runCli } from '../helpers/cli.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
-import { getTestS3, listObjectKeys, stopTestS3, type TestS3 } from '../helpers/minio.js';
+import { getTestS3, listObjectKeys, stopTestS3, type TestS3, s3Spec } from '../helpers/minio.js';
 import { sleep } from '../helpers/ports.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
@@ -48,17 +48,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'kb-copy-'));
   srcPath = join(dir, 'src');
   src = await openStore({ backend: 'filesystem', path: srcPath });
-  copy = await openStore({
-    backend: 's3',
-    bucket,
-    prefix: 'offsite',
-    endpoint: s3.endpoint,
-    region: s3.region,
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-    allowHttp: true,
-    pathStyle: true,
-  });
+  copy = await openStore(s3Spec(s3, bucket, 'offsite'));
   url = `s3://${bucket}/offsite?endpoint=${encodeURIComponent(s3.endpoint)}&region=${s3.region}&path_style=true&allow_http=true`;
   env = { AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey };
   await createTopic(bootstrap, topic, 2);
@@ -247,17 +237,7 @@ describe('copy between stores', () => {
     }
     child.kill('SIGKILL');
     await exited;
-    const killed = await openStore({
-      backend: 's3',
-      bucket,
-      prefix: 'killed',
-      endpoint: s3.endpoint,
-      region: s3.region,
-      accessKey: s3.accessKey,
-      secretKey: s3.secretKey,
-      allowHttp: true,
-      pathStyle: true,
-    });
+    const killed = await openStore(s3Spec(s3, bucket, 'killed'));
     try {
       const total = await segmentCount(src);
       const present = (await listObjectKeys(s3, bucket, 'killed/')).filter((k) => k.endsWith('.kbseg')).length;

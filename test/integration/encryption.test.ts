@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RecordInput } from '../../src/kafka/protocol/record-batch.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
-import { getTestS3, listObjectKeys, minioEnv } from '../helpers/minio.js';
+import { getTestS3, listObjectKeys, minioEnv, s3Spec } from '../helpers/minio.js';
 import { consumeAll, produce, recordKey } from '../helpers/records.js';
 import { openStore } from '../../src/storage/index.js';
 import { EncryptedStore } from '../../src/storage/encrypted.js';
@@ -51,17 +51,7 @@ async function encryptedS3(): Promise<ObjectStore> {
     return { s3, bucket: await s3.freshBucket('kb-enc-contract') };
   })();
   const { s3, bucket } = await contractBucket;
-  const inner = await openStore({
-    backend: 's3',
-    bucket,
-    prefix: 'enc',
-    endpoint: s3.endpoint,
-    region: s3.region,
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-    pathStyle: true,
-    allowHttp: true,
-  });
+  const inner = await openStore(s3Spec(s3, bucket, 'enc'));
   return new EncryptedStore(inner, Buffer.alloc(32, 3), { chunkSize: 4096, keyId: 'contract' });
 }
 runStorageContract('encrypted over s3 (MinIO)', encryptedS3);
@@ -196,16 +186,7 @@ describe('encrypted backups end to end (CLI, real broker)', () => {
     const v = cli(['validate', '--path', url, '--backup-id', 'enc-s3', '--deep', '--encryption-key-env', 'KB_S3_KEY'], env);
     assert.equal(v.code, 0, v.stdout + v.stderr);
     // Raw objects, read below the encryption layer: none holds the marker or the topic name.
-    const raw = await openStore({
-      backend: 's3',
-      bucket,
-      endpoint: s3.endpoint,
-      region: s3.region,
-      accessKey: s3.accessKey,
-      secretKey: s3.secretKey,
-      pathStyle: true,
-      allowHttp: true,
-    });
+    const raw = await openStore(s3Spec(s3, bucket));
     const inner = (raw as unknown as { inner: { get(k: string): Promise<Buffer> } }).inner;
     const keys = await listObjectKeys(s3, bucket);
     assert.ok(keys.filter((k) => k.endsWith('.kbseg')).length >= 6, keys.join(', '));

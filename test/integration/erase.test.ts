@@ -27,7 +27,7 @@ import type { KafkaRecord, RecordInput } from '../../src/kafka/protocol/record-b
 import { backupRecords } from '../helpers/backup-read.js';
 import { runCli } from '../helpers/cli.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
-import { getTestS3, stopTestS3 } from '../helpers/minio.js';
+import { getTestS3, stopTestS3, s3Spec } from '../helpers/minio.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 
@@ -209,17 +209,7 @@ describe('erase a key', () => {
     const s3 = await getTestS3();
     const bucket = await s3.freshBucket('kb-erase');
     const key = randomBytes(32);
-    const inner = await openStore({
-      backend: 's3',
-      bucket,
-      prefix: 'enc',
-      endpoint: s3.endpoint,
-      region: s3.region,
-      accessKey: s3.accessKey,
-      secretKey: s3.secretKey,
-      allowHttp: true,
-      pathStyle: true,
-    });
+    const inner = await openStore(s3Spec(s3, bucket, 'enc'));
     const store = new EncryptedStore(inner, key);
     try {
       await backupOf(store, 'e1');

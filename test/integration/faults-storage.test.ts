@@ -28,7 +28,7 @@ import { S3_MAX_ATTEMPTS } from '../../src/storage/s3.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { StorageError } from '../../src/util/errors.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
-import { getTestS3, stopTestS3, type TestS3 } from '../helpers/minio.js';
+import { getTestS3, stopTestS3, type TestS3, s3Spec } from '../helpers/minio.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 import { assertBackupExact } from '../helpers/backup-read.js';
@@ -42,17 +42,7 @@ let dir: string;
 const stores: ObjectStore[] = [];
 
 async function s3Store(bucket: string, endpoint: string): Promise<ObjectStore> {
-  const st = await openStore({
-    backend: 's3',
-    bucket,
-    prefix: 'faults',
-    endpoint,
-    region: s3.region,
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-    allowHttp: true,
-    pathStyle: true,
-  });
+  const st = await openStore(s3Spec({ ...s3, endpoint }, bucket, 'faults'));
   stores.push(st);
   return st;
 }

@@ -21,7 +21,7 @@ import { FsStore } from '../../src/storage/fs.js';
 import { openStore } from '../../src/storage/index.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
-import { getTestS3 } from '../helpers/minio.js';
+import { getTestS3, s3Spec } from '../helpers/minio.js';
 import { awkwardRecords, produce } from '../helpers/records.js';
 import { testBackupOptions } from '../helpers/options.js';
 import type { BackupChildConfig } from '../helpers/backup-child.js';
@@ -193,17 +193,7 @@ describe('backup lease', () => {
       if (backend === 's3') {
         const s3 = await getTestS3();
         const bucket = await s3.freshBucket('kb-lease');
-        store = await openStore({
-          backend: 's3',
-          bucket,
-          prefix: 'p',
-          endpoint: s3.endpoint,
-          region: s3.region,
-          accessKey: s3.accessKey,
-          secretKey: s3.secretKey,
-          allowHttp: true,
-          pathStyle: true,
-        });
+        store = await openStore(s3Spec(s3, bucket, 'p'));
       } else store = new FsStore(join(dir, 'race'));
       try {
         for (let round = 0; round < 5; round++) {

@@ -6,7 +6,6 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +20,8 @@ import { FsStore } from '../../src/storage/fs.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { awkwardRecords, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
+import { runCli } from '../helpers/cli.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 let bootstrap: string;
 let dir: string;
 let store: FsStore;
@@ -170,11 +169,8 @@ test('an existing LogAppendTime target is refused (nothing written) unless resto
     `mode: restore\nbackup_id: lat\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${JSON.stringify(join(dir, 'backups'))}\nrestore:\n  keep_log_append_time: ${keep}\n  topic_mapping:\n    ${source}: ${target}\n`;
   const validate = async (keep: boolean): Promise<{ status: number | null; report: { valid: boolean; errors: string[]; warnings: string[] } }> => {
     await writeFile(cfg, yaml(keep));
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'validate-restore', '--config', cfg, '--format', 'json'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-    });
-    return { status: r.status, report: JSON.parse(r.stdout) as { valid: boolean; errors: string[]; warnings: string[] } };
+    const r = runCli(['validate-restore', '--config', cfg, '--format', 'json']);
+    return { status: r.code, report: JSON.parse(r.stdout) as { valid: boolean; errors: string[]; warnings: string[] } };
   };
   const refused = await validate(false);
   assert.equal(refused.report.valid, false);

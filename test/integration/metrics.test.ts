@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,10 +11,11 @@ import { parsePromText, sumOf, type PromSample } from '../../src/metrics/prom-te
 import { FsStore } from '../../src/storage/fs.js';
 import { MemoryStore } from '../../src/storage/memory.js';
 import { BrokerUnreachableError, KafkaError, StorageError } from '../../src/util/errors.js';
-import { ROOT, waitFor } from '../../scripts/proc.js';
+import { waitFor } from '../../scripts/proc.js';
 import { childOptions } from '../helpers/backup-child.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { awkwardRecords, produce } from '../helpers/records.js';
+import { runCli } from '../helpers/cli.js';
 
 const cfg = (over: Partial<MetricsConfig> = {}): MetricsConfig => ({
   enabled: true,
@@ -220,12 +220,8 @@ describe('metrics endpoint', () => {
         file,
         `mode: backup\nbackup_id: busy\nsource:\n  bootstrap_servers: ["${bootstrap}"]\n  topics:\n    include: ["${topic}"]\nstorage:\n  backend: filesystem\n  path: ${join(dir, 'busy')}\nmetrics:\n  port: ${port}\n  bind_address: 127.0.0.1\n`,
       );
-      const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'backup', '--config', file], {
-        cwd: ROOT,
-        encoding: 'utf8',
-        timeout: 120_000,
-      });
-      assert.equal(r.status, 0, r.stderr);
+      const r = runCli(['backup', '--config', file], { timeoutMs: 120_000 });
+      assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /Records: 20\b/);
       assert.match(r.stderr, /metrics server not started \(port \d+ is already in use\); continuing without metrics/);
     } finally {

@@ -20,8 +20,8 @@ import { startKafka, type RunningKafka } from '../../scripts/kafka.js';
 import { OidcTokenProvider } from '../../src/kafka/oauth.js';
 import { createTopic, uniqueTopic } from '../helpers/kafka.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
-import { spawn } from 'node:child_process';
 import { sleep } from '../helpers/ports.js';
+import { runCliAsync } from '../helpers/cli.js';
 
 const CLIENT = 'kb-client';
 const SECRET = 'kb-oauth-secret-4711';
@@ -73,18 +73,7 @@ after(async () => {
 });
 
 /** The CLI as a child process, asynchronously: this process serves the token endpoint meanwhile. */
-async function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const root = join(import.meta.dirname, '..', '..');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/run.ts'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 150_000);
-  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
-  clearTimeout(timer);
-  return { code, stdout, stderr };
-}
+const runCli = (args: string[]) => runCliAsync(args, { timeoutMs: 150_000 });
 
 function security(secretLine: string): string {
   return (

@@ -14,76 +14,27 @@ import type { RestoreOptions } from '../../src/restore/options.js';
 import { FsStore } from '../../src/storage/fs.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic, type TestKafka } from '../helpers/kafka.js';
+import { runCli } from '../helpers/cli.js';
+import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 import { consumeAll, produce } from '../helpers/records.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Small segments, so a backup of a few hundred records spans several. */
 function backupOpts(bootstrap: string, store: ObjectStore, backupId: string, topics: string[]): BackupOptions {
-  return {
-    backupId,
-    source: { bootstrapServers: [bootstrap] },
-    store,
-    topics: { include: topics, exclude: [] },
-    includeInternalTopics: false,
-    internalTopics: [],
-    compression: 'zstd',
-    compressionLevel: 3,
-    startOffset: 'earliest',
-    segmentMaxBytes: 4 * 1024,
-    segmentMaxIntervalMs: 60_000,
-    continuous: false,
-    pollIntervalMs: 100,
-    maxConcurrentPartitions: 4,
-    fetchMaxBytes: 64 * 1024,
-    syncIntervalSecs: 30,
-    checkpointIntervalSecs: 5,
-    includeOffsetHeaders: true,
-  };
+  return testBackupOptions(bootstrap, store, backupId, topics, { segmentMaxBytes: 4 * 1024 });
 }
 
+/** Restores keep the x-original-offset header: the offset tests read it. */
 function restoreOpts(bootstrap: string, store: ObjectStore, backupId: string, extra: Partial<RestoreOptions>): RestoreOptions {
-  return {
-    backupId,
-    store,
-    target: { bootstrapServers: [bootstrap] },
-    topics: { include: [], exclude: [] },
-    topicMapping: {},
-    partitionMapping: {},
-    includeOriginalOffsetHeader: true,
-    stripOffsetHeaders: false,
-    createTopics: true,
-    defaultReplicationFactor: -1,
-    allowNonEmptyTarget: false,
-    dryRun: false,
-    maxConcurrentPartitions: 4,
-    produceBatchSize: 1000,
-    produceAcks: -1,
-    produceTimeoutMs: 30_000,
-    checkpointIntervalSecs: 1,
-    ...extra,
-  };
+  return testRestoreOptions(bootstrap, store, backupId, { includeOriginalOffsetHeader: true, ...extra });
 }
 
 const origin = (r: KafkaRecord): number => Number(r.headers.find((h) => h.key.toString() === 'x-original-offset')!.value!.readBigInt64LE());
 const commitMap = (topic: string, offsets: Record<number, number>) =>
   new Map([[topic, new Map(Object.entries(offsets).map(([p, o]) => [Number(p), BigInt(o)]))]]);
 
-interface CliResult {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], env: Record<string, string> = {}): CliResult {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 120_000,
-    env: { ...process.env, ...env },
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { env, timeoutMs: 120_000 });
 
 interface PlanJson {
   restore_id: string;
@@ -204,7 +155,7 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
   test('plan: exact translated offsets of the latest completed restore, says which; changes nothing on the target', async () => {
     await admin.commitGroupOffsets(G.mid, commitMap(target, { 0: 3 }));
     const r = cli(['offset-reset', 'plan', '-p', dir, '-b', backupId, '-g', `${G.mid},${G.end}`, '--bootstrap-servers', bootstrap, '-f', 'json']);
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     const plan = JSON.parse(r.stdout) as PlanJson;
     assert.equal(plan.restore_id, restoreId);
     assert.match(plan.restore_choice, new RegExp(`${restoreId}.*the latest of 2 completed restores.*${oldRestoreId}`));
@@ -230,7 +181,7 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     assert.deepEqual(await live(G.end), {}, 'plan changed nothing');
 
     const text = cli(['offset-reset', 'plan', '-p', `file://${dir}`, '-b', backupId, '-g', G.mid]);
-    assert.equal(text.status, 0, text.stderr);
+    assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, new RegExp(`using restore ${restoreId}`));
     assert.match(text.stdout, new RegExp(`Group ${G.mid}: planned; records it may see twice: 0`));
 
@@ -259,13 +210,13 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
       `${G.mid},${target},1,10,10,exact,${topic},1,0`,
     ]);
     const unknown = cli(['offset-reset', 'plan', '-p', dir, '-b', 'no-such-backup']);
-    assert.equal(unknown.status, 1);
+    assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /no stored restore/);
   });
 
   test('script: kafka-consumer-groups lines with the translated offsets; -o writes a mode 755 file', async () => {
     const r = cli(['offset-reset', 'script', '-p', dir, '-b', backupId, '-g', `${G.mid},${G.start}`, '--bootstrap-servers', bootstrap]);
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^#!\/usr\/bin\/env bash\n/);
     assert.ok(
       r.stdout.includes(
@@ -279,7 +230,7 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     assert.ok(r.stdout.includes(`--group ${G.start} --topic ${target}:0 --reset-offsets --to-offset ${PRE} --execute`));
     const file = join(dir, 'reset.sh');
     const w = cli(['offset-reset', 'script', '-p', dir, '-b', backupId, '-g', G.mid, '-o', file]);
-    assert.equal(w.status, 0, w.stderr);
+    assert.equal(w.code, 0, w.stderr);
     assert.equal((await stat(file)).mode & 0o777, 0o755);
     const body = await readFile(file, 'utf8');
     assert.ok(
@@ -308,7 +259,7 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
       '--security-protocol',
       'plaintext',
     ]);
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     const snapId = /Rollback snapshot (snap-\d+-[0-9a-f]{8}) saved/.exec(r.stdout)?.[1];
     assert.ok(snapId, r.stdout);
     assert.match(r.stdout, new RegExp(`Group ${G.mid}: reset; records it may see twice: 0`));
@@ -333,9 +284,9 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     assert.deepEqual([meta.snapshot_id, meta.group_count, meta.restore_id], [snapId, 3, restoreId]);
 
     const verifyBefore = cli(['offset-rollback', 'verify', '-p', dir, '-s', snapId, '-f', 'json']);
-    assert.equal(verifyBefore.status, 1, 'the reset changed the offsets');
+    assert.equal(verifyBefore.code, 1, 'the reset changed the offsets');
     const rb = cli(['offset-rollback', 'rollback', '-p', dir, '-s', snapId, '--bootstrap-servers', bootstrap, '-f', 'json']);
-    assert.equal(rb.status, 0, rb.stderr + rb.stdout);
+    assert.equal(rb.code, 0, rb.stderr + rb.stdout);
     const res = JSON.parse(rb.stdout) as {
       result: { status: string; groups_rolled_back: number; offsets_restored: number; offsets_deleted: number };
       verification: { verified: boolean };
@@ -348,7 +299,7 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     assert.deepEqual(await live(G.mid), { 0: 3 });
     assert.deepEqual(await live(G.end), {});
     const v = cli(['offset-rollback', 'verify', '-p', dir, '-s', snapId]);
-    assert.equal(v.status, 0, v.stdout + v.stderr);
+    assert.equal(v.code, 0, v.stdout + v.stderr);
     assert.match(v.stdout, /Verified: the live offsets of 3 group\(s\) match/);
   });
 
@@ -358,7 +309,7 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     try {
       for (let i = 0; i < 100 && (await admin.describeGroups([G.manual]))[0]!.members.length === 0; i++) await sleep(100);
       const r = cli(['offset-reset', 'execute', '-p', dir, '-b', backupId, '-g', `${G.manual},${G.start}`, '--bootstrap-servers', bootstrap, '-f', 'json']);
-      assert.equal(r.status, 1);
+      assert.equal(r.code, 1);
       assert.match(r.stderr, new RegExp(`group ${G.manual} has 1 active member.*busy-consumer`));
       const rep = JSON.parse(r.stdout) as { rollback_snapshot_id: string; groups: { group_id: string; status: string }[] };
       assert.match(rep.rollback_snapshot_id, /^snap-/);
@@ -386,7 +337,7 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
       env = { KAFKA_USERNAME: kafka.sasl.username, KAFKA_PASSWORD: kafka.sasl.password };
     }
     const s = cli(['offset-rollback', 'snapshot', '-p', dir, '-g', grp, ...snapArgs, '-d', 'before manual fix', '-f', 'json'], env);
-    assert.equal(s.status, 0, s.stderr);
+    assert.equal(s.code, 0, s.stderr);
     const meta = JSON.parse(s.stdout) as {
       snapshot_id: string;
       created_at: string;
@@ -400,7 +351,7 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     assert.deepEqual([meta.group_count, meta.offset_count, meta.description, meta.restore_id], [1, 4, 'before manual fix', null]);
     if (kafka.sasl) {
       const bad = cli(['offset-rollback', 'snapshot', '-p', dir, '-g', grp, ...snapArgs.slice(0, 4), '--sasl-mechanism', 'SCRAM-MD5'], env);
-      assert.equal(bad.status, 1);
+      assert.equal(bad.code, 1);
       assert.match(bad.stderr, /--sasl-mechanism: "SCRAM-MD5" is not one of/);
       const noCreds = cli(['offset-rollback', 'snapshot', '-p', dir, '-g', grp, ...snapArgs]);
       assert.match(noCreds.stderr, /KAFKA_USERNAME and KAFKA_PASSWORD/);
@@ -427,10 +378,10 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
       venv = { KAFKA_SSL_CA_CERT: kafka.tls.caFile };
     }
     const ok = cli(['offset-rollback', 'verify', '-p', dir, '-s', meta.snapshot_id, ...verifyArgs], venv);
-    assert.equal(ok.status, 0, ok.stdout + ok.stderr);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
     await admin.commitGroupOffsets(grp, commitMap(target, { 1: 40 }));
     const bad = cli(['offset-rollback', 'verify', '-p', dir, '-s', meta.snapshot_id, ...verifyArgs, '-f', 'json'], venv);
-    assert.equal(bad.status, 1);
+    assert.equal(bad.code, 1);
     const vr = JSON.parse(bad.stdout) as {
       verified: boolean;
       groups_mismatched: number;
@@ -439,15 +390,15 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
     assert.equal(vr.verified, false);
     assert.deepEqual(vr.mismatches, [{ group_id: grp, topic: target, partition: 1, expected_offset: 12, actual_offset: 40 }]);
     const text = cli(['offset-rollback', 'verify', '-p', dir, '-s', meta.snapshot_id, ...verifyArgs], venv);
-    assert.equal(text.status, 1);
+    assert.equal(text.code, 1);
     assert.match(text.stdout, /MISMATCH: 1 group\(s\) differ/);
 
     const del = cli(['offset-rollback', 'delete', '-p', dir, '-s', meta.snapshot_id]);
-    assert.equal(del.status, 0, del.stderr);
+    assert.equal(del.code, 0, del.stderr);
     const gone = cli(['offset-rollback', 'show', '-p', dir, '-s', meta.snapshot_id]);
-    assert.equal(gone.status, 1);
+    assert.equal(gone.code, 1);
     assert.match(gone.stderr, /no offset snapshot/);
-    assert.equal(cli(['offset-rollback', 'show', '-p', dir, '-s', '../../etc']).status, 1, 'ids are checked');
+    assert.equal(cli(['offset-rollback', 'show', '-p', dir, '-s', '../../etc']).code, 1, 'ids are checked');
   });
 
   test('offset-reset-bulk: several groups in parallel, summary in the seed shape, each group exact', async () => {
@@ -468,7 +419,7 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
       '-f',
       'json',
     ]);
-    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
     const rep = JSON.parse(r.stdout) as {
       status: string;
       total_groups: number;
@@ -508,7 +459,7 @@ describe('offset-reset / offset-reset-bulk / offset-rollback commands against th
       await assertResumes(b);
     }
     const text = cli(['offset-reset-bulk', '-p', dir, '-b', backupId, '-g', BULK.slice(0, 2).join(','), '--bootstrap-servers', bootstrap]);
-    assert.equal(text.status, 0, text.stderr);
+    assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /Bulk offset reset: success: 2 of 2 group\(s\) reset/);
   });
 });

@@ -14,8 +14,7 @@ import { KAFKA_JARS_DIR } from '../../scripts/kafka.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { produce } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
-
-const ROOT = join(import.meta.dirname, '..', '..');
+import { runCli } from '../helpers/cli.js';
 
 /**
  * Issue 13 item 1: a group committed on the source cluster whose id holds a newline and `$(…)`
@@ -66,12 +65,8 @@ describe('offset-reset script: a hostile group id on the real broker', () => {
 
   test('the script, run with bash and with sh, executes nothing from the id and resets both groups on the target', async () => {
     const file = join(dir, 'reset.sh');
-    const gen = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), 'offset-reset', 'script', '-p', dir, '-b', 'inj', '--bootstrap-servers', bootstrap, '-o', file],
-      { cwd: ROOT, encoding: 'utf8', timeout: 120_000 },
-    );
-    assert.equal(gen.status, 0, gen.stderr);
+    const gen = runCli(['offset-reset', 'script', '-p', dir, '-b', 'inj', '--bootstrap-servers', bootstrap, '-o', file], { timeoutMs: 120_000 });
+    assert.equal(gen.code, 0, gen.stderr);
     const script = await readFile(file, 'utf8');
     assert.ok(script.includes(`# group "evil-${run}\\ntouch ${markers[0]}\\n#$(touch ${markers[1]})"`), script);
 

@@ -1,6 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,55 +15,21 @@ import type { RestoreOptions } from '../../src/restore/options.js';
 import { FsStore } from '../../src/storage/fs.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic, withAdmin } from '../helpers/kafka.js';
+import { runCli } from '../helpers/cli.js';
+import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 import { consumeAll, produce } from '../helpers/records.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
+const cli = (args: string[]) => runCli(args, { timeoutMs: 120_000 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Small segments, so a backup of a few hundred records spans several. */
 function backupOpts(bootstrap: string, store: ObjectStore, backupId: string, topics: string[]): BackupOptions {
-  return {
-    backupId,
-    source: { bootstrapServers: [bootstrap] },
-    store,
-    topics: { include: topics, exclude: [] },
-    includeInternalTopics: false,
-    internalTopics: [],
-    compression: 'zstd',
-    compressionLevel: 3,
-    startOffset: 'earliest',
-    segmentMaxBytes: 4 * 1024,
-    segmentMaxIntervalMs: 60_000,
-    continuous: false,
-    pollIntervalMs: 100,
-    maxConcurrentPartitions: 4,
-    fetchMaxBytes: 64 * 1024,
-    syncIntervalSecs: 30,
-    checkpointIntervalSecs: 5,
-    includeOffsetHeaders: true,
-  };
+  return testBackupOptions(bootstrap, store, backupId, topics, { segmentMaxBytes: 4 * 1024 });
 }
 
+/** Restores keep the x-original-offset header: the offset tests read it. */
 function restoreOpts(bootstrap: string, store: ObjectStore, backupId: string, extra: Partial<RestoreOptions>): RestoreOptions {
-  return {
-    backupId,
-    store,
-    target: { bootstrapServers: [bootstrap] },
-    topics: { include: [], exclude: [] },
-    topicMapping: {},
-    partitionMapping: {},
-    includeOriginalOffsetHeader: true,
-    stripOffsetHeaders: false,
-    createTopics: true,
-    defaultReplicationFactor: -1,
-    allowNonEmptyTarget: false,
-    dryRun: false,
-    maxConcurrentPartitions: 4,
-    produceBatchSize: 1000,
-    produceAcks: -1,
-    produceTimeoutMs: 30_000,
-    checkpointIntervalSecs: 1,
-    ...extra,
-  };
+  return testRestoreOptions(bootstrap, store, backupId, { includeOriginalOffsetHeader: true, ...extra });
 }
 
 const origin = (r: KafkaRecord): number => Number(r.headers.find((h) => h.key.toString() === 'x-original-offset')!.value!.readBigInt64LE());
@@ -270,8 +235,6 @@ describe('consumer-group offset translation against the real broker', () => {
   });
 
   test('CLI: reset_consumer_offsets: true with the default strategy resets the groups to the translated offsets (exact), and validate-restore says so', async () => {
-    const cli = (args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
     const target = uniqueTopic('offsets-default');
     // The window leaves out source offsets 40..44 of p0 (stamped an hour earlier), so target offsets differ from source ones.
     const cfg = join(dir, 'default-strategy.yaml');
@@ -280,14 +243,14 @@ describe('consumer-group offset translation against the real broker', () => {
       `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  time_window_start: ${tA}\n  topic_mapping: { ${topic}: ${target} }\n  reset_consumer_offsets: true\n  consumer_groups: [${G.mid}, ${G.gap}]\n`,
     );
     const v = cli(['validate-restore', '--config', cfg]);
-    assert.equal(v.status, 0, v.stderr + v.stdout);
+    assert.equal(v.code, 0, v.stderr + v.stdout);
     assert.match(
       v.stdout,
       /Consumer offsets:\n {2}reset after the restore with technique exact \(the restore's offset map\) \(reset_consumer_offsets: true with the default strategy\); source positions from the group snapshot taken /,
     );
     assert.match(v.stdout, new RegExp(`groups: ${G.mid}, ${G.gap}\n`));
     const r = cli(['restore', '--config', cfg]);
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /technique exact/);
     assert.match(r.stdout, new RegExp(`Group ${G.gap}: reset`));
     const live = async (g: string) => (await admin.groupOffsets([g]))[0]!.offsets.get(target);
@@ -299,8 +262,6 @@ describe('consumer-group offset translation against the real broker', () => {
   });
 
   test('CLI: a consumer-group combination that cannot work is refused when the config is loaded, before any data is written', async () => {
-    const cli = (args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
     const target = uniqueTopic('offsets-refused');
     const base = `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  topic_mapping: { ${topic}: ${target} }\n  reset_consumer_offsets: true\n`;
     for (const [extra, key] of [
@@ -314,7 +275,7 @@ describe('consumer-group offset translation against the real broker', () => {
       const cfg = join(dir, 'refused.yaml');
       await writeFile(cfg, base + extra);
       const r = cli(['restore', '--config', cfg]);
-      assert.equal(r.status, 1, r.stdout);
+      assert.equal(r.code, 1, r.stdout);
       assert.match(r.stderr, key);
       assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
       const topics = await withAdmin(bootstrap, (a) => a.listTopics());
@@ -323,15 +284,13 @@ describe('consumer-group offset translation against the real broker', () => {
   });
 
   test('CLI: restore with reset_consumer_offsets, then three-phase-restore resuming at the failed phase', async () => {
-    const cli = (args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
     const target = uniqueTopic('offsets-cli');
     const yaml = (extra: string) =>
       `mode: restore\nbackup_id: ${backupId}\ntarget:\n  bootstrap_servers: [${bootstrap}]\nstorage:\n  backend: filesystem\n  path: ${dir}\nrestore:\n  topic_mapping: { ${topic}: ${target} }\n  include_original_offset_header: true\n${extra}`;
     const cfg = join(dir, 'restore.yaml');
     await writeFile(cfg, yaml(`  consumer_group_strategy: exact\n  reset_consumer_offsets: true\n  consumer_groups: [${G.mid}]\n`));
     const r = cli(['restore', '--config', cfg]);
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`Group ${G.mid}: reset`));
     assert.match(r.stdout, /technique exact/);
     assert.equal((await admin.groupOffsets([G.mid]))[0]!.offsets.get(target)!.get(0)!.offset, 110n);
@@ -346,20 +305,20 @@ describe('consumer-group offset translation against the real broker', () => {
     const first = cli(['three-phase-restore', '--config', cfg2]);
     await stream.close();
     await consumer.close(true);
-    assert.equal(first.status, 1);
+    assert.equal(first.code, 1);
     assert.match(first.stdout, /\[PHASE 1\/3\] done: 170 records restored/);
     assert.match(first.stdout, /\[PHASE 2\/3\] done/);
     assert.match(first.stderr, new RegExp(`group ${G.active} has 1 active member.*blocking-consumer`));
     for (let i = 0; i < 100 && (await admin.describeGroups([G.active]))[0]!.members.length > 0; i++) await sleep(100);
     const second = cli(['three-phase-restore', '--config', cfg2]);
-    assert.equal(second.status, 0, second.stderr);
+    assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /\[PHASE 1\/3\] Restoring data with offset headers: already done/);
     assert.match(second.stdout, /\[PHASE 2\/3\] Building the consumer-group offset mapping: already done/);
     assert.match(second.stdout, new RegExp(`Group ${G.active}: reset`));
     assert.equal((await admin.groupOffsets([G.active]))[0]!.offsets.get(target2)!.get(0)!.offset, 5n);
 
     const map = cli(['show-offset-mapping', '--path', dir, '--backup-id', backupId, '--format', 'json']);
-    assert.equal(map.status, 0, map.stderr);
+    assert.equal(map.code, 0, map.stderr);
     const entries = (
       JSON.parse(map.stdout) as {
         entries: { target_topic: string; target_partition: number; source_first_offset: number; target_last_offset: number; records: number }[];

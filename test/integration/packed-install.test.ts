@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
@@ -31,7 +31,7 @@ describe('the packed and globally installed package', () => {
     // Pack a copy of the checkout, so the build that `prepack` runs never leaves a dist/ in the checkout
     // (the launcher there would run it instead of the sources the other tests use).
     const stage = join(work, 'stage');
-    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'bin', 'src', 'docs']) {
+    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'bin', 'src', 'docs', 'scripts']) {
       cpSync(join(ROOT, f), join(stage, f), { recursive: true });
     }
     symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'));
@@ -63,6 +63,10 @@ describe('the packed and globally installed package', () => {
     );
     const installed = join(prefix, 'lib', 'node_modules', 'kafka-backup');
     assert.ok(existsSync(join(installed, 'dist', 'src', 'cli', 'main.js')));
+    // The build's bundle of the Kafka library symbols (scripts/bundle-kafka.ts), not tsc's re-export of the whole library.
+    const kafkaLib = readFileSync(join(installed, 'dist', 'src', 'kafka', 'lib.js'), 'utf8');
+    assert.doesNotMatch(kafkaLib, /from ['"]@platformatic\/kafka['"]/);
+    assert.match(kafkaLib, /__lazyCompile\(ajv, /);
     assert.equal(existsSync(join(installed, 'node_modules', 'node')), false, 'the npm `node` package is not installed with the tool');
     assert.equal(existsSync(join(installed, 'node_modules', 'tsx')), false, 'tsx is not a runtime dependency');
     assert.ok(readdirSync(join(installed, 'node_modules')).length > 0);

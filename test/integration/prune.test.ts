@@ -28,10 +28,11 @@ import type { ObjectStore } from '../../src/storage/store.js';
 import { sleep } from '../../src/util/time.js';
 import { ROOT } from '../../scripts/proc.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
-import { getTestS3, stopTestS3, type TestS3 } from '../helpers/minio.js';
+import { getTestS3, stopTestS3, type TestS3, s3Spec } from '../helpers/minio.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
 import { consumeAll, produce, recordKey } from '../helpers/records.js';
 import type { PruneChildConfig } from '../helpers/prune-child.js';
+import { runCliAsync } from '../helpers/cli.js';
 
 const DAY = 86_400_000;
 const NOW = Date.now();
@@ -66,16 +67,7 @@ function recs(p: number, from: number, n: number, ts0: number): RecordInput[] {
 }
 
 /** The CLI as a child process, without blocking this process (a backup runs in it meanwhile). */
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, env: cliEnv });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCliAsync(args, { env: cliEnv });
 
 async function waitUntil(what: string, cond: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
   const until = Date.now() + timeoutMs;
@@ -89,17 +81,7 @@ before(async () => {
   bootstrap = (await getTestKafka()).bootstrap;
   s3 = await getTestS3();
   const bucket = await s3.freshBucket('prune');
-  spec = {
-    backend: 's3',
-    bucket,
-    prefix: 'prod',
-    endpoint: s3.endpoint,
-    region: s3.region,
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-    allowHttp: true,
-    pathStyle: true,
-  };
+  spec = s3Spec(s3, bucket, 'prod');
   store = await openStore(spec);
   url = `s3://${bucket}/prod?endpoint=${encodeURIComponent(s3.endpoint)}&region=${s3.region}&path_style=true&allow_http=true`;
   cliEnv = { ...process.env, AWS_ACCESS_KEY_ID: s3.accessKey, AWS_SECRET_ACCESS_KEY: s3.secretKey };

@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +13,8 @@ import { FsStore } from '../../src/storage/fs.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic, withAdmin } from '../helpers/kafka.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
+import { runCli } from '../helpers/cli.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 let bootstrap: string;
 let dir: string;
 let store: FsStore;
@@ -122,9 +121,9 @@ test('a manifest edited to carry retention.ms=1 and unclean leader election rest
     cfgFile,
     `mode: restore\nbackup_id: opts-forged\ntarget:\n  bootstrap_servers: ["${bootstrap}"]\nstorage:\n  backend: filesystem\n  path: ${JSON.stringify(join(dir, 'backups'))}\nrestore:\n  topic_mapping:\n    ${topic}: ${target}\n`,
   );
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  const cli = (...args: string[]) => runCli(args);
   const text = cli('validate-restore', '--config', cfgFile);
-  assert.equal(text.status, 0, text.stderr);
+  assert.equal(text.code, 0, text.stderr);
   assert.ok(
     text.stdout.includes(
       `Topic configs (for target topics the restore creates):\n  ${target}: max.message.bytes=2000000\n    not restored from the backup: retention.ms=1, unclean.leader.election.enable=true (not on restore.topic_configs_from_backup, or a retention that would delete restored records; set values in restore.topic_configs)`,
@@ -132,7 +131,7 @@ test('a manifest edited to carry retention.ms=1 and unclean leader election rest
     text.stdout,
   );
   const json = cli('validate-restore', '--config', cfgFile, '--format', 'json');
-  assert.equal(json.status, 0, json.stderr);
+  assert.equal(json.code, 0, json.stderr);
   assert.deepEqual((JSON.parse(json.stdout) as { topic_configs: unknown }).topic_configs, [
     { target_topic: target, applied: { 'max.message.bytes': '2000000' }, not_restored: { 'retention.ms': '1', 'unclean.leader.election.enable': 'true' } },
   ]);
@@ -195,8 +194,8 @@ test('a LogAppendTime target kept knowingly is warned about; dry_run and validat
     ['restore', '--config', cfg, '--format', 'yaml'],
     ['validate-restore', '--config', cfg, '--format', 'json'],
   ]) {
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
+    const r = runCli(args);
+    assert.equal(r.code, 0, r.stderr);
     const report = (args[0] === 'restore' ? parse(r.stdout) : JSON.parse(r.stdout)) as { valid: boolean; time_window: { start: number } };
     assert.equal(report.valid, true);
     assert.equal(report.time_window.start, Date.UTC(2024, 10, 10, 0, 0, 30));

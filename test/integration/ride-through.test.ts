@@ -27,6 +27,7 @@ import { startRestartableMinio, type RestartableMinio } from '../helpers/minio-r
 import { assertBackupExact } from '../helpers/backup-read.js';
 import { awkwardRecords } from '../helpers/records.js';
 import { sleep } from '../helpers/ports.js';
+import { s3Spec } from '../helpers/minio.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const CLI = [process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/run.ts')] as const;
@@ -51,17 +52,7 @@ after(async () => {
 });
 
 async function s3Store(bucket: string): Promise<ObjectStore> {
-  const st = await openStore({
-    backend: 's3',
-    bucket,
-    prefix: 'ride',
-    endpoint: minio.endpoint,
-    region: minio.region,
-    accessKey: minio.accessKey,
-    secretKey: minio.secretKey,
-    allowHttp: true,
-    pathStyle: true,
-  });
+  const st = await openStore(s3Spec(minio, bucket, 'ride'));
   stores.push(st);
   return st;
 }

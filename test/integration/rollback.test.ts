@@ -8,7 +8,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,16 +15,16 @@ import { join } from 'node:path';
 import type { RecordInput } from '../../src/kafka/protocol/record-batch.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { consumeAll, produce } from '../helpers/records.js';
+import { runCli } from '../helpers/cli.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const BASE = Date.UTC(2024, 10, 10, 0, 0, 0);
 const FIRST = 300;
 const MORE = 200;
 const ID = 'rb-1';
 
 function cli(args: string[]): { code: number; out: string; stdout: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/run.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
-  return { code: r.status ?? -1, out: `${r.stdout}\n${r.stderr}`, stdout: r.stdout };
+  const r = runCli(args);
+  return { code: r.code, out: `${r.stdout}\n${r.stderr}`, stdout: r.stdout };
 }
 
 function records(p: number, from: number, n: number): RecordInput[] {

@@ -14,10 +14,10 @@ import { runBackup } from '../../src/backup/engine.js';
 import type { KafkaRecord, RecordInput } from '../../src/kafka/protocol/record-batch.js';
 import { runRestore } from '../../src/restore/engine.js';
 import { FsStore } from '../../src/storage/fs.js';
-import { spawn } from 'node:child_process';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { consumeAll, produce, recordKey } from '../helpers/records.js';
 import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
+import { runCliAsync } from '../helpers/cli.js';
 
 let bootstrap: string;
 let dir: string;
@@ -73,15 +73,7 @@ function expected(r: KafkaRecord): KafkaRecord {
 }
 
 /** The CLI as a child process, awaited without blocking this process (which serves the registry stand-in). */
-function cli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
-  const root = join(import.meta.dirname, '..', '..');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src/cli/run.ts'), ...args], { cwd: root, env: { ...process.env, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv) => runCliAsync(args, { env });
 
 /** A Schema Registry stand-in: the source numbers the schemas 1, 2, 3; the target 101, 102, 103 (and has one more). */
 function registryStandIn(): Server {

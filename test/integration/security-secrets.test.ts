@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { startKafka, type RunningKafka } from '../../scripts/kafka.js';
 import { openStore } from '../../src/storage/index.js';
 import { createTopic, uniqueTopic } from '../helpers/kafka.js';
-import { getTestS3, stopTestS3, type TestS3 } from '../helpers/minio.js';
+import { getTestS3, stopTestS3, type TestS3, s3Spec } from '../helpers/minio.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 
@@ -144,16 +144,7 @@ describe('secrets never appear in logs, reports or stored objects', () => {
         assert.ok(files > 6, `walked ${files} files`);
       } else {
         // Every object in the bucket (any prefix), fetched whole.
-        const all = await openStore({
-          backend: 's3',
-          bucket,
-          endpoint: s3.endpoint,
-          region: s3.region,
-          accessKey: s3.accessKey,
-          secretKey: s3.secretKey,
-          allowHttp: true,
-          pathStyle: true,
-        });
+        const all = await openStore(s3Spec(s3, bucket));
         try {
           let objects = 0;
           for await (const o of all.list('')) {

@@ -8,9 +8,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runBackup } from '../../src/backup/engine.js';
-import { validateBackup } from '../../src/backup/validate.js';
-import { runRestore } from '../../src/restore/engine.js';
 import { openStore, parseStorageUrl } from '../../src/storage/index.js';
 import type { StorageSpec } from '../../src/storage/spec.js';
 import type { ObjectStore } from '../../src/storage/store.js';
@@ -20,7 +17,7 @@ import { ROOT } from '../../scripts/proc.js';
 import { runStorageContract } from '../helpers/storage-contract.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
 import { awkwardRecords, consumeAll, produce, recordKey } from '../helpers/records.js';
-import { testBackupOptions, testRestoreOptions } from '../helpers/options.js';
+import { backupValidateAndRestoreWindow } from '../helpers/store-round-trip.js';
 
 let gcs: RunningFakeGcs | undefined;
 const bucket = `kb-${Date.now().toString(36)}`;
@@ -107,44 +104,7 @@ describe('backup and restore through GCS', () => {
   });
 
   it('backup to GCS, validate --deep, and a PITR restore from it', async () => {
-    const sum = await runBackup(
-      testBackupOptions(bootstrap, store, 'gcs-backup', [topic], {
-        compression: 'lz4',
-        segmentMaxBytes: 8192,
-        maxConcurrentPartitions: 2,
-        fetchMaxBytes: 32 * 1024,
-      }),
-    );
-    assert.equal(sum.records, 500);
-    const v = await validateBackup(store, 'gcs-backup', true);
-    assert.deepEqual(v.problems, []);
-    assert.equal(v.recordsChecked, 500);
-
-    const all = [...(await consumeAll(bootstrap, topic, 0)), ...(await consumeAll(bootstrap, topic, 1))];
-    const sorted = all.map((r) => Number(r.timestamp)).sort((a, b) => a - b);
-    const start = sorted[100]!;
-    const end = sorted[300]!;
-    const target = uniqueTopic('gcs-pitr');
-    const res = await runRestore(
-      testRestoreOptions(bootstrap, store, 'gcs-backup', {
-        windowStart: start,
-        windowEnd: end,
-        topicMapping: { [topic]: target },
-        maxConcurrentPartitions: 2,
-        produceBatchSize: 100,
-      }),
-    );
-    let expectedTotal = 0;
-    for (const p of [0, 1]) {
-      const expected = (await consumeAll(bootstrap, topic, p)).filter((r) => r.timestamp >= BigInt(start) && r.timestamp <= BigInt(end));
-      const got = await consumeAll(bootstrap, target, p);
-      assert.deepEqual(
-        got.map((r) => recordKey(r)),
-        expected.map((r) => recordKey(r)),
-      );
-      expectedTotal += expected.length;
-    }
-    assert.equal(res.restored, expectedTotal);
+    await backupValidateAndRestoreWindow(bootstrap, store, 'gcs-backup', topic);
   });
 
   it('the CLI backs up to and restores from GCS with storage.endpoint in the YAML', async () => {

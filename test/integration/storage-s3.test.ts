@@ -10,22 +10,13 @@ import type { StorageSpec } from '../../src/storage/spec.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { StorageError } from '../../src/util/errors.js';
 import { runStorageContract } from '../helpers/storage-contract.js';
-import { getTestS3, stopTestS3, type TestS3 } from '../helpers/minio.js';
+import { getTestS3, stopTestS3, type TestS3, s3Spec } from '../helpers/minio.js';
 
 let s3: TestS3 | undefined;
 let bucket = '';
 const spec = (): StorageSpec => {
   if (!s3) throw new Error('MinIO not started');
-  return {
-    backend: 's3',
-    bucket,
-    endpoint: s3.endpoint,
-    region: s3.region,
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-    pathStyle: true,
-    allowHttp: true,
-  };
+  return s3Spec(s3, bucket);
 };
 
 before(async () => {

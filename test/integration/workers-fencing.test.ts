@@ -19,7 +19,7 @@ import { FsStore } from '../../src/storage/fs.js';
 import { openStore } from '../../src/storage/index.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { PreconditionFailedError } from '../../src/util/errors.js';
-import { getTestS3, stopTestS3 } from '../helpers/minio.js';
+import { getTestS3, stopTestS3, s3Spec } from '../helpers/minio.js';
 
 let dir = '';
 before(async () => {
@@ -175,15 +175,5 @@ let bucket: string | undefined;
 fencingSuite('s3 (MinIO)', async () => {
   const s3 = await getTestS3();
   bucket ??= await s3.freshBucket('kb-fence');
-  return openStore({
-    backend: 's3',
-    bucket,
-    endpoint: s3.endpoint,
-    region: s3.region,
-    accessKey: s3.accessKey,
-    secretKey: s3.secretKey,
-    pathStyle: true,
-    allowHttp: true,
-    prefix: `run-${Date.now()}-${Math.random().toString(36).slice(2)}`,
-  });
+  return openStore(s3Spec(s3, bucket, `run-${Date.now()}-${Math.random().toString(36).slice(2)}`));
 });

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,5 +41,27 @@ describe('bin/kafka-backup launcher', () => {
     const r = spawnSync(LAUNCHER, ['--version'], { env, encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^kafka-backup \d+\.\d+\.\d+/);
+  });
+
+  it('keeps compiled code in the user cache directory, and runs without it where that cannot be written', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kb-cache-'));
+    try {
+      const base: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+      delete base.NODE_COMPILE_CACHE;
+      delete base.NODE_DISABLE_COMPILE_CACHE;
+      const cached = spawnSync(LAUNCHER, ['--version'], { env: { ...base, XDG_CACHE_HOME: dir }, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(cached.status, 0, cached.stderr);
+      const cache = join(dir, 'kafka-backup', 'compile-cache');
+      assert.ok(existsSync(cache) && readdirSync(cache, { recursive: true }).length > 0, `compiled code cached in ${cache}`);
+      // A cache directory under a regular file cannot be created: the command runs as before, silently.
+      const file = join(dir, 'not-a-dir');
+      writeFileSync(file, '');
+      const uncached = spawnSync(LAUNCHER, ['--version'], { env: { ...base, XDG_CACHE_HOME: file }, encoding: 'utf8', timeout: 60_000 });
+      assert.equal(uncached.status, 0, uncached.stderr);
+      assert.match(uncached.stdout, /^kafka-backup \d+\.\d+\.\d+/);
+      assert.equal(uncached.stderr, '');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -3,7 +3,7 @@ import { EARLIEST, KafkaAdmin, LATEST } from '../../kafka/admin.js';
 import { KafkaCluster } from '../../kafka/cluster.js';
 import { writeJsonObject } from '../../format/json-object.js';
 import { keys } from '../../format/layout.js';
-import type { Manifest, ManifestTopic } from '../../format/manifest.js';
+import { snapshotPartitionShort, type Manifest, type ManifestTopic } from '../../format/manifest.js';
 import { emptyIndex, readPartitionIndex } from '../../format/partition-index.js';
 import { PreconditionFailedError, UserError } from '../../util/errors.js';
 import { logger } from '../../util/logger.js';
@@ -17,11 +17,15 @@ import { OpenSegmentBudget } from '../open-segment-budget.js';
 import type { BackupOptions, BackupSummary, PartitionProgress, PartitionShortfall } from '../options.js';
 import { PartitionWorker } from '../partition-worker.js';
 import { BackupThrottle } from '../throttle.js';
+import { isTransient } from '../transient.js';
+import { CircuitBreaker, CircuitOpenError } from '../../util/circuit-breaker.js';
 import { matchesFilter, missingLiterals } from '../../config/topic-selection.js';
 import { WorkerGroup, type Assignment, type WorkerFingerprint, type WorkerGroupSettings } from './group.js';
 import { OwnedPartitionStore, PartitionLostError, takeOver } from './ownership.js';
 import { mergeTopics, readManifestVersioned, updateManifest } from './shared-manifest.js';
 import { workerStatusKey, type WorkerStatus } from './status.js';
+import { announceWorker, liveUntil } from './mode-guard.js';
+import { randomBytes } from 'node:crypto';
 
 /*
   Distributed backup (backup.workers): N processes with the same config share one backup id. The
@@ -142,6 +146,17 @@ class PartitionRunner {
           return;
         }
         if (this.ac.signal.aborted) return;
+        // backup.circuit_breaker: wait out a transient failure with the others; once it opens, the worker stops.
+        const breaker = opts.breaker;
+        if (err instanceof CircuitOpenError || breaker?.openError) return;
+        if (breaker && isTransient(err)) {
+          const open = await breaker.failed(err, this.ac.signal).then(
+            () => false,
+            () => true,
+          );
+          if (open) return;
+          continue;
+        }
         failures++;
         log.warn({ topic: this.topic, partition: this.partition, err: (err as Error).message, failures }, 'partition worker failed; retrying');
         if (failures >= 5) throw err;
@@ -228,7 +243,7 @@ export async function sharedShortfall(opts: BackupOptions, m: Manifest): Promise
     for (const p of t.partitions) {
       const idx = await readPartitionIndex(opts.store, opts.backupId, t.name, p.partition);
       const reached = idx?.next_offset ?? -1;
-      if (Math.max(reached, p.log_start_offset) < p.end_offset) out.push({ topic: t.name, partition: p.partition, reached, target: p.end_offset });
+      if (snapshotPartitionShort(p, reached)) out.push({ topic: t.name, partition: p.partition, reached, target: p.end_offset });
     }
   }
   return out;
@@ -286,8 +301,12 @@ async function joinManifest(opts: BackupOptions, mine: ManifestTopic[], clusterI
  * Runs this process as one worker of a distributed backup until `opts.signal` aborts (continuous)
  * or the snapshot is complete, whichever worker reached which partition.
  */
-export async function runDistributedBackup(opts: BackupOptions & { workers: WorkerGroupSettings }): Promise<BackupSummary> {
+export async function runDistributedBackup(given: BackupOptions & { workers: WorkerGroupSettings }): Promise<BackupSummary> {
   const started = Date.now();
+  // backup.circuit_breaker, per worker: its partitions ride through transient failures; once it opens this worker
+  // stops as on SIGTERM (flushes, leaves the group) and fails with CIRCUIT_OPEN; the others go on.
+  const breaker = given.circuitBreaker ? new CircuitBreaker('backup worker', given.circuitBreaker) : undefined;
+  const opts = breaker ? { ...given, breaker, signal: given.signal ? AbortSignal.any([given.signal, breaker.signal]) : breaker.signal } : given;
   const cluster = await KafkaCluster.connect(opts.source);
   const admin = new KafkaAdmin(opts.source);
   const runners = new Map<string, PartitionRunner>();
@@ -299,12 +318,24 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
     wake();
   };
   let wake: () => void = () => {};
+  // This process's report (one key per process: the member id changes when it rejoins).
+  const statusKey = workerStatusKey(opts.backupId, `${hostname()}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const syncMs = Math.max(1, opts.syncIntervalSecs) * 1000;
+  let announced = false;
   let onAssignment: (a: Assignment) => void = () => {};
   try {
     group = new WorkerGroup(opts.source, opts.workers, workerFingerprint(opts), (a) => onAssignment(a));
     await group.checkRunningGroup(admin);
     const mine = await selectTopics(opts, cluster, admin);
     const clusterId = opts.sourceClusterId ?? cluster.clusterId ?? null;
+    // Visible before anything else is written, then refused if a single-process backup holds the lease (mode-guard.ts).
+    const report = (s: Omit<WorkerStatus, 'host' | 'pid' | 'started_at' | 'updated_at' | 'live_until' | 'group_id'>): WorkerStatus => {
+      const now = Date.now();
+      const live_until = liveUntil(now, syncMs, opts.workers.sessionTimeoutMs);
+      return { ...s, group_id: opts.workers.groupId, host: hostname(), pid: process.pid, started_at: started, updated_at: now, live_until };
+    };
+    await announceWorker(opts.store, opts.backupId, statusKey, report({ member_id: '', group_generation: -1, records_per_second: 0, partitions: [] }));
+    announced = true;
     let manifest = await joinManifest(opts, mine, clusterId, started);
     if (manifest.status === 'complete') log.info({ backupId: opts.backupId }, 'the snapshot is already complete');
 
@@ -360,7 +391,6 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
     };
     if (manifest.status !== 'complete') await group.join(manifest.topics.map((t) => t.name));
 
-    const statusKey = (): string => workerStatusKey(opts.backupId, ctx.memberId || `pending-${process.pid}`);
     const seen = new WeakMap<PartitionRunner, number>();
     let lastSyncAt = started;
     let groupsTaken = 0;
@@ -377,14 +407,9 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
         return base;
       });
       for (const r of live) if (r.book) r.book.manifestGeneration = Math.max(r.book.manifestGeneration, manifest.generation ?? 0);
-      const status: WorkerStatus = {
+      const status: WorkerStatus = report({
         member_id: ctx.memberId,
-        group_id: opts.workers.groupId,
         group_generation: generation,
-        host: hostname(),
-        pid: process.pid,
-        started_at: started,
-        updated_at: Date.now(),
         records_per_second: 0,
         partitions: [...runners.values()]
           .filter((r) => !r.lost && r.progress)
@@ -397,7 +422,7 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
             records: r.progress!.records,
             done: r.progress!.done,
           })),
-      };
+      });
       // Throughput of this process: records its partition workers added since the last sync (a partition taken
       // over counts from the first sync that sees it, not from the records already in its index).
       let added = 0;
@@ -415,13 +440,12 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
         groupsTaken = await snapshotGroups(opts, admin, new Set(manifest.topics.map((t) => t.name))).catch(() => 0);
       }
       opts.metrics?.workerGroup?.(generation, status.partitions.length);
-      if (ctx.memberId && !final) await writeJsonObject(opts.store, statusKey(), status).catch(() => {});
+      if (!final) await writeJsonObject(opts.store, statusKey, status).catch(() => {});
       opts.onProgress?.({ startedAt: started, partitions: [...runners.values()].flatMap((r) => (r.progress ? [r.progress] : [])) });
     };
 
     const statusOf = (): Manifest['status'] => manifest.status;
     // Until stopped (continuous) or until every partition of the snapshot reached its end offset.
-    const syncMs = Math.max(1, opts.syncIntervalSecs) * 1000;
     let lastSync = Date.now();
     while (!opts.signal?.aborted && failure === undefined && statusOf() !== 'complete') {
       // A snapshot worker whose partitions are all done checks every second whether the others' are.
@@ -471,12 +495,12 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
     await Promise.allSettled([...runners.values(), ...retired].map((r) => r.done));
     await group.leave();
     group = undefined;
+    if (breaker?.openError) throw breaker.openError;
     if (failure !== undefined) throw failure;
     // Every worker takes one at its end too: whichever stops last leaves the newest offsets.
     if (opts.groupSnapshots !== false)
       groupsTaken = Math.max(groupsTaken, await snapshotGroups(opts, admin, new Set(manifest.topics.map((t) => t.name))).catch(() => 0));
     await sync(await lastOne(admin, opts.workers.groupId));
-    await opts.store.delete(statusKey()).catch(() => {});
     const shortfall = opts.continuous ? [] : await sharedShortfall(opts, manifest);
     const parts = [...runners.values()].flatMap((r) => (r.progress ? [r.progress] : []));
     const sum = (f: (p: PartitionProgress) => number): number => parts.reduce((n, p) => n + f(p), 0);
@@ -496,6 +520,8 @@ export async function runDistributedBackup(opts: BackupOptions & { workers: Work
   } finally {
     for (const r of [...runners.values(), ...retired]) r.stop();
     await group?.leave();
+    // Stopped or failed, this process no longer writes: its report must not keep a single-process run out.
+    if (announced) await opts.store.delete(statusKey).catch(() => {});
     await admin.close();
     await cluster.close();
   }

@@ -5,7 +5,8 @@ import type { ObjectStore } from '../../storage/store.js';
 /*
   {backup_id}/workers/{member_id}.json — what one distributed worker owns, rewritten every sync
   interval and deleted when it leaves cleanly. `status` lists them; a worker killed without
-  leaving keeps its last file, recognisable by its old `updated_at`.
+  leaving keeps its last file, recognisable by its old `updated_at`; it counts as a running worker
+  until its `live_until` (mode-guard.ts).
 */
 
 export const workerStatusSchema = z.strictObject({
@@ -16,6 +17,11 @@ export const workerStatusSchema = z.strictObject({
   pid: z.number().int(),
   started_at: z.number().int(),
   updated_at: z.number().int(),
+  /**
+   * Until when this report says the worker is running: updated_at + 2 sync intervals + the session
+   * timeout. A single-process backup of the same id is refused while a report is live (mode-guard.ts).
+   */
+  live_until: z.number().int().optional(),
   /** Records backed up per second by this worker over its last sync interval. */
   records_per_second: z.number(),
   partitions: z.array(

@@ -8,6 +8,8 @@ import { sleep } from '../../util/time.js';
 import { print, withStore } from '../io.js';
 import { parseFormat, render } from '../output.js';
 import { liveText, statusText } from '../render/status.js';
+import { restoreListText, restoreStatusText } from '../render/restore-status.js';
+import { listRestoresStatus, loadRestoreStatus } from '../../restore/index.js';
 
 function splitList(v: string, prev: string[] = []): string[] {
   return prev.concat(
@@ -21,6 +23,8 @@ function splitList(v: string, prev: string[] = []): string[] {
 interface StatusFlags {
   path?: string;
   backupId?: string;
+  /** true: list the backup's restores; a string: that restore's status. */
+  restoreId?: string | true;
   config?: string;
   watch: boolean;
   interval: string;
@@ -37,6 +41,11 @@ function checkFlags(o: StatusFlags): void {
   if (o.dbPath !== undefined) throw new UserError('USAGE', DB_PATH_REFUSAL);
   if (o.config && (o.path || o.backupId))
     throw new UserError('USAGE', 'status: --config (live status) cannot be combined with --path/--backup-id (status from storage)');
+  if (o.restoreId !== undefined && (o.config || o.bootstrapServers))
+    throw new UserError(
+      'USAGE',
+      'status: --restore-id (a restore, from storage) goes with --path and --backup-id only, not with --config or --bootstrap-servers',
+    );
   if (o.watch && !o.config) throw new UserError('USAGE', 'status: --watch needs --config (it queries the running job’s metrics endpoint)');
   if (!o.config && (!o.path || !o.backupId))
     throw new UserError('USAGE', 'status: give --path and --backup-id (status from storage), or --config (live status of a running job)');
@@ -75,7 +84,9 @@ async function liveStatus(o: StatusFlags, format: string): Promise<void> {
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description("Progress of a backup: from storage (--path, --backup-id), or live from the running job's metrics endpoint (--config [--watch])")
+    .description(
+      "Progress of a backup: from storage (--path, --backup-id), or live from the running job's metrics endpoint (--config [--watch]); a restore's with --restore-id",
+    )
     .option('-p, --path <url>', 'storage location (static status)')
     .option('-b, --backup-id <id>', 'backup id (static status)')
     .option(
@@ -83,6 +94,7 @@ export function registerStatusCommand(program: Command): void {
       'static status: also show the lag against the current end offsets of this cluster (PLAINTEXT; comma-separated or repeated)',
       splitList,
     )
+    .option('-r, --restore-id [id]', "a restore of the backup (with --path, --backup-id): its partitions and workers; without an id, the backup's restores")
     .option('-c, --config <path>', "live status: query the metrics endpoint of this config's metrics section")
     .option('--watch', 'live status: refresh until Ctrl-C (needs --config)', false)
     .option('--interval <secs>', 'seconds between refreshes with --watch', '2')
@@ -93,6 +105,14 @@ export function registerStatusCommand(program: Command): void {
       checkFlags(o);
       if (o.config) return liveStatus(o, format);
       await withStore(o.path!, async (store) => {
+        if (o.restoreId === true) {
+          const list = await listRestoresStatus(store, o.backupId!);
+          return print(render(format, list, () => restoreListText(o.backupId!, list)));
+        }
+        if (o.restoreId !== undefined) {
+          const r = await loadRestoreStatus(store, o.backupId!, o.restoreId);
+          return print(render(format, r, () => restoreStatusText(r)));
+        }
         const s = await loadStatus(store, o.backupId!, o.bootstrapServers);
         print(render(format, s, () => statusText(s)));
       });

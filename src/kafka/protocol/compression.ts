@@ -22,7 +22,7 @@
  */
 import { availableParallelism } from 'node:os';
 import zlib from 'node:zlib';
-import { compressionsAlgorithms } from '@platformatic/kafka';
+import { compressionsAlgorithms } from '../lib.js';
 import { CorruptDataError, errorMessage } from '../../util/errors.js';
 import { Semaphore } from '../../util/semaphore.js';
 

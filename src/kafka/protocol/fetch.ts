@@ -1,4 +1,4 @@
-import { Writer, type Reader } from '@platformatic/kafka';
+import { Writer, type Reader } from '../lib.js';
 
 /*
   Fetch Request (Version: 12) => replica_id max_wait_ms min_bytes max_bytes isolation_level session_id session_epoch [topics] [forgotten_topics_data] rack_id TAG_BUFFER

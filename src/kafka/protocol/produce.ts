@@ -1,4 +1,4 @@
-import { Writer, type Reader } from '@platformatic/kafka';
+import { Writer, type Reader } from '../lib.js';
 
 /*
   Produce Request (Version: 9) => transactional_id acks timeout_ms [topic_data] TAG_BUFFER

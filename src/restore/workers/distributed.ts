@@ -8,6 +8,10 @@
  * group until every partition is done (a dead worker's partitions come back to the others after
  * the session timeout); then one worker (the one whose create-once claim wins) merges the
  * partition states into state.json, writes the report and runs the consumer-group offset phase.
+ *
+ * The broker fences a former owner too: each target partition is written in transactions under its
+ * own transactional id (transactionalIdFor), which every new owner takes over with InitProducerId
+ * before writing; a batch the former owner still sends after that is refused by the broker.
  */
 import { hostname } from 'node:os';
 import { keys } from '../../format/layout.js';
@@ -16,22 +20,42 @@ import { readRestoreState, restoreStateSchema, type OffsetRun, type RestoreState
 import type { ObjectStore } from '../../storage/store.js';
 import { KafkaAdmin, LATEST } from '../../kafka/admin.js';
 import { KafkaCluster } from '../../kafka/cluster.js';
+import { ProducerFencedError } from '../../kafka/errors.js';
 import { RawProducer } from '../../kafka/producer.js';
+import { PartitionTransactions } from '../../kafka/transactions.js';
 import { PreconditionFailedError, UserError } from '../../util/errors.js';
 import { logger } from '../../util/logger.js';
 import { Semaphore } from '../../util/semaphore.js';
 import { sleep } from '../../util/time.js';
-import { type PartitionResult, prepareTargets, type RestoreResult, reportJson, restoreIdFor } from '../engine.js';
+import { buildRestoreResult, type PartitionResult, prepareTargets, type RestoreResult, type RestoreStats, reportJson, restoreIdFor } from '../engine.js';
 import type { RestoreOptions, RestoreWorkersSettings } from '../options.js';
-import { type JobContext, restorePartition, type TargetJob, targetJobs } from '../partition-job.js';
+import { type JobContext, mappedEnd, restorePartition, type TargetJob, targetJobs } from '../partition-job.js';
+import { ResumeTail } from '../resume.js';
 import { planRestore, type RestorePlan } from '../plan.js';
 import { RateLimiter } from '../rate-limiter.js';
 import { schemaIdRewriterFor } from '../schema-ids.js';
 import { RestoreStateStore } from '../state-store.js';
-import { type RestoreAssignment, RestoreWorkerGroup } from './group.js';
+import { type RestoreAssignment, RestoreWorkerGroup, refuseIfGroupDiffers, restoreWorkerFingerprint } from './group.js';
 import { OwnedRestorePartition, RestorePartitionLostError, readPartitionStates } from './ownership.js';
+import { testStopHook } from './test-stop.js';
+import { refuseSingleProcessState } from './mode-guard.js';
+import { RestoreWorkerReporter } from './status.js';
 
 const log = logger('restore-workers');
+
+/**
+ * The transactional id of one target partition of one restore: every owner of the partition uses it,
+ * so the new owner's InitProducerId fences the former one (ACL: TransactionalId prefix `kafka-backup-restore-`).
+ */
+export function transactionalIdFor(restoreId: string, topic: string, partition: number): string {
+  return `kafka-backup-${restoreId}-${topic}-${partition}`;
+}
+
+/** How long the coordinator lets a transaction stay open before aborting it (one chunk is one transaction). */
+function transactionTimeoutMs(opts: RestoreOptions): number {
+  // At most the broker default transaction.max.timeout.ms (15 min), which InitProducerId would refuse to exceed.
+  return Math.min(900_000, Math.max(60_000, 2 * opts.produceTimeoutMs));
+}
 
 /** What the distributed restore does not support (yet), refused before anything is written. */
 function refuseUnsupported(opts: RestoreOptions, plan: RestorePlan): void {
@@ -62,6 +86,7 @@ async function sharedHeader(
   for (let attempt = 1; ; attempt++) {
     const cur = await opts.store.getVersioned(key);
     const existing = cur ? restoreStateSchema.parse(JSON.parse(cur.data.toString('utf8'))) : undefined;
+    if (existing) await refuseSingleProcessState(opts.store, opts.backupId, restoreId, existing);
     const state: RestoreState = existing ?? {
       format_version: 1,
       restore_id: restoreId,
@@ -70,6 +95,7 @@ async function sharedHeader(
       updated_at: started,
       completed_at: null,
       partitions: {},
+      workers: { group_id: opts.workers!.groupId },
     };
     try {
       await prepareTargets(opts, plan, cluster, admin, state, warnings);
@@ -136,8 +162,11 @@ class PartitionRunner {
       } catch (err) {
         if (err instanceof RestorePartitionLostError) log.warn({ partition: k }, err.message);
         // A refusal (TARGET_CHANGED: a batch landed where this restore's records do not end) stops the worker even
-        // after the partition was taken away: it is how a batch sent after losing the partition is reported.
-        else if (!ac.signal.aborted || err instanceof UserError) this.failed ??= err;
+        // after the partition was taken away, and so does the broker's fence (a batch sent after losing it, refused).
+        else if (!ac.signal.aborted || err instanceof UserError || err instanceof ProducerFencedError) {
+          if (err instanceof ProducerFencedError) log.error({ partition: k }, `fenced: ${err.message}`);
+          this.failed ??= err;
+        }
       } finally {
         release();
         if (this.#running.get(k) === entry) this.#running.delete(k);
@@ -165,14 +194,28 @@ class PartitionRunner {
     if (!owned) return;
     const state: RestoreState = { ...this.header, partitions: { [k]: structuredClone(owned.doc.state) } };
     const ps = (): NonNullable<RestoreState['partitions'][string]> => state.partitions[k]!;
+    // The broker's fence, taken before anything is read or written: the former owner's epoch is refused from here on,
+    // and the transaction it left open is aborted (its records are not counted by the resume check below).
+    const transaction = await PartitionTransactions.init(
+      this.ctx.cluster,
+      producer,
+      job.targetTopic,
+      job.targetPartition,
+      transactionalIdFor(this.restoreId, job.targetTopic, job.targetPartition),
+      {
+        transactionTimeoutMs: transactionTimeoutMs(opts),
+        testHook: testStopHook(k, () => ps().produced),
+      },
+    );
     const ctx: JobContext = {
       ...this.ctx,
       opts: { ...opts, signal },
       state,
       stateKey: owned.key,
       markDirty: () => {},
-      // The fence: a produce goes out only after this owner's swap of the state succeeded.
+      // The store's fence: a produce goes out only after this owner's swap of the state succeeded.
       beforeProduce: () => fencedSave(owned, ps, this.workers.sessionTimeoutMs / 3),
+      transaction,
     };
     try {
       await restorePartition(job, ctx);
@@ -231,6 +274,8 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
   const cluster = await KafkaCluster.connect(opts.target);
   const admin = new KafkaAdmin(opts.target);
   try {
+    const fingerprint = restoreWorkerFingerprint(opts, restoreId);
+    await refuseIfGroupDiffers(admin, workers.groupId, fingerprint);
     const { state: header, resumed } = await sharedHeader(opts, plan, cluster, admin, restoreId, started, warnings);
     const jobs = targetJobs(plan.topics);
     const jobByKey = new Map(jobs.map((j) => [`${j.targetTopic}/${j.targetPartition}`, j]));
@@ -238,9 +283,11 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
     const allKeys = [...jobByKey.keys()];
     opts.metrics?.partitionsPlanned(jobs.length);
     const producer = await RawProducer.create(cluster, { acks: opts.produceAcks, timeoutMs: opts.produceTimeoutMs });
-    const stats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
+    const stats: RestoreStats = { skippedOutsideWindow: 0, abortedSkipped: 0, bytesRead: 0, reused: 0, rebuilt: 0 };
+    // status --restore-id and the worker gauges (status.ts).
+    const reporter = new RestoreWorkerReporter({ ...opts, workers }, restoreId, Math.max(1, opts.checkpointIntervalSecs) * 1000);
     const runner = new PartitionRunner(jobByKey, header, restoreId, workers, {
-      opts,
+      opts: reporter.counting(opts),
       window: plan.window,
       cluster,
       admin,
@@ -252,9 +299,13 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
     });
     let states = await readPartitionStates(opts.store, opts.backupId, restoreId, all);
     if (!allDone(allKeys, states)) {
-      const group = new RestoreWorkerGroup(opts.target, workers, restoreId, (a) => runner.assign(a));
-      await group.join([...new Set(jobs.map((j) => j.targetTopic))]);
+      const group = new RestoreWorkerGroup(opts.target, workers, fingerprint, (a) => {
+        reporter.assigned(a);
+        runner.assign(a);
+      });
+      reporter.start();
       try {
+        await group.join([...new Set(jobs.map((j) => j.targetTopic))]);
         // Every worker stays until every partition is done: a dead worker's partitions come back to the living.
         for (;;) {
           states = await readPartitionStates(opts.store, opts.backupId, restoreId, all);
@@ -266,6 +317,7 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
       } finally {
         await runner.stopAll();
         await group.leave();
+        await reporter.stop();
       }
       if (runner.failed) throw runner.failed;
     }
@@ -273,7 +325,7 @@ export async function runDistributedRestore(opts: RestoreOptions): Promise<Resto
     if (opts.signal?.aborted || !allDone(allKeys, states)) return result;
     result.finisher = await claimFinish(opts.store, opts.backupId, restoreId, 2 * workers.sessionTimeoutMs);
     if (result.finisher) {
-      await checkTargetEnds(admin, jobs, states, result.warnings);
+      await checkTargetEnds(cluster, admin, jobs, states, result.warnings);
       for (const k of allKeys) header.partitions[k] = states.get(k)!.state;
       header.completed_at = Date.now();
       const store = new RestoreStateStore(opts.store, opts.backupId, restoreId, undefined);
@@ -318,21 +370,31 @@ export async function claimFinish(store: ObjectStore, backupId: string, restoreI
 }
 
 /**
- * Each target partition must end where this restore's records end: a record past them was written
- * by someone else (another producer, or a former owner's batch that left it after the takeover:
- * see docs/operations.md, the one case the store's fence does not cover).
+ * Each target partition must end where this restore's records end: past the last mapped record only
+ * transaction markers and aborted records (what a read_committed consumer does not see) may follow. A
+ * committed record there was written by someone else (another producer on the target topic).
  */
-async function checkTargetEnds(admin: KafkaAdmin, jobs: TargetJob[], states: Map<string, RestorePartitionState>, warnings: string[]): Promise<void> {
+async function checkTargetEnds(
+  cluster: KafkaCluster,
+  admin: KafkaAdmin,
+  jobs: TargetJob[],
+  states: Map<string, RestorePartitionState>,
+  warnings: string[],
+): Promise<void> {
   const byTopic = new Map<string, number[]>();
   for (const j of jobs) byTopic.set(j.targetTopic, [...(byTopic.get(j.targetTopic) ?? []), j.targetPartition]);
   for (const [topic, parts] of byTopic) {
     const ends = await admin.listOffsets(topic, parts, LATEST);
     for (const p of parts) {
-      const s = states.get(`${topic}/${p}`)!.state;
+      const key = `${topic}/${p}`;
+      const ours = mappedEnd(states.get(key)!.state);
       const end = Number(ends.get(p) ?? 0n);
-      const ours = s.initial_end_offset + s.produced;
-      if (end !== ours) {
-        const w = `${topic}/${p}: the partition ends at offset ${end} but this restore's records end at ${ours}: ${end - ours} record(s) past them are not in the offset map (written by another producer, or a batch a restore worker sent after losing the partition)`;
+      const foreign = end > ours ? (await ResumeTail.read(cluster, topic, p, ours, end, key, true)).size : 0;
+      if (end < ours || foreign > 0) {
+        const w =
+          end < ours
+            ? `${key}: the partition ends at offset ${end} but this restore's records end at ${ours}: it was truncated or recreated while the restore ran`
+            : `${key}: ${foreign} committed record(s) past this restore's last record (offset ${ours - 1}) are not in the offset map: written by another producer`;
         warnings.push(w);
         log.error(w);
       }
@@ -345,7 +407,7 @@ function resultOf(
   plan: RestorePlan,
   jobs: TargetJob[],
   states: Map<string, RestorePartitionState>,
-  stats: { skippedOutsideWindow: number; abortedSkipped: number; bytesRead: number; reused: number; rebuilt: number },
+  stats: RestoreStats,
   started: number,
   warnings: string[],
   resumed: boolean,
@@ -357,23 +419,6 @@ function resultOf(
     targetPartition: j.targetPartition,
     restored: states.get(`${j.targetTopic}/${j.targetPartition}`)?.state.produced ?? 0,
   }));
-  partitions.sort((a, b) => a.targetTopic.localeCompare(b.targetTopic) || a.targetPartition - b.targetPartition);
   const offsetMap: OffsetRun[] = jobs.flatMap((j) => states.get(`${j.targetTopic}/${j.targetPartition}`)?.state.runs ?? []);
-  const restored = offsetMap.reduce((n, r) => n + r.count, 0);
-  return {
-    restoreId,
-    plan,
-    partitions,
-    restored,
-    skippedOutsideWindow: Math.max(0, plan.recordsInBackup - restored - stats.abortedSkipped),
-    abortedSkipped: stats.abortedSkipped,
-    bytesRead: stats.bytesRead,
-    reusedBatches: stats.reused,
-    rebuiltBatches: stats.rebuilt,
-    durationMs: Date.now() - started,
-    offsetMap,
-    warnings,
-    resumed,
-    finisher: false,
-  };
+  return { ...buildRestoreResult({ restoreId, plan, partitions, offsetMap, stats, started, warnings, resumed }), finisher: false };
 }
