@@ -1,7 +1,11 @@
 /** The storage contract against a real S3 server (MinIO), plus S3-specific behaviour. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { openStore, parseStorageUrl } from '../../src/storage/index.js';
+import { PartPool } from '../../src/storage/part-pool.js';
+import { S3_PART_SIZE, S3Store, type S3Spec } from '../../src/storage/s3.js';
+import { uploadStream } from '../../src/storage/s3-multipart.js';
 import type { StorageSpec } from '../../src/storage/spec.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { StorageError } from '../../src/util/errors.js';
@@ -88,6 +92,67 @@ describe('s3 backend specifics', () => {
       assert.deepEqual(await store.putStream('mp/once', gen(), { ifNotExists: true }), { size: big.length });
       await assert.rejects(store.putStream('mp/once', gen(), { ifNotExists: true }), { code: 'ALREADY_EXISTS' });
       assert.ok((await store.get('mp/once')).equals(big));
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('s3 streamed uploads share one process-wide part pool', () => {
+  const MiB = 1024 * 1024;
+  /** Deterministic bytes, different for every (object, chunk). */
+  const chunk = (object: number, k: number): Buffer => {
+    const b = Buffer.allocUnsafe(MiB - 7);
+    for (let i = 0; i < b.length; i++) b[i] = (i * 31 + object * 7 + k * 13) & 0xff;
+    return b;
+  };
+  const CHUNKS = 13; // 13 MiB - 91 B: three parts of 5 MiB (the last one short)
+  async function* body(object: number): AsyncGenerator<Uint8Array> {
+    for (let k = 0; k < CHUNKS; k++) yield chunk(object, k);
+  }
+  const expected = (object: number): Buffer => Buffer.concat(Array.from({ length: CHUNKS }, (_, k) => chunk(object, k)));
+
+  it('the uploads together never hold more than maxInFlight pool parts; parts are reused; objects byte-exact', async () => {
+    const store = new S3Store(spec() as S3Spec);
+    const pool = new PartPool({ partSize: S3_PART_SIZE, maxInFlight: 2, maxIdle: 8 });
+    const uploads = 4;
+    const round = (tag: string) =>
+      Promise.all(
+        Array.from({ length: uploads }, (_, i) => uploadStream({ client: store.client, bucket, key: `pool/${tag}/${i}`, ifNotExists: true, pool }, body(i))),
+      );
+    try {
+      const sizes = await round('a');
+      for (const [i, r] of sizes.entries()) {
+        assert.equal(r.size, CHUNKS * (MiB - 7));
+        assert.ok((await store.get(`pool/a/${i}`)).equals(expected(i)), `object ${i} differs`);
+      }
+      // Four uploads of three parts each: twelve parts, never more than two lent at once.
+      assert.equal(pool.peakOutstanding, 2, 'the uploads did not send parts concurrently, or held more than the limit');
+      assert.ok(pool.allocated <= 2, `${pool.allocated} parts allocated for 2 send slots`);
+      assert.equal(pool.outstanding, 0);
+      const allocated = pool.allocated;
+      await round('b');
+      assert.equal(pool.allocated, allocated, 'the second round allocated parts instead of reusing the returned ones');
+      assert.ok((await store.get('pool/b/3')).equals(expected(3)));
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a body failing after the first part: no object, no multipart upload left open, every part given back', async () => {
+    const store = new S3Store(spec() as S3Spec);
+    const pool = new PartPool({ partSize: S3_PART_SIZE, maxInFlight: 1, maxIdle: 8 });
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      for (let k = 0; k < 8; k++) yield chunk(9, k);
+      throw new Error('producer failed');
+    }
+    try {
+      await assert.rejects(uploadStream({ client: store.client, bucket, key: 'pool/failed', ifNotExists: false, pool }, failing()), /producer failed/);
+      assert.equal(await store.exists('pool/failed'), false);
+      const open = await store.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'pool/failed' }));
+      assert.deepEqual(open.Uploads ?? [], []);
+      assert.equal(pool.outstanding, 0);
+      assert.ok(pool.peakOutstanding >= 1, 'the body never filled a first part');
     } finally {
       await store.close();
     }
