@@ -39,6 +39,19 @@ export const S3_MAX_ATTEMPTS = 10;
  */
 export const S3_PARTS_IN_FLIGHT = 4;
 
+/**
+ * A request whose socket is silent this long fails (and is retried like any transient error): the SDK
+ * sets no timeout, and a hung request would otherwise hold one of the process's S3_PARTS_IN_FLIGHT
+ * send slots, stopping every upload behind it. Idle time, not duration: a slow but moving part is fine.
+ */
+export const S3_SOCKET_TIMEOUT_MS = 120_000;
+const S3_CONNECTION_TIMEOUT_MS = 10_000;
+
+/** Knobs tests turn down; not configuration. */
+export interface S3Tuning {
+  socketTimeoutMs?: number;
+}
+
 /** The part buffers and send slots every S3 upload of the process shares (src/storage/part-pool.ts). */
 export const S3_PART_POOL = new PartPool({ partSize: S3_PART_SIZE, maxInFlight: S3_PARTS_IN_FLIGHT, maxIdle: S3_PARTS_IN_FLIGHT });
 
@@ -87,10 +100,14 @@ export class S3Store implements ObjectStore {
   readonly client: S3Client;
   readonly bucket: string;
 
-  constructor(spec: S3Spec) {
+  constructor(spec: S3Spec, tuning: S3Tuning = {}) {
     this.bucket = spec.bucket;
     this.url = `s3://${spec.bucket}`;
-    const config: S3ClientConfig = { maxAttempts: S3_MAX_ATTEMPTS, retryMode: 'standard' };
+    const config: S3ClientConfig = {
+      maxAttempts: S3_MAX_ATTEMPTS,
+      retryMode: 'standard',
+      requestHandler: { connectionTimeout: S3_CONNECTION_TIMEOUT_MS, socketTimeout: tuning.socketTimeoutMs ?? S3_SOCKET_TIMEOUT_MS },
+    };
     const region = spec.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
     if (region) config.region = region;
     else if (spec.endpoint) config.region = 'us-east-1'; // S3-compatible servers mostly ignore it

@@ -5,6 +5,7 @@
  *   proxy.failNext(6, { status: 503, code: 'SlowDown' });      // the next 6 requests are throttled
  *   proxy.failFor(3000, { status: 500, code: 'InternalError' }); // every request for 3 s
  *   proxy.failAlways({ status: 500, code: 'InternalError' });  // until clear()
+ *   proxy.hangNext(1);                                          // the next request gets no answer at all
  *   proxy.clear();
  *
  * Everything else is forwarded unchanged, Host header included, so SigV4 signatures made for
@@ -39,6 +40,10 @@ export interface HttpFaultProxy {
   failNext(n: number, fault: HttpFault): void;
   failFor(ms: number, fault: HttpFault): void;
   failAlways(fault: HttpFault): void;
+  /** The next `n` requests (matching `match`) are read and never answered, their connections left open. */
+  hangNext(n: number, match?: HttpFault['match']): void;
+  /** Requests left hanging so far. */
+  readonly hung: number;
   clear(): void;
   close(): Promise<void>;
 }
@@ -53,6 +58,8 @@ export async function startHttpFaultProxy(opts: { upstream: string; port?: numbe
   const up = new URL(opts.upstream);
   const stats: HttpFaultProxyStats = { requests: 0, faulted: 0, forwarded: 0, byKind: {} };
   let rules: Rule[] = [];
+  let hangs: { remaining: number; match?: HttpFault['match'] }[] = [];
+  let hung = 0;
 
   const pick = (method: string, url: string): HttpFault | undefined => {
     const now = Date.now();
@@ -76,6 +83,13 @@ export async function startHttpFaultProxy(opts: { upstream: string; port?: numbe
     stats.requests++;
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
+    const hang = hangs.find((h) => h.remaining > 0 && (!h.match || h.match({ method, url })));
+    if (hang) {
+      hang.remaining--;
+      hung++;
+      void drain(req); // read, never answered: the client's own timeout must end it
+      return;
+    }
     const fault = pick(method, url);
     if (fault) {
       stats.faulted++;
@@ -123,8 +137,15 @@ export async function startHttpFaultProxy(opts: { upstream: string; port?: numbe
     failAlways(fault) {
       rules.push({ fault });
     },
+    hangNext(n, match) {
+      hangs.push({ remaining: n, ...(match ? { match } : {}) });
+    },
+    get hung() {
+      return hung;
+    },
     clear() {
       rules = [];
+      hangs = [];
     },
     async close() {
       server.closeAllConnections();

@@ -17,6 +17,7 @@ import { rmSync, statfsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { runBackup } from '../../src/backup/engine.js';
 import type { BackupOptions } from '../../src/backup/options.js';
 import { validateBackup } from '../../src/backup/validate.js';
@@ -24,7 +25,7 @@ import type { RecordInput } from '../../src/kafka/protocol/record-batch.js';
 import { runRestore } from '../../src/restore/engine.js';
 import { openStore } from '../../src/storage/index.js';
 import { FsStore } from '../../src/storage/fs.js';
-import { S3_MAX_ATTEMPTS } from '../../src/storage/s3.js';
+import { S3_MAX_ATTEMPTS, S3_PART_SIZE, S3Store, type S3Spec } from '../../src/storage/s3.js';
 import type { ObjectStore } from '../../src/storage/store.js';
 import { StorageError } from '../../src/util/errors.js';
 import { createTopic, getTestKafka, stopTestKafka, uniqueTopic } from '../helpers/kafka.js';
@@ -163,6 +164,31 @@ describe('S3 answering 500/503 and throttling (HTTP fault proxy in front of MinI
     const sum = await runBackup(opts(store, 's3-down', topic));
     assert.equal(sum.status, 'complete');
     await assertBackupExact(bootstrap, store, 's3-down', topic, 1);
+  });
+
+  test('a request S3 never answers is timed out and retried: the writes complete instead of hanging, every byte in place', {
+    timeout: 120_000,
+  }, async () => {
+    const bucket = await s3.freshBucket('kb-hang');
+    // A 1 s socket timeout (the default is 120 s): a silent socket fails the request, which the SDK retries.
+    const store = new S3Store(s3Spec({ ...s3, endpoint: proxy.endpoint }, bucket) as S3Spec, { socketTimeoutMs: 1_000 });
+    stores.push(store);
+    try {
+      proxy.hangNext(2, ({ method }) => method === 'PUT');
+      const small = randomBytes(1024);
+      await store.put('small', small);
+      // A multipart body (3 parts): a hung part holds a process-wide send slot until it times out.
+      const big = randomBytes(3 * S3_PART_SIZE - 1000);
+      proxy.hangNext(1, ({ method, url }) => method === 'PUT' && url.includes('partNumber='));
+      await store.putStream('big', Readable.from([big.subarray(0, S3_PART_SIZE + 7), big.subarray(S3_PART_SIZE + 7)]));
+      assert.equal(proxy.hung, 3, 'the proxy left three requests unanswered');
+      const direct = await openStore(s3Spec(s3, bucket));
+      stores.push(direct);
+      assert.deepEqual(await direct.get('small'), small);
+      assert.deepEqual(await direct.get('big'), big);
+    } finally {
+      proxy.clear();
+    }
   });
 });
 
