@@ -83,8 +83,29 @@ export interface FetchPartitionResponse {
   lastStableOffset: bigint;
   logStartOffset: bigint;
   abortedTransactions: AbortedTransaction[];
-  /** Raw record batches as sent by the broker; may end with a partial batch. Empty when none. */
-  records: Buffer;
+  /**
+   * Raw record batches as sent by the broker; may end with a partial batch. Empty when none.
+   * Concatenated from `recordChunks` on first use (a copy): the backup's hot path splits the chunks instead.
+   */
+  readonly records: Buffer;
+  /** The same bytes as they came off the socket, in its read chunks (views, not copies; see splitBatchChunks). */
+  recordChunks: readonly Buffer[];
+  /** Byte length of `records`, without concatenating. */
+  recordsLength: number;
+}
+
+/** A partition's response whose `records` is concatenated only when asked for. */
+function partitionResponse(fields: Omit<FetchPartitionResponse, 'records' | 'recordsLength'>): FetchPartitionResponse {
+  const recordsLength = fields.recordChunks.reduce((n, c) => n + c.length, 0);
+  let records: Buffer | undefined;
+  return {
+    ...fields,
+    recordsLength,
+    get records(): Buffer {
+      records ??= fields.recordChunks.length === 1 ? fields.recordChunks[0]! : Buffer.concat(fields.recordChunks as Buffer[], recordsLength);
+      return records;
+    },
+  };
 }
 
 export interface FetchResponse {
@@ -117,7 +138,7 @@ export function createFetchRequest(req: FetchRequest): Writer {
     .appendTaggedFields();
 }
 
-const EMPTY: Buffer = Buffer.alloc(0);
+const NO_CHUNKS: readonly Buffer[] = [];
 
 export function parseFetchResponse(_correlationId: number, _apiKey: number, _apiVersion: number, r: Reader): FetchResponse {
   const throttleTimeMs = r.readInt32();
@@ -140,14 +161,15 @@ export function parseFetchResponse(_correlationId: number, _apiKey: number, _api
           }) ?? [];
         r.readInt32(); // preferred_read_replica
         let size = r.readUnsignedVarInt();
-        let records: Buffer = EMPTY;
+        let recordChunks: readonly Buffer[] = NO_CHUNKS;
         if (size > 1) {
           size--;
-          records = r.buffer.slice(r.position, r.position + size);
+          // Views of the socket's read chunks: slice() would copy every response that spans chunks (nearly all).
+          recordChunks = r.buffer.subarray(r.position, r.position + size).buffers;
           r.skip(size);
         }
         r.readTaggedFields();
-        return { partition, errorCode: pErr, highWatermark, lastStableOffset, logStartOffset, abortedTransactions: aborted, records };
+        return partitionResponse({ partition, errorCode: pErr, highWatermark, lastStableOffset, logStartOffset, abortedTransactions: aborted, recordChunks });
       },
       true,
       false,

@@ -241,6 +241,81 @@ export function splitBatches(buf: Buffer): { batches: Buffer[]; consumed: number
   return { batches, consumed: pos };
 }
 
+/**
+ * `splitBatches` over bytes held in several buffers (a Fetch response as it came off the socket, in
+ * its read chunks), without concatenating them: a batch that lies within one chunk is a view of it
+ * (no copy, no new external memory for the garbage collector to account); only a batch that spans
+ * chunks is copied into a buffer of its own. Same batches, same `consumed`, same errors as
+ * `splitBatches(Buffer.concat(chunks))`. The chunks must not be modified while the batches are used.
+ */
+export function splitBatchChunks(chunks: readonly Buffer[]): { batches: Buffer[]; consumed: number } {
+  if (chunks.length === 1) return splitBatches(chunks[0]!);
+  const batches: Buffer[] = [];
+  let remaining = chunks.reduce((n, c) => n + c.length, 0);
+  let consumed = 0;
+  let ci = 0;
+  let off = 0;
+  const head = Buffer.allocUnsafe(MAGIC_OFFSET + 1);
+  while (remaining >= LOG_OVERHEAD) {
+    while (off === chunks[ci]!.length) {
+      ci++;
+      off = 0;
+    }
+    let chunk = chunks[ci]!;
+    // The header fields splitBatches checks (batchLength, magic), read where they lie.
+    const want = Math.min(MAGIC_OFFSET + 1, remaining);
+    const h = chunk.length - off >= want ? chunk.subarray(off, off + want) : gather(chunks, ci, off, head.subarray(0, want));
+    const batchLength = h.readInt32BE(BATCH_LENGTH_OFFSET);
+    if (h.length > MAGIC_OFFSET) checkMagic(h, 0);
+    if (batchLength < BATCH_HEADER_SIZE - LOG_OVERHEAD) {
+      throw new CorruptDataError(
+        `record batch at byte ${consumed}: batchLength ${batchLength} is smaller than the ${BATCH_HEADER_SIZE}-byte header`,
+        undefined,
+        {
+          position: consumed,
+        },
+      );
+    }
+    const size = LOG_OVERHEAD + batchLength;
+    if (remaining < size) break;
+    if (chunk.length - off >= size) {
+      batches.push(chunk.subarray(off, off + size));
+      off += size;
+    } else {
+      const copy = Buffer.allocUnsafe(size);
+      let filled = 0;
+      while (filled < size) {
+        if (off === chunk.length) {
+          chunk = chunks[++ci]!;
+          off = 0;
+        }
+        const n = Math.min(chunk.length - off, size - filled);
+        chunk.copy(copy, filled, off, off + n);
+        filled += n;
+        off += n;
+      }
+      batches.push(copy);
+    }
+    remaining -= size;
+    consumed += size;
+  }
+  return { batches, consumed };
+}
+
+/** Copies `into.length` bytes starting at chunk `ci`, offset `off` (they span chunks) into `into`. */
+function gather(chunks: readonly Buffer[], ci: number, off: number, into: Buffer): Buffer {
+  let filled = 0;
+  while (filled < into.length) {
+    const c = chunks[ci]!;
+    const n = Math.min(c.length - off, into.length - filled);
+    c.copy(into, filled, off, off + n);
+    filled += n;
+    ci++;
+    off = 0;
+  }
+  return into;
+}
+
 // ---- CRC -------------------------------------------------------------------------------------
 
 /** CRC-32C of bytes [attributes, end) of a whole batch, as stored in its crc field. */
