@@ -4,7 +4,7 @@ import type { KafkaCluster } from '../kafka/cluster.js';
 import { ErrorCode } from '../kafka/errors.js';
 import { fetchPartition } from '../kafka/fetcher.js';
 import type { FetchPartitionResponse } from '../kafka/protocol/fetch.js';
-import { batchTimestampRange, readBatchHeader, splitBatchChunks } from '../kafka/protocol/record-batch.js';
+import { batchTimestampRange, readBatchHeader, splitBatches } from '../kafka/protocol/record-batch.js';
 import { readJsonObject, writeJsonObject } from '../format/json-object.js';
 import { keys } from '../format/layout.js';
 import { DEFAULT_BLOCK_SIZE } from '../format/segment.js';
@@ -223,11 +223,10 @@ export class PartitionWorker {
         }
         throw new KafkaError(`${topic}/${partition}: offset ${position} is out of range (log starts at ${logStart})`, ErrorCode.OFFSET_OUT_OF_RANGE);
       }
-      // Batches as views of the socket's chunks: no copy of the response (a copy per byte fetched, and GC).
-      const { batches } = splitBatchChunks(res.recordChunks);
+      const { batches } = splitBatches(res.records);
       if (batches.length > 0) this.#stall.progressed();
-      else if (res.recordsLength === 0 && Number(res.highWatermark) > position && this.#stalled(position, res)) break;
-      if (batches.length === 0 && res.recordsLength > 0) {
+      else if (res.records.length === 0 && Number(res.highWatermark) > position && this.#stalled(position, res)) break;
+      if (batches.length === 0 && res.records.length > 0) {
         // A batch larger than the fetch size: ask for more next time.
         fetchMax = Math.min(fetchMax * 2, 256 * 1024 * 1024);
         continue;

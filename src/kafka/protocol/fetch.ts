@@ -83,29 +83,8 @@ export interface FetchPartitionResponse {
   lastStableOffset: bigint;
   logStartOffset: bigint;
   abortedTransactions: AbortedTransaction[];
-  /**
-   * Raw record batches as sent by the broker; may end with a partial batch. Empty when none.
-   * Concatenated from `recordChunks` on first use (a copy): the backup's hot path splits the chunks instead.
-   */
-  readonly records: Buffer;
-  /** The same bytes as they came off the socket, in its read chunks (views, not copies; see splitBatchChunks). */
-  recordChunks: readonly Buffer[];
-  /** Byte length of `records`, without concatenating. */
-  recordsLength: number;
-}
-
-/** A partition's response whose `records` is concatenated only when asked for. */
-function partitionResponse(fields: Omit<FetchPartitionResponse, 'records' | 'recordsLength'>): FetchPartitionResponse {
-  const recordsLength = fields.recordChunks.reduce((n, c) => n + c.length, 0);
-  let records: Buffer | undefined;
-  return {
-    ...fields,
-    recordsLength,
-    get records(): Buffer {
-      records ??= fields.recordChunks.length === 1 ? fields.recordChunks[0]! : Buffer.concat(fields.recordChunks as Buffer[], recordsLength);
-      return records;
-    },
-  };
+  /** Raw record batches as sent by the broker; may end with a partial batch. Empty when none. */
+  records: Buffer;
 }
 
 export interface FetchResponse {
@@ -138,7 +117,7 @@ export function createFetchRequest(req: FetchRequest): Writer {
     .appendTaggedFields();
 }
 
-const NO_CHUNKS: readonly Buffer[] = [];
+const EMPTY: Buffer = Buffer.alloc(0);
 
 export function parseFetchResponse(_correlationId: number, _apiKey: number, _apiVersion: number, r: Reader): FetchResponse {
   const throttleTimeMs = r.readInt32();
@@ -161,15 +140,14 @@ export function parseFetchResponse(_correlationId: number, _apiKey: number, _api
           }) ?? [];
         r.readInt32(); // preferred_read_replica
         let size = r.readUnsignedVarInt();
-        let recordChunks: readonly Buffer[] = NO_CHUNKS;
+        let records: Buffer = EMPTY;
         if (size > 1) {
           size--;
-          // Views of the socket's read chunks: slice() would copy every response that spans chunks (nearly all).
-          recordChunks = r.buffer.subarray(r.position, r.position + size).buffers;
+          records = r.buffer.slice(r.position, r.position + size);
           r.skip(size);
         }
         r.readTaggedFields();
-        return partitionResponse({ partition, errorCode: pErr, highWatermark, lastStableOffset, logStartOffset, abortedTransactions: aborted, recordChunks });
+        return { partition, errorCode: pErr, highWatermark, lastStableOffset, logStartOffset, abortedTransactions: aborted, records };
       },
       true,
       false,
