@@ -53,7 +53,10 @@ function main(): void {
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   // timeDeltas[i] is the time before sample i; the time of sample i is the gap to the next one.
   const self = new Map<number, number>();
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i + 1] ?? 0)));
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i]!;
+    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i + 1] ?? 0));
+  }
   const total = [...self.values()].reduce((a, b) => a + b, 0);
   const byName = new Map<string, number>();
   for (const [id, us] of self) {
