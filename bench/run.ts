@@ -17,6 +17,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { kafkaInstalled, KAFKA_JARS_DIR, startKafka, type RunningKafka } from '../scripts/kafka.js';
 import { createBucket, minioInstalled, startMinio, type RunningMinio } from '../scripts/minio.js';
@@ -93,6 +94,11 @@ const DIST_PLAIN = join(WORK, 'dist-plain');
 /** The compile cache the launcher (bin/kafka-backup.js) enables; the bench runs the compiled CLI directly. */
 const COMPILE_CACHE = join(WORK, 'compile-cache');
 const JARS = `${KAFKA_JARS_DIR}/*`;
+/** The environment bin/kafka-backup starts node with: two malloc arenas, libuv's pool sized to the cores (2 to 4). */
+const LAUNCHER_ENV = {
+  MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+  UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE || String(Math.min(4, Math.max(2, availableParallelism()))),
+};
 
 interface TopicSpec {
   name: string;
@@ -370,7 +376,7 @@ async function main(): Promise<void> {
       writeFileSync(cfg, yaml);
       log(`kafka-backup ${command} (${name}) ...`);
       // The malloc setting and the compile cache bin/kafka-backup starts the CLI with, so the figures are those of the command users run.
-      const env = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2', NODE_COMPILE_CACHE: COMPILE_CACHE };
+      const env = { ...LAUNCHER_ENV, NODE_COMPILE_CACHE: COMPILE_CACHE };
       return must(await timed(process.execPath, [...nodeArgs(name), tool, command, '--config', cfg, ...extraArgs], env), `kafka-backup ${command} (${name})`);
     };
     const backupYaml = (id: string, storage: string, concurrency = 8, compression = 'compression: zstd') =>
@@ -486,7 +492,7 @@ async function main(): Promise<void> {
         const cfg = join(WORK, `${id}.yaml`);
         writeFileSync(cfg, yaml);
         log(`kafka-backup backup (${n} workers) ...`);
-        const env = { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' };
+        const env = LAUNCHER_ENV;
         const t0 = Date.now();
         const runs = await Promise.all(
           Array.from({ length: n }, async () =>
@@ -549,7 +555,7 @@ async function startupRounds(rounds: number, pitrYaml: (prefix: string) => strin
   for (let r = 0; r < rounds; r++) {
     for (const [i, v] of variants.entries()) {
       const entry = join(v.dist, 'src', 'cli', 'run.js');
-      const env = { MALLOC_ARENA_MAX: '2', ...v.env };
+      const env = { ...LAUNCHER_ENV, ...v.env };
       const cfg = join(WORK, `startup-${r}-${i}.yaml`);
       writeFileSync(cfg, pitrYaml(`startup-${r}-${i}`));
       log(`start-up round ${r + 1}/${rounds}: ${v.tag} ...`);

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,6 +31,26 @@ describe('bin/kafka-backup launcher', () => {
       assert.deepEqual(rest, ['describe', '--path', 'a', 'b']);
       const own = spawnSync(LAUNCHER, ['--version'], { env: { ...env, MALLOC_ARENA_MAX: '4' }, encoding: 'utf8' });
       assert.equal(own.stdout.trim(), `arenas=4 args=${join(ROOT, 'bin', 'kafka-backup.js')} --version`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("sizes libuv's thread pool to the cores (2 to 4) unless UV_THREADPOOL_SIZE is set", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kb-launcher-'));
+    try {
+      const fakeBin = join(dir, 'bin');
+      spawnSync('mkdir', [fakeBin]);
+      writeFileSync(join(fakeBin, 'node'), '#!/bin/sh\necho "pool=$UV_THREADPOOL_SIZE"\n');
+      chmodSync(join(fakeBin, 'node'), 0o755);
+      const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${fakeBin}:${process.env.PATH ?? ''}` };
+      delete env.UV_THREADPOOL_SIZE;
+      const sized = spawnSync(LAUNCHER, ['--version'], { env, encoding: 'utf8' });
+      assert.equal(sized.status, 0, sized.stderr);
+      // nproc and availableParallelism both count the CPUs this process may run on.
+      assert.equal(sized.stdout.trim(), `pool=${Math.min(4, Math.max(2, availableParallelism()))}`);
+      const own = spawnSync(LAUNCHER, ['--version'], { env: { ...env, UV_THREADPOOL_SIZE: '16' }, encoding: 'utf8' });
+      assert.equal(own.stdout.trim(), 'pool=16');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
