@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { keys } from '../format/layout.js';
 import { ForwardingStore } from '../storage/forwarding.js';
-import { AlreadyExistsError, KafkaBackupError, NotFoundError, UserError } from '../util/errors.js';
+import { AlreadyExistsError, KafkaBackupError, NotFoundError, PreconditionFailedError, UserError } from '../util/errors.js';
 import { logger } from '../util/logger.js';
 import type { ObjectStore, PutOptions } from '../storage/store.js';
 
@@ -382,12 +382,12 @@ export class BackupLease {
         );
         return;
       }
-      const bytes = await readOpt(this.#store, this.key);
-      if (!bytes) {
+      const stored = await this.#store.getVersioned(this.key);
+      if (!stored) {
         this.#markLost(`${this.key} was deleted`);
         return;
       }
-      const cur = parseLease(this.key, bytes);
+      const cur = parseLease(this.key, stored.data);
       if (cur.owner_id !== this.ownerId) {
         this.#markLost(`it is now held by host ${cur.host}, pid ${cur.pid}, since ${iso(cur.acquired_at)}`);
         return;
@@ -397,11 +397,29 @@ export class BackupLease {
         return;
       }
       const next = this.#fresh(rec.acquired_at);
-      await this.#store.put(this.key, json(next));
+      // Compare-and-swap against what was just read: a taker's lease written between the read and this write
+      // (this process paused there past its expiry) must not be overwritten, or two processes would hold it.
+      await this.#store.putIfMatch(this.key, json(next), stored.version);
       this.#record = next;
     } catch (err) {
+      if (err instanceof PreconditionFailedError) {
+        this.#markLost(`it was replaced while renewing${await this.#holderNow()}`);
+        return;
+      }
       log.warn({ backupId: this.backupId, err: (err as Error).message }, 'lease renewal failed; will retry');
       if (this.#now() >= rec.expires_at - this.#margin) this.#markLost(`renewals failed until it expired (${(err as Error).message})`);
+    }
+  }
+
+  /** `; now held by host …, pid …, since …` as far as the stored lease says, or nothing. */
+  async #holderNow(): Promise<string> {
+    try {
+      const bytes = await readOpt(this.#store, this.key);
+      if (!bytes) return '';
+      const cur = parseLease(this.key, bytes);
+      return `; it is now held by host ${cur.host}, pid ${cur.pid}, since ${iso(cur.acquired_at)}`;
+    } catch {
+      return '';
     }
   }
 

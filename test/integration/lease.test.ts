@@ -177,7 +177,7 @@ describe('backup lease', () => {
       (e: unknown) => e as Error,
     );
     assert.ok(err instanceof LeaseLostError, `fails with LeaseLostError: ${String(err)}`);
-    assert.match(err.message, /lost its lease bk4\/lease\.json \(it is now held by host other-host, pid 7/);
+    assert.match(err.message, /lost its lease bk4\/lease\.json \((it was replaced while renewing; )?it is now held by host other-host, pid 7/);
     assert.ok(Date.now() - t0 < 5_000, 'stopped within about one renewal interval');
     assert.equal((await readLease(store, 'bk4'))?.owner_id, 'usurper', 'the new holder’s lease is left alone');
     const manifest = await readJsonObject(store, keys.manifest('bk4'), manifestSchema);
