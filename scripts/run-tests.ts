@@ -109,7 +109,10 @@ try {
   // tails of files, exit code 0; nodejs/node#64833), which once hid 14 tests of a run here.
   // test/helpers/exit-guard.ts: a file that does not exit after its last test fails, naming what is open.
   const guard = pathToFileURL(join(ROOT, 'test', 'helpers', 'exit-guard.ts')).href;
-  const args = ['--import', 'tsx', '--import', guard, '--test', '--test-reporter=spec', ...nodeOpts, ...patterns];
+  // A test that hangs fails after 15 minutes instead of holding the whole run until CI's limit (tests that need
+  // longer say so with their own `timeout`); `--test-timeout=N` on the command line overrides it.
+  const timeout = nodeOpts.some((o) => o.startsWith('--test-timeout')) ? [] : ['--test-timeout=900000'];
+  const args = ['--import', 'tsx', '--import', guard, '--test', '--test-reporter=spec', ...timeout, ...nodeOpts, ...patterns];
   console.log(`run-tests: node ${process.version}: node ${args.join(' ')}`);
   const t1 = Date.now();
   child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: 'inherit' });
