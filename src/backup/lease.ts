@@ -411,7 +411,7 @@ export class BackupLease {
     }
   }
 
-  /** `; now held by host …, pid …, since …` as far as the stored lease says, or nothing. */
+  /** `; it is now held by host …, pid …, since …` as far as the stored lease says, or nothing. */
   async #holderNow(): Promise<string> {
     try {
       const bytes = await readOpt(this.#store, this.key);
