@@ -43,6 +43,20 @@ export const restoreStateSchema = z.strictObject({
 
 export type RestoreState = z.infer<typeof restoreStateSchema>;
 
+/** A restore's state before anything is produced; `workersGroup` when distributed workers create it. */
+export function newRestoreState(restoreId: string, backupId: string, startedAt: number, workersGroup?: string): RestoreState {
+  return {
+    format_version: 1,
+    restore_id: restoreId,
+    backup_id: backupId,
+    started_at: startedAt,
+    updated_at: startedAt,
+    completed_at: null,
+    partitions: {},
+    ...(workersGroup !== undefined ? { workers: { group_id: workersGroup } } : {}),
+  };
+}
+
 export async function readRestoreState(store: ObjectStore, backupId: string, restoreId: string): Promise<RestoreState | undefined> {
   return readJsonObject(store, keys.restoreState(backupId, restoreId), restoreStateSchema);
 }

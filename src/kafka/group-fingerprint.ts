@@ -19,6 +19,11 @@ export function fingerprintProtocol(fp: GroupFingerprint): string {
   return `kafka-backup-${createHash('sha256').update(canonical).digest('hex').slice(0, 16)}`;
 }
 
+/** The one protocol a member offers: named after the fingerprint, carrying it as metadata. */
+export function fingerprintGroupProtocol(fp: GroupFingerprint): { name: string; metadata: Buffer } {
+  return { name: fingerprintProtocol(fp), metadata: Buffer.from(JSON.stringify(fp)) };
+}
+
 /** The keys whose values differ, as `key: ours here, theirs in the group`. */
 export function fingerprintDifferences(ours: GroupFingerprint, theirs: GroupFingerprint): string[] {
   const keys = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].sort();

@@ -15,7 +15,7 @@ import { LOG_APPEND_TIME, logAppendTimeTargetProblem, planRestore, targetPartiti
 import { RateLimiter } from './rate-limiter.js';
 import { schemaIdRewriterFor } from './schema-ids.js';
 import { purgePartitions, restoreRepartitioned } from './repartition.js';
-import type { RestoreState, TargetPartitionState } from '../format/restore-state.js';
+import { newRestoreState, type RestoreState, type TargetPartitionState } from '../format/restore-state.js';
 import { RestoreStateStore, type ReportLocation } from './state-store.js';
 import { createSingleProcessState, refuseWorkersState } from './workers/mode-guard.js';
 
@@ -79,15 +79,7 @@ async function openState(
 ): Promise<{ states: RestoreStateStore; state: RestoreState; resumed: boolean }> {
   const states = new RestoreStateStore(opts.store, opts.backupId, restoreId, opts.checkpointState);
   const previous = await states.load();
-  const state: RestoreState = previous ?? {
-    format_version: 1,
-    restore_id: restoreId,
-    backup_id: opts.backupId,
-    started_at: started,
-    updated_at: started,
-    completed_at: null,
-    partitions: {},
-  };
+  const state: RestoreState = previous ?? newRestoreState(restoreId, opts.backupId, started);
   if (previous) log.info({ restoreId }, 'resuming an interrupted restore');
   // Never the state of distributed workers (restore.workers): refused, and a new state is created once.
   await refuseWorkersState(opts.store, opts.backupId, restoreId, previous);

@@ -1,5 +1,11 @@
 import { KafkaAdmin } from '../../kafka/admin.js';
-import { fingerprintDifferences, fingerprintProtocol, runningGroupDifferences, type GroupFingerprint } from '../../kafka/group-fingerprint.js';
+import {
+  fingerprintDifferences,
+  fingerprintGroupProtocol,
+  fingerprintProtocol,
+  runningGroupDifferences,
+  type GroupFingerprint,
+} from '../../kafka/group-fingerprint.js';
 import { GroupMember, isProtocolRefusal, joinFailure, type GroupAssignment, type GroupSettings } from '../../kafka/group-member.js';
 import type { KafkaConnectionSettings } from '../../kafka/security.js';
 import { KafkaError, UserError } from '../../util/errors.js';
@@ -41,8 +47,7 @@ export class WorkerGroup {
     this.#settings = settings;
     this.#source = source;
     this.#fp = fp;
-    const protocol = { name: fingerprintProtocol(fp), metadata: Buffer.from(JSON.stringify(fp)) };
-    this.#member = new GroupMember(source, settings, { role: 'worker', protocol, logName: 'workers' }, onAssignment);
+    this.#member = new GroupMember(source, settings, { role: 'worker', protocol: fingerprintGroupProtocol(fp), logName: 'workers' }, onAssignment);
   }
 
   get generation(): number {

@@ -16,7 +16,7 @@
 import { hostname } from 'node:os';
 import { keys } from '../../format/layout.js';
 import { encodeJson, finisherSchema, type RestorePartitionState } from '../../format/restore-partition-state.js';
-import { readRestoreState, restoreStateSchema, type OffsetRun, type RestoreState } from '../../format/restore-state.js';
+import { newRestoreState, readRestoreState, restoreStateSchema, type OffsetRun, type RestoreState } from '../../format/restore-state.js';
 import type { ObjectStore } from '../../storage/store.js';
 import { KafkaAdmin, LATEST } from '../../kafka/admin.js';
 import { KafkaCluster } from '../../kafka/cluster.js';
@@ -87,16 +87,7 @@ async function sharedHeader(
     const cur = await opts.store.getVersioned(key);
     const existing = cur ? restoreStateSchema.parse(JSON.parse(cur.data.toString('utf8'))) : undefined;
     if (existing) await refuseSingleProcessState(opts.store, opts.backupId, restoreId, existing);
-    const state: RestoreState = existing ?? {
-      format_version: 1,
-      restore_id: restoreId,
-      backup_id: opts.backupId,
-      started_at: started,
-      updated_at: started,
-      completed_at: null,
-      partitions: {},
-      workers: { group_id: opts.workers!.groupId },
-    };
+    const state: RestoreState = existing ?? newRestoreState(restoreId, opts.backupId, started, opts.workers!.groupId);
     try {
       await prepareTargets(opts, plan, cluster, admin, state, warnings);
       if (existing) return { state, resumed: true };

@@ -1,5 +1,5 @@
 import { KafkaAdmin } from '../../kafka/admin.js';
-import { fingerprintProtocol, runningGroupDifferences, type GroupFingerprint } from '../../kafka/group-fingerprint.js';
+import { fingerprintGroupProtocol, runningGroupDifferences, type GroupFingerprint } from '../../kafka/group-fingerprint.js';
 import { GroupMember, isProtocolRefusal, joinFailure, type GroupAssignment } from '../../kafka/group-member.js';
 import type { KafkaConnectionSettings } from '../../kafka/security.js';
 import { KafkaError, UserError } from '../../util/errors.js';
@@ -74,8 +74,12 @@ export class RestoreWorkerGroup {
     this.#settings = settings;
     this.#target = target;
     this.#fp = fp;
-    const protocol = { name: fingerprintProtocol(fp), metadata: Buffer.from(JSON.stringify(fp)) };
-    this.#member = new GroupMember(target, settings, { role: 'restore-worker', protocol, logName: 'restore-workers' }, onAssignment);
+    this.#member = new GroupMember(
+      target,
+      settings,
+      { role: 'restore-worker', protocol: fingerprintGroupProtocol(fp), logName: 'restore-workers' },
+      onAssignment,
+    );
   }
 
   get memberId(): string | null {
