@@ -1,5 +1,6 @@
 /**
  * npm run bench [-- --quick] [-- --size-mb N] [-- --no-s3] [-- --no-curve] [-- --no-restore] [-- --no-workers] [-- --variants] [-- --fetch-mb N] [-- --profile] [-- --keep] [-- --startup N] [-- --values random|json]
+ *   [-- --ab N [--b-env K=V] [--b-yaml 'key: value'] [--b-node-arg ARG] [--b-root DIR]]
  *
  * Measures kafka-backup against Apache Kafka's own tools on the same broker, in one run:
  *   1. starts a local broker (and MinIO for the S3 case);
@@ -44,6 +45,14 @@ interface Args {
   startup: number;
   /** Record values: ProducerPerformance's random letters, or 1 KiB JSON events (bench/java/BenchInterceptor.java). */
   values: 'random' | 'json';
+  /** A/B rounds of the default filesystem backup against variant B, each round with its own ConsumerPerformance (0: none). */
+  ab: number;
+  /** Variant B: extra environment (`--b-env K=V`), extra backup-section YAML lines (`--b-yaml 'k: v'`), another checkout's code (`--b-root DIR`). */
+  bEnv: Record<string, string>;
+  bYaml: string[];
+  /** Extra node options for B (`--b-node-arg --trace-gc`; NODE_OPTIONS refuses some). */
+  bNodeArgs: string[];
+  bRoot?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -59,6 +68,10 @@ function parseArgs(argv: string[]): Args {
     workers: true,
     startup: 0,
     values: 'random',
+    ab: 0,
+    bEnv: {},
+    bYaml: [],
+    bNodeArgs: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
@@ -73,6 +86,14 @@ function parseArgs(argv: string[]): Args {
     else if (v === '--no-restore') a.restore = false;
     else if (v === '--no-workers') a.workers = false;
     else if (v === '--startup') a.startup = Number(argv[++i]);
+    else if (v === '--ab') a.ab = Number(argv[++i]);
+    else if (v === '--b-env') {
+      const [k, ...rest] = (argv[++i] ?? '').split('=');
+      if (!k || rest.length === 0) throw new Error('--b-env takes NAME=VALUE');
+      a.bEnv[k] = rest.join('=');
+    } else if (v === '--b-yaml') a.bYaml.push(argv[++i] ?? '');
+    else if (v === '--b-root') a.bRoot = argv[++i];
+    else if (v === '--b-node-arg') a.bNodeArgs.push(argv[++i] ?? '');
     else if (v === '--values') {
       const x = argv[++i];
       if (x !== 'random' && x !== 'json') throw new Error('--values takes random or json');
@@ -81,6 +102,8 @@ function parseArgs(argv: string[]): Args {
   }
   if (a.quick && !argv.includes('--size-mb')) a.sizeMb = 384;
   if (!(a.sizeMb > 0)) throw new Error('--size-mb must be a positive number');
+  // A/B mode measures the filesystem backup only.
+  if (a.ab > 0) Object.assign(a, { s3: false, restore: false, curve: false, workers: false, variants: false, startup: 0 });
   return a;
 }
 
@@ -124,16 +147,40 @@ interface Measure {
   toolRatio?: number;
   peakRssMb?: number;
   cpuSeconds?: number;
+  /** CPU seconds of the broker and of MinIO during the measurement. */
+  serverCpu?: Record<string, number>;
   extra?: Record<string, number | string>;
 }
 
 interface Timed {
+  /** CPU seconds the servers (broker, MinIO) spent while the command ran. */
+  serverCpu: Record<string, number>;
   stdout: string;
   stderr: string;
   code: number;
   wallSeconds: number;
   peakRssMb: number;
   cpuSeconds: number;
+}
+
+/** The servers whose CPU each measurement also records: name → process group id. */
+const SERVERS = new Map<string, number>();
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+/** User + system CPU seconds of every live process of a process group (the watchdog's group: broker or MinIO). */
+function groupCpuSeconds(pgid: number): number {
+  let ticks = 0;
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // Fields after the command name: state ppid pgrp ... utime (14th field) stime (15th).
+      const f = readFileSync(`/proc/${d}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      if (Number(f[2]) === pgid || Number(d) === pgid) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // The process ended while we read.
+    }
+  }
+  return ticks / CLOCK_TICKS;
 }
 
 /** Runs a command under /usr/bin/time -v and reports its wall time, peak RSS and CPU seconds. */
@@ -143,6 +190,7 @@ function timed(cmd: string, args: string[], env: Record<string, string> = {}): P
   execFileSync('sync');
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
+    const cpuBefore = new Map([...SERVERS].map(([name, pgid]) => [name, groupCpuSeconds(pgid)]));
     const child = spawn('/usr/bin/time', ['-v', cmd, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -153,6 +201,7 @@ function timed(cmd: string, args: string[], env: Record<string, string> = {}): P
       const wallSeconds = Number(process.hrtime.bigint() - started) / 1e9;
       const num = (re: RegExp) => Number(re.exec(stderr)?.[1] ?? NaN);
       resolve({
+        serverCpu: Object.fromEntries([...SERVERS].map(([name, pgid]) => [name, groupCpuSeconds(pgid) - cpuBefore.get(name)!])),
         stdout,
         stderr,
         code: code ?? -1,
@@ -189,6 +238,7 @@ function measure(name: string, records: number, seconds: number, t?: Timed, base
   if (t) {
     m.peakRssMb = t.peakRssMb;
     m.cpuSeconds = t.cpuSeconds;
+    m.serverCpu = t.serverCpu;
   }
   if (extra) m.extra = extra;
   return m;
@@ -200,6 +250,8 @@ function combine(name: string, parts: Measure[]): Measure {
   const m = measure(name, records, seconds);
   m.peakRssMb = Math.max(...parts.map((p) => p.peakRssMb ?? 0));
   m.cpuSeconds = parts.reduce((n, p) => n + (p.cpuSeconds ?? 0), 0);
+  m.serverCpu = {};
+  for (const p of parts) for (const [k, v] of Object.entries(p.serverCpu ?? {})) m.serverCpu[k] = (m.serverCpu[k] ?? 0) + v;
   return m;
 }
 
@@ -208,26 +260,64 @@ function log(s: string): void {
 }
 
 /** tsc, then the Kafka bundle as `npm run build` makes it: the figures are those of the installed command. */
-async function buildTool(): Promise<string> {
-  log('compiling the tool (tsc) ...');
-  rmSync(DIST, { recursive: true, force: true });
-  rmSync(DIST_PLAIN, { recursive: true, force: true });
+async function buildTool(root = ROOT, dist = DIST, plain: string | undefined = DIST_PLAIN): Promise<string> {
+  log(`compiling the tool (tsc)${root === ROOT ? '' : ` from ${root}`} ...`);
+  rmSync(dist, { recursive: true, force: true });
+  if (plain) rmSync(plain, { recursive: true, force: true });
   try {
     execFileSync(
       process.execPath,
-      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', DIST, '--sourceMap', 'false'],
-      { cwd: ROOT, stdio: 'pipe' },
+      [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json'), '--outDir', dist, '--sourceMap', 'false'],
+      { cwd: root, stdio: 'pipe' },
     );
   } catch {
     // Type errors elsewhere in the checkout (tests being written) do not stop the emit.
   }
-  const entry = join(DIST, 'src', 'cli', 'run.js');
+  const entry = join(dist, 'src', 'cli', 'run.js');
   if (!existsSync(entry)) throw new Error(`tsc did not produce ${entry}`);
-  cpSync(DIST, DIST_PLAIN, { recursive: true });
-  const lib = join(DIST, 'src', 'kafka', 'lib.js');
+  if (plain) cpSync(dist, plain, { recursive: true });
+  const lib = join(dist, 'src', 'kafka', 'lib.js');
   await bundleKafka(lib, `${lib}.bundle`);
   renameSync(`${lib}.bundle`, lib);
   return entry;
+}
+
+/** ConsumerPerformance over every topic (its fetch time, as it reports it), in a consumer group of its own. */
+async function consumeBaseline(bootstrap: string, topics: TopicSpec[], group: string): Promise<Measure> {
+  const consume: Measure[] = [];
+  for (const t of topics) {
+    log(`ConsumerPerformance: ${t.name} ...`);
+    const r = must(
+      await timed('java', [
+        '-Xmx512m',
+        '-cp',
+        JARS,
+        'org.apache.kafka.tools.ConsumerPerformance',
+        '--bootstrap-server',
+        bootstrap,
+        '--topic',
+        t.name,
+        '--messages',
+        String(t.records),
+        '--timeout',
+        '60000',
+        '--hide-header',
+        '--group',
+        `${group}-${t.name}`,
+      ]),
+      'ConsumerPerformance',
+    );
+    // start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, ...
+    const row = r.stdout
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes(','))
+      .at(-1)!
+      .split(',')
+      .map((s) => s.trim());
+    consume.push(measure(t.name, Number(row[4]), Number(row[7]) / 1000, r));
+  }
+  return combine('ConsumerPerformance (baseline)', consume);
 }
 
 function buildInterceptor(): void {
@@ -273,12 +363,14 @@ async function main(): Promise<void> {
 
   log(`starting Kafka${args.s3 ? ' and MinIO' : ''} ...`);
   const kafka: RunningKafka = await startKafka({ heap: '1g', brokerConfig: { 'log.segment.bytes': 256 * 1024 * 1024, 'num.io.threads': 4 } });
+  SERVERS.set('broker', kafka.pid);
   let minio: RunningMinio | undefined;
   const results: Measure[] = [];
   const started = Date.now();
   try {
     if (args.s3) {
       minio = await startMinio();
+      SERVERS.set('minio', minio.pid);
       await createBucket(minio, 'bench');
     }
     const admin = new KafkaAdmin({ bootstrapServers: [kafka.bootstrap] });
@@ -324,42 +416,7 @@ async function main(): Promise<void> {
     results.push(produceBase);
 
     // ---- consume baseline --------------------------------------------------------------------
-    const consume: Measure[] = [];
-    for (const t of topics) {
-      log(`ConsumerPerformance: ${t.name} ...`);
-      const r = must(
-        await timed('java', [
-          '-Xmx512m',
-          '-cp',
-          JARS,
-          'org.apache.kafka.tools.ConsumerPerformance',
-          '--bootstrap-server',
-          kafka.bootstrap,
-          '--topic',
-          t.name,
-          '--messages',
-          String(t.records),
-          '--timeout',
-          '60000',
-          '--hide-header',
-          '--group',
-          `bench-${t.name}`,
-        ]),
-        'ConsumerPerformance',
-      );
-      // start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, ...
-      const row = r.stdout
-        .trim()
-        .split('\n')
-        .filter((l) => l.includes(','))
-        .at(-1)!
-        .split(',')
-        .map((s) => s.trim());
-      const n = Number(row[4]);
-      const fetchMs = Number(row[7]);
-      consume.push(measure(t.name, n, fetchMs / 1000, r));
-    }
-    const consumeBase = combine('ConsumerPerformance (baseline)', consume);
+    const consumeBase = await consumeBaseline(kafka.bootstrap, topics, 'bench');
     results.push(consumeBase);
 
     // ---- backup ------------------------------------------------------------------------------
@@ -382,13 +439,44 @@ async function main(): Promise<void> {
     const backupYaml = (id: string, storage: string, concurrency = 8, compression = 'compression: zstd') =>
       `mode: backup\nbackup_id: ${id}\n${source}${storage}backup:\n  ${compression.replace(/, /g, '\n  ')}\n  max_concurrent_partitions: ${concurrency}\n${args.fetchMb ? `  fetch_max_bytes: ${args.fetchMb * 1024 * 1024}\n` : ''}`;
 
-    const toolSecs = (t: Timed): number => (JSON.parse(t.stdout) as { duration_ms: number }).duration_ms / 1000;
+    // The report is the JSON object at the end of stdout (node's --trace-gc, in an A/B variant, prints before it).
+    const toolSecs = (t: Timed): number => (JSON.parse(t.stdout.slice(t.stdout.search(/^\{/m))) as { duration_ms: number }).duration_ms / 1000;
     const bfs = await runTool('backup-fs', 'backup', backupYaml('bench-fs', fsStorage), ['--format', 'json']);
     const storedBytes = dirBytes(join(fsRoot, 'bench-fs'), '.kbseg');
     results.push(measure('backup → filesystem', allRecords, bfs.wallSeconds, bfs, consumeBase, { stored_mb: +(storedBytes / 1e6).toFixed(1) }, toolSecs(bfs)));
     if (minio) {
       const bs3 = await runTool('backup-s3', 'backup', backupYaml('bench-s3', s3Storage), ['--format', 'json']);
       results.push(measure('backup → S3 (MinIO)', allRecords, bs3.wallSeconds, bs3, consumeBase, undefined, toolSecs(bs3)));
+    }
+
+    if (args.ab > 0) {
+      const toolB = args.bRoot ? await buildTool(args.bRoot, join(WORK, 'dist-b'), undefined) : tool;
+      const extra = args.bYaml.map((l) => `  ${l}\n`).join('');
+      for (let round = 1; round <= args.ab; round++) {
+        const base = await consumeBaseline(kafka.bootstrap, topics, `bench-ab${round}`);
+        base.name = `ConsumerPerformance, round ${round}`;
+        results.push(base);
+        // Alternate which goes first, so neither always runs right after the JVM.
+        for (const side of round % 2 ? ['A', 'B'] : ['B', 'A']) {
+          const id = `bench-ab-${round}-${side}`;
+          const cfg = join(WORK, `${id}.yaml`);
+          writeFileSync(cfg, backupYaml(id, fsStorage) + (side === 'B' ? extra : ''));
+          log(`kafka-backup backup (${id}) ...`);
+          const env = { ...LAUNCHER_ENV, NODE_COMPILE_CACHE: COMPILE_CACHE, ...(side === 'B' ? args.bEnv : {}) };
+          const entry = side === 'B' ? toolB : tool;
+          const t = must(
+            await timed(
+              process.execPath,
+              [...nodeArgs(id), ...(side === 'B' ? args.bNodeArgs : []), entry, 'backup', '--config', cfg, '--format', 'json'],
+              env,
+            ),
+            id,
+          );
+          writeFileSync(join(WORK, `${id}.stdout`), t.stdout);
+          results.push(measure(`backup → filesystem, ${side}, round ${round}`, allRecords, t.wallSeconds, t, base, undefined, toolSecs(t)));
+          rmSync(join(fsRoot, id), { recursive: true, force: true });
+        }
+      }
     }
 
     if (args.variants) {
@@ -596,7 +684,21 @@ async function startupRounds(rounds: number, pitrYaml: (prefix: string) => strin
 }
 
 function table(rows: Measure[]): string {
-  const head = ['measurement', 'records', 'seconds', 'records/s', 'MB/s', 'ratio', 'vs', 'in-tool s', 'ratio in-tool', 'peak RSS MB', 'CPU s'];
+  const head = [
+    'measurement',
+    'records',
+    'seconds',
+    'records/s',
+    'MB/s',
+    'ratio',
+    'vs',
+    'in-tool s',
+    'ratio in-tool',
+    'peak RSS MB',
+    'CPU s',
+    'broker CPU s',
+    'MinIO CPU s',
+  ];
   const body = rows.map((r) => [
     r.name,
     String(r.records),
@@ -609,6 +711,8 @@ function table(rows: Measure[]): string {
     r.toolRatio === undefined ? '' : `${r.toolRatio.toFixed(2)}×`,
     r.peakRssMb === undefined ? '' : Math.round(r.peakRssMb).toString(),
     r.cpuSeconds === undefined ? '' : r.cpuSeconds.toFixed(1),
+    r.serverCpu?.broker === undefined ? '' : r.serverCpu.broker.toFixed(1),
+    r.serverCpu?.minio === undefined ? '' : r.serverCpu.minio.toFixed(1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
