@@ -27,6 +27,8 @@ export interface BrokerInfo {
 
 export interface ClusterMetadata {
   clusterId: string | null;
+  /** The broker that takes controller requests (CreateTopics): in KRaft, any broker, which forwards them; -1 when unknown. */
+  controllerId: number;
   brokers: Map<number, BrokerInfo>;
   topics: Map<string, TopicInfo>;
 }
@@ -109,7 +111,7 @@ export class KafkaCluster {
             .sort((a, b) => a.partition - b.partition),
         });
       }
-      const meta: ClusterMetadata = { clusterId: res.clusterId ?? null, brokers, topics };
+      const meta: ClusterMetadata = { clusterId: res.clusterId ?? null, controllerId: res.controllerId ?? -1, brokers, topics };
       this.#meta = meta;
       return meta;
     } finally {

@@ -12,6 +12,7 @@ export {
   ConfigSources,
   Connection,
   Consumer,
+  createTopicsV7,
   endTxnV4,
   findCoordinatorV4,
   compressionsAlgorithms,

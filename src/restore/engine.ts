@@ -298,7 +298,7 @@ export async function prepareTargets(
   const brokers = (await cluster.refresh()).brokers.size;
   const overwrites: (() => Promise<void>)[] = [];
   // All missing topics created together, their leaders awaited together (create-targets.ts).
-  const created = await createMissingTargets(opts, plan, cluster, admin, brokers, problems, warnings);
+  const created = await createMissingTargets(opts, plan, cluster, brokers, problems, warnings);
   for (const t of plan.topics) {
     const info = await cluster.topic(t.targetTopic);
     if (!info) {
