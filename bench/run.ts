@@ -1,6 +1,6 @@
 /**
  * npm run bench [-- --quick] [-- --size-mb N] [-- --no-s3] [-- --no-curve] [-- --no-restore] [-- --no-workers] [-- --variants] [-- --fetch-mb N] [-- --profile] [-- --keep] [-- --startup N] [-- --values random|json]
- *   [-- --ab N [--b-env K=V] [--b-yaml 'key: value'] [--b-node-arg ARG] [--b-root DIR]]
+ *   [-- --ab N [--ab-restore] [--b-env K=V] [--b-yaml 'key: value'] [--b-node-arg ARG] [--b-root DIR]]
  *
  * Measures kafka-backup against Apache Kafka's own tools on the same broker, in one run:
  *   1. starts a local broker (and MinIO for the S3 case);
@@ -47,6 +47,8 @@ interface Args {
   values: 'random' | 'json';
   /** A/B rounds of the default filesystem backup against variant B, each round with its own ConsumerPerformance (0: none). */
   ab: number;
+  /** A/B rounds also restore the first backup in full, as A and as B. */
+  abRestore: boolean;
   /** Variant B: extra environment (`--b-env K=V`), extra backup-section YAML lines (`--b-yaml 'k: v'`), another checkout's code (`--b-root DIR`). */
   bEnv: Record<string, string>;
   bYaml: string[];
@@ -69,6 +71,7 @@ function parseArgs(argv: string[]): Args {
     startup: 0,
     values: 'random',
     ab: 0,
+    abRestore: false,
     bEnv: {},
     bYaml: [],
     bNodeArgs: [],
@@ -87,6 +90,7 @@ function parseArgs(argv: string[]): Args {
     else if (v === '--no-workers') a.workers = false;
     else if (v === '--startup') a.startup = Number(argv[++i]);
     else if (v === '--ab') a.ab = Number(argv[++i]);
+    else if (v === '--ab-restore') a.abRestore = true;
     else if (v === '--b-env') {
       const [k, ...rest] = (argv[++i] ?? '').split('=');
       if (!k || rest.length === 0) throw new Error('--b-env takes NAME=VALUE');
@@ -452,29 +456,36 @@ async function main(): Promise<void> {
     if (args.ab > 0) {
       const toolB = args.bRoot ? await buildTool(args.bRoot, join(WORK, 'dist-b'), undefined) : tool;
       const extra = args.bYaml.map((l) => `  ${l}\n`).join('');
+      const runSide = async (side: string, id: string, command: string, yaml: string): Promise<Timed> => {
+        const cfg = join(WORK, `${id}.yaml`);
+        writeFileSync(cfg, yaml);
+        log(`kafka-backup ${command} (${id}) ...`);
+        const env = { ...LAUNCHER_ENV, NODE_COMPILE_CACHE: COMPILE_CACHE, ...(side === 'B' ? args.bEnv : {}) };
+        const b = side === 'B';
+        const argv = [...nodeArgs(id), ...(b ? args.bNodeArgs : []), b ? toolB : tool, command, '--config', cfg, '--format', 'json'];
+        const t = must(await timed(process.execPath, argv, env), id);
+        writeFileSync(join(WORK, `${id}.stdout`), t.stdout);
+        return t;
+      };
       for (let round = 1; round <= args.ab; round++) {
         const base = await consumeBaseline(kafka.bootstrap, topics, `bench-ab${round}`);
         base.name = `ConsumerPerformance, round ${round}`;
         results.push(base);
         // Alternate which goes first, so neither always runs right after the JVM.
-        for (const side of round % 2 ? ['A', 'B'] : ['B', 'A']) {
+        const sides = round % 2 ? ['A', 'B'] : ['B', 'A'];
+        for (const side of sides) {
           const id = `bench-ab-${round}-${side}`;
-          const cfg = join(WORK, `${id}.yaml`);
-          writeFileSync(cfg, backupYaml(id, fsStorage) + (side === 'B' ? extra : ''));
-          log(`kafka-backup backup (${id}) ...`);
-          const env = { ...LAUNCHER_ENV, NODE_COMPILE_CACHE: COMPILE_CACHE, ...(side === 'B' ? args.bEnv : {}) };
-          const entry = side === 'B' ? toolB : tool;
-          const t = must(
-            await timed(
-              process.execPath,
-              [...nodeArgs(id), ...(side === 'B' ? args.bNodeArgs : []), entry, 'backup', '--config', cfg, '--format', 'json'],
-              env,
-            ),
-            id,
-          );
-          writeFileSync(join(WORK, `${id}.stdout`), t.stdout);
+          const t = await runSide(side, id, 'backup', backupYaml(id, fsStorage) + (side === 'B' ? extra : ''));
           results.push(measure(`backup → filesystem, ${side}, round ${round}`, allRecords, t.wallSeconds, t, base, undefined, toolSecs(t)));
           rmSync(join(fsRoot, id), { recursive: true, force: true });
+        }
+        // The full restore of the first backup into new topics, as A and as B (B's backup-section lines do not apply).
+        for (const side of args.abRestore ? sides : []) {
+          const id = `bench-ab-restore-${round}-${side}`;
+          const mapping = topics.map((t) => `    ${t.name}: ab${round}${side}-${t.name}\n`).join('');
+          const yaml = `mode: restore\nbackup_id: bench-fs\ntarget:\n  bootstrap_servers: ["${kafka.bootstrap}"]\n${fsStorage}restore:\n  topic_mapping:\n${mapping}`;
+          const t = await runSide(side, id, 'restore', yaml);
+          results.push(measure(`restore (full), ${side}, round ${round}`, allRecords, t.wallSeconds, t, produceBase, undefined, toolSecs(t)));
         }
       }
     }

@@ -4,6 +4,7 @@ import { loadConfig } from '../../config/index.js';
 import { withMetrics } from '../../metrics/index.js';
 import { logger } from '../../util/logger.js';
 import { backupOptions } from '../config-mapping.js';
+import { backupGcTuning } from '../gc-tuning.js';
 import { print, stopSignal, withStore } from '../io.js';
 import { parseFormat, render } from '../output.js';
 import { BackupProgressDisplay } from '../progress.js';
@@ -16,6 +17,7 @@ export function registerBackupCommand(program: Command): void {
     .requiredOption('-c, --config <path>', 'YAML config file with mode: backup')
     .option('-f, --format <format>', 'report format: text, json or yaml', 'text')
     .action(async (o: { config: string; format: string }) => {
+      backupGcTuning();
       const format = parseFormat(o.format);
       const cfg = await loadConfig(o.config, { expectMode: 'backup', onWarning: (w) => logger().warn(w) });
       await withStore(cfg.storage, async (store) => {
