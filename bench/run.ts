@@ -286,6 +286,13 @@ async function buildTool(root = ROOT, dist = DIST, plain: string | undefined = D
   return entry;
 }
 
+/** The backup section's YAML with `key: value` lines set (a key already there is replaced). */
+function withLines(yaml: string, lines: string[]): string {
+  const keys = lines.map((l) => l.split(':')[0]!.trim());
+  const kept = yaml.split('\n').filter((l) => !keys.some((k) => l.startsWith(`  ${k}:`)));
+  return `${kept.join('\n').replace(/\n*$/, '\n')}${lines.map((l) => `  ${l}\n`).join('')}`;
+}
+
 /** ConsumerPerformance over every topic (its fetch time, as it reports it), in a consumer group of its own. */
 async function consumeBaseline(bootstrap: string, topics: TopicSpec[], group: string): Promise<Measure> {
   const consume: Measure[] = [];
@@ -455,7 +462,6 @@ async function main(): Promise<void> {
 
     if (args.ab > 0) {
       const toolB = args.bRoot ? await buildTool(args.bRoot, join(WORK, 'dist-b'), undefined) : tool;
-      const extra = args.bYaml.map((l) => `  ${l}\n`).join('');
       const runSide = async (side: string, id: string, command: string, yaml: string): Promise<Timed> => {
         const cfg = join(WORK, `${id}.yaml`);
         writeFileSync(cfg, yaml);
@@ -475,7 +481,7 @@ async function main(): Promise<void> {
         const sides = round % 2 ? ['A', 'B'] : ['B', 'A'];
         for (const side of sides) {
           const id = `bench-ab-${round}-${side}`;
-          const t = await runSide(side, id, 'backup', backupYaml(id, fsStorage) + (side === 'B' ? extra : ''));
+          const t = await runSide(side, id, 'backup', side === 'B' ? withLines(backupYaml(id, fsStorage), args.bYaml) : backupYaml(id, fsStorage));
           results.push(measure(`backup → filesystem, ${side}, round ${round}`, allRecords, t.wallSeconds, t, base, undefined, toolSecs(t)));
           rmSync(join(fsRoot, id), { recursive: true, force: true });
         }
