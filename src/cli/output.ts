@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import { UserError } from '../util/errors.js';
+import { formatCount } from '../util/units.js';
 
 export type OutputFormat = 'text' | 'json' | 'yaml';
 
@@ -24,7 +25,7 @@ export function render(format: string, value: unknown, text: () => string): stri
   return text();
 }
 
-export const num = (n: number): string => n.toLocaleString('en-US');
+export const num = formatCount;
 
 export function bytes(n: number): string {
   const units = ['B', 'KB', 'MB', 'GB', 'TB'];

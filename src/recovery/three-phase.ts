@@ -11,6 +11,7 @@ import { refusedGroups, type ResetReport } from '../offsets/report.js';
 import { resetGroupOffsets } from '../offsets/reset.js';
 import { restoreIdFor, runRestore, type RestoreOptions, type RestoreResult } from '../restore/index.js';
 import { UserError } from '../util/errors.js';
+import { formatCount } from '../util/units.js';
 import type { ResetRequest } from './reset-request.js';
 import { loadThreePhaseState, saveThreePhaseState, type PhaseName, type ThreePhaseState } from './three-phase-state.js';
 
@@ -72,7 +73,7 @@ export async function threePhaseRestore(
     const res = await runRestore(opts);
     out.restore = res;
     onEvent({ kind: 'restored', result: res });
-    return `${res.restored.toLocaleString('en-US')} records restored${res.resumed ? ' (resumed)' : ''}`;
+    return `${formatCount(res.restored)} records restored${res.resumed ? ' (resumed)' : ''}`;
   });
   await run('mapping', 2, 'Building the consumer-group offset mapping', async () => {
     const rs = await loadRestoreState(opts);

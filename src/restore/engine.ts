@@ -18,6 +18,7 @@ import { purgePartitions, restoreRepartitioned } from './repartition.js';
 import { newRestoreState, type RestoreState, type TargetPartitionState } from '../format/restore-state.js';
 import { RestoreStateStore, type ReportLocation } from './state-store.js';
 import { createSingleProcessState, refuseWorkersState } from './workers/mode-guard.js';
+import { formatCount } from '../util/units.js';
 
 const log = logger('restore');
 
@@ -124,7 +125,7 @@ async function runJob(job: TargetJob, ctx: JobContext, results: PartitionResult[
   const restored = await restorePartition(job, ctx);
   results.push({ sourceTopic: job.sources[0]!.sourceTopic, sourcePartitions, targetTopic: job.targetTopic, targetPartition: job.targetPartition, restored });
   opts.metrics?.partitionDone(job.targetTopic, job.targetPartition);
-  opts.onProgress?.(`  Restoring partition ${job.targetPartition} of ${job.targetTopic}: ${restored.toLocaleString('en-US')} records`);
+  opts.onProgress?.(`  Restoring partition ${job.targetPartition} of ${job.targetTopic}: ${formatCount(restored)} records`);
 }
 
 export async function runRestore(opts: RestoreOptions): Promise<RestoreResult> {

@@ -116,11 +116,14 @@ describe('progress display', () => {
     assert.equal(bar(1.7, 10), '[██████████] 100%');
   });
 
-  it('live: a bar with records, bytes, rate, partitions and one line per topic, redrawn in place', () => {
+  it('live: a bar with records, bytes, rate, partitions and one line per topic, redrawn in place', (t) => {
     setProgressMode('live');
+    // The rate and the ETA need two samples at different times: a clock of the test's own.
+    t.mock.timers.enable({ apis: ['Date'], now: Date.now() });
     capture();
     const d = new BackupProgressDisplay(false);
     d.update(progress(0, false));
+    t.mock.timers.tick(1000);
     d.update(progress(500, false));
     d.done();
     process.stderr.write = realWrite;
