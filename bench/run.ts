@@ -78,6 +78,12 @@ function parseArgs(argv: string[]): Args {
   };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
+    if (v === '--help' || v === '-h') {
+      // The usage is this file's opening comment.
+      const head = readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]!;
+      process.stdout.write(`${head.replace(/^\/\*\*\n?/, '').replace(/^ \* ?/gm, '')}\nOptions are described in docs/performance.md.\n`);
+      process.exit(0);
+    }
     if (v === '--quick') a.quick = true;
     else if (v === '--size-mb') a.sizeMb = Number(argv[++i]);
     else if (v === '--no-s3') a.s3 = false;
