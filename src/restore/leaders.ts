@@ -33,7 +33,7 @@ export async function waitForLeaders(cluster: KafkaCluster, topic: string, parti
   }
   throw new UserError(
     'TOPIC_NO_LEADER',
-    `target topic ${topic} was created but partitions ${waiting.join(', ')} have no leader after ${timeoutMs} ms (restore.produce_timeout_ms); check the target brokers, then run the restore again`,
+    `target topic ${topic} was created but partitions ${waiting.join(', ')} have no leader that answers for them after ${timeoutMs} ms (restore.produce_timeout_ms); check the target brokers, then run the restore again`,
   );
 }
 
