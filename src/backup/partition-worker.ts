@@ -19,7 +19,7 @@ import type { OpenSegmentBudget } from './open-segment-budget.js';
 import type { GenerationBook } from './generation-book.js';
 import { DEFAULT_MAX_QUEUED_BYTES, SegmentBuilder } from './segment-builder.js';
 import { isTransient } from './transient.js';
-import { DEFAULT_EMPTY_FETCH_RETRY_SECS, isLeaderless, StallWatch } from './stalls.js';
+import { DEFAULT_EMPTY_FETCH_RETRY_SECS, leaderlessOrFailure, StallWatch } from './stalls.js';
 import { AbortedBatchFilter } from './isolation.js';
 import type { BackupThrottle } from './throttle.js';
 
@@ -111,8 +111,9 @@ export class PartitionWorker {
         this.#streaming = undefined;
         this.#budget?.set(this, 0);
         this.#opts.metrics?.error('partition');
-        if (isLeaderless(err) && !this.#opts.signal?.aborted) {
-          const { topic, partition } = this.#job;
+        const { topic, partition } = this.#job;
+        const { leaderless, failure } = await leaderlessOrFailure(err, { topic, partition }, () => this.#cluster.refresh());
+        if (leaderless && !this.#opts.signal?.aborted) {
           const over = this.#stall.stalled(
             `${topic}/${partition} has no leader (its broker may be down): waiting for the cluster to elect one; the other partitions carry on`,
             true,
@@ -126,10 +127,10 @@ export class PartitionWorker {
           continue;
         }
         const breaker = this.#opts.breaker;
-        if (!breaker || this.#opts.signal?.aborted || !isTransient(err)) throw err;
+        if (!breaker || this.#opts.signal?.aborted || !isTransient(failure)) throw failure;
         // Ride through: nothing is fetched while waiting, and the retry starts over from the stored index.
-        this.#log.debug({ err: (err as Error).message }, 'partition failed; retrying after the circuit breaker cool-down');
-        await breaker.failed(err, this.#opts.signal);
+        this.#log.debug({ err: (failure as Error).message }, 'partition failed; retrying after the circuit breaker cool-down');
+        await breaker.failed(failure, this.#opts.signal);
         if (this.#opts.signal?.aborted) return;
       }
     }

@@ -23,6 +23,28 @@ export function isLeaderless(err: unknown): boolean {
   return false;
 }
 
+/**
+ * Whether a partition's failure is its having no leader (a stall to wait out while the other partitions carry
+ * on), or the failure to report. "No leader" read from metadata the cluster no longer refreshes (its broker
+ * stopped just after saying so) is a cluster that does not answer, not an election: it is a broker failure,
+ * for the circuit breaker. As a stall it held the partition, and its worker, for as long as the cluster was
+ * down. `refresh` asks the cluster for its metadata again.
+ */
+export async function leaderlessOrFailure(
+  err: unknown,
+  where: { topic: string; partition: number },
+  refresh: () => Promise<unknown>,
+): Promise<{ leaderless: boolean; failure: unknown }> {
+  if (!isLeaderless(err)) return { leaderless: false, failure: err };
+  const down = await refresh().then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  if (!down) return { leaderless: true, failure: err };
+  const message = `${where.topic}/${where.partition}: no leader known and the cluster does not answer (${down.message})`;
+  return { leaderless: false, failure: new KafkaError(message, undefined, { ...where }, { cause: down }) };
+}
+
 /** How long one partition has gone without progress, and the warnings about it. */
 export class StallWatch {
   readonly #limitMs: number;
