@@ -445,14 +445,24 @@ async function main(): Promise<void> {
       : '';
     const nodeArgs = (name: string): string[] =>
       args.profile ? ['--cpu-prof', '--cpu-prof-dir', join(WORK, 'profiles'), '--cpu-prof-name', `${name}.cpuprofile`] : [];
-    const runTool = async (name: string, command: string, yaml: string, extraArgs: string[] = []): Promise<Timed> => {
+    /** A/B variant B (`--ab`): another build, more environment, more node options. */
+    interface Variant {
+      entry: string;
+      env: Record<string, string>;
+      nodeArgs: string[];
+    }
+    const runTool = async (name: string, command: string, yaml: string, extraArgs: string[] = [], variant?: Variant): Promise<Timed> => {
       const cfg = join(WORK, `${name}.yaml`);
       writeFileSync(cfg, yaml);
       log(`kafka-backup ${command} (${name}) ...`);
       // The malloc setting and the compile cache bin/kafka-backup starts the CLI with, so the figures are those of the command users run.
-      const env = { ...LAUNCHER_ENV, NODE_COMPILE_CACHE: COMPILE_CACHE };
-      return must(await timed(process.execPath, [...nodeArgs(name), tool, command, '--config', cfg, ...extraArgs], env), `kafka-backup ${command} (${name})`);
+      const env = { ...LAUNCHER_ENV, NODE_COMPILE_CACHE: COMPILE_CACHE, ...variant?.env };
+      const argv = [...nodeArgs(name), ...(variant?.nodeArgs ?? []), variant?.entry ?? tool, command, '--config', cfg, ...extraArgs];
+      return must(await timed(process.execPath, argv, env), `kafka-backup ${command} (${name})`);
     };
+    const mapping = (prefix: string) => `  topic_mapping:\n${topics.map((t) => `    ${t.name}: ${prefix}-${t.name}\n`).join('')}`;
+    const restoreYaml = (id: string, storage: string, prefix: string, window = '') =>
+      `mode: restore\nbackup_id: ${id}\ntarget:\n  bootstrap_servers: ["${kafka.bootstrap}"]\n${storage}restore:\n${mapping(prefix)}${window}`;
     const backupYaml = (id: string, storage: string, concurrency = 8, compression = 'compression: zstd') =>
       `mode: backup\nbackup_id: ${id}\n${source}${storage}backup:\n  ${compression.replace(/, /g, '\n  ')}\n  max_concurrent_partitions: ${concurrency}\n${args.fetchMb ? `  fetch_max_bytes: ${args.fetchMb * 1024 * 1024}\n` : ''}`;
 
@@ -467,15 +477,13 @@ async function main(): Promise<void> {
     }
 
     if (args.ab > 0) {
-      const toolB = args.bRoot ? await buildTool(args.bRoot, join(WORK, 'dist-b'), undefined) : tool;
+      const variantB: Variant = {
+        entry: args.bRoot ? await buildTool(args.bRoot, join(WORK, 'dist-b'), undefined) : tool,
+        env: args.bEnv,
+        nodeArgs: args.bNodeArgs,
+      };
       const runSide = async (side: string, id: string, command: string, yaml: string): Promise<Timed> => {
-        const cfg = join(WORK, `${id}.yaml`);
-        writeFileSync(cfg, yaml);
-        log(`kafka-backup ${command} (${id}) ...`);
-        const env = { ...LAUNCHER_ENV, NODE_COMPILE_CACHE: COMPILE_CACHE, ...(side === 'B' ? args.bEnv : {}) };
-        const b = side === 'B';
-        const argv = [...nodeArgs(id), ...(b ? args.bNodeArgs : []), b ? toolB : tool, command, '--config', cfg, '--format', 'json'];
-        const t = must(await timed(process.execPath, argv, env), id);
+        const t = await runTool(id, command, yaml, ['--format', 'json'], side === 'B' ? variantB : undefined);
         writeFileSync(join(WORK, `${id}.stdout`), t.stdout);
         return t;
       };
@@ -494,9 +502,7 @@ async function main(): Promise<void> {
         // The full restore of the first backup into new topics, as A and as B (B's backup-section lines do not apply).
         for (const side of args.abRestore ? sides : []) {
           const id = `bench-ab-restore-${round}-${side}`;
-          const mapping = topics.map((t) => `    ${t.name}: ab${round}${side}-${t.name}\n`).join('');
-          const yaml = `mode: restore\nbackup_id: bench-fs\ntarget:\n  bootstrap_servers: ["${kafka.bootstrap}"]\n${fsStorage}restore:\n  topic_mapping:\n${mapping}`;
-          const t = await runSide(side, id, 'restore', yaml);
+          const t = await runSide(side, id, 'restore', restoreYaml('bench-fs', fsStorage, `ab${round}${side}`));
           results.push(measure(`restore (full), ${side}, round ${round}`, allRecords, t.wallSeconds, t, produceBase, undefined, toolSecs(t)));
         }
       }
@@ -528,9 +534,6 @@ async function main(): Promise<void> {
 
     // ---- restore -----------------------------------------------------------------------------
     if (args.restore) {
-      const mapping = (prefix: string) => `  topic_mapping:\n${topics.map((t) => `    ${t.name}: ${prefix}-${t.name}\n`).join('')}`;
-      const restoreYaml = (id: string, storage: string, prefix: string, window = '') =>
-        `mode: restore\nbackup_id: ${id}\ntarget:\n  bootstrap_servers: ["${kafka.bootstrap}"]\n${storage}restore:\n${mapping(prefix)}${window}`;
       const rfull = await runTool('restore-full', 'restore', restoreYaml('bench-fs', fsStorage, 'restored'), ['--format', 'json']);
       const full = JSON.parse(rfull.stdout) as {
         records_restored: number;
